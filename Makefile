@@ -1,0 +1,154 @@
+# smtp64: SMTP-aware IPv4/IPv6 translator gateway.  GNU make.
+#
+#   make            build smtp64d and the tools into build/
+#   make check      unit tests (plain and with ASan/UBSan), then the
+#                   end-to-end tests in network namespaces (needs root)
+#   make demo       the lab: a v4-only MTA delivers to a v6-only MX
+#   make fuzz       libFuzzer targets, each for FUZZ_SECONDS
+#   make install    honours PREFIX and DESTDIR
+
+PREFIX		?= /usr/local
+SBINDIR		?= $(PREFIX)/sbin
+BINDIR		?= $(PREFIX)/bin
+MANDIR		?= $(PREFIX)/share/man
+SYSCONFDIR	?= $(PREFIX)/etc
+DESTDIR		?=
+
+CC		?= cc
+PKG_CONFIG	?= pkg-config
+CFLAGS		?= -O2 -g
+STD		:= -std=c11 -D_DEFAULT_SOURCE
+WARN		:= -Wall -Wextra -Wshadow -Wmissing-prototypes \
+		   -Wstrict-prototypes -Wformat=2 -Wvla
+ifeq ($(WERROR),1)
+WARN		+= -Werror
+endif
+
+# Debian 12's libev ships no .pc file; fall back to plain -lev.
+EV_LIBS		:= $(shell $(PKG_CONFIG) --libs libev 2>/dev/null || echo -lev)
+INIH_CFLAGS	:= $(shell $(PKG_CONFIG) --cflags inih 2>/dev/null)
+INIH_LIBS	:= $(shell $(PKG_CONFIG) --libs inih 2>/dev/null || echo -linih)
+CMOCKA_CFLAGS	:= $(shell $(PKG_CONFIG) --cflags cmocka 2>/dev/null)
+CMOCKA_LIBS	:= $(shell $(PKG_CONFIG) --libs cmocka 2>/dev/null || echo -lcmocka)
+
+B		:= build
+ALL_CFLAGS	= $(STD) $(WARN) $(CFLAGS) -I. $(INIH_CFLAGS) $(CMOCKA_CFLAGS)
+
+# Sources are discovered: <dir>/<name>_test.c is a cmocka unit test of
+# <dir>/<name>.c, <dir>/<name>_fuzz.c a libFuzzer target.
+srcs		= $(filter-out %_test.c %_fuzz.c,$(wildcard $(1)/*.c))
+SMTPFIX_SRC	:= $(call srcs,smtpfix)
+NAT_SRC		:= $(call srcs,nat)
+GW_SRC		:= $(filter-out gateway/main.c,$(call srcs,gateway))
+TOOL_SRC	:= $(wildcard tools/smtp64-*.c)
+TEST_SRC	:= $(wildcard smtpfix/*_test.c nat/*_test.c gateway/*_test.c)
+FUZZ_SRC	:= $(wildcard smtpfix/*_fuzz.c nat/*_fuzz.c)
+
+obj		= $(patsubst %.c,$(B)/obj/%.o,$(1))
+LIBSMTPFIX	:= $(B)/libsmtpfix.a
+LIBNAT		:= $(B)/libnat.a
+LIBGW		:= $(B)/libgw.a
+SMTP64D		:= $(B)/smtp64d
+TOOLS		:= $(patsubst tools/%.c,$(B)/%,$(TOOL_SRC))
+TESTS		:= $(patsubst %.c,$(B)/test/%,$(notdir $(TEST_SRC)))
+GW_LIBS		:= $(EV_LIBS) $(INIH_LIBS)
+
+.PHONY: all check unit sanitize e2e demo fuzz bench install uninstall \
+	clean lint fmt fmt-check deps
+all: $(SMTP64D) $(TOOLS)
+
+$(B)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
+
+$(LIBSMTPFIX): $(call obj,$(SMTPFIX_SRC))
+	$(AR) rcs $@ $^
+$(LIBNAT): $(call obj,$(NAT_SRC))
+	$(AR) rcs $@ $^
+$(LIBGW): $(call obj,$(GW_SRC))
+	$(AR) rcs $@ $^
+
+$(SMTP64D): $(call obj,gateway/main.c) $(LIBGW) $(LIBSMTPFIX) $(LIBNAT)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(GW_LIBS)
+
+$(B)/smtp64-%: $(call obj,tools/smtp64-%.c) $(LIBSMTPFIX) $(LIBNAT)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(TOOL_LIBS)
+
+# Every unit test links all three libraries; the linker takes what it needs.
+$(B)/test/%_test: $(B)/obj/smtpfix/%_test.o $(LIBGW) $(LIBSMTPFIX) $(LIBNAT)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(CMOCKA_LIBS) $(GW_LIBS)
+$(B)/test/%_test: $(B)/obj/nat/%_test.o $(LIBGW) $(LIBSMTPFIX) $(LIBNAT)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(CMOCKA_LIBS) $(GW_LIBS)
+$(B)/test/%_test: $(B)/obj/gateway/%_test.o $(LIBGW) $(LIBSMTPFIX) $(LIBNAT)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(CMOCKA_LIBS) $(GW_LIBS)
+
+deps:
+	@bash tools/install-deps
+
+# Unit tests: one cmocka runner per module; tests/run-unit prints the total.
+unit: $(TESTS)
+	@bash tests/run-unit $(TESTS)
+
+# The same unit tests under AddressSanitizer and UndefinedBehaviorSanitizer,
+# built in a tree of their own so they never mix with the release objects.
+SAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer \
+	     -fno-sanitize-recover=all
+sanitize:
+	@$(MAKE) --no-print-directory B=$(B)/san CFLAGS="$(SAN_FLAGS)" \
+	    LDFLAGS="$(SAN_FLAGS)" unit
+
+# End-to-end tests: real Postfix, swaks and the daemon in network namespaces.
+e2e: $(SMTP64D) $(TOOLS)
+	@bash tests/run-e2e
+
+check: deps
+	@$(MAKE) --no-print-directory WERROR=1 all $(TESTS)
+	@bash tests/check
+
+demo: deps $(SMTP64D)
+	@bash tests/lab/demo.sh
+
+FUZZ_SECONDS	?= 60
+FUZZ_FLAGS	:= -O1 -g -fsanitize=fuzzer,address,undefined \
+		   -fno-omit-frame-pointer
+fuzz:
+	@bash tests/run-fuzz $(FUZZ_SECONDS) $(FUZZ_SRC)
+
+bench: deps
+	@bash tests/bench/run $(if $(QUICK),--quick)
+
+lint:
+	@! grep -nE '\b(strcpy|strcat|sprintf|vsprintf|strncpy|gets|atoi)\(' \
+	    $(SMTPFIX_SRC) $(NAT_SRC) $(GW_SRC) gateway/main.c $(TOOL_SRC) \
+	    || { echo "lint: banned function (see STYLE)"; exit 1; }
+
+fmt:
+	clang-format -i $(wildcard */*.c */*.h)
+fmt-check:
+	clang-format --dry-run --Werror $(wildcard */*.c */*.h)
+
+install: all
+	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR) \
+	    $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8 \
+	    $(DESTDIR)$(SYSCONFDIR)/smtp64
+	install -m 755 $(SMTP64D) $(DESTDIR)$(SBINDIR)/smtp64d
+	$(if $(TOOLS),install -m 755 $(TOOLS) $(DESTDIR)$(BINDIR)/)
+	install -m 644 docs/smtp64d.8 $(DESTDIR)$(MANDIR)/man8/smtp64d.8
+	install -m 644 docs/smtp64.conf.5 $(DESTDIR)$(MANDIR)/man5/smtp64.conf.5
+	install -m 644 docs/smtp64.conf.example \
+	    $(DESTDIR)$(SYSCONFDIR)/smtp64/smtp64.conf.example
+
+uninstall:
+	rm -f $(DESTDIR)$(SBINDIR)/smtp64d \
+	    $(addprefix $(DESTDIR)$(BINDIR)/,$(notdir $(TOOLS))) \
+	    $(DESTDIR)$(MANDIR)/man8/smtp64d.8 \
+	    $(DESTDIR)$(MANDIR)/man5/smtp64.conf.5 \
+	    $(DESTDIR)$(SYSCONFDIR)/smtp64/smtp64.conf.example
+
+clean:
+	rm -rf $(B)
+
+-include $(shell find $(B) -name '*.d' 2>/dev/null)
