@@ -50,7 +50,7 @@ LIBNAT		:= $(B)/libnat.a
 LIBGW		:= $(B)/libgw.a
 SMTP64D		:= $(B)/smtp64d
 TOOLS		:= $(patsubst tools/%.c,$(B)/%,$(TOOL_SRC))
-TESTS		:= $(patsubst %.c,$(B)/test/%,$(notdir $(TEST_SRC)))
+TESTS		:= $(patsubst %.c,$(B)/test/%,$(TEST_SRC))
 GW_LIBS		:= $(EV_LIBS) $(INIH_LIBS)
 
 .PHONY: all check unit sanitize e2e demo fuzz bench install uninstall \
@@ -74,14 +74,15 @@ $(SMTP64D): $(call obj,gateway/main.c) $(LIBGW) $(LIBSMTPFIX) $(LIBNAT)
 $(B)/smtp64-%: $(call obj,tools/smtp64-%.c) $(LIBSMTPFIX) $(LIBNAT)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(TOOL_LIBS)
 
-# Every unit test links all three libraries; the linker takes what it needs.
-$(B)/test/%_test: $(B)/obj/smtpfix/%_test.o $(LIBGW) $(LIBSMTPFIX) $(LIBNAT)
+# A unit test links the library of its own directory and those below it:
+# nat/ stands alone, smtpfix/ may use nat/, gateway/ uses both.
+$(B)/test/nat/%_test: $(B)/obj/nat/%_test.o $(LIBNAT)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(CMOCKA_LIBS) $(GW_LIBS)
-$(B)/test/%_test: $(B)/obj/nat/%_test.o $(LIBGW) $(LIBSMTPFIX) $(LIBNAT)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(CMOCKA_LIBS)
+$(B)/test/smtpfix/%_test: $(B)/obj/smtpfix/%_test.o $(LIBSMTPFIX) $(LIBNAT)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(CMOCKA_LIBS) $(GW_LIBS)
-$(B)/test/%_test: $(B)/obj/gateway/%_test.o $(LIBGW) $(LIBSMTPFIX) $(LIBNAT)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(CMOCKA_LIBS)
+$(B)/test/gateway/%_test: $(B)/obj/gateway/%_test.o $(LIBGW) $(LIBSMTPFIX) $(LIBNAT)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(CMOCKA_LIBS) $(GW_LIBS)
 

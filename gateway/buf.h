@@ -1,0 +1,42 @@
+/*
+ * gateway/buf.h: a fixed-capacity byte buffer for one direction of a
+ * session.  Linear with compaction rather than a ring, so that a parser
+ * always sees an unread line as one contiguous span.  Nothing grows: when
+ * it is full the session stops reading the peer that fills it.
+ */
+#ifndef GW_BUF_H
+#define GW_BUF_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+struct gw_buf {
+	char	*data;		/* owned; NULL until first needed */
+	size_t	 cap;		/* capacity once allocated */
+	size_t	 off;		/* first unread byte */
+	size_t	 len;		/* unread bytes from off */
+};
+
+/* Allocates the storage lazily; 0 or -1 (ENOMEM). */
+int	gw_buf_alloc(struct gw_buf *b, size_t cap);
+/* Returns the storage when the buffer is empty (idle sessions hold none). */
+void	gw_buf_release(struct gw_buf *b);
+void	gw_buf_free(struct gw_buf *b);
+
+static inline const char *
+gw_buf_head(const struct gw_buf *b)
+{
+	return b->data + b->off;
+}
+
+/* Free room at the tail after compaction. */
+size_t	gw_buf_room(struct gw_buf *b);
+/* Appends n bytes; the caller checked gw_buf_room. */
+void	gw_buf_put(struct gw_buf *b, const void *p, size_t n);
+void	gw_buf_drop(struct gw_buf *b, size_t n);
+
+/* read(2)/write(2) with the buffer; return what the call returned. */
+ssize_t	gw_buf_read_fd(struct gw_buf *b, int fd);
+ssize_t	gw_buf_write_fd(struct gw_buf *b, int fd);
+
+#endif

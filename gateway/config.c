@@ -1,0 +1,546 @@
+/*
+ * gateway/config.c: smtp64.conf with libinih.
+ *
+ * libinih does the INI syntax (sections, comments, continuation lines);
+ * this file only gives each key its meaning and checks every value.  The
+ * line numbers in messages come from our own line reader, since Debian's
+ * libinih is built without INI_HANDLER_LINENO.
+ */
+#include <sys/socket.h>
+
+#include <errno.h>
+#include <limits.h>
+#include <stddef.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <syslog.h>
+
+#include <ini.h>
+
+#include "gateway/config.h"
+
+struct pending_pair {
+	struct nat_addr	 v4, v6;
+	int		 have4, have6;
+	struct gw_pair_opt opt;
+};
+
+struct parse {
+	struct gw_config	*cfg;
+	FILE			*fp;
+	unsigned		 line;		/* line just read */
+	unsigned		 section_line;	/* line of the last [header] */
+	char			 err[700];	/* first error */
+	int			 listen_set;
+	struct pending_pair	*pp;		/* [pair] sections and pair = */
+	size_t			 npp, ppcap;
+	unsigned		 pp_section;	/* section_line of pp[npp-1] */
+};
+
+static void
+perr(struct parse *p, unsigned line, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void
+perr(struct parse *p, unsigned line, const char *fmt, ...)
+{
+	char msg[384];
+	va_list ap;
+
+	if (p->err[0] != '\0')
+		return;		/* the first error is the one to fix */
+	va_start(ap, fmt);
+	(void)vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (line > 0)
+		(void)snprintf(p->err, sizeof(p->err), "%s:%u: %s",
+		    p->cfg->path, line, msg);
+	else
+		(void)snprintf(p->err, sizeof(p->err), "%s: %s", p->cfg->path,
+		    msg);
+}
+
+/* fgets that counts lines, and notes where each section starts. */
+static char *
+reader(char *str, int num, void *stream)
+{
+	struct parse *p = stream;
+	char *r = fgets(str, num, p->fp);
+	const char *s;
+
+	if (r == NULL)
+		return NULL;
+	p->line++;
+	for (s = r; *s == ' ' || *s == '\t'; s++)
+		;
+	if (*s == '[')
+		p->section_line = p->line;
+	return r;
+}
+
+static int
+parse_uint(const char *v, unsigned long min, unsigned long max,
+    unsigned long *out)
+{
+	char *end;
+	unsigned long n;
+
+	if (*v < '0' || *v > '9')
+		return -1;
+	errno = 0;
+	n = strtoul(v, &end, 10);
+	if (errno != 0 || *end != '\0' || n < min || n > max)
+		return -1;
+	*out = n;
+	return 0;
+}
+
+/*
+ * RFC 1035 §2.3.1 / RFC 1123 §2.1 host name: dot-separated labels of
+ * letters, digits and hyphens, no hyphen at either end of a label, at
+ * least two labels (a receiver's reject_non_fqdn_helo_hostname wants a
+ * dot), 253 octets at most.
+ */
+static int
+valid_fqdn(const char *s)
+{
+	size_t len = strlen(s), label = 0, i;
+	int dots = 0;
+
+	if (len == 0 || len > GW_FQDN_MAX)
+		return 0;
+	for (i = 0; i < len; i++) {
+		char c = s[i];
+
+		if (c == '.') {
+			if (label == 0 || s[i - 1] == '-')
+				return 0;
+			dots++;
+			label = 0;
+			continue;
+		}
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		    (c >= '0' && c <= '9') || c == '-'))
+			return 0;
+		if (c == '-' && label == 0)
+			return 0;
+		if (++label > 63)
+			return 0;
+	}
+	return dots > 0 && label > 0 && s[len - 1] != '-';
+}
+
+static int
+add_listen(struct parse *p, const char *v)
+{
+	struct gw_config *c = p->cfg;
+	char item[128];
+	const char *s = v;
+
+	/* The first listen line replaces the default list. */
+	if (!p->listen_set) {
+		c->nlisten = 0;
+		p->listen_set = 1;
+	}
+	while (*s != '\0') {
+		size_t n;
+
+		while (*s == ' ' || *s == '\t' || *s == ',')
+			s++;
+		n = strcspn(s, " \t,");
+		if (n == 0)
+			break;
+		if (n >= sizeof(item)) {
+			perr(p, p->line, "listen: address too long");
+			return 0;
+		}
+		memcpy(item, s, n);
+		item[n] = '\0';
+		if (c->nlisten == GW_LISTEN_MAX) {
+			perr(p, p->line, "listen: more than %d addresses",
+			    GW_LISTEN_MAX);
+			return 0;
+		}
+		if (nat_addr_parse_port(item, n, 25, &c->listen[c->nlisten].addr,
+			&c->listen[c->nlisten].port) != 0) {
+			perr(p, p->line,
+			    "listen: '%s' is not ADDRESS[:PORT] (IPv6 as "
+			    "[ADDR]:PORT)",
+			    item);
+			return 0;
+		}
+		c->nlisten++;
+		s += n;
+	}
+	return 1;
+}
+
+static struct pending_pair *
+new_pair(struct parse *p)
+{
+	struct pending_pair *pp;
+
+	if (p->npp == p->ppcap) {
+		size_t ncap = p->ppcap ? p->ppcap * 2 : 16;
+
+		pp = realloc(p->pp, ncap * sizeof(*pp));
+		if (pp == NULL) {
+			perr(p, p->line, "out of memory");
+			return NULL;
+		}
+		p->pp = pp;
+		p->ppcap = ncap;
+	}
+	pp = &p->pp[p->npp++];
+	memset(pp, 0, sizeof(*pp));
+	pp->opt.line = p->line;
+	return pp;
+}
+
+static int
+set_pair_addr(struct parse *p, struct pending_pair *pp, const char *v)
+{
+	struct nat_addr a;
+
+	if (nat_addr_parse(v, strlen(v), &a) != 0) {
+		perr(p, p->line, "'%s' is not an IPv4 or IPv6 address", v);
+		return 0;
+	}
+	if (a.family == AF_INET) {
+		if (pp->have4) {
+			perr(p, p->line, "pair has two IPv4 addresses");
+			return 0;
+		}
+		pp->v4 = a;
+		pp->have4 = 1;
+	} else {
+		if (pp->have6) {
+			perr(p, p->line, "pair has two IPv6 addresses");
+			return 0;
+		}
+		pp->v6 = a;
+		pp->have6 = 1;
+	}
+	return 1;
+}
+
+/* [pair NAME]: ipv4 = and ipv6 = (either order). */
+static int
+pair_key(struct parse *p, const char *section, const char *name,
+    const char *value)
+{
+	struct pending_pair *pp;
+
+	if (p->npp == 0 || p->pp_section != p->section_line) {
+		const char *n = section + 4;
+
+		while (*n == ' ' || *n == '\t')
+			n++;
+		if ((pp = new_pair(p)) == NULL)
+			return 0;
+		pp->opt.line = p->section_line;
+		if (strlen(n) >= sizeof(pp->opt.name)) {
+			perr(p, p->section_line, "pair name too long");
+			return 0;
+		}
+		memcpy(pp->opt.name, n, strlen(n) + 1);
+		p->pp_section = p->section_line;
+	}
+	pp = &p->pp[p->npp - 1];
+	if (strcmp(name, "ipv4") == 0 || strcmp(name, "ipv6") == 0) {
+		struct nat_addr a;
+		int want = name[3] == '4' ? AF_INET : AF_INET6;
+
+		if (nat_addr_parse(value, strlen(value), &a) != 0 ||
+		    a.family != want) {
+			perr(p, p->line, "%s: '%s' is not an %s address", name,
+			    value, want == AF_INET ? "IPv4" : "IPv6");
+			return 0;
+		}
+		return set_pair_addr(p, pp, value);
+	}
+	perr(p, p->line, "unknown key '%s' in [%s]", name, section);
+	return 0;
+}
+
+/* [pairs]: any number of "pair = IPV4 IPV6" lines (either order). */
+static int
+pairs_key(struct parse *p, const char *name, const char *value)
+{
+	struct pending_pair *pp;
+	char a[64];
+	size_t n;
+
+	if (strcmp(name, "pair") != 0) {
+		perr(p, p->line, "unknown key '%s' in [pairs]", name);
+		return 0;
+	}
+	if ((pp = new_pair(p)) == NULL)
+		return 0;
+	p->pp_section = 0;
+	(void)snprintf(pp->opt.name, sizeof(pp->opt.name), "line%u",
+	    p->line);
+	for (int i = 0; i < 2; i++) {
+		while (*value == ' ' || *value == '\t')
+			value++;
+		n = strcspn(value, " \t");
+		if (n == 0 || n >= sizeof(a)) {
+			perr(p, p->line, "pair: want 'IPV4 IPV6'");
+			return 0;
+		}
+		memcpy(a, value, n);
+		a[n] = '\0';
+		if (!set_pair_addr(p, pp, a))
+			return 0;
+		value += n;
+	}
+	while (*value == ' ' || *value == '\t')
+		value++;
+	if (*value != '\0' || !pp->have4 || !pp->have6) {
+		perr(p, p->line, "pair: want one IPv4 and one IPv6 address");
+		return 0;
+	}
+	return 1;
+}
+
+static int
+gateway_key(struct parse *p, const char *name, const char *v)
+{
+	struct gw_config *c = p->cfg;
+	unsigned long n;
+	static const struct {
+		const char	*key;
+		size_t		 off;
+		unsigned long	 min, max;
+	} uints[] = {
+		{ "upstream_port", offsetof(struct gw_config, upstream_port),
+		    1, 65535 },
+		{ "max_sessions", offsetof(struct gw_config, max_sessions), 1,
+		    1000000 },
+		{ "max_sessions_per_client",
+		    offsetof(struct gw_config, max_sessions_per_client), 1,
+		    1000000 },
+		{ "connect_timeout_s",
+		    offsetof(struct gw_config, connect_timeout_s), 1, 3600 },
+		{ "greeting_timeout_s",
+		    offsetof(struct gw_config, greeting_timeout_s), 1, 3600 },
+		{ "command_timeout_s",
+		    offsetof(struct gw_config, command_timeout_s), 1, 3600 },
+		{ "reply_timeout_s",
+		    offsetof(struct gw_config, reply_timeout_s), 1, 3600 },
+		{ "data_init_timeout_s",
+		    offsetof(struct gw_config, data_init_timeout_s), 1, 3600 },
+		{ "data_timeout_s", offsetof(struct gw_config, data_timeout_s),
+		    1, 3600 },
+		{ "data_end_timeout_s",
+		    offsetof(struct gw_config, data_end_timeout_s), 1, 3600 },
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(uints) / sizeof(uints[0]); i++) {
+		if (strcmp(name, uints[i].key) != 0)
+			continue;
+		if (parse_uint(v, uints[i].min, uints[i].max, &n) != 0) {
+			perr(p, p->line, "%s: want a whole number %lu..%lu",
+			    name, uints[i].min, uints[i].max);
+			return 0;
+		}
+		*(unsigned *)(void *)((char *)c + uints[i].off) = (unsigned)n;
+		return 1;
+	}
+	if (strcmp(name, "fqdn") == 0) {
+		if (!valid_fqdn(v)) {
+			perr(p, p->line,
+			    "fqdn: '%s' is not a fully qualified host name", v);
+			return 0;
+		}
+		memcpy(c->fqdn, v, strlen(v) + 1);
+	} else if (strcmp(name, "listen") == 0) {
+		return add_listen(p, v);
+	} else if (strcmp(name, "helo_rewrite") == 0) {
+		if (strcmp(v, "always") == 0)
+			c->pol.helo = SMTPFIX_HELO_ALWAYS;
+		else if (strcmp(v, "literals") == 0)
+			c->pol.helo = SMTPFIX_HELO_LITERALS;
+		else if (strcmp(v, "off") == 0)
+			c->pol.helo = SMTPFIX_HELO_OFF;
+		else {
+			perr(p, p->line,
+			    "helo_rewrite: '%s': want always, literals or off",
+			    v);
+			return 0;
+		}
+	} else if (strcmp(name, "buffer_bytes") == 0) {
+		/* Each buffer must hold a full step (smtpfix/stream.h). */
+		if (parse_uint(v, 2 * SMTPFIX_EMIT_MAX, 16UL << 20, &n) != 0) {
+			perr(p, p->line, "buffer_bytes: want %u..%lu",
+			    2 * SMTPFIX_EMIT_MAX, 16UL << 20);
+			return 0;
+		}
+		c->buffer_bytes = n;
+	} else if (strcmp(name, "command_line_max_bytes") == 0) {
+		if (parse_uint(v, SMTPFIX_CMD_MIN, SMTPFIX_CMD_MAX_CAP, &n) !=
+		    0) {
+			perr(p, p->line,
+			    "command_line_max_bytes: want %u..%u",
+			    SMTPFIX_CMD_MIN, SMTPFIX_CMD_MAX_CAP);
+			return 0;
+		}
+		c->pol.cmd_max = n;
+	} else if (strcmp(name, "log_level") == 0) {
+		if (strcmp(v, "err") == 0)
+			c->log_level = LOG_ERR;
+		else if (strcmp(v, "warning") == 0)
+			c->log_level = LOG_WARNING;
+		else if (strcmp(v, "info") == 0)
+			c->log_level = LOG_INFO;
+		else if (strcmp(v, "debug") == 0)
+			c->log_level = LOG_DEBUG;
+		else {
+			perr(p, p->line,
+			    "log_level: '%s': want err, warning, info or debug",
+			    v);
+			return 0;
+		}
+	} else {
+		perr(p, p->line, "unknown key '%s' in [gateway]", name);
+		return 0;
+	}
+	return 1;
+}
+
+static int
+handler(void *user, const char *section, const char *name, const char *value)
+{
+	struct parse *p = user;
+
+	if (strcmp(section, "gateway") == 0)
+		return gateway_key(p, name, value);
+	if (strcmp(section, "pairs") == 0)
+		return pairs_key(p, name, value);
+	if (strncmp(section, "pair", 4) == 0 &&
+	    (section[4] == ' ' || section[4] == '\t'))
+		return pair_key(p, section, name, value);
+	perr(p, p->section_line, "unknown section [%s]", section);
+	return 0;
+}
+
+void
+gw_config_defaults(struct gw_config *c)
+{
+	memset(c, 0, sizeof(*c));
+	c->pol.fqdn = c->fqdn;
+	c->pol.helo = SMTPFIX_HELO_ALWAYS;
+	c->pol.cmd_max = 2048;
+	c->pol.reply_max = 2048;
+	c->upstream_port = 25;
+	c->max_sessions = 1000;
+	c->max_sessions_per_client = 50;
+	c->buffer_bytes = 16384;
+	c->log_level = LOG_INFO;
+	c->connect_timeout_s = 30;
+	c->greeting_timeout_s = 300;
+	c->command_timeout_s = 300;
+	c->reply_timeout_s = 300;
+	c->data_init_timeout_s = 120;
+	c->data_timeout_s = 180;
+	c->data_end_timeout_s = 600;
+	/* Default listeners: every address, both families, port 25. */
+	(void)nat_addr_parse("0.0.0.0", 7, &c->listen[0].addr);
+	c->listen[0].port = 25;
+	(void)nat_addr_parse("::", 2, &c->listen[1].addr);
+	c->listen[1].port = 25;
+	c->nlisten = 2;
+}
+
+static int
+build_pairs(struct parse *p)
+{
+	struct gw_config *c = p->cfg;
+	size_t i;
+
+	if (p->npp == 0) {
+		perr(p, 0, "no pairs: add a [pair NAME] section with ipv4 = "
+			   "and ipv6 =");
+		return -1;
+	}
+	if (nat_pairs_init(&c->pairs, p->npp) != 0 ||
+	    (c->pair_opt = calloc(p->npp, sizeof(*c->pair_opt))) == NULL) {
+		perr(p, 0, "out of memory for %zu pairs", p->npp);
+		return -1;
+	}
+	for (i = 0; i < p->npp; i++) {
+		struct pending_pair *pp = &p->pp[i];
+
+		if (!pp->have4 || !pp->have6) {
+			perr(p, pp->opt.line, "pair %s needs ipv4 and ipv6",
+			    pp->opt.name);
+			return -1;
+		}
+		if (nat_pairs_add(&c->pairs, &pp->v4.u.v4, &pp->v6.u.v6,
+			(uint32_t)c->pairs.n) != 0) {
+			perr(p, pp->opt.line,
+			    errno == EEXIST ? "pair %s: an address of it is "
+					      "already in another pair"
+					    : "pair %s: cannot add",
+			    pp->opt.name);
+			return -1;
+		}
+		c->pair_opt[c->pairs.n - 1] = pp->opt;
+	}
+	return 0;
+}
+
+int
+gw_config_load(const char *path, struct gw_config *c, char *err,
+    size_t errcap)
+{
+	struct parse p;
+	int rc;
+
+	gw_config_defaults(c);
+	memset(&p, 0, sizeof(p));
+	p.cfg = c;
+	if (strlen(path) >= sizeof(c->path)) {
+		(void)snprintf(err, errcap, "%s: path too long", path);
+		return -1;
+	}
+	memcpy(c->path, path, strlen(path) + 1);
+	if ((p.fp = fopen(path, "r")) == NULL) {
+		(void)snprintf(err, errcap, "%s: %s", path, strerror(errno));
+		return -1;
+	}
+	rc = ini_parse_stream(reader, &p, handler, &p);
+	fclose(p.fp);
+	if (rc > 0)
+		perr(&p, (unsigned)rc, "syntax error (want 'key = value' or "
+				       "'[section]'; lines may not be "
+				       "indented)");
+	else if (rc < 0)
+		perr(&p, 0, "cannot read");
+	if (p.err[0] == '\0' && c->fqdn[0] == '\0')
+		perr(&p, 0, "fqdn is required in [gateway]: the name the "
+			    "gateway gives in HELO and replies");
+	if (p.err[0] == '\0')
+		(void)build_pairs(&p);
+	free(p.pp);
+	c->pol.fqdn = c->fqdn;
+	c->pol.fqdn_len = strlen(c->fqdn);
+	if (p.err[0] != '\0') {
+		(void)snprintf(err, errcap, "%s", p.err);
+		gw_config_free(c);
+		return -1;
+	}
+	return 0;
+}
+
+void
+gw_config_free(struct gw_config *c)
+{
+	nat_pairs_free(&c->pairs);
+	free(c->pair_opt);
+	c->pair_opt = NULL;
+}

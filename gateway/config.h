@@ -1,0 +1,65 @@
+/*
+ * gateway/config.h: smtp64.conf, parsed with libinih into one struct and
+ * validated whole at start-up.  Errors read "FILE:LINE: message".
+ */
+#ifndef GW_CONFIG_H
+#define GW_CONFIG_H
+
+#include <stddef.h>
+
+#include "nat/addr.h"
+#include "nat/pair.h"
+#include "smtpfix/stream.h"
+
+#define GW_LISTEN_MAX	16
+#define GW_FQDN_MAX	253	/* RFC 1035 §2.3.4, without the final dot */
+#define GW_NAME_MAX	64
+
+struct gw_listen {
+	struct nat_addr	 addr;
+	unsigned	 port;
+};
+
+/* Per-pair settings, indexed by struct nat_pair.user. */
+struct gw_pair_opt {
+	char		 name[GW_NAME_MAX];	/* from [pair NAME] */
+	unsigned	 line;			/* where it was defined */
+};
+
+struct gw_config {
+	char			 path[256];
+	char			 fqdn[GW_FQDN_MAX + 1];
+	struct smtpfix_policy	 pol;		/* points into fqdn */
+	struct gw_listen	 listen[GW_LISTEN_MAX];
+	size_t			 nlisten;
+	unsigned		 upstream_port;
+	unsigned		 max_sessions;
+	unsigned		 max_sessions_per_client;
+	size_t			 buffer_bytes;	/* per buffer, 4 a session */
+	int			 log_level;	/* syslog level */
+	/* Timeouts, seconds.  Defaults from RFC 5321 §4.5.3.2. */
+	unsigned		 connect_timeout_s;
+	unsigned		 greeting_timeout_s;	/* §4.5.3.2.1: 5 min */
+	unsigned		 command_timeout_s;	/* §4.5.3.2.7: 5 min */
+	unsigned		 reply_timeout_s;	/* §4.5.3.2.2-3: 5 min */
+	unsigned		 data_init_timeout_s;	/* §4.5.3.2.4: 2 min */
+	unsigned		 data_timeout_s;	/* §4.5.3.2.5: 3 min */
+	unsigned		 data_end_timeout_s;	/* §4.5.3.2.6: 10 min */
+	struct nat_pairs	 pairs;
+	struct gw_pair_opt	*pair_opt;	/* owned, pairs.n entries */
+};
+
+/*
+ * Reads and validates FILE into *cfg (which it initialises).  On error
+ * returns -1 with "FILE:LINE: message" (or "FILE: message") in err of
+ * capacity errcap; *cfg then holds nothing to free.  0 on success; free
+ * with gw_config_free.
+ */
+int	gw_config_load(const char *path, struct gw_config *cfg, char *err,
+	    size_t errcap);
+void	gw_config_free(struct gw_config *cfg);
+
+/* Fills *cfg with every default (no pairs, no fqdn). */
+void	gw_config_defaults(struct gw_config *cfg);
+
+#endif

@@ -1,0 +1,207 @@
+/*
+ * gateway/config_test.c: smtp64.conf parsing and validation.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <arpa/inet.h>
+
+#include <cmocka.h>
+
+#include "gateway/config.h"
+
+static char path[64];
+
+static const char *
+write_conf(const char *text)
+{
+	FILE *fp;
+
+	(void)snprintf(path, sizeof(path), "/tmp/smtp64-cfgtest.%d",
+	    (int)getpid());
+	fp = fopen(path, "w");
+	assert_non_null(fp);
+	assert_int_equal(fputs(text, fp) >= 0, 1);
+	fclose(fp);
+	return path;
+}
+
+static int
+load(const char *text, struct gw_config *c, char *err, size_t cap)
+{
+	int rc = gw_config_load(write_conf(text), c, err, cap);
+
+	unlink(path);
+	return rc;
+}
+
+static const char good[] = "# comment\n"
+			    "[gateway]\n"
+			    "fqdn = gw.example.net\n"
+			    "listen = 192.0.2.30:25, [2001:db8:1::25]:2525\n"
+			    "helo_rewrite = literals\n"
+			    "connect_timeout_s = 5\n"
+			    "buffer_bytes = 32768\n"
+			    "\n"
+			    "[pair mx6]\n"
+			    "ipv4 = 192.0.2.30\n"
+			    "ipv6 = 2001:db8::25\n"
+			    "[pair mx4]\n"
+			    "ipv6 = 2001:db8:1::25\n"
+			    "ipv4 = 198.51.100.25\n"
+			    "[pairs]\n"
+			    "pair = 192.0.2.31 2001:db8::26\n"
+			    "pair = 2001:db8::27 192.0.2.32\n";
+
+static void
+test_good(void **state)
+{
+	struct gw_config c;
+	char err[512];
+	struct in_addr v4;
+	struct in6_addr v6;
+	const struct nat_pair *p;
+
+	(void)state;
+	assert_int_equal(load(good, &c, err, sizeof(err)), 0);
+	assert_string_equal(c.fqdn, "gw.example.net");
+	assert_int_equal(c.pol.fqdn_len, strlen("gw.example.net"));
+	assert_ptr_equal(c.pol.fqdn, c.fqdn);
+	assert_int_equal(c.pol.helo, SMTPFIX_HELO_LITERALS);
+	assert_int_equal(c.nlisten, 2);
+	assert_int_equal(c.listen[0].port, 25);
+	assert_int_equal(c.listen[1].addr.family, AF_INET6);
+	assert_int_equal(c.listen[1].port, 2525);
+	assert_int_equal(c.connect_timeout_s, 5);
+	assert_int_equal(c.greeting_timeout_s, 300);	/* RFC default */
+	assert_int_equal(c.buffer_bytes, 32768);
+	assert_int_equal(c.pairs.n, 4);
+
+	inet_pton(AF_INET, "198.51.100.25", &v4);
+	p = nat_pairs_by_v4(&c.pairs, &v4);
+	assert_non_null(p);
+	inet_pton(AF_INET6, "2001:db8:1::25", &v6);
+	assert_memory_equal(&p->v6, &v6, sizeof(v6));
+	assert_string_equal(c.pair_opt[p->user].name, "mx4");
+
+	inet_pton(AF_INET6, "2001:db8::27", &v6);
+	p = nat_pairs_by_v6(&c.pairs, &v6);
+	assert_non_null(p);
+	inet_pton(AF_INET, "192.0.2.32", &v4);
+	assert_memory_equal(&p->v4, &v4, sizeof(v4));
+	gw_config_free(&c);
+}
+
+static void
+test_defaults(void **state)
+{
+	struct gw_config c;
+	char err[512];
+
+	(void)state;
+	assert_int_equal(load("[gateway]\nfqdn = a.example\n[pair x]\n"
+			      "ipv4 = 192.0.2.1\nipv6 = 2001:db8::1\n",
+			     &c, err, sizeof(err)),
+	    0);
+	assert_int_equal(c.pol.helo, SMTPFIX_HELO_ALWAYS);
+	assert_int_equal(c.nlisten, 2);	/* 0.0.0.0:25 and [::]:25 */
+	assert_int_equal(c.upstream_port, 25);
+	/* RFC 5321 §4.5.3.2 */
+	assert_int_equal(c.command_timeout_s, 300);
+	assert_int_equal(c.data_init_timeout_s, 120);
+	assert_int_equal(c.data_timeout_s, 180);
+	assert_int_equal(c.data_end_timeout_s, 600);
+	gw_config_free(&c);
+}
+
+struct bad {
+	const char	*text;
+	const char	*want;	/* substring of the message, with line */
+};
+
+static void
+test_bad(void **state)
+{
+	static const struct bad cases[] = {
+		{ "[gateway]\nfqdn = gw.example.net\nfrobnicate = 1\n",
+		    ":3: unknown key 'frobnicate'" },
+		{ "[gateway]\nfqdn = localhost\n", ":2: fqdn: 'localhost'" },
+		{ "[gateway]\nfqdn = -x.example\n", ":2: fqdn" },
+		{ "[gateway]\nhelo_rewrite = maybe\n",
+		    ":2: helo_rewrite: 'maybe'" },
+		{ "[gateway]\nfqdn = a.example\n[pair x]\nipv4 = 2001:db8::1\n",
+		    ":4: ipv4: '2001:db8::1' is not an IPv4" },
+		{ "[gateway]\nfqdn = a.example\n[pair x]\nipv6 = 192.0.2.300\n",
+		    ":4: ipv6" },
+		{ "[gateway]\nfqdn = a.example\n[pair x]\nipv4 = 192.0.2.1\n",
+		    ":3: pair x needs ipv4 and ipv6" },
+		{ "[gateway]\nfqdn = a.example\n[pair x]\nipv4 = 192.0.2.1\n"
+		  "ipv6 = 2001:db8::1\n[pair y]\nipv4 = 192.0.2.1\n"
+		  "ipv6 = 2001:db8::2\n",
+		    ":6: pair y: an address of it is already" },
+		{ "[gateway]\nfqdn = a.example\n", "no pairs" },
+		{ "[gateway]\n[pair x]\nipv4 = 192.0.2.1\nipv6 = 2001:db8::1\n",
+		    "fqdn is required" },
+		{ "[gateway]\nfqdn = a.example\nlisten = 192.0.2.1:99999\n",
+		    ":3: listen: '192.0.2.1:99999'" },
+		{ "[gateway]\nfqdn = a.example\nconnect_timeout_s = 0\n",
+		    ":3: connect_timeout_s" },
+		{ "[gateway]\nfqdn = a.example\nconnect_timeout_s = 5s\n",
+		    ":3: connect_timeout_s" },
+		{ "[gateway]\nfqdn = a.example\nbuffer_bytes = 100\n",
+		    ":3: buffer_bytes" },
+		{ "[gateway]\nfqdn = a.example\n[nonsense]\nx = 1\n",
+		    ":3: unknown section [nonsense]" },
+		{ "[gateway]\nfqdn = a.example\nthis line has no equals\n",
+		    ":3: syntax error" },
+		{ "[pairs]\npair = 192.0.2.1\n", ":2: pair:" },
+		{ "[pairs]\npair = 192.0.2.1 192.0.2.2\n",
+		    ":2: pair has two IPv4" },
+	};
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct gw_config c;
+		char err[512];
+
+		err[0] = '\0';
+		assert_int_equal(load(cases[i].text, &c, err, sizeof(err)), -1);
+		if (strstr(err, cases[i].want) == NULL)
+			fail_msg("case %zu: got \"%s\", want \"%s\"", i, err,
+			    cases[i].want);
+		assert_non_null(strstr(err, "/tmp/smtp64-cfgtest."));
+	}
+}
+
+static void
+test_missing_file(void **state)
+{
+	struct gw_config c;
+	char err[512];
+
+	(void)state;
+	assert_int_equal(gw_config_load("/nonexistent/smtp64.conf", &c, err,
+			     sizeof(err)),
+	    -1);
+	assert_non_null(strstr(err, "/nonexistent/smtp64.conf: "));
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_good),
+		cmocka_unit_test(test_defaults),
+		cmocka_unit_test(test_bad),
+		cmocka_unit_test(test_missing_file),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,126 @@
+/*
+ * gateway/listener.c: accept loop.
+ */
+#define _GNU_SOURCE		/* accept4 */
+#include <sys/socket.h>
+
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <ev.h>
+
+#include "gateway/listener.h"
+#include "gateway/log.h"
+
+#define ACCEPT_BATCH	64	/* per wake-up, so one listener can't starve */
+
+int
+gw_listener_open(struct gw_listener *gl, const struct gw_listen *l,
+    char *err, size_t errcap)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl;
+	char a[INET6_ADDRSTRLEN];
+	int fd, on = 1;
+
+	memset(&ss, 0, sizeof(ss));
+	(void)nat_addr_fmt(&l->addr, a, sizeof(a));
+	if (l->addr.family == AF_INET) {
+		struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
+
+		s4->sin_family = AF_INET;
+		s4->sin_addr = l->addr.u.v4;
+		s4->sin_port = htons((uint16_t)l->port);
+		sl = sizeof(*s4);
+		(void)snprintf(gl->name, sizeof(gl->name), "%s:%u", a, l->port);
+	} else {
+		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
+
+		s6->sin6_family = AF_INET6;
+		s6->sin6_addr = l->addr.u.v6;
+		s6->sin6_port = htons((uint16_t)l->port);
+		sl = sizeof(*s6);
+		(void)snprintf(gl->name, sizeof(gl->name), "[%s]:%u", a,
+		    l->port);
+	}
+	fd = socket(l->addr.family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+	    0);
+	if (fd < 0) {
+		(void)snprintf(err, errcap, "listen %s: socket: %s", gl->name,
+		    strerror(errno));
+		return -1;
+	}
+	(void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on));
+	if (l->addr.family == AF_INET6 &&
+	    setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof(on)) != 0) {
+		(void)snprintf(err, errcap, "listen %s: IPV6_V6ONLY: %s",
+		    gl->name, strerror(errno));
+		close(fd);
+		return -1;
+	}
+	if (bind(fd, (struct sockaddr *)&ss, sl) != 0 ||
+	    listen(fd, 1024) != 0) {
+		(void)snprintf(err, errcap, "listen %s: %s", gl->name,
+		    strerror(errno));
+		close(fd);
+		return -1;
+	}
+	gl->fd = fd;
+	return 0;
+}
+
+static void
+accept_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct gw_listener *gl = w->data;
+	int i;
+
+	(void)loop;
+	(void)revents;
+	for (i = 0; i < ACCEPT_BATCH; i++) {
+		struct sockaddr_storage peer;
+		socklen_t pl = sizeof(peer);
+		int fd, on = 1;
+
+		fd = accept4(gl->fd, (struct sockaddr *)&peer, &pl,
+		    SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd < 0) {
+			if (errno == EAGAIN || errno == EINTR ||
+			    errno == ECONNABORTED)
+				return;
+			/* EMFILE and friends: the connection waits in the
+			 * backlog; say so once per wake-up. */
+			gw_log(LOG_WARNING, "event=accept_error listener=%s "
+			    "error=\"%s\"", gl->name, strerror(errno));
+			return;
+		}
+		/* Replies are small and pipelined groups are latency bound. */
+		(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
+		gw_session_start(gl->ctx, fd, &peer);
+	}
+}
+
+void
+gw_listener_start(struct gw_listener *gl, struct gw_ctx *ctx)
+{
+	gl->ctx = ctx;
+	ev_io_init(&gl->io, accept_cb, gl->fd, EV_READ);
+	gl->io.data = gl;
+	ev_io_start(ctx->loop, &gl->io);
+	gw_log(LOG_INFO, "event=listen address=%s", gl->name);
+}
+
+void
+gw_listener_stop(struct gw_listener *gl)
+{
+	if (gl->ctx != NULL)
+		ev_io_stop(gl->ctx->loop, &gl->io);
+	if (gl->fd >= 0)
+		close(gl->fd);
+	gl->fd = -1;
+}

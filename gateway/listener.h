@@ -1,0 +1,31 @@
+/*
+ * gateway/listener.h: the listening sockets.
+ */
+#ifndef GW_LISTENER_H
+#define GW_LISTENER_H
+
+#include <stddef.h>
+
+#include <ev.h>
+
+#include "gateway/config.h"
+#include "gateway/session.h"
+
+struct gw_listener {
+	ev_io		 io;
+	int		 fd;
+	struct gw_ctx	*ctx;
+	char		 name[64];	/* "ADDR:PORT" for logs */
+};
+
+/*
+ * Opens, binds and listens on l (IPv6 sockets are IPv6-only, so each
+ * family has its own listener and a v4 client is never seen as
+ * ::ffff:a.b.c.d).  0, or -1 with a message in err.
+ */
+int	gw_listener_open(struct gw_listener *gl, const struct gw_listen *l,
+	    char *err, size_t errcap);
+void	gw_listener_start(struct gw_listener *gl, struct gw_ctx *ctx);
+void	gw_listener_stop(struct gw_listener *gl);
+
+#endif

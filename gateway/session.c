@@ -1,0 +1,793 @@
+/*
+ * gateway/session.c: relays one SMTP session between a client and the
+ * server its local address is paired with.
+ *
+ * Four buffers of buffer_bytes each: cin (read from the client, not yet
+ * parsed), sout (parsed, to the server), sin (read from the server, not
+ * yet parsed), cout (to the client).  smtpfix decides what moves from an
+ * input buffer to the opposite output buffer; this file only moves bytes
+ * and keeps the sockets' interest in step with the buffers: read a peer
+ * only while its input buffer has room, so one side can never make the
+ * gateway hold more than it can pass on (backpressure).
+ */
+#include <sys/socket.h>
+#include <sys/queue.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <ev.h>
+
+#include "gateway/buf.h"
+#include "gateway/log.h"
+#include "gateway/session.h"
+#include "nat/addr.h"
+#include "nat/pair.h"
+#include "smtpfix/stream.h"
+
+#define PUMP_ROUNDS	64	/* steps per wake-up before yielding */
+#define CLOSE_GRACE_S	10.	/* flushing a last reply at most this long */
+#define DRAIN_MAX	64	/* reads when discarding pre-TLS bytes */
+
+struct gw_session {
+	TAILQ_ENTRY(gw_session)	 entry;
+	struct gw_ctx		*ctx;
+	uint32_t		 id;
+	int			 cfd, sfd;
+	ev_io			 crd, cwr, srd, swr;
+	ev_timer		 timer;
+	ev_tstamp		 start, last;
+	struct gw_buf		 cin, sout, sin, cout;
+	unsigned		 connecting:1, c_eof:1, s_eof:1, s_shut:1,
+				 closing:1, opaque:1, told:1;
+	uint64_t		 c2s, s2c;	/* bytes read from each peer */
+	const char		*reason;	/* how it ended */
+	struct nat_addr		 client;
+	char			 cstr[INET6_ADDRSTRLEN + 8];
+	struct smtpfix_stream	 fix;		/* last: the largest part */
+};
+
+static void	session_end(struct gw_session *);
+static void	session_update(struct gw_session *);
+
+void
+gw_ctx_init(struct gw_ctx *ctx, struct ev_loop *loop,
+    const struct gw_config *cfg)
+{
+	memset(ctx, 0, sizeof(*ctx));
+	ctx->loop = loop;
+	ctx->cfg = cfg;
+	TAILQ_INIT(&ctx->sessions);
+}
+
+/* sockaddr to nat_addr + port; IPv4-mapped IPv6 (a v4 client on a
+ * dual-stack socket, e.g. under TPROXY) counts as IPv4. */
+static void
+sa_to_addr(const struct sockaddr_storage *ss, struct nat_addr *a,
+    unsigned *port)
+{
+	memset(a, 0, sizeof(*a));
+	if (ss->ss_family == AF_INET) {
+		const struct sockaddr_in *s4 = (const void *)ss;
+
+		a->family = AF_INET;
+		a->u.v4 = s4->sin_addr;
+		*port = ntohs(s4->sin_port);
+	} else {
+		const struct sockaddr_in6 *s6 = (const void *)ss;
+
+		if (IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr)) {
+			a->family = AF_INET;
+			memcpy(&a->u.v4, &s6->sin6_addr.s6_addr[12], 4);
+		} else {
+			a->family = AF_INET6;
+			a->u.v6 = s6->sin6_addr;
+		}
+		*port = ntohs(s6->sin6_port);
+	}
+}
+
+static socklen_t
+addr_to_sa(const struct nat_addr *a, unsigned port,
+    struct sockaddr_storage *ss)
+{
+	memset(ss, 0, sizeof(*ss));
+	if (a->family == AF_INET) {
+		struct sockaddr_in *s4 = (void *)ss;
+
+		s4->sin_family = AF_INET;
+		s4->sin_addr = a->u.v4;
+		s4->sin_port = htons((uint16_t)port);
+		return sizeof(*s4);
+	} else {
+		struct sockaddr_in6 *s6 = (void *)ss;
+
+		s6->sin6_family = AF_INET6;
+		s6->sin6_addr = a->u.v6;
+		s6->sin6_port = htons((uint16_t)port);
+		return sizeof(*s6);
+	}
+}
+
+static void
+addr_str(const struct nat_addr *a, unsigned port, char *dst, size_t cap)
+{
+	char t[INET6_ADDRSTRLEN];
+
+	if (nat_addr_fmt(a, t, sizeof(t)) < 0)
+		(void)snprintf(t, sizeof(t), "?");
+	if (a->family == AF_INET6)
+		(void)snprintf(dst, cap, "[%s]:%u", t, port);
+	else
+		(void)snprintf(dst, cap, "%s:%u", t, port);
+}
+
+/*
+ * A reply to a client we will not relay (no pair, too many sessions): one
+ * short line on a fresh socket fits its send buffer, so a single
+ * non-blocking send suffices; then close.
+ */
+static void
+refuse(const struct gw_config *cfg, int fd, const char *code_enh,
+    const char *text)
+{
+	char line[512];
+	size_t n;
+
+	n = smtpfix_reply_fmt(line, sizeof(line), cfg->pol.fqdn,
+	    cfg->pol.fqdn_len, code_enh, text);
+	if (n > 0)
+		(void)send(fd, line, n, MSG_NOSIGNAL | MSG_DONTWAIT);
+	close(fd);
+}
+
+/* Queues a reply of our own for the client, if the buffer takes it. */
+static void
+say(struct gw_session *s, const char *code_enh, const char *text)
+{
+	const struct smtpfix_policy *pol = &s->ctx->cfg->pol;
+	char line[512];
+	size_t n;
+
+	if (gw_buf_alloc(&s->cout, s->ctx->cfg->buffer_bytes) != 0)
+		return;
+	n = smtpfix_reply_fmt(line, sizeof(line), pol->fqdn, pol->fqdn_len,
+	    code_enh, text);
+	if (n > 0 && gw_buf_room(&s->cout) >= n)
+		gw_buf_put(&s->cout, line, n);
+	s->told = 1;
+}
+
+static void
+upstream_close(struct gw_session *s, int reset)
+{
+	struct linger lg = { 1, 0 };
+
+	if (s->sfd < 0)
+		return;
+	ev_io_stop(s->ctx->loop, &s->srd);
+	ev_io_stop(s->ctx->loop, &s->swr);
+	/* SO_LINGER 0 makes close send RST: the server then knows the
+	 * transaction was cut, and never sees a clean end of data. */
+	if (reset)
+		(void)setsockopt(s->sfd, SOL_SOCKET, SO_LINGER, &lg,
+		    sizeof(lg));
+	close(s->sfd);
+	s->sfd = -1;
+	s->s_eof = 1;
+	s->sout.len = 0;
+}
+
+/* Stop relaying; flush what the client is owed, then end. */
+static void
+begin_close(struct gw_session *s, const char *reason, int reset_upstream)
+{
+	if (s->reason == NULL)
+		s->reason = reason;
+	s->closing = 1;
+	upstream_close(s, reset_upstream);
+	ev_io_stop(s->ctx->loop, &s->crd);
+}
+
+static void
+log_step(struct gw_session *s, const struct smtpfix_step *st)
+{
+	char in[160], out[300];
+
+	switch (st->event) {
+	case SMTPFIX_EV_NONE:
+		if (st->verb != NULL && gw_log_enabled(LOG_DEBUG))
+			gw_log(LOG_DEBUG, "session=%08x event=command verb=%s%s",
+			    s->id, st->verb, st->secret ? " secret=yes" : "");
+		return;
+	case SMTPFIX_EV_HELO:
+		gw_log(LOG_INFO, "session=%08x event=helo verb=%s helo_in=%s "
+		    "helo_out=%s rewritten=%s", s->id,
+		    st->verb != NULL ? st->verb : "?",
+		    gw_log_escape(in, sizeof(in), st->helo_in, st->helo_in_len),
+		    gw_log_escape(out, sizeof(out), st->helo_out,
+			st->helo_out_len),
+		    st->act == SMTPFIX_ACT_EMIT ? "yes" : "no");
+		return;
+	case SMTPFIX_EV_BAD_LINE:
+		gw_log(LOG_WARNING, "session=%08x event=reject reason=bare_cr_lf_nul "
+		    "reply=500", s->id);
+		return;
+	case SMTPFIX_EV_TOO_LONG:
+		gw_log(LOG_WARNING, "session=%08x event=reject "
+		    "reason=line_too_long reply=500", s->id);
+		return;
+	case SMTPFIX_EV_SMUGGLE:
+		gw_log(LOG_WARNING, "session=%08x event=reject reason=smuggling "
+		    "detail=bare_cr_lf_nul_in_data action=abort_upstream "
+		    "reply=554", s->id);
+		return;
+	case SMTPFIX_EV_BDAT:
+		gw_log(LOG_INFO, "session=%08x event=reject reason=bdat_not_offered "
+		    "reply=502", s->id);
+		return;
+	case SMTPFIX_EV_TLS:
+		gw_log(LOG_INFO, "session=%08x event=starttls mode=passthrough "
+		    "note=post_tls_helo_not_rewritten", s->id);
+		return;
+	case SMTPFIX_EV_BAD_REPLY:
+		gw_log(LOG_WARNING, "session=%08x event=server_protocol_error "
+		    "reply=421", s->id);
+		return;
+	case SMTPFIX_EV_DATA_END:
+		gw_log(LOG_DEBUG, "session=%08x event=data_end", s->id);
+		return;
+	case SMTPFIX_EV_QUEUE_FULL:
+		gw_log(LOG_DEBUG, "session=%08x event=pipeline_full", s->id);
+		return;
+	}
+}
+
+/* After STARTTLS's 220: nothing the client sent before it may reach the
+ * server (RFC 3207 §4, CVE-2011-0411 class). */
+static void
+drain_client(struct gw_session *s)
+{
+	char junk[4096];
+	int i;
+
+	s->cin.len = s->cin.off = 0;
+	for (i = 0; i < DRAIN_MAX; i++) {
+		ssize_t n = recv(s->cfd, junk, sizeof(junk), MSG_DONTWAIT);
+
+		if (n <= 0)
+			break;
+	}
+}
+
+/* One step in one direction; returns 1 if anything moved. */
+static int
+step(struct gw_session *s, int c2s)
+{
+	struct gw_buf *in = c2s ? &s->cin : &s->sin;
+	struct gw_buf *out = c2s ? &s->sout : &s->cout;
+	struct smtpfix_step st;
+	size_t room = gw_buf_room(out), len;
+
+	if (room < SMTPFIX_EMIT_MAX)
+		return 0;
+	len = in->len < room ? in->len : room;
+	if (c2s)
+		smtpfix_c2s_step(&s->fix, in->data ? gw_buf_head(in) : "", len,
+		    &st);
+	else
+		smtpfix_s2c_step(&s->fix, in->data ? gw_buf_head(in) : "", len,
+		    &st);
+	if (st.act == SMTPFIX_ACT_NONE)
+		return 0;
+	log_step(s, &st);
+	switch (st.act) {
+	case SMTPFIX_ACT_NONE:
+		break;
+	case SMTPFIX_ACT_FORWARD:
+		gw_buf_put(out, gw_buf_head(in), st.consumed);
+		break;
+	case SMTPFIX_ACT_EMIT:
+	case SMTPFIX_ACT_CLOSE:
+		gw_buf_put(out, st.emit, st.emit_len);
+		break;
+	case SMTPFIX_ACT_DISCARD:
+		break;
+	case SMTPFIX_ACT_ABORT:
+		upstream_close(s, 1);
+		if (s->reason == NULL)
+			s->reason = "smuggling";
+		break;
+	case SMTPFIX_ACT_OPAQUE:
+		gw_buf_put(out, gw_buf_head(in), st.consumed);
+		gw_buf_drop(in, st.consumed);
+		st.consumed = 0;
+		s->sin.len = s->sin.off = 0;	/* server bytes after its 220 */
+		drain_client(s);
+		s->opaque = 1;
+		break;
+	}
+	if (st.consumed > 0)
+		gw_buf_drop(in, st.consumed);
+	if (st.act == SMTPFIX_ACT_CLOSE)
+		begin_close(s, st.event == SMTPFIX_EV_BAD_REPLY ?
+			"server_protocol_error" : "refused", 0);
+	s->last = ev_now(s->ctx->loop);
+	return 1;
+}
+
+static void
+pump(struct gw_session *s)
+{
+	int i, moved;
+
+	for (i = 0; i < PUMP_ROUNDS && !s->closing; i++) {
+		moved = 0;
+		if (s->cin.data != NULL && s->sout.data != NULL)
+			while (!s->closing && step(s, 1))
+				moved = 1;
+		if (s->cout.data != NULL)
+			while (!s->closing && step(s, 0))
+				moved = 1;
+		if (!moved)
+			break;
+	}
+}
+
+static int
+sock_error(int e)
+{
+	return e != EAGAIN && e != EWOULDBLOCK && e != EINTR;
+}
+
+static void
+client_read_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct gw_session *s = w->data;
+	ssize_t n;
+
+	(void)loop;
+	(void)revents;
+	n = gw_buf_read_fd(&s->cin, s->cfd);
+	if (n > 0) {
+		s->c2s += (uint64_t)n;
+		pump(s);
+	} else if (n == 0) {
+		s->c_eof = 1;
+		ev_io_stop(s->ctx->loop, &s->crd);
+		pump(s);
+	} else if (sock_error(errno)) {
+		/* The client vanished: a message in progress must not be
+		 * completed, so the server gets a reset. */
+		if (s->reason == NULL)
+			s->reason = "client_reset";
+		upstream_close(s, 1);
+		session_end(s);
+		return;
+	}
+	session_update(s);
+}
+
+static void
+server_read_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct gw_session *s = w->data;
+	ssize_t n;
+
+	(void)loop;
+	(void)revents;
+	n = gw_buf_read_fd(&s->sin, s->sfd);
+	if (n > 0) {
+		s->s2c += (uint64_t)n;
+		pump(s);
+	} else if (n == 0 || sock_error(errno)) {
+		s->s_eof = 1;
+		ev_io_stop(s->ctx->loop, &s->srd);
+		if (n < 0 && s->reason == NULL)
+			s->reason = "server_reset";
+		pump(s);
+	}
+	session_update(s);
+}
+
+static void
+connect_failed(struct gw_session *s, int err)
+{
+	char d[64];
+
+	/* Keith Moore's review / RFC 3463: 4.4.1 no answer from host,
+	 * 4.4.2 bad connection (here: refused or reset while connecting). */
+	if (err == ECONNREFUSED || err == ECONNRESET) {
+		say(s, "421 4.4.2", "connection to the server refused, "
+		    "try another MX");
+		s->reason = "connect_refused";
+	} else {
+		say(s, "421 4.4.1", "no answer from the server, try "
+		    "another MX");
+		s->reason = err == ETIMEDOUT ? "connect_timeout" :
+		    "connect_failed";
+	}
+	(void)snprintf(d, sizeof(d), "%s", strerror(err));
+	gw_log(LOG_WARNING, "session=%08x event=connect_failed error=\"%s\"",
+	    s->id, d);
+	begin_close(s, s->reason, 0);
+}
+
+static void
+server_write_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct gw_session *s = w->data;
+	ssize_t n;
+
+	(void)loop;
+	(void)revents;
+	if (s->connecting) {
+		int err = 0;
+		socklen_t el = sizeof(err);
+
+		if (getsockopt(s->sfd, SOL_SOCKET, SO_ERROR, &err, &el) != 0)
+			err = errno;
+		if (err != 0) {
+			connect_failed(s, err);
+			session_update(s);
+			return;
+		}
+		s->connecting = 0;
+		s->last = ev_now(s->ctx->loop);
+		gw_log(LOG_DEBUG, "session=%08x event=connected", s->id);
+		if (gw_buf_alloc(&s->sin, s->ctx->cfg->buffer_bytes) != 0 ||
+		    gw_buf_alloc(&s->sout, s->ctx->cfg->buffer_bytes) != 0) {
+			say(s, "421 4.3.0", "out of memory, try later");
+			begin_close(s, "no_memory", 0);
+		}
+		session_update(s);
+		return;
+	}
+	n = gw_buf_write_fd(&s->sout, s->sfd);
+	if (n < 0 && sock_error(errno)) {
+		s->s_eof = 1;
+		if (s->reason == NULL)
+			s->reason = "server_reset";
+		upstream_close(s, 0);
+	} else if (n > 0) {
+		s->last = ev_now(s->ctx->loop);
+		pump(s);
+	}
+	session_update(s);
+}
+
+static void
+client_write_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct gw_session *s = w->data;
+	ssize_t n;
+
+	(void)loop;
+	(void)revents;
+	n = gw_buf_write_fd(&s->cout, s->cfd);
+	if (n < 0 && sock_error(errno)) {
+		if (s->reason == NULL)
+			s->reason = "client_reset";
+		upstream_close(s, 1);
+		session_end(s);
+		return;
+	}
+	if (n > 0) {
+		s->last = ev_now(s->ctx->loop);
+		pump(s);
+	}
+	session_update(s);
+}
+
+/* The RFC 5321 §4.5.3.2 timeout for what the session waits on now. */
+static ev_tstamp
+current_timeout(const struct gw_session *s)
+{
+	const struct gw_config *c = s->ctx->cfg;
+
+	if (s->closing)
+		return CLOSE_GRACE_S;
+	if (s->connecting)
+		return c->connect_timeout_s;
+	switch (smtpfix_stream_wait(&s->fix)) {
+	case SMTPFIX_WAIT_GREETING:
+		return c->greeting_timeout_s;
+	case SMTPFIX_WAIT_REPLY:
+		return c->reply_timeout_s;
+	case SMTPFIX_WAIT_DATA_INIT:
+		return c->data_init_timeout_s;
+	case SMTPFIX_WAIT_DATA:
+		return c->data_timeout_s;
+	case SMTPFIX_WAIT_DATA_END:
+		return c->data_end_timeout_s;
+	case SMTPFIX_WAIT_OPAQUE:
+	case SMTPFIX_WAIT_COMMAND:
+		break;
+	}
+	return c->command_timeout_s;
+}
+
+static void
+timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct gw_session *s = w->data;
+	ev_tstamp left;
+
+	(void)revents;
+	left = s->last + current_timeout(s) - ev_now(loop);
+	if (left > 0.001) {
+		w->repeat = left;
+		ev_timer_again(loop, w);
+		return;
+	}
+	if (s->closing) {
+		if (s->reason == NULL)
+			s->reason = "close_timeout";
+		session_end(s);
+		return;
+	}
+	if (s->connecting) {
+		connect_failed(s, ETIMEDOUT);
+	} else {
+		enum smtpfix_wait wt = smtpfix_stream_wait(&s->fix);
+		int on_client = wt == SMTPFIX_WAIT_COMMAND ||
+		    wt == SMTPFIX_WAIT_DATA;
+
+		say(s, "421 4.4.2", on_client ? "timeout waiting for the "
+		    "client, closing" : "timeout waiting for the server, "
+		    "closing");
+		begin_close(s, on_client ? "client_timeout" : "server_timeout",
+		    wt == SMTPFIX_WAIT_DATA);
+	}
+	session_update(s);
+}
+
+/*
+ * Brings watchers, half-closes and the end of the session in line with
+ * the buffers.  Called after every event.
+ */
+static void
+session_update(struct gw_session *s)
+{
+	struct ev_loop *loop = s->ctx->loop;
+	enum smtpfix_wait wt;
+
+	/* Try the writes now: usually the socket has room, saving a trip
+	 * through the loop. */
+	if (s->cout.len > 0 && gw_buf_write_fd(&s->cout, s->cfd) < 0 &&
+	    sock_error(errno)) {
+		if (s->reason == NULL)
+			s->reason = "client_reset";
+		upstream_close(s, 1);
+		session_end(s);
+		return;
+	}
+	if (s->sfd >= 0 && !s->connecting && s->sout.len > 0 &&
+	    gw_buf_write_fd(&s->sout, s->sfd) < 0 && sock_error(errno)) {
+		if (s->reason == NULL)
+			s->reason = "server_reset";
+		upstream_close(s, 0);
+	}
+	if (!s->closing)
+		pump(s);
+
+	wt = smtpfix_stream_wait(&s->fix);
+	/* Client done sending and all of it passed on: half-close. */
+	if (s->c_eof && !s->s_shut && s->sfd >= 0 && !s->connecting &&
+	    s->sout.len == 0 &&
+	    (s->cin.len == 0 || wt == SMTPFIX_WAIT_COMMAND ||
+		wt == SMTPFIX_WAIT_DATA || wt == SMTPFIX_WAIT_OPAQUE)) {
+		(void)shutdown(s->sfd, SHUT_WR);
+		s->s_shut = 1;
+	}
+	/* Server gone and its last bytes relayed: tell the client if it
+	 * was owed a reply, then close. */
+	if (s->s_eof && !s->closing &&
+	    (s->sin.len == 0 || s->opaque || s->sfd < 0)) {
+		if (!s->opaque && !s->told &&
+		    smtpfix_stream_upstream_gone(&s->fix))
+			say(s, "421 4.4.2", "connection to the server lost");
+		begin_close(s, s->c_eof ? "done" : "server_closed", 0);
+	}
+	if (s->closing && s->cout.len == 0) {
+		session_end(s);
+		return;
+	}
+	/* Interest follows room. */
+	if (!s->c_eof && !s->closing && gw_buf_room(&s->cin) > 0)
+		ev_io_start(loop, &s->crd);
+	else
+		ev_io_stop(loop, &s->crd);
+	if (s->cout.len > 0)
+		ev_io_start(loop, &s->cwr);
+	else
+		ev_io_stop(loop, &s->cwr);
+	if (s->sfd >= 0) {
+		if (!s->connecting && !s->s_eof && gw_buf_room(&s->sin) > 0)
+			ev_io_start(loop, &s->srd);
+		else
+			ev_io_stop(loop, &s->srd);
+		if (s->connecting || s->sout.len > 0)
+			ev_io_start(loop, &s->swr);
+		else
+			ev_io_stop(loop, &s->swr);
+	}
+	s->timer.repeat = s->last + current_timeout(s) - ev_now(loop);
+	if (s->timer.repeat < 0.001)
+		s->timer.repeat = 0.001;
+	ev_timer_again(loop, &s->timer);
+}
+
+static void
+session_end(struct gw_session *s)
+{
+	struct ev_loop *loop = s->ctx->loop;
+
+	gw_log(LOG_INFO, "session=%08x event=close reason=%s c2s_bytes=%llu "
+	    "s2c_bytes=%llu messages=%llu duration_ms=%lld", s->id,
+	    s->reason != NULL ? s->reason : "done", (unsigned long long)s->c2s,
+	    (unsigned long long)s->s2c, (unsigned long long)s->fix.messages,
+	    (long long)((ev_now(loop) - s->start) * 1000.));
+	upstream_close(s, 0);
+	ev_io_stop(loop, &s->crd);
+	ev_io_stop(loop, &s->cwr);
+	ev_timer_stop(loop, &s->timer);
+	close(s->cfd);
+	gw_buf_free(&s->cin);
+	gw_buf_free(&s->cout);
+	gw_buf_free(&s->sin);
+	gw_buf_free(&s->sout);
+	TAILQ_REMOVE(&s->ctx->sessions, s, entry);
+	s->ctx->nsessions--;
+	free(s);
+}
+
+static unsigned
+sessions_of(const struct gw_ctx *ctx, const struct nat_addr *a)
+{
+	const struct gw_session *s;
+	unsigned n = 0;
+
+	TAILQ_FOREACH(s, &ctx->sessions, entry)
+		n += nat_addr_eq(&s->client, a);
+	return n;
+}
+
+/* The paired address for the local address the client reached. */
+static int
+destination(const struct gw_config *cfg, const struct nat_addr *local,
+    struct nat_addr *dst)
+{
+	const struct nat_pair *p;
+
+	memset(dst, 0, sizeof(*dst));
+	if (local->family == AF_INET) {
+		if ((p = nat_pairs_by_v4(&cfg->pairs, &local->u.v4)) == NULL)
+			return -1;
+		dst->family = AF_INET6;
+		dst->u.v6 = p->v6;
+	} else {
+		if ((p = nat_pairs_by_v6(&cfg->pairs, &local->u.v6)) == NULL)
+			return -1;
+		dst->family = AF_INET;
+		dst->u.v4 = p->v4;
+	}
+	return 0;
+}
+
+void
+gw_session_start(struct gw_ctx *ctx, int cfd,
+    const struct sockaddr_storage *peer)
+{
+	const struct gw_config *cfg = ctx->cfg;
+	struct sockaddr_storage ls, ds;
+	socklen_t ll = sizeof(ls), dl;
+	struct nat_addr client, local, dst;
+	unsigned cport, lport;
+	char cs[64], lsb[64], dsb[64];
+	struct gw_session *s;
+	int on = 1, fd;
+
+	sa_to_addr(peer, &client, &cport);
+	addr_str(&client, cport, cs, sizeof(cs));
+	if (getsockname(cfd, (struct sockaddr *)&ls, &ll) != 0) {
+		close(cfd);
+		return;
+	}
+	sa_to_addr(&ls, &local, &lport);
+	addr_str(&local, lport, lsb, sizeof(lsb));
+	if (ctx->nsessions >= cfg->max_sessions) {
+		gw_log(LOG_WARNING, "event=refuse client=%s local=%s "
+		    "reason=max_sessions", cs, lsb);
+		refuse(cfg, cfd, "421 4.3.2", "too many sessions, try later");
+		return;
+	}
+	if (sessions_of(ctx, &client) >= cfg->max_sessions_per_client) {
+		gw_log(LOG_WARNING, "event=refuse client=%s local=%s "
+		    "reason=max_sessions_per_client", cs, lsb);
+		refuse(cfg, cfd, "421 4.7.0", "too many sessions from your "
+		    "address, try later");
+		return;
+	}
+	/* Keith Moore's review: a cross-realm relay is never open; it
+	 * only ever reaches the address paired with the one reached. */
+	if (destination(cfg, &local, &dst) != 0) {
+		gw_log(LOG_WARNING, "event=refuse client=%s local=%s "
+		    "reason=no_pair", cs, lsb);
+		refuse(cfg, cfd, "554 5.4.4", "no route: this address is "
+		    "not paired with a server");
+		return;
+	}
+	addr_str(&dst, cfg->upstream_port, dsb, sizeof(dsb));
+
+	if ((s = calloc(1, sizeof(*s))) == NULL) {
+		refuse(cfg, cfd, "421 4.3.0", "out of memory, try later");
+		return;
+	}
+	s->ctx = ctx;
+	s->id = ++ctx->next_id;
+	s->cfd = cfd;
+	s->sfd = -1;
+	s->client = client;
+	memcpy(s->cstr, cs, sizeof(s->cstr) < sizeof(cs) ? sizeof(s->cstr) :
+	    sizeof(cs));
+	s->cstr[sizeof(s->cstr) - 1] = '\0';
+	s->start = s->last = ev_now(ctx->loop);
+	smtpfix_stream_init(&s->fix, &cfg->pol);
+	TAILQ_INSERT_TAIL(&ctx->sessions, s, entry);
+	ctx->nsessions++;
+	ev_io_init(&s->crd, client_read_cb, cfd, EV_READ);
+	ev_io_init(&s->cwr, client_write_cb, cfd, EV_WRITE);
+	ev_timer_init(&s->timer, timer_cb, 0., 1.);
+	s->crd.data = s->cwr.data = s->timer.data = s;
+
+	gw_log(LOG_INFO, "session=%08x event=open client=%s local=%s dest=%s",
+	    s->id, cs, lsb, dsb);
+
+	if (gw_buf_alloc(&s->cin, cfg->buffer_bytes) != 0 ||
+	    gw_buf_alloc(&s->cout, cfg->buffer_bytes) != 0) {
+		s->reason = "no_memory";
+		session_end(s);
+		return;
+	}
+	dl = addr_to_sa(&dst, cfg->upstream_port, &ds);
+	fd = socket(dst.family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		connect_failed(s, errno);
+		session_update(s);
+		return;
+	}
+	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
+	s->sfd = fd;
+	ev_io_init(&s->srd, server_read_cb, fd, EV_READ);
+	ev_io_init(&s->swr, server_write_cb, fd, EV_WRITE);
+	s->srd.data = s->swr.data = s;
+	s->connecting = 1;
+	if (connect(fd, (struct sockaddr *)&ds, dl) != 0 &&
+	    errno != EINPROGRESS) {
+		int e = errno;
+
+		upstream_close(s, 0);
+		connect_failed(s, e);
+	}
+	session_update(s);
+}
+
+void
+gw_session_close_all(struct gw_ctx *ctx)
+{
+	struct gw_session *s;
+
+	while ((s = TAILQ_FIRST(&ctx->sessions)) != NULL) {
+		if (s->reason == NULL)
+			s->reason = "shutdown";
+		session_end(s);
+	}
+}

@@ -1,0 +1,42 @@
+/*
+ * gateway/session.h: one relayed SMTP session, client leg and server leg,
+ * driven by libev and by the smtpfix state machine.
+ */
+#ifndef GW_SESSION_H
+#define GW_SESSION_H
+
+#include <sys/queue.h>
+#include <sys/socket.h>
+
+#include <stdint.h>
+
+#include <ev.h>
+
+#include "gateway/config.h"
+
+struct gw_session;
+
+/* What all sessions share; owned by main. */
+struct gw_ctx {
+	struct ev_loop		*loop;
+	const struct gw_config	*cfg;
+	unsigned		 nsessions;
+	uint32_t		 next_id;
+	TAILQ_HEAD(, gw_session) sessions;
+};
+
+void	gw_ctx_init(struct gw_ctx *ctx, struct ev_loop *loop,
+	    const struct gw_config *cfg);
+
+/*
+ * Takes ownership of the accepted, non-blocking socket cfd: finds the
+ * destination from the local address the client reached, connects to it
+ * and relays.  Failures are answered on cfd and logged; nothing returned.
+ */
+void	gw_session_start(struct gw_ctx *ctx, int cfd,
+	    const struct sockaddr_storage *peer);
+
+/* Ends every session (shutdown). */
+void	gw_session_close_all(struct gw_ctx *ctx);
+
+#endif
