@@ -68,6 +68,9 @@ $(LIBNAT): $(call obj,$(NAT_SRC))
 $(LIBGW): $(call obj,$(GW_SRC))
 	$(AR) rcs $@ $^
 
+VERSION		:= 0.1.0
+$(B)/obj/gateway/main.o: ALL_CFLAGS += -DSMTP64_VERSION='"$(VERSION)"' \
+	-DSMTP64_CONF='"$(SYSCONFDIR)/smtp64/smtp64.conf"'
 $(SMTP64D): $(call obj,gateway/main.c) $(LIBGW) $(LIBSMTPFIX) $(LIBNAT)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(GW_LIBS)
 

@@ -30,7 +30,8 @@ struct nat_pairs {
 	size_t		 hmask;		/* hash slots - 1 (power of two) */
 };
 
-/* Allocates room for up to cap pairs.  0, or -1 with errno ENOMEM. */
+/* Allocates room for up to cap pairs (0 is allowed; at most 2^30).  0,
+ * or -1 with errno ENOMEM.  nat_pairs_free is safe after either. */
 int	nat_pairs_init(struct nat_pairs *t, size_t cap);
 void	nat_pairs_free(struct nat_pairs *t);
 

@@ -1,0 +1,209 @@
+#!/usr/bin/python3
+"""smtpchat: a scripted SMTP peer for hostile-input tests.
+
+It plays exact bytes (bare CR, bare LF, NUL, over-long lines, pipelined
+groups) that real MTAs refuse to send, and checks the replies it gets.
+
+  smtpchat.py client HOST PORT STEP...   connect, then run the steps
+  smtpchat.py server ADDR PORT STEP...   accept one connection, run steps
+
+Steps (bytes use Python escapes: \\r \\n \\x00):
+  s:BYTES     send BYTES
+  S:N:BYTES   send BYTES repeated N times
+  d:SECS:BYTES  send BYTES one byte at a time, SECS apart (slow drip)
+  e:CODE      read one complete reply; its code must start with CODE
+  E:N:CODE    read N replies, each must start with CODE
+  c           the peer must close (EOF or reset) within the timeout
+  w:SECS      sleep
+  x           close now (abruptly: RST)
+  q           close now (FIN)
+  l:TEXT      read one line; it must contain TEXT (server mode: commands)
+  L:N         read and discard N lines (server mode)
+Every read is bounded by --timeout seconds (default 10).  Exit 0 when
+every step held; 1 with the reason otherwise.  Prints a transcript.
+"""
+import socket
+import struct
+import sys
+import time
+
+
+def unesc(s):
+    return s.encode("latin-1").decode("unicode_escape").encode("latin-1")
+
+
+class Peer:
+    def __init__(self, sock, timeout):
+        self.sock = sock
+        self.buf = b""
+        self.timeout = timeout
+        sock.settimeout(timeout)
+
+    def fill(self):
+        deadline = time.monotonic() + self.timeout
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError("timed out")
+            self.sock.settimeout(left)
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise EOFError("peer closed")
+            self.buf += chunk
+            return
+
+    def line(self):
+        while b"\r\n" not in self.buf:
+            self.fill()
+        i = self.buf.index(b"\r\n") + 2
+        ln, self.buf = self.buf[:i], self.buf[i:]
+        return ln
+
+    def reply(self):
+        lines = []
+        while True:
+            ln = self.line()
+            lines.append(ln)
+            if len(ln) < 4 or ln[3:4] != b"-":
+                return lines
+
+
+def show(tag, data):
+    text = data.decode("latin-1")
+    for part in text.splitlines(True) or [""]:
+        print("%s %r" % (tag, part))
+
+
+def run(peer, steps):
+    for st in steps:
+        op, _, arg = st.partition(":")
+        if op == "s":
+            data = unesc(arg)
+            show(">>", data)
+            peer.sock.sendall(data)
+        elif op == "S":
+            n, _, b = arg.partition(":")
+            data = unesc(b) * int(n)
+            print(">> (%d x %r, %d bytes)" % (int(n), b[:40], len(data)))
+            peer.sock.sendall(data)
+        elif op == "d":
+            secs, _, b = arg.partition(":")
+            data = unesc(b)
+            print(">> (drip %r, %s s a byte)" % (data, secs))
+            for i in range(len(data)):
+                peer.sock.sendall(data[i:i + 1])
+                time.sleep(float(secs))
+        elif op in ("e", "E"):
+            if op == "E":
+                n, _, code = arg.partition(":")
+                n = int(n)
+            else:
+                n, code = 1, arg
+            for _ in range(n):
+                try:
+                    lines = peer.reply()
+                except (EOFError, TimeoutError, ConnectionError) as e:
+                    print("!! wanted a %s reply: %s" % (code, e))
+                    return 1
+                if n <= 3:
+                    for ln in lines:
+                        show("<<", ln)
+                if not lines[-1].decode("latin-1").startswith(code):
+                    for ln in lines:
+                        show("<<", ln)
+                    print("!! wanted a reply starting %r" % code)
+                    return 1
+            if n > 3:
+                print("<< (%d replies %s...)" % (n, code))
+        elif op == "l":
+            try:
+                ln = peer.line()
+            except (EOFError, TimeoutError, ConnectionError) as e:
+                print("!! wanted a line with %r: %s" % (arg, e))
+                return 1
+            show("<<", ln)
+            if arg.encode("latin-1") not in ln:
+                print("!! wanted %r" % arg)
+                return 1
+        elif op == "L":
+            for _ in range(int(arg)):
+                try:
+                    peer.line()
+                except (EOFError, TimeoutError, ConnectionError) as e:
+                    print("!! wanted a line: %s" % e)
+                    return 1
+            print("<< (%s lines)" % arg)
+        elif op == "c":
+            try:
+                while True:
+                    peer.fill()
+                    if len(peer.buf) > 1 << 20:
+                        print("!! peer keeps sending, wanted a close")
+                        return 1
+            except (EOFError, ConnectionError):
+                if peer.buf:
+                    show("<<", peer.buf)
+                print("-- closed by peer")
+            except TimeoutError:
+                print("!! peer did not close")
+                return 1
+        elif op == "w":
+            time.sleep(float(arg))
+        elif op == "x":
+            peer.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                                 struct.pack("ii", 1, 0))
+            peer.sock.close()
+            print("-- reset")
+            return 0
+        elif op == "q":
+            peer.sock.close()
+            print("-- closed")
+            return 0
+        else:
+            print("!! bad step %r" % st)
+            return 2
+    return 0
+
+
+def main(argv):
+    timeout = 10.0
+    if len(argv) > 1 and argv[1].startswith("--timeout="):
+        timeout = float(argv[1].split("=", 1)[1])
+        argv = argv[:1] + argv[2:]
+    if len(argv) < 4 or argv[1] not in ("client", "server"):
+        sys.stderr.write(__doc__)
+        return 2
+    mode, host, port, steps = argv[1], argv[2], int(argv[3]), argv[4:]
+    fam = socket.AF_INET6 if ":" in host else socket.AF_INET
+    if mode == "client":
+        s = socket.socket(fam, socket.SOCK_STREAM)
+        s.settimeout(timeout)
+        try:
+            s.connect((host, port))
+        except OSError as e:
+            print("!! connect: %s" % e)
+            return 1
+        peer = Peer(s, timeout)
+    else:
+        ls = socket.socket(fam, socket.SOCK_STREAM)
+        ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        ls.bind((host, port))
+        ls.listen(1)
+        ls.settimeout(timeout * 3)
+        try:
+            s, _ = ls.accept()
+        except OSError as e:
+            print("!! accept: %s" % e)
+            return 1
+        ls.close()
+        peer = Peer(s, timeout)
+    rc = run(peer, steps)
+    try:
+        peer.sock.close()
+    except OSError:
+        pass
+    return rc
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
