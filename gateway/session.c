@@ -594,7 +594,7 @@ session_update(struct gw_session *s)
 		if (!s->opaque && !s->told &&
 		    smtpfix_stream_upstream_gone(&s->fix))
 			say(s, "421 4.4.2", "connection to the server lost");
-		begin_close(s, s->c_eof ? "done" : "server_closed", 0);
+		begin_close(s, s->fix.quit_ok ? "quit" : "server_closed", 0);
 	}
 	if (s->closing && s->cout.len == 0) {
 		session_end(s);

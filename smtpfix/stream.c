@@ -1,0 +1,861 @@
+/*
+ * smtpfix/stream.c: the SMTP session state machine of the gateway, both
+ * directions (see stream.h for the model).  Pure: no I/O, no allocation,
+ * no clock, no globals other than constant tables.
+ */
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "smtpfix/helo.h"
+#include "smtpfix/line.h"
+#include "smtpfix/stream.h"
+
+/* What an entry of the reply queue waits for (struct smtpfix_pending). */
+enum smtpfix_kind {
+	KIND_NONE = 0,
+	KIND_GREETING,
+	KIND_EHLO,
+	KIND_HELO,
+	KIND_DATA,
+	KIND_DATA_END,
+	KIND_BDAT,
+	KIND_STARTTLS,
+	KIND_AUTH,
+	KIND_QUIT,
+	KIND_OTHER,
+	KIND_LOCAL,
+};
+
+/* The gateway's own replies; struct smtpfix_pending.local indexes this. */
+enum smtpfix_local {
+	LOCAL_NONE = 0,
+	LOCAL_BAD_LINE,
+	LOCAL_TOO_LONG,
+	LOCAL_BDAT,
+	LOCAL_BDAT_SYNTAX,
+	LOCAL_SMUGGLE,
+};
+
+struct smtpfix_local_reply {
+	const char *code_enh;
+	const char *text;
+	int fatal; /* emitted with ACT_CLOSE */
+};
+
+static const struct smtpfix_local_reply local_replies[] = {
+	[LOCAL_NONE] = {"451 4.3.0", "internal error", 1},
+	/* RFC 5321 §2.3.8: CR and LF only as the CRLF pair. */
+	[LOCAL_BAD_LINE] = {"500 5.5.2", "bare CR, LF or NUL in command", 0},
+	/* RFC 5321 §4.5.3.1.4, §4.2.2: 500 for a line too long. */
+	[LOCAL_TOO_LONG] = {"500 5.5.2", "line too long", 0},
+	/* RFC 3030 §2: BDAT only after CHUNKING was offered, and we strip
+	 * CHUNKING from every EHLO reply. */
+	[LOCAL_BDAT] = {"502 5.5.1", "BDAT not offered (CHUNKING not advertised)",
+	    0},
+	/* A chunk we cannot size cannot be skipped: framing is lost. */
+	[LOCAL_BDAT_SYNTAX] = {"501 5.5.4", "bad BDAT syntax, closing", 1},
+	/* RFC 5321 §2.3.8, §4.1.1.4: "SMTP smuggling" hides a second
+	 * message behind a non-CRLF end of data. */
+	[LOCAL_SMUGGLE] = {"554 5.6.0",
+	    "message refused: bare CR, LF or NUL in message data", 1},
+};
+
+#define LOCAL_COUNT (sizeof(local_replies) / sizeof(local_replies[0]))
+
+/* Command verbs named in step.verb; the index is enum smtpfix_verb. */
+enum smtpfix_verb {
+	VERB_HELO = 0,
+	VERB_EHLO,
+	VERB_MAIL,
+	VERB_RCPT,
+	VERB_DATA,
+	VERB_BDAT,
+	VERB_RSET,
+	VERB_NOOP,
+	VERB_QUIT,
+	VERB_VRFY,
+	VERB_EXPN,
+	VERB_HELP,
+	VERB_STARTTLS,
+	VERB_AUTH,
+	VERB_COUNT,
+	VERB_UNKNOWN = VERB_COUNT,
+};
+
+static const char *const verbs[VERB_COUNT] = {
+	[VERB_HELO] = "HELO",
+	[VERB_EHLO] = "EHLO",
+	[VERB_MAIL] = "MAIL",
+	[VERB_RCPT] = "RCPT",
+	[VERB_DATA] = "DATA",
+	[VERB_BDAT] = "BDAT",
+	[VERB_RSET] = "RSET",
+	[VERB_NOOP] = "NOOP",
+	[VERB_QUIT] = "QUIT",
+	[VERB_VRFY] = "VRFY",
+	[VERB_EXPN] = "EXPN",
+	[VERB_HELP] = "HELP",
+	[VERB_STARTTLS] = "STARTTLS",
+	[VERB_AUTH] = "AUTH",
+};
+
+/* DATA scanner states (struct smtpfix_stream.dstate). */
+enum smtpfix_dstate {
+	DS_LINE = 0, /* inside a line */
+	DS_BOL,	     /* just after a CRLF */
+	DS_DOT,	     /* after CRLF "." */
+};
+
+static const struct smtpfix_step step_zero;
+
+static int
+is_wsp(char c)
+{
+	return c == ' ' || c == '\t';
+}
+
+static int
+upper(int c)
+{
+	return c >= 'a' && c <= 'z' ? c - 'a' + 'A' : c;
+}
+
+/* 1 if p[0..n) equals the upper-case word w, ignoring case. */
+static int
+word_eq(const char *p, size_t n, const char *w)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (w[i] == '\0' || upper((unsigned char)p[i]) != w[i])
+			return 0;
+	return w[n] == '\0';
+}
+
+static size_t
+clamp(size_t v, size_t lo, size_t hi)
+{
+	return v < lo ? lo : v > hi ? hi : v;
+}
+
+static size_t
+cmd_cap(const struct smtpfix_stream *s)
+{
+	return clamp(s->pol->cmd_max, SMTPFIX_CMD_MIN, SMTPFIX_CMD_MAX_CAP);
+}
+
+static size_t
+reply_cap(const struct smtpfix_stream *s)
+{
+	return clamp(s->pol->reply_max, SMTPFIX_REPLY_MIN,
+	    SMTPFIX_CMD_MAX_CAP);
+}
+
+static struct smtpfix_pending *
+q_head(struct smtpfix_stream *s)
+{
+	return s->qlen > 0 ? &s->q[s->qhead] : NULL;
+}
+
+static void
+q_pop(struct smtpfix_stream *s)
+{
+	if (s->qlen == 0)
+		return;
+	s->qhead = (s->qhead + 1) % SMTPFIX_QUEUE_LEN;
+	s->qlen--;
+}
+
+/* Callers check for room first (a command is parsed only when the queue
+ * has room, and each parsed line pushes at most one entry). */
+static void
+q_push(struct smtpfix_stream *s, enum smtpfix_kind kind,
+    enum smtpfix_local local)
+{
+	struct smtpfix_pending *p;
+
+	if (s->qlen >= SMTPFIX_QUEUE_LEN)
+		return;
+	p = &s->q[(s->qhead + s->qlen) % SMTPFIX_QUEUE_LEN];
+	p->kind = (uint8_t)kind;
+	p->local = (uint8_t)local;
+	s->qlen++;
+}
+
+static void
+q_local(struct smtpfix_stream *s, enum smtpfix_local local)
+{
+	q_push(s, KIND_LOCAL, local);
+}
+
+size_t
+smtpfix_reply_fmt(char *dst, size_t cap, const char *fqdn, size_t fqdn_len,
+    const char *code_enh, const char *text)
+{
+	size_t clen, tlen, need, off;
+
+	clen = strlen(code_enh);
+	tlen = strlen(text);
+	need = clen + 1 + fqdn_len + 1 + tlen + 2;
+	if (need > cap || need < clen)
+		return 0;
+	off = 0;
+	memcpy(dst + off, code_enh, clen);
+	off += clen;
+	dst[off++] = ' ';
+	memcpy(dst + off, fqdn, fqdn_len);
+	off += fqdn_len;
+	dst[off++] = ' ';
+	memcpy(dst + off, text, tlen);
+	off += tlen;
+	dst[off++] = '\r';
+	dst[off++] = '\n';
+	return off;
+}
+
+/* Formats a reply of ours into s->scratch; never returns 0 (an absurd
+ * FQDN that does not fit is left out rather than the reply). */
+static size_t
+fmt_local(struct smtpfix_stream *s, const char *code_enh, const char *text)
+{
+	size_t n;
+
+	n = smtpfix_reply_fmt(s->scratch, sizeof(s->scratch), s->pol->fqdn,
+	    s->pol->fqdn_len, code_enh, text);
+	if (n == 0)
+		n = smtpfix_reply_fmt(s->scratch, sizeof(s->scratch), "", 0,
+		    code_enh, text);
+	return n;
+}
+
+void
+smtpfix_stream_init(struct smtpfix_stream *s,
+    const struct smtpfix_policy *pol)
+{
+	memset(s, 0, sizeof(*s));
+	s->pol = pol;
+	s->cmode = SMTPFIX_C_CMD;
+	/* RFC 5321 §4.3.1: the client waits for the greeting. */
+	s->hold = 1;
+	s->rfirst = 1;
+	q_push(s, KIND_GREETING, LOCAL_NONE);
+}
+
+/*
+ * Client to server.
+ */
+
+/* Finds the verb of line[0..end): leading blanks skipped, up to the next
+ * blank.  Servers split on white space, so this is as wide as they are. */
+static enum smtpfix_verb
+verb_find(const char *line, size_t end, size_t *vend)
+{
+	size_t i, v;
+	int k;
+
+	for (i = 0; i < end && is_wsp(line[i]); i++)
+		continue;
+	v = i;
+	while (i < end && !is_wsp(line[i]))
+		i++;
+	*vend = i;
+	for (k = 0; k < VERB_COUNT; k++)
+		if (word_eq(line + v, i - v, verbs[k]))
+			return (enum smtpfix_verb)k;
+	return VERB_UNKNOWN;
+}
+
+/*
+ * RFC 3030 §2: bdat-cmd = "BDAT" SP chunk-size [ SP end-marker ] CR LF,
+ * chunk-size = 1*DIGIT, end-marker = "LAST".  p[0..n) is what follows
+ * the verb, CRLF excluded.  0 and *size on success, -1 if malformed or
+ * over 2^64 - 1.
+ */
+static int
+bdat_parse(const char *p, size_t n, uint64_t *size)
+{
+	uint64_t v;
+	size_t i;
+	unsigned d;
+
+	if (n < 2 || p[0] != ' ')
+		return -1;
+	v = 0;
+	for (i = 1; i < n && p[i] >= '0' && p[i] <= '9'; i++) {
+		d = (unsigned)(p[i] - '0');
+		if (v > (UINT64_MAX - d) / 10)
+			return -1;
+		v = v * 10 + d;
+	}
+	if (i == 1)
+		return -1;
+	if (i != n && !(n - i == 5 && p[i] == ' ' &&
+			  word_eq(p + i + 1, 4, "LAST")))
+		return -1;
+	*size = v;
+	return 0;
+}
+
+static void
+c2s_helo(struct smtpfix_stream *s, const char *in, size_t used,
+    struct smtpfix_step *out)
+{
+	const struct smtpfix_policy *pol = s->pol;
+	struct smtpfix_helo h;
+	size_t n;
+
+	out->consumed = used;
+	out->act = SMTPFIX_ACT_FORWARD;
+	if (smtpfix_helo_parse(in, used, &h) != SMTPFIX_OK) {
+		/* Unreachable: verb_find saw HELO or EHLO. */
+		q_push(s, KIND_OTHER, LOCAL_NONE);
+		return;
+	}
+	out->event = SMTPFIX_EV_HELO;
+	out->verb = h.ehlo ? verbs[VERB_EHLO] : verbs[VERB_HELO];
+	out->helo_in = h.arg.p;
+	out->helo_in_len = h.arg.len;
+	out->helo_out = h.arg.p;
+	out->helo_out_len = h.arg.len;
+	/* RFC 3974 Appendix A: the server sees the gateway's name, not
+	 * the client's (whose address family it cannot reach). */
+	if (smtpfix_helo_rewrite(&h, pol->helo, pol->fqdn, pol->fqdn_len,
+		s->scratch, sizeof(s->scratch), &n) == SMTPFIX_OK &&
+	    n > 0) {
+		out->act = SMTPFIX_ACT_EMIT;
+		out->emit = s->scratch;
+		out->emit_len = n;
+		out->helo_out = pol->fqdn;
+		out->helo_out_len = pol->fqdn_len;
+	}
+	q_push(s, h.ehlo ? KIND_EHLO : KIND_HELO, LOCAL_NONE);
+}
+
+static void
+c2s_discard_line(struct smtpfix_stream *s, const char *in, size_t len,
+    struct smtpfix_step *out)
+{
+	size_t i;
+
+	for (i = 0; i < len; i++) {
+		if (s->dl_cr && in[i] == '\n') {
+			/* One reply for the whole line, now that it ended
+			 * (RFC 5321 §4.5.3.1.4). */
+			out->act = SMTPFIX_ACT_DISCARD;
+			out->consumed = i + 1;
+			out->event = SMTPFIX_EV_TOO_LONG;
+			s->dl_cr = 0;
+			s->cmode = SMTPFIX_C_CMD;
+			q_local(s, LOCAL_TOO_LONG);
+			return;
+		}
+		s->dl_cr = in[i] == '\r';
+	}
+	if (len > 0) {
+		out->act = SMTPFIX_ACT_DISCARD;
+		out->consumed = len;
+	}
+}
+
+static void
+c2s_cmd(struct smtpfix_stream *s, const char *in, size_t len,
+    struct smtpfix_step *out)
+{
+	enum smtpfix_verb v;
+	uint64_t size;
+	size_t used, vend;
+
+	if (s->hold || len == 0)
+		return;
+	/* RFC 2920 §3.1: the client may send a whole group before any
+	 * reply; it waits here (backpressure) until replies drain.  Told
+	 * once per session, not at every refill. */
+	if (s->qlen >= SMTPFIX_QUEUE_LEN) {
+		if (!s->qfull_told) {
+			s->qfull_told = 1;
+			out->event = SMTPFIX_EV_QUEUE_FULL;
+		}
+		return;
+	}
+	switch (smtpfix_line_find(in, len, cmd_cap(s), &used)) {
+	case SMTPFIX_OK:
+		break;
+	case SMTPFIX_TOOLONG:
+		/* Never truncate and relay: drop the whole line. */
+		s->cmode = SMTPFIX_C_DISCARD_LINE;
+		s->dl_cr = 0;
+		c2s_discard_line(s, in, len, out);
+		return;
+	case SMTPFIX_BADCHAR:
+		/* RFC 5321 §2.3.8: a server may read a bare LF as a line
+		 * end and see two commands where we see one. */
+		out->act = SMTPFIX_ACT_DISCARD;
+		out->consumed = used;
+		out->event = SMTPFIX_EV_BAD_LINE;
+		q_local(s, LOCAL_BAD_LINE);
+		return;
+	case SMTPFIX_PARTIAL:
+	default:
+		return;
+	}
+	out->act = SMTPFIX_ACT_FORWARD;
+	out->consumed = used;
+
+	if (s->secret_next) {
+		/* RFC 4954 §4: the line after a 334 is a SASL response (or
+		 * "*"), not a command; the next reply says what follows. */
+		s->secret_next = 0;
+		out->secret = 1;
+		s->hold = 1;
+		q_push(s, KIND_AUTH, LOCAL_NONE);
+		return;
+	}
+
+	v = verb_find(in, used - 2, &vend);
+	out->verb = v == VERB_UNKNOWN ? NULL : verbs[v];
+	switch (v) {
+	case VERB_HELO:
+	case VERB_EHLO:
+		c2s_helo(s, in, used, out);
+		break;
+	case VERB_DATA:
+		/* RFC 5321 §4.1.1.4: data follows only after a 354; until
+		 * the reply nothing more is parsed. */
+		s->hold = 1;
+		q_push(s, KIND_DATA, LOCAL_NONE);
+		break;
+	case VERB_BDAT:
+		out->act = SMTPFIX_ACT_DISCARD;
+		out->event = SMTPFIX_EV_BDAT;
+		if (bdat_parse(in + vend, used - 2 - vend, &size) != 0) {
+			s->cmode = SMTPFIX_C_DEAD;
+			q_local(s, LOCAL_BDAT_SYNTAX);
+			break;
+		}
+		q_local(s, LOCAL_BDAT);
+		/* RFC 3030 §2: the chunk follows the command at once,
+		 * whatever the reply; skip exactly its octets. */
+		if (size > 0) {
+			s->bdat_left = size;
+			s->cmode = SMTPFIX_C_BDAT_DISCARD;
+		}
+		break;
+	case VERB_STARTTLS:
+		/* RFC 3207 §4.2: bytes the client sent after STARTTLS are
+		 * not commands (CVE-2011-0411); wait for the reply. */
+		s->hold = 1;
+		q_push(s, KIND_STARTTLS, LOCAL_NONE);
+		break;
+	case VERB_AUTH:
+		/* RFC 4954 §4: AUTH ends a pipelined group; wait for the
+		 * reply so a 334 marks the next line as secret. */
+		out->secret = 1;
+		s->hold = 1;
+		q_push(s, KIND_AUTH, LOCAL_NONE);
+		break;
+	case VERB_QUIT:
+		q_push(s, KIND_QUIT, LOCAL_NONE);
+		break;
+	default:
+		q_push(s, KIND_OTHER, LOCAL_NONE);
+		break;
+	}
+}
+
+static void
+c2s_data(struct smtpfix_stream *s, const char *in, size_t len,
+    struct smtpfix_step *out)
+{
+	size_t i, lim;
+	unsigned st;
+	char c;
+
+	lim = len < SMTPFIX_EMIT_MAX ? len : SMTPFIX_EMIT_MAX;
+	st = s->dstate;
+	for (i = 0; i < lim; i++) {
+		c = in[i];
+		if (c == '\r') {
+			/* Which CR this is shows only with the next byte. */
+			if (i + 1 >= lim)
+				break;
+			if (in[i + 1] != '\n')
+				goto smuggle;
+			if (st == DS_DOT) {
+				/* RFC 5321 §4.1.1.4: CRLF "." CRLF ends the
+				 * data. */
+				out->act = SMTPFIX_ACT_FORWARD;
+				out->consumed = i + 2;
+				out->event = SMTPFIX_EV_DATA_END;
+				s->cmode = SMTPFIX_C_CMD;
+				s->dstate = DS_LINE;
+				s->messages++;
+				q_push(s, KIND_DATA_END, LOCAL_NONE);
+				return;
+			}
+			st = DS_BOL;
+			i++;
+			continue;
+		}
+		/* RFC 5321 §2.3.8, §4.1.1.4: a bare LF (or NUL) is how one
+		 * message hides the end of data from us but not from a
+		 * lenient server ("SMTP smuggling"). */
+		if (c == '\n' || c == '\0')
+			goto smuggle;
+		/* RFC 5321 §4.5.2: a leading "." may be transparency
+		 * stuffing; only "." alone on a line ends the data. */
+		st = c == '.' && st == DS_BOL ? DS_DOT : DS_LINE;
+	}
+	s->dstate = st;
+	if (i > 0) {
+		out->act = SMTPFIX_ACT_FORWARD;
+		out->consumed = i;
+	}
+	return;
+
+smuggle:
+	out->act = SMTPFIX_ACT_ABORT;
+	out->consumed = 0;
+	out->event = SMTPFIX_EV_SMUGGLE;
+	s->cmode = SMTPFIX_C_DEAD;
+	q_local(s, LOCAL_SMUGGLE);
+}
+
+void
+smtpfix_c2s_step(struct smtpfix_stream *s, const char *in, size_t len,
+    struct smtpfix_step *out)
+{
+	size_t n;
+
+	*out = step_zero;
+	switch (s->cmode) {
+	case SMTPFIX_C_CMD:
+		c2s_cmd(s, in, len, out);
+		break;
+	case SMTPFIX_C_DATA:
+		c2s_data(s, in, len, out);
+		break;
+	case SMTPFIX_C_BDAT_DISCARD:
+		if (len == 0)
+			break;
+		n = (uint64_t)len < s->bdat_left ? len : (size_t)s->bdat_left;
+		out->act = SMTPFIX_ACT_DISCARD;
+		out->consumed = n;
+		s->bdat_left -= n;
+		if (s->bdat_left == 0)
+			s->cmode = SMTPFIX_C_CMD;
+		break;
+	case SMTPFIX_C_DISCARD_LINE:
+		c2s_discard_line(s, in, len, out);
+		break;
+	case SMTPFIX_C_OPAQUE:
+		if (len == 0)
+			break;
+		out->act = SMTPFIX_ACT_FORWARD;
+		out->consumed = len < SMTPFIX_EMIT_MAX ? len : SMTPFIX_EMIT_MAX;
+		break;
+	case SMTPFIX_C_DEAD:
+	default:
+		if (len == 0)
+			break;
+		out->act = SMTPFIX_ACT_DISCARD;
+		out->consumed = len;
+		break;
+	}
+}
+
+/*
+ * Server to client.
+ */
+
+/*
+ * RFC 5321 §4.2: Reply-line = *( Reply-code "-" [ textstring ] CRLF )
+ * Reply-code [ SP textstring ] CRLF.  line[0..used) is a whole line.
+ * 0 with *code and *final set, -1 if malformed.
+ */
+static int
+reply_parse(const char *line, size_t used, unsigned *code, int *final)
+{
+	if (used < 5)
+		return -1;
+	if (line[0] < '2' || line[0] > '5' || line[1] < '0' ||
+	    line[1] > '9' || line[2] < '0' || line[2] > '9')
+		return -1;
+	*code = (unsigned)(line[0] - '0') * 100 +
+	    (unsigned)(line[1] - '0') * 10 + (unsigned)(line[2] - '0');
+	switch (line[3]) {
+	case '-':
+		*final = 0;
+		return 0;
+	case ' ':
+		*final = 1;
+		return 0;
+	case '\r':
+		*final = 1;
+		return used == 5 ? 0 : -1;
+	default:
+		return -1;
+	}
+}
+
+/* RFC 3030: CHUNKING and BINARYMIME lead the client to BDAT, which we
+ * cannot frame safely; line[0..used) is a 250 line after the first. */
+static int
+ehlo_dropped(const char *line, size_t used)
+{
+	size_t i, end;
+
+	end = used - 2;
+	for (i = 4; i < end && !is_wsp(line[i]); i++)
+		continue;
+	return word_eq(line + 4, i - 4, "CHUNKING") ||
+	    word_eq(line + 4, i - 4, "BINARYMIME");
+}
+
+static void
+s2c_close(struct smtpfix_stream *s, struct smtpfix_step *out,
+    const char *code_enh, const char *text)
+{
+	out->act = SMTPFIX_ACT_CLOSE;
+	out->consumed = 0;
+	out->emit = s->scratch;
+	out->emit_len = fmt_local(s, code_enh, text);
+	s->closed = 1;
+	s->cmode = SMTPFIX_C_DEAD;
+}
+
+/* The final line of a reply was consumed: pop what it answers and act
+ * on the code. */
+static void
+reply_end(struct smtpfix_stream *s, unsigned code, struct smtpfix_step *out)
+{
+	struct smtpfix_pending *p;
+	enum smtpfix_kind kind;
+
+	s->rfirst = 1;
+	s->rcode = 0;
+	s->rfilter = 0;
+	s->held_len = 0;
+	if (!s->rbound)
+		return;
+	s->rbound = 0;
+	p = q_head(s);
+	kind = p != NULL ? (enum smtpfix_kind)p->kind : KIND_NONE;
+	q_pop(s);
+	switch (kind) {
+	case KIND_GREETING:
+		s->hold = 0;
+		break;
+	case KIND_DATA:
+		s->hold = 0;
+		/* RFC 5321 §4.1.1.4: only 354 starts the data; the DATA
+		 * line's CRLF is the first CRLF of CRLF "." CRLF. */
+		if (code == 354 && s->cmode == SMTPFIX_C_CMD) {
+			s->cmode = SMTPFIX_C_DATA;
+			s->dstate = DS_BOL;
+		}
+		break;
+	case KIND_STARTTLS:
+		s->hold = 0;
+		/* RFC 3207 §4: 220 starts the TLS negotiation. */
+		if (code == 220 && s->cmode == SMTPFIX_C_CMD) {
+			out->act = SMTPFIX_ACT_OPAQUE;
+			out->event = SMTPFIX_EV_TLS;
+			s->cmode = SMTPFIX_C_OPAQUE;
+		}
+		break;
+	case KIND_AUTH:
+		s->hold = 0;
+		/* RFC 4954 §4: 334 asks for one more line. */
+		if (code == 334)
+			s->secret_next = 1;
+		break;
+	case KIND_QUIT:
+		if (code == 221)
+			s->quit_ok = 1;
+		break;
+	case KIND_BDAT:
+		s->hold = 0;
+		break;
+	default:
+		break;
+	}
+}
+
+/* Relays one line of a 2xx reply to EHLO, minus CHUNKING and BINARYMIME,
+ * holding the last kept line back.  Returns 1 if it set *out. */
+static int
+s2c_ehlo(struct smtpfix_stream *s, const char *in, size_t used, int first,
+    int final, unsigned code, struct smtpfix_step *out)
+{
+	int drop;
+
+	drop = !first && ehlo_dropped(in, used);
+	if (!final) {
+		out->consumed = used;
+		s->rfirst = 0;
+		if (drop) {
+			out->act = SMTPFIX_ACT_DISCARD;
+			return 1;
+		}
+		if (s->held_len > 0) {
+			memcpy(s->scratch, s->held, s->held_len);
+			out->act = SMTPFIX_ACT_EMIT;
+			out->emit = s->scratch;
+			out->emit_len = s->held_len;
+		} else
+			out->act = SMTPFIX_ACT_DISCARD;
+		memcpy(s->held, in, used);
+		s->held_len = used;
+		return 1;
+	}
+	if (s->held_len == 0)
+		return 0;
+	memcpy(s->scratch, s->held, s->held_len);
+	out->act = SMTPFIX_ACT_EMIT;
+	out->emit = s->scratch;
+	out->emit_len = s->held_len;
+	s->held_len = 0;
+	if (!drop) {
+		/* The held line goes first; this line is read again by
+		 * the next step. */
+		out->consumed = 0;
+		return 1;
+	}
+	/* RFC 5321 §4.2.1: the last line of a reply has SP after the
+	 * code; the held line becomes the last. */
+	s->scratch[3] = ' ';
+	out->consumed = used;
+	reply_end(s, code, out);
+	return 1;
+}
+
+void
+smtpfix_s2c_step(struct smtpfix_stream *s, const char *in, size_t len,
+    struct smtpfix_step *out)
+{
+	const struct smtpfix_local_reply *lr;
+	struct smtpfix_pending *p;
+	unsigned code;
+	size_t used;
+	int final, first;
+
+	*out = step_zero;
+	if (s->closed)
+		return;
+	if (s->cmode == SMTPFIX_C_OPAQUE) {
+		if (len > 0) {
+			out->act = SMTPFIX_ACT_FORWARD;
+			out->consumed =
+			    len < SMTPFIX_EMIT_MAX ? len : SMTPFIX_EMIT_MAX;
+		}
+		return;
+	}
+
+	/* RFC 2920 §3.1: replies in command order, ours included; never
+	 * inside a multi-line reply, unless ours ends the session. */
+	p = q_head(s);
+	if (p != NULL && p->kind == KIND_LOCAL) {
+		lr = &local_replies[p->local < LOCAL_COUNT ? p->local : 0];
+		if (s->rfirst || lr->fatal) {
+			q_pop(s);
+			if (lr->fatal) {
+				s2c_close(s, out, lr->code_enh, lr->text);
+				return;
+			}
+			out->act = SMTPFIX_ACT_EMIT;
+			out->emit = s->scratch;
+			out->emit_len = fmt_local(s, lr->code_enh, lr->text);
+			return;
+		}
+	}
+	if (len == 0)
+		return;
+
+	switch (smtpfix_line_find(in, len, reply_cap(s), &used)) {
+	case SMTPFIX_OK:
+		break;
+	case SMTPFIX_PARTIAL:
+		return;
+	default:
+		goto bad;
+	}
+	if (reply_parse(in, used, &code, &final) != 0)
+		goto bad;
+	first = s->rfirst;
+	if (first) {
+		/* A reply with nothing outstanding (a 421 before closing)
+		 * is relayed and answers nothing. */
+		p = q_head(s);
+		s->rbound = p != NULL;
+		s->rkind = p != NULL ? p->kind : KIND_NONE;
+		s->rcode = code;
+		s->rfilter = s->rkind == KIND_EHLO && code / 100 == 2;
+		s->held_len = 0;
+	} else if (code != s->rcode) {
+		/* RFC 5321 §4.2.1: every line of a reply has its code. */
+		goto bad;
+	}
+	out->secret = s->rkind == KIND_AUTH;
+	if (s->rfilter && s2c_ehlo(s, in, used, first, final, code, out))
+		return;
+	out->act = SMTPFIX_ACT_FORWARD;
+	out->consumed = used;
+	if (!final) {
+		s->rfirst = 0;
+		return;
+	}
+	reply_end(s, code, out);
+	return;
+
+bad:
+	out->event = SMTPFIX_EV_BAD_REPLY;
+	s2c_close(s, out, "421 4.4.2", "upstream protocol error, closing");
+}
+
+int
+smtpfix_stream_upstream_gone(const struct smtpfix_stream *s)
+{
+	unsigned i;
+
+	if (s->quit_ok)
+		return 0;
+	if (s->cmode == SMTPFIX_C_DATA)
+		return 1;
+	for (i = 0; i < s->qlen; i++)
+		if (s->q[(s->qhead + i) % SMTPFIX_QUEUE_LEN].kind !=
+		    KIND_LOCAL)
+			return 1;
+	return 0;
+}
+
+enum smtpfix_wait
+smtpfix_stream_wait(const struct smtpfix_stream *s)
+{
+	unsigned i;
+
+	if (s->cmode == SMTPFIX_C_OPAQUE)
+		return SMTPFIX_WAIT_OPAQUE;
+	if (s->cmode == SMTPFIX_C_DATA)
+		return SMTPFIX_WAIT_DATA;
+	/* The oldest reply the server still owes decides (RFC 5321
+	 * §4.5.3.2 gives each command's reply its own timeout). */
+	for (i = 0; i < s->qlen; i++) {
+		const struct smtpfix_pending *p =
+		    &s->q[(s->qhead + i) % SMTPFIX_QUEUE_LEN];
+
+		switch (p->kind) {
+		case KIND_LOCAL:
+			continue;
+		case KIND_GREETING:
+			return SMTPFIX_WAIT_GREETING;
+		case KIND_DATA:
+			return SMTPFIX_WAIT_DATA_INIT;
+		case KIND_DATA_END:
+			return SMTPFIX_WAIT_DATA_END;
+		default:
+			return SMTPFIX_WAIT_REPLY;
+		}
+	}
+	return SMTPFIX_WAIT_COMMAND;
+}
