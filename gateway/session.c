@@ -639,6 +639,10 @@ session_end(struct gw_session *s)
 	ev_io_stop(loop, &s->crd);
 	ev_io_stop(loop, &s->cwr);
 	ev_timer_stop(loop, &s->timer);
+	/* Unread input makes close() send RST, and an RST can destroy our
+	 * last reply (a 421 or 554) before the client reads it: drop what
+	 * has arrived, so the close is a FIN. */
+	drain_client(s);
 	close(s->cfd);
 	gw_buf_free(&s->cin);
 	gw_buf_free(&s->cout);

@@ -10,7 +10,10 @@ groups) that real MTAs refuse to send, and checks the replies it gets.
 Steps (bytes use Python escapes: \\r \\n \\x00):
   s:BYTES     send BYTES
   S:N:BYTES   send BYTES repeated N times
-  d:SECS:BYTES  send BYTES one byte at a time, SECS apart (slow drip)
+  d:SECS:BYTES  send BYTES one byte at a time, SECS apart (slow drip);
+              stops quietly when the peer has gone
+  F:PATH      send the message in PATH (CRLF lines) dot-stuffed, then
+              CRLF . CRLF (RFC 5321 §4.5.2)
   e:CODE      read one complete reply; its code must start with CODE
   E:N:CODE    read N replies, each must start with CODE
   c           the peer must close (EOF or reset) within the timeout
@@ -90,9 +93,22 @@ def run(peer, steps):
             secs, _, b = arg.partition(":")
             data = unesc(b)
             print(">> (drip %r, %s s a byte)" % (data, secs))
-            for i in range(len(data)):
-                peer.sock.sendall(data[i:i + 1])
-                time.sleep(float(secs))
+            try:
+                for i in range(len(data)):
+                    peer.sock.sendall(data[i:i + 1])
+                    time.sleep(float(secs))
+            except OSError as e:
+                print("-- drip stopped after %d bytes: %s" % (i, e))
+        elif op == "F":
+            with open(arg, "rb") as f:
+                msg = f.read()
+            lines = msg.split(b"\r\n")
+            if lines and lines[-1] == b"":
+                lines.pop()
+            out = b"".join((b"." + ln if ln.startswith(b".") else ln)
+                           + b"\r\n" for ln in lines) + b".\r\n"
+            print(">> (message %s, %d bytes dot-stuffed)" % (arg, len(out)))
+            peer.sock.sendall(out)
         elif op in ("e", "E"):
             if op == "E":
                 n, _, code = arg.partition(":")
