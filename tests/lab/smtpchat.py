@@ -138,7 +138,7 @@ def run(peer, steps):
                 print("!! wanted a line with %r: %s" % (arg, e))
                 return 1
             show("<<", ln)
-            if arg.encode("latin-1") not in ln:
+            if unesc(arg) not in ln:
                 print("!! wanted %r" % arg)
                 return 1
         elif op == "L":
