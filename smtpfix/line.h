@@ -9,15 +9,15 @@
 
 enum smtpfix_rc {
 	SMTPFIX_OK = 0,
-	SMTPFIX_PARTIAL,	/* no CRLF yet: read more */
-	SMTPFIX_TOOLONG,	/* no CRLF within the cap */
-	SMTPFIX_BADCHAR,	/* bare CR, bare LF or NUL before the CRLF */
-	SMTPFIX_SYNTAX,		/* a whole line that does not parse */
+	SMTPFIX_PARTIAL, /* no CRLF yet: read more */
+	SMTPFIX_TOOLONG, /* no CRLF within the cap */
+	SMTPFIX_BADCHAR, /* bare CR, bare LF or NUL before the CRLF */
+	SMTPFIX_SYNTAX,  /* a whole line that does not parse */
 };
 
 struct smtpfix_span {
-	const char	*p;	/* into the caller's buffer */
-	size_t		 len;
+	const char *p; /* into the caller's buffer */
+	size_t len;
 };
 
 /*
@@ -31,7 +31,7 @@ struct smtpfix_span {
  *                    are how SMTP smuggling hides a second command);
  *                    *used = length up to and including that CRLF.
  */
-enum smtpfix_rc	smtpfix_line_find(const char *buf, size_t len, size_t cap,
-		    size_t *used);
+enum smtpfix_rc smtpfix_line_find(
+    const char *buf, size_t len, size_t cap, size_t *used);
 
 #endif

@@ -44,21 +44,21 @@ struct smtpfix_local_reply {
 };
 
 static const struct smtpfix_local_reply local_replies[] = {
-	[LOCAL_NONE] = {"451 4.3.0", "internal error", 1},
-	/* RFC 5321 §2.3.8: CR and LF only as the CRLF pair. */
-	[LOCAL_BAD_LINE] = {"500 5.5.2", "bare CR, LF or NUL in command", 0},
-	/* RFC 5321 §4.5.3.1.4, §4.2.2: 500 for a line too long. */
-	[LOCAL_TOO_LONG] = {"500 5.5.2", "line too long", 0},
-	/* RFC 3030 §2: BDAT only after CHUNKING was offered, and we strip
-	 * CHUNKING from every EHLO reply. */
-	[LOCAL_BDAT] = {"502 5.5.1", "BDAT not offered (CHUNKING not advertised)",
-	    0},
-	/* A chunk we cannot size cannot be skipped: framing is lost. */
-	[LOCAL_BDAT_SYNTAX] = {"501 5.5.4", "bad BDAT syntax, closing", 1},
-	/* RFC 5321 §2.3.8, §4.1.1.4: "SMTP smuggling" hides a second
-	 * message behind a non-CRLF end of data. */
-	[LOCAL_SMUGGLE] = {"554 5.6.0",
-	    "message refused: bare CR, LF or NUL in message data", 1},
+    [LOCAL_NONE] = {"451 4.3.0", "internal error", 1},
+    /* RFC 5321 §2.3.8: CR and LF only as the CRLF pair. */
+    [LOCAL_BAD_LINE] = {"500 5.5.2", "bare CR, LF or NUL in command", 0},
+    /* RFC 5321 §4.5.3.1.4, §4.2.2: 500 for a line too long. */
+    [LOCAL_TOO_LONG] = {"500 5.5.2", "line too long", 0},
+    /* RFC 3030 §2: BDAT only after CHUNKING was offered, and we strip
+     * CHUNKING from every EHLO reply. */
+    [LOCAL_BDAT] = {"502 5.5.1", "BDAT not offered (CHUNKING not advertised)",
+        0},
+    /* A chunk we cannot size cannot be skipped: framing is lost. */
+    [LOCAL_BDAT_SYNTAX] = {"501 5.5.4", "bad BDAT syntax, closing", 1},
+    /* RFC 5321 §2.3.8, §4.1.1.4: "SMTP smuggling" hides a second
+     * message behind a non-CRLF end of data. */
+    [LOCAL_SMUGGLE] = {"554 5.6.0",
+        "message refused: bare CR, LF or NUL in message data", 1},
 };
 
 #define LOCAL_COUNT (sizeof(local_replies) / sizeof(local_replies[0]))
@@ -84,27 +84,27 @@ enum smtpfix_verb {
 };
 
 static const char *const verbs[VERB_COUNT] = {
-	[VERB_HELO] = "HELO",
-	[VERB_EHLO] = "EHLO",
-	[VERB_MAIL] = "MAIL",
-	[VERB_RCPT] = "RCPT",
-	[VERB_DATA] = "DATA",
-	[VERB_BDAT] = "BDAT",
-	[VERB_RSET] = "RSET",
-	[VERB_NOOP] = "NOOP",
-	[VERB_QUIT] = "QUIT",
-	[VERB_VRFY] = "VRFY",
-	[VERB_EXPN] = "EXPN",
-	[VERB_HELP] = "HELP",
-	[VERB_STARTTLS] = "STARTTLS",
-	[VERB_AUTH] = "AUTH",
+    [VERB_HELO] = "HELO",
+    [VERB_EHLO] = "EHLO",
+    [VERB_MAIL] = "MAIL",
+    [VERB_RCPT] = "RCPT",
+    [VERB_DATA] = "DATA",
+    [VERB_BDAT] = "BDAT",
+    [VERB_RSET] = "RSET",
+    [VERB_NOOP] = "NOOP",
+    [VERB_QUIT] = "QUIT",
+    [VERB_VRFY] = "VRFY",
+    [VERB_EXPN] = "EXPN",
+    [VERB_HELP] = "HELP",
+    [VERB_STARTTLS] = "STARTTLS",
+    [VERB_AUTH] = "AUTH",
 };
 
 /* DATA scanner states (struct smtpfix_stream.dstate). */
 enum smtpfix_dstate {
 	DS_LINE = 0, /* inside a line */
-	DS_BOL,	     /* just after a CRLF */
-	DS_DOT,	     /* after CRLF "." */
+	DS_BOL,      /* just after a CRLF */
+	DS_DOT,      /* after CRLF "." */
 };
 
 static const struct smtpfix_step step_zero;
@@ -148,8 +148,7 @@ cmd_cap(const struct smtpfix_stream *s)
 static size_t
 reply_cap(const struct smtpfix_stream *s)
 {
-	return clamp(s->pol->reply_max, SMTPFIX_REPLY_MIN,
-	    SMTPFIX_CMD_MAX_CAP);
+	return clamp(s->pol->reply_max, SMTPFIX_REPLY_MIN, SMTPFIX_CMD_MAX_CAP);
 }
 
 static struct smtpfix_pending *
@@ -170,8 +169,8 @@ q_pop(struct smtpfix_stream *s)
 /* Callers check for room first (a command is parsed only when the queue
  * has room, and each parsed line pushes at most one entry). */
 static void
-q_push(struct smtpfix_stream *s, enum smtpfix_kind kind,
-    enum smtpfix_local local)
+q_push(
+    struct smtpfix_stream *s, enum smtpfix_kind kind, enum smtpfix_local local)
 {
 	struct smtpfix_pending *p;
 
@@ -224,14 +223,13 @@ fmt_local(struct smtpfix_stream *s, const char *code_enh, const char *text)
 	n = smtpfix_reply_fmt(s->scratch, sizeof(s->scratch), s->pol->fqdn,
 	    s->pol->fqdn_len, code_enh, text);
 	if (n == 0)
-		n = smtpfix_reply_fmt(s->scratch, sizeof(s->scratch), "", 0,
-		    code_enh, text);
+		n = smtpfix_reply_fmt(
+		    s->scratch, sizeof(s->scratch), "", 0, code_enh, text);
 	return n;
 }
 
 void
-smtpfix_stream_init(struct smtpfix_stream *s,
-    const struct smtpfix_policy *pol)
+smtpfix_stream_init(struct smtpfix_stream *s, const struct smtpfix_policy *pol)
 {
 	memset(s, 0, sizeof(*s));
 	s->pol = pol;
@@ -290,8 +288,8 @@ bdat_parse(const char *p, size_t n, uint64_t *size)
 	}
 	if (i == 1)
 		return -1;
-	if (i != n && !(n - i == 5 && p[i] == ' ' &&
-			  word_eq(p + i + 1, 4, "LAST")))
+	if (i != n &&
+	    !(n - i == 5 && p[i] == ' ' && word_eq(p + i + 1, 4, "LAST")))
 		return -1;
 	*size = v;
 	return 0;
@@ -321,7 +319,7 @@ c2s_helo(struct smtpfix_stream *s, const char *in, size_t used,
 	/* RFC 3974 Appendix A: the server sees the gateway's name, not
 	 * the client's (whose address family it cannot reach). */
 	if (smtpfix_helo_rewrite(&h, pol->helo, pol->fqdn, pol->fqdn_len,
-		s->scratch, sizeof(s->scratch), &n) == SMTPFIX_OK &&
+	        s->scratch, sizeof(s->scratch), &n) == SMTPFIX_OK &&
 	    n > 0) {
 		out->act = SMTPFIX_ACT_EMIT;
 		out->emit = s->scratch;
@@ -578,11 +576,11 @@ reply_parse(const char *line, size_t used, unsigned *code, int *final)
 {
 	if (used < 5)
 		return -1;
-	if (line[0] < '2' || line[0] > '5' || line[1] < '0' ||
-	    line[1] > '9' || line[2] < '0' || line[2] > '9')
+	if (line[0] < '2' || line[0] > '5' || line[1] < '0' || line[1] > '9' ||
+	    line[2] < '0' || line[2] > '9')
 		return -1;
 	*code = (unsigned)(line[0] - '0') * 100 +
-	    (unsigned)(line[1] - '0') * 10 + (unsigned)(line[2] - '0');
+	        (unsigned)(line[1] - '0') * 10 + (unsigned)(line[2] - '0');
 	switch (line[3]) {
 	case '-':
 		*final = 0;
@@ -609,7 +607,7 @@ ehlo_dropped(const char *line, size_t used)
 	for (i = 4; i < end && !is_wsp(line[i]); i++)
 		continue;
 	return word_eq(line + 4, i - 4, "CHUNKING") ||
-	    word_eq(line + 4, i - 4, "BINARYMIME");
+	       word_eq(line + 4, i - 4, "BINARYMIME");
 }
 
 static void
@@ -823,8 +821,7 @@ smtpfix_stream_upstream_gone(const struct smtpfix_stream *s)
 	if (s->cmode == SMTPFIX_C_DATA)
 		return 1;
 	for (i = 0; i < s->qlen; i++)
-		if (s->q[(s->qhead + i) % SMTPFIX_QUEUE_LEN].kind !=
-		    KIND_LOCAL)
+		if (s->q[(s->qhead + i) % SMTPFIX_QUEUE_LEN].kind != KIND_LOCAL)
 			return 1;
 	return 0;
 }

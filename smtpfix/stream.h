@@ -42,123 +42,132 @@
 /* RFC 5321 §4.5.3.1.4: 512 octets for a command line, CRLF included;
  * extensions (RFC 4954 §4 AUTH) need more, so the cap is a policy with
  * this as its floor. */
-#define SMTPFIX_CMD_MIN		512
+#define SMTPFIX_CMD_MIN 512
 /* RFC 5321 §4.5.3.1.5: 512 octets for a reply line, CRLF included. */
-#define SMTPFIX_REPLY_MIN	512
+#define SMTPFIX_REPLY_MIN 512
 /* Room a step needs in its destination; the gateway never steps with
  * less free space in the output buffer of that direction. */
-#define SMTPFIX_EMIT_MAX	(SMTPFIX_CMD_MAX_CAP + 64)
-#define SMTPFIX_CMD_MAX_CAP	4096	/* largest cmd_max accepted */
-#define SMTPFIX_QUEUE_LEN	256	/* replies outstanding at once */
-#define SMTPFIX_HELD_MAX	1024	/* EHLO reply line look-ahead */
+#define SMTPFIX_EMIT_MAX (SMTPFIX_CMD_MAX_CAP + 64)
+#define SMTPFIX_CMD_MAX_CAP 4096             /* largest cmd_max accepted */
+#define SMTPFIX_QUEUE_LEN 256                /* replies outstanding at once */
+#define SMTPFIX_HELD_MAX SMTPFIX_CMD_MAX_CAP /* EHLO reply look-ahead */
 
 struct smtpfix_policy {
-	const char	*fqdn;		/* gateway FQDN: HELO value, replies */
-	size_t		 fqdn_len;
-	enum smtpfix_helo_mode helo;	/* always | literals | off */
-	size_t		 cmd_max;	/* command line cap, CRLF included,
-					   SMTPFIX_CMD_MIN..SMTPFIX_CMD_MAX_CAP */
-	size_t		 reply_max;	/* reply line cap, CRLF included,
-					   SMTPFIX_REPLY_MIN..SMTPFIX_CMD_MAX_CAP */
+	const char *fqdn; /* gateway FQDN: HELO value, replies */
+	size_t fqdn_len;
+	enum smtpfix_helo_mode helo; /* always | literals | off */
+	size_t cmd_max;              /* command line cap, CRLF included,
+	                                SMTPFIX_CMD_MIN..SMTPFIX_CMD_MAX_CAP */
+	size_t reply_max;            /* reply line cap, CRLF included,
+	                                SMTPFIX_REPLY_MIN..SMTPFIX_CMD_MAX_CAP */
 };
 
 enum smtpfix_act {
-	SMTPFIX_ACT_NONE = 0,	/* nothing to do now; consumed == 0 */
-	SMTPFIX_ACT_FORWARD,	/* write in[0..consumed) to the other side */
-	SMTPFIX_ACT_EMIT,	/* consumed input; write emit[0..emit_len)
-				   to the other side instead */
-	SMTPFIX_ACT_DISCARD,	/* consumed input; write nothing */
-	SMTPFIX_ACT_ABORT,	/* c2s: reset the upstream connection now
-				   (RST, so the server sees no clean end of
-				   a transaction); a local reply has been
-				   queued for the client */
-	SMTPFIX_ACT_CLOSE,	/* s2c: write emit[0..emit_len) to the client,
-				   then close both connections */
-	SMTPFIX_ACT_OPAQUE,	/* s2c: write in[0..consumed) to the client
-				   (the 220 to STARTTLS); discard everything
-				   else unread from either peer; from now on
-				   relay both directions as opaque bytes */
+	SMTPFIX_ACT_NONE = 0, /* nothing to do now; consumed == 0 */
+	SMTPFIX_ACT_FORWARD,  /* write in[0..consumed) to the other side */
+	SMTPFIX_ACT_EMIT,     /* consumed input; write emit[0..emit_len)
+	                         to the other side instead */
+	SMTPFIX_ACT_DISCARD,  /* consumed input; write nothing */
+	SMTPFIX_ACT_ABORT,    /* c2s: reset the upstream connection now
+	                         (RST, so the server sees no clean end of
+	                         a transaction); a local reply has been
+	                         queued for the client */
+	SMTPFIX_ACT_CLOSE,    /* s2c: write emit[0..emit_len) to the client,
+	                         then close both connections */
+	SMTPFIX_ACT_OPAQUE,   /* s2c: write in[0..consumed) to the client
+	                         (the 220 to STARTTLS); discard everything
+	                         else unread from either peer; from now on
+	                         relay both directions as opaque bytes */
 };
 
 /* What a step saw, for the gateway's log line (never message content). */
 enum smtpfix_event {
 	SMTPFIX_EV_NONE = 0,
-	SMTPFIX_EV_HELO,	/* HELO/EHLO seen: helo_in, helo_out set */
-	SMTPFIX_EV_BAD_LINE,	/* bare CR/LF or NUL in a command: 500 */
-	SMTPFIX_EV_TOO_LONG,	/* command over cmd_max: 500 */
-	SMTPFIX_EV_SMUGGLE,	/* bare CR/LF or NUL in message data */
-	SMTPFIX_EV_BDAT,	/* BDAT refused locally (CHUNKING not
-				   offered, RFC 3030 §2) */
-	SMTPFIX_EV_TLS,		/* STARTTLS accepted: opaque from now on;
-				   the post-TLS EHLO cannot be rewritten */
-	SMTPFIX_EV_BAD_REPLY,	/* malformed or over-long server reply */
-	SMTPFIX_EV_DATA_END,	/* end of message data relayed */
-	SMTPFIX_EV_QUEUE_FULL,	/* client outran the reply queue: held */
+	SMTPFIX_EV_HELO,       /* HELO/EHLO seen: helo_in, helo_out set */
+	SMTPFIX_EV_BAD_LINE,   /* bare CR/LF or NUL in a command: 500 */
+	SMTPFIX_EV_TOO_LONG,   /* command over cmd_max: 500 */
+	SMTPFIX_EV_SMUGGLE,    /* bare CR/LF or NUL in message data */
+	SMTPFIX_EV_BDAT,       /* BDAT refused locally (CHUNKING not
+	                          offered, RFC 3030 §2) */
+	SMTPFIX_EV_TLS,        /* STARTTLS accepted: opaque from now on;
+	                          the post-TLS EHLO cannot be rewritten */
+	SMTPFIX_EV_BAD_REPLY,  /* malformed or over-long server reply */
+	SMTPFIX_EV_DATA_END,   /* end of message data relayed */
+	SMTPFIX_EV_QUEUE_FULL, /* client outran the reply queue: held */
 };
 
 struct smtpfix_step {
-	enum smtpfix_act	 act;
-	size_t			 consumed;	/* input bytes used */
-	const char		*emit;		/* into the session or the
-						   input; valid until the
-						   next step or compaction */
-	size_t			 emit_len;
-	enum smtpfix_event	 event;
-	const char		*helo_in;	/* EV_HELO: argument as sent */
-	size_t			 helo_in_len;
-	const char		*helo_out;	/* EV_HELO: argument relayed */
-	size_t			 helo_out_len;
-	int			 secret;	/* line is an AUTH exchange:
-						   never log it */
-	const char		*verb;		/* command verb, upper case,
-						   static; NULL if none */
+	enum smtpfix_act act;
+	size_t consumed;  /* input bytes used */
+	const char *emit; /* into the session or the
+	                     input; valid until the
+	                     next step or compaction */
+	size_t emit_len;
+	enum smtpfix_event event;
+	const char *helo_in; /* EV_HELO: argument as sent */
+	size_t helo_in_len;
+	const char *helo_out; /* EV_HELO: argument relayed */
+	size_t helo_out_len;
+	int secret;       /* line is an AUTH exchange:
+	                     never log it */
+	const char *verb; /* command verb, upper case,
+	                     static; NULL if none */
 };
 
-enum smtpfix_cmode {			/* client side */
-	SMTPFIX_C_CMD = 0,		/* command lines */
-	SMTPFIX_C_DATA,			/* message data after 354 */
-	SMTPFIX_C_BDAT_DISCARD,		/* discarding a refused chunk */
-	SMTPFIX_C_DISCARD_LINE,		/* discarding an over-long line */
-	SMTPFIX_C_DEAD,			/* nothing more is relayed */
-	SMTPFIX_C_OPAQUE,		/* after STARTTLS 220 */
+enum smtpfix_cmode {            /* client side */
+	SMTPFIX_C_CMD = 0,      /* command lines */
+	SMTPFIX_C_DATA,         /* message data after 354 */
+	SMTPFIX_C_BDAT_DISCARD, /* discarding a refused chunk */
+	SMTPFIX_C_DISCARD_LINE, /* discarding an over-long line */
+	SMTPFIX_C_DEAD,         /* nothing more is relayed */
+	SMTPFIX_C_OPAQUE,       /* after STARTTLS 220 */
 };
 
-struct smtpfix_pending {		/* one expected reply */
-	uint8_t		 kind;		/* enum smtpfix_kind (stream.c) */
-	uint8_t		 local;		/* local reply code index, or 0 */
+struct smtpfix_pending { /* one expected reply */
+	uint8_t kind;    /* enum smtpfix_kind (stream.c) */
+	uint8_t local;   /* local reply code index, or 0 */
 };
 
 /*
  * The whole state of one session.  The caller owns it (embed it in the
- * session object); smtpfix_stream_init fills it.  About 1.6 KiB.
+ * session object); smtpfix_stream_init fills it.  About 9 KiB.  All
+ * fields are private to stream.c.
  */
 struct smtpfix_stream {
 	const struct smtpfix_policy *pol;
-	enum smtpfix_cmode	 cmode;
-	int			 hold;		/* c2s waits for a reply */
-	int			 secret_next;	/* next line answers a 334 */
+	enum smtpfix_cmode cmode;
+	int hold;        /* c2s waits for a reply */
+	int secret_next; /* next line answers a 334 */
+	int closed;      /* CLOSE returned: all done */
+	int quit_ok;     /* QUIT answered 221 */
+	int qfull_told;  /* EV_QUEUE_FULL reported */
+	int dl_cr;       /* discarded line: CR last */
 	/* DATA scanner: bytes of CRLF "." CRLF matched so far (the line
 	 * start after DATA's own CRLF counts as already matched CRLF). */
-	unsigned		 dstate;
-	uint64_t		 bdat_left;	/* octets of a refused chunk */
+	unsigned dstate;
+	uint64_t bdat_left; /* octets of a refused chunk */
 	/* Reply queue: ring of outstanding replies, head answered next. */
-	struct smtpfix_pending	 q[SMTPFIX_QUEUE_LEN];
-	unsigned		 qhead, qlen;
+	struct smtpfix_pending q[SMTPFIX_QUEUE_LEN];
+	unsigned qhead, qlen;
 	/* Server side: inside a multi-line reply? (its code, or 0) */
-	unsigned		 rcode;
-	int			 rfirst;	/* next line starts a reply */
+	unsigned rcode;
+	int rfirst;     /* next line starts a reply */
+	int rbound;     /* reply answers the queue head */
+	unsigned rkind; /* kind of that head */
+	int rfilter;    /* 2xx to EHLO: filtered */
 	/* EHLO reply filter: one line held back so that dropping the last
-	 * keyword can still end the reply with "250 " (RFC 5321 §4.2.1). */
-	char			 held[SMTPFIX_HELD_MAX];
-	size_t			 held_len;
-	char			 scratch[SMTPFIX_EMIT_MAX];	/* emit space */
-	uint64_t		 messages;	/* DATA ends relayed */
+	 * keyword can still end the reply with "250 " (RFC 5321 §4.2.1).
+	 * Any reply line fits (reply_max <= SMTPFIX_CMD_MAX_CAP). */
+	char held[SMTPFIX_HELD_MAX];
+	size_t held_len;
+	char scratch[SMTPFIX_EMIT_MAX]; /* emit space */
+	uint64_t messages;              /* DATA ends relayed */
 };
 
 /* Prepares s for a new session; pol must outlive s.  The greeting is the
  * first expected reply. */
-void	smtpfix_stream_init(struct smtpfix_stream *s,
-	    const struct smtpfix_policy *pol);
+void smtpfix_stream_init(
+    struct smtpfix_stream *s, const struct smtpfix_policy *pol);
 
 /*
  * Client to server.  in/len is the unread client input (not NUL
@@ -167,16 +176,16 @@ void	smtpfix_stream_init(struct smtpfix_stream *s,
  * forward (a trailing CR is left unread until the next byte shows what
  * follows it).
  */
-void	smtpfix_c2s_step(struct smtpfix_stream *s, const char *in, size_t len,
-	    struct smtpfix_step *out);
+void smtpfix_c2s_step(struct smtpfix_stream *s, const char *in, size_t len,
+    struct smtpfix_step *out);
 
 /*
  * Server to client.  First emits local replies at the head of the queue
  * (consumed == 0), then relays server reply lines one at a time, with the
  * EHLO reply filtered (CHUNKING and BINARYMIME removed, RFC 3030).
  */
-void	smtpfix_s2c_step(struct smtpfix_stream *s, const char *in, size_t len,
-	    struct smtpfix_step *out);
+void smtpfix_s2c_step(struct smtpfix_stream *s, const char *in, size_t len,
+    struct smtpfix_step *out);
 
 /*
  * The server closed its side.  Returns 1 when the client should be told
@@ -184,11 +193,24 @@ void	smtpfix_s2c_step(struct smtpfix_stream *s, const char *in, size_t len,
  * sends "421 4.4.2" and closes; 0 when the close was expected (after
  * QUIT's 221, or with nothing outstanding).
  */
-int	smtpfix_stream_upstream_gone(const struct smtpfix_stream *s);
+int smtpfix_stream_upstream_gone(const struct smtpfix_stream *s);
+
+/* What the session waits for now, so the gateway can pick the RFC 5321
+ * §4.5.3.2 timeout that applies. */
+enum smtpfix_wait {
+	SMTPFIX_WAIT_COMMAND = 0, /* client's next command (§4.5.3.2.7) */
+	SMTPFIX_WAIT_GREETING,    /* server's 220 (§4.5.3.2.1) */
+	SMTPFIX_WAIT_REPLY,       /* a server reply (§4.5.3.2.2-3) */
+	SMTPFIX_WAIT_DATA_INIT,   /* reply to DATA (§4.5.3.2.4) */
+	SMTPFIX_WAIT_DATA,        /* client's message data (§4.5.3.2.5) */
+	SMTPFIX_WAIT_DATA_END,    /* reply to end of data (§4.5.3.2.6) */
+	SMTPFIX_WAIT_OPAQUE,      /* after STARTTLS: either side */
+};
+enum smtpfix_wait smtpfix_stream_wait(const struct smtpfix_stream *s);
 
 /* Formats the gateway's own reply line "<code> <enh> <fqdn> <text>\r\n"
  * into dst of capacity cap; returns its length, or 0 if it does not fit. */
-size_t	smtpfix_reply_fmt(char *dst, size_t cap, const char *fqdn,
-	    size_t fqdn_len, const char *code_enh, const char *text);
+size_t smtpfix_reply_fmt(char *dst, size_t cap, const char *fqdn,
+    size_t fqdn_len, const char *code_enh, const char *text);
 
 #endif

@@ -1,0 +1,1602 @@
+/*
+ * smtpfix/stream_test.c: unit tests of smtpfix/stream.c.
+ *
+ * A small driver plays whole sessions through both step functions the
+ * way the gateway does: client bytes and server bytes arrive in chunks
+ * of any size, every action is performed, and the bytes that reach the
+ * server and the client are compared byte for byte.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "smtpfix/stream.h"
+
+#define S(x) (x), (sizeof(x) - 1)
+#define FQDN "gw.example.net"
+#define BUFMAX (256 * 1024)
+#define LOGMAX 4096
+
+#define GREET "220 mx.example.org ESMTP\r\n"
+#define R500BAD "500 5.5.2 " FQDN " bare CR, LF or NUL in command\r\n"
+#define R500LONG "500 5.5.2 " FQDN " line too long\r\n"
+#define R502BDAT                                                               \
+	"502 5.5.1 " FQDN " BDAT not offered (CHUNKING not advertised)\r\n"
+#define R501BDAT "501 5.5.4 " FQDN " bad BDAT syntax, closing\r\n"
+#define R554                                                                   \
+	"554 5.6.0 " FQDN                                                      \
+	" message refused: bare CR, LF or NUL in message data\r\n"
+#define R421 "421 4.4.2 " FQDN " upstream protocol error, closing\r\n"
+
+struct logent {
+	int s2c;
+	enum smtpfix_act act;
+	enum smtpfix_event event;
+	int secret;
+	const char *verb;
+	size_t consumed;
+};
+
+struct sim {
+	struct smtpfix_policy pol;
+	struct smtpfix_stream s;
+	char cin[BUFMAX]; /* unread client bytes */
+	size_t cin_len;
+	char sin[BUFMAX]; /* unread server bytes */
+	size_t sin_len;
+	char srv[BUFMAX]; /* what reached the server */
+	size_t srv_len;
+	char cli[BUFMAX]; /* what reached the client */
+	size_t cli_len;
+	size_t srv_clear; /* srv bytes before TLS */
+	size_t cli_clear;
+	int aborted, closed, opaque;
+	unsigned events[16];
+	char helo_in[600], helo_out[600];
+	size_t helo_in_len, helo_out_len;
+	struct logent log[LOGMAX];
+	size_t nlog;
+};
+
+/* One segment of a session: bytes from the client or from the server. */
+struct seg {
+	int srv;
+	const char *p;
+	size_t len;
+};
+
+#define C(x)                                                                   \
+	{                                                                      \
+		0, (x), sizeof(x) - 1                                          \
+	}
+#define SV(x)                                                                  \
+	{                                                                      \
+		1, (x), sizeof(x) - 1                                          \
+	}
+#define NSEG(a) (sizeof(a) / sizeof((a)[0]))
+
+static struct sim sim;
+
+static void
+sim_init(struct sim *m, enum smtpfix_helo_mode mode)
+{
+	memset(m, 0, sizeof(*m));
+	m->pol.fqdn = FQDN;
+	m->pol.fqdn_len = sizeof(FQDN) - 1;
+	m->pol.helo = mode;
+	m->pol.cmd_max = 512;
+	m->pol.reply_max = 512;
+	smtpfix_stream_init(&m->s, &m->pol);
+}
+
+static void
+append(char *dst, size_t *dlen, const char *p, size_t n)
+{
+	assert_true(*dlen + n <= BUFMAX);
+	memcpy(dst + *dlen, p, n);
+	*dlen += n;
+}
+
+static void
+drop(char *buf, size_t *len, size_t n)
+{
+	assert_true(n <= *len);
+	memmove(buf, buf + n, *len - n);
+	*len -= n;
+}
+
+static void
+logstep(struct sim *m, int s2c, const struct smtpfix_step *st)
+{
+	struct logent *e;
+
+	if (st->event < 16)
+		m->events[st->event]++;
+	if (m->nlog >= LOGMAX)
+		return;
+	e = &m->log[m->nlog++];
+	e->s2c = s2c;
+	e->act = st->act;
+	e->event = st->event;
+	e->secret = st->secret;
+	e->verb = st->verb;
+	e->consumed = st->consumed;
+}
+
+/* Checks what every step must satisfy, whatever the input. */
+static void
+check_step(const struct smtpfix_step *st, size_t len)
+{
+	assert_true(st->consumed <= len);
+	assert_true(st->emit_len <= SMTPFIX_EMIT_MAX);
+	switch (st->act) {
+	case SMTPFIX_ACT_NONE:
+		assert_int_equal(st->consumed, 0);
+		assert_int_equal(st->emit_len, 0);
+		break;
+	case SMTPFIX_ACT_FORWARD:
+	case SMTPFIX_ACT_OPAQUE:
+		/* The gateway has only SMTPFIX_EMIT_MAX bytes of room. */
+		assert_true(st->consumed > 0);
+		assert_true(st->consumed <= SMTPFIX_EMIT_MAX);
+		break;
+	case SMTPFIX_ACT_EMIT:
+	case SMTPFIX_ACT_CLOSE:
+		assert_non_null(st->emit);
+		assert_true(st->emit_len > 0);
+		break;
+	case SMTPFIX_ACT_DISCARD:
+		assert_true(st->consumed > 0);
+		break;
+	case SMTPFIX_ACT_ABORT:
+		assert_int_equal(st->consumed, 0);
+		break;
+	default:
+		fail();
+	}
+}
+
+static int
+c2s_once(struct sim *m)
+{
+	struct smtpfix_step st;
+
+	smtpfix_c2s_step(&m->s, m->cin, m->cin_len, &st);
+	check_step(&st, m->cin_len);
+	logstep(m, 0, &st);
+	switch (st.act) {
+	case SMTPFIX_ACT_NONE:
+		return 0;
+	case SMTPFIX_ACT_FORWARD:
+		assert_false(m->aborted);
+		append(m->srv, &m->srv_len, m->cin, st.consumed);
+		break;
+	case SMTPFIX_ACT_EMIT:
+		assert_false(m->aborted);
+		append(m->srv, &m->srv_len, st.emit, st.emit_len);
+		break;
+	case SMTPFIX_ACT_DISCARD:
+		break;
+	case SMTPFIX_ACT_ABORT:
+		assert_false(m->aborted);
+		m->aborted = 1;
+		/* The upstream connection is reset: its bytes are gone. */
+		m->sin_len = 0;
+		break;
+	default:
+		fail_msg("c2s act %d", st.act);
+	}
+	if (st.event == SMTPFIX_EV_HELO) {
+		assert_true(st.helo_in_len < sizeof(m->helo_in));
+		assert_true(st.helo_out_len < sizeof(m->helo_out));
+		memcpy(m->helo_in, st.helo_in, st.helo_in_len);
+		m->helo_in_len = st.helo_in_len;
+		memcpy(m->helo_out, st.helo_out, st.helo_out_len);
+		m->helo_out_len = st.helo_out_len;
+	}
+	drop(m->cin, &m->cin_len, st.consumed);
+	return 1;
+}
+
+static int
+s2c_once(struct sim *m)
+{
+	struct smtpfix_step st;
+
+	smtpfix_s2c_step(&m->s, m->sin, m->sin_len, &st);
+	check_step(&st, m->sin_len);
+	logstep(m, 1, &st);
+	switch (st.act) {
+	case SMTPFIX_ACT_NONE:
+		return 0;
+	case SMTPFIX_ACT_FORWARD:
+		append(m->cli, &m->cli_len, m->sin, st.consumed);
+		break;
+	case SMTPFIX_ACT_EMIT:
+		append(m->cli, &m->cli_len, st.emit, st.emit_len);
+		break;
+	case SMTPFIX_ACT_DISCARD:
+		break;
+	case SMTPFIX_ACT_CLOSE:
+		append(m->cli, &m->cli_len, st.emit, st.emit_len);
+		m->closed = 1;
+		break;
+	case SMTPFIX_ACT_OPAQUE:
+		assert_false(m->opaque);
+		append(m->cli, &m->cli_len, m->sin, st.consumed);
+		m->opaque = 1;
+		m->srv_clear = m->srv_len;
+		m->cli_clear = m->cli_len;
+		/* CVE-2011-0411, CVE-2021-38371: nothing read before the
+		 * TLS handshake may count after it. */
+		m->sin_len = 0;
+		m->cin_len = 0;
+		return 1;
+	default:
+		fail_msg("s2c act %d", st.act);
+	}
+	drop(m->sin, &m->sin_len, st.consumed);
+	return 1;
+}
+
+static void
+pump(struct sim *m)
+{
+	int n, a, b;
+
+	for (n = 0; !m->closed; n++) {
+		assert_true(n < 1000000);
+		a = c2s_once(m);
+		if (m->closed)
+			break;
+		b = s2c_once(m);
+		if (!a && !b)
+			break;
+	}
+}
+
+static void
+feed(struct sim *m, int srv, const char *p, size_t len)
+{
+	if (m->closed)
+		return;
+	if (srv) {
+		if (m->aborted)
+			return;
+		append(m->sin, &m->sin_len, p, len);
+	} else
+		append(m->cin, &m->cin_len, p, len);
+	pump(m);
+}
+
+/*
+ * Plays the segments in order, each cut in chunks of chunk bytes (0: in
+ * one piece); segment split_seg is instead cut once, at split_at.
+ */
+static void
+play(struct sim *m, const struct seg *segs, size_t n, size_t chunk,
+    size_t split_seg, size_t split_at)
+{
+	size_t i, off, k;
+
+	for (i = 0; i < n; i++) {
+		if (i == split_seg) {
+			feed(m, segs[i].srv, segs[i].p, split_at);
+			feed(m, segs[i].srv, segs[i].p + split_at,
+			    segs[i].len - split_at);
+			continue;
+		}
+		if (chunk == 0) {
+			feed(m, segs[i].srv, segs[i].p, segs[i].len);
+			continue;
+		}
+		for (off = 0; off < segs[i].len; off += k) {
+			k = segs[i].len - off < chunk ? segs[i].len - off
+			                              : chunk;
+			feed(m, segs[i].srv, segs[i].p + off, k);
+		}
+	}
+}
+
+static void
+escape(const char *p, size_t n, char *dst, size_t cap)
+{
+	size_t i, o;
+
+	o = 0;
+	for (i = 0; i < n && o + 5 < cap; i++) {
+		unsigned char c = (unsigned char)p[i];
+
+		if (c == '\r') {
+			dst[o++] = '\\';
+			dst[o++] = 'r';
+		} else if (c == '\n') {
+			dst[o++] = '\\';
+			dst[o++] = 'n';
+		} else if (c < 0x20 || c >= 0x7f) {
+			o += (size_t)snprintf(dst + o, cap - o, "\\x%02x", c);
+		} else
+			dst[o++] = (char)c;
+	}
+	dst[o] = '\0';
+}
+
+static void
+expect_bytes(const char *what, const char *got, size_t glen, const char *want,
+    size_t wlen)
+{
+	static char a[8192], b[8192];
+
+	if (glen == wlen && memcmp(got, want, wlen) == 0)
+		return;
+	escape(got, glen, a, sizeof(a));
+	escape(want, wlen, b, sizeof(b));
+	print_error("%s:\n  got  \"%s\"\n  want \"%s\"\n", what, a, b);
+	fail();
+}
+
+#define EXPECT_SRV(m, x) expect_bytes("server", (m)->srv, (m)->srv_len, S(x))
+#define EXPECT_CLI(m, x) expect_bytes("client", (m)->cli, (m)->cli_len, S(x))
+
+/* 1 if p[0..n) has a CR not followed by LF, an LF not after a CR, or a
+ * NUL. */
+static int
+has_bare(const char *p, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		if (p[i] == '\0')
+			return 1;
+		if (p[i] == '\r' && (i + 1 >= n || p[i + 1] != '\n'))
+			return 1;
+		if (p[i] == '\n' && (i == 0 || p[i - 1] != '\r'))
+			return 1;
+	}
+	return 0;
+}
+
+static const char *
+find_mem(const char *h, size_t hn, const char *nd, size_t nn)
+{
+	size_t i;
+
+	for (i = 0; i + nn <= hn; i++)
+		if (memcmp(h + i, nd, nn) == 0)
+			return h + i;
+	return NULL;
+}
+
+/* Whatever happened, the server got CRLF-clean bytes before TLS. */
+static void
+check_clean(const struct sim *m)
+{
+	size_t n = m->opaque ? m->srv_clear : m->srv_len;
+
+	assert_false(has_bare(m->srv, n));
+	n = m->opaque ? m->cli_clear : m->cli_len;
+	assert_false(has_bare(m->cli, n));
+}
+
+static const struct logent *
+last_c2s(const struct sim *m, enum smtpfix_act act)
+{
+	size_t i;
+
+	for (i = m->nlog; i > 0; i--)
+		if (!m->log[i - 1].s2c && m->log[i - 1].act == act)
+			return &m->log[i - 1];
+	fail();
+	return NULL;
+}
+
+/* A session up to the end of the EHLO exchange. */
+static void
+open_session(struct sim *m, enum smtpfix_helo_mode mode)
+{
+	sim_init(m, mode);
+	feed(m, 1, S(GREET));
+	feed(m, 0, S("EHLO client.example.org\r\n"));
+	feed(m, 1, S("250-mx.example.org\r\n250 PIPELINING\r\n"));
+	m->srv_len = 0;
+	m->cli_len = 0;
+	m->nlog = 0;
+	memset(m->events, 0, sizeof(m->events));
+}
+
+/*
+ * Greeting.
+ */
+
+static void
+test_greeting_hold(void **state)
+{
+	struct sim *m = &sim;
+
+	(void)state;
+	sim_init(m, SMTPFIX_HELO_ALWAYS);
+	assert_int_equal(smtpfix_stream_upstream_gone(&m->s), 1);
+	/* RFC 5321 §4.3.1: a client that talks first is held. */
+	feed(m, 0, S("EHLO [192.0.2.1]\r\n"));
+	assert_int_equal(m->srv_len, 0);
+	feed(m, 1, S("220-mx.example.org ESMTP\r\n"));
+	assert_int_equal(m->srv_len, 0);
+	feed(m, 1, S("220 "));
+	assert_int_equal(m->srv_len, 0);
+	feed(m, 1, S("ready\r"));
+	assert_int_equal(m->srv_len, 0);
+	feed(m, 1, S("\n"));
+	EXPECT_SRV(m, "EHLO " FQDN "\r\n");
+	EXPECT_CLI(m, "220-mx.example.org ESMTP\r\n220 ready\r\n");
+	check_clean(m);
+}
+
+static void
+test_greeting_554(void **state)
+{
+	struct sim *m = &sim;
+
+	(void)state;
+	/* RFC 5321 §3.1: a 554 greeting still ends the greeting. */
+	sim_init(m, SMTPFIX_HELO_ALWAYS);
+	feed(m, 0, S("QUIT\r\n"));
+	feed(m, 1, S("554 go away\r\n"));
+	EXPECT_SRV(m, "QUIT\r\n");
+	feed(m, 1, S("221 bye\r\n"));
+	EXPECT_CLI(m, "554 go away\r\n221 bye\r\n");
+	assert_int_equal(smtpfix_stream_upstream_gone(&m->s), 0);
+}
+
+/*
+ * HELO/EHLO rewrite.
+ */
+
+struct helo_case {
+	enum smtpfix_helo_mode mode;
+	const char *arg;
+	int rewritten;
+};
+
+static void
+test_helo_modes(void **state)
+{
+	static const struct helo_case cases[] = {
+	    {SMTPFIX_HELO_ALWAYS, "[192.0.2.1]", 1},
+	    {SMTPFIX_HELO_ALWAYS, "[IPv6:2001:db8::1]", 1},
+	    {SMTPFIX_HELO_ALWAYS, "[tag:x]", 1},
+	    {SMTPFIX_HELO_ALWAYS, "client.example.org", 1},
+	    {SMTPFIX_HELO_ALWAYS, "", 0},
+	    {SMTPFIX_HELO_LITERALS, "[192.0.2.1]", 1},
+	    {SMTPFIX_HELO_LITERALS, "[IPv6:2001:db8::1]", 1},
+	    {SMTPFIX_HELO_LITERALS, "[tag:x]", 1},
+	    {SMTPFIX_HELO_LITERALS, "client.example.org", 0},
+	    {SMTPFIX_HELO_LITERALS, "", 0},
+	    {SMTPFIX_HELO_OFF, "[192.0.2.1]", 0},
+	    {SMTPFIX_HELO_OFF, "[IPv6:2001:db8::1]", 0},
+	    {SMTPFIX_HELO_OFF, "[tag:x]", 0},
+	    {SMTPFIX_HELO_OFF, "client.example.org", 0},
+	    {SMTPFIX_HELO_OFF, "", 0},
+	};
+	struct sim *m = &sim;
+	char line[128], want[128];
+	size_t i, v, n, wn;
+	static const char *const vb[] = {"EHLO", "HELO"};
+
+	(void)state;
+	for (i = 0; i < NSEG(cases); i++) {
+		for (v = 0; v < 2; v++) {
+			sim_init(m, cases[i].mode);
+			feed(m, 1, S(GREET));
+			if (cases[i].arg[0] != '\0')
+				n = (size_t)snprintf(line, sizeof(line),
+				    "%s %s\r\n", vb[v], cases[i].arg);
+			else
+				n = (size_t)snprintf(
+				    line, sizeof(line), "%s\r\n", vb[v]);
+			feed(m, 0, line, n);
+			if (cases[i].rewritten)
+				wn = (size_t)snprintf(want, sizeof(want),
+				    "%s %s\r\n", vb[v], FQDN);
+			else
+				wn = (size_t)snprintf(
+				    want, sizeof(want), "%s", line);
+			expect_bytes("server", m->srv, m->srv_len, want, wn);
+			assert_int_equal(m->events[SMTPFIX_EV_HELO], 1);
+			expect_bytes("helo_in", m->helo_in, m->helo_in_len,
+			    cases[i].arg, strlen(cases[i].arg));
+			if (cases[i].rewritten)
+				expect_bytes("helo_out", m->helo_out,
+				    m->helo_out_len, S(FQDN));
+			else
+				expect_bytes("helo_out", m->helo_out,
+				    m->helo_out_len, cases[i].arg,
+				    strlen(cases[i].arg));
+			assert_string_equal(
+			    last_c2s(m, cases[i].rewritten
+			                    ? SMTPFIX_ACT_EMIT
+			                    : SMTPFIX_ACT_FORWARD)
+			        ->verb,
+			    vb[v]);
+		}
+	}
+}
+
+static void
+test_helo_verb_case(void **state)
+{
+	struct sim *m = &sim;
+
+	(void)state;
+	sim_init(m, SMTPFIX_HELO_ALWAYS);
+	feed(m, 1, S(GREET));
+	feed(m, 0, S("ehlo [192.0.2.1]\r\n"));
+	EXPECT_SRV(m, "ehlo " FQDN "\r\n");
+	feed(m, 1, S("250 mx\r\n"));
+	feed(m, 0, S("Helo client.example.org\r\n"));
+	EXPECT_SRV(m, "ehlo " FQDN "\r\nHelo " FQDN "\r\n");
+	feed(m, 1, S("250 mx\r\n"));
+	/* Leading blanks and a tab, as a lenient server reads them. */
+	feed(m, 0, S(" eHlO\t[IPv6:2001:db8::1] trailing\r\n"));
+	EXPECT_SRV(m, "ehlo " FQDN "\r\nHelo " FQDN "\r\neHlO " FQDN "\r\n");
+	EXPECT_CLI(m, GREET "250 mx\r\n250 mx\r\n");
+}
+
+/*
+ * Pipelining.
+ */
+
+#define GROUP_SRV                                                              \
+	"MAIL FROM:<a@example.org>\r\nRCPT TO:<b@example.com>\r\n"             \
+	"RCPT TO:<c@example.com>\r\nDATA\r\n"                                  \
+	"Subject: hi\r\n\r\nbody\r\n.\r\n"
+#define GROUP_CLI                                                              \
+	"250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n550 5.1.1 no such user\r\n"           \
+	"354 End data with <CR><LF>.<CR><LF>\r\n250 2.0.0 queued\r\n"
+
+static void
+test_pipeline_group(void **state)
+{
+	static const struct seg segs[] = {
+	    C("MAIL FROM:<a@example.org>\r\nRCPT TO:<b@example.com>\r\n"
+	      "RCPT TO:<c@example.com>\r\nDATA\r\n"),
+	    SV("250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n550 5.1.1 no such user\r\n"
+	       "354 End data with <CR><LF>.<CR><LF>\r\n"),
+	    C("Subject: hi\r\n\r\nbody\r\n.\r\n"),
+	    SV("250 2.0.0 queued\r\n"),
+	};
+	struct sim *m = &sim;
+	size_t chunk, seg, at;
+
+	(void)state;
+	for (chunk = 0; chunk < 40; chunk++) {
+		open_session(m, SMTPFIX_HELO_ALWAYS);
+		play(m, segs, NSEG(segs), chunk, (size_t)-1, 0);
+		EXPECT_SRV(m, GROUP_SRV);
+		EXPECT_CLI(m, GROUP_CLI);
+		assert_int_equal(m->events[SMTPFIX_EV_DATA_END], 1);
+		assert_int_equal(smtpfix_stream_upstream_gone(&m->s), 0);
+		check_clean(m);
+	}
+	for (seg = 0; seg < NSEG(segs); seg++) {
+		for (at = 0; at <= segs[seg].len; at++) {
+			open_session(m, SMTPFIX_HELO_ALWAYS);
+			play(m, segs, NSEG(segs), 0, seg, at);
+			EXPECT_SRV(m, GROUP_SRV);
+			EXPECT_CLI(m, GROUP_CLI);
+		}
+	}
+}
+
+static void
+test_pipeline_local_order(void **state)
+{
+	struct sim *m = &sim;
+
+	(void)state;
+	/* A local reply in the middle of a group keeps its place. */
+	open_session(m, SMTPFIX_HELO_ALWAYS);
+	feed(m, 0,
+	    S("MAIL FROM:<a@x>\r\nRCPT TO:<b@y>\nX\r\nRCPT TO:<c@y>\r\n"
+	      "BDAT 3 LAST\r\nabcDATA\r\n"));
+	EXPECT_SRV(m, "MAIL FROM:<a@x>\r\nRCPT TO:<c@y>\r\nDATA\r\n");
+	assert_int_equal(m->cli_len, 0);
+	feed(m, 1, S("250 ok\r\n"));
+	EXPECT_CLI(m, "250 ok\r\n" R500BAD);
+	feed(m, 1, S("250 ok\r\n"));
+	EXPECT_CLI(m, "250 ok\r\n" R500BAD "250 ok\r\n" R502BDAT);
+	feed(m, 1, S("554 no valid recipients\r\n"));
+	EXPECT_CLI(m, "250 ok\r\n" R500BAD "250 ok\r\n" R502BDAT
+	              "554 no valid recipients\r\n");
+	check_clean(m);
+}
+
+static void
+test_data_then_mail(void **state)
+{
+	static const struct seg segs[] = {
+	    C("MAIL FROM:<a@x>\r\nRCPT TO:<b@y>\r\nDATA\r\n"),
+	    SV("250 ok\r\n250 ok\r\n354 go\r\n"),
+	    C("Subject: one\r\n\r\nfirst\r\n.\r\nMAIL FROM:<c@x>\r\n"
+	      "RCPT TO:<d@y>\r\nDATA\r\n"),
+	    SV("250 queued 1\r\n250 ok\r\n250 ok\r\n354 go\r\n"),
+	    C("Subject: two\r\n\r\nsecond\r\n.\r\nQUIT\r\n"),
+	    SV("250 queued 2\r\n221 bye\r\n"),
+	};
+	struct sim *m = &sim;
+	size_t chunk;
+
+	(void)state;
+	for (chunk = 0; chunk < 30; chunk++) {
+		open_session(m, SMTPFIX_HELO_ALWAYS);
+		play(m, segs, NSEG(segs), chunk, (size_t)-1, 0);
+		EXPECT_SRV(m, "MAIL FROM:<a@x>\r\nRCPT TO:<b@y>\r\nDATA\r\n"
+		              "Subject: one\r\n\r\nfirst\r\n.\r\n"
+		              "MAIL FROM:<c@x>\r\nRCPT TO:<d@y>\r\nDATA\r\n"
+		              "Subject: two\r\n\r\nsecond\r\n.\r\nQUIT\r\n");
+		EXPECT_CLI(m, "250 ok\r\n250 ok\r\n354 go\r\n250 queued 1\r\n"
+		              "250 ok\r\n250 ok\r\n354 go\r\n250 queued 2\r\n"
+		              "221 bye\r\n");
+		assert_int_equal(m->events[SMTPFIX_EV_DATA_END], 2);
+		assert_int_equal(m->s.messages, 2);
+		assert_int_equal(smtpfix_stream_upstream_gone(&m->s), 0);
+	}
+}
+
+static void
+test_queue_full(void **state)
+{
+	struct sim *m = &sim;
+	size_t i, n;
+
+	(void)state;
+	open_session(m, SMTPFIX_HELO_ALWAYS);
+	for (i = 0; i < 1000; i++)
+		append(m->cin, &m->cin_len, S("NOOP\r\n"));
+	pump(m);
+	/* Held once the queue is full; told once. */
+	assert_int_equal(m->srv_len, 6 * SMTPFIX_QUEUE_LEN);
+	assert_int_equal(m->events[SMTPFIX_EV_QUEUE_FULL], 1);
+	assert_int_equal(m->cin_len, 6 * (1000 - SMTPFIX_QUEUE_LEN));
+	for (i = 0; i < 1000; i++) {
+		feed(m, 1, S("250 2.0.0 Ok\r\n"));
+		n = i + 1 + SMTPFIX_QUEUE_LEN < 1000 ? i + 1 + SMTPFIX_QUEUE_LEN
+		                                     : 1000;
+		assert_int_equal(m->srv_len, 6 * n);
+		assert_int_equal(m->cli_len, 14 * (i + 1));
+	}
+	assert_int_equal(m->cin_len, 0);
+	assert_int_equal(m->events[SMTPFIX_EV_QUEUE_FULL], 1);
+	assert_int_equal(smtpfix_stream_upstream_gone(&m->s), 0);
+	check_clean(m);
+}
+
+/*
+ * DATA.
+ */
+
+static void
+test_data_refused(void **state)
+{
+	struct sim *m = &sim;
+
+	(void)state;
+	open_session(m, SMTPFIX_HELO_ALWAYS);
+	/* Held after DATA: what follows is data only after a 354. */
+	feed(m, 0, S("DATA\r\nRSET\r\nSubject: x\r\n"));
+	EXPECT_SRV(m, "DATA\r\n");
+	feed(m, 1, S("554 5.5.1 Error: no valid recipients\r\n"));
+	EXPECT_SRV(m, "DATA\r\nRSET\r\nSubject: x\r\n");
+	feed(m, 1,
+	    S("250 2.0.0 Ok\r\n502 5.5.2 Error: command not "
+	      "recognized\r\n"));
+	EXPECT_CLI(m, "554 5.5.1 Error: no valid recipients\r\n"
+	              "250 2.0.0 Ok\r\n"
+	              "502 5.5.2 Error: command not recognized\r\n");
+	assert_int_equal(m->events[SMTPFIX_EV_DATA_END], 0);
+	assert_int_equal(smtpfix_stream_upstream_gone(&m->s), 0);
+	/* 503 to DATA: still commands. */
+	feed(m, 0, S("DATA\r\n.\r\n"));
+	feed(m, 1, S("503 5.5.1 Error: need RCPT command\r\n"));
+	EXPECT_SRV(m, "DATA\r\nRSET\r\nSubject: x\r\nDATA\r\n.\r\n");
+	assert_int_equal(m->s.cmode, SMTPFIX_C_CMD);
+}
+
+/* Runs DATA then data bytes d, split at every position and in every
+ * chunk size; the server must get want. */
+static void
+data_exact(
+    const char *d, size_t dlen, const char *want, size_t wlen, unsigned ends)
+{
+	struct sim *m = &sim;
+	struct seg segs[4];
+	size_t at, chunk;
+
+	segs[0] = (struct seg){0, S("MAIL FROM:<a@x>\r\nDATA\r\n")};
+	segs[1] = (struct seg){1, S("250 ok\r\n354 go\r\n")};
+	segs[2] = (struct seg){0, d, dlen};
+	segs[3] = (struct seg){1, S("250 queued\r\n250 ok\r\n")};
+	for (at = 0; at <= dlen; at++) {
+		open_session(m, SMTPFIX_HELO_ALWAYS);
+		play(m, segs, 4, 0, 2, at);
+		expect_bytes("server", m->srv, m->srv_len, want, wlen);
+		assert_int_equal(m->events[SMTPFIX_EV_DATA_END], ends);
+		assert_int_equal(m->events[SMTPFIX_EV_SMUGGLE], 0);
+		check_clean(m);
+	}
+	for (chunk = 1; chunk <= 8; chunk++) {
+		open_session(m, SMTPFIX_HELO_ALWAYS);
+		play(m, segs, 4, chunk, (size_t)-1, 0);
+		expect_bytes("server", m->srv, m->srv_len, want, wlen);
+		assert_int_equal(m->events[SMTPFIX_EV_DATA_END], ends);
+	}
+}
+
+#define DATA_EXACT(d, tail, ends)                                              \
+	data_exact(S(d tail), S("MAIL FROM:<a@x>\r\nDATA\r\n" d tail), ends)
+
+static void
+test_data_end_splits(void **state)
+{
+	(void)state;
+	DATA_EXACT("Subject: x\r\n\r\nbody line\r\n.\r\n", "NOOP\r\n", 1);
+	DATA_EXACT("a\r\n.\r\n", "", 1);
+	DATA_EXACT("\r\n.\r\n", "NOOP\r\n", 1);
+	/* The DATA line's CRLF is the first CRLF of the terminator. */
+	DATA_EXACT(".\r\n", "NOOP\r\n", 1);
+}
+
+static void
+test_data_transparency(void **state)
+{
+	(void)state;
+	/* RFC 5321 §4.5.2: stuffed dots and command-like lines are data;
+	 * nothing is changed or parsed inside. */
+	DATA_EXACT("..\r\n.foo\r\n..\r\nEHLO [192.0.2.1]\r\nDATA\r\n"
+	           "QUIT\r\n...\r\n. \r\n .\r\n.\t\r\nx.\r\n\r\n"
+	           "BDAT 5\r\nSTARTTLS\r\n.\r\n",
+	    "NOOP\r\n", 1);
+	DATA_EXACT("..\r\n.\r\n", "", 1);
+	DATA_EXACT("...\r\n.\r\n", "", 1);
+	/* 8-bit bytes pass. */
+	DATA_EXACT("\xc3\xa9t\xc3\xa9\r\n\xff\x01\x7f\r\n.\r\n", "", 1);
+}
+
+static void
+test_data_large(void **state)
+{
+	struct sim *m = &sim;
+	static char big[100000];
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(big); i++)
+		big[i] = (i % 77 == 75) ? '\r' : (i % 77 == 76) ? '\n' : 'x';
+	open_session(m, SMTPFIX_HELO_ALWAYS);
+	feed(m, 0, S("MAIL FROM:<a@x>\r\nDATA\r\n"));
+	feed(m, 1, S("250 ok\r\n354 go\r\n"));
+	append(m->cin, &m->cin_len, big, sizeof(big));
+	append(m->cin, &m->cin_len, S("\r\n.\r\n"));
+	pump(m);
+	assert_int_equal(m->srv_len, 23 + sizeof(big) + 5);
+	assert_memory_equal(m->srv + 23, big, sizeof(big));
+	assert_int_equal(m->events[SMTPFIX_EV_DATA_END], 1);
+	assert_int_equal(smtpfix_stream_upstream_gone(&m->s), 1);
+	feed(m, 1, S("250 queued\r\n"));
+	assert_int_equal(smtpfix_stream_upstream_gone(&m->s), 0);
+}
+
+/*
+ * SMTP smuggling.
+ */
+
+static const struct {
+	const char *p;
+	size_t len;
+} smuggles[] = {
+    {S("\n.\n")},
+    {S("\n.\r\n")},
+    {S("\r.\n")},
+    {S("\n.\r")},
+    {S("\r.\r")},
+    {S("\r.\r\n")},
+    {S("\r\n.\n")},
+    {S("\r\n.\r")},
+    {S("\r\n\0.\r\n")},
+    {S("\r\n.\0\r\n")},
+    {S("\r\r\n")},
+    {S("\n")},
+    {S("\r")},
+    {S("\0")},
+};
+
+#define EVIL "MAIL FROM:<evil@x>\r\nRCPT TO:<v@y>\r\nDATA\r\n"
+#define EVIL_DATA "From: ceo@example.org\r\n\r\nsmuggled\r\n.\r\n"
+#define PRE "MAIL FROM:<a@x>\r\nRCPT TO:<b@y>\r\nDATA\r\n"
+
+/* The server side after DATA must hold no end of data (the DATA line's
+ * CRLF counts), nothing from the smuggled message, no bad byte. */
+static void
+check_smuggled(const struct sim *m)
+{
+	const char *d;
+	size_t n;
+
+	assert_true(m->srv_len >= sizeof(PRE) - 1);
+	expect_bytes("server prefix", m->srv, sizeof(PRE) - 1, S(PRE));
+	d = m->srv + sizeof(PRE) - 1;
+	n = m->srv_len - (sizeof(PRE) - 1);
+	assert_false(has_bare(m->srv, m->srv_len));
+	assert_null(find_mem(d, n, S("\r\n.\r\n")));
+	assert_false(n >= 3 && memcmp(d, ".\r\n", 3) == 0);
+	assert_null(find_mem(d, n, S("evil")));
+	assert_null(find_mem(d, n, S("smuggled")));
+	assert_true(m->aborted);
+	assert_true(m->closed);
+	assert_int_equal(m->events[SMTPFIX_EV_SMUGGLE], 1);
+	assert_int_equal(m->events[SMTPFIX_EV_DATA_END], 0);
+	assert_true(m->cli_len >= sizeof(R554) - 1);
+	expect_bytes("client tail", m->cli + m->cli_len - (sizeof(R554) - 1),
+	    sizeof(R554) - 1, S(R554));
+}
+
+static void
+smuggle_one(const char *head, size_t hlen, const char *v, size_t vlen)
+{
+	static char d[512];
+	struct sim *m = &sim;
+	struct seg segs[3];
+	size_t dlen, at, chunk;
+
+	dlen = 0;
+	memcpy(d + dlen, head, hlen);
+	dlen += hlen;
+	memcpy(d + dlen, v, vlen);
+	dlen += vlen;
+	memcpy(d + dlen, S(EVIL EVIL_DATA "QUIT\r\n"));
+	dlen += sizeof(EVIL EVIL_DATA "QUIT\r\n") - 1;
+	segs[0] = (struct seg){0, S(PRE)};
+	segs[1] = (struct seg){1, S("250 ok\r\n250 ok\r\n354 go\r\n")};
+	segs[2] = (struct seg){0, d, dlen};
+	for (at = 0; at <= dlen; at++) {
+		open_session(m, SMTPFIX_HELO_ALWAYS);
+		play(m, segs, 3, 0, 2, at);
+		check_smuggled(m);
+		EXPECT_CLI(m, "250 ok\r\n250 ok\r\n354 go\r\n" R554);
+		assert_int_equal(smtpfix_stream_upstream_gone(&m->s), 0);
+	}
+	for (chunk = 1; chunk <= 7; chunk++) {
+		open_session(m, SMTPFIX_HELO_ALWAYS);
+		play(m, segs, 3, chunk, (size_t)-1, 0);
+		check_smuggled(m);
+	}
+	/* Everything at once, the server replies after. */
+	open_session(m, SMTPFIX_HELO_ALWAYS);
+	feed(m, 0, S(PRE));
+	feed(m, 0, d, dlen);
+	feed(m, 1, S("250 ok\r\n250 ok\r\n354 go\r\n"));
+	check_smuggled(m);
+}
+
+static void
+test_smuggling(void **state)
+{
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < NSEG(smuggles); i++) {
+		smuggle_one(S("Subject: hi\r\n\r\nbody"), smuggles[i].p,
+		    smuggles[i].len);
+		/* Right after the DATA line's CRLF. */
+		smuggle_one(S(""), smuggles[i].p, smuggles[i].len);
+		/* After an empty line. */
+		smuggle_one(
+		    S("Subject: hi\r\n\r\n"), smuggles[i].p, smuggles[i].len);
+		/* After a stuffed dot line. */
+		smuggle_one(S("Subject: hi\r\n\r\n..\r\nx"), smuggles[i].p,
+		    smuggles[i].len);
+	}
+}
+
+/* A server that is sent CRLF.CRLF by a clean client after a smuggling
+ * attempt still never gets it. */
+static void
+test_smuggle_dead(void **state)
+{
+	struct sim *m = &sim;
+
+	(void)state;
+	open_session(m, SMTPFIX_HELO_ALWAYS);
+	feed(m, 0, S(PRE));
+	feed(m, 1, S("250 ok\r\n250 ok\r\n354 go\r\n"));
+	feed(m, 0, S("Subject: x\r\n\r\nab\n"));
+	assert_true(m->aborted);
+	feed(m, 0, S("\r\n.\r\nQUIT\r\n"));
+	check_smuggled(m);
+	assert_int_equal(m->s.cmode, SMTPFIX_C_DEAD);
+}
+
+/*
+ * Command line errors.
+ */
+
+static void
+test_bad_command_chars(void **state)
+{
+	static const struct {
+		const char *p;
+		size_t len;
+	} bad[] = {
+	    {S("MAIL FROM:<a@x>\nRCPT TO:<b@y>\r\n")},
+	    {S("NOOP\rRSET\r\n")},
+	    {S("NO\0OP\r\n")},
+	    {S("\n\r\n")},
+	    {S("\r\r\n")},
+	    {S("EHLO a\nDATA\r\n")},
+	    {S("DATA\n.\nMAIL FROM:<x@y>\r\n")},
+	};
+	struct sim *m = &sim;
+	struct seg segs[2];
+	size_t i, at;
+
+	(void)state;
+	for (i = 0; i < NSEG(bad); i++) {
+		for (at = 0; at <= bad[i].len; at++) {
+			open_session(m, SMTPFIX_HELO_ALWAYS);
+			segs[0] = (struct seg){0, bad[i].p, bad[i].len};
+			segs[1] = (struct seg){0, S("NOOP\r\n")};
+			play(m, segs, 2, 0, 0, at);
+			EXPECT_SRV(m, "NOOP\r\n");
+			feed(m, 1, S("250 ok\r\n"));
+			EXPECT_CLI(m, R500BAD "250 ok\r\n");
+			assert_int_equal(m->events[SMTPFIX_EV_BAD_LINE], 1);
+		}
+	}
+}
+
+static void
+test_too_long(void **state)
+{
+	static char line[2048];
+	struct sim *m = &sim;
+	struct seg segs[3];
+	size_t n, at, chunk;
+
+	(void)state;
+	n = 0;
+	memcpy(line, "NOOP ", 5);
+	n = 5;
+	memset(line + n, 'x', 700);
+	n += 700;
+	/* Bare LFs and CRs inside do not end it. */
+	line[100] = '\n';
+	line[600] = '\r';
+	memcpy(line + n, "\r\n", 2);
+	n += 2;
+	segs[0] = (struct seg){0, line, n};
+	segs[1] = (struct seg){0, S("NOOP\r\n")};
+	segs[2] = (struct seg){1, S("250 ok\r\n")};
+	for (at = 0; at <= n; at++) {
+		open_session(m, SMTPFIX_HELO_ALWAYS);
+		play(m, segs, 3, 0, 0, at);
+		EXPECT_SRV(m, "NOOP\r\n");
+		EXPECT_CLI(m, R500LONG "250 ok\r\n");
+		assert_int_equal(m->events[SMTPFIX_EV_TOO_LONG], 1);
+	}
+	for (chunk = 1; chunk < 20; chunk++) {
+		open_session(m, SMTPFIX_HELO_ALWAYS);
+		play(m, segs, 3, chunk, (size_t)-1, 0);
+		EXPECT_SRV(m, "NOOP\r\n");
+		EXPECT_CLI(m, R500LONG "250 ok\r\n");
+	}
+	/* The cap counts the CRLF: 512 passes, 513 does not. */
+	open_session(m, SMTPFIX_HELO_ALWAYS);
+	memset(line, 'y', sizeof(line));
+	memcpy(line, "NOOP ", 5);
+	memcpy(line + 510, "\r\n", 2);
+	feed(m, 0, line, 512);
+	assert_int_equal(m->srv_len, 512);
+	memcpy(line + 510, "y\r\n", 3);
+	feed(m, 0, line, 513);
+	assert_int_equal(m->srv_len, 512);
+	feed(m, 1, S("250 ok\r\n"));
+	EXPECT_CLI(m, "250 ok\r\n" R500LONG);
+	/* Two long lines back to back: two replies. */
+	open_session(m, SMTPFIX_HELO_ALWAYS);
+	feed(m, 0, line, 513);
+	feed(m, 0, line, 513);
+	EXPECT_CLI(m, R500LONG R500LONG);
+	assert_int_equal(m->srv_len, 0);
+}
+
+/*
+ * BDAT (RFC 3030): never offered, so always refused locally.
+ */
+
+static void
+test_bdat_refused(void **state)
+{
+	static const struct seg segs[] = {
+	    C("BDAT 10 LAST\r\n0123456789NOOP\r\n"),
+	    SV("250 ok\r\n"),
+	    C("NOOP\r\nBDAT 3\r\nabcBDAT 0 last\r\nNOOP\r\n"),
+	    SV("250 ok\r\n250 ok\r\n"),
+	};
+	struct sim *m = &sim;
+	size_t seg, at;
+
+	(void)state;
+	for (seg = 0; seg < NSEG(segs); seg++) {
+		for (at = 0; at <= segs[seg].len; at++) {
+			open_session(m, SMTPFIX_HELO_ALWAYS);
+			play(m, segs, NSEG(segs), 0, seg, at);
+			EXPECT_SRV(m, "NOOP\r\nNOOP\r\nNOOP\r\n");
+			EXPECT_CLI(m,
+			    R502BDAT "250 ok\r\n250 ok\r\n" R502BDAT R502BDAT
+			             "250 ok\r\n");
+			assert_int_equal(m->events[SMTPFIX_EV_BDAT], 3);
+			assert_false(m->closed);
+		}
+	}
+	/* A chunk that holds a whole SMTP transaction is skipped. */
+	open_session(m, SMTPFIX_HELO_ALWAYS);
+	feed(m, 0,
+	    S("BDAT 38\r\nMAIL FROM:<e@x>\r\nRCPT TO:<v@y>\r\nDATA\r\n"
+	      "RSET\r\n"));
+	EXPECT_SRV(m, "RSET\r\n");
+	/* The largest size there is parses. */
+	open_session(m, SMTPFIX_HELO_ALWAYS);
+	feed(m, 0, S("BDAT 18446744073709551615 LAST\r\nRSET\r\n"));
+	assert_int_equal(m->srv_len, 0);
+	EXPECT_CLI(m, R502BDAT);
+	assert_int_equal(m->s.cmode, SMTPFIX_C_BDAT_DISCARD);
+}
+
+static void
+test_bdat_syntax(void **state)
+{
+	static const struct {
+		const char *p;
+		size_t len;
+	} bad[] = {
+	    {S("BDAT\r\n")},
+	    {S("BDAT \r\n")},
+	    {S("BDAT x\r\n")},
+	    {S("BDAT -1\r\n")},
+	    {S("BDAT 10 LASTX\r\n")},
+	    {S("BDAT 10 FIRST\r\n")},
+	    {S("BDAT  10\r\n")},
+	    {S("BDAT 10 \r\n")},
+	    {S("BDAT\t10\r\n")},
+	    {S("BDAT 18446744073709551616\r\n")},
+	    {S("BDAT 99999999999999999999999\r\n")},
+	};
+	struct sim *m = &sim;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < NSEG(bad); i++) {
+		open_session(m, SMTPFIX_HELO_ALWAYS);
+		feed(m, 0, S("NOOP\r\n"));
+		feed(m, 0, bad[i].p, bad[i].len);
+		feed(m, 0, S("NOOP\r\n"));
+		EXPECT_SRV(m, "NOOP\r\n");
+		assert_false(m->closed);
+		feed(m, 1, S("250 ok\r\n"));
+		EXPECT_CLI(m, "250 ok\r\n" R501BDAT);
+		assert_true(m->closed);
+		assert_int_equal(m->events[SMTPFIX_EV_BDAT], 1);
+	}
+}
+
+/*
+ * EHLO reply filter (RFC 3030: no CHUNKING, no BINARYMIME).
+ */
+
+static void
+ehlo_filter(const char *in, size_t ilen, const char *want, size_t wlen)
+{
+	struct sim *m = &sim;
+	struct seg segs[3];
+	size_t at, chunk;
+
+	segs[0] = (struct seg){0, S("EHLO client.example.org\r\n")};
+	segs[1] = (struct seg){1, in, ilen};
+	segs[2] = (struct seg){0, S("NOOP\r\n")};
+	for (at = 0; at <= ilen; at++) {
+		sim_init(m, SMTPFIX_HELO_ALWAYS);
+		feed(m, 1, S(GREET));
+		m->cli_len = 0;
+		play(m, segs, 3, 0, 1, at);
+		expect_bytes("client", m->cli, m->cli_len, want, wlen);
+		check_clean(m);
+	}
+	for (chunk = 1; chunk < 10; chunk++) {
+		sim_init(m, SMTPFIX_HELO_ALWAYS);
+		feed(m, 1, S(GREET));
+		m->cli_len = 0;
+		play(m, segs, 3, chunk, (size_t)-1, 0);
+		expect_bytes("client", m->cli, m->cli_len, want, wlen);
+	}
+	/* A local reply queued meanwhile comes after the whole reply. */
+	sim_init(m, SMTPFIX_HELO_ALWAYS);
+	feed(m, 1, S(GREET));
+	m->cli_len = 0;
+	feed(m, 0, S("EHLO client.example.org\r\nNO\nOP\r\n"));
+	feed(m, 1, in, ilen);
+	assert_true(m->cli_len == wlen + sizeof(R500BAD) - 1);
+	expect_bytes("client", m->cli, wlen, want, wlen);
+}
+
+#define EHLO_FILTER(in, want) ehlo_filter(S(in), S(want))
+
+static void
+test_ehlo_filter(void **state)
+{
+	(void)state;
+	/* Postfix 3.x as shipped: CHUNKING is the last line. */
+	EHLO_FILTER("250-mx.example.org\r\n250-PIPELINING\r\n"
+	            "250-SIZE 10240000\r\n250-VRFY\r\n250-ETRN\r\n"
+	            "250-STARTTLS\r\n250-ENHANCEDSTATUSCODES\r\n"
+	            "250-8BITMIME\r\n250-DSN\r\n250-SMTPUTF8\r\n"
+	            "250 CHUNKING\r\n",
+	    "250-mx.example.org\r\n250-PIPELINING\r\n"
+	    "250-SIZE 10240000\r\n250-VRFY\r\n250-ETRN\r\n"
+	    "250-STARTTLS\r\n250-ENHANCEDSTATUSCODES\r\n"
+	    "250-8BITMIME\r\n250-DSN\r\n250 SMTPUTF8\r\n");
+	EHLO_FILTER("250-mx.example.org\r\n250-PIPELINING\r\n250-CHUNKING\r\n"
+	            "250-8BITMIME\r\n250-BINARYMIME\r\n250 CHUNKING\r\n",
+	    "250-mx.example.org\r\n250-PIPELINING\r\n250 8BITMIME\r\n");
+	EHLO_FILTER("250-mx\r\n250-chunking\r\n250 SIZE 100\r\n",
+	    "250-mx\r\n250 SIZE 100\r\n");
+	EHLO_FILTER("250-mx\r\n250 CHUNKING\r\n", "250 mx\r\n");
+	EHLO_FILTER(
+	    "250-mx\r\n250-BinaryMime\r\n250 chunking\r\n", "250 mx\r\n");
+	EHLO_FILTER("250 mx\r\n", "250 mx\r\n");
+	EHLO_FILTER("250 CHUNKING\r\n", "250 CHUNKING\r\n");
+	EHLO_FILTER("250-mx\r\n250-CHUNKINGX\r\n250 BINARYMIME\r\n",
+	    "250-mx\r\n250 CHUNKINGX\r\n");
+	EHLO_FILTER("250-mx\r\n250-CHUNKING extra\r\n250 DSN\r\n",
+	    "250-mx\r\n250 DSN\r\n");
+	EHLO_FILTER("250-mx\r\n250-X CHUNKING\r\n250 DSN\r\n",
+	    "250-mx\r\n250-X CHUNKING\r\n250 DSN\r\n");
+	/* Not 2xx: as it is. */
+	EHLO_FILTER("550-no\r\n550 CHUNKING\r\n", "550-no\r\n550 CHUNKING\r\n");
+	EHLO_FILTER("421 4.3.2 busy\r\n", "421 4.3.2 busy\r\n");
+}
+
+static void
+test_helo_reply_unfiltered(void **state)
+{
+	struct sim *m = &sim;
+
+	(void)state;
+	sim_init(m, SMTPFIX_HELO_ALWAYS);
+	feed(m, 1, S(GREET));
+	feed(m, 0, S("HELO x\r\nNOOP\r\n"));
+	feed(m, 1, S("250-mx\r\n250 CHUNKING\r\n250-a\r\n250 CHUNKING\r\n"));
+	EXPECT_CLI(
+	    m, GREET "250-mx\r\n250 CHUNKING\r\n250-a\r\n250 CHUNKING\r\n");
+}
+
+static void
+test_ehlo_reply_long_lines(void **state)
+{
+	static char reply[8192], want[8192];
+	struct sim *m = &sim;
+	size_t n, w;
+
+	(void)state;
+	sim_init(m, SMTPFIX_HELO_ALWAYS);
+	m->pol.reply_max = SMTPFIX_CMD_MAX_CAP;
+	feed(m, 1, S(GREET));
+	m->cli_len = 0;
+	n = 0;
+	memcpy(reply, "250-", 4);
+	memset(reply + 4, 'a', 4000);
+	memcpy(reply + 4004, "\r\n", 2);
+	n = 4006;
+	memcpy(want, reply, n);
+	w = n;
+	memcpy(reply + n, "250-", 4);
+	memset(reply + n + 4, 'b', 4000);
+	memcpy(reply + n + 4004, "\r\n", 2);
+	memcpy(want + w, reply + n, 4006);
+	want[w + 3] = ' ';
+	w += 4006;
+	n += 4006;
+	memcpy(reply + n, S("250 CHUNKING\r\n"));
+	n += sizeof("250 CHUNKING\r\n") - 1;
+	feed(m, 0, S("EHLO x\r\n"));
+	feed(m, 1, reply, n);
+	expect_bytes("client", m->cli, m->cli_len, want, w);
+}
+
+/*
+ * STARTTLS (RFC 3207).
+ */
+
+static void
+test_starttls_opaque(void **state)
+{
+	struct sim *m = &sim;
+
+	(void)state;
+	open_session(m, SMTPFIX_HELO_ALWAYS);
+	/* CVE-2011-0411: a command pipelined behind STARTTLS. */
+	feed(m, 0, S("STARTTLS\r\nMAIL FROM:<evil@x>\r\n"));
+	EXPECT_SRV(m, "STARTTLS\r\n");
+	/* CVE-2021-38371: a reply pipelined behind the 220. */
+	feed(m, 1, S("220 2.0.0 Ready to start TLS\r\n250 injected\r\n"));
+	assert_true(m->opaque);
+	EXPECT_SRV(m, "STARTTLS\r\n");
+	EXPECT_CLI(m, "220 2.0.0 Ready to start TLS\r\n");
+	assert_int_equal(m->events[SMTPFIX_EV_TLS], 1);
+	assert_int_equal(m->s.cmode, SMTPFIX_C_OPAQUE);
+	/* From now on: bytes, both ways, not parsed. */
+	feed(m, 0, S("\x16\x03\x01\x00\x05\r\n.\r\n\0\n"));
+	feed(m, 1, S("\x16\x03\x03\x00\x02\n\0"));
+	EXPECT_SRV(m, "STARTTLS\r\n\x16\x03\x01\x00\x05\r\n.\r\n\0\n");
+	EXPECT_CLI(m, "220 2.0.0 Ready to start TLS\r\n"
+	              "\x16\x03\x03\x00\x02\n\0");
+	assert_int_equal(smtpfix_stream_upstream_gone(&m->s), 0);
+	check_clean(m);
+}
+
+static void
+test_starttls_multiline(void **state)
+{
+	struct sim *m = &sim;
+
+	(void)state;
+	open_session(m, SMTPFIX_HELO_ALWAYS);
+	feed(m, 0, S("STARTTLS\r\n"));
+	feed(m, 1, S("220-a\r\n"));
+	assert_false(m->opaque);
+	feed(m, 1, S("220 b\r\n"));
+	assert_true(m->opaque);
+	EXPECT_CLI(m, "220-a\r\n220 b\r\n");
+}
+
+static void
+test_starttls_refused(void **state)
+{
+	struct sim *m = &sim;
+
+	(void)state;
+	open_session(m, SMTPFIX_HELO_ALWAYS);
+	feed(m, 0, S("STARTTLS\r\nMAIL FROM:<a@x>\r\n"));
+	EXPECT_SRV(m, "STARTTLS\r\n");
+	feed(m, 1, S("454 4.7.0 TLS not available\r\n"));
+	EXPECT_SRV(m, "STARTTLS\r\nMAIL FROM:<a@x>\r\n");
+	feed(m, 1, S("250 ok\r\n"));
+	EXPECT_CLI(m, "454 4.7.0 TLS not available\r\n250 ok\r\n");
+	assert_false(m->opaque);
+	assert_int_equal(m->s.cmode, SMTPFIX_C_CMD);
+}
+
+/*
+ * AUTH (RFC 4954).
+ */
+
+static void
+test_auth_secret(void **state)
+{
+	struct sim *m = &sim;
+
+	(void)state;
+	open_session(m, SMTPFIX_HELO_ALWAYS);
+	feed(m, 0, S("AUTH LOGIN\r\n"));
+	assert_int_equal(last_c2s(m, SMTPFIX_ACT_FORWARD)->secret, 1);
+	assert_string_equal(last_c2s(m, SMTPFIX_ACT_FORWARD)->verb, "AUTH");
+	feed(m, 1, S("334 VXNlcm5hbWU6\r\n"));
+	/* A continuation that looks like a verb is still a continuation. */
+	feed(m, 0, S("DATA\r\n"));
+	assert_int_equal(last_c2s(m, SMTPFIX_ACT_FORWARD)->secret, 1);
+	assert_null(last_c2s(m, SMTPFIX_ACT_FORWARD)->verb);
+	feed(m, 1, S("334 UGFzc3dvcmQ6\r\n"));
+	feed(m, 0, S("cGFzcw==\r\n"));
+	assert_int_equal(last_c2s(m, SMTPFIX_ACT_FORWARD)->secret, 1);
+	feed(m, 1, S("235 2.7.0 Authentication successful\r\n"));
+	feed(m, 0, S("MAIL FROM:<a@x>\r\n"));
+	assert_int_equal(last_c2s(m, SMTPFIX_ACT_FORWARD)->secret, 0);
+	assert_string_equal(last_c2s(m, SMTPFIX_ACT_FORWARD)->verb, "MAIL");
+	feed(m, 1, S("250 ok\r\n"));
+	EXPECT_SRV(m, "AUTH LOGIN\r\nDATA\r\ncGFzcw==\r\nMAIL FROM:<a@x>\r\n");
+	EXPECT_CLI(m, "334 VXNlcm5hbWU6\r\n334 UGFzc3dvcmQ6\r\n"
+	              "235 2.7.0 Authentication successful\r\n250 ok\r\n");
+	assert_int_equal(m->s.cmode, SMTPFIX_C_CMD);
+}
+
+static void
+test_auth_cancel(void **state)
+{
+	struct sim *m = &sim;
+
+	(void)state;
+	open_session(m, SMTPFIX_HELO_ALWAYS);
+	/* Pipelined after AUTH: waits for the reply to AUTH. */
+	feed(m, 0, S("AUTH PLAIN\r\n*\r\nNOOP\r\n"));
+	EXPECT_SRV(m, "AUTH PLAIN\r\n");
+	feed(m, 1, S("334 \r\n"));
+	EXPECT_SRV(m, "AUTH PLAIN\r\n*\r\n");
+	assert_int_equal(last_c2s(m, SMTPFIX_ACT_FORWARD)->secret, 1);
+	feed(m, 1, S("501 5.7.0 Authentication aborted\r\n"));
+	EXPECT_SRV(m, "AUTH PLAIN\r\n*\r\nNOOP\r\n");
+	assert_int_equal(last_c2s(m, SMTPFIX_ACT_FORWARD)->secret, 0);
+	assert_string_equal(last_c2s(m, SMTPFIX_ACT_FORWARD)->verb, "NOOP");
+	/* With an initial response: no 334, the next line is a command. */
+	feed(m, 1, S("250 ok\r\n"));
+	feed(m, 0, S("AUTH PLAIN AHVzZXIAcGFzcw==\r\n"));
+	feed(m, 1, S("235 ok\r\n"));
+	feed(m, 0, S("RSET\r\n"));
+	assert_int_equal(last_c2s(m, SMTPFIX_ACT_FORWARD)->secret, 0);
+}
+
+/*
+ * Server replies.
+ */
+
+static void
+test_bad_reply(void **state)
+{
+	static const struct {
+		const char *p;
+		size_t len;
+	} bad[] = {
+	    {S("abc\r\n")},
+	    {S("25\r\n")},
+	    {S("250x\r\n")},
+	    {S("2500\r\n")},
+	    {S("650 x\r\n")},
+	    {S("150 x\r\n")},
+	    {S("25a ok\r\n")},
+	    {S("\r\n")},
+	    {S("250 ok\nfoo\r\n")},
+	    {S("250 a\rb\r\n")},
+	    {S("250 a\0b\r\n")},
+	    {S("250-a\r\n251 b\r\n")},
+	    {S("250-a\r\n354 b\r\n")},
+	};
+	struct sim *m = &sim;
+	static char big[1024];
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < NSEG(bad); i++) {
+		open_session(m, SMTPFIX_HELO_ALWAYS);
+		feed(m, 0, S("NOOP\r\nNOOP\r\n"));
+		feed(m, 1, bad[i].p, bad[i].len);
+		assert_true(m->closed);
+		assert_int_equal(m->events[SMTPFIX_EV_BAD_REPLY], 1);
+		assert_true(m->cli_len >= sizeof(R421) - 1);
+		expect_bytes("client tail",
+		    m->cli + m->cli_len - (sizeof(R421) - 1), sizeof(R421) - 1,
+		    S(R421));
+		check_clean(m);
+	}
+	/* Over reply_max (CRLF included), even before the CRLF comes. */
+	open_session(m, SMTPFIX_HELO_ALWAYS);
+	feed(m, 0, S("NOOP\r\n"));
+	memset(big, 'x', sizeof(big));
+	memcpy(big, "250 ", 4);
+	feed(m, 1, big, 512);
+	EXPECT_CLI(m, R421);
+	/* 512 with the CRLF is fine. */
+	open_session(m, SMTPFIX_HELO_ALWAYS);
+	feed(m, 0, S("NOOP\r\n"));
+	memcpy(big + 510, "\r\n", 2);
+	feed(m, 1, big, 512);
+	assert_false(m->closed);
+	assert_int_equal(m->cli_len, 512);
+	/* A bad greeting. */
+	sim_init(m, SMTPFIX_HELO_ALWAYS);
+	feed(m, 0, S("EHLO x\r\n"));
+	feed(m, 1, S("SSH-2.0-OpenSSH_9.2\r\n"));
+	EXPECT_CLI(m, R421);
+	assert_int_equal(m->srv_len, 0);
+	/* The code alone is a reply (RFC 5321 §4.2: text is optional). */
+	open_session(m, SMTPFIX_HELO_ALWAYS);
+	feed(m, 0, S("NOOP\r\n"));
+	feed(m, 1, S("250\r\n"));
+	EXPECT_CLI(m, "250\r\n");
+	assert_false(m->closed);
+}
+
+static void
+test_unsolicited(void **state)
+{
+	struct sim *m = &sim;
+
+	(void)state;
+	open_session(m, SMTPFIX_HELO_ALWAYS);
+	assert_int_equal(smtpfix_stream_upstream_gone(&m->s), 0);
+	feed(m, 1, S("421 4.3.2 Service shutting down\r\n"));
+	EXPECT_CLI(m, "421 4.3.2 Service shutting down\r\n");
+	assert_false(m->closed);
+	assert_int_equal(smtpfix_stream_upstream_gone(&m->s), 0);
+	/* A local reply never lands inside an unsolicited multi-line one,
+	 * and an unsolicited reply answers nothing. */
+	open_session(m, SMTPFIX_HELO_ALWAYS);
+	feed(m, 1, S("421-4.3.2 going\r\n"));
+	feed(m, 0, S("NO\nOP\r\nNOOP\r\n"));
+	EXPECT_CLI(m, "421-4.3.2 going\r\n");
+	feed(m, 1, S("421 4.3.2 down\r\n"));
+	EXPECT_CLI(m, "421-4.3.2 going\r\n421 4.3.2 down\r\n" R500BAD);
+	assert_int_equal(smtpfix_stream_upstream_gone(&m->s), 1);
+	feed(m, 1, S("250 ok\r\n"));
+	EXPECT_CLI(
+	    m, "421-4.3.2 going\r\n421 4.3.2 down\r\n" R500BAD "250 ok\r\n");
+}
+
+static void
+test_upstream_gone(void **state)
+{
+	struct sim *m = &sim;
+	struct smtpfix_step st;
+
+	(void)state;
+	sim_init(m, SMTPFIX_HELO_ALWAYS);
+	assert_int_equal(smtpfix_stream_upstream_gone(&m->s), 1);
+	feed(m, 1, S("220-mx\r\n"));
+	assert_int_equal(smtpfix_stream_upstream_gone(&m->s), 1);
+	feed(m, 1, S("220 mx\r\n"));
+	assert_int_equal(smtpfix_stream_upstream_gone(&m->s), 0);
+	feed(m, 0, S("EHLO x\r\n"));
+	assert_int_equal(smtpfix_stream_upstream_gone(&m->s), 1);
+	feed(m, 1, S("250-mx\r\n"));
+	assert_int_equal(smtpfix_stream_upstream_gone(&m->s), 1);
+	feed(m, 1, S("250 CHUNKING\r\n"));
+	assert_int_equal(smtpfix_stream_upstream_gone(&m->s), 0);
+	feed(m, 0, S("MAIL FROM:<a@x>\r\nRCPT TO:<b@y>\r\nDATA\r\n"));
+	assert_int_equal(smtpfix_stream_upstream_gone(&m->s), 1);
+	feed(m, 1, S("250 ok\r\n250 ok\r\n354 go\r\n"));
+	assert_int_equal(smtpfix_stream_upstream_gone(&m->s), 1);
+	assert_int_equal(m->s.cmode, SMTPFIX_C_DATA);
+	feed(m, 0, S("body\r\n.\r\n"));
+	assert_int_equal(smtpfix_stream_upstream_gone(&m->s), 1);
+	feed(m, 1, S("250 queued\r\n"));
+	assert_int_equal(smtpfix_stream_upstream_gone(&m->s), 0);
+	/* Only our own replies outstanding: nothing lost upstream. */
+	smtpfix_c2s_step(&m->s, S("NO\0OP\r\n"), &st);
+	assert_int_equal(st.act, SMTPFIX_ACT_DISCARD);
+	assert_int_equal(smtpfix_stream_upstream_gone(&m->s), 0);
+	feed(m, 0, S("QUIT\r\nNOOP\r\n"));
+	assert_int_equal(smtpfix_stream_upstream_gone(&m->s), 1);
+	feed(m, 1, S("221 2.0.0 Bye\r\n"));
+	assert_int_equal(smtpfix_stream_upstream_gone(&m->s), 0);
+	/* QUIT refused: nothing outstanding either. */
+	open_session(m, SMTPFIX_HELO_ALWAYS);
+	feed(m, 0, S("QUIT\r\n"));
+	assert_int_equal(smtpfix_stream_upstream_gone(&m->s), 1);
+	feed(m, 1, S("500 no\r\n"));
+	assert_int_equal(smtpfix_stream_upstream_gone(&m->s), 0);
+}
+
+static void
+test_reply_fmt(void **state)
+{
+	char buf[128];
+	size_t n;
+
+	(void)state;
+	n = smtpfix_reply_fmt(buf, sizeof(buf), S(FQDN), "421 4.4.2",
+	    "upstream protocol error, closing");
+	expect_bytes("reply", buf, n, S(R421));
+	n = smtpfix_reply_fmt(buf, sizeof(R421) - 1, S(FQDN), "421 4.4.2",
+	    "upstream protocol error, closing");
+	assert_int_equal(n, sizeof(R421) - 1);
+	n = smtpfix_reply_fmt(buf, sizeof(R421) - 2, S(FQDN), "421 4.4.2",
+	    "upstream protocol error, closing");
+	assert_int_equal(n, 0);
+}
+
+static void
+test_verbs(void **state)
+{
+	static const struct {
+		const char *line;
+		const char *verb;
+	} v[] = {
+	    {"MAIL FROM:<a@x>\r\n", "MAIL"},
+	    {"rcpt TO:<a@x>\r\n", "RCPT"},
+	    {"RSET\r\n", "RSET"},
+	    {"noop x\r\n", "NOOP"},
+	    {"VRFY a\r\n", "VRFY"},
+	    {"EXPN a\r\n", "EXPN"},
+	    {"HELP\r\n", "HELP"},
+	    {"XCLIENT ADDR=1.2.3.4\r\n", NULL},
+	    {"MAILX\r\n", NULL},
+	    {"\r\n", NULL},
+	};
+	struct sim *m = &sim;
+	const struct logent *e;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < NSEG(v); i++) {
+		open_session(m, SMTPFIX_HELO_ALWAYS);
+		feed(m, 0, v[i].line, strlen(v[i].line));
+		expect_bytes(
+		    "server", m->srv, m->srv_len, v[i].line, strlen(v[i].line));
+		e = last_c2s(m, SMTPFIX_ACT_FORWARD);
+		if (v[i].verb == NULL)
+			assert_null(e->verb);
+		else
+			assert_string_equal(e->verb, v[i].verb);
+		assert_int_equal(e->secret, 0);
+	}
+}
+
+/* DATA with arguments, with a tab or leading blanks is still held:
+ * holding more than the server needs is safe, less is not. */
+static void
+test_data_wide(void **state)
+{
+	static const char *const lines[] = {
+	    "DATA\r\n",
+	    "data\r\n",
+	    "DATA x\r\n",
+	    "DATA\tx\r\n",
+	    " DATA\r\n",
+	};
+	struct sim *m = &sim;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < NSEG(lines); i++) {
+		open_session(m, SMTPFIX_HELO_ALWAYS);
+		feed(m, 0, lines[i], strlen(lines[i]));
+		feed(m, 0, S(".\r\nNOOP\r\n"));
+		expect_bytes(
+		    "server", m->srv, m->srv_len, lines[i], strlen(lines[i]));
+		feed(m, 1, S("354 go\r\n"));
+		assert_int_equal(m->events[SMTPFIX_EV_DATA_END], 1);
+		assert_int_equal(m->srv_len, strlen(lines[i]) + 9);
+	}
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_greeting_hold),
+	    cmocka_unit_test(test_greeting_554),
+	    cmocka_unit_test(test_helo_modes),
+	    cmocka_unit_test(test_helo_verb_case),
+	    cmocka_unit_test(test_pipeline_group),
+	    cmocka_unit_test(test_pipeline_local_order),
+	    cmocka_unit_test(test_data_then_mail),
+	    cmocka_unit_test(test_queue_full),
+	    cmocka_unit_test(test_data_refused),
+	    cmocka_unit_test(test_data_end_splits),
+	    cmocka_unit_test(test_data_transparency),
+	    cmocka_unit_test(test_data_large),
+	    cmocka_unit_test(test_smuggling),
+	    cmocka_unit_test(test_smuggle_dead),
+	    cmocka_unit_test(test_bad_command_chars),
+	    cmocka_unit_test(test_too_long),
+	    cmocka_unit_test(test_bdat_refused),
+	    cmocka_unit_test(test_bdat_syntax),
+	    cmocka_unit_test(test_ehlo_filter),
+	    cmocka_unit_test(test_helo_reply_unfiltered),
+	    cmocka_unit_test(test_ehlo_reply_long_lines),
+	    cmocka_unit_test(test_starttls_opaque),
+	    cmocka_unit_test(test_starttls_multiline),
+	    cmocka_unit_test(test_starttls_refused),
+	    cmocka_unit_test(test_auth_secret),
+	    cmocka_unit_test(test_auth_cancel),
+	    cmocka_unit_test(test_bad_reply),
+	    cmocka_unit_test(test_unsolicited),
+	    cmocka_unit_test(test_upstream_gone),
+	    cmocka_unit_test(test_reply_fmt),
+	    cmocka_unit_test(test_verbs),
+	    cmocka_unit_test(test_data_wide),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
