@@ -274,7 +274,8 @@ step(struct gw_session *s, int c2s)
 	struct gw_buf *in = c2s ? &s->cin : &s->sin;
 	struct gw_buf *out = c2s ? &s->sout : &s->cout;
 	struct smtpfix_step st;
-	size_t room = gw_buf_room(out), len;
+	size_t cap = s->ctx->cfg->buffer_bytes, len;
+	size_t room = out->data != NULL ? gw_buf_room(out) : cap;
 
 	if (room < SMTPFIX_EMIT_MAX)
 		return 0;
@@ -287,6 +288,13 @@ step(struct gw_session *s, int c2s)
 		    &st);
 	if (st.act == SMTPFIX_ACT_NONE)
 		return 0;
+	/* Output storage only once there is output: idle sessions hold no
+	 * buffers at all. */
+	if (out->data == NULL && gw_buf_alloc(out, cap) != 0) {
+		s->reason = "no_memory";
+		begin_close(s, s->reason, 1);
+		return 0;
+	}
 	log_step(s, &st);
 	switch (st.act) {
 	case SMTPFIX_ACT_NONE:
@@ -330,12 +338,10 @@ pump(struct gw_session *s)
 
 	for (i = 0; i < PUMP_ROUNDS && !s->closing; i++) {
 		moved = 0;
-		if (s->cin.data != NULL && s->sout.data != NULL)
-			while (!s->closing && step(s, 1))
-				moved = 1;
-		if (s->cout.data != NULL)
-			while (!s->closing && step(s, 0))
-				moved = 1;
+		while (!s->closing && step(s, 1))
+			moved = 1;
+		while (!s->closing && step(s, 0))
+			moved = 1;
 		if (!moved)
 			break;
 	}
@@ -355,6 +361,12 @@ client_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 
 	(void)loop;
 	(void)revents;
+	if (gw_buf_alloc(&s->cin, s->ctx->cfg->buffer_bytes) != 0) {
+		s->reason = "no_memory";
+		upstream_close(s, 1);
+		session_end(s);
+		return;
+	}
 	n = gw_buf_read_fd(&s->cin, s->cfd);
 	if (n > 0) {
 		s->c2s += (uint64_t)n;
@@ -383,6 +395,12 @@ server_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 
 	(void)loop;
 	(void)revents;
+	if (gw_buf_alloc(&s->sin, s->ctx->cfg->buffer_bytes) != 0) {
+		say(s, "421 4.3.0", "out of memory, try later");
+		begin_close(s, "no_memory", 1);
+		session_update(s);
+		return;
+	}
 	n = gw_buf_read_fd(&s->sin, s->sfd);
 	if (n > 0) {
 		s->s2c += (uint64_t)n;
@@ -442,11 +460,6 @@ server_write_cb(struct ev_loop *loop, ev_io *w, int revents)
 		s->connecting = 0;
 		s->last = ev_now(s->ctx->loop);
 		gw_log(LOG_DEBUG, "session=%08x event=connected", s->id);
-		if (gw_buf_alloc(&s->sin, s->ctx->cfg->buffer_bytes) != 0 ||
-		    gw_buf_alloc(&s->sout, s->ctx->cfg->buffer_bytes) != 0) {
-			say(s, "421 4.3.0", "out of memory, try later");
-			begin_close(s, "no_memory", 0);
-		}
 		session_update(s);
 		return;
 	}
@@ -600,8 +613,16 @@ session_update(struct gw_session *s)
 		session_end(s);
 		return;
 	}
-	/* Interest follows room. */
-	if (!s->c_eof && !s->closing && gw_buf_room(&s->cin) > 0)
+	/* Return the storage of empty buffers: an idle session costs only
+	 * its struct. */
+	gw_buf_release(&s->cin);
+	gw_buf_release(&s->sin);
+	gw_buf_release(&s->cout);
+	gw_buf_release(&s->sout);
+
+	/* Interest follows room (no storage yet counts as room). */
+	if (!s->c_eof && !s->closing &&
+	    (s->cin.data == NULL || gw_buf_room(&s->cin) > 0))
 		ev_io_start(loop, &s->crd);
 	else
 		ev_io_stop(loop, &s->crd);
@@ -610,7 +631,8 @@ session_update(struct gw_session *s)
 	else
 		ev_io_stop(loop, &s->cwr);
 	if (s->sfd >= 0) {
-		if (!s->connecting && !s->s_eof && gw_buf_room(&s->sin) > 0)
+		if (!s->connecting && !s->s_eof &&
+		    (s->sin.data == NULL || gw_buf_room(&s->sin) > 0))
 			ev_io_start(loop, &s->srd);
 		else
 			ev_io_stop(loop, &s->srd);
@@ -755,12 +777,6 @@ gw_session_start(struct gw_ctx *ctx, int cfd,
 	gw_log(LOG_INFO, "session=%08x event=open client=%s local=%s dest=%s",
 	    s->id, cs, lsb, dsb);
 
-	if (gw_buf_alloc(&s->cin, cfg->buffer_bytes) != 0 ||
-	    gw_buf_alloc(&s->cout, cfg->buffer_bytes) != 0) {
-		s->reason = "no_memory";
-		session_end(s);
-		return;
-	}
 	dl = addr_to_sa(&dst, cfg->upstream_port, &ds);
 	fd = socket(dst.family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0) {
