@@ -1,0 +1,543 @@
+# tests/lab/lib.sh: shared shell library of the smtp64 lab (bash, sourced).
+#
+# Builds a private set of network namespaces (uniquely tagged per run),
+# joins them with veth pairs (never with an end in the root namespace),
+# runs private Postfix instances with strict HELO checks inside them, starts
+# smtp64d, and tears everything down again from a trap on EXIT/INT/TERM.
+#
+# Only documentation addresses are used: 192.0.2.0/24, 198.51.100.0/24,
+# 203.0.113.0/24 and 2001:db8::/32.  Every wait loop is bounded.
+#
+# Typical use:
+#   . "$(dirname "$0")/../lab/lib.sh"
+#   lab_init
+#   lab_topology c4 gw s6
+#   lab_postfix_start s6
+#   lab_smtp64d_start "$conf" || ...
+#   check "mail delivered" test "$(maildir_count s6)" -eq 1
+#   lab_summary
+
+# ---------------------------------------------------------------- globals
+# Globals below are read by the scripts that source this file.
+# shellcheck disable=SC2034
+LAB_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+SMTP64D=${SMTP64D:-$LAB_ROOT/build/smtp64d}
+LAB_MAIN_CF=/etc/postfix/main.cf
+LAB_LOCK=/run/smtp64-lab.lock
+
+LAB_TAG=""            # per-run tag, prefix of every namespace name
+LAB_DIR=""            # per-run temporary directory
+LAB_NS=()             # namespaces made by this run
+LAB_PIDS=()           # background processes started by this run
+LAB_PF=()             # Postfix instances (short names) started by this run
+LAB_PF_ALT=()         # config dirs added to alternate_config_directories
+LAB_LAST_PID=""
+SMTP64D_PID=""
+SMTP64D_LOG=""
+LAB_CLEANED=0
+declare -A LAB_PF_DIR=() LAB_PF_NS=() LAB_PF_ADDR=()
+PASS=0
+FAIL=0
+
+# Names of the namespaces of the issue-3 topology (set by lab_topology).
+NS_C4="" NS_GW="" NS_S6="" NS_C6="" NS_S4=""
+
+# Addresses of the issue-3 topology.
+C4_ADDR=192.0.2.10
+GW_C4_ADDR=192.0.2.1
+MX6_V4=192.0.2.30          # IPv4 address that stands for the v6-only MX
+S6_ADDR=2001:db8::25
+GW_S6_ADDR=2001:db8::1
+C6_ADDR=2001:db8:1::10
+GW_C6_ADDR=2001:db8:1::1
+MX4_V6=2001:db8:1::25      # IPv6 address that stands for the v4-only MX
+S4_ADDR=198.51.100.25
+GW_S4_ADDR=198.51.100.1
+
+lab_log() { printf '%s\n' "$*"; }
+lab_err() { printf 'lab: %s\n' "$*" >&2; }
+
+# ---------------------------------------------------------------- checks
+# check DESCRIPTION COMMAND...: runs COMMAND, prints "ok"/"FAIL" and counts.
+check() {
+	local desc=$1
+	shift
+	if "$@" >/dev/null 2>&1; then
+		PASS=$((PASS + 1))
+		printf 'ok   - %s\n' "$desc"
+		return 0
+	fi
+	FAIL=$((FAIL + 1))
+	printf 'FAIL - %s\n' "$desc"
+	return 1
+}
+
+# pass DESC / fail DESC: record a result decided by the caller.
+pass() { PASS=$((PASS + 1)); printf 'ok   - %s\n' "$1"; }
+fail() { FAIL=$((FAIL + 1)); printf 'FAIL - %s\n' "$1"; }
+
+# lab_summary: prints "N passed, N failed"; returns 0 only when nothing
+# failed and at least one check ran.
+lab_summary() {
+	printf '%d passed, %d failed\n' "$PASS" "$FAIL"
+	[ "$FAIL" -eq 0 ] && [ "$PASS" -gt 0 ]
+}
+
+# ---------------------------------------------------------------- setup
+# lab_init: per-run tag, temp dir and the cleanup trap.  Needs root.
+lab_init() {
+	if [ "$(id -u)" -ne 0 ]; then
+		lab_err "must run as root (network namespaces)"
+		exit 2
+	fi
+	local t
+	for t in ip postfix postconf swaks ss flock; do
+		command -v "$t" >/dev/null 2>&1 || {
+			lab_err "missing tool: $t (run tools/install-deps)"
+			exit 2
+		}
+	done
+	LAB_TAG=$(printf 's64-%x%03x' "$$" "$((RANDOM % 4096))")
+	LAB_DIR=$(mktemp -d "/tmp/smtp64-lab.$LAB_TAG.XXXXXX") || exit 2
+	chmod 755 "$LAB_DIR"
+	printf '# lab %s (namespaces %s-*, files %s)\n' "$LAB_TAG" "$LAB_TAG" "$LAB_DIR"
+	trap 'lab_cleanup' EXIT
+	trap 'lab_cleanup; trap - EXIT; exit 130' INT
+	trap 'lab_cleanup; trap - EXIT; exit 143' TERM
+}
+
+# lab_nsname SHORT: the full name of this run's namespace SHORT.
+lab_nsname() { printf '%s-%s' "$LAB_TAG" "$1"; }
+
+# lab_ns SHORT: makes namespace <tag>-SHORT with lo up; prints nothing.
+lab_ns() {
+	local ns
+	ns=$(lab_nsname "$1")
+	ip netns add "$ns" || return 1
+	LAB_NS+=("$ns")
+	ip -n "$ns" link set lo up
+	lab_sysctl "$ns" net.ipv6.conf.all.accept_dad=0
+	lab_sysctl "$ns" net.ipv6.conf.default.accept_dad=0
+}
+
+# lab_sysctl NS KEY=VALUE
+lab_sysctl() {
+	ip netns exec "$1" sysctl -q -w "$2" >/dev/null
+}
+
+# lab_link NS1 IF1 NS2 IF2: a veth pair with one end in each namespace.
+# The pair is created inside NS1 with its peer directly in NS2, so the
+# root namespace never holds an end.
+lab_link() {
+	ip -n "$1" link add name "$2" type veth peer name "$4" netns "$3" ||
+		return 1
+	ip -n "$1" link set "$2" up
+	ip -n "$3" link set "$4" up
+}
+
+# lab_addr NS IF ADDR/LEN: IPv6 addresses get nodad.
+lab_addr() {
+	case $3 in
+	*:*) ip -n "$1" -6 addr add "$3" dev "$2" nodad ;;
+	*) ip -n "$1" -4 addr add "$3" dev "$2" ;;
+	esac
+}
+
+# lab_route NS ARGS...: ip route add ARGS in NS (family from the args).
+lab_route() {
+	local ns=$1
+	shift
+	case "$*" in
+	*:*) ip -n "$ns" -6 route add "$@" ;;
+	*) ip -n "$ns" -4 route add "$@" ;;
+	esac
+}
+
+# lab_topology [c4] [gw] [s6] [c6] [s4]: the issue-3 topology, or the part
+# of it named (gw is always made).  Sets NS_C4, NS_GW, NS_S6, NS_C6, NS_S4.
+#
+#   c4 192.0.2.10 --- 192.0.2.1, 192.0.2.30 [gw] 2001:db8::1 --- 2001:db8::25 s6
+#   c6 2001:db8:1::10 --- 2001:db8:1::1, 2001:db8:1::25 [gw]
+#                                       [gw] 198.51.100.1 --- 198.51.100.25 s4
+#
+# The gateway relays at the application level: IP forwarding stays off on
+# gw, so no packet is ever routed between the families or the links.
+lab_topology() {
+	local want=" $* " n
+	[ $# -gt 0 ] || want=" c4 gw s6 c6 s4 "
+	NS_GW=$(lab_nsname gw)
+	lab_ns gw || return 1
+	lab_sysctl "$NS_GW" net.ipv4.ip_forward=0
+	lab_sysctl "$NS_GW" net.ipv6.conf.all.forwarding=0
+	for n in c4 s6 c6 s4; do
+		case $want in *" $n "*) ;; *) continue ;; esac
+		lab_ns "$n" || return 1
+	done
+	case $want in *" c4 "*)
+		NS_C4=$(lab_nsname c4)
+		lab_sysctl "$NS_C4" net.ipv6.conf.all.disable_ipv6=1
+		lab_link "$NS_GW" to-c4 "$NS_C4" eth0 || return 1
+		lab_addr "$NS_GW" to-c4 "$GW_C4_ADDR/24"
+		lab_addr "$NS_GW" to-c4 "$MX6_V4/24"
+		lab_addr "$NS_C4" eth0 "$C4_ADDR/24"
+		lab_route "$NS_C4" default via "$GW_C4_ADDR"
+		;;
+	esac
+	case $want in *" s6 "*)
+		NS_S6=$(lab_nsname s6)
+		lab_link "$NS_GW" to-s6 "$NS_S6" eth0 || return 1
+		lab_addr "$NS_GW" to-s6 "$GW_S6_ADDR/64"
+		lab_addr "$NS_S6" eth0 "$S6_ADDR/64"
+		lab_route "$NS_S6" default via "$GW_S6_ADDR"
+		;;
+	esac
+	case $want in *" c6 "*)
+		NS_C6=$(lab_nsname c6)
+		lab_link "$NS_GW" to-c6 "$NS_C6" eth0 || return 1
+		lab_addr "$NS_GW" to-c6 "$GW_C6_ADDR/64"
+		lab_addr "$NS_GW" to-c6 "$MX4_V6/64"
+		lab_addr "$NS_C6" eth0 "$C6_ADDR/64"
+		lab_route "$NS_C6" default via "$GW_C6_ADDR"
+		;;
+	esac
+	case $want in *" s4 "*)
+		NS_S4=$(lab_nsname s4)
+		lab_sysctl "$NS_S4" net.ipv6.conf.all.disable_ipv6=1
+		lab_link "$NS_GW" to-s4 "$NS_S4" eth0 || return 1
+		lab_addr "$NS_GW" to-s4 "$GW_S4_ADDR/24"
+		lab_addr "$NS_S4" eth0 "$S4_ADDR/24"
+		lab_route "$NS_S4" default via "$GW_S4_ADDR"
+		;;
+	esac
+}
+
+# ---------------------------------------------------------------- waits
+# wait_port NS ADDR PORT: waits (100 x 0.1 s) until something listens on
+# ADDR:PORT (or the wildcard of ADDR's family) in NS.
+wait_port() {
+	local ns=$1 addr=$2 port=$3 i want wild
+	case $addr in
+	*:*) want="[$addr]:$port" wild="[::]:$port" ;;
+	*) want="$addr:$port" wild="0.0.0.0:$port" ;;
+	esac
+	for ((i = 0; i < 100; i++)); do
+		if ip netns exec "$ns" ss -Hltn 2>/dev/null | awk '{print $4}' |
+			grep -qxF -e "$want" -e "$wild" -e "*:$port"; then
+			return 0
+		fi
+		sleep 0.1
+	done
+	lab_err "nothing listens on $want in $ns after 10 s"
+	return 1
+}
+
+# wait_gone PID [TENTHS]: waits until PID has exited (default 5 s).
+wait_gone() {
+	local pid=$1 n=${2:-50} i
+	for ((i = 0; i < n; i++)); do
+		kill -0 "$pid" 2>/dev/null || return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+# wait_for TENTHS COMMAND...: retries COMMAND every 0.1 s, at most TENTHS times.
+wait_for() {
+	local n=$1 i
+	shift
+	for ((i = 0; i < n; i++)); do
+		"$@" >/dev/null 2>&1 && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+# ---------------------------------------------------------------- processes
+# lab_bg LOG NS CMD...: starts CMD in NS in the background, output to LOG.
+# `ip netns exec` execs CMD in place, so $! is CMD's own PID; it is stored
+# in LAB_LAST_PID and remembered for cleanup.
+lab_bg() {
+	local log=$1 ns=$2
+	shift 2
+	ip netns exec "$ns" "$@" </dev/null >"$log" 2>&1 &
+	LAB_LAST_PID=$!
+	LAB_PIDS+=("$LAB_LAST_PID")
+}
+
+# lab_kill PID: TERM, bounded wait (5 s), then KILL.  Only for PIDs we
+# started.  Returns 2 when the process ignored TERM and had to be killed.
+lab_kill() {
+	local pid=$1 rc=0
+	[ -n "$pid" ] || return 0
+	kill -TERM "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null; return 0; }
+	if ! wait_gone "$pid" 50; then
+		kill -KILL "$pid" 2>/dev/null
+		rc=2
+	fi
+	wait "$pid" 2>/dev/null
+	return "$rc"
+}
+
+# ---------------------------------------------------------------- smtp64d
+# lab_smtp64d_start CONF [LOG]: runs smtp64d -f -c CONF in the gateway
+# namespace; waits for port 25; sets SMTP64D_PID and SMTP64D_LOG.
+lab_smtp64d_start() {
+	local conf=$1 log=${2:-$LAB_DIR/smtp64d.log}
+	if [ ! -x "$SMTP64D" ]; then
+		lab_err "$SMTP64D not built (run make)"
+		return 1
+	fi
+	SMTP64D_LOG=$log
+	ip netns exec "$NS_GW" "$SMTP64D" -f -c "$conf" </dev/null >>"$log" 2>&1 &
+	SMTP64D_PID=$!
+	LAB_PIDS+=("$SMTP64D_PID")
+	if ! wait_port "$NS_GW" 0.0.0.0 25; then
+		lab_err "smtp64d not listening; its log:"
+		tail -n 20 "$log" >&2
+		return 1
+	fi
+	if ! kill -0 "$SMTP64D_PID" 2>/dev/null; then
+		lab_err "smtp64d exited; its log:"
+		tail -n 20 "$log" >&2
+		return 1
+	fi
+	# The listener must be this very process, not a leftover.
+	if ! ip netns exec "$NS_GW" ss -Hltnp 2>/dev/null |
+		grep -q "pid=$SMTP64D_PID,"; then
+		lab_err "port 25 in $NS_GW is not held by smtp64d ($SMTP64D_PID)"
+		ip netns exec "$NS_GW" ss -Hltnp >&2
+		return 1
+	fi
+}
+
+# lab_smtp64d_stop: SIGTERM, bounded wait; returns 2 if it needed SIGKILL.
+lab_smtp64d_stop() {
+	local rc
+	[ -n "$SMTP64D_PID" ] || return 0
+	lab_kill "$SMTP64D_PID"
+	rc=$?
+	SMTP64D_PID=""
+	return "$rc"
+}
+
+# lab_gw_conf FILE HELO_REWRITE [EXTRA_GATEWAY_LINES]: writes the standard
+# gateway config (pairs mx6 and mx4 of the issue-3 topology).
+lab_gw_conf() {
+	local file=$1 mode=$2 extra=${3:-}
+	{
+		printf '[gateway]\n'
+		printf 'fqdn = gw.example.net\n'
+		printf 'listen = 0.0.0.0:25, [::]:25\n'
+		printf 'helo_rewrite = %s\n' "$mode"
+		[ -z "$extra" ] || printf '%s\n' "$extra"
+		printf '\n[pair mx6]\nipv4 = %s\nipv6 = %s\n' "$MX6_V4" "$S6_ADDR"
+		printf '\n[pair mx4]\nipv4 = %s\nipv6 = %s\n' "$S4_ADDR" "$MX4_V6"
+	} >"$file"
+}
+
+# ---------------------------------------------------------------- postfix
+# Adds/removes a config directory in alternate_config_directories of the
+# default /etc/postfix/main.cf (created if absent), under a lock so that
+# parallel runs do not lose each other's entries.  Entries of earlier runs
+# whose directory no longer exists are pruned.
+lab_pf_altdir() {
+	local op=$1 dir=$2
+	(
+		flock -w 10 9 || { lab_err "cannot lock $LAB_LOCK"; exit 1; }
+		[ -e "$LAB_MAIN_CF" ] || : >"$LAB_MAIN_CF"
+		local cur d new=()
+		cur=$(postconf -c /etc/postfix -h alternate_config_directories 2>/dev/null)
+		for d in ${cur//,/ }; do
+			[ "$d" = "$dir" ] && continue
+			case $d in /tmp/smtp64-lab.*) [ -d "$d" ] || continue ;; esac
+			new+=("$d")
+		done
+		[ "$op" = add ] && new+=("$dir")
+		if [ ${#new[@]} -eq 0 ]; then
+			postconf -c /etc/postfix -X alternate_config_directories
+		else
+			local IFS=,
+			postconf -c /etc/postfix -e "alternate_config_directories = ${new[*]}"
+		fi
+	) 9>>"$LAB_LOCK"
+}
+
+# lab_postfix_start NAME [MYHOSTNAME]: starts a private Postfix in this
+# run's namespace NAME (s6 or s4), listening on the MX address there and
+# delivering mail for example.org to a Maildir.  Strict HELO checks; only
+# its own address is in mynetworks.
+lab_postfix_start() {
+	local name=$1 host=${2:-mx-$1.example.org} ns addr proto mynet top dir
+	ns=$(lab_nsname "$name")
+	case $name in
+	s6) addr=$S6_ADDR proto=ipv6 mynet="[$S6_ADDR]/128" ;;
+	s4) addr=$S4_ADDR proto=ipv4 mynet="$S4_ADDR/32" ;;
+	*) lab_err "lab_postfix_start: unknown server $name"; return 1 ;;
+	esac
+	# Layout: $top/etc (config_directory), $top/queue, $top/data, $top/mail.
+	top=$LAB_DIR/postfix-$name
+	dir=$top/etc
+	mkdir -p "$dir" "$top/queue" "$top/data" "$top/mail"
+	chmod 755 "$top" "$dir" "$top/queue"
+	chown postfix: "$top/data"
+	chown nobody:nogroup "$top/mail"
+	LAB_PF_DIR[$name]=$top LAB_PF_NS[$name]=$ns LAB_PF_ADDR[$name]=$addr
+
+	cat >"$dir/helo_access" <<'EOF'
+/^\[/ REJECT address literals not accepted
+EOF
+	cat >"$dir/main.cf" <<EOF
+# Private Postfix instance of the smtp64 lab ($LAB_TAG, $name).
+compatibility_level = 3.6
+queue_directory = $top/queue
+data_directory = $top/data
+maillog_file = $top/maillog
+maillog_file_prefixes = /var, /tmp, $top
+myhostname = $host
+mydomain = example.org
+myorigin = \$myhostname
+mydestination =
+local_recipient_maps =
+inet_interfaces = $addr
+inet_protocols = $proto
+mynetworks = $mynet
+smtpd_peername_lookup = no
+smtp_dns_support_level = disabled
+default_transport = error:outbound mail is disabled in the lab
+relay_transport = error:outbound mail is disabled in the lab
+virtual_mailbox_domains = example.org
+virtual_mailbox_base = $top/mail
+virtual_mailbox_maps = inline:{ user@example.org=example.org/user/ }
+virtual_uid_maps = static:65534
+virtual_gid_maps = static:65534
+smtpd_helo_required = yes
+smtpd_helo_restrictions = reject_invalid_helo_hostname,
+    reject_non_fqdn_helo_hostname,
+    check_helo_access regexp:$dir/helo_access
+smtpd_banner = \$myhostname ESMTP smtp64-lab
+biff = no
+EOF
+	# Every service runs unchrooted (no copies of /etc files needed).
+	cat >"$dir/master.cf" <<'EOF'
+smtp      inet  n       -       n       -       -       smtpd
+pickup    unix  n       -       n       60      1       pickup
+cleanup   unix  n       -       n       -       0       cleanup
+qmgr      unix  n       -       n       300     1       qmgr
+rewrite   unix  -       -       n       -       -       trivial-rewrite
+bounce    unix  -       -       n       -       0       bounce
+defer     unix  -       -       n       -       0       bounce
+trace     unix  -       -       n       -       0       bounce
+verify    unix  -       -       n       -       1       verify
+flush     unix  n       -       n       1000?   0       flush
+proxymap  unix  -       -       n       -       -       proxymap
+showq     unix  n       -       n       -       -       showq
+error     unix  -       -       n       -       -       error
+retry     unix  -       -       n       -       -       error
+discard   unix  -       -       n       -       -       discard
+smtp      unix  -       -       n       -       -       smtp
+relay     unix  -       -       n       -       -       smtp
+virtual   unix  -       n       n       -       -       virtual
+anvil     unix  -       -       n       -       1       anvil
+scache    unix  -       -       n       -       1       scache
+postlog   unix-dgram n  -       n       -       1       postlogd
+EOF
+	lab_pf_altdir add "$dir" || return 1
+	LAB_PF_ALT+=("$dir")
+	if ! ip netns exec "$ns" postfix -c "$dir" start >"$top/start.out" 2>&1; then
+		lab_err "postfix start failed in $ns"
+		cat "$top/start.out" >&2
+		tail -n 20 "$top/maillog" >&2 2>/dev/null
+		return 1
+	fi
+	LAB_PF+=("$name")
+	wait_port "$ns" "$addr" 25 || { tail -n 20 "$top/maillog" >&2; return 1; }
+}
+
+# lab_postfix_stop NAME: stops the instance and waits for its master.
+lab_postfix_stop() {
+	local name=$1 top ns pid=""
+	top=${LAB_PF_DIR[$name]:-}
+	ns=${LAB_PF_NS[$name]:-}
+	[ -n "$top" ] || return 0
+	[ -r "$top/queue/pid/master.pid" ] &&
+		pid=$(tr -dc 0-9 <"$top/queue/pid/master.pid")
+	ip netns exec "$ns" postfix -c "$top/etc" stop >/dev/null 2>&1
+	if [ -n "$pid" ] && ! wait_gone "$pid" 50; then
+		# The master of this instance only (read from its own pid file).
+		kill -KILL "$pid" 2>/dev/null
+		wait_gone "$pid" 20
+	fi
+	return 0
+}
+
+# maildir_dir NAME: the Maildir of user@example.org in instance NAME.
+maildir_dir() { printf '%s/mail/example.org/user' "${LAB_PF_DIR[$1]}"; }
+
+# maildir_count NAME: the number of messages delivered there.
+maildir_count() {
+	local d
+	d=$(maildir_dir "$1")
+	find "$d/new" "$d/cur" -type f 2>/dev/null | wc -l
+}
+
+# maildir_find NAME PATTERN: path of the delivered message containing the
+# fixed string PATTERN (empty when none).
+maildir_find() {
+	local d
+	d=$(maildir_dir "$1")
+	grep -rlF -- "$2" "$d/new" "$d/cur" 2>/dev/null | head -n 1
+}
+
+# received_header FILE: the first Received header of FILE, unfolded.
+received_header() {
+	awk 'BEGIN{h=""} /^$/{exit} h!="" && /^[ \t]/{sub(/^[ \t]+/," ");h=h $0;next}
+	     h!=""{print h; exit} /^Received:/{h=$0} END{if(h!="")print h}' "$1" |
+		head -n 1
+}
+
+# ---------------------------------------------------------------- logs
+# lab_dump_logs [N]: a short excerpt of every log of this run, for failures.
+lab_dump_logs() {
+	local n=${1:-15} name f
+	for name in "${LAB_PF[@]}"; do
+		f=${LAB_PF_DIR[$name]}/maillog
+		[ -s "$f" ] || continue
+		printf -- '--- postfix %s maillog (last %d lines)\n' "$name" "$n"
+		tail -n "$n" "$f"
+	done
+	for f in "$LAB_DIR"/*.log; do
+		[ -s "$f" ] || continue
+		printf -- '--- %s (last %d lines)\n' "${f#"$LAB_DIR"/}" "$n"
+		tail -n "$n" "$f"
+	done
+}
+
+# ---------------------------------------------------------------- cleanup
+lab_cleanup() {
+	local rc=$? pid name ns i
+	[ "$LAB_CLEANED" -eq 0 ] || return "$rc"
+	LAB_CLEANED=1
+	# Finish the cleanup even if INT/TERM arrives now (every step is bounded).
+	trap '' INT TERM
+	for name in "${LAB_PF[@]}"; do
+		lab_postfix_stop "$name"
+	done
+	for ((i = ${#LAB_PIDS[@]} - 1; i >= 0; i--)); do
+		pid=${LAB_PIDS[$i]}
+		kill -0 "$pid" 2>/dev/null && lab_kill "$pid"
+	done
+	for ns in "${LAB_NS[@]}"; do
+		ip netns del "$ns" 2>/dev/null
+	done
+	for name in "${LAB_PF_ALT[@]}"; do
+		lab_pf_altdir del "$name"
+	done
+	if [ -n "$LAB_DIR" ] && [ -d "$LAB_DIR" ]; then
+		if [ -n "${LAB_KEEP:-}" ]; then
+			lab_err "kept $LAB_DIR"
+		else
+			rm -rf "$LAB_DIR"
+		fi
+	fi
+	return "$rc"
+}
