@@ -33,6 +33,7 @@ struct parse {
 	FILE			*fp;
 	unsigned		 line;		/* line just read */
 	unsigned		 section_line;	/* line of the last [header] */
+	unsigned		 gateway_line;	/* line of [gateway], if any */
 	char			 err[700];	/* first error */
 	int			 listen_set;
 	struct pending_pair	*pp;		/* [pair] sections and pair = */
@@ -78,6 +79,16 @@ reader(char *str, int num, void *stream)
 		;
 	if (*s == '[')
 		p->section_line = p->line;
+	/* libinih only knows ';' for comments after a value; '#' after a
+	 * blank is a comment too here, as in most Unix configs.  No value
+	 * of ours contains '#'. */
+	for (char *c = r; *c != '\0'; c++) {
+		if (*c == '#' && c > r && (c[-1] == ' ' || c[-1] == '\t')) {
+			c[0] = '\n';
+			c[1] = '\0';
+			break;
+		}
+	}
 	return r;
 }
 
@@ -417,8 +428,10 @@ handler(void *user, const char *section, const char *name, const char *value)
 {
 	struct parse *p = user;
 
-	if (strcmp(section, "gateway") == 0)
+	if (strcmp(section, "gateway") == 0) {
+		p->gateway_line = p->section_line;
 		return gateway_key(p, name, value);
+	}
 	if (strcmp(section, "pairs") == 0)
 		return pairs_key(p, name, value);
 	if (strncmp(section, "pair", 4) == 0 &&
@@ -463,8 +476,9 @@ build_pairs(struct parse *p)
 	size_t i;
 
 	if (p->npp == 0) {
-		perr(p, 0, "no pairs: add a [pair NAME] section with ipv4 = "
-			   "and ipv6 =");
+		perr(p, p->line > 0 ? p->line : 1,
+		    "no pairs: add a [pair NAME] section with ipv4 = and "
+		    "ipv6 =");
 		return -1;
 	}
 	if (nat_pairs_init(&c->pairs, p->npp) != 0 ||
@@ -521,9 +535,12 @@ gw_config_load(const char *path, struct gw_config *c, char *err,
 				       "indented)");
 	else if (rc < 0)
 		perr(&p, 0, "cannot read");
+	/* A missing key has no line of its own: point at its section, or
+	 * at the top of the file when the section is missing too. */
 	if (p.err[0] == '\0' && c->fqdn[0] == '\0')
-		perr(&p, 0, "fqdn is required in [gateway]: the name the "
-			    "gateway gives in HELO and replies");
+		perr(&p, p.gateway_line ? p.gateway_line : 1,
+		    "fqdn is required in [gateway]: the name the gateway "
+		    "gives in HELO and replies");
 	if (p.err[0] == '\0')
 		(void)build_pairs(&p);
 	free(p.pp);

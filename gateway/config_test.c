@@ -45,7 +45,7 @@ static const char good[] = "# comment\n"
 			    "[gateway]\n"
 			    "fqdn = gw.example.net\n"
 			    "listen = 192.0.2.30:25, [2001:db8:1::25]:2525\n"
-			    "helo_rewrite = literals\n"
+			    "helo_rewrite = literals   # only literals\n"
 			    "connect_timeout_s = 5\n"
 			    "buffer_bytes = 32768\n"
 			    "\n"
@@ -145,9 +145,11 @@ test_bad(void **state)
 		  "ipv6 = 2001:db8::1\n[pair y]\nipv4 = 192.0.2.1\n"
 		  "ipv6 = 2001:db8::2\n",
 		    ":6: pair y: an address of it is already" },
-		{ "[gateway]\nfqdn = a.example\n", "no pairs" },
+		{ "[gateway]\nfqdn = a.example\n", ":2: no pairs" },
 		{ "[gateway]\n[pair x]\nipv4 = 192.0.2.1\nipv6 = 2001:db8::1\n",
-		    "fqdn is required" },
+		    ":1: fqdn is required" },
+		{ "[pair x]\nipv4 = 192.0.2.1\nipv6 = 2001:db8::1\n",
+		    ":1: fqdn is required" },
 		{ "[gateway]\nfqdn = a.example\nlisten = 192.0.2.1:99999\n",
 		    ":3: listen: '192.0.2.1:99999'" },
 		{ "[gateway]\nfqdn = a.example\nconnect_timeout_s = 0\n",

@@ -426,6 +426,13 @@ connect_failed(struct gw_session *s, int err)
 		say(s, "421 4.4.2", "connection to the server refused, "
 		    "try another MX");
 		s->reason = "connect_refused";
+	} else if (err == ENETUNREACH || err == EHOSTUNREACH ||
+	    err == EINVAL) {
+		/* No route (EINVAL: a blackhole route): still "no answer"
+		 * for the sender, which then tries its next MX. */
+		say(s, "421 4.4.1", "server unreachable (no route), try "
+		    "another MX");
+		s->reason = "connect_no_route";
 	} else {
 		say(s, "421 4.4.1", "no answer from the server, try "
 		    "another MX");
