@@ -64,6 +64,32 @@ perr(struct parse *p, unsigned line, const char *fmt, ...)
 		    msg);
 }
 
+static struct pending_pair *new_pair(struct parse *);
+
+/* "[pair NAME]": starts a pending pair named NAME. */
+static void
+pair_section(struct parse *p, const char *rest)
+{
+	struct pending_pair *pp;
+	size_t n;
+
+	while (*rest == ' ' || *rest == '\t')
+		rest++;
+	n = strcspn(rest, "]");
+	while (n > 0 && (rest[n - 1] == ' ' || rest[n - 1] == '\t'))
+		n--;
+	if ((pp = new_pair(p)) == NULL)
+		return;
+	if (n == 0 || n >= sizeof(pp->opt.name)) {
+		perr(p, p->line, "[pair NAME]: name empty or longer than %zu",
+		    sizeof(pp->opt.name) - 1);
+		return;
+	}
+	memcpy(pp->opt.name, rest, n);
+	pp->opt.name[n] = '\0';
+	p->pp_section = p->line;
+}
+
 /* fgets that counts lines, and notes where each section starts. */
 static char *
 reader(char *str, int num, void *stream)
@@ -75,10 +101,19 @@ reader(char *str, int num, void *stream)
 	if (r == NULL)
 		return NULL;
 	p->line++;
+	/* Leading blanks are dropped, so an indented line is a line of its
+	 * own and never a silent continuation of the value above. */
 	for (s = r; *s == ' ' || *s == '\t'; s++)
 		;
-	if (*s == '[')
+	if (s != r)
+		memmove(r, s, strlen(s) + 1);
+	if (*r == '[') {
 		p->section_line = p->line;
+		/* A [pair NAME] section exists even with no keys in it, so
+		 * an empty one is reported rather than ignored. */
+		if (strncmp(r, "[pair", 5) == 0 && (r[5] == ' ' || r[5] == '\t'))
+			pair_section(p, r + 5);
+	}
 	/* libinih only knows ';' for comments after a value; '#' after a
 	 * blank is a comment too here, as in most Unix configs.  No value
 	 * of ours contains '#'. */
@@ -141,7 +176,14 @@ valid_fqdn(const char *s)
 		if (++label > 63)
 			return 0;
 	}
-	return dots > 0 && label > 0 && s[len - 1] != '-';
+	if (dots == 0 || label == 0 || s[len - 1] == '-')
+		return 0;
+	/* RFC 3696 §2: a top-level label is never all digits, so "1.2.3.4"
+	 * is an address, not a host name a receiver could check. */
+	for (i = len - label; i < len; i++)
+		if (s[i] < '0' || s[i] > '9')
+			return 1;
+	return 0;
 }
 
 static int
@@ -185,6 +227,10 @@ add_listen(struct parse *p, const char *v)
 		}
 		c->nlisten++;
 		s += n;
+	}
+	if (c->nlisten == 0) {
+		perr(p, p->line, "listen: no address given");
+		return 0;
 	}
 	return 1;
 }
@@ -245,21 +291,9 @@ pair_key(struct parse *p, const char *section, const char *name,
 {
 	struct pending_pair *pp;
 
-	if (p->npp == 0 || p->pp_section != p->section_line) {
-		const char *n = section + 4;
-
-		while (*n == ' ' || *n == '\t')
-			n++;
-		if ((pp = new_pair(p)) == NULL)
-			return 0;
-		pp->opt.line = p->section_line;
-		if (strlen(n) >= sizeof(pp->opt.name)) {
-			perr(p, p->section_line, "pair name too long");
-			return 0;
-		}
-		memcpy(pp->opt.name, n, strlen(n) + 1);
-		p->pp_section = p->section_line;
-	}
+	(void)section;
+	if (p->npp == 0 || p->pp_section != p->section_line)
+		return 0;	/* the reader failed to start it: error set */
 	pp = &p->pp[p->npp - 1];
 	if (strcmp(name, "ipv4") == 0 || strcmp(name, "ipv6") == 0) {
 		struct nat_addr a;
@@ -437,6 +471,11 @@ handler(void *user, const char *section, const char *name, const char *value)
 	if (strncmp(section, "pair", 4) == 0 &&
 	    (section[4] == ' ' || section[4] == '\t'))
 		return pair_key(p, section, name, value);
+	if (section[0] == '\0') {
+		perr(p, p->line, "'%s' outside any section: put it under "
+		    "[gateway]", name);
+		return 0;
+	}
 	perr(p, p->section_line, "unknown section [%s]", section);
 	return 0;
 }
@@ -531,8 +570,8 @@ gw_config_load(const char *path, struct gw_config *c, char *err,
 	fclose(p.fp);
 	if (rc > 0)
 		perr(&p, (unsigned)rc, "syntax error (want 'key = value' or "
-				       "'[section]'; lines may not be "
-				       "indented)");
+				       "'[section]', under %d characters)",
+		    INI_MAX_LINE);
 	else if (rc < 0)
 		perr(&p, 0, "cannot read");
 	/* A missing key has no line of its own: point at its section, or
@@ -560,4 +599,38 @@ gw_config_free(struct gw_config *c)
 	nat_pairs_free(&c->pairs);
 	free(c->pair_opt);
 	c->pair_opt = NULL;
+}
+
+struct gw_config *
+gw_config_new(const char *path, char *err, size_t errcap)
+{
+	struct gw_config *c;
+
+	if ((c = malloc(sizeof(*c))) == NULL) {
+		(void)snprintf(err, errcap, "%s: out of memory", path);
+		return NULL;
+	}
+	if (gw_config_load(path, c, err, errcap) != 0) {
+		free(c);
+		return NULL;
+	}
+	/* gw_config_load set pol.fqdn into this very struct. */
+	c->refs = 1;
+	return c;
+}
+
+struct gw_config *
+gw_config_hold(struct gw_config *c)
+{
+	c->refs++;
+	return c;
+}
+
+void
+gw_config_release(struct gw_config *c)
+{
+	if (c == NULL || --c->refs > 0)
+		return;
+	gw_config_free(c);
+	free(c);
 }

@@ -47,6 +47,8 @@ struct gw_config {
 	unsigned		 data_end_timeout_s;	/* §4.5.3.2.6: 10 min */
 	struct nat_pairs	 pairs;
 	struct gw_pair_opt	*pair_opt;	/* owned, pairs.n entries */
+	unsigned		 refs;		/* holders: the daemon and each
+						   session started under it */
 };
 
 /*
@@ -58,6 +60,12 @@ struct gw_config {
 int	gw_config_load(const char *path, struct gw_config *cfg, char *err,
 	    size_t errcap);
 void	gw_config_free(struct gw_config *cfg);
+
+/* Heap copies for reload: a new config serves new sessions while the
+ * old one lives until its last session ends. */
+struct gw_config *gw_config_new(const char *path, char *err, size_t errcap);
+struct gw_config *gw_config_hold(struct gw_config *cfg);
+void	gw_config_release(struct gw_config *cfg);
 
 /* Fills *cfg with every default (no pairs, no fqdn). */
 void	gw_config_defaults(struct gw_config *cfg);

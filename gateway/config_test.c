@@ -43,7 +43,7 @@ load(const char *text, struct gw_config *c, char *err, size_t cap)
 
 static const char good[] = "# comment\n"
 			    "[gateway]\n"
-			    "fqdn = gw.example.net\n"
+			    "  fqdn = gw.example.net\n"
 			    "listen = 192.0.2.30:25, [2001:db8:1::25]:2525\n"
 			    "helo_rewrite = literals   # only literals\n"
 			    "connect_timeout_s = 5\n"
@@ -163,6 +163,13 @@ test_bad(void **state)
 		{ "[gateway]\nfqdn = a.example\nthis line has no equals\n",
 		    ":3: syntax error" },
 		{ "[pairs]\npair = 192.0.2.1\n", ":2: pair:" },
+		{ "[gateway]\nfqdn = 192.0.2.1\n", ":2: fqdn" },
+		{ "[gateway]\nfqdn = a.example\nlisten =\n", ":3: listen: no" },
+		{ "fqdn = a.example\n", ":1: 'fqdn' outside any section" },
+		{ "[gateway]\nfqdn = a.example\n[pair x]\n[pair y]\n"
+		  "ipv4 = 192.0.2.1\nipv6 = 2001:db8::1\n",
+		    ":3: pair x needs ipv4 and ipv6" },
+		{ "[gateway]\nfqdn = a.example\n[pair ]\n", ":3: [pair NAME]" },
 		{ "[pairs]\npair = 192.0.2.1 192.0.2.2\n",
 		    ":2: pair has two IPv4" },
 	};

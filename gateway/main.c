@@ -33,6 +33,50 @@ usage(void)
 	exit(2);
 }
 
+static const char *conf_path;
+static int debug_flag;
+
+static int
+same_listeners(const struct gw_config *a, const struct gw_config *b)
+{
+	size_t i;
+
+	if (a->nlisten != b->nlisten)
+		return 0;
+	for (i = 0; i < a->nlisten; i++)
+		if (a->listen[i].port != b->listen[i].port ||
+		    !nat_addr_eq(&a->listen[i].addr, &b->listen[i].addr))
+			return 0;
+	return 1;
+}
+
+/*
+ * SIGHUP: the new file serves new sessions only if it validates whole;
+ * sessions already running finish under the config they started with.
+ */
+static void
+reload_cb(struct ev_loop *loop, ev_signal *w, int revents)
+{
+	struct gw_ctx *ctx = w->data;
+	struct gw_config *cfg;
+	char err[512];
+
+	(void)loop;
+	(void)revents;
+	if ((cfg = gw_config_new(conf_path, err, sizeof(err))) == NULL) {
+		gw_log(LOG_ERR, "event=reload result=failed error=\"%s\" "
+		    "note=old_config_kept", err);
+		return;
+	}
+	if (!same_listeners(ctx->cfg, cfg))
+		gw_log(LOG_WARNING, "event=reload note=listen_changed_"
+		    "needs_restart");
+	gw_ctx_set_config(ctx, cfg);
+	if (!debug_flag)
+		gw_log_set_level(cfg->log_level);
+	gw_log(LOG_INFO, "event=reload result=ok pairs=%zu", cfg->pairs.n);
+}
+
 static void
 stop_cb(struct ev_loop *loop, ev_signal *w, int revents)
 {
@@ -46,13 +90,13 @@ main(int argc, char *argv[])
 {
 	const char *conf = SMTP64_CONF;
 	struct gw_listener listeners[GW_LISTEN_MAX];
-	struct gw_config cfg;
+	struct gw_config *cfg;
 	struct gw_ctx ctx;
 	struct ev_loop *loop;
-	ev_signal sigterm, sigint;
+	ev_signal sigterm, sigint, sighup;
 	char err[512];
 	int ch, foreground = 0, check = 0, debug = 0;
-	size_t i;
+	size_t i, nlisten;
 
 	while ((ch = getopt(argc, argv, "c:dftV")) != -1) {
 		switch (ch) {
@@ -78,23 +122,26 @@ main(int argc, char *argv[])
 	if (optind != argc)
 		usage();
 
-	if (gw_config_load(conf, &cfg, err, sizeof(err)) != 0) {
+	conf_path = conf;
+	debug_flag = debug;
+	if ((cfg = gw_config_new(conf, err, sizeof(err))) == NULL) {
 		fprintf(stderr, "%s\n", err);
 		return 1;
 	}
 	if (check) {
 		printf("%s: ok (%zu pairs, %zu listeners)\n", conf,
-		    cfg.pairs.n, cfg.nlisten);
-		gw_config_free(&cfg);
+		    cfg->pairs.n, cfg->nlisten);
+		gw_config_release(cfg);
 		return 0;
 	}
-	gw_log_init(foreground, debug ? LOG_DEBUG : cfg.log_level);
+	gw_log_init(foreground, debug ? LOG_DEBUG : cfg->log_level);
 	signal(SIGPIPE, SIG_IGN);
 
 	/* Bind before daemonising so that a port in use is reported on the
 	 * terminal and the exit status. */
-	for (i = 0; i < cfg.nlisten; i++) {
-		if (gw_listener_open(&listeners[i], &cfg.listen[i], err,
+	nlisten = cfg->nlisten;	/* reload keeps these listeners */
+	for (i = 0; i < nlisten; i++) {
+		if (gw_listener_open(&listeners[i], &cfg->listen[i], err,
 			sizeof(err)) != 0) {
 			fprintf(stderr, "smtp64d: %s\n", err);
 			return 1;
@@ -107,23 +154,26 @@ main(int argc, char *argv[])
 	loop = ev_default_loop(EVFLAG_AUTO);
 	if (loop == NULL)
 		gw_fatal("event=start error=\"cannot initialise libev\"");
-	gw_ctx_init(&ctx, loop, &cfg);
-	for (i = 0; i < cfg.nlisten; i++)
+	gw_ctx_init(&ctx, loop, cfg);
+	for (i = 0; i < nlisten; i++)
 		gw_listener_start(&listeners[i], &ctx);
 	ev_signal_init(&sigterm, stop_cb, SIGTERM);
 	ev_signal_init(&sigint, stop_cb, SIGINT);
+	ev_signal_init(&sighup, reload_cb, SIGHUP);
+	sighup.data = &ctx;
 	ev_signal_start(loop, &sigterm);
 	ev_signal_start(loop, &sigint);
+	ev_signal_start(loop, &sighup);
 	gw_log(LOG_INFO, "event=start version=%s fqdn=%s pairs=%zu "
-	    "helo_rewrite=%s", SMTP64_VERSION, cfg.fqdn, cfg.pairs.n,
-	    cfg.pol.helo == SMTPFIX_HELO_ALWAYS ? "always" :
-	    cfg.pol.helo == SMTPFIX_HELO_LITERALS ? "literals" : "off");
+	    "helo_rewrite=%s", SMTP64_VERSION, cfg->fqdn, cfg->pairs.n,
+	    cfg->pol.helo == SMTPFIX_HELO_ALWAYS ? "always" :
+	    cfg->pol.helo == SMTPFIX_HELO_LITERALS ? "literals" : "off");
 
 	ev_run(loop, 0);
 
-	for (i = 0; i < cfg.nlisten; i++)
+	for (i = 0; i < nlisten; i++)
 		gw_listener_stop(&listeners[i]);
 	gw_session_close_all(&ctx);
-	gw_config_free(&cfg);
+	gw_config_release(ctx.cfg);
 	return 0;
 }

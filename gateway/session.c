@@ -30,6 +30,7 @@
 #include "gateway/session.h"
 #include "nat/addr.h"
 #include "nat/pair.h"
+#include "smtpfix/refuse.h"
 #include "smtpfix/stream.h"
 
 #define PUMP_ROUNDS	64	/* steps per wake-up before yielding */
@@ -39,6 +40,7 @@
 struct gw_session {
 	TAILQ_ENTRY(gw_session)	 entry;
 	struct gw_ctx		*ctx;
+	struct gw_config	*cfg;		/* held until the end */
 	uint32_t		 id;
 	int			 cfd, sfd;
 	ev_io			 crd, cwr, srd, swr;
@@ -46,11 +48,13 @@ struct gw_session {
 	ev_tstamp		 start, last;
 	struct gw_buf		 cin, sout, sin, cout;
 	unsigned		 connecting:1, c_eof:1, s_eof:1, s_shut:1,
-				 closing:1, opaque:1, told:1;
+				 closing:1, opaque:1, told:1, refusing:1;
+	unsigned		 ncmds;		/* refusing: commands seen */
+	struct nat_addr		 up_local;	/* our end of the upstream */
+	unsigned		 up_port;
 	uint64_t		 c2s, s2c;	/* bytes read from each peer */
 	const char		*reason;	/* how it ended */
 	struct nat_addr		 client;
-	char			 cstr[INET6_ADDRSTRLEN + 8];
 	struct smtpfix_stream	 fix;		/* last: the largest part */
 };
 
@@ -58,13 +62,21 @@ static void	session_end(struct gw_session *);
 static void	session_update(struct gw_session *);
 
 void
-gw_ctx_init(struct gw_ctx *ctx, struct ev_loop *loop,
-    const struct gw_config *cfg)
+gw_ctx_init(struct gw_ctx *ctx, struct ev_loop *loop, struct gw_config *cfg)
 {
 	memset(ctx, 0, sizeof(*ctx));
 	ctx->loop = loop;
 	ctx->cfg = cfg;
 	TAILQ_INIT(&ctx->sessions);
+}
+
+void
+gw_ctx_set_config(struct gw_ctx *ctx, struct gw_config *cfg)
+{
+	struct gw_config *old = ctx->cfg;
+
+	ctx->cfg = cfg;
+	gw_config_release(old);
 }
 
 /* sockaddr to nat_addr + port; IPv4-mapped IPv6 (a v4 client on a
@@ -152,11 +164,11 @@ refuse(const struct gw_config *cfg, int fd, const char *code_enh,
 static void
 say(struct gw_session *s, const char *code_enh, const char *text)
 {
-	const struct smtpfix_policy *pol = &s->ctx->cfg->pol;
+	const struct smtpfix_policy *pol = &s->cfg->pol;
 	char line[512];
 	size_t n;
 
-	if (gw_buf_alloc(&s->cout, s->ctx->cfg->buffer_bytes) != 0)
+	if (gw_buf_alloc(&s->cout, s->cfg->buffer_bytes) != 0)
 		return;
 	n = smtpfix_reply_fmt(line, sizeof(line), pol->fqdn, pol->fqdn_len,
 	    code_enh, text);
@@ -274,7 +286,7 @@ step(struct gw_session *s, int c2s)
 	struct gw_buf *in = c2s ? &s->cin : &s->sin;
 	struct gw_buf *out = c2s ? &s->sout : &s->cout;
 	struct smtpfix_step st;
-	size_t cap = s->ctx->cfg->buffer_bytes, len;
+	size_t cap = s->cfg->buffer_bytes, len;
 	size_t room = out->data != NULL ? gw_buf_room(out) : cap;
 
 	if (room < SMTPFIX_EMIT_MAX)
@@ -331,10 +343,35 @@ step(struct gw_session *s, int c2s)
 	return 1;
 }
 
+/* A session refused at the greeting: answer 503 until QUIT (RFC 5321
+ * §3.1), never connecting anywhere. */
+static void
+pump_refusing(struct gw_session *s)
+{
+	struct smtpfix_refuse_step st;
+
+	while (!s->closing && s->cin.len > 0) {
+		smtpfix_refuse_step(gw_buf_head(&s->cin), s->cin.len,
+		    s->cfg->pol.cmd_max, &s->ncmds, &st);
+		if (st.act == SMTPFIX_REFUSE_NONE)
+			break;
+		gw_buf_drop(&s->cin, st.consumed);
+		say(s, st.code_enh, st.text);
+		s->last = ev_now(s->ctx->loop);
+		if (st.act == SMTPFIX_REFUSE_CLOSE)
+			begin_close(s, s->reason, 0);
+	}
+}
+
 static void
 pump(struct gw_session *s)
 {
 	int i, moved;
+
+	if (s->refusing) {
+		pump_refusing(s);
+		return;
+	}
 
 	for (i = 0; i < PUMP_ROUNDS && !s->closing; i++) {
 		moved = 0;
@@ -361,7 +398,7 @@ client_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 
 	(void)loop;
 	(void)revents;
-	if (gw_buf_alloc(&s->cin, s->ctx->cfg->buffer_bytes) != 0) {
+	if (gw_buf_alloc(&s->cin, s->cfg->buffer_bytes) != 0) {
 		s->reason = "no_memory";
 		upstream_close(s, 1);
 		session_end(s);
@@ -395,7 +432,7 @@ server_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 
 	(void)loop;
 	(void)revents;
-	if (gw_buf_alloc(&s->sin, s->ctx->cfg->buffer_bytes) != 0) {
+	if (gw_buf_alloc(&s->sin, s->cfg->buffer_bytes) != 0) {
 		say(s, "421 4.3.0", "out of memory, try later");
 		begin_close(s, "no_memory", 1);
 		session_update(s);
@@ -510,12 +547,14 @@ client_write_cb(struct ev_loop *loop, ev_io *w, int revents)
 static ev_tstamp
 current_timeout(const struct gw_session *s)
 {
-	const struct gw_config *c = s->ctx->cfg;
+	const struct gw_config *c = s->cfg;
 
 	if (s->closing)
 		return CLOSE_GRACE_S;
 	if (s->connecting)
 		return c->connect_timeout_s;
+	if (s->refusing)
+		return c->command_timeout_s;
 	switch (smtpfix_stream_wait(&s->fix)) {
 	case SMTPFIX_WAIT_GREETING:
 		return c->greeting_timeout_s;
@@ -555,6 +594,10 @@ timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	}
 	if (s->connecting) {
 		connect_failed(s, ETIMEDOUT);
+	} else if (s->opaque || s->refusing) {
+		/* Inside TLS a plain-text reply would only corrupt the
+		 * stream; a refused client has had its answer. */
+		begin_close(s, s->refusing ? s->reason : "timeout_opaque", 0);
 	} else {
 		enum smtpfix_wait wt = smtpfix_stream_wait(&s->fix);
 		int on_client = wt == SMTPFIX_WAIT_COMMAND ||
@@ -607,6 +650,8 @@ session_update(struct gw_session *s)
 		(void)shutdown(s->sfd, SHUT_WR);
 		s->s_shut = 1;
 	}
+	if (s->refusing && s->c_eof && !s->closing)
+		begin_close(s, s->reason, 0);
 	/* Server gone and its last bytes relayed: tell the client if it
 	 * was owed a reply, then close. */
 	if (s->s_eof && !s->closing &&
@@ -679,17 +724,28 @@ session_end(struct gw_session *s)
 	gw_buf_free(&s->sout);
 	TAILQ_REMOVE(&s->ctx->sessions, s, entry);
 	s->ctx->nsessions--;
+	gw_config_release(s->cfg);
 	free(s);
 }
 
+/*
+ * One pass over the sessions: how many come from this client address, and
+ * whether the "client" is one of our own upstream sockets (a pair whose
+ * server address is the gateway's own: RFC 3463 X.4.6, routing loop).
+ */
 static unsigned
-sessions_of(const struct gw_ctx *ctx, const struct nat_addr *a)
+sessions_of(const struct gw_ctx *ctx, const struct nat_addr *a,
+    unsigned port, int *loop)
 {
 	const struct gw_session *s;
 	unsigned n = 0;
 
-	TAILQ_FOREACH(s, &ctx->sessions, entry)
+	*loop = 0;
+	TAILQ_FOREACH(s, &ctx->sessions, entry) {
 		n += nat_addr_eq(&s->client, a);
+		if (s->up_port == port && nat_addr_eq(&s->up_local, a))
+			*loop = 1;
+	}
 	return n;
 }
 
@@ -715,80 +771,41 @@ destination(const struct gw_config *cfg, const struct nat_addr *local,
 	return 0;
 }
 
-void
-gw_session_start(struct gw_ctx *ctx, int cfd,
-    const struct sockaddr_storage *peer)
+static struct gw_session *
+session_new(struct gw_ctx *ctx, int cfd, const struct nat_addr *client)
 {
-	const struct gw_config *cfg = ctx->cfg;
-	struct sockaddr_storage ls, ds;
-	socklen_t ll = sizeof(ls), dl;
-	struct nat_addr client, local, dst;
-	unsigned cport, lport;
-	char cs[64], lsb[64], dsb[64];
 	struct gw_session *s;
-	int on = 1, fd;
 
-	sa_to_addr(peer, &client, &cport);
-	addr_str(&client, cport, cs, sizeof(cs));
-	if (getsockname(cfd, (struct sockaddr *)&ls, &ll) != 0) {
-		close(cfd);
-		return;
-	}
-	sa_to_addr(&ls, &local, &lport);
-	addr_str(&local, lport, lsb, sizeof(lsb));
-	if (ctx->nsessions >= cfg->max_sessions) {
-		gw_log(LOG_WARNING, "event=refuse client=%s local=%s "
-		    "reason=max_sessions", cs, lsb);
-		refuse(cfg, cfd, "421 4.3.2", "too many sessions, try later");
-		return;
-	}
-	if (sessions_of(ctx, &client) >= cfg->max_sessions_per_client) {
-		gw_log(LOG_WARNING, "event=refuse client=%s local=%s "
-		    "reason=max_sessions_per_client", cs, lsb);
-		refuse(cfg, cfd, "421 4.7.0", "too many sessions from your "
-		    "address, try later");
-		return;
-	}
-	/* Keith Moore's review: a cross-realm relay is never open; it
-	 * only ever reaches the address paired with the one reached. */
-	if (destination(cfg, &local, &dst) != 0) {
-		gw_log(LOG_WARNING, "event=refuse client=%s local=%s "
-		    "reason=no_pair", cs, lsb);
-		refuse(cfg, cfd, "554 5.4.4", "no route: this address is "
-		    "not paired with a server");
-		return;
-	}
-	addr_str(&dst, cfg->upstream_port, dsb, sizeof(dsb));
-
-	if ((s = calloc(1, sizeof(*s))) == NULL) {
-		refuse(cfg, cfd, "421 4.3.0", "out of memory, try later");
-		return;
-	}
+	if ((s = calloc(1, sizeof(*s))) == NULL)
+		return NULL;
 	s->ctx = ctx;
+	s->cfg = gw_config_hold(ctx->cfg);
 	s->id = ++ctx->next_id;
 	s->cfd = cfd;
 	s->sfd = -1;
-	s->client = client;
-	memcpy(s->cstr, cs, sizeof(s->cstr) < sizeof(cs) ? sizeof(s->cstr) :
-	    sizeof(cs));
-	s->cstr[sizeof(s->cstr) - 1] = '\0';
+	s->client = *client;
 	s->start = s->last = ev_now(ctx->loop);
-	smtpfix_stream_init(&s->fix, &cfg->pol);
+	smtpfix_stream_init(&s->fix, &s->cfg->pol);
 	TAILQ_INSERT_TAIL(&ctx->sessions, s, entry);
 	ctx->nsessions++;
 	ev_io_init(&s->crd, client_read_cb, cfd, EV_READ);
 	ev_io_init(&s->cwr, client_write_cb, cfd, EV_WRITE);
 	ev_timer_init(&s->timer, timer_cb, 0., 1.);
 	s->crd.data = s->cwr.data = s->timer.data = s;
+	return s;
+}
 
-	gw_log(LOG_INFO, "session=%08x event=open client=%s local=%s dest=%s",
-	    s->id, cs, lsb, dsb);
+static void
+upstream_connect(struct gw_session *s, const struct nat_addr *dst)
+{
+	struct sockaddr_storage ds, ls;
+	socklen_t dl, ll = sizeof(ls);
+	int on = 1, fd;
 
-	dl = addr_to_sa(&dst, cfg->upstream_port, &ds);
-	fd = socket(dst.family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	dl = addr_to_sa(dst, s->cfg->upstream_port, &ds);
+	fd = socket(dst->family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0) {
 		connect_failed(s, errno);
-		session_update(s);
 		return;
 	}
 	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
@@ -803,7 +820,78 @@ gw_session_start(struct gw_ctx *ctx, int cfd,
 
 		upstream_close(s, 0);
 		connect_failed(s, e);
+		return;
 	}
+	/* Our own end, to recognise it if it ever comes back to us. */
+	if (getsockname(fd, (struct sockaddr *)&ls, &ll) == 0)
+		sa_to_addr(&ls, &s->up_local, &s->up_port);
+}
+
+void
+gw_session_start(struct gw_ctx *ctx, int cfd,
+    const struct sockaddr_storage *peer)
+{
+	const struct gw_config *cfg = ctx->cfg;
+	struct sockaddr_storage ls;
+	socklen_t ll = sizeof(ls);
+	struct nat_addr client, local, dst;
+	unsigned cport, lport, n;
+	char cs[64], lsb[64], dsb[64];
+	struct gw_session *s;
+	int loop;
+
+	sa_to_addr(peer, &client, &cport);
+	addr_str(&client, cport, cs, sizeof(cs));
+	if (getsockname(cfd, (struct sockaddr *)&ls, &ll) != 0) {
+		close(cfd);
+		return;
+	}
+	sa_to_addr(&ls, &local, &lport);
+	addr_str(&local, lport, lsb, sizeof(lsb));
+	/* RFC 5321 §3.1: a 421 greeting may close at once. */
+	if (ctx->nsessions >= cfg->max_sessions) {
+		gw_log(LOG_WARNING, "event=refuse client=%s local=%s "
+		    "reason=max_sessions", cs, lsb);
+		refuse(cfg, cfd, "421 4.3.2", "too many sessions, try later");
+		return;
+	}
+	n = sessions_of(ctx, &client, cport, &loop);
+	if (loop) {
+		gw_log(LOG_ERR, "event=refuse client=%s local=%s reason=loop "
+		    "note=a_pair_points_at_the_gateway_itself", cs, lsb);
+		refuse(cfg, cfd, "554 5.4.6", "routing loop: a pair points "
+		    "at the gateway itself");
+		return;
+	}
+	if (n >= cfg->max_sessions_per_client) {
+		gw_log(LOG_WARNING, "event=refuse client=%s local=%s "
+		    "reason=max_sessions_per_client", cs, lsb);
+		refuse(cfg, cfd, "421 4.7.0", "too many sessions from your "
+		    "address, try later");
+		return;
+	}
+	if ((s = session_new(ctx, cfd, &client)) == NULL) {
+		gw_log(LOG_ERR, "event=refuse client=%s local=%s "
+		    "reason=no_memory", cs, lsb);
+		refuse(cfg, cfd, "421 4.3.0", "out of memory, try later");
+		return;
+	}
+	/* Keith Moore's review: a cross-realm relay is never open; it
+	 * only ever reaches the address paired with the one reached. */
+	if (destination(cfg, &local, &dst) != 0) {
+		gw_log(LOG_WARNING, "session=%08x event=refuse client=%s "
+		    "local=%s reason=no_pair reply=554", s->id, cs, lsb);
+		s->refusing = 1;
+		s->reason = "refused_no_pair";
+		say(s, "554 5.4.4", "no route: this address is not paired "
+		    "with a server");
+		session_update(s);
+		return;
+	}
+	addr_str(&dst, cfg->upstream_port, dsb, sizeof(dsb));
+	gw_log(LOG_INFO, "session=%08x event=open client=%s local=%s dest=%s",
+	    s->id, cs, lsb, dsb);
+	upstream_connect(s, &dst);
 	session_update(s);
 }
 

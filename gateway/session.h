@@ -19,14 +19,17 @@ struct gw_session;
 /* What all sessions share; owned by main. */
 struct gw_ctx {
 	struct ev_loop		*loop;
-	const struct gw_config	*cfg;
+	struct gw_config	*cfg;		/* current; held */
 	unsigned		 nsessions;
 	uint32_t		 next_id;
 	TAILQ_HEAD(, gw_session) sessions;
 };
 
 void	gw_ctx_init(struct gw_ctx *ctx, struct ev_loop *loop,
-	    const struct gw_config *cfg);
+	    struct gw_config *cfg);
+/* New sessions use cfg (its reference passes to ctx); running sessions
+ * keep the config they started with. */
+void	gw_ctx_set_config(struct gw_ctx *ctx, struct gw_config *cfg);
 
 /*
  * Takes ownership of the accepted, non-blocking socket cfd: finds the
