@@ -18,9 +18,12 @@
 #include <strings.h>
 #include <syslog.h>
 
+#include <arpa/inet.h>
+
 #include <ini.h>
 
 #include "gateway/config.h"
+#include "nat/rfc6052.h"
 
 struct pending_pair {
 	struct nat_addr	 v4, v6;
@@ -39,6 +42,8 @@ struct parse {
 	struct pending_pair	*pp;		/* [pair] sections and pair = */
 	size_t			 npp, ppcap;
 	unsigned		 pp_section;	/* section_line of pp[npp-1] */
+	unsigned		 nat64_section;	/* section_line of the last */
+	size_t			 aclcap;
 };
 
 static void
@@ -66,11 +71,10 @@ perr(struct parse *p, unsigned line, const char *fmt, ...)
 
 static struct pending_pair *new_pair(struct parse *);
 
-/* "[pair NAME]": starts a pending pair named NAME. */
-static void
-pair_section(struct parse *p, const char *rest)
+/* Copies the NAME of "[kind NAME]" (rest starts after "kind"). */
+static int
+section_name(struct parse *p, const char *rest, char *dst, size_t cap)
 {
-	struct pending_pair *pp;
 	size_t n;
 
 	while (*rest == ' ' || *rest == '\t')
@@ -78,16 +82,47 @@ pair_section(struct parse *p, const char *rest)
 	n = strcspn(rest, "]");
 	while (n > 0 && (rest[n - 1] == ' ' || rest[n - 1] == '\t'))
 		n--;
-	if ((pp = new_pair(p)) == NULL)
-		return;
-	if (n == 0 || n >= sizeof(pp->opt.name)) {
-		perr(p, p->line, "[pair NAME]: name empty or longer than %zu",
-		    sizeof(pp->opt.name) - 1);
+	if (n == 0 || n >= cap) {
+		perr(p, p->line, "section name empty or longer than %zu",
+		    cap - 1);
+		return -1;
+	}
+	memcpy(dst, rest, n);
+	dst[n] = '\0';
+	return 0;
+}
+
+/* "[nat64 NAME]": a new prefix entry. */
+static void
+nat64_section(struct parse *p, const char *rest)
+{
+	struct gw_config *c = p->cfg;
+	struct gw_nat64 *n;
+
+	if (c->nnat64 == GW_NAT64_MAX) {
+		perr(p, p->line, "more than %d [nat64] sections", GW_NAT64_MAX);
 		return;
 	}
-	memcpy(pp->opt.name, rest, n);
-	pp->opt.name[n] = '\0';
-	p->pp_section = p->line;
+	n = &c->nat64[c->nnat64++];
+	memset(n, 0, sizeof(*n));
+	n->line = p->line;
+	n->clients.flags = NAT_ACL_NONE;
+	n->dests.flags = NAT_ACL_NONE;
+	if (section_name(p, rest, n->name, sizeof(n->name)) == 0)
+		p->nat64_section = p->line;
+}
+
+/* "[pair NAME]": starts a pending pair named NAME. */
+static void
+pair_section(struct parse *p, const char *rest)
+{
+	struct pending_pair *pp;
+
+	if ((pp = new_pair(p)) == NULL)
+		return;
+	pp->opt.acl = -1;
+	if (section_name(p, rest, pp->opt.name, sizeof(pp->opt.name)) == 0)
+		p->pp_section = p->line;
 }
 
 /* fgets that counts lines, and notes where each section starts. */
@@ -113,6 +148,9 @@ reader(char *str, int num, void *stream)
 		 * an empty one is reported rather than ignored. */
 		if (strncmp(r, "[pair", 5) == 0 && (r[5] == ' ' || r[5] == '\t'))
 			pair_section(p, r + 5);
+		else if (strncmp(r, "[nat64", 6) == 0 &&
+		    (r[6] == ' ' || r[6] == '\t'))
+			nat64_section(p, r + 6);
 	}
 	/* libinih only knows ';' for comments after a value; '#' after a
 	 * blank is a comment too here, as in most Unix configs.  No value
@@ -254,6 +292,7 @@ new_pair(struct parse *p)
 	pp = &p->pp[p->npp++];
 	memset(pp, 0, sizeof(*pp));
 	pp->opt.line = p->line;
+	pp->opt.acl = -1;
 	return pp;
 }
 
@@ -284,6 +323,70 @@ set_pair_addr(struct parse *p, struct pending_pair *pp, const char *v)
 	return 1;
 }
 
+static int
+parse_yesno(struct parse *p, const char *name, const char *v, int *out)
+{
+	if (strcmp(v, "yes") == 0)
+		*out = 1;
+	else if (strcmp(v, "no") == 0)
+		*out = 0;
+	else {
+		perr(p, p->line, "%s: '%s': want yes or no", name, v);
+		return 0;
+	}
+	return 1;
+}
+
+static int
+parse_acl(struct parse *p, const char *name, const char *v,
+    struct nat_acl *out)
+{
+	int rc = nat_acl_parse(v, strlen(v), out);
+
+	if (rc != 0) {
+		perr(p, p->line, "%s: '%s': %s (want CIDR prefixes, 'any' or "
+		    "'none')", name, v, nat_acl_error(rc));
+		return 0;
+	}
+	return 1;
+}
+
+/* A per-pair list lives in cfg->acls, so pairs without one cost
+ * nothing. */
+static int
+add_acl(struct parse *p, const char *name, const char *v)
+{
+	struct gw_config *c = p->cfg;
+	struct nat_acl *a;
+
+	if (c->nacls == p->aclcap) {
+		size_t ncap = p->aclcap ? p->aclcap * 2 : 4;
+
+		if ((a = realloc(c->acls, ncap * sizeof(*a))) == NULL) {
+			perr(p, p->line, "out of memory");
+			return -1;
+		}
+		c->acls = a;
+		p->aclcap = ncap;
+	}
+	if (!parse_acl(p, name, v, &c->acls[c->nacls]))
+		return -1;
+	return (int)c->nacls++;
+}
+
+static int
+parse_source(struct parse *p, const char *name, const char *v, int family,
+    struct nat_addr *out)
+{
+	if (nat_addr_parse(v, strlen(v), out) != 0 || out->family != family) {
+		perr(p, p->line, "%s: '%s' is not an %s address", name, v,
+		    family == AF_INET ? "IPv4" : "IPv6");
+		out->family = 0;
+		return 0;
+	}
+	return 1;
+}
+
 /* [pair NAME]: ipv4 = and ipv6 = (either order). */
 static int
 pair_key(struct parse *p, const char *section, const char *name,
@@ -307,6 +410,57 @@ pair_key(struct parse *p, const char *section, const char *name,
 		}
 		return set_pair_addr(p, pp, value);
 	}
+	if (strcmp(name, "helo_name") == 0) {
+		if (!valid_fqdn(value)) {
+			perr(p, p->line, "helo_name: '%s' is not a fully "
+			    "qualified host name", value);
+			return 0;
+		}
+		free(pp->opt.helo_name);
+		if ((pp->opt.helo_name = strdup(value)) == NULL) {
+			perr(p, p->line, "out of memory");
+			return 0;
+		}
+		return 1;
+	}
+	if (strcmp(name, "allow_clients") == 0)
+		return (pp->opt.acl = add_acl(p, name, value)) >= 0;
+	perr(p, p->line, "unknown key '%s' in [%s]", name, section);
+	return 0;
+}
+
+/* [nat64 NAME]: prefix, allow_clients, allow_destinations. */
+static int
+nat64_key(struct parse *p, const char *section, const char *name,
+    const char *value)
+{
+	struct gw_nat64 *n;
+	struct nat_cidr cidr;
+	struct in6_addr wkp;
+
+	if (p->cfg->nnat64 == 0 || p->nat64_section != p->section_line)
+		return 0;	/* the reader reported the section already */
+	n = &p->cfg->nat64[p->cfg->nnat64 - 1];
+	if (strcmp(name, "prefix") == 0) {
+		if (nat_cidr_parse(value, strlen(value), &cidr) != 0 ||
+		    cidr.addr.family != AF_INET6 ||
+		    nat_6052_prefix_valid(&cidr.addr.u.v6, cidr.plen) != 0) {
+			perr(p, p->line, "prefix: '%s': want an IPv6 prefix of "
+			    "length 32, 40, 48, 56, 64 or 96 with a zero u "
+			    "octet (RFC 6052 §2.2)", value);
+			return 0;
+		}
+		n->prefix = cidr.addr.u.v6;
+		n->plen = cidr.plen;
+		(void)inet_pton(AF_INET6, NAT_6052_WKP, &wkp);
+		n->wkp = cidr.plen == 96 &&
+		    memcmp(&wkp, &n->prefix, sizeof(wkp)) == 0;
+		return 1;
+	}
+	if (strcmp(name, "allow_clients") == 0)
+		return parse_acl(p, name, value, &n->clients);
+	if (strcmp(name, "allow_destinations") == 0)
+		return parse_acl(p, name, value, &n->dests);
 	perr(p, p->line, "unknown key '%s' in [%s]", name, section);
 	return 0;
 }
@@ -405,6 +559,26 @@ gateway_key(struct parse *p, const char *name, const char *v)
 		memcpy(c->fqdn, v, strlen(v) + 1);
 	} else if (strcmp(name, "listen") == 0) {
 		return add_listen(p, v);
+	} else if (strcmp(name, "transparent") == 0) {
+		return parse_yesno(p, name, v, &c->transparent);
+	} else if (strcmp(name, "source_pairing") == 0) {
+		return parse_yesno(p, name, v, &c->source_pairing);
+	} else if (strcmp(name, "address_hygiene") == 0) {
+		if (strcmp(v, "reject") == 0)
+			c->hygiene = 1;
+		else if (strcmp(v, "pass") == 0)
+			c->hygiene = 0;
+		else {
+			perr(p, p->line, "address_hygiene: '%s': want reject "
+			    "or pass", v);
+			return 0;
+		}
+	} else if (strcmp(name, "source_ipv4") == 0) {
+		return parse_source(p, name, v, AF_INET, &c->source4);
+	} else if (strcmp(name, "source_ipv6") == 0) {
+		return parse_source(p, name, v, AF_INET6, &c->source6);
+	} else if (strcmp(name, "allow_clients") == 0) {
+		return parse_acl(p, name, v, &c->clients);
 	} else if (strcmp(name, "helo_rewrite") == 0) {
 		if (strcmp(v, "always") == 0)
 			c->pol.helo = SMTPFIX_HELO_ALWAYS;
@@ -471,6 +645,9 @@ handler(void *user, const char *section, const char *name, const char *value)
 	if (strncmp(section, "pair", 4) == 0 &&
 	    (section[4] == ' ' || section[4] == '\t'))
 		return pair_key(p, section, name, value);
+	if (strncmp(section, "nat64", 5) == 0 &&
+	    (section[5] == ' ' || section[5] == '\t'))
+		return nat64_key(p, section, name, value);
 	if (section[0] == '\0') {
 		perr(p, p->line, "'%s' outside any section: put it under "
 		    "[gateway]", name);
@@ -488,6 +665,9 @@ gw_config_defaults(struct gw_config *c)
 	c->pol.helo = SMTPFIX_HELO_ALWAYS;
 	c->pol.cmd_max = 2048;
 	c->pol.reply_max = 2048;
+	c->source_pairing = 1;
+	c->hygiene = 1;
+	c->clients.flags = NAT_ACL_ANY;
 	c->upstream_port = 25;
 	c->max_sessions = 1000;
 	c->max_sessions_per_client = 50;
@@ -514,14 +694,31 @@ build_pairs(struct parse *p)
 	struct gw_config *c = p->cfg;
 	size_t i;
 
-	if (p->npp == 0) {
+	for (i = 0; i < c->nnat64; i++) {
+		const struct gw_nat64 *n = &c->nat64[i];
+
+		if (n->plen == 0) {
+			perr(p, n->line, "[nat64 %s] needs prefix =", n->name);
+			return -1;
+		}
+		/* Keith Moore's review: a cross-realm relay only serves its
+		 * own customers; the operator must name them. */
+		if (n->clients.flags == NAT_ACL_NONE && n->clients.n == 0) {
+			perr(p, n->line, "[nat64 %s] needs allow_clients = "
+			    "(who may relay through the prefix; never open)",
+			    n->name);
+			return -1;
+		}
+	}
+	if (p->npp == 0 && c->nnat64 == 0) {
 		perr(p, p->line > 0 ? p->line : 1,
 		    "no pairs: add a [pair NAME] section with ipv4 = and "
-		    "ipv6 =");
+		    "ipv6 =, or a [nat64 NAME] section");
 		return -1;
 	}
 	if (nat_pairs_init(&c->pairs, p->npp) != 0 ||
-	    (c->pair_opt = calloc(p->npp, sizeof(*c->pair_opt))) == NULL) {
+	    (p->npp > 0 &&
+	    (c->pair_opt = calloc(p->npp, sizeof(*c->pair_opt))) == NULL)) {
 		perr(p, 0, "out of memory for %zu pairs", p->npp);
 		return -1;
 	}
@@ -543,6 +740,7 @@ build_pairs(struct parse *p)
 			return -1;
 		}
 		c->pair_opt[c->pairs.n - 1] = pp->opt;
+		pp->opt.helo_name = NULL;	/* moved */
 	}
 	return 0;
 }
@@ -582,6 +780,8 @@ gw_config_load(const char *path, struct gw_config *c, char *err,
 		    "gives in HELO and replies");
 	if (p.err[0] == '\0')
 		(void)build_pairs(&p);
+	for (size_t i = 0; i < p.npp; i++)
+		free(p.pp[i].opt.helo_name);
 	free(p.pp);
 	c->pol.fqdn = c->fqdn;
 	c->pol.fqdn_len = strlen(c->fqdn);
@@ -596,9 +796,17 @@ gw_config_load(const char *path, struct gw_config *c, char *err,
 void
 gw_config_free(struct gw_config *c)
 {
+	size_t i;
+
+	if (c->pair_opt != NULL)
+		for (i = 0; i < c->pairs.n; i++)
+			free(c->pair_opt[i].helo_name);
 	nat_pairs_free(&c->pairs);
 	free(c->pair_opt);
 	c->pair_opt = NULL;
+	free(c->acls);
+	c->acls = NULL;
+	c->nacls = 0;
 }
 
 struct gw_config *

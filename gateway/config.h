@@ -7,6 +7,7 @@
 
 #include <stddef.h>
 
+#include "nat/acl.h"
 #include "nat/addr.h"
 #include "nat/pair.h"
 #include "smtpfix/stream.h"
@@ -14,6 +15,7 @@
 #define GW_LISTEN_MAX	16
 #define GW_FQDN_MAX	253	/* RFC 1035 §2.3.4, without the final dot */
 #define GW_NAME_MAX	64
+#define GW_NAT64_MAX	8
 
 struct gw_listen {
 	struct nat_addr	 addr;
@@ -24,6 +26,19 @@ struct gw_listen {
 struct gw_pair_opt {
 	char		 name[GW_NAME_MAX];	/* from [pair NAME] */
 	unsigned	 line;			/* where it was defined */
+	int		 acl;		/* index into acls, -1: the default */
+	char		*helo_name;	/* owned; NULL: the gateway FQDN */
+};
+
+/* [nat64 NAME]: IPv6 clients reach IPv4 servers through a prefix. */
+struct gw_nat64 {
+	char		 name[GW_NAME_MAX];
+	unsigned	 line;
+	struct in6_addr	 prefix;
+	unsigned	 plen;		/* 32, 40, 48, 56, 64 or 96 */
+	int		 wkp;		/* the well-known 64:ff9b::/96 */
+	struct nat_acl	 clients;	/* default none: never open */
+	struct nat_acl	 dests;		/* non-global ranges allowed (WKP) */
 };
 
 struct gw_config {
@@ -45,6 +60,17 @@ struct gw_config {
 	unsigned		 data_init_timeout_s;	/* §4.5.3.2.4: 2 min */
 	unsigned		 data_timeout_s;	/* §4.5.3.2.5: 3 min */
 	unsigned		 data_end_timeout_s;	/* §4.5.3.2.6: 10 min */
+	/* Cross-realm policy and source addresses (issue 6). */
+	int			 transparent;	/* IP_TRANSPARENT listeners */
+	int			 source_pairing;
+	int			 hygiene;	/* refuse scoped literals and
+						   source routes in MAIL/RCPT */
+	struct nat_addr		 source4, source6; /* family 0: unset */
+	struct nat_acl		 clients;	/* default for pairs: any */
+	struct gw_nat64		 nat64[GW_NAT64_MAX];
+	size_t			 nnat64;
+	struct nat_acl		*acls;		/* owned: per-pair lists */
+	size_t			 nacls;
 	struct nat_pairs	 pairs;
 	struct gw_pair_opt	*pair_opt;	/* owned, pairs.n entries */
 	unsigned		 refs;		/* holders: the daemon and each

@@ -169,7 +169,27 @@ test_bad(void **state)
 		{ "[gateway]\nfqdn = a.example\n[pair x]\n[pair y]\n"
 		  "ipv4 = 192.0.2.1\nipv6 = 2001:db8::1\n",
 		    ":3: pair x needs ipv4 and ipv6" },
-		{ "[gateway]\nfqdn = a.example\n[pair ]\n", ":3: [pair NAME]" },
+		{ "[gateway]\nfqdn = a.example\n[pair ]\n",
+		    ":3: section name empty" },
+		{ "[gateway]\nfqdn = a.example\n[nat64 w]\nprefix = 64:ff9b::/96\n",
+		    ":3: [nat64 w] needs allow_clients" },
+		{ "[gateway]\nfqdn = a.example\n[nat64 w]\nallow_clients = any\n",
+		    ":3: [nat64 w] needs prefix" },
+		{ "[gateway]\nfqdn = a.example\n[nat64 w]\nprefix = 2001:db8::/33\n",
+		    ":4: prefix: '2001:db8::/33'" },
+		{ "[gateway]\nfqdn = a.example\n[nat64 w]\n"
+		  "prefix = 2001:db8:0:0:ff00::/64\n",
+		    ":4: prefix" },	/* u octet set */
+		{ "[gateway]\nfqdn = a.example\n[nat64 w]\n"
+		  "allow_clients = 192.0.2.1/24\n", ":4: allow_clients" },
+		{ "[gateway]\nfqdn = a.example\ntransparent = maybe\n",
+		    ":3: transparent: 'maybe'" },
+		{ "[gateway]\nfqdn = a.example\nsource_ipv4 = 2001:db8::1\n",
+		    ":3: source_ipv4" },
+		{ "[gateway]\nfqdn = a.example\naddress_hygiene = lax\n",
+		    ":3: address_hygiene" },
+		{ "[gateway]\nfqdn = a.example\n[pair x]\nhelo_name = bad_name\n",
+		    ":4: helo_name" },
 		{ "[pairs]\npair = 192.0.2.1 192.0.2.2\n",
 		    ":2: pair has two IPv4" },
 	};
@@ -187,6 +207,81 @@ test_bad(void **state)
 			    cases[i].want);
 		assert_non_null(strstr(err, "/tmp/smtp64-cfgtest."));
 	}
+}
+
+static void
+test_policy(void **state)
+{
+	static const char text[] = "[gateway]\n"
+				   "fqdn = gw.example.net\n"
+				   "transparent = yes\n"
+				   "source_pairing = no\n"
+				   "address_hygiene = pass\n"
+				   "source_ipv4 = 198.51.100.1\n"
+				   "source_ipv6 = 2001:db8::1\n"
+				   "allow_clients = 192.0.2.0/24\n"
+				   "[pair a]\n"
+				   "ipv4 = 192.0.2.30\n"
+				   "ipv6 = 2001:db8::25\n"
+				   "helo_name = a.gw.example.net\n"
+				   "allow_clients = 198.51.100.0/24, 2001:db8::/32\n"
+				   "[pair b]\n"
+				   "ipv4 = 192.0.2.31\n"
+				   "ipv6 = 2001:db8::26\n"
+				   "[nat64 wkp]\n"
+				   "prefix = 64:ff9b::/96\n"
+				   "allow_clients = 2001:db8:1::/48\n"
+				   "allow_destinations = 10.0.0.0/8\n"
+				   "[nat64 nsp]\n"
+				   "prefix = 2001:db8:64::/48\n"
+				   "allow_clients = any\n";
+	struct gw_config c;
+	char err[512];
+	struct in_addr v4;
+	const struct nat_pair *p;
+
+	(void)state;
+	assert_int_equal(load(text, &c, err, sizeof(err)), 0);
+	assert_int_equal(c.transparent, 1);
+	assert_int_equal(c.source_pairing, 0);
+	assert_int_equal(c.hygiene, 0);
+	assert_int_equal(c.source4.family, AF_INET);
+	assert_int_equal(c.source6.family, AF_INET6);
+	assert_int_equal(c.clients.n, 1);
+	assert_int_equal(c.nnat64, 2);
+	assert_int_equal(c.nat64[0].wkp, 1);
+	assert_int_equal(c.nat64[0].plen, 96);
+	assert_int_equal(c.nat64[0].dests.n, 1);
+	assert_int_equal(c.nat64[1].wkp, 0);
+	assert_int_equal(c.nat64[1].plen, 48);
+	assert_int_equal(c.nat64[1].clients.flags, NAT_ACL_ANY);
+	inet_pton(AF_INET, "192.0.2.30", &v4);
+	p = nat_pairs_by_v4(&c.pairs, &v4);
+	assert_non_null(p);
+	assert_string_equal(c.pair_opt[p->user].helo_name, "a.gw.example.net");
+	assert_int_equal(c.pair_opt[p->user].acl, 0);
+	assert_int_equal(c.acls[0].n, 2);
+	inet_pton(AF_INET, "192.0.2.31", &v4);
+	p = nat_pairs_by_v4(&c.pairs, &v4);
+	assert_non_null(p);
+	assert_null(c.pair_opt[p->user].helo_name);
+	assert_int_equal(c.pair_opt[p->user].acl, -1);
+	gw_config_free(&c);
+}
+
+static void
+test_nat64_only(void **state)
+{
+	struct gw_config c;
+	char err[512];
+
+	(void)state;
+	assert_int_equal(load("[gateway]\nfqdn = a.example\n[nat64 w]\n"
+			      "prefix = 64:ff9b::/96\nallow_clients = any\n",
+			     &c, err, sizeof(err)),
+	    0);
+	assert_int_equal(c.pairs.n, 0);
+	gw_config_free(&c);
 }
 
 static void
@@ -209,6 +304,8 @@ main(void)
 		cmocka_unit_test(test_good),
 		cmocka_unit_test(test_defaults),
 		cmocka_unit_test(test_bad),
+		cmocka_unit_test(test_policy),
+		cmocka_unit_test(test_nat64_only),
 		cmocka_unit_test(test_missing_file),
 	};
 

@@ -21,7 +21,7 @@
 
 int
 gw_listener_open(struct gw_listener *gl, const struct gw_listen *l,
-    char *err, size_t errcap)
+    int transparent, char *err, size_t errcap)
 {
 	struct sockaddr_storage ss;
 	socklen_t sl;
@@ -56,6 +56,18 @@ gw_listener_open(struct gw_listener *gl, const struct gw_listen *l,
 		return -1;
 	}
 	(void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on));
+	/* Edge-router mode: TPROXY hands us connections to any address;
+	 * the original destination is then the socket's local address. */
+	if (transparent &&
+	    (l->addr.family == AF_INET ?
+		setsockopt(fd, IPPROTO_IP, IP_TRANSPARENT, &on, sizeof(on)) :
+		setsockopt(fd, IPPROTO_IPV6, IPV6_TRANSPARENT, &on,
+		    sizeof(on))) != 0) {
+		(void)snprintf(err, errcap, "listen %s: IP_TRANSPARENT: %s "
+		    "(needs CAP_NET_ADMIN)", gl->name, strerror(errno));
+		close(fd);
+		return -1;
+	}
 	if (l->addr.family == AF_INET6 &&
 	    setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof(on)) != 0) {
 		(void)snprintf(err, errcap, "listen %s: IPV6_V6ONLY: %s",

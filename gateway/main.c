@@ -68,7 +68,8 @@ reload_cb(struct ev_loop *loop, ev_signal *w, int revents)
 		    "note=old_config_kept", err);
 		return;
 	}
-	if (!same_listeners(ctx->cfg, cfg))
+	if (!same_listeners(ctx->cfg, cfg) ||
+	    ctx->cfg->transparent != cfg->transparent)
 		gw_log(LOG_WARNING, "event=reload note=listen_changed_"
 		    "needs_restart");
 	gw_ctx_set_config(ctx, cfg);
@@ -141,7 +142,8 @@ main(int argc, char *argv[])
 	 * terminal and the exit status. */
 	nlisten = cfg->nlisten;	/* reload keeps these listeners */
 	for (i = 0; i < nlisten; i++) {
-		if (gw_listener_open(&listeners[i], &cfg->listen[i], err,
+		if (gw_listener_open(&listeners[i], &cfg->listen[i],
+			cfg->transparent, err,
 			sizeof(err)) != 0) {
 			fprintf(stderr, "smtp64d: %s\n", err);
 			return 1;

@@ -30,6 +30,8 @@
 #include "gateway/session.h"
 #include "nat/addr.h"
 #include "nat/pair.h"
+#include "nat/rfc6052.h"
+#include "nat/scope.h"
 #include "smtpfix/refuse.h"
 #include "smtpfix/stream.h"
 
@@ -55,6 +57,7 @@ struct gw_session {
 	uint64_t		 c2s, s2c;	/* bytes read from each peer */
 	const char		*reason;	/* how it ended */
 	struct nat_addr		 client;
+	struct smtpfix_policy	 pol;		/* cfg's, HELO name per pair */
 	struct smtpfix_stream	 fix;		/* last: the largest part */
 };
 
@@ -749,26 +752,108 @@ sessions_of(const struct gw_ctx *ctx, const struct nat_addr *a,
 	return n;
 }
 
-/* The paired address for the local address the client reached. */
-static int
-destination(const struct gw_config *cfg, const struct nat_addr *local,
-    struct nat_addr *dst)
+enum route_verdict {
+	ROUTE_OK = 0,
+	ROUTE_NO_MAPPING,	/* 554 5.4.4: nothing stands behind it */
+	ROUTE_CLIENT,		/* 554 5.7.1: client not allowed */
+	ROUTE_NONGLOBAL,	/* 554 5.4.4: RFC 6052 §3.1 */
+};
+
+struct route {
+	struct nat_addr	 dst;
+	const char	*kind;		/* "pair" or "nat64" */
+	const char	*name;		/* its section name */
+	const char	*why;		/* non-global: the range's name */
+};
+
+/*
+ * Where a client that reached `local` goes: the partner of a paired
+ * address, else the IPv4 address embedded in a [nat64] prefix (RFC 6052
+ * §2.2).  Keith Moore's review: a cross-realm relay is never open, so
+ * nothing else is ever reached, and only listed clients may use it.
+ */
+static enum route_verdict
+route_find(const struct gw_config *cfg, const struct nat_addr *local,
+    const struct nat_addr *client, struct route *r)
 {
 	const struct nat_pair *p;
+	const struct nat_acl *acl;
+	size_t i;
 
-	memset(dst, 0, sizeof(*dst));
-	if (local->family == AF_INET) {
-		if ((p = nat_pairs_by_v4(&cfg->pairs, &local->u.v4)) == NULL)
-			return -1;
-		dst->family = AF_INET6;
-		dst->u.v6 = p->v6;
-	} else {
-		if ((p = nat_pairs_by_v6(&cfg->pairs, &local->u.v6)) == NULL)
-			return -1;
-		dst->family = AF_INET;
-		dst->u.v4 = p->v4;
+	memset(r, 0, sizeof(*r));
+	p = local->family == AF_INET ?
+	    nat_pairs_by_v4(&cfg->pairs, &local->u.v4) :
+	    nat_pairs_by_v6(&cfg->pairs, &local->u.v6);
+	if (p != NULL) {
+		const struct gw_pair_opt *o = &cfg->pair_opt[p->user];
+
+		r->kind = "pair";
+		r->name = o->name;
+		acl = o->acl >= 0 ? &cfg->acls[o->acl] : &cfg->clients;
+		if (!nat_acl_match(acl, client))
+			return ROUTE_CLIENT;
+		if (local->family == AF_INET) {
+			r->dst.family = AF_INET6;
+			r->dst.u.v6 = p->v6;
+		} else {
+			r->dst.family = AF_INET;
+			r->dst.u.v4 = p->v4;
+		}
+		return ROUTE_OK;
 	}
-	return 0;
+	if (local->family != AF_INET6)
+		return ROUTE_NO_MAPPING;
+	for (i = 0; i < cfg->nnat64; i++) {
+		const struct gw_nat64 *n = &cfg->nat64[i];
+
+		if (nat_6052_extract(&n->prefix, n->plen, &local->u.v6,
+			&r->dst.u.v4) != 0)
+			continue;
+		r->dst.family = AF_INET;
+		r->kind = "nat64";
+		r->name = n->name;
+		if (!nat_acl_match(&n->clients, client))
+			return ROUTE_CLIENT;
+		/* RFC 6052 §3.1: the well-known prefix must not carry
+		 * non-global IPv4 addresses, unless the operator says so. */
+		if (n->wkp && !nat_scope_v4_global(&r->dst.u.v4) &&
+		    !nat_acl_match(&n->dests, &r->dst)) {
+			r->why = nat_scope_v4_reason(&r->dst.u.v4);
+			return ROUTE_NONGLOBAL;
+		}
+		return ROUTE_OK;
+	}
+	return ROUTE_NO_MAPPING;
+}
+
+/*
+ * The upstream source: the partner of the client's own address when it
+ * has a pair (so the server sees one stable address per client that it
+ * can reverse-resolve), else the configured source of that family, else
+ * the kernel's choice (family 0).  Returns that pair's HELO name, or NULL
+ * for the gateway FQDN.
+ */
+static const char *
+source_for(const struct gw_config *cfg, const struct nat_addr *client,
+    int family, struct nat_addr *src)
+{
+	const struct nat_pair *p = NULL;
+
+	memset(src, 0, sizeof(*src));
+	if (cfg->source_pairing)
+		p = client->family == AF_INET ?
+		    nat_pairs_by_v4(&cfg->pairs, &client->u.v4) :
+		    nat_pairs_by_v6(&cfg->pairs, &client->u.v6);
+	if (p != NULL && family != client->family) {
+		src->family = family;
+		if (family == AF_INET)
+			src->u.v4 = p->v4;
+		else
+			src->u.v6 = p->v6;
+		return cfg->pair_opt[p->user].helo_name;
+	}
+	*src = family == AF_INET ? cfg->source4 : cfg->source6;
+	return NULL;
 }
 
 static struct gw_session *
@@ -785,7 +870,8 @@ session_new(struct gw_ctx *ctx, int cfd, const struct nat_addr *client)
 	s->sfd = -1;
 	s->client = *client;
 	s->start = s->last = ev_now(ctx->loop);
-	smtpfix_stream_init(&s->fix, &s->cfg->pol);
+	s->pol = s->cfg->pol;
+	smtpfix_stream_init(&s->fix, &s->pol);
 	TAILQ_INSERT_TAIL(&ctx->sessions, s, entry);
 	ctx->nsessions++;
 	ev_io_init(&s->crd, client_read_cb, cfd, EV_READ);
@@ -795,8 +881,36 @@ session_new(struct gw_ctx *ctx, int cfd, const struct nat_addr *client)
 	return s;
 }
 
+/*
+ * Binds fd to src.  IP_FREEBIND lets the source be an address that is
+ * routed to the gateway without being configured on it; in transparent
+ * mode IP_TRANSPARENT lets it be any address at all.
+ */
+static int
+bind_source(int fd, const struct nat_addr *src, int transparent)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = addr_to_sa(src, 0, &ss);
+	int on = 1;
+
+	if (src->family == AF_INET) {
+		(void)setsockopt(fd, IPPROTO_IP, IP_FREEBIND, &on, sizeof(on));
+		if (transparent)
+			(void)setsockopt(fd, IPPROTO_IP, IP_TRANSPARENT, &on,
+			    sizeof(on));
+	} else {
+		(void)setsockopt(fd, IPPROTO_IPV6, IPV6_FREEBIND, &on,
+		    sizeof(on));
+		if (transparent)
+			(void)setsockopt(fd, IPPROTO_IPV6, IPV6_TRANSPARENT,
+			    &on, sizeof(on));
+	}
+	return bind(fd, (struct sockaddr *)&ss, sl);
+}
+
 static void
-upstream_connect(struct gw_session *s, const struct nat_addr *dst)
+upstream_connect(struct gw_session *s, const struct nat_addr *dst,
+    const struct nat_addr *src)
 {
 	struct sockaddr_storage ds, ls;
 	socklen_t dl, ll = sizeof(ls);
@@ -809,6 +923,17 @@ upstream_connect(struct gw_session *s, const struct nat_addr *dst)
 		return;
 	}
 	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
+	if (src->family != 0 && bind_source(fd, src, s->cfg->transparent) != 0) {
+		char a[INET6_ADDRSTRLEN];
+
+		(void)nat_addr_fmt(src, a, sizeof(a));
+		gw_log(LOG_ERR, "session=%08x event=bind_failed source=%s "
+		    "error=\"%s\"", s->id, a, strerror(errno));
+		close(fd);
+		say(s, "421 4.3.0", "source address unavailable, try later");
+		begin_close(s, "bind_failed", 0);
+		return;
+	}
 	s->sfd = fd;
 	ev_io_init(&s->srd, server_read_cb, fd, EV_READ);
 	ev_io_init(&s->swr, server_write_cb, fd, EV_WRITE);
@@ -827,6 +952,19 @@ upstream_connect(struct gw_session *s, const struct nat_addr *dst)
 		sa_to_addr(&ls, &s->up_local, &s->up_port);
 }
 
+/* Greets with a refusal and answers 503 until QUIT (RFC 5321 §3.1). */
+static void
+refusing(struct gw_session *s, const char *cs, const char *lsb,
+    const char *why, const char *code_enh, const char *text)
+{
+	gw_log(LOG_WARNING, "session=%08x event=refuse client=%s local=%s "
+	    "reason=%s reply=%.3s", s->id, cs, lsb, why, code_enh);
+	s->refusing = 1;
+	s->reason = why;
+	say(s, code_enh, text);
+	session_update(s);
+}
+
 void
 gw_session_start(struct gw_ctx *ctx, int cfd,
     const struct sockaddr_storage *peer)
@@ -834,10 +972,12 @@ gw_session_start(struct gw_ctx *ctx, int cfd,
 	const struct gw_config *cfg = ctx->cfg;
 	struct sockaddr_storage ls;
 	socklen_t ll = sizeof(ls);
-	struct nat_addr client, local, dst;
+	struct nat_addr client, local, src;
 	unsigned cport, lport, n;
-	char cs[64], lsb[64], dsb[64];
+	char cs[64], lsb[64], dsb[64], ssb[INET6_ADDRSTRLEN];
 	struct gw_session *s;
+	struct route r;
+	const char *helo;
 	int loop;
 
 	sa_to_addr(peer, &client, &cport);
@@ -876,22 +1016,39 @@ gw_session_start(struct gw_ctx *ctx, int cfd,
 		refuse(cfg, cfd, "421 4.3.0", "out of memory, try later");
 		return;
 	}
-	/* Keith Moore's review: a cross-realm relay is never open; it
-	 * only ever reaches the address paired with the one reached. */
-	if (destination(cfg, &local, &dst) != 0) {
-		gw_log(LOG_WARNING, "session=%08x event=refuse client=%s "
-		    "local=%s reason=no_pair reply=554", s->id, cs, lsb);
-		s->refusing = 1;
-		s->reason = "refused_no_pair";
-		say(s, "554 5.4.4", "no route: this address is not paired "
-		    "with a server");
-		session_update(s);
+	switch (route_find(cfg, &local, &client, &r)) {
+	case ROUTE_OK:
+		break;
+	case ROUTE_NO_MAPPING:
+		refusing(s, cs, lsb, "no_pair", "554 5.4.4", "no route: this "
+		    "address stands for no server");
+		return;
+	case ROUTE_CLIENT:
+		refusing(s, cs, lsb, "client_not_allowed", "554 5.7.1",
+		    "relaying denied: your address may not use this gateway");
+		return;
+	case ROUTE_NONGLOBAL:
+		gw_log(LOG_INFO, "session=%08x event=refuse_detail "
+		    "destination_scope=%s", s->id, r.why != NULL ? r.why : "?");
+		refusing(s, cs, lsb, "nonglobal_destination", "554 5.4.4",
+		    "no route: a non-global IPv4 address is not reachable "
+		    "through the well-known prefix (RFC 6052 section 3.1)");
 		return;
 	}
-	addr_str(&dst, cfg->upstream_port, dsb, sizeof(dsb));
-	gw_log(LOG_INFO, "session=%08x event=open client=%s local=%s dest=%s",
-	    s->id, cs, lsb, dsb);
-	upstream_connect(s, &dst);
+	helo = source_for(cfg, &client, r.dst.family, &src);
+	if (helo != NULL) {
+		s->pol.fqdn = helo;
+		s->pol.fqdn_len = strlen(helo);
+	}
+	addr_str(&r.dst, cfg->upstream_port, dsb, sizeof(dsb));
+	if (src.family != 0)
+		(void)nat_addr_fmt(&src, ssb, sizeof(ssb));
+	else
+		(void)snprintf(ssb, sizeof(ssb), "auto");
+	gw_log(LOG_INFO, "session=%08x event=open client=%s local=%s dest=%s "
+	    "via=%s:%s source=%s helo_name=%s", s->id, cs, lsb, dsb, r.kind,
+	    r.name, ssb, s->pol.fqdn);
+	upstream_connect(s, &r.dst, &src);
 	session_update(s);
 }
 

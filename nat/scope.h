@@ -1,0 +1,50 @@
+/*
+ * nat/scope.h: address scope.  Which IPv4 addresses may sit behind the
+ * well-known prefix 64:ff9b::/96 (RFC 6052 §3.1), and which IPv4 and IPv6
+ * addresses mean something only on one host or link, so must not cross
+ * the gateway in an SMTP address literal (RFC 3974 §6).  Pure: a static
+ * table, no state.
+ */
+#ifndef NAT_SCOPE_H
+#define NAT_SCOPE_H
+
+#include <netinet/in.h>
+
+/*
+ * 1 if a (network byte order) is global: RFC 6052 §3.1 lets it be
+ * embedded in the well-known prefix; 0 if it falls in one of the
+ * non-global ranges of RFC 6890, RFC 5735 §3, RFC 5737 and RFC 6598.
+ */
+int nat_scope_v4_global(const struct in_addr *a);
+
+/*
+ * Why a is not global: a short static token for log lines ("private",
+ * "loopback", "documentation", "shared", "link-local", "this-network",
+ * "ietf-protocol", "6to4-relay", "benchmarking", "multicast",
+ * "reserved", "broadcast"), or NULL if a is global.  Never free it.
+ */
+const char *nat_scope_v4_reason(const struct in_addr *a);
+
+/* The document that sets a's range aside ("RFC 1918", "RFC 5737", ...),
+ * static; NULL if a is global. */
+const char *nat_scope_v4_source(const struct in_addr *a);
+
+/*
+ * 1 if a means "this host" or "this link" only: 0.0.0.0/8, 127.0.0.0/8,
+ * 169.254.0.0/16, 255.255.255.255.  Such an address in a mail address
+ * literal names a different machine on each side of the gateway; the
+ * other non-global ranges (private, documentation, ...) are still
+ * unambiguous inside one site.  Else 0.
+ */
+int nat_scope_v4_local(const struct in_addr *a);
+
+/*
+ * 1 if a is not of global scope: unspecified ::, loopback ::1,
+ * link-local fe80::/10, site-local fec0::/10 (deprecated by RFC 3879,
+ * but RFC 3974 §6 is about it), or multicast ff00::/8 of any scope but
+ * global (RFC 4291 §2.7: scope 0xe).  Else 0.  An IPv4-mapped address
+ * (::ffff:0:0/96) is not judged here: see nat_scope_v4_local.
+ */
+int nat_scope_v6_scoped(const struct in6_addr *a);
+
+#endif
