@@ -160,8 +160,8 @@ nat_acl_parse(const char *s, size_t len, struct nat_acl *out)
 	if (word_eq(s + start, i - start, "any") ||
 	    word_eq(s + start, i - start, "none")) {
 		out->flags = word_eq(s + start, i - start, "any")
-		    ? NAT_ACL_ANY
-		    : NAT_ACL_NONE;
+		                 ? NAT_ACL_ANY
+		                 : NAT_ACL_NONE;
 		while (i < len && is_blank(s[i]))
 			i++;
 		return i == len ? 0 : NAT_ACL_EWORD;

@@ -25,8 +25,8 @@ struct scope_v4 {
 };
 
 #define V4(a, b, c, d)                                                         \
-	(((uint32_t)(a) << 24) | ((uint32_t)(b) << 16) | ((uint32_t)(c) << 8) | \
-	    (uint32_t)(d))
+	(((uint32_t)(a) << 24) | ((uint32_t)(b) << 16) |                       \
+	    ((uint32_t)(c) << 8) | (uint32_t)(d))
 
 /*
  * First match wins: 255.255.255.255 comes before 240.0.0.0/4, which
@@ -79,8 +79,8 @@ v4_lookup(const struct in_addr *a)
 	h = v4_host(a);
 	for (i = 0; i < sizeof(scope_v4) / sizeof(scope_v4[0]); i++) {
 		mask = scope_v4[i].plen == 0
-		    ? 0
-		    : UINT32_MAX << (32 - scope_v4[i].plen);
+		           ? 0
+		           : UINT32_MAX << (32 - scope_v4[i].plen);
 		if ((h & mask) == scope_v4[i].net)
 			return &scope_v4[i];
 	}
