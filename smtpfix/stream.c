@@ -19,7 +19,7 @@ enum smtpfix_kind {
 	KIND_HELO,
 	KIND_DATA,
 	KIND_DATA_END,
-	KIND_BDAT,
+	KIND_BDAT, /* unused: BDAT is answered locally */
 	KIND_STARTTLS,
 	KIND_AUTH,
 	KIND_QUIT,
@@ -440,14 +440,16 @@ c2s_cmd(struct smtpfix_stream *s, const char *in, size_t len,
 		}
 		break;
 	case VERB_STARTTLS:
-		/* RFC 3207 §4.2: bytes the client sent after STARTTLS are
-		 * not commands (CVE-2011-0411); wait for the reply. */
+		/* RFC 2920 §3.1: STARTTLS ends a pipelined group; RFC 3207
+		 * §4.2: nothing sent before the handshake counts after it
+		 * (CVE-2011-0411).  Wait for the reply. */
 		s->hold = 1;
 		q_push(s, KIND_STARTTLS, LOCAL_NONE);
 		break;
 	case VERB_AUTH:
-		/* RFC 4954 §4: AUTH ends a pipelined group; wait for the
-		 * reply so a 334 marks the next line as secret. */
+		/* RFC 2920 §3.1: an extension's command ends a pipelined
+		 * group; wait for the reply so that a 334 (RFC 4954 §4)
+		 * marks the next line as secret. */
 		out->secret = 1;
 		s->hold = 1;
 		q_push(s, KIND_AUTH, LOCAL_NONE);
@@ -672,9 +674,6 @@ reply_end(struct smtpfix_stream *s, unsigned code, struct smtpfix_step *out)
 		if (code == 221)
 			s->quit_ok = 1;
 		break;
-	case KIND_BDAT:
-		s->hold = 0;
-		break;
 	default:
 		break;
 	}
@@ -785,6 +784,11 @@ smtpfix_s2c_step(struct smtpfix_stream *s, const char *in, size_t len,
 		/* A reply with nothing outstanding (a 421 before closing)
 		 * is relayed and answers nothing. */
 		p = q_head(s);
+		/* RFC 5321 §4.3.2: 354 answers DATA and nothing else; a
+		 * server that sends it otherwise reads message data where
+		 * we relay commands. */
+		if (code == 354 && (p == NULL || p->kind != KIND_DATA))
+			goto bad;
 		s->rbound = p != NULL;
 		s->rkind = p != NULL ? p->kind : KIND_NONE;
 		s->rcode = code;

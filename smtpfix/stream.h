@@ -19,17 +19,27 @@
  *  - every client command line queues one expected reply; the reply
  *    queue pairs each server reply with the command it answers, which is
  *    what keeps RFC 2920 pipelining in order;
- *  - after DATA, BDAT or STARTTLS the client side is held (not parsed)
- *    until the server's reply to that command arrives; DATA mode starts
- *    only on 354 (RFC 5321 §4.1.1.4), the opaque TLS relay only on 220
- *    (RFC 3207 §4); any other reply leaves the client side in command
- *    mode, exactly as the server sees it;
+ *  - after DATA, STARTTLS or AUTH (and each AUTH continuation) the
+ *    client side is held (not parsed) until the server's reply to that
+ *    command arrives; DATA mode starts only on 354 (RFC 5321 §4.1.1.4),
+ *    the opaque TLS relay only on 220 (RFC 3207 §4); any other reply
+ *    leaves the client side in command mode, exactly as the server sees
+ *    it; a 354 that answers anything but DATA closes the session (the
+ *    server would read data where we relay commands);
+ *  - BDAT is never relayed: CHUNKING is never offered, so BDAT is
+ *    answered locally and its chunk skipped (RFC 3030 §2);
  *  - client bytes are held until the server's final greeting line
  *    (RFC 5321 §4.3.1: the client waits for the greeting).
  *
  * Local replies (errors the gateway answers itself) are queued in the
  * same reply queue, so they reach the client in command order even in a
- * pipelined group; smtpfix_s2c_step emits them when they reach the head.
+ * pipelined group; smtpfix_s2c_step emits them when they reach the head
+ * (never inside a server's multi-line reply, unless the reply is fatal).
+ *
+ * Every FORWARD or OPAQUE step consumes at most SMTPFIX_EMIT_MAX bytes,
+ * so the room the gateway guarantees always suffices.  ABORT consumes
+ * nothing: the offending bytes stay unread and are discarded by the next
+ * steps.  SMTPFIX_EV_QUEUE_FULL is reported once per session.
  */
 #ifndef SMTPFIX_STREAM_H
 #define SMTPFIX_STREAM_H

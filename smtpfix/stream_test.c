@@ -1408,6 +1408,28 @@ test_bad_reply(void **state)
 }
 
 static void
+test_354_not_data(void **state)
+{
+	struct sim *m = &sim;
+
+	(void)state;
+	/* A server in message data mode that we think in command mode
+	 * would be out of step with us: close. */
+	open_session(m, SMTPFIX_HELO_ALWAYS);
+	feed(m, 0, S("NOOP\r\n"));
+	feed(m, 1, S("354 go\r\n"));
+	EXPECT_CLI(m, R421);
+	assert_int_equal(m->events[SMTPFIX_EV_BAD_REPLY], 1);
+	open_session(m, SMTPFIX_HELO_ALWAYS);
+	feed(m, 1, S("354 go\r\n"));
+	EXPECT_CLI(m, R421);
+	open_session(m, SMTPFIX_HELO_ALWAYS);
+	feed(m, 0, S("XEXCH50 1 2\r\n"));
+	feed(m, 1, S("354-a\r\n354 b\r\n"));
+	EXPECT_CLI(m, R421);
+}
+
+static void
 test_unsolicited(void **state)
 {
 	struct sim *m = &sim;
@@ -1475,6 +1497,40 @@ test_upstream_gone(void **state)
 	assert_int_equal(smtpfix_stream_upstream_gone(&m->s), 1);
 	feed(m, 1, S("500 no\r\n"));
 	assert_int_equal(smtpfix_stream_upstream_gone(&m->s), 0);
+}
+
+static void
+test_wait(void **state)
+{
+	struct sim *m = &sim;
+	struct smtpfix_step st;
+
+	(void)state;
+	sim_init(m, SMTPFIX_HELO_ALWAYS);
+	assert_int_equal(smtpfix_stream_wait(&m->s), SMTPFIX_WAIT_GREETING);
+	feed(m, 0, S("EHLO x\r\n"));
+	assert_int_equal(smtpfix_stream_wait(&m->s), SMTPFIX_WAIT_GREETING);
+	feed(m, 1, S(GREET));
+	assert_int_equal(smtpfix_stream_wait(&m->s), SMTPFIX_WAIT_REPLY);
+	feed(m, 1, S("250 mx\r\n"));
+	assert_int_equal(smtpfix_stream_wait(&m->s), SMTPFIX_WAIT_COMMAND);
+	/* Our own replies owe nothing to the server. */
+	smtpfix_c2s_step(&m->s, S("NO\nOP\r\n"), &st);
+	assert_int_equal(smtpfix_stream_wait(&m->s), SMTPFIX_WAIT_COMMAND);
+	feed(m, 0, S("MAIL FROM:<a@x>\r\nDATA\r\n"));
+	assert_int_equal(smtpfix_stream_wait(&m->s), SMTPFIX_WAIT_REPLY);
+	feed(m, 1, S("250 ok\r\n"));
+	assert_int_equal(smtpfix_stream_wait(&m->s), SMTPFIX_WAIT_DATA_INIT);
+	feed(m, 1, S("354 go\r\n"));
+	assert_int_equal(smtpfix_stream_wait(&m->s), SMTPFIX_WAIT_DATA);
+	feed(m, 0, S("x\r\n.\r\n"));
+	assert_int_equal(smtpfix_stream_wait(&m->s), SMTPFIX_WAIT_DATA_END);
+	feed(m, 1, S("250 queued\r\n"));
+	assert_int_equal(smtpfix_stream_wait(&m->s), SMTPFIX_WAIT_COMMAND);
+	feed(m, 0, S("STARTTLS\r\n"));
+	assert_int_equal(smtpfix_stream_wait(&m->s), SMTPFIX_WAIT_REPLY);
+	feed(m, 1, S("220 go\r\n"));
+	assert_int_equal(smtpfix_stream_wait(&m->s), SMTPFIX_WAIT_OPAQUE);
 }
 
 static void
@@ -1591,8 +1647,10 @@ main(void)
 	    cmocka_unit_test(test_auth_secret),
 	    cmocka_unit_test(test_auth_cancel),
 	    cmocka_unit_test(test_bad_reply),
+	    cmocka_unit_test(test_354_not_data),
 	    cmocka_unit_test(test_unsolicited),
 	    cmocka_unit_test(test_upstream_gone),
+	    cmocka_unit_test(test_wait),
 	    cmocka_unit_test(test_reply_fmt),
 	    cmocka_unit_test(test_verbs),
 	    cmocka_unit_test(test_data_wide),
