@@ -785,6 +785,7 @@ gw_config_load(const char *path, struct gw_config *c, char *err,
 	free(p.pp);
 	c->pol.fqdn = c->fqdn;
 	c->pol.fqdn_len = strlen(c->fqdn);
+	c->pol.hygiene = c->hygiene;
 	if (p.err[0] != '\0') {
 		(void)snprintf(err, errcap, "%s", p.err);
 		gw_config_free(c);

@@ -245,8 +245,10 @@ log_step(struct gw_session *s, const struct smtpfix_step *st)
 		    "reply=554", s->id);
 		return;
 	case SMTPFIX_EV_BDAT:
-		gw_log(LOG_INFO, "session=%08x event=reject reason=bdat_not_offered "
-		    "reply=502", s->id);
+		gw_log(LOG_INFO, "session=%08x event=reject reason=%s reply=%s",
+		    s->id, st->detail != NULL ? st->detail : "bdat",
+		    st->detail != NULL && strcmp(st->detail, "bdat_syntax") == 0 ?
+		    "501 action=close" : "502");
 		return;
 	case SMTPFIX_EV_TLS:
 		gw_log(LOG_INFO, "session=%08x event=starttls mode=passthrough "
@@ -258,6 +260,11 @@ log_step(struct gw_session *s, const struct smtpfix_step *st)
 		return;
 	case SMTPFIX_EV_DATA_END:
 		gw_log(LOG_DEBUG, "session=%08x event=data_end", s->id);
+		return;
+	case SMTPFIX_EV_PATH:
+		gw_log(LOG_INFO, "session=%08x event=reject verb=%s reason=%s "
+		    "reply=553", s->id, st->verb != NULL ? st->verb : "?",
+		    st->detail != NULL ? st->detail : "?");
 		return;
 	case SMTPFIX_EV_QUEUE_FULL:
 		gw_log(LOG_DEBUG, "session=%08x event=pipeline_full", s->id);
@@ -662,7 +669,7 @@ session_update(struct gw_session *s)
 		if (!s->opaque && !s->told &&
 		    smtpfix_stream_upstream_gone(&s->fix))
 			say(s, "421 4.4.2", "connection to the server lost");
-		begin_close(s, s->fix.quit_ok ? "quit" : "server_closed", 0);
+		begin_close(s, smtpfix_stream_quit_answered(&s->fix) ? "quit" : "server_closed", 0);
 	}
 	if (s->closing && s->cout.len == 0) {
 		session_end(s);
@@ -710,7 +717,7 @@ session_end(struct gw_session *s)
 	gw_log(LOG_INFO, "session=%08x event=close reason=%s c2s_bytes=%llu "
 	    "s2c_bytes=%llu messages=%llu duration_ms=%lld", s->id,
 	    s->reason != NULL ? s->reason : "done", (unsigned long long)s->c2s,
-	    (unsigned long long)s->s2c, (unsigned long long)s->fix.messages,
+	    (unsigned long long)s->s2c, (unsigned long long)smtpfix_stream_messages(&s->fix),
 	    (long long)((ev_now(loop) - s->start) * 1000.));
 	upstream_close(s, 0);
 	ev_io_stop(loop, &s->crd);

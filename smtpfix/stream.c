@@ -9,6 +9,7 @@
 
 #include "smtpfix/helo.h"
 #include "smtpfix/line.h"
+#include "smtpfix/path.h"
 #include "smtpfix/stream.h"
 
 /* What an entry of the reply queue waits for (struct smtpfix_pending). */
@@ -35,6 +36,9 @@ enum smtpfix_local {
 	LOCAL_BDAT,
 	LOCAL_BDAT_SYNTAX,
 	LOCAL_SMUGGLE,
+	LOCAL_ROUTE,
+	LOCAL_SCOPED_MAIL,
+	LOCAL_SCOPED_RCPT,
 };
 
 struct smtpfix_local_reply {
@@ -59,6 +63,19 @@ static const struct smtpfix_local_reply local_replies[] = {
      * message behind a non-CRLF end of data. */
     [LOCAL_SMUGGLE] = {"554 5.6.0",
         "message refused: bare CR, LF or NUL in message data", 1},
+    /* RFC 3974 §7 (and RFC 5321 §4.1.2: source routes are obsolete):
+     * a route-addr may cross scope zones. */
+    [LOCAL_ROUTE] = {"553 5.1.0",
+        "source routes are not accepted (RFC 3974 section 7)", 0},
+    /* RFC 3974 §6: a scoped or zoned literal names a different host on
+     * each side of the gateway.  RFC 3463: X.1.8 bad sender's system
+     * address, X.1.2 bad destination system address. */
+    [LOCAL_SCOPED_MAIL] = {"553 5.1.8",
+        "scoped address literals are not accepted (RFC 3974 section 6)",
+        0},
+    [LOCAL_SCOPED_RCPT] = {"553 5.1.2",
+        "scoped address literals are not accepted (RFC 3974 section 6)",
+        0},
 };
 
 #define LOCAL_COUNT (sizeof(local_replies) / sizeof(local_replies[0]))
@@ -107,7 +124,22 @@ enum smtpfix_dstate {
 	DS_DOT,      /* after CRLF "." */
 };
 
-static const struct smtpfix_step step_zero;
+/* Clears the result fields of a step, not its emit space: zeroing 4 KiB
+ * at every step would double the memory traffic of DATA. */
+static void
+step_reset(struct smtpfix_step *out)
+{
+	out->act = SMTPFIX_ACT_NONE;
+	out->consumed = 0;
+	out->emit = NULL;
+	out->emit_len = 0;
+	out->event = SMTPFIX_EV_NONE;
+	out->helo_in = out->helo_out = NULL;
+	out->helo_in_len = out->helo_out_len = 0;
+	out->secret = 0;
+	out->verb = NULL;
+	out->detail = NULL;
+}
 
 static int
 is_wsp(char c)
@@ -213,19 +245,21 @@ smtpfix_reply_fmt(char *dst, size_t cap, const char *fqdn, size_t fqdn_len,
 	return off;
 }
 
-/* Formats a reply of ours into s->scratch; never returns 0 (an absurd
+/* Formats a reply of ours as the step's emit; never empty (an absurd
  * FQDN that does not fit is left out rather than the reply). */
-static size_t
-fmt_local(struct smtpfix_stream *s, const char *code_enh, const char *text)
+static void
+emit_local(const struct smtpfix_stream *s, struct smtpfix_step *out,
+    const char *code_enh, const char *text)
 {
 	size_t n;
 
-	n = smtpfix_reply_fmt(s->scratch, sizeof(s->scratch), s->pol->fqdn,
+	n = smtpfix_reply_fmt(out->buf, sizeof(out->buf), s->pol->fqdn,
 	    s->pol->fqdn_len, code_enh, text);
 	if (n == 0)
 		n = smtpfix_reply_fmt(
-		    s->scratch, sizeof(s->scratch), "", 0, code_enh, text);
-	return n;
+		    out->buf, sizeof(out->buf), "", 0, code_enh, text);
+	out->emit = out->buf;
+	out->emit_len = n;
 }
 
 void
@@ -319,15 +353,38 @@ c2s_helo(struct smtpfix_stream *s, const char *in, size_t used,
 	/* RFC 3974 Appendix A: the server sees the gateway's name, not
 	 * the client's (whose address family it cannot reach). */
 	if (smtpfix_helo_rewrite(&h, pol->helo, pol->fqdn, pol->fqdn_len,
-	        s->scratch, sizeof(s->scratch), &n) == SMTPFIX_OK &&
+	        out->buf, sizeof(out->buf), &n) == SMTPFIX_OK &&
 	    n > 0) {
 		out->act = SMTPFIX_ACT_EMIT;
-		out->emit = s->scratch;
+		out->emit = out->buf;
 		out->emit_len = n;
 		out->helo_out = pol->fqdn;
 		out->helo_out_len = pol->fqdn_len;
 	}
 	q_push(s, h.ehlo ? KIND_EHLO : KIND_HELO, LOCAL_NONE);
+}
+
+/*
+ * RFC 3974 §6 and §7: MAIL/RCPT with a source route or a scoped or zoned
+ * address literal is answered here and never reaches the server.
+ * Returns 1 if it refused the line.
+ */
+static int
+c2s_path(struct smtpfix_stream *s, const char *in, size_t used,
+    struct smtpfix_step *out)
+{
+	struct smtpfix_path path;
+	enum smtpfix_path_class c;
+
+	c = smtpfix_path_check(in, used, &path);
+	if (c != SMTPFIX_PATH_SOURCE_ROUTE && c != SMTPFIX_PATH_SCOPED_LITERAL)
+		return 0;	/* the server judges everything else */
+	out->act = SMTPFIX_ACT_DISCARD;
+	out->event = SMTPFIX_EV_PATH;
+	out->detail = smtpfix_path_reason(c);
+	q_local(s, c == SMTPFIX_PATH_SOURCE_ROUTE ? LOCAL_ROUTE :
+	    path.is_mail ? LOCAL_SCOPED_MAIL : LOCAL_SCOPED_RCPT);
+	return 1;
 }
 
 static void
@@ -426,7 +483,9 @@ c2s_cmd(struct smtpfix_stream *s, const char *in, size_t len,
 	case VERB_BDAT:
 		out->act = SMTPFIX_ACT_DISCARD;
 		out->event = SMTPFIX_EV_BDAT;
+		out->detail = "bdat_not_offered";
 		if (bdat_parse(in + vend, used - 2 - vend, &size) != 0) {
+			out->detail = "bdat_syntax";
 			s->cmode = SMTPFIX_C_DEAD;
 			q_local(s, LOCAL_BDAT_SYNTAX);
 			break;
@@ -456,6 +515,12 @@ c2s_cmd(struct smtpfix_stream *s, const char *in, size_t len,
 		break;
 	case VERB_QUIT:
 		q_push(s, KIND_QUIT, LOCAL_NONE);
+		break;
+	case VERB_MAIL:
+	case VERB_RCPT:
+		if (s->pol->hygiene && c2s_path(s, in, used, out))
+			break;
+		q_push(s, KIND_OTHER, LOCAL_NONE);
 		break;
 	default:
 		q_push(s, KIND_OTHER, LOCAL_NONE);
@@ -527,7 +592,7 @@ smtpfix_c2s_step(struct smtpfix_stream *s, const char *in, size_t len,
 {
 	size_t n;
 
-	*out = step_zero;
+	step_reset(out);
 	switch (s->cmode) {
 	case SMTPFIX_C_CMD:
 		c2s_cmd(s, in, len, out);
@@ -618,8 +683,7 @@ s2c_close(struct smtpfix_stream *s, struct smtpfix_step *out,
 {
 	out->act = SMTPFIX_ACT_CLOSE;
 	out->consumed = 0;
-	out->emit = s->scratch;
-	out->emit_len = fmt_local(s, code_enh, text);
+	emit_local(s, out, code_enh, text);
 	s->closed = 1;
 	s->cmode = SMTPFIX_C_DEAD;
 }
@@ -635,7 +699,6 @@ reply_end(struct smtpfix_stream *s, unsigned code, struct smtpfix_step *out)
 	s->rfirst = 1;
 	s->rcode = 0;
 	s->rfilter = 0;
-	s->held_len = 0;
 	if (!s->rbound)
 		return;
 	s->rbound = 0;
@@ -679,50 +742,60 @@ reply_end(struct smtpfix_stream *s, unsigned code, struct smtpfix_step *out)
 	}
 }
 
-/* Relays one line of a 2xx reply to EHLO, minus CHUNKING and BINARYMIME,
- * holding the last kept line back.  Returns 1 if it set *out. */
+/*
+ * One line of a 2xx reply to EHLO, minus CHUNKING and BINARYMIME.  A kept
+ * line that is not the last goes out only once the next kept line (or
+ * the end) is in view: when everything after it is dropped, it must end
+ * the reply with "250 " (RFC 5321 §4.2.1).  The look-ahead reads the
+ * caller's input, so the session copies nothing.  Returns 1 if it set
+ * *out, 0 to relay the line as usual.
+ */
 static int
-s2c_ehlo(struct smtpfix_stream *s, const char *in, size_t used, int first,
-    int final, unsigned code, struct smtpfix_step *out)
+s2c_ehlo(struct smtpfix_stream *s, const char *in, size_t len, size_t used,
+    int first, int final, unsigned code, struct smtpfix_step *out)
 {
-	int drop;
+	size_t off, u2;
+	unsigned c2, skipped;
+	int f2;
 
-	drop = !first && ehlo_dropped(in, used);
-	if (!final) {
+	if (!first && ehlo_dropped(in, used)) {
+		out->act = SMTPFIX_ACT_DISCARD;
 		out->consumed = used;
-		s->rfirst = 0;
-		if (drop) {
-			out->act = SMTPFIX_ACT_DISCARD;
-			return 1;
-		}
-		if (s->held_len > 0) {
-			memcpy(s->scratch, s->held, s->held_len);
-			out->act = SMTPFIX_ACT_EMIT;
-			out->emit = s->scratch;
-			out->emit_len = s->held_len;
-		} else
-			out->act = SMTPFIX_ACT_DISCARD;
-		memcpy(s->held, in, used);
-		s->held_len = used;
+		if (final)	/* only if a look-ahead missed it */
+			reply_end(s, code, out);
+		else
+			s->rfirst = 0;
 		return 1;
 	}
-	if (s->held_len == 0)
+	if (final)
 		return 0;
-	memcpy(s->scratch, s->held, s->held_len);
-	out->act = SMTPFIX_ACT_EMIT;
-	out->emit = s->scratch;
-	out->emit_len = s->held_len;
-	s->held_len = 0;
-	if (!drop) {
-		/* The held line goes first; this line is read again by
-		 * the next step. */
-		out->consumed = 0;
-		return 1;
+	for (off = used, skipped = 0;; off += u2, skipped++) {
+		if (skipped > SMTPFIX_EHLO_SKIP_MAX)
+			return -1;
+		switch (smtpfix_line_find(in + off, len - off, reply_cap(s),
+		    &u2)) {
+		case SMTPFIX_PARTIAL:
+			return 1;	/* act NONE: wait for the next line */
+		case SMTPFIX_OK:
+			break;
+		default:
+			return 0;	/* the bad line fails on its own turn */
+		}
+		if (reply_parse(in + off, u2, &c2, &f2) != 0 || c2 != code ||
+		    !ehlo_dropped(in + off, u2))
+			return 0;	/* a kept (or bad) line follows */
+		if (f2)
+			break;
 	}
-	/* RFC 5321 §4.2.1: the last line of a reply has SP after the
-	 * code; the held line becomes the last. */
-	s->scratch[3] = ' ';
-	out->consumed = used;
+	/* Every line after this one is dropped: this one ends the reply. */
+	if (used > sizeof(out->buf))
+		return -1;
+	memcpy(out->buf, in, used);
+	out->buf[3] = ' ';
+	out->act = SMTPFIX_ACT_EMIT;
+	out->emit = out->buf;
+	out->emit_len = used;
+	out->consumed = off + u2;
 	reply_end(s, code, out);
 	return 1;
 }
@@ -737,7 +810,7 @@ smtpfix_s2c_step(struct smtpfix_stream *s, const char *in, size_t len,
 	size_t used;
 	int final, first;
 
-	*out = step_zero;
+	step_reset(out);
 	if (s->closed)
 		return;
 	if (s->cmode == SMTPFIX_C_OPAQUE) {
@@ -761,8 +834,7 @@ smtpfix_s2c_step(struct smtpfix_stream *s, const char *in, size_t len,
 				return;
 			}
 			out->act = SMTPFIX_ACT_EMIT;
-			out->emit = s->scratch;
-			out->emit_len = fmt_local(s, lr->code_enh, lr->text);
+			emit_local(s, out, lr->code_enh, lr->text);
 			return;
 		}
 	}
@@ -793,14 +865,22 @@ smtpfix_s2c_step(struct smtpfix_stream *s, const char *in, size_t len,
 		s->rkind = p != NULL ? p->kind : KIND_NONE;
 		s->rcode = code;
 		s->rfilter = s->rkind == KIND_EHLO && code / 100 == 2;
-		s->held_len = 0;
 	} else if (code != s->rcode) {
 		/* RFC 5321 §4.2.1: every line of a reply has its code. */
 		goto bad;
 	}
 	out->secret = s->rkind == KIND_AUTH;
-	if (s->rfilter && s2c_ehlo(s, in, used, first, final, code, out))
-		return;
+	if (s->rfilter) {
+		int r = s2c_ehlo(s, in, len, used, first, final, code, out);
+
+		if (r < 0)
+			goto bad;
+		if (r > 0) {
+			if (first && out->act == SMTPFIX_ACT_NONE)
+				s->rfirst = 1;	/* read again next time */
+			return;
+		}
+	}
 	out->act = SMTPFIX_ACT_FORWARD;
 	out->consumed = used;
 	if (!final) {
@@ -813,6 +893,18 @@ smtpfix_s2c_step(struct smtpfix_stream *s, const char *in, size_t len,
 bad:
 	out->event = SMTPFIX_EV_BAD_REPLY;
 	s2c_close(s, out, "421 4.4.2", "upstream protocol error, closing");
+}
+
+uint64_t
+smtpfix_stream_messages(const struct smtpfix_stream *s)
+{
+	return s->messages;
+}
+
+int
+smtpfix_stream_quit_answered(const struct smtpfix_stream *s)
+{
+	return s->quit_ok;
 }
 
 int

@@ -60,7 +60,9 @@
 #define SMTPFIX_EMIT_MAX (SMTPFIX_CMD_MAX_CAP + 64)
 #define SMTPFIX_CMD_MAX_CAP 4096             /* largest cmd_max accepted */
 #define SMTPFIX_QUEUE_LEN 256                /* replies outstanding at once */
-#define SMTPFIX_HELD_MAX SMTPFIX_CMD_MAX_CAP /* EHLO reply look-ahead */
+/* Dropped EHLO keyword lines looked past before a reply is judged
+ * malformed (a server that sends pages of CHUNKING lines). */
+#define SMTPFIX_EHLO_SKIP_MAX 8
 
 struct smtpfix_policy {
 	const char *fqdn; /* gateway FQDN: HELO value, replies */
@@ -70,6 +72,8 @@ struct smtpfix_policy {
 	                                SMTPFIX_CMD_MIN..SMTPFIX_CMD_MAX_CAP */
 	size_t reply_max;            /* reply line cap, CRLF included,
 	                                SMTPFIX_REPLY_MIN..SMTPFIX_CMD_MAX_CAP */
+	int hygiene; /* refuse source routes and scoped literals in
+	                MAIL/RCPT (RFC 3974 §6, §7) */
 };
 
 enum smtpfix_act {
@@ -104,6 +108,7 @@ enum smtpfix_event {
 	SMTPFIX_EV_BAD_REPLY,  /* malformed or over-long server reply */
 	SMTPFIX_EV_DATA_END,   /* end of message data relayed */
 	SMTPFIX_EV_QUEUE_FULL, /* client outran the reply queue: held */
+	SMTPFIX_EV_PATH,       /* MAIL/RCPT refused: detail says why */
 };
 
 struct smtpfix_step {
@@ -122,6 +127,11 @@ struct smtpfix_step {
 	                     never log it */
 	const char *verb; /* command verb, upper case,
 	                     static; NULL if none */
+	const char *detail; /* EV_PATH, EV_BDAT: why, static */
+	/* Emit space.  The step, not the session, owns it: the caller
+	 * copies emit out before the next step, so an idle session needs
+	 * no room for a line it is not writing. */
+	char buf[SMTPFIX_EMIT_MAX];
 };
 
 enum smtpfix_cmode {            /* client side */
@@ -165,12 +175,6 @@ struct smtpfix_stream {
 	int rbound;     /* reply answers the queue head */
 	unsigned rkind; /* kind of that head */
 	int rfilter;    /* 2xx to EHLO: filtered */
-	/* EHLO reply filter: one line held back so that dropping the last
-	 * keyword can still end the reply with "250 " (RFC 5321 §4.2.1).
-	 * Any reply line fits (reply_max <= SMTPFIX_CMD_MAX_CAP). */
-	char held[SMTPFIX_HELD_MAX];
-	size_t held_len;
-	char scratch[SMTPFIX_EMIT_MAX]; /* emit space */
 	uint64_t messages;              /* DATA ends relayed */
 };
 
@@ -203,6 +207,12 @@ void smtpfix_s2c_step(struct smtpfix_stream *s, const char *in, size_t len,
  * sends "421 4.4.2" and closes; 0 when the close was expected (after
  * QUIT's 221, or with nothing outstanding).
  */
+/* Messages whose end of data was relayed so far. */
+uint64_t smtpfix_stream_messages(const struct smtpfix_stream *s);
+
+/* 1 once the server answered QUIT with 221: its close is the end. */
+int smtpfix_stream_quit_answered(const struct smtpfix_stream *s);
+
 int smtpfix_stream_upstream_gone(const struct smtpfix_stream *s);
 
 /* What the session waits for now, so the gateway can pick the RFC 5321

@@ -1169,6 +1169,72 @@ test_ehlo_filter(void **state)
 	EHLO_FILTER("421 4.3.2 busy\r\n", "421 4.3.2 busy\r\n");
 }
 
+/* RFC 3974 §6-7: scoped literals and source routes answered here. */
+static void
+test_path_hygiene(void **state)
+{
+	struct sim *m = &sim;
+
+	(void)state;
+	open_session(m, SMTPFIX_HELO_ALWAYS);
+	m->pol.hygiene = 1;
+	feed(m, 0, S("MAIL FROM:<@a.example,@b.example:u@example.org>\r\n"
+		     "MAIL FROM:<u@[IPv6:fe80::1%eth0]>\r\n"
+		     "MAIL FROM:<u@example.org>\r\n"
+		     "RCPT TO:<v@[IPv6:fe80::1]>\r\n"
+		     "RCPT TO:<v@[IPv6:2001:db8::1]>\r\n"));
+	/* Only the clean commands reach the server ... */
+	EXPECT_SRV(m, "MAIL FROM:<u@example.org>\r\n"
+		      "RCPT TO:<v@[IPv6:2001:db8::1]>\r\n");
+	assert_int_equal(m->events[SMTPFIX_EV_PATH], 3);
+	/* ... and the replies keep command order. */
+	feed(m, 1, S("250 ok\r\n250 ok\r\n"));
+	EXPECT_CLI(m, "553 5.1.0 " FQDN " source routes are not accepted "
+		      "(RFC 3974 section 7)\r\n"
+		      "553 5.1.8 " FQDN " scoped address literals are not "
+		      "accepted (RFC 3974 section 6)\r\n"
+		      "250 ok\r\n"
+		      "553 5.1.2 " FQDN " scoped address literals are not "
+		      "accepted (RFC 3974 section 6)\r\n"
+		      "250 ok\r\n");
+	check_clean(m);
+
+	/* Policy off: the server judges. */
+	open_session(m, SMTPFIX_HELO_ALWAYS);
+	m->pol.hygiene = 0;
+	feed(m, 0, S("RCPT TO:<v@[IPv6:fe80::1%eth0]>\r\n"));
+	EXPECT_SRV(m, "RCPT TO:<v@[IPv6:fe80::1%eth0]>\r\n");
+}
+
+/* A server that pads its EHLO reply with dropped lines past the
+ * look-ahead bound is cut off rather than followed forever. */
+static void
+test_ehlo_many_dropped(void **state)
+{
+	static char reply[4096];
+	struct sim *m = &sim;
+	size_t n = 0;
+	int i;
+
+	(void)state;
+	sim_init(m, SMTPFIX_HELO_ALWAYS);
+	feed(m, 1, S(GREET));
+	feed(m, 0, S("EHLO client.example.org\r\n"));
+	m->cli_len = 0;
+	memcpy(reply + n, "250-mx\r\n", 8);
+	n += 8;
+	for (i = 0; i < SMTPFIX_EHLO_SKIP_MAX + 4; i++) {
+		memcpy(reply + n, "250-CHUNKING\r\n", 14);
+		n += 14;
+	}
+	memcpy(reply + n, "250 CHUNKING\r\n", 14);
+	n += 14;
+	feed(m, 1, reply, n);
+	assert_true(m->closed);
+	EXPECT_CLI(m, "421 4.4.2 " FQDN " upstream protocol error, "
+		      "closing\r\n");
+}
+
 static void
 test_helo_reply_unfiltered(void **state)
 {
@@ -1639,6 +1705,8 @@ main(void)
 	    cmocka_unit_test(test_bdat_refused),
 	    cmocka_unit_test(test_bdat_syntax),
 	    cmocka_unit_test(test_ehlo_filter),
+	    cmocka_unit_test(test_path_hygiene),
+	    cmocka_unit_test(test_ehlo_many_dropped),
 	    cmocka_unit_test(test_helo_reply_unfiltered),
 	    cmocka_unit_test(test_ehlo_reply_long_lines),
 	    cmocka_unit_test(test_starttls_opaque),
