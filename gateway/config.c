@@ -457,8 +457,10 @@ nat64_key(struct parse *p, const char *section, const char *name,
 		    memcmp(&wkp, &n->prefix, sizeof(wkp)) == 0;
 		return 1;
 	}
-	if (strcmp(name, "allow_clients") == 0)
+	if (strcmp(name, "allow_clients") == 0) {
+		n->clients_set = 1;
 		return parse_acl(p, name, value, &n->clients);
+	}
 	if (strcmp(name, "allow_destinations") == 0)
 		return parse_acl(p, name, value, &n->dests);
 	perr(p, p->line, "unknown key '%s' in [%s]", name, section);
@@ -703,7 +705,7 @@ build_pairs(struct parse *p)
 		}
 		/* Keith Moore's review: a cross-realm relay only serves its
 		 * own customers; the operator must name them. */
-		if (n->clients.flags == NAT_ACL_NONE && n->clients.n == 0) {
+		if (!n->clients_set) {
 			perr(p, n->line, "[nat64 %s] needs allow_clients = "
 			    "(who may relay through the prefix; never open)",
 			    n->name);

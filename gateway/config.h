@@ -37,7 +37,8 @@ struct gw_nat64 {
 	struct in6_addr	 prefix;
 	unsigned	 plen;		/* 32, 40, 48, 56, 64 or 96 */
 	int		 wkp;		/* the well-known 64:ff9b::/96 */
-	struct nat_acl	 clients;	/* default none: never open */
+	struct nat_acl	 clients;	/* required: never open */
+	int		 clients_set;
 	struct nat_acl	 dests;		/* non-global ranges allowed (WKP) */
 };
 

@@ -821,6 +821,13 @@ route_find(const struct gw_config *cfg, const struct nat_addr *local,
 		r->name = n->name;
 		if (!nat_acl_match(&n->clients, client))
 			return ROUTE_CLIENT;
+		/* "This host" and "this link" (0/8, 127/8, 169.254/16,
+		 * broadcast) would reach the gateway host itself, where a
+		 * local MTA may trust loopback: never, under any prefix. */
+		if (nat_scope_v4_local(&r->dst.u.v4)) {
+			r->why = nat_scope_v4_reason(&r->dst.u.v4);
+			return ROUTE_NONGLOBAL;
+		}
 		/* RFC 6052 §3.1: the well-known prefix must not carry
 		 * non-global IPv4 addresses, unless the operator says so. */
 		if (n->wkp && !nat_scope_v4_global(&r->dst.u.v4) &&
@@ -1005,9 +1012,9 @@ gw_session_start(struct gw_ctx *ctx, int cfd,
 	n = sessions_of(ctx, &client, cport, &loop);
 	if (loop) {
 		gw_log(LOG_ERR, "event=refuse client=%s local=%s reason=loop "
-		    "note=a_pair_points_at_the_gateway_itself", cs, lsb);
-		refuse(cfg, cfd, "554 5.4.6", "routing loop: a pair points "
-		    "at the gateway itself");
+		    "note=a_destination_is_the_gateway_itself", cs, lsb);
+		refuse(cfg, cfd, "554 5.4.6", "routing loop: the gateway "
+		    "reached itself");
 		return;
 	}
 	if (n >= cfg->max_sessions_per_client) {

@@ -31,6 +31,7 @@ LAB_NS=()             # namespaces made by this run
 LAB_PIDS=()           # background processes started by this run
 LAB_PF=()             # Postfix instances (short names) started by this run
 LAB_PF_ALT=()         # config dirs added to alternate_config_directories
+LAB_NETNS_ETC=()      # /etc/netns/<ns> folders (and /etc/netns) made by this run
 LAB_LAST_PID=""
 SMTP64D_PID=""
 SMTP64D_LOG=""
@@ -279,10 +280,12 @@ lab_kill() {
 }
 
 # ---------------------------------------------------------------- smtp64d
-# lab_smtp64d_start CONF [LOG]: runs smtp64d -f -c CONF in the gateway
-# namespace; waits for port 25; sets SMTP64D_PID and SMTP64D_LOG.
+# lab_smtp64d_start CONF [LOG] [ADDR PORT]: runs smtp64d -f -c CONF in the
+# gateway namespace; waits for a listener on ADDR:PORT (default 0.0.0.0
+# 25: the IPv4 wildcard); sets SMTP64D_PID and SMTP64D_LOG.
 lab_smtp64d_start() {
 	local conf=$1 log=${2:-$LAB_DIR/smtp64d.log}
+	local waddr=${3:-0.0.0.0} wport=${4:-25}
 	if [ ! -x "$SMTP64D" ]; then
 		lab_err "$SMTP64D not built (run make)"
 		return 1
@@ -291,7 +294,7 @@ lab_smtp64d_start() {
 	ip netns exec "$NS_GW" "$SMTP64D" -f -c "$conf" </dev/null >>"$log" 2>&1 &
 	SMTP64D_PID=$!
 	LAB_PIDS+=("$SMTP64D_PID")
-	if ! wait_port "$NS_GW" 0.0.0.0 25; then
+	if ! wait_port "$NS_GW" "$waddr" "$wport"; then
 		lab_err "smtp64d not listening; its log:"
 		tail -n 20 "$log" >&2
 		return 1
@@ -304,7 +307,7 @@ lab_smtp64d_start() {
 	# The listener must be this very process, not a leftover.
 	if ! ip netns exec "$NS_GW" ss -Hltnp 2>/dev/null |
 		grep -q "pid=$SMTP64D_PID,"; then
-		lab_err "port 25 in $NS_GW is not held by smtp64d ($SMTP64D_PID)"
+		lab_err "port $wport in $NS_GW is not held by smtp64d ($SMTP64D_PID)"
 		ip netns exec "$NS_GW" ss -Hltnp >&2
 		return 1
 	fi
@@ -362,12 +365,16 @@ lab_pf_altdir() {
 	) 9>>"$LAB_LOCK"
 }
 
-# lab_postfix_start NAME [MYHOSTNAME]: starts a private Postfix in this
-# run's namespace NAME (s6 or s4), listening on the MX address there and
-# delivering mail for example.org to a Maildir.  Strict HELO checks; only
-# its own address is in mynetworks.
+# lab_postfix_start NAME [MYHOSTNAME] [EXTRA]: starts a private Postfix in
+# this run's namespace NAME (s6 or s4), listening on the MX address there
+# and delivering mail for example.org to a Maildir.  Strict HELO checks;
+# only its own address is in mynetworks.  EXTRA: main.cf settings, one
+# "key = value" a line, applied with postconf -e over the defaults below
+# before the start (e.g. "smtpd_peername_lookup = yes"); an empty
+# MYHOSTNAME keeps the default name.
 lab_postfix_start() {
-	local name=$1 host=${2:-mx-$1.example.org} ns addr proto mynet top dir
+	local name=$1 host=${2:-mx-$1.example.org} extra=${3:-}
+	local ns addr proto mynet top dir line
 	ns=$(lab_nsname "$name")
 	case $name in
 	s6) addr=$S6_ADDR proto=ipv6 mynet="[$S6_ADDR]/128" ;;
@@ -441,6 +448,13 @@ anvil     unix  -       -       n       -       1       anvil
 scache    unix  -       -       n       -       1       scache
 postlog   unix-dgram n  -       n       -       1       postlogd
 EOF
+	while IFS= read -r line; do
+		[ -n "${line//[[:space:]]/}" ] || continue
+		postconf -c "$dir" -e "$line" || {
+			lab_err "lab_postfix_start: bad main.cf setting: $line"
+			return 1
+		}
+	done <<<"$extra"
 	lab_pf_altdir add "$dir" || return 1
 	LAB_PF_ALT+=("$dir")
 	if ! ip netns exec "$ns" postfix -c "$dir" start >"$top/start.out" 2>&1; then
@@ -512,6 +526,120 @@ lab_dump_logs() {
 	done
 }
 
+# ---------------------------------------------------------------- helpers
+# (issue 6: NAT64 prefixes, source pairing, DNS, edge router)
+
+# rfc6052_embed PREFIX/LEN IPV4: the IPv4-embedded IPv6 address of RFC 6052
+# §2.2 (LEN 32, 40, 48, 56, 64 or 96; bits 64..71, the "u" octet, stay
+# zero; the suffix is zero), printed in RFC 5952 form.  Independent of the
+# daemon's own nat/rfc6052.c, so the tests do not trust what they test.
+rfc6052_embed() {
+	python3 - "$1" "$2" <<'PY'
+import ipaddress, sys
+net = ipaddress.IPv6Network(sys.argv[1])
+plen = net.prefixlen
+if plen not in (32, 40, 48, 56, 64, 96):
+    sys.exit("rfc6052_embed: bad prefix length %d" % plen)
+out = bytearray(net.network_address.packed[:plen // 8]) + bytearray(16 - plen // 8)
+i = plen // 8
+for b in ipaddress.IPv4Address(sys.argv[2]).packed:
+    if i == 8:
+        i += 1          # the u octet (bits 64..71) is always zero
+    out[i] = b
+    i += 1
+print(ipaddress.IPv6Address(bytes(out)))
+PY
+}
+
+# lab_swaks NS SERVER HELO ID OUTFILE [SWAKS-ARGS...]: one transaction from
+# NS to SERVER:25 (from a@example.net to user@example.org, header
+# "X-Lab-Id: ID"); returns swaks' exit status.
+lab_swaks() {
+	local ns=$1 server=$2 helo=$3 id=$4 out=$5
+	shift 5
+	ip netns exec "$ns" swaks --server "$server" --port 25 --helo "$helo" \
+		--from a@example.net --to user@example.org \
+		--header "X-Lab-Id: $id" --timeout 15 "$@" </dev/null >"$out" 2>&1
+}
+
+# lab_chat NS NAME HOST STEP...: tests/lab/smtpchat.py as a client from NS
+# to HOST:25; the transcript goes to $LAB_DIR/chat-NAME.out.  Returns
+# smtpchat's status (0: every step held).
+lab_chat() {
+	local ns=$1 name=$2 host=$3
+	shift 3
+	ip netns exec "$ns" python3 "$LAB_ROOT/tests/lab/smtpchat.py" \
+		client "$host" 25 "$@" </dev/null >"$LAB_DIR/chat-$name.out" 2>&1
+}
+
+# lab_chat_show NAME [N]: the last N (12) lines of a lab_chat transcript.
+lab_chat_show() {
+	sed 's/^/    | /' "$LAB_DIR/chat-$1.out" | tail -n "${2:-12}"
+}
+
+# lab_pf_mark NAME: the number of lines in instance NAME's maillog now;
+# lab_pf_since NAME MARK: the lines logged after that mark.
+lab_pf_mark() { wc -l <"${LAB_PF_DIR[$1]}/maillog" 2>/dev/null || echo 0; }
+lab_pf_since() { tail -n "+$(($2 + 1))" "${LAB_PF_DIR[$1]}/maillog" 2>/dev/null; }
+
+# lab_resolver SHORT NAMESERVER: every later `ip netns exec` in this run's
+# namespace SHORT (Postfix, getent, ...) resolves through NAMESERVER:
+# ip-netns(8) bind-mounts /etc/netns/<ns>/resolv.conf over
+# /etc/resolv.conf.  The folder is removed by lab_cleanup.  Start the
+# processes that must use it after this call.
+lab_resolver() {
+	local ns dir
+	ns=$(lab_nsname "$1")
+	dir=/etc/netns/$ns
+	if [ ! -d /etc/netns ]; then
+		mkdir /etc/netns || return 1
+		LAB_NETNS_ETC+=(/etc/netns)
+	fi
+	mkdir -p "$dir" || return 1
+	LAB_NETNS_ETC+=("$dir")
+	printf 'nameserver %s\noptions timeout:1 attempts:2\n' "$2" >"$dir/resolv.conf"
+}
+
+# lab_resolve SHORT DATABASE KEY: getent DATABASE KEY inside namespace
+# SHORT (so through its lab_resolver), e.g. "ahostsv4 gw.example.net" or
+# "hosts 198.51.100.1" (a PTR lookup); prints the addresses or the name.
+lab_resolve() {
+	local ns
+	ns=$(lab_nsname "$1")
+	case $2 in
+	hosts) ip netns exec "$ns" timeout 5 getent hosts "$3" | awk '{print $2; exit}' ;;
+	*) ip netns exec "$ns" timeout 5 getent "$2" "$3" | awk '{print $1}' | sort -u ;;
+	esac
+}
+
+# lab_dnsmasq_start SHORT ADDR DNSMASQ-ARGS...: an authoritative-only
+# dnsmasq in this run's namespace SHORT, on ADDR port 53 (UDP and TCP),
+# reading no system file and forwarding nothing; pass the records as
+# arguments (--host-record=NAME,ADDR... gives A/AAAA and the PTRs;
+# --local=/DOMAIN/ makes every other name there NXDOMAIN).  Queries are
+# logged to $LAB_DIR/dnsmasq.log.  Sets DNSMASQ_PID.
+DNSMASQ_PID=""
+lab_dnsmasq_start() {
+	local short=$1 addr=$2 ns log
+	shift 2
+	command -v dnsmasq >/dev/null 2>&1 || {
+		lab_err "missing tool: dnsmasq (run tools/install-deps)"
+		return 1
+	}
+	ns=$(lab_nsname "$short")
+	log=$LAB_DIR/dnsmasq.log
+	lab_bg "$log" "$ns" dnsmasq --keep-in-foreground --conf-file=/dev/null \
+		--no-resolv --no-hosts --no-poll --bind-interfaces \
+		--listen-address="$addr" --port=53 --log-queries --log-facility=- \
+		--pid-file="$LAB_DIR/dnsmasq.pid" --cache-size=0 "$@"
+	DNSMASQ_PID=$LAB_LAST_PID
+	if ! wait_port "$ns" "$addr" 53; then
+		lab_err "dnsmasq did not start; its log:"
+		tail -n 20 "$log" >&2
+		return 1
+	fi
+}
+
 # ---------------------------------------------------------------- cleanup
 lab_cleanup() {
 	local rc=$? pid name ns i
@@ -532,6 +660,15 @@ lab_cleanup() {
 	for name in "${LAB_PF_ALT[@]}"; do
 		lab_pf_altdir del "$name"
 	done
+	# Newest first, so /etc/netns itself (if this run made it) comes last
+	# and is removed only when empty.
+	for ((i = ${#LAB_NETNS_ETC[@]} - 1; i >= 0; i--)); do
+		name=${LAB_NETNS_ETC[$i]}
+		case $name in
+		/etc/netns) rmdir /etc/netns 2>/dev/null ;;
+		/etc/netns/"$LAB_TAG"-*) rm -rf -- "$name" ;;
+		esac
+	done
 	if [ -n "$LAB_DIR" ] && [ -d "$LAB_DIR" ]; then
 		if [ -n "${LAB_KEEP:-}" ]; then
 			lab_err "kept $LAB_DIR"
@@ -540,4 +677,102 @@ lab_cleanup() {
 		fi
 	fi
 	return "$rc"
+}
+
+# ---------------------------------------------------------------- tls
+# (issue 7: STARTTLS on both legs.)  Certificates come from
+# tests/lab/mkcert.sh, in this run's temporary directory.
+
+LAB_TLS_DIR=""        # certificates of this run (lab_tls_certs)
+
+# lab_tls_certs: makes the run's throwaway CA, the gateway's certificate
+# (gw.crt/gw.key, gw.example.net) and the Postfix servers' (mx.crt/mx.key)
+# in $LAB_DIR/tls; sets LAB_TLS_DIR.
+lab_tls_certs() {
+	LAB_TLS_DIR=$LAB_DIR/tls
+	bash "$LAB_ROOT/tests/lab/mkcert.sh" "$LAB_TLS_DIR"
+}
+
+# lab_tls_leaf NAME CN [OU]: one more certificate NAME.crt/NAME.key from
+# the run's CA (OU tells two certificates for one name apart).
+lab_tls_leaf() {
+	MKCERT_OU=${3:-} bash "$LAB_ROOT/tests/lab/mkcert.sh" "$LAB_TLS_DIR" \
+	    leaf "$1" "$2"
+}
+
+# lab_pf_tls_settings: the main.cf lines that make a lab Postfix offer
+# STARTTLS with mx.crt (smtpd_tls_loglevel 1 logs "... TLS connection
+# established from ...: TLSv1.3 with cipher ..."; the Received header
+# names the protocol and cipher).
+lab_pf_tls_settings() {
+	cat <<EOT
+smtpd_tls_security_level = may
+smtpd_tls_cert_file = $LAB_TLS_DIR/mx.crt
+smtpd_tls_key_file = $LAB_TLS_DIR/mx.key
+smtpd_tls_loglevel = 1
+smtpd_tls_received_header = yes
+EOT
+}
+
+# lab_pf_reloads FILE: how many times the master in maillog FILE reloaded.
+lab_pf_reloads() { grep -c 'reload -- version' "$1" 2>/dev/null || true; }
+lab_pf_reloaded() { [ "$(lab_pf_reloads "$1")" -gt "$2" ]; }
+
+# lab_postfix_tls NAME: turns STARTTLS on in the running instance NAME
+# (the certificates are made first if the run has none), adds the tlsmgr
+# service, reloads, and waits (10 s at most) until the master has reloaded.
+lab_postfix_tls() {
+	local name=$1 top dir line n
+	top=${LAB_PF_DIR[$name]:-}
+	[ -n "$top" ] || { lab_err "lab_postfix_tls: no instance $name"; return 1; }
+	dir=$top/etc
+	if [ -z "$LAB_TLS_DIR" ] || [ ! -r "$LAB_TLS_DIR/mx.crt" ]; then
+		lab_tls_certs || return 1
+	fi
+	while IFS= read -r line; do
+		postconf -c "$dir" -e "$line" || return 1
+	done < <(lab_pf_tls_settings)
+	grep -q '^tlsmgr' "$dir/master.cf" ||
+		printf 'tlsmgr    unix  -       -       n       1000?   1       tlsmgr\n' \
+		    >>"$dir/master.cf"
+	n=$(lab_pf_reloads "$top/maillog")
+	ip netns exec "${LAB_PF_NS[$name]}" postfix -c "$dir" reload \
+	    >"$top/reload.out" 2>&1 || { cat "$top/reload.out" >&2; return 1; }
+	wait_for 100 lab_pf_reloaded "$top/maillog" "$n" || {
+		lab_err "postfix $name did not reload"
+		return 1
+	}
+}
+
+# lab_postfix_start_tls NAME [MYHOSTNAME]: lab_postfix_start, then
+# lab_postfix_tls.
+lab_postfix_start_tls() {
+	lab_postfix_start "$1" "${2:-}" && lab_postfix_tls "$1"
+}
+
+# lab_gw_conf_tls FILE MODE [PAIR_LINES] [GATEWAY_LINES]: the standard
+# gateway config (lab_gw_conf, helo_rewrite = always) with tls = MODE and
+# the run's gw.crt/gw.key in [gateway]; PAIR_LINES go into [pair mx6]
+# (e.g. "tls_upstream = verify").
+lab_gw_conf_tls() {
+	local file=$1 mode=$2 pair=${3:-} extra=${4:-}
+	{
+		printf '[gateway]\n'
+		printf 'fqdn = gw.example.net\n'
+		printf 'listen = 0.0.0.0:25, [::]:25\n'
+		printf 'helo_rewrite = always\n'
+		printf 'tls = %s\n' "$mode"
+		printf 'tls_cert_file = %s\n' "$LAB_TLS_DIR/gw.crt"
+		printf 'tls_key_file = %s\n' "$LAB_TLS_DIR/gw.key"
+		[ -z "$extra" ] || printf '%s\n' "$extra"
+		printf '\n[pair mx6]\nipv4 = %s\nipv6 = %s\n' "$MX6_V4" "$S6_ADDR"
+		[ -z "$pair" ] || printf '%s\n' "$pair"
+		printf '\n[pair mx4]\nipv4 = %s\nipv6 = %s\n' "$S4_ADDR" "$MX4_V6"
+	} >"$file"
+}
+
+# lab_pf_tls_count NAME: TLS sessions the instance logged.
+lab_pf_tls_count() {
+	grep -c 'TLS connection established from' \
+	    "${LAB_PF_DIR[$1]}/maillog" 2>/dev/null || true
 }
