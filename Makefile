@@ -30,9 +30,13 @@ INIH_CFLAGS	:= $(shell $(PKG_CONFIG) --cflags inih 2>/dev/null)
 INIH_LIBS	:= $(shell $(PKG_CONFIG) --libs inih 2>/dev/null || echo -linih)
 CMOCKA_CFLAGS	:= $(shell $(PKG_CONFIG) --cflags cmocka 2>/dev/null)
 CMOCKA_LIBS	:= $(shell $(PKG_CONFIG) --libs cmocka 2>/dev/null || echo -lcmocka)
+OPENSSL_CFLAGS	:= $(shell $(PKG_CONFIG) --cflags openssl 2>/dev/null)
+OPENSSL_LIBS	:= $(shell $(PKG_CONFIG) --libs openssl 2>/dev/null || \
+		     echo -lssl -lcrypto)
 
 B		:= build
-ALL_CFLAGS	= $(STD) $(WARN) $(CFLAGS) -I. $(INIH_CFLAGS) $(CMOCKA_CFLAGS)
+ALL_CFLAGS	= $(STD) $(WARN) $(CFLAGS) -I. $(INIH_CFLAGS) $(CMOCKA_CFLAGS) \
+		  $(OPENSSL_CFLAGS)
 
 # Sources are discovered: <dir>/<name>_test.c is a cmocka unit test of
 # <dir>/<name>.c, <dir>/<name>_fuzz.c a libFuzzer target.
@@ -50,8 +54,10 @@ LIBNAT		:= $(B)/libnat.a
 LIBGW		:= $(B)/libgw.a
 SMTP64D		:= $(B)/smtp64d
 TOOLS		:= $(patsubst tools/%.c,$(B)/%,$(TOOL_SRC))
+TOOL_MAN	:= $(wildcard docs/smtp64-*.1)
 TESTS		:= $(patsubst %.c,$(B)/test/%,$(TEST_SRC))
-GW_LIBS		:= $(EV_LIBS) $(INIH_LIBS)
+GW_LIBS		:= $(EV_LIBS) $(INIH_LIBS) $(OPENSSL_LIBS)
+TOOL_LIBS	:= $(shell $(PKG_CONFIG) --libs libpcap 2>/dev/null || echo -lpcap)
 
 .PHONY: all check unit sanitize e2e demo fuzz bench install uninstall \
 	clean lint fmt fmt-check deps
@@ -136,10 +142,12 @@ fmt-check:
 
 install: all
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR) \
+	    $(DESTDIR)$(MANDIR)/man1 \
 	    $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8 \
 	    $(DESTDIR)$(SYSCONFDIR)/smtp64
 	install -m 755 $(SMTP64D) $(DESTDIR)$(SBINDIR)/smtp64d
 	$(if $(TOOLS),install -m 755 $(TOOLS) $(DESTDIR)$(BINDIR)/)
+	$(if $(TOOL_MAN),install -m 644 $(TOOL_MAN) $(DESTDIR)$(MANDIR)/man1/)
 	install -m 644 docs/smtp64d.8 $(DESTDIR)$(MANDIR)/man8/smtp64d.8
 	install -m 644 docs/smtp64.conf.5 $(DESTDIR)$(MANDIR)/man5/smtp64.conf.5
 	install -m 644 docs/smtp64.conf.example \
@@ -148,6 +156,7 @@ install: all
 uninstall:
 	rm -f $(DESTDIR)$(SBINDIR)/smtp64d \
 	    $(addprefix $(DESTDIR)$(BINDIR)/,$(notdir $(TOOLS))) \
+	    $(addprefix $(DESTDIR)$(MANDIR)/man1/,$(notdir $(TOOL_MAN))) \
 	    $(DESTDIR)$(MANDIR)/man8/smtp64d.8 \
 	    $(DESTDIR)$(MANDIR)/man5/smtp64.conf.5 \
 	    $(DESTDIR)$(SYSCONFDIR)/smtp64/smtp64.conf.example

@@ -16,6 +16,8 @@ set -u
 CHAT="python3 $LAB_ROOT/tests/lab/smtpchat.py"
 
 lab_init
+# has_mail PATTERN: re-evaluated at every try of wait_for.
+has_mail() { test -n "$(maildir_find s6 "$1")"; }
 lab_topology c4 gw s6 || { fail "lab topology"; lab_summary; exit 1; }
 lab_postfix_start s6 || { fail "postfix on s6"; lab_summary; exit 1; }
 conf=$LAB_DIR/gw.conf
@@ -86,7 +88,7 @@ if chat pipe1000 'e:220' "$HELLO" 'e:250' \
 else
 	fail "1000 pipelined commands"; show_fail pipe1000
 fi
-wait_for 50 test -n "$(maildir_find s6 'Subject: pipelined')"
+wait_for 50 has_mail 'Subject: pipelined'
 check "the pipelined message is in the Maildir" \
     test -n "$(maildir_find s6 'Subject: pipelined')"
 
@@ -162,7 +164,7 @@ if chat big 'e:220' "$HELLO" 'e:250' "$ENV" 'e:250' 'e:250' 'e:354' \
 else
 	fail "10 MB message"; show_fail big
 fi
-wait_for 100 test -n "$(maildir_find s6 'Subject: exact-10mb')"
+wait_for 100 has_mail 'Subject: exact-10mb'
 got=$(maildir_find s6 'Subject: exact-10mb')
 if [ -n "$got" ]; then
 	# The Maildir copy has LF line ends and Postfix's headers on top: the

@@ -12,6 +12,8 @@ set -u
 CHAT="python3 $LAB_ROOT/tests/lab/smtpchat.py"
 
 lab_init
+# has_mail PATTERN: re-evaluated at every try of wait_for.
+has_mail() { test -n "$(maildir_find s6 "$1")"; }
 lab_topology c4 gw s6 || { fail "lab topology"; lab_summary; exit 1; }
 lab_postfix_start s6 || { fail "postfix on s6"; lab_summary; exit 1; }
 # 192.0.2.40: a gateway address with no pair.  192.0.2.41 <-> 2001:db8::41,
@@ -74,7 +76,7 @@ if swaks_literal after; then
 else
 	fail "after reload: delivery failed"; tail -n 5 "$LAB_DIR/swaks-after.out"
 fi
-wait_for 50 test -n "$(maildir_find s6 'reload-after')"
+wait_for 50 has_mail 'reload-after'
 check "the message sent after the reload is in the Maildir" \
     test -n "$(maildir_find s6 'reload-after')"
 
