@@ -23,12 +23,23 @@
 #include <ini.h>
 
 #include "gateway/config.h"
+#include "gateway/tls.h"
 #include "nat/rfc6052.h"
+
+/* TLS keys as written in one section; resolved by resolve_tls. */
+struct tls_raw {
+	int		 mode;		/* smtpfix_tls_mode, -1 */
+	int		 upstream;	/* smtpfix_tls_upstream, -1 */
+	char		*cert, *key;	/* owned; NULL: unset */
+	char		*ca, *name;	/* owned; NULL: unset */
+	unsigned	 cert_line;	/* of the cert or key key */
+};
 
 struct pending_pair {
 	struct nat_addr	 v4, v6;
 	int		 have4, have6;
 	struct gw_pair_opt opt;
+	struct tls_raw	 tls;
 };
 
 struct parse {
@@ -44,6 +55,7 @@ struct parse {
 	unsigned		 pp_section;	/* section_line of pp[npp-1] */
 	unsigned		 nat64_section;	/* section_line of the last */
 	size_t			 aclcap;
+	struct tls_raw		 gtls;		/* of [gateway] */
 };
 
 static void
@@ -293,6 +305,7 @@ new_pair(struct parse *p)
 	memset(pp, 0, sizeof(*pp));
 	pp->opt.line = p->line;
 	pp->opt.acl = -1;
+	pp->tls.mode = pp->tls.upstream = -1;
 	return pp;
 }
 
@@ -387,12 +400,97 @@ parse_source(struct parse *p, const char *name, const char *v, int family,
 	return 1;
 }
 
+static void
+tls_raw_free(struct tls_raw *t)
+{
+	free(t->cert);
+	free(t->key);
+	free(t->ca);
+	free(t->name);
+	t->cert = t->key = t->ca = t->name = NULL;
+}
+
+static int
+set_str(struct parse *p, const char *name, const char *v, char **dst)
+{
+	if (*v == '\0') {
+		perr(p, p->line, "%s: empty", name);
+		return 0;
+	}
+	if (strlen(v) >= 256) {
+		perr(p, p->line, "%s: longer than 255 characters", name);
+		return 0;
+	}
+	free(*dst);
+	if ((*dst = strdup(v)) == NULL) {
+		perr(p, p->line, "out of memory");
+		return 0;
+	}
+	return 1;
+}
+
+/*
+ * The STARTTLS keys (RFC 3207), in [gateway] (pair = 0) or [pair NAME].
+ * Returns 1 if set, 0 on error, -1 if NAME is not a TLS key.  Files are
+ * read later, once the whole file is known (resolve_tls).
+ */
+static int
+tls_key(struct parse *p, struct tls_raw *t, int pair, const char *name,
+    const char *v)
+{
+	enum smtpfix_tls_mode m;
+	enum smtpfix_tls_upstream u;
+
+	if (strcmp(name, "tls") == 0) {
+		if (smtpfix_tlspolicy_mode_parse(v, &m) != 0) {
+			perr(p, p->line, "tls: '%s': want terminate, "
+			    "passthrough or strip", v);
+			return 0;
+		}
+		t->mode = (int)m;
+		return 1;
+	}
+	if (strcmp(name, "tls_upstream") == 0) {
+		if (smtpfix_tlspolicy_upstream_parse(v, &u) != 0) {
+			perr(p, p->line, "tls_upstream: '%s': want "
+			    "opportunistic, verify or require", v);
+			return 0;
+		}
+		t->upstream = (int)u;
+		return 1;
+	}
+	if (strcmp(name, "tls_cert_file") == 0 ||
+	    strcmp(name, "tls_key_file") == 0) {
+		t->cert_line = p->line;
+		return set_str(p, name, v, name[4] == 'c' ? &t->cert :
+		    &t->key);
+	}
+	if (strcmp(name, "tls_ca_file") == 0)
+		return set_str(p, name, v, &t->ca);
+	if (strcmp(name, "tls_server_name") == 0) {
+		if (!pair) {
+			perr(p, p->line, "tls_server_name: set it per [pair]: "
+			    "it names that pair's server");
+			return 0;
+		}
+		/* RFC 6125 §6.4: a DNS name to match the certificate. */
+		if (!valid_fqdn(v)) {
+			perr(p, p->line, "tls_server_name: '%s' is not a fully "
+			    "qualified host name", v);
+			return 0;
+		}
+		return set_str(p, name, v, &t->name);
+	}
+	return -1;
+}
+
 /* [pair NAME]: ipv4 = and ipv6 = (either order). */
 static int
 pair_key(struct parse *p, const char *section, const char *name,
     const char *value)
 {
 	struct pending_pair *pp;
+	int rc;
 
 	(void)section;
 	if (p->npp == 0 || p->pp_section != p->section_line)
@@ -425,6 +523,8 @@ pair_key(struct parse *p, const char *section, const char *name,
 	}
 	if (strcmp(name, "allow_clients") == 0)
 		return (pp->opt.acl = add_acl(p, name, value)) >= 0;
+	if ((rc = tls_key(p, &pp->tls, 1, name, value)) >= 0)
+		return rc;
 	perr(p, p->line, "unknown key '%s' in [%s]", name, section);
 	return 0;
 }
@@ -512,6 +612,7 @@ gateway_key(struct parse *p, const char *name, const char *v)
 {
 	struct gw_config *c = p->cfg;
 	unsigned long n;
+	int rc;
 	static const struct {
 		const char	*key;
 		size_t		 off;
@@ -552,6 +653,8 @@ gateway_key(struct parse *p, const char *name, const char *v)
 		*(unsigned *)(void *)((char *)c + uints[i].off) = (unsigned)n;
 		return 1;
 	}
+	if ((rc = tls_key(p, &p->gtls, 0, name, v)) >= 0)
+		return rc;
 	if (strcmp(name, "fqdn") == 0) {
 		if (!valid_fqdn(v)) {
 			perr(p, p->line,
@@ -664,6 +767,7 @@ gw_config_defaults(struct gw_config *c)
 {
 	memset(c, 0, sizeof(*c));
 	c->pol.fqdn = c->fqdn;
+	c->tls_default.cert = c->tls_default.cli = -1;
 	c->pol.helo = SMTPFIX_HELO_ALWAYS;
 	c->pol.cmd_max = 2048;
 	c->pol.reply_max = 2048;
@@ -747,6 +851,97 @@ build_pairs(struct parse *p)
 	return 0;
 }
 
+/*
+ * The TLS a session under one pair gets: the pair's keys (pr; NULL for the
+ * [gateway] default), else those of [gateway], else the defaults
+ * (terminate where a certificate is configured, else passthrough;
+ * opportunistic upstream).  Loads what terminate needs into cfg->tls.
+ * line and what name the pair (or section) for messages.
+ */
+static int
+resolve_tls(struct parse *p, const struct tls_raw *pr, unsigned line,
+    const char *what, struct gw_tls_sel *sel)
+{
+	const struct tls_raw *g = &p->gtls;
+	const struct tls_raw *src;
+	struct gw_config *c = p->cfg;
+	char e[400];
+	int mode, up;
+
+	memset(sel, 0, sizeof(*sel));
+	sel->cert = sel->cli = -1;
+	/* A certificate and its key come from the same section. */
+	src = pr != NULL && (pr->cert != NULL || pr->key != NULL) ? pr : g;
+	if ((src->cert == NULL) != (src->key == NULL)) {
+		perr(p, src->cert_line, "tls_cert_file and tls_key_file go "
+		    "together");
+		return -1;
+	}
+	mode = pr != NULL && pr->mode >= 0 ? pr->mode : g->mode >= 0 ?
+	    g->mode : (int)smtpfix_tlspolicy_default_mode(src->cert != NULL);
+	up = pr != NULL && pr->upstream >= 0 ? pr->upstream :
+	    g->upstream >= 0 ? g->upstream : SMTPFIX_TLSUP_OPPORTUNISTIC;
+	sel->pol.mode = (enum smtpfix_tls_mode)mode;
+	sel->pol.upstream = (enum smtpfix_tls_upstream)up;
+	sel->server_name = pr != NULL ? pr->name : NULL;
+	if (mode != SMTPFIX_TLS_TERMINATE)
+		return 0;
+	if (src->cert == NULL) {
+		perr(p, line, "%s: tls = terminate needs tls_cert_file and "
+		    "tls_key_file (there or in [gateway])", what);
+		return -1;
+	}
+	/* RFC 6125 §6: verifying means checking a name. */
+	if (up == SMTPFIX_TLSUP_VERIFY && sel->server_name == NULL) {
+		perr(p, line, "%s: tls_upstream = verify needs "
+		    "tls_server_name%s", what, pr == NULL ? " (per [pair]; "
+		    "[nat64] sessions use [gateway]'s settings)" : "");
+		return -1;
+	}
+	if (c->tls == NULL && (c->tls = gw_tls_new(e, sizeof(e))) == NULL) {
+		perr(p, line, "%s", e);
+		return -1;
+	}
+	if ((sel->cert = gw_tls_add_cert(c->tls, src->cert, src->key, e,
+	    sizeof(e))) < 0) {
+		perr(p, src->cert_line, "%s", e);
+		return -1;
+	}
+	src = pr != NULL && pr->ca != NULL ? pr : g;
+	if ((sel->cli = gw_tls_add_client(c->tls,
+	    up == SMTPFIX_TLSUP_VERIFY, src->ca, e, sizeof(e))) < 0) {
+		perr(p, line, "%s: %s", what, e);
+		return -1;
+	}
+	sel->pol.have_cert = 1;
+	return 0;
+}
+
+static int
+build_tls(struct parse *p)
+{
+	struct gw_config *c = p->cfg;
+	char what[GW_NAME_MAX + 8];
+	size_t i;
+
+	for (i = 0; i < p->npp && i < c->pairs.n; i++) {
+		struct pending_pair *pp = &p->pp[i];
+		struct gw_pair_opt *o = &c->pair_opt[i];
+
+		(void)snprintf(what, sizeof(what), "pair %s", o->name);
+		if (resolve_tls(p, &pp->tls, o->line, what, &o->tls) != 0)
+			return -1;
+		/* The name moves to the pair, which outlives the parse. */
+		o->tls_name = pp->tls.name;
+		o->tls.server_name = o->tls_name;
+		pp->tls.name = NULL;
+	}
+	if (c->nnat64 == 0)
+		return 0;
+	return resolve_tls(p, NULL, p->gateway_line ? p->gateway_line : 1,
+	    "[gateway] (for [nat64])", &c->tls_default);
+}
+
 int
 gw_config_load(const char *path, struct gw_config *c, char *err,
     size_t errcap)
@@ -757,6 +952,7 @@ gw_config_load(const char *path, struct gw_config *c, char *err,
 	gw_config_defaults(c);
 	memset(&p, 0, sizeof(p));
 	p.cfg = c;
+	p.gtls.mode = p.gtls.upstream = -1;
 	if (strlen(path) >= sizeof(c->path)) {
 		(void)snprintf(err, errcap, "%s: path too long", path);
 		return -1;
@@ -782,8 +978,13 @@ gw_config_load(const char *path, struct gw_config *c, char *err,
 		    "gives in HELO and replies");
 	if (p.err[0] == '\0')
 		(void)build_pairs(&p);
-	for (size_t i = 0; i < p.npp; i++)
+	if (p.err[0] == '\0')
+		(void)build_tls(&p);
+	for (size_t i = 0; i < p.npp; i++) {
 		free(p.pp[i].opt.helo_name);
+		tls_raw_free(&p.pp[i].tls);
+	}
+	tls_raw_free(&p.gtls);
 	free(p.pp);
 	c->pol.fqdn = c->fqdn;
 	c->pol.fqdn_len = strlen(c->fqdn);
@@ -802,8 +1003,12 @@ gw_config_free(struct gw_config *c)
 	size_t i;
 
 	if (c->pair_opt != NULL)
-		for (i = 0; i < c->pairs.n; i++)
+		for (i = 0; i < c->pairs.n; i++) {
 			free(c->pair_opt[i].helo_name);
+			free(c->pair_opt[i].tls_name);
+		}
+	gw_tls_free(c->tls);
+	c->tls = NULL;
 	nat_pairs_free(&c->pairs);
 	free(c->pair_opt);
 	c->pair_opt = NULL;

@@ -11,11 +11,23 @@
 #include "nat/addr.h"
 #include "nat/pair.h"
 #include "smtpfix/stream.h"
+#include "smtpfix/tlspolicy.h"
 
 #define GW_LISTEN_MAX	16
 #define GW_FQDN_MAX	253	/* RFC 1035 §2.3.4, without the final dot */
 #define GW_NAME_MAX	64
 #define GW_NAT64_MAX	8
+
+struct gw_tls;		/* gateway/tls.h: the loaded TLS contexts */
+
+/* The TLS of one pair (or of [gateway], for [nat64] sessions), resolved
+ * at load: the pair's own keys, else those of [gateway], else defaults. */
+struct gw_tls_sel {
+	struct smtpfix_tlspolicy pol;	/* mode, upstream, have_cert */
+	int		 cert;		/* server context, -1: none */
+	int		 cli;		/* upstream context, -1: none */
+	const char	*server_name;	/* SNI, name to verify; NULL */
+};
 
 struct gw_listen {
 	struct nat_addr	 addr;
@@ -28,6 +40,8 @@ struct gw_pair_opt {
 	unsigned	 line;			/* where it was defined */
 	int		 acl;		/* index into acls, -1: the default */
 	char		*helo_name;	/* owned; NULL: the gateway FQDN */
+	struct gw_tls_sel tls;		/* STARTTLS (issue 7) */
+	char		*tls_name;	/* owned: tls.server_name */
 };
 
 /* [nat64 NAME]: IPv6 clients reach IPv4 servers through a prefix. */
@@ -72,6 +86,11 @@ struct gw_config {
 	size_t			 nnat64;
 	struct nat_acl		*acls;		/* owned: per-pair lists */
 	size_t			 nacls;
+	/* STARTTLS: the contexts every pair's gw_tls_sel indexes, loaded
+	 * with the configuration (so a reload that cannot load a key
+	 * keeps the old ones); NULL when no pair terminates TLS. */
+	struct gw_tls		*tls;
+	struct gw_tls_sel	 tls_default;	/* [nat64] sessions */
 	struct nat_pairs	 pairs;
 	struct gw_pair_opt	*pair_opt;	/* owned, pairs.n entries */
 	unsigned		 refs;		/* holders: the daemon and each

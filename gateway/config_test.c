@@ -15,6 +15,7 @@
 #include <cmocka.h>
 
 #include "gateway/config.h"
+#include "gateway/tls.h"
 
 static char path[64];
 
@@ -297,6 +298,207 @@ test_missing_file(void **state)
 	assert_non_null(strstr(err, "/nonexistent/smtp64.conf: "));
 }
 
+/*
+ * STARTTLS keys (issue 7).  Throwaway certificates come from openssl(1),
+ * which tools/install-deps installs.
+ */
+static char tdir[64];
+
+static int
+tls_setup(void **state)
+{
+	char cmd[1024];
+
+	(void)state;
+	(void)snprintf(tdir, sizeof(tdir), "/tmp/smtp64-cfgtls.XXXXXX");
+	if (mkdtemp(tdir) == NULL)
+		return -1;
+	(void)snprintf(cmd, sizeof(cmd),
+	    "cd %s && for n in gw mx; do openssl req -x509 -newkey ec "
+	    "-pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 "
+	    "-subj /CN=$n.example.net -keyout $n.key -out $n.crt "
+	    ">/dev/null 2>&1 || exit 1; done", tdir);
+	return system(cmd) == 0 ? 0 : -1;
+}
+
+static int
+tls_teardown(void **state)
+{
+	char cmd[128];
+
+	(void)state;
+	(void)snprintf(cmd, sizeof(cmd), "rm -rf %s", tdir);
+	return system(cmd) == 0 ? 0 : -1;
+}
+
+/* A config with [gateway] lines g and [pair mx6] lines pr; %D in either
+ * is the certificate directory. */
+static int
+load_tls(const char *g, const char *pr, struct gw_config *c, char *err,
+    size_t cap)
+{
+	char text[2048], g2[512], p2[512];
+	const char *src[2] = {g, pr};
+	char *dst[2] = {g2, p2};
+	size_t i, o;
+
+	for (i = 0; i < 2; i++) {
+		const char *q;
+
+		for (o = 0, q = src[i]; *q != '\0' && o + 70 < 512; q++) {
+			if (q[0] == '%' && q[1] == 'D') {
+				o += (size_t)snprintf(dst[i] + o, 512 - o,
+				    "%s", tdir);
+				q++;
+			} else
+				dst[i][o++] = *q;
+		}
+		dst[i][o] = '\0';
+	}
+	(void)snprintf(text, sizeof(text),
+	    "[gateway]\nfqdn = gw.example.net\n%s\n"
+	    "[pair mx6]\nipv4 = 192.0.2.30\nipv6 = 2001:db8::25\n%s\n"
+	    "[pair mx4]\nipv4 = 198.51.100.25\nipv6 = 2001:db8:1::25\n",
+	    g2, p2);
+	return load(text, c, err, cap);
+}
+
+static const struct gw_tls_sel *
+sel_of(const struct gw_config *c, const char *v4)
+{
+	struct in_addr a;
+	const struct nat_pair *p;
+
+	inet_pton(AF_INET, v4, &a);
+	p = nat_pairs_by_v4(&c->pairs, &a);
+	assert_non_null(p);
+	return &c->pair_opt[p->user].tls;
+}
+
+static void
+test_tls_defaults(void **state)
+{
+	struct gw_config c;
+	const struct gw_tls_sel *t;
+	char err[512];
+
+	(void)state;
+	/* No certificate: passthrough, nothing loaded (today's behaviour). */
+	assert_int_equal(load_tls("", "", &c, err, sizeof(err)), 0);
+	t = sel_of(&c, "192.0.2.30");
+	assert_int_equal(t->pol.mode, SMTPFIX_TLS_PASSTHROUGH);
+	assert_int_equal(t->cert, -1);
+	assert_null(c.tls);
+	gw_config_free(&c);
+
+	/* A certificate in [gateway]: every pair terminates, opportunistic
+	 * upstream; one context loaded, shared. */
+	assert_int_equal(load_tls("tls_cert_file = %D/gw.crt\n"
+				  "tls_key_file = %D/gw.key\n",
+			     "", &c, err, sizeof(err)),
+	    0);
+	t = sel_of(&c, "192.0.2.30");
+	assert_int_equal(t->pol.mode, SMTPFIX_TLS_TERMINATE);
+	assert_int_equal(t->pol.upstream, SMTPFIX_TLSUP_OPPORTUNISTIC);
+	assert_int_equal(t->pol.have_cert, 1);
+	assert_int_equal(t->cert, 0);
+	assert_int_equal(t->cli, 0);
+	assert_null(t->server_name);
+	assert_int_equal(sel_of(&c, "198.51.100.25")->cert, 0);
+	assert_non_null(c.tls);
+	assert_int_equal(gw_tls_cert_count(c.tls), 1);
+	gw_config_free(&c);
+}
+
+static void
+test_tls_per_pair(void **state)
+{
+	struct gw_config c;
+	const struct gw_tls_sel *t;
+	char err[512];
+
+	(void)state;
+	/* The pair's own certificate and verification; the other pair
+	 * keeps [gateway]'s strip. */
+	assert_int_equal(load_tls("tls = strip\n"
+				  "tls_cert_file = %D/gw.crt\n"
+				  "tls_key_file = %D/gw.key\n",
+			     "tls = terminate\ntls_cert_file = %D/mx.crt\n"
+			     "tls_key_file = %D/mx.key\ntls_upstream = verify\n"
+			     "tls_ca_file = %D/mx.crt\n"
+			     "tls_server_name = mx6.example.org\n",
+			     &c, err, sizeof(err)),
+	    0);
+	t = sel_of(&c, "192.0.2.30");
+	assert_int_equal(t->pol.mode, SMTPFIX_TLS_TERMINATE);
+	assert_int_equal(t->pol.upstream, SMTPFIX_TLSUP_VERIFY);
+	assert_string_equal(t->server_name, "mx6.example.org");
+	assert_int_equal(t->cert, 0);	/* only mx.crt was needed */
+	assert_int_equal(gw_tls_cert_count(c.tls), 1);
+	t = sel_of(&c, "198.51.100.25");
+	assert_int_equal(t->pol.mode, SMTPFIX_TLS_STRIP);
+	assert_int_equal(t->cert, -1);
+	gw_config_free(&c);
+
+	/* Explicit passthrough beside a certificate. */
+	assert_int_equal(load_tls("tls_cert_file = %D/gw.crt\n"
+				  "tls_key_file = %D/gw.key\n",
+			     "tls = passthrough\n", &c, err, sizeof(err)),
+	    0);
+	assert_int_equal(sel_of(&c, "192.0.2.30")->pol.mode,
+	    SMTPFIX_TLS_PASSTHROUGH);
+	assert_int_equal(sel_of(&c, "198.51.100.25")->pol.mode,
+	    SMTPFIX_TLS_TERMINATE);
+	gw_config_free(&c);
+}
+
+static void
+test_tls_bad(void **state)
+{
+	static const struct {
+		const char *g, *p, *want;
+	} cases[] = {
+	    {"tls = maybe\n", "", ":3: tls: 'maybe': want terminate"},
+	    {"", "tls_upstream = strict\n", ":7: tls_upstream: 'strict'"},
+	    {"tls = terminate\n", "",
+		":5: pair mx6: tls = terminate needs tls_cert_file"},
+	    {"", "tls = terminate\n",
+		":4: pair mx6: tls = terminate needs tls_cert_file"},
+	    {"tls_cert_file = %D/gw.crt\n", "",
+		":3: tls_cert_file and tls_key_file go together"},
+	    {"tls_cert_file = %D/gw.crt\ntls_key_file = %D/gw.key\n",
+		"tls_upstream = verify\n",
+		":6: pair mx6: tls_upstream = verify needs tls_server_name"},
+	    {"tls_server_name = mx.example.org\n", "",
+		":3: tls_server_name: set it per [pair]"},
+	    {"", "tls_server_name = [192.0.2.1]\n",
+		":7: tls_server_name: '[192.0.2.1]'"},
+	    {"tls_cert_file = %D/gw.crt\ntls_key_file = %D/mx.key\n", "",
+		":4: "},
+	    {"tls_cert_file = %D/none.crt\ntls_key_file = %D/gw.key\n", "",
+		"none.crt"},
+	    {"tls_cert_file = %D/gw.crt\ntls_key_file = %D/gw.key\n",
+		"tls_upstream = verify\ntls_server_name = mx.example.org\n"
+		"tls_ca_file = %D/none.crt\n",
+		"none.crt"},
+	    {"tls_cert_file =\n", "", ":3: tls_cert_file: empty"},
+	};
+	struct gw_config c;
+	char err[512];
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		err[0] = '\0';
+		if (load_tls(cases[i].g, cases[i].p, &c, err, sizeof(err)) !=
+		    -1)
+			fail_msg("case %zu loaded", i);
+		if (strstr(err, cases[i].want) == NULL)
+			fail_msg("case %zu: '%s', want '%s'", i, err,
+			    cases[i].want);
+	}
+}
+
 int
 main(void)
 {
@@ -307,6 +509,12 @@ main(void)
 		cmocka_unit_test(test_policy),
 		cmocka_unit_test(test_nat64_only),
 		cmocka_unit_test(test_missing_file),
+		cmocka_unit_test_setup_teardown(test_tls_defaults, tls_setup,
+		    tls_teardown),
+		cmocka_unit_test_setup_teardown(test_tls_per_pair, tls_setup,
+		    tls_teardown),
+		cmocka_unit_test_setup_teardown(test_tls_bad, tls_setup,
+		    tls_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

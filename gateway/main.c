@@ -13,6 +13,7 @@
 #include "gateway/listener.h"
 #include "gateway/log.h"
 #include "gateway/session.h"
+#include "gateway/tls.h"
 
 #ifndef SMTP64_VERSION
 #define SMTP64_VERSION	"0.1.0"
@@ -50,9 +51,27 @@ same_listeners(const struct gw_config *a, const struct gw_config *b)
 	return 1;
 }
 
+/* One line per certificate loaded, so that the operator sees which one
+ * a start or a reload put in service. */
+static void
+log_certs(const struct gw_config *cfg)
+{
+	char d[600];
+	size_t i;
+
+	if (cfg->tls == NULL)
+		return;
+	for (i = 0; i < gw_tls_cert_count(cfg->tls); i++)
+		gw_log(LOG_INFO, "event=tls_cert %s",
+		    gw_tls_cert_describe(cfg->tls, (int)i, d, sizeof(d)));
+}
+
 /*
  * SIGHUP: the new file serves new sessions only if it validates whole;
  * sessions already running finish under the config they started with.
+ * TLS certificates and keys are read again with it, so a renewed
+ * certificate is served to new sessions without a restart, and one that
+ * fails to load keeps the old configuration in service.
  */
 static void
 reload_cb(struct ev_loop *loop, ev_signal *w, int revents)
@@ -76,6 +95,7 @@ reload_cb(struct ev_loop *loop, ev_signal *w, int revents)
 	if (!debug_flag)
 		gw_log_set_level(cfg->log_level);
 	gw_log(LOG_INFO, "event=reload result=ok pairs=%zu", cfg->pairs.n);
+	log_certs(cfg);
 }
 
 static void
@@ -170,6 +190,7 @@ main(int argc, char *argv[])
 	    "helo_rewrite=%s", SMTP64_VERSION, cfg->fqdn, cfg->pairs.n,
 	    cfg->pol.helo == SMTPFIX_HELO_ALWAYS ? "always" :
 	    cfg->pol.helo == SMTPFIX_HELO_LITERALS ? "literals" : "off");
+	log_certs(cfg);
 
 	ev_run(loop, 0);
 

@@ -9,6 +9,13 @@
  * and keeps the sockets' interest in step with the buffers: read a peer
  * only while its input buffer has room, so one side can never make the
  * gateway hold more than it can pass on (backpressure).
+ *
+ * Each side is a TLS leg (gateway/tls.h): clear text until a STARTTLS
+ * the gateway terminates, then TLS.  A TLS leg may need the opposite
+ * readiness (a read that must write first, a write that must read), so
+ * the watchers follow what the leg asks for, and bytes that OpenSSL has
+ * already decrypted are fed to the loop by hand, since poll(2) cannot see
+ * them.
  */
 #include <sys/socket.h>
 #include <sys/queue.h>
@@ -28,6 +35,7 @@
 #include "gateway/buf.h"
 #include "gateway/log.h"
 #include "gateway/session.h"
+#include "gateway/tls.h"
 #include "nat/addr.h"
 #include "nat/pair.h"
 #include "nat/rfc6052.h"
@@ -51,6 +59,12 @@ struct gw_session {
 	struct gw_buf		 cin, sout, sin, cout;
 	unsigned		 connecting:1, c_eof:1, s_eof:1, s_shut:1,
 				 closing:1, opaque:1, told:1, refusing:1;
+	unsigned		 c_hs_wait:1,	/* our 220 out: then TLS */
+				 c_hs:1,	/* client handshake running */
+				 s_hs:1;	/* upstream handshake running */
+	struct gw_tls_leg	 cl, sl;	/* client and server legs */
+	const struct gw_tls_sel	*tls;		/* pair's, in cfg */
+	char			 up_name[64];	/* "[a]:port" */
 	unsigned		 ncmds;		/* refusing: commands seen */
 	struct nat_addr		 up_local;	/* our end of the upstream */
 	unsigned		 up_port;
@@ -194,6 +208,10 @@ upstream_close(struct gw_session *s, int reset)
 	if (reset)
 		(void)setsockopt(s->sfd, SOL_SOCKET, SO_LINGER, &lg,
 		    sizeof(lg));
+	else
+		gw_tls_shutdown(&s->sl);
+	gw_tls_leg_free(&s->sl);
+	s->s_hs = 0;
 	close(s->sfd);
 	s->sfd = -1;
 	s->s_eof = 1;
@@ -269,7 +287,38 @@ log_step(struct gw_session *s, const struct smtpfix_step *st)
 	case SMTPFIX_EV_QUEUE_FULL:
 		gw_log(LOG_DEBUG, "session=%08x event=pipeline_full", s->id);
 		return;
+	case SMTPFIX_EV_STARTTLS:
+		gw_log(LOG_INFO, "session=%08x event=starttls mode=%s "
+		    "upstream=%s action=%s", s->id,
+		    s->tls != NULL ? smtpfix_tlspolicy_mode_name(
+		    smtpfix_tlspolicy_mode(&s->tls->pol)) : "passthrough",
+		    s->tls != NULL ? smtpfix_tlspolicy_upstream_name(
+		    s->tls->pol.upstream) : "-",
+		    st->detail != NULL ? st->detail : "?");
+		return;
 	}
+}
+
+/* One log line for a leg whose handshake ended (RFC 3207 §4.1: the
+ * client's certificate, if offered, is named by peer_cert). */
+static void
+log_tls(struct gw_session *s, const char *leg, const struct gw_tls_leg *l)
+{
+	char d[300];
+
+	gw_log(LOG_INFO, "session=%08x event=tls leg=%s %s", s->id, leg,
+	    gw_tls_describe(l, d, sizeof(d)));
+}
+
+static void
+log_tls_failed(struct gw_session *s, const char *leg, const char *why,
+    const char *err)
+{
+	char e[200];
+
+	gw_log(LOG_WARNING, "session=%08x event=tls_failed leg=%s reason=%s "
+	    "error=\"%s\"", s->id, leg, why,
+	    gw_log_escape(e, sizeof(e), err, strlen(err)));
 }
 
 /* After STARTTLS's 220: nothing the client sent before it may reach the
@@ -287,6 +336,26 @@ drain_client(struct gw_session *s)
 		if (n <= 0)
 			break;
 	}
+}
+
+/* Puts TLS on the upstream leg after the server's 220 to our STARTTLS. */
+static void
+upstream_tls_start(struct gw_session *s)
+{
+	char err[300];
+
+	if (s->tls == NULL || s->cfg->tls == NULL ||
+	    gw_tls_leg_connect(&s->sl, s->cfg->tls, s->tls->cli,
+	    s->tls->server_name, s->up_name, err, sizeof(err)) != 0) {
+		if (s->tls == NULL || s->cfg->tls == NULL)
+			(void)snprintf(err, sizeof(err), "no TLS context");
+		log_tls_failed(s, "server", "setup", err);
+		if (s->reason == NULL)
+			s->reason = "tls_server_failed";
+		smtpfix_stream_tls_done(&s->fix, SMTPFIX_TLSR_UP_FAIL);
+		return;
+	}
+	s->s_hs = 1;
 }
 
 /* One step in one direction; returns 1 if anything moved. */
@@ -342,6 +411,22 @@ step(struct gw_session *s, int c2s)
 		s->sin.len = s->sin.off = 0;	/* server bytes after its 220 */
 		drain_client(s);
 		s->opaque = 1;
+		break;
+	case SMTPFIX_ACT_TLS_UPSTREAM:
+		/* RFC 3207 §4: what the server sent after its 220 is not
+		 * TLS (the CVE-2021-38371 class): dropped.  The handshake
+		 * starts when the socket is writable (session_update). */
+		gw_buf_drop(in, st.consumed);
+		st.consumed = 0;
+		s->sin.len = s->sin.off = 0;
+		upstream_tls_start(s);
+		break;
+	case SMTPFIX_ACT_TLS_CLIENT:
+		/* RFC 3207 §4.2: what the client sent before our 220 is
+		 * not TLS and never a command (the CVE-2011-0411 class). */
+		drain_client(s);
+		gw_buf_put(out, st.emit, st.emit_len);
+		s->c_hs_wait = 1;
 		break;
 	}
 	if (st.consumed > 0)
@@ -400,21 +485,34 @@ sock_error(int e)
 	return e != EAGAIN && e != EWOULDBLOCK && e != EINTR;
 }
 
-static void
-client_read_cb(struct ev_loop *loop, ev_io *w, int revents)
+/* 1 while the session may take more bytes from the client. */
+static int
+client_wants_read(struct gw_session *s)
 {
-	struct gw_session *s = w->data;
+	return !s->c_eof && !s->closing && !s->c_hs_wait && !s->c_hs &&
+	    (s->cin.data == NULL || gw_buf_room(&s->cin) > 0);
+}
+
+static int
+server_wants_read(struct gw_session *s)
+{
+	return s->sfd >= 0 && !s->connecting && !s->s_eof && !s->s_hs &&
+	    (s->sin.data == NULL || gw_buf_room(&s->sin) > 0);
+}
+
+/* Reads what the client sent; returns -1 if the session ended. */
+static int
+client_read(struct gw_session *s)
+{
 	ssize_t n;
 
-	(void)loop;
-	(void)revents;
 	if (gw_buf_alloc(&s->cin, s->cfg->buffer_bytes) != 0) {
 		s->reason = "no_memory";
 		upstream_close(s, 1);
 		session_end(s);
-		return;
+		return -1;
 	}
-	n = gw_buf_read_fd(&s->cin, s->cfd);
+	n = gw_tls_buf_read(&s->cl, &s->cin);
 	if (n > 0) {
 		s->c2s += (uint64_t)n;
 		pump(s);
@@ -423,13 +521,189 @@ client_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 		ev_io_stop(s->ctx->loop, &s->crd);
 		pump(s);
 	} else if (sock_error(errno)) {
-		/* The client vanished: a message in progress must not be
-		 * completed, so the server gets a reset. */
+		/* The client vanished (or broke TLS): a message in progress
+		 * must not be completed, so the server gets a reset. */
+		if (s->reason == NULL)
+			s->reason = errno == EPROTO ? "client_tls_error" :
+			    "client_reset";
+		upstream_close(s, 1);
+		session_end(s);
+		return -1;
+	}
+	return 0;
+}
+
+/* Writes what the client is owed; returns -1 if the session ended. */
+static int
+client_write(struct gw_session *s)
+{
+	ssize_t n;
+
+	n = gw_tls_buf_write(&s->cl, &s->cout);
+	if (n < 0 && sock_error(errno)) {
 		if (s->reason == NULL)
 			s->reason = "client_reset";
 		upstream_close(s, 1);
 		session_end(s);
+		return -1;
+	}
+	if (n > 0) {
+		s->last = ev_now(s->ctx->loop);
+		pump(s);
+	}
+	return 0;
+}
+
+static void
+server_read(struct gw_session *s)
+{
+	ssize_t n;
+
+	if (gw_buf_alloc(&s->sin, s->cfg->buffer_bytes) != 0) {
+		say(s, "421 4.3.0", "out of memory, try later");
+		begin_close(s, "no_memory", 1);
 		return;
+	}
+	n = gw_tls_buf_read(&s->sl, &s->sin);
+	if (n > 0) {
+		s->s2c += (uint64_t)n;
+		pump(s);
+	} else if (n == 0 || sock_error(errno)) {
+		s->s_eof = 1;
+		ev_io_stop(s->ctx->loop, &s->srd);
+		if (n < 0 && s->reason == NULL)
+			s->reason = errno == EPROTO ? "server_tls_error" :
+			    "server_reset";
+		pump(s);
+	}
+}
+
+static void
+server_write(struct gw_session *s)
+{
+	ssize_t n;
+
+	n = gw_tls_buf_write(&s->sl, &s->sout);
+	if (n < 0 && sock_error(errno)) {
+		s->s_eof = 1;
+		if (s->reason == NULL)
+			s->reason = "server_reset";
+		upstream_close(s, 0);
+	} else if (n > 0) {
+		s->last = ev_now(s->ctx->loop);
+		pump(s);
+	}
+}
+
+/*
+ * One step of the client's handshake.  A failure closes the connection
+ * without a word: the client expects TLS, so anything in clear text now
+ * would be a continuation it did not ask for.  Returns -1 if the session
+ * ended.
+ */
+static int
+client_handshake(struct gw_session *s)
+{
+	char err[256];
+
+	switch (gw_tls_handshake(&s->cl, err, sizeof(err))) {
+	case GW_TLS_AGAIN:
+		return 0;
+	case GW_TLS_OK:
+		s->c_hs = 0;
+		s->last = ev_now(s->ctx->loop);
+		log_tls(s, "client", &s->cl);
+		smtpfix_stream_tls_done(&s->fix, SMTPFIX_TLSR_CLIENT_OK);
+		pump(s);
+		return 0;
+	case GW_TLS_FAIL:
+	case GW_TLS_FAIL_VERIFY:
+	default:
+		s->c_hs = 0;
+		log_tls_failed(s, "client", "handshake", err);
+		smtpfix_stream_tls_done(&s->fix, SMTPFIX_TLSR_CLIENT_FAIL);
+		if (s->reason == NULL)
+			s->reason = "tls_client_failed";
+		s->cout.len = 0;
+		upstream_close(s, 0);
+		session_end(s);
+		return -1;
+	}
+}
+
+/* One step of the upstream handshake; a failure gives the client, still
+ * in clear text, the policy's reply (421 4.7.0). */
+static void
+server_handshake(struct gw_session *s)
+{
+	enum gw_tls_rc rc;
+	char err[256];
+
+	rc = gw_tls_handshake(&s->sl, err, sizeof(err));
+	switch (rc) {
+	case GW_TLS_AGAIN:
+		return;
+	case GW_TLS_OK:
+		s->s_hs = 0;
+		s->last = ev_now(s->ctx->loop);
+		log_tls(s, "server", &s->sl);
+		smtpfix_stream_tls_done(&s->fix, SMTPFIX_TLSR_UP_OK);
+		pump(s);
+		return;
+	case GW_TLS_FAIL:
+	case GW_TLS_FAIL_VERIFY:
+	default:
+		s->s_hs = 0;
+		log_tls_failed(s, "server", rc == GW_TLS_FAIL_VERIFY ?
+		    "verify" : "handshake", err);
+		if (s->reason == NULL)
+			s->reason = rc == GW_TLS_FAIL_VERIFY ?
+			    "tls_server_verify_failed" : "tls_server_failed";
+		smtpfix_stream_tls_done(&s->fix, rc == GW_TLS_FAIL_VERIFY ?
+		    SMTPFIX_TLSR_UP_VERIFY : SMTPFIX_TLSR_UP_FAIL);
+		pump(s);
+		return;
+	}
+}
+
+/* The client's socket is readable: a handshake step, a write that
+ * waited to read, or a read. */
+static void
+client_read_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct gw_session *s = w->data;
+
+	(void)loop;
+	(void)revents;
+	if (s->c_hs) {
+		if (client_handshake(s) != 0)
+			return;
+	} else {
+		if (s->cout.len > 0 && s->cl.wr_want == GW_TLS_WANT_READ &&
+		    client_write(s) != 0)
+			return;
+		if (client_wants_read(s) && client_read(s) != 0)
+			return;
+	}
+	session_update(s);
+}
+
+static void
+client_write_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct gw_session *s = w->data;
+
+	(void)loop;
+	(void)revents;
+	if (s->c_hs) {
+		if (client_handshake(s) != 0)
+			return;
+	} else {
+		if (s->cout.len > 0 && client_write(s) != 0)
+			return;
+		if (s->cl.rd_want == GW_TLS_WANT_WRITE &&
+		    client_wants_read(s) && client_read(s) != 0)
+			return;
 	}
 	session_update(s);
 }
@@ -438,26 +712,16 @@ static void
 server_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
 	struct gw_session *s = w->data;
-	ssize_t n;
 
 	(void)loop;
 	(void)revents;
-	if (gw_buf_alloc(&s->sin, s->cfg->buffer_bytes) != 0) {
-		say(s, "421 4.3.0", "out of memory, try later");
-		begin_close(s, "no_memory", 1);
-		session_update(s);
-		return;
-	}
-	n = gw_buf_read_fd(&s->sin, s->sfd);
-	if (n > 0) {
-		s->s2c += (uint64_t)n;
-		pump(s);
-	} else if (n == 0 || sock_error(errno)) {
-		s->s_eof = 1;
-		ev_io_stop(s->ctx->loop, &s->srd);
-		if (n < 0 && s->reason == NULL)
-			s->reason = "server_reset";
-		pump(s);
+	if (s->s_hs) {
+		server_handshake(s);
+	} else {
+		if (s->sout.len > 0 && s->sl.wr_want == GW_TLS_WANT_READ)
+			server_write(s);
+		if (server_wants_read(s))
+			server_read(s);
 	}
 	session_update(s);
 }
@@ -496,7 +760,6 @@ static void
 server_write_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
 	struct gw_session *s = w->data;
-	ssize_t n;
 
 	(void)loop;
 	(void)revents;
@@ -517,38 +780,14 @@ server_write_cb(struct ev_loop *loop, ev_io *w, int revents)
 		session_update(s);
 		return;
 	}
-	n = gw_buf_write_fd(&s->sout, s->sfd);
-	if (n < 0 && sock_error(errno)) {
-		s->s_eof = 1;
-		if (s->reason == NULL)
-			s->reason = "server_reset";
-		upstream_close(s, 0);
-	} else if (n > 0) {
-		s->last = ev_now(s->ctx->loop);
-		pump(s);
-	}
-	session_update(s);
-}
-
-static void
-client_write_cb(struct ev_loop *loop, ev_io *w, int revents)
-{
-	struct gw_session *s = w->data;
-	ssize_t n;
-
-	(void)loop;
-	(void)revents;
-	n = gw_buf_write_fd(&s->cout, s->cfd);
-	if (n < 0 && sock_error(errno)) {
-		if (s->reason == NULL)
-			s->reason = "client_reset";
-		upstream_close(s, 1);
-		session_end(s);
-		return;
-	}
-	if (n > 0) {
-		s->last = ev_now(s->ctx->loop);
-		pump(s);
+	if (s->s_hs) {
+		server_handshake(s);
+	} else {
+		if (s->sout.len > 0)
+			server_write(s);
+		if (s->sfd >= 0 && s->sl.rd_want == GW_TLS_WANT_WRITE &&
+		    server_wants_read(s))
+			server_read(s);
 	}
 	session_update(s);
 }
@@ -578,6 +817,7 @@ current_timeout(const struct gw_session *s)
 		return c->data_end_timeout_s;
 	case SMTPFIX_WAIT_OPAQUE:
 	case SMTPFIX_WAIT_COMMAND:
+	case SMTPFIX_WAIT_HANDSHAKE:
 		break;
 	}
 	return c->command_timeout_s;
@@ -604,10 +844,12 @@ timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	}
 	if (s->connecting) {
 		connect_failed(s, ETIMEDOUT);
-	} else if (s->opaque || s->refusing) {
+	} else if (s->opaque || s->refusing || s->c_hs_wait || s->c_hs) {
 		/* Inside TLS a plain-text reply would only corrupt the
-		 * stream; a refused client has had its answer. */
-		begin_close(s, s->refusing ? s->reason : "timeout_opaque", 0);
+		 * stream; a refused client has had its answer; a client
+		 * in its handshake can take no reply at all. */
+		begin_close(s, s->refusing ? s->reason : s->opaque ?
+		    "timeout_opaque" : "client_tls_timeout", 0);
 	} else {
 		enum smtpfix_wait wt = smtpfix_stream_wait(&s->fix);
 		int on_client = wt == SMTPFIX_WAIT_COMMAND ||
@@ -623,6 +865,48 @@ timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 }
 
 /*
+ * The watchers of one leg: during a handshake, what it waits for;
+ * otherwise a read (wanted while the input buffer has room) and a write
+ * (while output is pending), each on the readiness its last EAGAIN asked
+ * for.  Bytes already decrypted inside OpenSSL are fed as a read event.
+ */
+static void
+watch(struct gw_session *s, struct gw_tls_leg *l, ev_io *rd, ev_io *wr,
+    int hs, int want_read, int want_write)
+{
+	struct ev_loop *loop = s->ctx->loop;
+	int r = 0, w = 0;
+
+	if (hs) {
+		r = l->hs_want == GW_TLS_WANT_READ;
+		w = l->hs_want == GW_TLS_WANT_WRITE;
+	} else {
+		if (want_read) {
+			if (l->rd_want == GW_TLS_WANT_WRITE)
+				w = 1;
+			else
+				r = 1;
+		}
+		if (want_write) {
+			if (l->wr_want == GW_TLS_WANT_READ)
+				r = 1;
+			else
+				w = 1;
+		}
+	}
+	if (r)
+		ev_io_start(loop, rd);
+	else
+		ev_io_stop(loop, rd);
+	if (w)
+		ev_io_start(loop, wr);
+	else
+		ev_io_stop(loop, wr);
+	if (!hs && want_read && gw_tls_pending(l))
+		ev_feed_event(loop, rd, EV_READ);
+}
+
+/*
  * Brings watchers, half-closes and the end of the session in line with
  * the buffers.  Called after every event.
  */
@@ -634,29 +918,54 @@ session_update(struct gw_session *s)
 
 	/* Try the writes now: usually the socket has room, saving a trip
 	 * through the loop. */
-	if (s->cout.len > 0 && gw_buf_write_fd(&s->cout, s->cfd) < 0 &&
-	    sock_error(errno)) {
+	if (s->cout.len > 0 && !s->c_hs &&
+	    gw_tls_buf_write(&s->cl, &s->cout) < 0 && sock_error(errno)) {
 		if (s->reason == NULL)
 			s->reason = "client_reset";
 		upstream_close(s, 1);
 		session_end(s);
 		return;
 	}
-	if (s->sfd >= 0 && !s->connecting && s->sout.len > 0 &&
-	    gw_buf_write_fd(&s->sout, s->sfd) < 0 && sock_error(errno)) {
+	if (s->sfd >= 0 && !s->connecting && !s->s_hs && s->sout.len > 0 &&
+	    gw_tls_buf_write(&s->sl, &s->sout) < 0 && sock_error(errno)) {
 		if (s->reason == NULL)
 			s->reason = "server_reset";
 		upstream_close(s, 0);
 	}
 	if (!s->closing)
 		pump(s);
+	/* RFC 3207 §4: our 220 is out; the client's next bytes are its
+	 * ClientHello. */
+	if (s->c_hs_wait && s->cout.len == 0 && !s->closing) {
+		char err[256];
+
+		s->c_hs_wait = 0;
+		if (s->tls == NULL || s->cfg->tls == NULL ||
+		    gw_tls_leg_accept(&s->cl, s->cfg->tls, s->tls->cert, err,
+		    sizeof(err)) != 0) {
+			if (s->tls == NULL || s->cfg->tls == NULL)
+				(void)snprintf(err, sizeof(err),
+				    "no TLS context");
+			log_tls_failed(s, "client", "setup", err);
+			smtpfix_stream_tls_done(&s->fix,
+			    SMTPFIX_TLSR_CLIENT_FAIL);
+			if (s->reason == NULL)
+				s->reason = "tls_client_failed";
+			upstream_close(s, 0);
+			session_end(s);
+			return;
+		}
+		s->c_hs = 1;
+	}
 
 	wt = smtpfix_stream_wait(&s->fix);
 	/* Client done sending and all of it passed on: half-close. */
 	if (s->c_eof && !s->s_shut && s->sfd >= 0 && !s->connecting &&
-	    s->sout.len == 0 &&
+	    !s->s_hs && s->sout.len == 0 &&
 	    (s->cin.len == 0 || wt == SMTPFIX_WAIT_COMMAND ||
 		wt == SMTPFIX_WAIT_DATA || wt == SMTPFIX_WAIT_OPAQUE)) {
+		/* RFC 8446 §6.1: close_notify first on a TLS leg. */
+		gw_tls_shutdown(&s->sl);
 		(void)shutdown(s->sfd, SHUT_WR);
 		s->s_shut = 1;
 	}
@@ -682,26 +991,17 @@ session_update(struct gw_session *s)
 	gw_buf_release(&s->cout);
 	gw_buf_release(&s->sout);
 
-	/* Interest follows room (no storage yet counts as room). */
-	if (!s->c_eof && !s->closing &&
-	    (s->cin.data == NULL || gw_buf_room(&s->cin) > 0))
-		ev_io_start(loop, &s->crd);
-	else
-		ev_io_stop(loop, &s->crd);
-	if (s->cout.len > 0)
-		ev_io_start(loop, &s->cwr);
-	else
-		ev_io_stop(loop, &s->cwr);
+	/* Interest follows room (no storage yet counts as room), and on a
+	 * TLS leg what OpenSSL asks for. */
+	watch(s, &s->cl, &s->crd, &s->cwr, s->c_hs, client_wants_read(s),
+	    s->cout.len > 0);
 	if (s->sfd >= 0) {
-		if (!s->connecting && !s->s_eof &&
-		    (s->sin.data == NULL || gw_buf_room(&s->sin) > 0))
-			ev_io_start(loop, &s->srd);
-		else
+		if (s->connecting) {
 			ev_io_stop(loop, &s->srd);
-		if (s->connecting || s->sout.len > 0)
 			ev_io_start(loop, &s->swr);
-		else
-			ev_io_stop(loop, &s->swr);
+		} else
+			watch(s, &s->sl, &s->srd, &s->swr, s->s_hs,
+			    server_wants_read(s), s->sout.len > 0);
 	}
 	s->timer.repeat = s->last + current_timeout(s) - ev_now(loop);
 	if (s->timer.repeat < 0.001)
@@ -723,6 +1023,8 @@ session_end(struct gw_session *s)
 	ev_io_stop(loop, &s->crd);
 	ev_io_stop(loop, &s->cwr);
 	ev_timer_stop(loop, &s->timer);
+	gw_tls_shutdown(&s->cl);
+	gw_tls_leg_free(&s->cl);
 	/* Unread input makes close() send RST, and an RST can destroy our
 	 * last reply (a 421 or 554) before the client reads it: drop what
 	 * has arrived, so the close is a FIN. */
@@ -768,6 +1070,7 @@ enum route_verdict {
 
 struct route {
 	struct nat_addr	 dst;
+	const struct gw_tls_sel *tls;	/* the pair's STARTTLS policy */
 	const char	*kind;		/* "pair" or "nat64" */
 	const char	*name;		/* its section name */
 	const char	*why;		/* non-global: the range's name */
@@ -796,6 +1099,7 @@ route_find(const struct gw_config *cfg, const struct nat_addr *local,
 
 		r->kind = "pair";
 		r->name = o->name;
+		r->tls = &o->tls;
 		acl = o->acl >= 0 ? &cfg->acls[o->acl] : &cfg->clients;
 		if (!nat_acl_match(acl, client))
 			return ROUTE_CLIENT;
@@ -819,6 +1123,7 @@ route_find(const struct gw_config *cfg, const struct nat_addr *local,
 		r->dst.family = AF_INET;
 		r->kind = "nat64";
 		r->name = n->name;
+		r->tls = &cfg->tls_default;
 		if (!nat_acl_match(&n->clients, client))
 			return ROUTE_CLIENT;
 		/* "This host" and "this link" (0/8, 127/8, 169.254/16,
@@ -882,6 +1187,8 @@ session_new(struct gw_ctx *ctx, int cfd, const struct nat_addr *client)
 	s->id = ++ctx->next_id;
 	s->cfd = cfd;
 	s->sfd = -1;
+	gw_tls_leg_init(&s->cl, cfd);
+	gw_tls_leg_init(&s->sl, -1);
 	s->client = *client;
 	s->start = s->last = ev_now(ctx->loop);
 	s->pol = s->cfg->pol;
@@ -949,6 +1256,7 @@ upstream_connect(struct gw_session *s, const struct nat_addr *dst,
 		return;
 	}
 	s->sfd = fd;
+	gw_tls_leg_init(&s->sl, fd);
 	ev_io_init(&s->srd, server_read_cb, fd, EV_READ);
 	ev_io_init(&s->swr, server_write_cb, fd, EV_WRITE);
 	s->srd.data = s->swr.data = s;
@@ -1055,13 +1363,23 @@ gw_session_start(struct gw_ctx *ctx, int cfd,
 		s->pol.fqdn_len = strlen(helo);
 	}
 	addr_str(&r.dst, cfg->upstream_port, dsb, sizeof(dsb));
+	(void)snprintf(s->up_name, sizeof(s->up_name), "%s", dsb);
+	/* The pair's STARTTLS policy (terminate needs its contexts). */
+	s->tls = r.tls;
+	if (s->tls != NULL && (s->tls->pol.mode != SMTPFIX_TLS_TERMINATE ||
+	    cfg->tls != NULL))
+		smtpfix_stream_set_tls(&s->fix, &s->tls->pol);
+	else
+		s->tls = NULL;
 	if (src.family != 0)
 		(void)nat_addr_fmt(&src, ssb, sizeof(ssb));
 	else
 		(void)snprintf(ssb, sizeof(ssb), "auto");
 	gw_log(LOG_INFO, "session=%08x event=open client=%s local=%s dest=%s "
-	    "via=%s:%s source=%s helo_name=%s", s->id, cs, lsb, dsb, r.kind,
-	    r.name, ssb, s->pol.fqdn);
+	    "via=%s:%s source=%s helo_name=%s tls=%s", s->id, cs, lsb, dsb,
+	    r.kind, r.name, ssb, s->pol.fqdn, s->tls != NULL ?
+	    smtpfix_tlspolicy_mode_name(smtpfix_tlspolicy_mode(&s->tls->pol)) :
+	    "passthrough");
 	upstream_connect(s, &r.dst, &src);
 	session_update(s);
 }

@@ -10,7 +10,11 @@
  *    bare LF or NUL, and never a CR without its LF;
  *  - before STARTTLS, the client gets well-formed reply lines only
  *    (RFC 5321 §4.2), multi-line replies never interleaved;
- *  - after ABORT nothing more reaches the server.
+ *  - after ABORT nothing more reaches the server;
+ *  - with a STARTTLS policy of the gateway's own (fs_set_tls), the
+ *    handshakes the stream asks for succeed or fail at random, and the
+ *    checks above go on inside TLS (the decrypted streams are still SMTP);
+ *    the client's 220 comes at a reply boundary, never inside a reply.
  */
 #ifndef SMTPFIX_FUZZ_SIM_H
 #define SMTPFIX_FUZZ_SIM_H
@@ -21,6 +25,7 @@
 #include <string.h>
 
 #include "smtpfix/stream.h"
+#include "smtpfix/tlspolicy.h"
 
 #define FS_BUF (1 << 20)
 
@@ -37,12 +42,14 @@ struct fs_replies {
 
 struct fsim {
 	struct smtpfix_policy pol;
+	struct smtpfix_tlspolicy tls;
 	struct smtpfix_stream s;
 	/* What reached each peer (counted; checked as it goes). */
 	uint64_t srv_bytes, cli_bytes;
 	int srv_cr; /* last byte to the server was CR */
 	struct fs_replies replies;
 	int aborted, closed, opaque, full;
+	int tls_up, tls_cli; /* handshakes asked for */
 	uint64_t steps, bytes_in;
 	uint32_t rng;
 	/* Called with every byte written to the server (fake server). */
@@ -76,6 +83,23 @@ fs_init(struct fsim *m, enum smtpfix_helo_mode mode, uint32_t seed)
 	m->pol.reply_max = 512;
 	m->rng = seed | 1;
 	smtpfix_stream_init(&m->s, &m->pol);
+}
+
+/* A STARTTLS policy for the session: 0 none (passthrough), 1 terminate
+ * opportunistic, 2 terminate require, 3 strip. */
+static void
+fs_set_tls(struct fsim *m, unsigned which)
+{
+	static const enum smtpfix_tls_mode modes[] = {SMTPFIX_TLS_PASSTHROUGH,
+	    SMTPFIX_TLS_TERMINATE, SMTPFIX_TLS_TERMINATE, SMTPFIX_TLS_STRIP};
+
+	if (which % 4 == 0)
+		return;
+	m->tls.mode = modes[which % 4];
+	m->tls.upstream = which % 4 == 2 ? SMTPFIX_TLSUP_REQUIRE
+	                                 : SMTPFIX_TLSUP_OPPORTUNISTIC;
+	m->tls.have_cert = 1;
+	smtpfix_stream_set_tls(&m->s, &m->tls);
 }
 
 static int
@@ -193,6 +217,14 @@ fs_check(const struct smtpfix_step *st, size_t len)
 		if (st->consumed == 0 || st->consumed > SMTPFIX_EMIT_MAX)
 			abort();
 		break;
+	case SMTPFIX_ACT_TLS_UPSTREAM:
+		if (st->consumed == 0 || st->emit_len != 0)
+			abort();
+		break;
+	case SMTPFIX_ACT_TLS_CLIENT:
+		if (st->consumed != 0 || st->emit == NULL || st->emit_len == 0)
+			abort();
+		break;
 	case SMTPFIX_ACT_EMIT:
 	case SMTPFIX_ACT_CLOSE:
 		if (st->emit == NULL || st->emit_len == 0)
@@ -305,6 +337,45 @@ fs_s2c(struct fsim *m)
 		m->sin_len = 0;
 		m->cin_len = 0;
 		fs_count_step(m);
+		return 1;
+	case SMTPFIX_ACT_TLS_UPSTREAM:
+		/* The 220 was ours; what follows it unread is dropped, and
+		 * what arrives later stands for the decrypted server. */
+		if (m->opaque || m->tls_up++ > 64)
+			abort();
+		fs_drop(m->sin, &m->sin_len, st.consumed);
+		m->sin_len = 0;
+		fs_count_step(m);
+		switch (fs_rand(m) % 8) {
+		case 0:
+			smtpfix_stream_tls_done(&m->s, SMTPFIX_TLSR_UP_FAIL);
+			break;
+		case 1:
+			smtpfix_stream_tls_done(&m->s, SMTPFIX_TLSR_UP_VERIFY);
+			break;
+		default:
+			smtpfix_stream_tls_done(&m->s, SMTPFIX_TLSR_UP_OK);
+			break;
+		}
+		return 1;
+	case SMTPFIX_ACT_TLS_CLIENT:
+		/* Our 220, at a reply boundary; the client's unread clear
+		 * text is dropped. */
+		if (m->opaque || m->tls_cli++ > 64)
+			abort();
+		if (m->replies.pos != 0 || m->replies.mcode != 0)
+			abort();
+		fs_to_client(m, st.emit, st.emit_len);
+		if (memcmp(st.emit, "220 ", 4) != 0)
+			abort();
+		m->cin_len = 0;
+		fs_count_step(m);
+		if (fs_rand(m) % 8 == 0) {
+			smtpfix_stream_tls_done(
+			    &m->s, SMTPFIX_TLSR_CLIENT_FAIL);
+			m->closed = 1;
+		} else
+			smtpfix_stream_tls_done(&m->s, SMTPFIX_TLSR_CLIENT_OK);
 		return 1;
 	default:
 		abort();

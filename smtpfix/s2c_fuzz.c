@@ -6,7 +6,9 @@
  * CRLF-clean bytes to the server, progress, bounds).
  *
  * Input: [seed] [client length, 2 bytes big-endian] client bytes, then
- * server bytes.  The seed's low bits pick the HELO mode.
+ * server bytes.  The seed picks the HELO mode (seed % 3) and the STARTTLS
+ * policy (seed / 3 % 4: none, terminate opportunistic, terminate
+ * require, strip; see fs_set_tls).
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -34,6 +36,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		clen = size - 3;
 	fs_init(m, (enum smtpfix_helo_mode)(data[0] % 3),
 	    (uint32_t)data[0] * 2654435761u);
+	fs_set_tls(m, (unsigned)data[0] / 3 % 4);
 	fs_later(m, 0, (const char *)data + 3, clen);
 	fs_later(m, 1, (const char *)data + 3 + clen, size - 3 - clen);
 	fs_run(m);

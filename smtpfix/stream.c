@@ -11,6 +11,7 @@
 #include "smtpfix/line.h"
 #include "smtpfix/path.h"
 #include "smtpfix/stream.h"
+#include "smtpfix/tlspolicy.h"
 
 /* What an entry of the reply queue waits for (struct smtpfix_pending). */
 enum smtpfix_kind {
@@ -39,6 +40,15 @@ enum smtpfix_local {
 	LOCAL_ROUTE,
 	LOCAL_SCOPED_MAIL,
 	LOCAL_SCOPED_RCPT,
+	LOCAL_TLS_READY, /* our 220 to STARTTLS: ACT_TLS_CLIENT */
+	LOCAL_TLS_REPLY, /* the policy's answer (s->tls_code, s->tls_text) */
+};
+
+/* Handshakes of the gateway's own (struct smtpfix_stream.tls_phase). */
+enum smtpfix_tls_phase {
+	TLSP_NONE = 0,
+	TLSP_UP,     /* ACT_TLS_UPSTREAM returned, result not yet in */
+	TLSP_CLIENT, /* ACT_TLS_CLIENT returned, result not yet in */
 };
 
 struct smtpfix_local_reply {
@@ -71,11 +81,13 @@ static const struct smtpfix_local_reply local_replies[] = {
      * each side of the gateway.  RFC 3463: X.1.8 bad sender's system
      * address, X.1.2 bad destination system address. */
     [LOCAL_SCOPED_MAIL] = {"553 5.1.8",
-        "scoped address literals are not accepted (RFC 3974 section 6)",
-        0},
+        "scoped address literals are not accepted (RFC 3974 section 6)", 0},
     [LOCAL_SCOPED_RCPT] = {"553 5.1.2",
-        "scoped address literals are not accepted (RFC 3974 section 6)",
-        0},
+        "scoped address literals are not accepted (RFC 3974 section 6)", 0},
+    /* RFC 3207 §4: "220 Ready to start TLS". */
+    [LOCAL_TLS_READY] = {"220 2.0.0", "Ready to start TLS", 0},
+    /* Replaced by s->tls_code and s->tls_text when emitted. */
+    [LOCAL_TLS_REPLY] = {"454 4.7.0", "TLS not available", 0},
 };
 
 #define LOCAL_COUNT (sizeof(local_replies) / sizeof(local_replies[0]))
@@ -274,6 +286,21 @@ smtpfix_stream_init(struct smtpfix_stream *s, const struct smtpfix_policy *pol)
 	q_push(s, KIND_GREETING, LOCAL_NONE);
 }
 
+void
+smtpfix_stream_set_tls(
+    struct smtpfix_stream *s, const struct smtpfix_tlspolicy *tls)
+{
+	s->tls = tls;
+}
+
+/* 1 if the gateway, not the server, answers STARTTLS. */
+static int
+tls_local(const struct smtpfix_stream *s)
+{
+	return s->tls != NULL &&
+	       smtpfix_tlspolicy_mode(s->tls) != SMTPFIX_TLS_PASSTHROUGH;
+}
+
 /*
  * Client to server.
  */
@@ -378,12 +405,13 @@ c2s_path(struct smtpfix_stream *s, const char *in, size_t used,
 
 	c = smtpfix_path_check(in, used, &path);
 	if (c != SMTPFIX_PATH_SOURCE_ROUTE && c != SMTPFIX_PATH_SCOPED_LITERAL)
-		return 0;	/* the server judges everything else */
+		return 0; /* the server judges everything else */
 	out->act = SMTPFIX_ACT_DISCARD;
 	out->event = SMTPFIX_EV_PATH;
 	out->detail = smtpfix_path_reason(c);
-	q_local(s, c == SMTPFIX_PATH_SOURCE_ROUTE ? LOCAL_ROUTE :
-	    path.is_mail ? LOCAL_SCOPED_MAIL : LOCAL_SCOPED_RCPT);
+	q_local(s, c == SMTPFIX_PATH_SOURCE_ROUTE ? LOCAL_ROUTE
+	           : path.is_mail                 ? LOCAL_SCOPED_MAIL
+	                                          : LOCAL_SCOPED_RCPT);
 	return 1;
 }
 
@@ -410,6 +438,72 @@ c2s_discard_line(struct smtpfix_stream *s, const char *in, size_t len,
 	if (len > 0) {
 		out->act = SMTPFIX_ACT_DISCARD;
 		out->consumed = len;
+	}
+}
+
+/*
+ * STARTTLS under terminate or strip: the line in[0..used) (verb ending at
+ * vend) is answered by the gateway or sent upstream on its behalf.  The
+ * decision waits until every earlier reply is in, so that the server's
+ * EHLO offer is known and ours comes in command order; until then the
+ * line stays unread.
+ */
+static void
+c2s_starttls(struct smtpfix_stream *s, const char *in, size_t used, size_t vend,
+    struct smtpfix_step *out)
+{
+	struct smtpfix_tls_state st;
+	struct smtpfix_tls_decision d;
+	size_t i;
+
+	if (s->qlen > 0) {
+		out->act = SMTPFIX_ACT_NONE;
+		out->consumed = 0;
+		out->verb = NULL;
+		return;
+	}
+	out->event = SMTPFIX_EV_STARTTLS;
+	/* RFC 2920 §3.1, RFC 3207 §4.2: STARTTLS ends a pipelined group
+	 * and nothing after it counts: hold until it is answered. */
+	s->hold = 1;
+	for (i = vend; i + 2 < used && is_wsp(in[i]); i++)
+		continue;
+	if (i + 2 < used) {
+		/* RFC 3207 §4: "501 Syntax error (no parameters allowed)". */
+		d.act = SMTPFIX_TLSA_REPLY;
+		d.code_enh = "501 5.5.4";
+		d.text = "Syntax error (no parameters allowed)";
+		d.close = 0;
+		d.why = "syntax";
+	} else {
+		st.server_offered = s->srv_tls;
+		st.client_tls = s->tls_client;
+		smtpfix_tlspolicy_starttls(s->tls, &st, &d);
+	}
+	out->detail = d.why;
+	switch (d.act) {
+	case SMTPFIX_TLSA_UPSTREAM:
+		/* The client's own line goes up: it is a valid STARTTLS. */
+		s->tls_ours = 1;
+		q_push(s, KIND_STARTTLS, LOCAL_NONE);
+		return;
+	case SMTPFIX_TLSA_CLIENT_ONLY:
+		out->act = SMTPFIX_ACT_DISCARD;
+		q_local(s, LOCAL_TLS_READY);
+		return;
+	case SMTPFIX_TLSA_REPLY:
+		out->act = SMTPFIX_ACT_DISCARD;
+		s->tls_code = d.code_enh;
+		s->tls_text = d.text;
+		s->tls_close = (uint8_t)(d.close != 0);
+		q_local(s, LOCAL_TLS_REPLY);
+		return;
+	case SMTPFIX_TLSA_FORWARD:
+	case SMTPFIX_TLSA_RELAY:
+	default:
+		/* Passthrough: the server's 220 makes the session opaque. */
+		q_push(s, KIND_STARTTLS, LOCAL_NONE);
+		return;
 	}
 }
 
@@ -499,6 +593,10 @@ c2s_cmd(struct smtpfix_stream *s, const char *in, size_t len,
 		}
 		break;
 	case VERB_STARTTLS:
+		if (tls_local(s)) {
+			c2s_starttls(s, in, used, vend, out);
+			break;
+		}
 		/* RFC 2920 §3.1: STARTTLS ends a pipelined group; RFC 3207
 		 * §4.2: nothing sent before the handshake counts after it
 		 * (CVE-2011-0411).  Wait for the reply. */
@@ -593,6 +691,8 @@ smtpfix_c2s_step(struct smtpfix_stream *s, const char *in, size_t len,
 	size_t n;
 
 	step_reset(out);
+	if (s->tls_phase != TLSP_NONE)
+		return; /* the client's bytes wait for the handshake */
 	switch (s->cmode) {
 	case SMTPFIX_C_CMD:
 		c2s_cmd(s, in, len, out);
@@ -663,18 +763,63 @@ reply_parse(const char *line, size_t used, unsigned *code, int *final)
 	}
 }
 
-/* RFC 3030: CHUNKING and BINARYMIME lead the client to BDAT, which we
- * cannot frame safely; line[0..used) is a 250 line after the first. */
+/* 1 if the keyword of EHLO reply line[0..used) (a line after the
+ * first) is the upper-case word w. */
 static int
-ehlo_dropped(const char *line, size_t used)
+ehlo_kw(const char *line, size_t used, const char *w)
 {
 	size_t i, end;
 
 	end = used - 2;
 	for (i = 4; i < end && !is_wsp(line[i]); i++)
 		continue;
-	return word_eq(line + 4, i - 4, "CHUNKING") ||
-	       word_eq(line + 4, i - 4, "BINARYMIME");
+	return i >= 4 && word_eq(line + 4, i - 4, w);
+}
+
+/* RFC 3030: CHUNKING and BINARYMIME lead the client to BDAT, which we
+ * cannot frame safely; STARTTLS goes when the gateway answers it itself
+ * (RFC 3207 §4: the offer is the gateway's) or strips it.  line[0..used)
+ * is a 250 line after the first.  Notes the server's STARTTLS offer. */
+static int
+ehlo_dropped(struct smtpfix_stream *s, const char *line, size_t used)
+{
+	if (ehlo_kw(line, used, "STARTTLS")) {
+		s->srv_tls = 1;
+		return s->rdrop_tls;
+	}
+	return ehlo_kw(line, used, "CHUNKING") ||
+	       ehlo_kw(line, used, "BINARYMIME");
+}
+
+/* 1 if the EHLO reply now ending gets the gateway's own STARTTLS line. */
+static int
+ehlo_offer(const struct smtpfix_stream *s)
+{
+	struct smtpfix_tls_state st;
+	struct smtpfix_tls_ehlo e;
+
+	if (s->tls == NULL)
+		return 0;
+	st.server_offered = s->srv_tls;
+	st.client_tls = s->tls_client;
+	smtpfix_tlspolicy_ehlo(s->tls, &st, &e);
+	return e.offer;
+}
+
+/* Reply line line[0..used) as a line that is not the last
+ * (RFC 5321 §4.2.1: "250-"), into dst; returns its length. */
+static size_t
+ehlo_cont(char *dst, const char *line, size_t used)
+{
+	memcpy(dst, line, 3);
+	dst[3] = '-';
+	if (line[3] == '\r') { /* "250" CRLF: no text */
+		dst[4] = '\r';
+		dst[5] = '\n';
+		return 6;
+	}
+	memcpy(dst + 4, line + 4, used - 4);
+	return used;
 }
 
 static void
@@ -719,6 +864,24 @@ reply_end(struct smtpfix_stream *s, unsigned code, struct smtpfix_step *out)
 		}
 		break;
 	case KIND_STARTTLS:
+		if (s->tls_ours) {
+			/* Our STARTTLS upstream (terminate): the client is
+			 * still held, its 220 not yet given. */
+			s->tls_ours = 0;
+			out->event = SMTPFIX_EV_STARTTLS;
+			out->detail = "server_refused";
+			if (code == 220) {
+				out->act = SMTPFIX_ACT_TLS_UPSTREAM;
+				out->detail = "upstream_handshake";
+				s->tls_phase = TLSP_UP;
+			} else if (s->tls_fallback) {
+				s->tls_fallback = 0;
+				out->detail = "server_refused_client_only";
+				q_local(s, LOCAL_TLS_READY);
+			} else
+				s->hold = 0; /* its refusal was relayed */
+			break;
+		}
 		s->hold = 0;
 		/* RFC 3207 §4: 220 starts the TLS negotiation. */
 		if (code == 220 && s->cmode == SMTPFIX_C_CMD) {
@@ -758,44 +921,61 @@ s2c_ehlo(struct smtpfix_stream *s, const char *in, size_t len, size_t used,
 	unsigned c2, skipped;
 	int f2;
 
-	if (!first && ehlo_dropped(in, used)) {
+	if (!first && ehlo_dropped(s, in, used)) {
 		out->act = SMTPFIX_ACT_DISCARD;
 		out->consumed = used;
-		if (final)	/* only if a look-ahead missed it */
+		s->rfirst = 0;
+		if (final && ehlo_offer(s))
+			s->ehlo_tail = 1; /* our line ends the reply */
+		else if (final)           /* only if a look-ahead missed it */
 			reply_end(s, code, out);
-		else
-			s->rfirst = 0;
 		return 1;
 	}
-	if (final)
-		return 0;
+	if (final) {
+		if (!ehlo_offer(s))
+			return 0;
+		/* RFC 5321 §4.2.1: our STARTTLS line becomes the last. */
+		out->act = SMTPFIX_ACT_EMIT;
+		out->emit = out->buf;
+		out->emit_len = ehlo_cont(out->buf, in, used);
+		out->consumed = used;
+		s->rfirst = 0;
+		s->ehlo_tail = 1;
+		return 1;
+	}
 	for (off = used, skipped = 0;; off += u2, skipped++) {
 		if (skipped > SMTPFIX_EHLO_SKIP_MAX)
 			return -1;
-		switch (smtpfix_line_find(in + off, len - off, reply_cap(s),
-		    &u2)) {
+		switch (
+		    smtpfix_line_find(in + off, len - off, reply_cap(s), &u2)) {
 		case SMTPFIX_PARTIAL:
-			return 1;	/* act NONE: wait for the next line */
+			return 1; /* act NONE: wait for the next line */
 		case SMTPFIX_OK:
 			break;
 		default:
-			return 0;	/* the bad line fails on its own turn */
+			return 0; /* the bad line fails on its own turn */
 		}
 		if (reply_parse(in + off, u2, &c2, &f2) != 0 || c2 != code ||
-		    !ehlo_dropped(in + off, u2))
-			return 0;	/* a kept (or bad) line follows */
+		    !ehlo_dropped(s, in + off, u2))
+			return 0; /* a kept (or bad) line follows */
 		if (f2)
 			break;
 	}
-	/* Every line after this one is dropped: this one ends the reply. */
+	/* Every line after this one is dropped: this one ends the reply,
+	 * unless our STARTTLS line does. */
 	if (used > sizeof(out->buf))
 		return -1;
 	memcpy(out->buf, in, used);
-	out->buf[3] = ' ';
 	out->act = SMTPFIX_ACT_EMIT;
 	out->emit = out->buf;
 	out->emit_len = used;
 	out->consumed = off + u2;
+	if (ehlo_offer(s)) {
+		s->rfirst = 0;
+		s->ehlo_tail = 1;
+		return 1;
+	}
+	out->buf[3] = ' ';
 	reply_end(s, code, out);
 	return 1;
 }
@@ -813,6 +993,24 @@ smtpfix_s2c_step(struct smtpfix_stream *s, const char *in, size_t len,
 	step_reset(out);
 	if (s->closed)
 		return;
+	if (s->ehlo_tail) {
+		/* RFC 3207 §4: the gateway's own offer, as the last line of
+		 * the EHLO reply (RFC 5321 §4.2.1). */
+		code = s->rcode;
+		s->ehlo_tail = 0;
+		out->act = SMTPFIX_ACT_EMIT;
+		out->emit = out->buf;
+		out->emit_len = 0;
+		out->buf[0] = (char)('0' + code / 100 % 10);
+		out->buf[1] = (char)('0' + code / 10 % 10);
+		out->buf[2] = (char)('0' + code % 10);
+		memcpy(out->buf + 3, " STARTTLS\r\n", 11);
+		out->emit_len = 14;
+		reply_end(s, code, out);
+		return;
+	}
+	if (s->tls_phase != TLSP_NONE)
+		return; /* the server's bytes wait for the handshake */
 	if (s->cmode == SMTPFIX_C_OPAQUE) {
 		if (len > 0) {
 			out->act = SMTPFIX_ACT_FORWARD;
@@ -826,15 +1024,34 @@ smtpfix_s2c_step(struct smtpfix_stream *s, const char *in, size_t len,
 	 * inside a multi-line reply, unless ours ends the session. */
 	p = q_head(s);
 	if (p != NULL && p->kind == KIND_LOCAL) {
-		lr = &local_replies[p->local < LOCAL_COUNT ? p->local : 0];
-		if (s->rfirst || lr->fatal) {
+		unsigned local = p->local < LOCAL_COUNT ? p->local : 0;
+		const char *code_enh, *text;
+		int fatal;
+
+		lr = &local_replies[local];
+		code_enh = lr->code_enh;
+		text = lr->text;
+		fatal = lr->fatal;
+		if (local == LOCAL_TLS_REPLY && s->tls_code != NULL) {
+			code_enh = s->tls_code;
+			text = s->tls_text;
+			fatal = s->tls_close;
+		}
+		if (s->rfirst || fatal) {
 			q_pop(s);
-			if (lr->fatal) {
-				s2c_close(s, out, lr->code_enh, lr->text);
+			if (fatal) {
+				s2c_close(s, out, code_enh, text);
 				return;
 			}
 			out->act = SMTPFIX_ACT_EMIT;
-			emit_local(s, out, lr->code_enh, lr->text);
+			emit_local(s, out, code_enh, text);
+			if (local == LOCAL_TLS_READY) {
+				/* RFC 3207 §4: the handshake follows our
+				 * 220; the client stays held until then. */
+				out->act = SMTPFIX_ACT_TLS_CLIENT;
+				s->tls_phase = TLSP_CLIENT;
+			} else if (local == LOCAL_TLS_REPLY)
+				s->hold = 0;
 			return;
 		}
 	}
@@ -865,11 +1082,46 @@ smtpfix_s2c_step(struct smtpfix_stream *s, const char *in, size_t len,
 		s->rkind = p != NULL ? p->kind : KIND_NONE;
 		s->rcode = code;
 		s->rfilter = s->rkind == KIND_EHLO && code / 100 == 2;
+		if (s->rkind == KIND_EHLO || s->rkind == KIND_HELO) {
+			struct smtpfix_tls_state ts = {0, s->tls_client};
+			struct smtpfix_tls_ehlo e;
+
+			/* A new EHLO reply: the server's offer starts
+			 * over. */
+			s->srv_tls = 0;
+			e.drop_server = 0;
+			if (s->tls != NULL)
+				smtpfix_tlspolicy_ehlo(s->tls, &ts, &e);
+			s->rdrop_tls = (uint8_t)e.drop_server;
+		}
+		if (s->rkind == KIND_STARTTLS && s->tls_ours && code != 220) {
+			struct smtpfix_tls_decision d;
+
+			smtpfix_tlspolicy_upstream_fail(
+			    s->tls, SMTPFIX_TLSF_REFUSED, &d);
+			s->tls_fallback =
+			    (uint8_t)(d.act == SMTPFIX_TLSA_CLIENT_ONLY);
+		}
+		/* Our own STARTTLS: its 220 is for us, and a refusal the
+		 * client does not see when it gets TLS anyway. */
+		s->rswallow = s->rkind == KIND_STARTTLS && s->tls_ours &&
+		              (code == 220 || s->tls_fallback);
 	} else if (code != s->rcode) {
 		/* RFC 5321 §4.2.1: every line of a reply has its code. */
 		goto bad;
 	}
 	out->secret = s->rkind == KIND_AUTH;
+	if (s->rswallow) {
+		out->act = SMTPFIX_ACT_DISCARD;
+		out->consumed = used;
+		if (!final) {
+			s->rfirst = 0;
+			return;
+		}
+		s->rswallow = 0;
+		reply_end(s, code, out);
+		return;
+	}
 	if (s->rfilter) {
 		int r = s2c_ehlo(s, in, len, used, first, final, code, out);
 
@@ -877,7 +1129,7 @@ smtpfix_s2c_step(struct smtpfix_stream *s, const char *in, size_t len,
 			goto bad;
 		if (r > 0) {
 			if (first && out->act == SMTPFIX_ACT_NONE)
-				s->rfirst = 1;	/* read again next time */
+				s->rfirst = 1; /* read again next time */
 			return;
 		}
 	}
@@ -893,6 +1145,79 @@ smtpfix_s2c_step(struct smtpfix_stream *s, const char *in, size_t len,
 bad:
 	out->event = SMTPFIX_EV_BAD_REPLY;
 	s2c_close(s, out, "421 4.4.2", "upstream protocol error, closing");
+}
+
+void
+smtpfix_stream_tls_done(struct smtpfix_stream *s, enum smtpfix_tls_result r)
+{
+	struct smtpfix_tls_decision d;
+
+	switch (r) {
+	case SMTPFIX_TLSR_UP_OK:
+		if (s->tls_phase != TLSP_UP)
+			return;
+		s->tls_phase = TLSP_NONE;
+		s->tls_server = 1;
+		q_local(s, LOCAL_TLS_READY);
+		return;
+	case SMTPFIX_TLSR_UP_FAIL:
+	case SMTPFIX_TLSR_UP_VERIFY:
+		if (s->tls_phase != TLSP_UP)
+			return;
+		s->tls_phase = TLSP_NONE;
+		smtpfix_tlspolicy_upstream_fail(s->tls,
+		    r == SMTPFIX_TLSR_UP_VERIFY ? SMTPFIX_TLSF_VERIFY
+		                                : SMTPFIX_TLSF_HANDSHAKE,
+		    &d);
+		/* The client is still in clear text: it can be told. */
+		s->tls_code = d.code_enh != NULL ? d.code_enh : "421 4.7.0";
+		s->tls_text = d.text != NULL ? d.text : "TLS failed";
+		s->tls_close = (uint8_t)(d.code_enh == NULL || d.close);
+		q_local(s, LOCAL_TLS_REPLY);
+		return;
+	case SMTPFIX_TLSR_CLIENT_OK:
+		if (s->tls_phase != TLSP_CLIENT)
+			return;
+		/* RFC 3207 §4.2: "the SMTP protocol is reset to the initial
+		 * state (the state in SMTP after a server issues a 220
+		 * service ready greeting)"; no new greeting is sent, and
+		 * nothing learned before counts. */
+		s->tls_phase = TLSP_NONE;
+		s->tls_client = 1;
+		s->cmode = SMTPFIX_C_CMD;
+		s->hold = 0;
+		s->secret_next = 0;
+		s->dl_cr = 0;
+		s->dstate = DS_LINE;
+		s->qhead = s->qlen = 0;
+		s->rcode = 0;
+		s->rfirst = 1;
+		s->rbound = 0;
+		s->rkind = KIND_NONE;
+		s->rfilter = 0;
+		s->srv_tls = 0;
+		s->rswallow = 0;
+		s->ehlo_tail = 0;
+		return;
+	case SMTPFIX_TLSR_CLIENT_FAIL:
+	default:
+		s->tls_phase = TLSP_NONE;
+		s->closed = 1;
+		s->cmode = SMTPFIX_C_DEAD;
+		return;
+	}
+}
+
+int
+smtpfix_stream_tls_client(const struct smtpfix_stream *s)
+{
+	return s->tls_client;
+}
+
+int
+smtpfix_stream_tls_server(const struct smtpfix_stream *s)
+{
+	return s->tls_server;
 }
 
 uint64_t
@@ -929,6 +1254,11 @@ smtpfix_stream_wait(const struct smtpfix_stream *s)
 
 	if (s->cmode == SMTPFIX_C_OPAQUE)
 		return SMTPFIX_WAIT_OPAQUE;
+	/* Upstream handshake: the client still waits for its reply. */
+	if (s->tls_phase == TLSP_UP)
+		return SMTPFIX_WAIT_REPLY;
+	if (s->tls_phase == TLSP_CLIENT)
+		return SMTPFIX_WAIT_HANDSHAKE;
 	if (s->cmode == SMTPFIX_C_DATA)
 		return SMTPFIX_WAIT_DATA;
 	/* The oldest reply the server still owes decides (RFC 5321

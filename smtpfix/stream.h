@@ -31,6 +31,24 @@
  *  - client bytes are held until the server's final greeting line
  *    (RFC 5321 §4.3.1: the client waits for the greeting).
  *
+ * STARTTLS (RFC 3207) follows the pair's TLS policy (smtpfix/tlspolicy.h,
+ * set with smtpfix_stream_set_tls; none means passthrough):
+ *  - passthrough: the server's 220 makes the session opaque (ACT_OPAQUE);
+ *  - strip: the server's STARTTLS keyword is removed from the EHLO reply
+ *    and the command is answered 502 here;
+ *  - terminate: the EHLO reply offers the gateway's own STARTTLS.  The
+ *    client's STARTTLS is decided once every earlier reply is in (so the
+ *    server's offer is known): it goes upstream, and on the server's 220
+ *    (not relayed) the gateway runs the upstream handshake
+ *    (ACT_TLS_UPSTREAM); then, or at once when the client leg alone is
+ *    to be encrypted, the client gets "220 2.0.0" and the gateway runs the
+ *    client handshake (ACT_TLS_CLIENT).  The gateway reports each outcome
+ *    with smtpfix_stream_tls_done.  Nothing either side sent before its
+ *    handshake is relayed after it (RFC 3207 §4, the CVE-2011-0411 and
+ *    CVE-2021-38371 classes), and once the client leg is up the session
+ *    starts again from the greeting's state (RFC 3207 §4.2: the client
+ *    must EHLO again), so the new EHLO is rewritten like any other.
+ *
  * Local replies (errors the gateway answers itself) are queued in the
  * same reply queue, so they reach the client in command order even in a
  * pipelined group; smtpfix_s2c_step emits them when they reach the head
@@ -49,6 +67,8 @@
 
 #include "smtpfix/helo.h"
 
+struct smtpfix_tlspolicy; /* smtpfix/tlspolicy.h */
+
 /* RFC 5321 §4.5.3.1.4: 512 octets for a command line, CRLF included;
  * extensions (RFC 4954 §4 AUTH) need more, so the cap is a policy with
  * this as its floor. */
@@ -58,8 +78,8 @@
 /* Room a step needs in its destination; the gateway never steps with
  * less free space in the output buffer of that direction. */
 #define SMTPFIX_EMIT_MAX (SMTPFIX_CMD_MAX_CAP + 64)
-#define SMTPFIX_CMD_MAX_CAP 4096             /* largest cmd_max accepted */
-#define SMTPFIX_QUEUE_LEN 256                /* replies outstanding at once */
+#define SMTPFIX_CMD_MAX_CAP 4096 /* largest cmd_max accepted */
+#define SMTPFIX_QUEUE_LEN 256    /* replies outstanding at once */
 /* Dropped EHLO keyword lines looked past before a reply is judged
  * malformed (a server that sends pages of CHUNKING lines). */
 #define SMTPFIX_EHLO_SKIP_MAX 8
@@ -77,21 +97,31 @@ struct smtpfix_policy {
 };
 
 enum smtpfix_act {
-	SMTPFIX_ACT_NONE = 0, /* nothing to do now; consumed == 0 */
-	SMTPFIX_ACT_FORWARD,  /* write in[0..consumed) to the other side */
-	SMTPFIX_ACT_EMIT,     /* consumed input; write emit[0..emit_len)
-	                         to the other side instead */
-	SMTPFIX_ACT_DISCARD,  /* consumed input; write nothing */
-	SMTPFIX_ACT_ABORT,    /* c2s: reset the upstream connection now
-	                         (RST, so the server sees no clean end of
-	                         a transaction); a local reply has been
-	                         queued for the client */
-	SMTPFIX_ACT_CLOSE,    /* s2c: write emit[0..emit_len) to the client,
-	                         then close both connections */
-	SMTPFIX_ACT_OPAQUE,   /* s2c: write in[0..consumed) to the client
-	                         (the 220 to STARTTLS); discard everything
-	                         else unread from either peer; from now on
-	                         relay both directions as opaque bytes */
+	SMTPFIX_ACT_NONE = 0,     /* nothing to do now; consumed == 0 */
+	SMTPFIX_ACT_FORWARD,      /* write in[0..consumed) to the other side */
+	SMTPFIX_ACT_EMIT,         /* consumed input; write emit[0..emit_len)
+	                             to the other side instead */
+	SMTPFIX_ACT_DISCARD,      /* consumed input; write nothing */
+	SMTPFIX_ACT_ABORT,        /* c2s: reset the upstream connection now
+	                             (RST, so the server sees no clean end of
+	                             a transaction); a local reply has been
+	                             queued for the client */
+	SMTPFIX_ACT_CLOSE,        /* s2c: write emit[0..emit_len) to the client,
+	                             then close both connections */
+	SMTPFIX_ACT_OPAQUE,       /* s2c: write in[0..consumed) to the client
+	                             (the 220 to STARTTLS); discard everything
+	                             else unread from either peer; from now on
+	                             relay both directions as opaque bytes */
+	SMTPFIX_ACT_TLS_UPSTREAM, /* s2c: in[0..consumed) was the server's
+	                         220 to our STARTTLS (not relayed); discard
+	                         everything else unread from the server, run
+	                         the TLS handshake with it, and report with
+	                         smtpfix_stream_tls_done */
+	SMTPFIX_ACT_TLS_CLIENT,   /* s2c: write emit[0..emit_len) (our 220) to
+	                           the client; discard everything unread from
+	                           the client; once the 220 is flushed, run
+	                           the TLS handshake with the client, and
+	                           report with smtpfix_stream_tls_done */
 };
 
 /* What a step saw, for the gateway's log line (never message content). */
@@ -109,6 +139,9 @@ enum smtpfix_event {
 	SMTPFIX_EV_DATA_END,   /* end of message data relayed */
 	SMTPFIX_EV_QUEUE_FULL, /* client outran the reply queue: held */
 	SMTPFIX_EV_PATH,       /* MAIL/RCPT refused: detail says why */
+	SMTPFIX_EV_STARTTLS,   /* STARTTLS handled by the gateway (terminate
+	                          or strip): detail says how ("upstream",
+	                          "client_only", "already_active", ...) */
 };
 
 struct smtpfix_step {
@@ -123,10 +156,10 @@ struct smtpfix_step {
 	size_t helo_in_len;
 	const char *helo_out; /* EV_HELO: argument relayed */
 	size_t helo_out_len;
-	int secret;       /* line is an AUTH exchange:
-	                     never log it */
-	const char *verb; /* command verb, upper case,
-	                     static; NULL if none */
+	int secret;         /* line is an AUTH exchange:
+	                       never log it */
+	const char *verb;   /* command verb, upper case,
+	                       static; NULL if none */
 	const char *detail; /* EV_PATH, EV_BDAT: why, static */
 	/* Emit space.  The step, not the session, owns it: the caller
 	 * copies emit out before the next step, so an idle session needs
@@ -171,17 +204,61 @@ struct smtpfix_stream {
 	unsigned qhead, qlen;
 	/* Server side: inside a multi-line reply? (its code, or 0) */
 	unsigned rcode;
-	int rfirst;     /* next line starts a reply */
-	int rbound;     /* reply answers the queue head */
-	unsigned rkind; /* kind of that head */
-	int rfilter;    /* 2xx to EHLO: filtered */
-	uint64_t messages;              /* DATA ends relayed */
+	int rfirst;        /* next line starts a reply */
+	int rbound;        /* reply answers the queue head */
+	unsigned rkind;    /* kind of that head */
+	int rfilter;       /* 2xx to EHLO: filtered */
+	uint64_t messages; /* DATA ends relayed */
+	/* STARTTLS handled by the gateway (terminate, strip). */
+	const struct smtpfix_tlspolicy *tls; /* NULL: passthrough */
+	const char *tls_code; /* LOCAL_TLS_REPLY: what to answer */
+	const char *tls_text;
+	uint8_t tls_phase;    /* a handshake of ours in progress */
+	uint8_t tls_close;    /* LOCAL_TLS_REPLY ends the session */
+	uint8_t tls_client;   /* client leg in TLS */
+	uint8_t tls_server;   /* server leg in TLS */
+	uint8_t tls_ours;     /* the pending STARTTLS is the gateway's */
+	uint8_t tls_fallback; /* refused upstream: client leg only */
+	uint8_t srv_tls;      /* the last EHLO reply offered STARTTLS */
+	uint8_t rdrop_tls;    /* this EHLO reply loses its STARTTLS */
+	uint8_t rswallow;     /* this reply is not relayed */
+	uint8_t ehlo_tail;    /* our STARTTLS line still ends the reply */
 };
 
 /* Prepares s for a new session; pol must outlive s.  The greeting is the
  * first expected reply. */
 void smtpfix_stream_init(
     struct smtpfix_stream *s, const struct smtpfix_policy *pol);
+
+/* Sets the STARTTLS policy of the session (before the first step); tls
+ * must outlive s.  NULL (the default) is passthrough. */
+void smtpfix_stream_set_tls(
+    struct smtpfix_stream *s, const struct smtpfix_tlspolicy *tls);
+
+/* How a handshake the gateway ran after ACT_TLS_UPSTREAM or
+ * ACT_TLS_CLIENT ended. */
+enum smtpfix_tls_result {
+	SMTPFIX_TLSR_UP_OK = 0,
+	SMTPFIX_TLSR_UP_FAIL,   /* the upstream handshake failed */
+	SMTPFIX_TLSR_UP_VERIFY, /* the server's certificate did not verify */
+	SMTPFIX_TLSR_CLIENT_OK,
+	SMTPFIX_TLSR_CLIENT_FAIL, /* the gateway closes: nothing more */
+};
+
+/*
+ * Reports a handshake's outcome.  UP_OK queues the client's 220 (the next
+ * s2c step returns ACT_TLS_CLIENT); UP_FAIL and UP_VERIFY queue the reply
+ * the policy gives (421 4.7.0 and a close); CLIENT_OK resets the session
+ * to the state after the greeting (RFC 3207 §4.2).  A result that does not
+ * match the handshake in progress is ignored.
+ */
+void smtpfix_stream_tls_done(
+    struct smtpfix_stream *s, enum smtpfix_tls_result r);
+
+/* 1 once the client leg, resp. the server leg, is in TLS under the
+ * gateway's own handshake. */
+int smtpfix_stream_tls_client(const struct smtpfix_stream *s);
+int smtpfix_stream_tls_server(const struct smtpfix_stream *s);
 
 /*
  * Client to server.  in/len is the unread client input (not NUL
@@ -225,6 +302,7 @@ enum smtpfix_wait {
 	SMTPFIX_WAIT_DATA,        /* client's message data (§4.5.3.2.5) */
 	SMTPFIX_WAIT_DATA_END,    /* reply to end of data (§4.5.3.2.6) */
 	SMTPFIX_WAIT_OPAQUE,      /* after STARTTLS: either side */
+	SMTPFIX_WAIT_HANDSHAKE,   /* the client's TLS handshake */
 };
 enum smtpfix_wait smtpfix_stream_wait(const struct smtpfix_stream *s);
 

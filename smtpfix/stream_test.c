@@ -16,6 +16,7 @@
 #include <cmocka.h>
 
 #include "smtpfix/stream.h"
+#include "smtpfix/tlspolicy.h"
 
 #define S(x) (x), (sizeof(x) - 1)
 #define FQDN "gw.example.net"
@@ -44,6 +45,7 @@ struct logent {
 
 struct sim {
 	struct smtpfix_policy pol;
+	struct smtpfix_tlspolicy tls;
 	struct smtpfix_stream s;
 	char cin[BUFMAX]; /* unread client bytes */
 	size_t cin_len;
@@ -56,6 +58,8 @@ struct sim {
 	size_t srv_clear; /* srv bytes before TLS */
 	size_t cli_clear;
 	int aborted, closed, opaque;
+	int tls_up, tls_cli; /* ACT_TLS_UPSTREAM, ACT_TLS_CLIENT seen */
+	const char *detail;  /* of the last EV_STARTTLS */
 	unsigned events[16];
 	char helo_in[600], helo_out[600];
 	size_t helo_in_len, helo_out_len;
@@ -117,6 +121,8 @@ logstep(struct sim *m, int s2c, const struct smtpfix_step *st)
 
 	if (st->event < 16)
 		m->events[st->event]++;
+	if (st->event == SMTPFIX_EV_STARTTLS)
+		m->detail = st->detail;
 	if (m->nlog >= LOGMAX)
 		return;
 	e = &m->log[m->nlog++];
@@ -155,6 +161,15 @@ check_step(const struct smtpfix_step *st, size_t len)
 		break;
 	case SMTPFIX_ACT_ABORT:
 		assert_int_equal(st->consumed, 0);
+		break;
+	case SMTPFIX_ACT_TLS_UPSTREAM:
+		assert_true(st->consumed > 0);
+		assert_int_equal(st->emit_len, 0);
+		break;
+	case SMTPFIX_ACT_TLS_CLIENT:
+		assert_int_equal(st->consumed, 0);
+		assert_non_null(st->emit);
+		assert_true(st->emit_len > 0);
 		break;
 	default:
 		fail();
@@ -235,6 +250,19 @@ s2c_once(struct sim *m)
 		/* CVE-2011-0411, CVE-2021-38371: nothing read before the
 		 * TLS handshake may count after it. */
 		m->sin_len = 0;
+		m->cin_len = 0;
+		return 1;
+	case SMTPFIX_ACT_TLS_UPSTREAM:
+		/* The 220 is ours; what follows it in clear text is not the
+		 * server's TLS (CVE-2021-38371 class): dropped. */
+		m->tls_up++;
+		m->sin_len = 0;
+		return 1;
+	case SMTPFIX_ACT_TLS_CLIENT:
+		/* Our 220; the client's clear text before the handshake is
+		 * dropped (CVE-2011-0411 class). */
+		m->tls_cli++;
+		append(m->cli, &m->cli_len, st.emit, st.emit_len);
 		m->cin_len = 0;
 		return 1;
 	default:
@@ -1178,25 +1206,26 @@ test_path_hygiene(void **state)
 	(void)state;
 	open_session(m, SMTPFIX_HELO_ALWAYS);
 	m->pol.hygiene = 1;
-	feed(m, 0, S("MAIL FROM:<@a.example,@b.example:u@example.org>\r\n"
-		     "MAIL FROM:<u@[IPv6:fe80::1%eth0]>\r\n"
-		     "MAIL FROM:<u@example.org>\r\n"
-		     "RCPT TO:<v@[IPv6:fe80::1]>\r\n"
-		     "RCPT TO:<v@[IPv6:2001:db8::1]>\r\n"));
+	feed(m, 0,
+	    S("MAIL FROM:<@a.example,@b.example:u@example.org>\r\n"
+	      "MAIL FROM:<u@[IPv6:fe80::1%eth0]>\r\n"
+	      "MAIL FROM:<u@example.org>\r\n"
+	      "RCPT TO:<v@[IPv6:fe80::1]>\r\n"
+	      "RCPT TO:<v@[IPv6:2001:db8::1]>\r\n"));
 	/* Only the clean commands reach the server ... */
 	EXPECT_SRV(m, "MAIL FROM:<u@example.org>\r\n"
-		      "RCPT TO:<v@[IPv6:2001:db8::1]>\r\n");
+	              "RCPT TO:<v@[IPv6:2001:db8::1]>\r\n");
 	assert_int_equal(m->events[SMTPFIX_EV_PATH], 3);
 	/* ... and the replies keep command order. */
 	feed(m, 1, S("250 ok\r\n250 ok\r\n"));
 	EXPECT_CLI(m, "553 5.1.0 " FQDN " source routes are not accepted "
-		      "(RFC 3974 section 7)\r\n"
-		      "553 5.1.8 " FQDN " scoped address literals are not "
-		      "accepted (RFC 3974 section 6)\r\n"
-		      "250 ok\r\n"
-		      "553 5.1.2 " FQDN " scoped address literals are not "
-		      "accepted (RFC 3974 section 6)\r\n"
-		      "250 ok\r\n");
+	              "(RFC 3974 section 7)\r\n"
+	              "553 5.1.8 " FQDN " scoped address literals are not "
+	              "accepted (RFC 3974 section 6)\r\n"
+	              "250 ok\r\n"
+	              "553 5.1.2 " FQDN " scoped address literals are not "
+	              "accepted (RFC 3974 section 6)\r\n"
+	              "250 ok\r\n");
 	check_clean(m);
 
 	/* Policy off: the server judges. */
@@ -1232,7 +1261,7 @@ test_ehlo_many_dropped(void **state)
 	feed(m, 1, reply, n);
 	assert_true(m->closed);
 	EXPECT_CLI(m, "421 4.4.2 " FQDN " upstream protocol error, "
-		      "closing\r\n");
+	              "closing\r\n");
 }
 
 static void
@@ -1343,6 +1372,437 @@ test_starttls_refused(void **state)
 	EXPECT_CLI(m, "454 4.7.0 TLS not available\r\n250 ok\r\n");
 	assert_false(m->opaque);
 	assert_int_equal(m->s.cmode, SMTPFIX_C_CMD);
+}
+
+/*
+ * STARTTLS terminated by the gateway (RFC 3207, smtpfix/tlspolicy.h).
+ */
+
+#define R220TLS "220 2.0.0 " FQDN " Ready to start TLS\r\n"
+#define EHLO_LIT "EHLO [IPv6:2001:db8::1]\r\n"
+#define EHLO_GW "EHLO " FQDN "\r\n"
+
+static void
+sim_init_tls(
+    struct sim *m, enum smtpfix_tls_mode mode, enum smtpfix_tls_upstream up)
+{
+	sim_init(m, SMTPFIX_HELO_ALWAYS);
+	m->tls.mode = mode;
+	m->tls.upstream = up;
+	m->tls.have_cert = 1;
+	smtpfix_stream_set_tls(&m->s, &m->tls);
+}
+
+/* Greeting and a first EHLO with the literal; clears the transcripts. */
+static void
+open_tls(struct sim *m, enum smtpfix_tls_mode mode,
+    enum smtpfix_tls_upstream up, const char *reply, size_t rlen)
+{
+	sim_init_tls(m, mode, up);
+	feed(m, 1, S(GREET));
+	feed(m, 0, S(EHLO_LIT));
+	EXPECT_SRV(m, EHLO_GW);
+	feed(m, 1, reply, rlen);
+	m->srv_len = 0;
+	m->cli_len = 0;
+}
+
+/* The EHLO reply as the client sees it, under a policy, with the server's
+ * reply cut at every position and in chunks. */
+static void
+ehlo_tls(enum smtpfix_tls_mode mode, enum smtpfix_tls_upstream up,
+    const char *in, size_t ilen, const char *want, size_t wlen)
+{
+	struct sim *m = &sim;
+	struct seg segs[3];
+	size_t at, chunk;
+
+	segs[0] = (struct seg){0, S("EHLO client.example.org\r\n")};
+	segs[1] = (struct seg){1, in, ilen};
+	segs[2] = (struct seg){0, S("NOOP\r\n")};
+	for (at = 0; at <= ilen; at++) {
+		sim_init_tls(m, mode, up);
+		feed(m, 1, S(GREET));
+		m->cli_len = 0;
+		play(m, segs, 3, 0, 1, at);
+		expect_bytes("client", m->cli, m->cli_len, want, wlen);
+		check_clean(m);
+	}
+	for (chunk = 1; chunk < 10; chunk++) {
+		sim_init_tls(m, mode, up);
+		feed(m, 1, S(GREET));
+		m->cli_len = 0;
+		play(m, segs, 3, chunk, (size_t)-1, 0);
+		expect_bytes("client", m->cli, m->cli_len, want, wlen);
+	}
+	/* A local reply queued meanwhile comes after the whole reply, our
+	 * STARTTLS line included. */
+	sim_init_tls(m, mode, up);
+	feed(m, 1, S(GREET));
+	m->cli_len = 0;
+	feed(m, 0, S("EHLO client.example.org\r\nNO\nOP\r\n"));
+	feed(m, 1, in, ilen);
+	assert_true(m->cli_len == wlen + sizeof(R500BAD) - 1);
+	expect_bytes("client", m->cli, wlen, want, wlen);
+	expect_bytes("client", m->cli + wlen, m->cli_len - wlen, S(R500BAD));
+}
+
+#define EHLO_TLS(mode, up, in, want) ehlo_tls(mode, up, S(in), S(want))
+#define TE SMTPFIX_TLS_TERMINATE
+#define OPP SMTPFIX_TLSUP_OPPORTUNISTIC
+#define REQ SMTPFIX_TLSUP_REQUIRE
+
+static void
+test_tls_ehlo_offer(void **state)
+{
+	(void)state;
+	/* Terminate: the server's STARTTLS goes, ours ends the reply. */
+	EHLO_TLS(TE, OPP,
+	    "250-mx\r\n250-PIPELINING\r\n250-STARTTLS\r\n250 8BITMIME\r\n",
+	    "250-mx\r\n250-PIPELINING\r\n250-8BITMIME\r\n250 STARTTLS\r\n");
+	/* Postfix 3.7 as shipped. */
+	EHLO_TLS(TE, OPP,
+	    "250-mx.example.org\r\n250-PIPELINING\r\n"
+	    "250-SIZE 10240000\r\n250-VRFY\r\n250-ETRN\r\n"
+	    "250-STARTTLS\r\n250-ENHANCEDSTATUSCODES\r\n"
+	    "250-8BITMIME\r\n250-DSN\r\n250-SMTPUTF8\r\n"
+	    "250 CHUNKING\r\n",
+	    "250-mx.example.org\r\n250-PIPELINING\r\n"
+	    "250-SIZE 10240000\r\n250-VRFY\r\n250-ETRN\r\n"
+	    "250-ENHANCEDSTATUSCODES\r\n"
+	    "250-8BITMIME\r\n250-DSN\r\n250-SMTPUTF8\r\n"
+	    "250 STARTTLS\r\n");
+	EHLO_TLS(TE, OPP, "250 mx\r\n", "250-mx\r\n250 STARTTLS\r\n");
+	EHLO_TLS(TE, OPP, "250\r\n", "250-\r\n250 STARTTLS\r\n");
+	EHLO_TLS(TE, OPP, "250-mx\r\n250 STARTTLS\r\n",
+	    "250-mx\r\n250 STARTTLS\r\n");
+	EHLO_TLS(TE, OPP, "250-mx\r\n250-starttls\r\n250 CHUNKING\r\n",
+	    "250-mx\r\n250 STARTTLS\r\n");
+	EHLO_TLS(TE, OPP, "250-mx\r\n250-STARTTLSX\r\n250 DSN\r\n",
+	    "250-mx\r\n250-STARTTLSX\r\n250-DSN\r\n250 STARTTLS\r\n");
+	/* Not 2xx: as it is. */
+	EHLO_TLS(TE, OPP, "550 5.7.1 no\r\n", "550 5.7.1 no\r\n");
+	/* Require: offered only when the server offers it too. */
+	EHLO_TLS(TE, REQ, "250-mx\r\n250-STARTTLS\r\n250 DSN\r\n",
+	    "250-mx\r\n250-DSN\r\n250 STARTTLS\r\n");
+	EHLO_TLS(TE, REQ, "250-mx\r\n250 DSN\r\n", "250-mx\r\n250 DSN\r\n");
+	EHLO_TLS(TE, REQ, "250-mx\r\n250 STARTTLS\r\n",
+	    "250-mx\r\n250 STARTTLS\r\n");
+	EHLO_TLS(TE, REQ, "250-mx\r\n250-DSN\r\n250 CHUNKING\r\n",
+	    "250-mx\r\n250 DSN\r\n");
+	/* Strip: never offered. */
+	EHLO_TLS(SMTPFIX_TLS_STRIP, OPP,
+	    "250-mx\r\n250-STARTTLS\r\n250 8BITMIME\r\n",
+	    "250-mx\r\n250 8BITMIME\r\n");
+	EHLO_TLS(
+	    SMTPFIX_TLS_STRIP, OPP, "250-mx\r\n250 STARTTLS\r\n", "250 mx\r\n");
+	EHLO_TLS(SMTPFIX_TLS_STRIP, OPP,
+	    "250-mx\r\n250-STARTTLS\r\n250-CHUNKING\r\n250 BINARYMIME\r\n",
+	    "250 mx\r\n");
+	/* Passthrough: the server's own offer. */
+	EHLO_TLS(SMTPFIX_TLS_PASSTHROUGH, OPP,
+	    "250-mx\r\n250-STARTTLS\r\n250 CHUNKING\r\n",
+	    "250-mx\r\n250 STARTTLS\r\n");
+}
+
+/* The whole dance: both legs, the post-TLS EHLO rewritten. */
+static void
+tls_terminate_flow(size_t chunk)
+{
+	static const char ehlo_reply[] =
+	    "250-mx.example.org\r\n250-STARTTLS\r\n250 8BITMIME\r\n";
+	struct sim *m = &sim;
+	struct seg seg;
+
+	sim_init_tls(m, TE, OPP);
+	feed(m, 1, S(GREET));
+	feed(m, 0, S(EHLO_LIT));
+	EXPECT_SRV(m, EHLO_GW);
+	seg = (struct seg){1, S(ehlo_reply)};
+	play(m, &seg, 1, chunk, (size_t)-1, 0);
+	EXPECT_CLI(m, GREET "250-mx.example.org\r\n250-8BITMIME\r\n"
+	                    "250 STARTTLS\r\n");
+	m->srv_len = m->cli_len = 0;
+
+	/* CVE-2011-0411: a command pipelined behind STARTTLS. */
+	seg = (struct seg){0, S("STARTTLS\r\nMAIL FROM:<evil@x>\r\n")};
+	play(m, &seg, 1, chunk, (size_t)-1, 0);
+	EXPECT_SRV(m, "STARTTLS\r\n");
+	assert_string_equal(m->detail, "upstream");
+	assert_int_equal(smtpfix_stream_wait(&m->s), SMTPFIX_WAIT_REPLY);
+	/* CVE-2021-38371: a reply pipelined behind the 220; the 220 itself
+	 * is for the gateway, not the client. */
+	seg = (struct seg){1, S("220 2.0.0 Ready\r\n250 injected\r\n")};
+	play(m, &seg, 1, chunk, (size_t)-1, 0);
+	assert_int_equal(m->tls_up, 1);
+	assert_int_equal(m->tls_cli, 0);
+	assert_int_equal(m->cli_len, 0);
+	/* In one read, the injection goes with the 220; in later ones it
+	 * waits unread (the real gateway hands it to TLS, which fails). */
+	if (chunk == 0)
+		assert_int_equal(m->sin_len, 0);
+	assert_int_equal(smtpfix_stream_wait(&m->s), SMTPFIX_WAIT_REPLY);
+	/* Nothing moves during the handshake. */
+	feed(m, 1, S("250 more\r\n"));
+	feed(m, 0, S("NOOP\r\n"));
+	assert_int_equal(m->cli_len, 0);
+	EXPECT_SRV(m, "STARTTLS\r\n");
+	m->sin_len = m->cin_len = 0;
+
+	smtpfix_stream_tls_done(&m->s, SMTPFIX_TLSR_CLIENT_OK); /* ignored */
+	smtpfix_stream_tls_done(&m->s, SMTPFIX_TLSR_UP_OK);
+	assert_int_equal(smtpfix_stream_tls_server(&m->s), 1);
+	pump(m);
+	assert_int_equal(m->tls_cli, 1);
+	EXPECT_CLI(m, R220TLS);
+	assert_int_equal(smtpfix_stream_wait(&m->s), SMTPFIX_WAIT_HANDSHAKE);
+	smtpfix_stream_tls_done(&m->s, SMTPFIX_TLSR_CLIENT_OK);
+	assert_int_equal(smtpfix_stream_tls_client(&m->s), 1);
+	assert_int_equal(smtpfix_stream_wait(&m->s), SMTPFIX_WAIT_COMMAND);
+	m->srv_len = m->cli_len = 0;
+
+	/* RFC 3207 §4.2: EHLO again, rewritten like the first. */
+	seg = (struct seg){0, S(EHLO_LIT)};
+	play(m, &seg, 1, chunk, (size_t)-1, 0);
+	EXPECT_SRV(m, EHLO_GW);
+	assert_int_equal(m->events[SMTPFIX_EV_HELO], 2);
+	assert_memory_equal(m->helo_out, FQDN, sizeof(FQDN) - 1);
+	seg = (struct seg){1, S("250-mx.example.org\r\n250 8BITMIME\r\n")};
+	play(m, &seg, 1, chunk, (size_t)-1, 0);
+	/* Not offered again inside TLS. */
+	EXPECT_CLI(m, "250-mx.example.org\r\n250 8BITMIME\r\n");
+	m->cli_len = 0;
+	feed(m, 0, S("STARTTLS\r\n"));
+	EXPECT_CLI(m, "503 5.5.1 " FQDN " TLS already active\r\n");
+	assert_string_equal(m->detail, "already_active");
+	feed(m, 0, S("MAIL FROM:<a@x>\r\n"));
+	EXPECT_SRV(m, EHLO_GW "MAIL FROM:<a@x>\r\n");
+	assert_null(find_mem(m->srv, m->srv_len, S("evil")));
+	check_clean(m);
+}
+
+static void
+test_tls_terminate(void **state)
+{
+	size_t chunk;
+
+	(void)state;
+	for (chunk = 0; chunk < 8; chunk++)
+		tls_terminate_flow(chunk);
+}
+
+/* A multi-line 220 is not relayed either. */
+static void
+test_tls_multiline_220(void **state)
+{
+	struct sim *m = &sim;
+
+	(void)state;
+	open_tls(m, TE, REQ, S("250-mx\r\n250 STARTTLS\r\n"));
+	feed(m, 0, S("STARTTLS\r\n"));
+	feed(m, 1, S("220-a\r\n"));
+	assert_int_equal(m->tls_up, 0);
+	feed(m, 1, S("220 b\r\n"));
+	assert_int_equal(m->tls_up, 1);
+	assert_int_equal(m->cli_len, 0);
+}
+
+/* Opportunistic and no STARTTLS at the server: TLS on the client leg
+ * only; the server's later offer (in clear text) is not passed on. */
+static void
+test_tls_client_only(void **state)
+{
+	struct sim *m = &sim;
+
+	(void)state;
+	open_tls(m, TE, OPP, S("250-mx\r\n250 8BITMIME\r\n"));
+	feed(m, 0, S("STARTTLS\r\nNOOP\r\n"));
+	assert_int_equal(m->srv_len, 0);
+	assert_int_equal(m->tls_up, 0);
+	assert_int_equal(m->tls_cli, 1);
+	assert_string_equal(m->detail, "client_only");
+	EXPECT_CLI(m, R220TLS);
+	smtpfix_stream_tls_done(&m->s, SMTPFIX_TLSR_CLIENT_OK);
+	assert_int_equal(smtpfix_stream_tls_server(&m->s), 0);
+	m->cli_len = 0;
+	feed(m, 0, S(EHLO_LIT));
+	EXPECT_SRV(m, EHLO_GW);
+	feed(m, 1, S("250-mx\r\n250-STARTTLS\r\n250 8BITMIME\r\n"));
+	EXPECT_CLI(m, "250-mx\r\n250 8BITMIME\r\n");
+}
+
+/* The server offered STARTTLS but refuses ours. */
+static void
+test_tls_server_refuses(void **state)
+{
+	struct sim *m = &sim;
+
+	(void)state;
+	/* Opportunistic: the client still gets TLS, not the 454. */
+	open_tls(m, TE, OPP, S("250-mx\r\n250 STARTTLS\r\n"));
+	feed(m, 0, S("STARTTLS\r\n"));
+	EXPECT_SRV(m, "STARTTLS\r\n");
+	feed(m, 1, S("454-4.7.0 not\r\n454 4.7.0 now\r\n"));
+	assert_int_equal(m->tls_up, 0);
+	assert_int_equal(m->tls_cli, 1);
+	assert_string_equal(m->detail, "server_refused_client_only");
+	EXPECT_CLI(m, R220TLS);
+
+	/* Require: the refusal is the client's answer; clear text goes on. */
+	open_tls(m, TE, REQ, S("250-mx\r\n250 STARTTLS\r\n"));
+	feed(m, 0, S("STARTTLS\r\n"));
+	feed(m, 1, S("454 4.7.0 not now\r\n"));
+	assert_int_equal(m->tls_cli, 0);
+	assert_string_equal(m->detail, "server_refused");
+	EXPECT_CLI(m, "454 4.7.0 not now\r\n");
+	feed(m, 0, S("NOOP\r\n"));
+	feed(m, 1, S("250 ok\r\n"));
+	EXPECT_SRV(m, "STARTTLS\r\nNOOP\r\n");
+	EXPECT_CLI(m, "454 4.7.0 not now\r\n250 ok\r\n");
+	assert_int_equal(smtpfix_stream_wait(&m->s), SMTPFIX_WAIT_COMMAND);
+}
+
+/* Require, and the server offers nothing: 454 here, clear text goes on. */
+static void
+test_tls_require_no_offer(void **state)
+{
+	struct sim *m = &sim;
+
+	(void)state;
+	open_tls(m, TE, REQ, S("250-mx\r\n250 8BITMIME\r\n"));
+	feed(m, 0, S("STARTTLS\r\nNOOP\r\n"));
+	EXPECT_CLI(m, "454 4.7.0 " FQDN
+	              " TLS not available: the server does not offer it\r\n");
+	assert_string_equal(m->detail, "no_upstream_tls");
+	/* STARTTLS ended the group: the NOOP waited for our answer. */
+	EXPECT_SRV(m, "NOOP\r\n");
+	feed(m, 1, S("250 ok\r\n"));
+	assert_int_equal(m->tls_cli, 0);
+	assert_false(m->closed);
+}
+
+/* The upstream handshake fails: the client, still in clear text, gets
+ * 421 4.7.0 and the session ends. */
+static void
+test_tls_upstream_fail(void **state)
+{
+	struct sim *m = &sim;
+	int v;
+
+	(void)state;
+	for (v = 0; v < 2; v++) {
+		open_tls(m, TE, v ? SMTPFIX_TLSUP_VERIFY : OPP,
+		    S("250-mx\r\n250 STARTTLS\r\n"));
+		feed(m, 0, S("STARTTLS\r\n"));
+		feed(m, 1, S("220 go\r\n"));
+		assert_int_equal(m->tls_up, 1);
+		smtpfix_stream_tls_done(
+		    &m->s, v ? SMTPFIX_TLSR_UP_VERIFY : SMTPFIX_TLSR_UP_FAIL);
+		pump(m);
+		assert_true(m->closed);
+		assert_int_equal(m->tls_cli, 0);
+		if (v)
+			EXPECT_CLI(m, "421 4.7.0 " FQDN " server certificate "
+			              "not verified, try again later\r\n");
+		else
+			EXPECT_CLI(m,
+			    "421 4.7.0 " FQDN " TLS handshake with the "
+			    "server failed, try again later\r\n");
+	}
+}
+
+/* A failed client handshake ends everything: no more steps act. */
+static void
+test_tls_client_fail(void **state)
+{
+	struct sim *m = &sim;
+	struct smtpfix_step st;
+
+	(void)state;
+	open_tls(m, TE, OPP, S("250 mx\r\n"));
+	feed(m, 0, S("STARTTLS\r\n"));
+	assert_int_equal(m->tls_cli, 1);
+	smtpfix_stream_tls_done(&m->s, SMTPFIX_TLSR_CLIENT_FAIL);
+	smtpfix_c2s_step(&m->s, S("EHLO x\r\n"), &st);
+	assert_true(
+	    st.act == SMTPFIX_ACT_NONE || st.act == SMTPFIX_ACT_DISCARD);
+	smtpfix_s2c_step(&m->s, S("250 x\r\n"), &st);
+	assert_int_equal(st.act, SMTPFIX_ACT_NONE);
+}
+
+/* Strip: answered here, never relayed; parameters: 501 (RFC 3207 §4). */
+static void
+test_tls_strip_and_syntax(void **state)
+{
+	struct sim *m = &sim;
+
+	(void)state;
+	open_tls(m, SMTPFIX_TLS_STRIP, OPP, S("250-mx\r\n250 STARTTLS\r\n"));
+	feed(m, 0, S("STARTTLS\r\nNOOP\r\n"));
+	EXPECT_CLI(m, "502 5.5.1 " FQDN " STARTTLS not offered\r\n");
+	EXPECT_SRV(m, "NOOP\r\n");
+	assert_string_equal(m->detail, "not_offered");
+
+	open_tls(m, TE, OPP, S("250-mx\r\n250 STARTTLS\r\n"));
+	feed(m, 0, S("STARTTLS now\r\n"));
+	EXPECT_CLI(
+	    m, "501 5.5.4 " FQDN " Syntax error (no parameters allowed)\r\n");
+	assert_int_equal(m->srv_len, 0);
+	m->cli_len = 0;
+	feed(m, 0, S("starttls \t\r\n"));
+	EXPECT_SRV(m, "starttls \t\r\n");
+	assert_string_equal(m->detail, "upstream");
+}
+
+/* A STARTTLS pipelined behind EHLO (RFC 2920 forbids it; some clients
+ * do it anyway) is decided only once the EHLO reply says whether the
+ * server offers STARTTLS. */
+static void
+test_tls_pipelined_ehlo(void **state)
+{
+	struct sim *m = &sim;
+
+	(void)state;
+	sim_init_tls(m, TE, REQ);
+	feed(m, 1, S(GREET));
+	feed(m, 0, S(EHLO_LIT "STARTTLS\r\n"));
+	EXPECT_SRV(m, EHLO_GW);
+	feed(m, 1, S("250-mx\r\n250 STARTTLS\r\n"));
+	EXPECT_SRV(m, EHLO_GW "STARTTLS\r\n");
+	assert_string_equal(m->detail, "upstream");
+
+	sim_init_tls(m, TE, REQ);
+	feed(m, 1, S(GREET));
+	feed(m, 0, S(EHLO_LIT "STARTTLS\r\n"));
+	feed(m, 1, S("250-mx\r\n250 DSN\r\n"));
+	EXPECT_SRV(m, EHLO_GW);
+	EXPECT_CLI(m, GREET "250-mx\r\n250 DSN\r\n454 4.7.0 " FQDN
+	                    " TLS not available: the server does not "
+	                    "offer it\r\n");
+}
+
+/* Passthrough as a policy is exactly the old behaviour. */
+static void
+test_tls_passthrough_policy(void **state)
+{
+	struct sim *m = &sim;
+
+	(void)state;
+	open_tls(
+	    m, SMTPFIX_TLS_PASSTHROUGH, OPP, S("250-mx\r\n250 STARTTLS\r\n"));
+	feed(m, 0, S("STARTTLS\r\nMAIL FROM:<evil@x>\r\n"));
+	feed(m, 1, S("220 go\r\n250 injected\r\n"));
+	assert_true(m->opaque);
+	assert_int_equal(m->tls_up + m->tls_cli, 0);
+	EXPECT_SRV(m, "STARTTLS\r\n");
+	EXPECT_CLI(m, "220 go\r\n");
+	/* Terminate without a certificate falls back to it too. */
+	sim_init_tls(m, TE, OPP);
+	m->tls.have_cert = 0;
+	feed(m, 1, S(GREET));
+	feed(m, 0, S("EHLO x\r\n"));
+	feed(m, 1, S("250-mx\r\n250 STARTTLS\r\n"));
+	EXPECT_CLI(m, GREET "250-mx\r\n250 STARTTLS\r\n");
 }
 
 /*
@@ -1712,6 +2172,17 @@ main(void)
 	    cmocka_unit_test(test_starttls_opaque),
 	    cmocka_unit_test(test_starttls_multiline),
 	    cmocka_unit_test(test_starttls_refused),
+	    cmocka_unit_test(test_tls_ehlo_offer),
+	    cmocka_unit_test(test_tls_terminate),
+	    cmocka_unit_test(test_tls_multiline_220),
+	    cmocka_unit_test(test_tls_client_only),
+	    cmocka_unit_test(test_tls_server_refuses),
+	    cmocka_unit_test(test_tls_require_no_offer),
+	    cmocka_unit_test(test_tls_upstream_fail),
+	    cmocka_unit_test(test_tls_client_fail),
+	    cmocka_unit_test(test_tls_strip_and_syntax),
+	    cmocka_unit_test(test_tls_pipelined_ehlo),
+	    cmocka_unit_test(test_tls_passthrough_policy),
 	    cmocka_unit_test(test_auth_secret),
 	    cmocka_unit_test(test_auth_cancel),
 	    cmocka_unit_test(test_bad_reply),

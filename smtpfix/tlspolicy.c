@@ -23,12 +23,13 @@ static const char *const upstream_names[] = {
 
 static void
 reply(struct smtpfix_tls_decision *out, const char *code_enh, const char *text,
-    int close)
+    int close, const char *why)
 {
 	out->act = SMTPFIX_TLSA_REPLY;
 	out->code_enh = code_enh;
 	out->text = text;
 	out->close = close;
+	out->why = why;
 }
 
 enum smtpfix_tls_mode
@@ -91,11 +92,13 @@ smtpfix_tlspolicy_starttls(const struct smtpfix_tlspolicy *pol,
 	switch (smtpfix_tlspolicy_mode(pol)) {
 	case SMTPFIX_TLS_PASSTHROUGH:
 		out->act = SMTPFIX_TLSA_FORWARD;
+		out->why = "passthrough";
 		return;
 	case SMTPFIX_TLS_STRIP:
 		/* Not offered, and relaying it would start a TLS session
 		 * the gateway cannot see into. */
-		reply(out, "502 5.5.1", "STARTTLS not offered", 0);
+		reply(
+		    out, "502 5.5.1", "STARTTLS not offered", 0, "not_offered");
 		return;
 	case SMTPFIX_TLS_TERMINATE:
 		break;
@@ -103,21 +106,25 @@ smtpfix_tlspolicy_starttls(const struct smtpfix_tlspolicy *pol,
 	if (st->client_tls) {
 		/* RFC 3207 §4.2: no second STARTTLS inside TLS; RFC 5321
 		 * §4.2.2: 503 bad sequence of commands. */
-		reply(out, "503 5.5.1", "TLS already active", 0);
+		reply(out, "503 5.5.1", "TLS already active", 0,
+		    "already_active");
 		return;
 	}
 	if (st->server_offered) {
 		out->act = SMTPFIX_TLSA_UPSTREAM;
+		out->why = "upstream";
 		return;
 	}
 	if (clear_upstream_ok(pol)) {
 		out->act = SMTPFIX_TLSA_CLIENT_ONLY;
+		out->why = "client_only";
 		return;
 	}
 	/* RFC 3207 §4: 454 "TLS not available due to temporary reason";
 	 * the client decides whether to go on in clear text. */
 	reply(out, "454 4.7.0",
-	    "TLS not available: the server does not offer it", 0);
+	    "TLS not available: the server does not offer it", 0,
+	    "no_upstream_tls");
 }
 
 void
@@ -133,18 +140,21 @@ smtpfix_tlspolicy_upstream_fail(const struct smtpfix_tlspolicy *pol,
 			out->act = SMTPFIX_TLSA_CLIENT_ONLY;
 		else
 			out->act = SMTPFIX_TLSA_RELAY;
+		out->why = "server_refused";
 		return;
 	case SMTPFIX_TLSF_VERIFY:
 		/* RFC 3463 X.7.0: other security status; 421 closes
 		 * (RFC 5321 §3.8), since the upstream connection is no
 		 * longer usable after an aborted handshake. */
 		reply(out, "421 4.7.0",
-		    "server certificate not verified, try again later", 1);
+		    "server certificate not verified, try again later", 1,
+		    "verify_failed");
 		return;
 	case SMTPFIX_TLSF_HANDSHAKE:
 	default:
 		reply(out, "421 4.7.0",
-		    "TLS handshake with the server failed, try again later", 1);
+		    "TLS handshake with the server failed, try again later", 1,
+		    "handshake_failed");
 		return;
 	}
 }

@@ -98,6 +98,8 @@ struct smtpfix_tls_decision {
 	const char *code_enh; /* REPLY: "454 4.7.0" etc., static */
 	const char *text;     /* REPLY: reply text, static */
 	int close;            /* REPLY: close both legs after it */
+	const char *why;      /* for the log: a static token such as
+	                         "upstream" or "already_active" */
 };
 
 /* The client sent STARTTLS (without parameters: RFC 3207 §4 answers a

@@ -198,6 +198,9 @@ test_starttls(void **state)
 		row_name(r, name, sizeof(name));
 		if (d.act != r->act)
 			fail_msg("%s: act=%d, want %d", name, d.act, r->act);
+		/* Every decision names itself for the log, in one token. */
+		assert_non_null(d.why);
+		assert_null(strpbrk(d.why, " =\"\r\n"));
 		if (r->act != RPL) {
 			assert_null(d.code_enh);
 			assert_int_equal(d.close, 0);
@@ -317,6 +320,7 @@ test_upstream_fail(void **state)
 		if (d.act != r->act || d.close != r->close)
 			fail_msg("row %zu: act=%d close=%d, want %d %d", i,
 			    d.act, d.close, r->act, r->close);
+		assert_non_null(d.why);
 		if (r->code == NULL) {
 			assert_null(d.code_enh);
 			continue;

@@ -22,10 +22,21 @@ Steps (bytes use Python escapes: \\r \\n \\x00):
   q           close now (FIN)
   l:TEXT      read one line; it must contain TEXT (server mode: commands)
   L:N         read and discard N lines (server mode)
+  t[:SNI]     start TLS as the client (RFC 3207: after a 220 to
+              STARTTLS); no certificate check; SNI sent if given; prints
+              the protocol, cipher and the server certificate's subject
+  T:CERT:KEY  start TLS as the server with that certificate and key
+  N           the peer must close without sending an SMTP reply (a
+              failed TLS handshake may still send a TLS alert)
+For t and T, bytes already received in clear text and not yet read by a
+step are an error: after STARTTLS nothing sent before the handshake may
+count (RFC 3207 §4.2).
 Every read is bounded by --timeout seconds (default 10).  Exit 0 when
 every step held; 1 with the reason otherwise.  Prints a transcript.
 """
+import re
 import socket
+import ssl
 import struct
 import sys
 import time
@@ -49,7 +60,10 @@ class Peer:
             if left <= 0:
                 raise TimeoutError("timed out")
             self.sock.settimeout(left)
-            chunk = self.sock.recv(65536)
+            try:
+                chunk = self.sock.recv(65536)
+            except ssl.SSLError as e:
+                raise ConnectionError("TLS: %s" % e)
             if not chunk:
                 raise EOFError("peer closed")
             self.buf += chunk
@@ -75,6 +89,20 @@ def show(tag, data):
     text = data.decode("latin-1")
     for part in text.splitlines(True) or [""]:
         print("%s %r" % (tag, part))
+
+
+def cert_subject(pem):
+    """The subject of a PEM certificate, via openssl(1) (the ssl module
+    only decodes certificates it has verified)."""
+    import subprocess
+    try:
+        r = subprocess.run(["openssl", "x509", "-noout", "-subject",
+                            "-nameopt", "compat"],
+                           input=pem.encode(), capture_output=True,
+                           timeout=10)
+        return r.stdout.decode("latin-1")
+    except (OSError, subprocess.SubprocessError):
+        return ""
 
 
 def run(peer, steps):
@@ -163,6 +191,53 @@ def run(peer, steps):
             except TimeoutError:
                 print("!! peer did not close")
                 return 1
+        elif op in ("t", "T"):
+            if peer.buf:
+                show("!! clear text before TLS:", peer.buf)
+                return 1
+            try:
+                if op == "t":
+                    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+                    ctx.check_hostname = False
+                    ctx.verify_mode = ssl.CERT_NONE
+                    tls = ctx.wrap_socket(peer.sock,
+                                          server_hostname=arg or None)
+                else:
+                    cert, _, key = arg.partition(":")
+                    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+                    ctx.load_cert_chain(cert, key)
+                    tls = ctx.wrap_socket(peer.sock, server_side=True)
+            except (OSError, ValueError) as e:
+                print("!! TLS handshake: %s" % e)
+                return 1
+            peer.sock = tls
+            subj = ""
+            der = tls.getpeercert(binary_form=True)
+            if der:
+                pem = ssl.DER_cert_to_PEM_cert(der)
+                subj = " peer_cert=yes"
+                m = re.search(r"CN=([^,/\n]+)", cert_subject(pem))
+                if m:
+                    subj += " peer_cn=%s" % m.group(1)
+            print("-- TLS %s %s%s" % (tls.version(), tls.cipher()[0], subj))
+        elif op == "N":
+            data = peer.buf
+            try:
+                while True:
+                    peer.fill()
+                    data = peer.buf
+                    if len(data) > 1 << 16:
+                        break
+            except (EOFError, ConnectionError, ssl.SSLError):
+                pass
+            except TimeoutError:
+                print("!! peer did not close")
+                return 1
+            if re.search(rb"(^|\r\n)[2-5][0-9][0-9][ -]", data):
+                show("<<", data)
+                print("!! peer sent an SMTP reply before closing")
+                return 1
+            print("-- closed by peer (%d bytes, no reply)" % len(data))
         elif op == "w":
             time.sleep(float(arg))
         elif op == "x":

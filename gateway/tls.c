@@ -1,0 +1,823 @@
+/*
+ * gateway/tls.c: TLS contexts and non-blocking TLS legs (see tls.h).
+ */
+#include <sys/socket.h>
+#include <sys/types.h>
+
+#include <errno.h>
+#include <limits.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+
+#include "gateway/buf.h"
+#include "gateway/log.h"
+#include "gateway/tls.h"
+
+#define PATH_CAP 256
+/* Server-side session cache (TLS 1.2 clients without tickets): bounded
+ * so that a flood of handshakes cannot grow it. */
+#define SCACHE_MAX 4096
+/* Client-side cache: the last sessions of each upstream address, in a
+ * fixed table (a collision replaces the older entry).  Two per address:
+ * a TLS 1.3 server sends two tickets after a full handshake (OpenSSL's
+ * default), and each is used once (RFC 8446 §C.4). */
+#define CCACHE_SLOTS 256
+#define CCACHE_DEPTH 2
+/* What the gateway says its TLS session IDs belong to (RFC 5246 §7.4.1.2
+ * sessions are resumed only within the same context). */
+#define SID_CTX "smtp64d"
+
+struct gw_tls_cert {
+	SSL_CTX *ctx;
+	char cert_file[PATH_CAP];
+	char key_file[PATH_CAP];
+};
+
+#define KEY_MAX 320 /* "[address]:port/server.name" */
+
+struct ccache_slot {
+	char key[KEY_MAX];
+	size_t keylen;
+	SSL_SESSION *sess[CCACHE_DEPTH]; /* newest first */
+};
+
+struct gw_tls_client {
+	SSL_CTX *ctx;
+	int verify;
+	char ca_file[PATH_CAP]; /* "" for the default store */
+	struct ccache_slot slot[CCACHE_SLOTS];
+};
+
+struct gw_tls {
+	struct gw_tls_cert *cert;
+	size_t ncert;
+	struct gw_tls_client **cli;
+	size_t ncli;
+};
+
+/* The leg of an SSL object, for the new-session callback. */
+static int leg_index = -1;
+
+/* First error of OpenSSL's queue (or fallback) into err; clears it. */
+static void
+ssl_err(char *err, size_t errcap, const char *what, const char *fallback)
+{
+	unsigned long e;
+	char buf[256];
+
+	e = ERR_get_error();
+	if (e != 0 && ERR_reason_error_string(e) != NULL)
+		(void)snprintf(
+		    buf, sizeof(buf), "%s", ERR_reason_error_string(e));
+	else if (e != 0)
+		ERR_error_string_n(e, buf, sizeof(buf));
+	else
+		(void)snprintf(buf, sizeof(buf), "%s", fallback);
+	ERR_clear_error();
+	if (what != NULL)
+		(void)snprintf(err, errcap, "%s: %s", what, buf);
+	else
+		(void)snprintf(err, errcap, "%s", buf);
+}
+
+static int
+copy_path(char *dst, const char *src)
+{
+	size_t n = strlen(src);
+
+	if (n >= PATH_CAP)
+		return -1;
+	memcpy(dst, src, n + 1);
+	return 0;
+}
+
+/* Settings both kinds of context share. */
+static int
+ctx_common(SSL_CTX *ctx)
+{
+	/* RFC 8996: TLS 1.0 and 1.1 are deprecated; RFC 7525 §3.1. */
+	if (SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) != 1 ||
+	    SSL_CTX_set_max_proto_version(ctx, TLS1_3_VERSION) != 1)
+		return -1;
+	/* No renegotiation (a client could make us redo handshakes at
+	 * will), no compression (RFC 7457 §2.6, CRIME).  A peer that
+	 * closes without close_notify reads as the end of the stream: SMTP
+	 * has its own end (QUIT, and "." for a message), so truncation
+	 * cannot pass a message off as complete. */
+	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION |
+	                             SSL_OP_NO_COMPRESSION |
+	                             SSL_OP_IGNORE_UNEXPECTED_EOF);
+	/* Our buffers compact (the pending bytes may move between retries)
+	 * and a write may go out in parts; idle legs return their record
+	 * buffers. */
+	SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE |
+	                          SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
+	                          SSL_MODE_RELEASE_BUFFERS);
+	return 0;
+}
+
+struct gw_tls *
+gw_tls_new(char *err, size_t errcap)
+{
+	struct gw_tls *t;
+
+	if (leg_index < 0) {
+		leg_index = SSL_get_ex_new_index(0, NULL, NULL, NULL, NULL);
+		if (leg_index < 0) {
+			ssl_err(err, errcap, "tls", "no ex_data index");
+			return NULL;
+		}
+	}
+	if ((t = calloc(1, sizeof(*t))) == NULL) {
+		(void)snprintf(err, errcap, "tls: out of memory");
+		return NULL;
+	}
+	return t;
+}
+
+static void
+client_free(struct gw_tls_client *c)
+{
+	size_t i, k;
+
+	if (c == NULL)
+		return;
+	for (i = 0; i < CCACHE_SLOTS; i++)
+		for (k = 0; k < CCACHE_DEPTH; k++)
+			SSL_SESSION_free(c->slot[i].sess[k]);
+	SSL_CTX_free(c->ctx);
+	free(c);
+}
+
+void
+gw_tls_free(struct gw_tls *t)
+{
+	size_t i;
+
+	if (t == NULL)
+		return;
+	for (i = 0; i < t->ncert; i++)
+		SSL_CTX_free(t->cert[i].ctx);
+	for (i = 0; i < t->ncli; i++)
+		client_free(t->cli[i]);
+	free(t->cert);
+	free(t->cli);
+	free(t);
+}
+
+size_t
+gw_tls_cert_count(const struct gw_tls *t)
+{
+	return t->ncert;
+}
+
+/* The client asked for a certificate we were not configured for. */
+static int
+cert_matches(SSL_CTX *ctx, const char *name)
+{
+	X509 *x = SSL_CTX_get0_certificate(ctx);
+
+	/* RFC 6125 §6.4: DNS names of the certificate, wildcards only as
+	 * a whole left-most label. */
+	return x != NULL &&
+	       X509_check_host(x, name, strlen(name),
+	           X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS, NULL) == 1;
+}
+
+/*
+ * RFC 6066 §3: the client names the host it wants.  The certificate
+ * chosen by the local address stays if it covers the name, or if no
+ * loaded certificate does (the server may go on without one, and MTAs
+ * rarely check names anyway); else the first loaded one that does.
+ */
+static int
+sni_cb(SSL *ssl, int *alert, void *arg)
+{
+	struct gw_tls *t = arg;
+	const char *name;
+	size_t i;
+
+	(void)alert;
+	name = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
+	if (name == NULL || t == NULL)
+		return SSL_TLSEXT_ERR_NOACK;
+	if (cert_matches(SSL_get_SSL_CTX(ssl), name))
+		return SSL_TLSEXT_ERR_OK;
+	for (i = 0; i < t->ncert; i++) {
+		if (cert_matches(t->cert[i].ctx, name)) {
+			if (SSL_set_SSL_CTX(ssl, t->cert[i].ctx) == NULL)
+				return SSL_TLSEXT_ERR_ALERT_FATAL;
+			return SSL_TLSEXT_ERR_OK;
+		}
+	}
+	return SSL_TLSEXT_ERR_OK;
+}
+
+/* We ask for the client's certificate only to log whether it offered
+ * one; any certificate, or none, is accepted. */
+static int
+accept_any_cb(int ok, X509_STORE_CTX *store)
+{
+	(void)ok;
+	(void)store;
+	return 1;
+}
+
+int
+gw_tls_add_cert(struct gw_tls *t, const char *cert_file, const char *key_file,
+    char *err, size_t errcap)
+{
+	struct gw_tls_cert *c, *nc;
+	SSL_CTX *ctx;
+	size_t i;
+
+	for (i = 0; i < t->ncert; i++)
+		if (strcmp(t->cert[i].cert_file, cert_file) == 0 &&
+		    strcmp(t->cert[i].key_file, key_file) == 0)
+			return (int)i;
+	if (t->ncert >= INT_MAX) {
+		(void)snprintf(err, errcap, "tls: too many certificates");
+		return -1;
+	}
+	nc = realloc(t->cert, (t->ncert + 1) * sizeof(*nc));
+	if (nc == NULL) {
+		(void)snprintf(err, errcap, "tls: out of memory");
+		return -1;
+	}
+	t->cert = nc;
+	c = &t->cert[t->ncert];
+	memset(c, 0, sizeof(*c));
+	if (copy_path(c->cert_file, cert_file) != 0 ||
+	    copy_path(c->key_file, key_file) != 0) {
+		(void)snprintf(err, errcap, "%s: path too long", cert_file);
+		return -1;
+	}
+	ERR_clear_error();
+	if ((ctx = SSL_CTX_new(TLS_server_method())) == NULL) {
+		ssl_err(err, errcap, "tls", "cannot create a context");
+		return -1;
+	}
+	if (ctx_common(ctx) != 0) {
+		ssl_err(err, errcap, "tls", "cannot set the protocol versions");
+		goto fail;
+	}
+	if (SSL_CTX_use_certificate_chain_file(ctx, cert_file) != 1) {
+		ssl_err(err, errcap, cert_file, "cannot load the certificate");
+		goto fail;
+	}
+	if (SSL_CTX_use_PrivateKey_file(ctx, key_file, SSL_FILETYPE_PEM) != 1) {
+		ssl_err(err, errcap, key_file, "cannot load the private key");
+		goto fail;
+	}
+	if (SSL_CTX_check_private_key(ctx) != 1) {
+		ssl_err(err, errcap, key_file,
+		    "the key does not match the certificate");
+		goto fail;
+	}
+	/* RFC 3207 §4.1 leaves client certificates optional; we request one
+	 * only to tell in the log whether the client offered one. */
+	SSL_CTX_set_verify(
+	    ctx, SSL_VERIFY_PEER | SSL_VERIFY_CLIENT_ONCE, accept_any_cb);
+	/* Resumption: session IDs within our own context, and tickets
+	 * (OpenSSL's default, keys made per context). */
+	if (SSL_CTX_set_session_id_context(ctx, (const unsigned char *)SID_CTX,
+	        sizeof(SID_CTX) - 1) != 1) {
+		ssl_err(err, errcap, "tls", "cannot set the session context");
+		goto fail;
+	}
+	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_SERVER);
+	SSL_CTX_sess_set_cache_size(ctx, SCACHE_MAX);
+	SSL_CTX_set_tlsext_servername_callback(ctx, sni_cb);
+	SSL_CTX_set_tlsext_servername_arg(ctx, t);
+	c->ctx = ctx;
+	t->ncert++;
+	return (int)(t->ncert - 1);
+fail:
+	SSL_CTX_free(ctx);
+	return -1;
+}
+
+/* Hash of a cache key (FNV-1a, 32 bits): spreads addresses well enough
+ * for a table this small. */
+static size_t
+key_slot(const char *key, size_t len)
+{
+	uint32_t h = 2166136261u;
+	size_t i;
+
+	for (i = 0; i < len; i++) {
+		h ^= (unsigned char)key[i];
+		h *= 16777619u;
+	}
+	return h % CCACHE_SLOTS;
+}
+
+/* The cache key of an upstream leg into key[KEY_MAX]; its length, or 0
+ * when the leg is not cached. */
+static size_t
+leg_key(const struct gw_tls_leg *l, char *key)
+{
+	int n;
+
+	if (l->peer == NULL)
+		return 0;
+	n = snprintf(
+	    key, KEY_MAX, "%s/%s", l->peer, l->name != NULL ? l->name : "");
+	return n > 0 && n < KEY_MAX ? (size_t)n : 0;
+}
+
+/*
+ * A new session from the server (at the end of a TLS 1.2 handshake, or
+ * each TLS 1.3 ticket, RFC 8446 §4.6.1): kept for the next connection to
+ * the same address.  Returns 1 when it keeps the reference.
+ */
+static int
+new_session_cb(SSL *ssl, SSL_SESSION *sess)
+{
+	struct gw_tls_leg *l = SSL_get_ex_data(ssl, leg_index);
+	struct ccache_slot *s;
+	char key[KEY_MAX];
+	size_t k, n;
+
+	if (l == NULL || l->cli == NULL || (n = leg_key(l, key)) == 0)
+		return 0;
+	if (l->verify && SSL_get_verify_result(ssl) != X509_V_OK)
+		return 0;
+	s = &l->cli->slot[key_slot(key, n)];
+	if (s->keylen != n || memcmp(s->key, key, n) != 0) {
+		/* Another address had this slot: its sessions go. */
+		for (k = 0; k < CCACHE_DEPTH; k++) {
+			SSL_SESSION_free(s->sess[k]);
+			s->sess[k] = NULL;
+		}
+		memcpy(s->key, key, n);
+		s->keylen = n;
+	}
+	SSL_SESSION_free(s->sess[CCACHE_DEPTH - 1]);
+	for (k = CCACHE_DEPTH - 1; k > 0; k--)
+		s->sess[k] = s->sess[k - 1];
+	s->sess[0] = sess;
+	return 1;
+}
+
+int
+gw_tls_add_client(
+    struct gw_tls *t, int verify, const char *ca_file, char *err, size_t errcap)
+{
+	struct gw_tls_client *c, **ncli;
+	const char *ca = ca_file != NULL ? ca_file : "";
+	size_t i;
+
+	verify = verify != 0;
+	for (i = 0; i < t->ncli; i++)
+		if (t->cli[i]->verify == verify &&
+		    (!verify || strcmp(t->cli[i]->ca_file, ca) == 0))
+			return (int)i;
+	if (t->ncli >= INT_MAX) {
+		(void)snprintf(err, errcap, "tls: too many client contexts");
+		return -1;
+	}
+	ncli = realloc(t->cli, (t->ncli + 1) * sizeof(*ncli));
+	if (ncli == NULL) {
+		(void)snprintf(err, errcap, "tls: out of memory");
+		return -1;
+	}
+	t->cli = ncli;
+	if ((c = calloc(1, sizeof(*c))) == NULL) {
+		(void)snprintf(err, errcap, "tls: out of memory");
+		return -1;
+	}
+	c->verify = verify;
+	if (verify && copy_path(c->ca_file, ca) != 0) {
+		(void)snprintf(err, errcap, "%s: path too long", ca);
+		free(c);
+		return -1;
+	}
+	ERR_clear_error();
+	if ((c->ctx = SSL_CTX_new(TLS_client_method())) == NULL) {
+		ssl_err(err, errcap, "tls", "cannot create a context");
+		goto fail;
+	}
+	if (ctx_common(c->ctx) != 0) {
+		ssl_err(err, errcap, "tls", "cannot set the protocol versions");
+		goto fail;
+	}
+	if (verify) {
+		if ((ca[0] != '\0'
+		            ? SSL_CTX_load_verify_locations(c->ctx, ca, NULL)
+		            : SSL_CTX_set_default_verify_paths(c->ctx)) != 1) {
+			ssl_err(err, errcap, ca[0] != '\0' ? ca : "tls",
+			    "cannot load the CA certificates");
+			goto fail;
+		}
+		SSL_CTX_set_verify(c->ctx, SSL_VERIFY_PEER, NULL);
+	} else {
+		/* RFC 7435 §3: opportunistic security encrypts without
+		 * authenticating; the chain is still checked, for the log. */
+		SSL_CTX_set_verify(c->ctx, SSL_VERIFY_NONE, NULL);
+	}
+	/* Sessions go to our table only (keyed by upstream address), never
+	 * to OpenSSL's internal store. */
+	SSL_CTX_set_session_cache_mode(
+	    c->ctx, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
+	SSL_CTX_sess_set_new_cb(c->ctx, new_session_cb);
+	t->cli[t->ncli++] = c;
+	return (int)(t->ncli - 1);
+fail:
+	client_free(c);
+	return -1;
+}
+
+/* ASN1_TIME as "2026-11-28T07:23:04Z" (RFC 3339), "?" if unreadable. */
+static void
+time_str(const ASN1_TIME *tm, char *dst, size_t cap)
+{
+	struct tm t;
+
+	if (tm == NULL || ASN1_TIME_to_tm(tm, &t) != 1 ||
+	    strftime(dst, cap, "%Y-%m-%dT%H:%M:%SZ", &t) == 0)
+		(void)snprintf(dst, cap, "?");
+}
+
+char *
+gw_tls_cert_describe(const struct gw_tls *t, int idx, char *dst, size_t cap)
+{
+	char cn[256], esc[256], until[64];
+	X509 *x;
+	int n;
+
+	if (idx < 0 || (size_t)idx >= t->ncert ||
+	    (x = SSL_CTX_get0_certificate(t->cert[idx].ctx)) == NULL) {
+		(void)snprintf(dst, cap, "cert=?");
+		return dst;
+	}
+	n = X509_NAME_get_text_by_NID(
+	    X509_get_subject_name(x), NID_commonName, cn, sizeof(cn));
+	gw_log_escape(esc, sizeof(esc), cn, n > 0 ? (size_t)n : 0);
+	time_str(X509_get0_notAfter(x), until, sizeof(until));
+	(void)snprintf(dst, cap, "cert=%s subject_cn=%s not_after=%s",
+	    t->cert[idx].cert_file, esc, until);
+	return dst;
+}
+
+void
+gw_tls_leg_init(struct gw_tls_leg *l, int fd)
+{
+	memset(l, 0, sizeof(*l));
+	l->fd = fd;
+}
+
+int
+gw_tls_leg_accept(
+    struct gw_tls_leg *l, struct gw_tls *t, int cert, char *err, size_t errcap)
+{
+	SSL *ssl;
+
+	if (l->ssl != NULL || cert < 0 || (size_t)cert >= t->ncert) {
+		(void)snprintf(err, errcap, "tls: no such certificate");
+		return -1;
+	}
+	ERR_clear_error();
+	if ((ssl = SSL_new(t->cert[cert].ctx)) == NULL ||
+	    SSL_set_fd(ssl, l->fd) != 1) {
+		ssl_err(err, errcap, "tls", "cannot create a session");
+		SSL_free(ssl);
+		return -1;
+	}
+	SSL_set_accept_state(ssl);
+	l->ssl = ssl;
+	l->is_client = 0;
+	l->done = 0;
+	l->hs_want = GW_TLS_WANT_READ; /* the ClientHello comes first */
+	return 0;
+}
+
+/*
+ * Offers the newest usable session of slot s.  A TLS 1.3 ticket leaves the
+ * cache as it is used (RFC 8446 §C.4: clients should not reuse a ticket,
+ * and servers may refuse a second use); a TLS 1.2 session may resume
+ * many connections (RFC 5246 §7.4.1.2).
+ */
+static void
+resume_from(SSL *ssl, struct ccache_slot *s)
+{
+	SSL_SESSION *sess;
+	size_t k, j;
+
+	for (k = 0; k < CCACHE_DEPTH; k++) {
+		sess = s->sess[k];
+		if (sess == NULL || !SSL_SESSION_is_resumable(sess))
+			continue;
+		(void)SSL_set_session(ssl, sess);
+		if (SSL_SESSION_get_protocol_version(sess) >= TLS1_3_VERSION) {
+			SSL_SESSION_free(sess);
+			for (j = k; j + 1 < CCACHE_DEPTH; j++)
+				s->sess[j] = s->sess[j + 1];
+			s->sess[CCACHE_DEPTH - 1] = NULL;
+		}
+		return;
+	}
+}
+
+int
+gw_tls_leg_connect(struct gw_tls_leg *l, struct gw_tls *t, int cli,
+    const char *server_name, const char *peer, char *err, size_t errcap)
+{
+	struct gw_tls_client *c;
+	struct ccache_slot *s;
+	char key[KEY_MAX];
+	SSL *ssl;
+	size_t n;
+
+	if (l->ssl != NULL || cli < 0 || (size_t)cli >= t->ncli) {
+		(void)snprintf(err, errcap, "tls: no such client context");
+		return -1;
+	}
+	c = t->cli[cli];
+	if (c->verify && (server_name == NULL || server_name[0] == '\0')) {
+		/* RFC 6125 §6: without a reference name there is nothing to
+		 * check the certificate against. */
+		(void)snprintf(err, errcap, "tls: verify needs a server name");
+		return -1;
+	}
+	ERR_clear_error();
+	if ((ssl = SSL_new(c->ctx)) == NULL || SSL_set_fd(ssl, l->fd) != 1) {
+		ssl_err(err, errcap, "tls", "cannot create a session");
+		SSL_free(ssl);
+		return -1;
+	}
+	if (server_name != NULL && server_name[0] != '\0') {
+		/* RFC 6066 §3: SNI; RFC 6125 §6.4: the name to check. */
+		if (SSL_set_tlsext_host_name(ssl, server_name) != 1 ||
+		    (c->verify && SSL_set1_host(ssl, server_name) != 1)) {
+			ssl_err(err, errcap, server_name, "bad server name");
+			SSL_free(ssl);
+			return -1;
+		}
+	}
+	if (SSL_set_ex_data(ssl, leg_index, l) != 1) {
+		ssl_err(err, errcap, "tls", "cannot attach the leg");
+		SSL_free(ssl);
+		return -1;
+	}
+	SSL_set_connect_state(ssl);
+	l->ssl = ssl;
+	l->is_client = 1;
+	l->done = 0;
+	l->verify = c->verify;
+	l->cli = c;
+	l->hs_want = GW_TLS_WANT_WRITE; /* the ClientHello goes first */
+	l->peer = peer;
+	l->name = server_name;
+	if ((n = leg_key(l, key)) > 0) {
+		s = &c->slot[key_slot(key, n)];
+		if (s->keylen == n && memcmp(s->key, key, n) == 0)
+			resume_from(ssl, s);
+	}
+	return 0;
+}
+
+void
+gw_tls_leg_free(struct gw_tls_leg *l)
+{
+	if (l->ssl != NULL) {
+		SSL_set_ex_data(l->ssl, leg_index, NULL);
+		SSL_free(l->ssl);
+	}
+	l->ssl = NULL;
+	l->cli = NULL;
+	l->peer = l->name = NULL;
+	l->done = 0;
+	l->rd_want = l->wr_want = l->hs_want = GW_TLS_WANT_NONE;
+}
+
+/* Maps SSL_get_error to errno and *want; returns -1 (or 0 at the end of
+ * the stream).  what: the SSL_* call's return value. */
+static ssize_t
+io_error(struct gw_tls_leg *l, int r, enum gw_tls_want *want)
+{
+	int e = errno;
+
+	switch (SSL_get_error(l->ssl, r)) {
+	case SSL_ERROR_ZERO_RETURN:
+		return 0;
+	case SSL_ERROR_WANT_READ:
+		*want = GW_TLS_WANT_READ;
+		errno = EAGAIN;
+		return -1;
+	case SSL_ERROR_WANT_WRITE:
+		*want = GW_TLS_WANT_WRITE;
+		errno = EAGAIN;
+		return -1;
+	case SSL_ERROR_SYSCALL:
+		ERR_clear_error();
+		/* With SSL_OP_IGNORE_UNEXPECTED_EOF an EOF is ZERO_RETURN;
+		 * what is left is a socket error. */
+		errno = e != 0 ? e : ECONNRESET;
+		return -1;
+	default:
+		ERR_clear_error();
+		errno = EPROTO;
+		return -1;
+	}
+}
+
+ssize_t
+gw_tls_read(struct gw_tls_leg *l, void *buf, size_t n)
+{
+	ssize_t r;
+	int k;
+
+	if (n > INT_MAX)
+		n = INT_MAX;
+	if (l->ssl == NULL) {
+		r = read(l->fd, buf, n);
+		l->rd_want = r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)
+		                 ? GW_TLS_WANT_READ
+		                 : GW_TLS_WANT_NONE;
+		return r;
+	}
+	l->rd_want = GW_TLS_WANT_NONE;
+	ERR_clear_error();
+	errno = 0;
+	k = SSL_read(l->ssl, buf, (int)n);
+	if (k > 0)
+		return k;
+	return io_error(l, k, &l->rd_want);
+}
+
+ssize_t
+gw_tls_write(struct gw_tls_leg *l, const void *buf, size_t n)
+{
+	ssize_t r;
+	int k;
+
+	if (n > INT_MAX)
+		n = INT_MAX;
+	if (l->ssl == NULL) {
+		/* MSG_NOSIGNAL: a peer gone is an error, not a signal. */
+		r = send(l->fd, buf, n, MSG_NOSIGNAL);
+		l->wr_want = r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)
+		                 ? GW_TLS_WANT_WRITE
+		                 : GW_TLS_WANT_NONE;
+		return r;
+	}
+	l->wr_want = GW_TLS_WANT_NONE;
+	if (n == 0)
+		return 0;
+	ERR_clear_error();
+	errno = 0;
+	k = SSL_write(l->ssl, buf, (int)n);
+	if (k > 0)
+		return k;
+	r = io_error(l, k, &l->wr_want);
+	if (r == 0) {
+		/* The peer's close_notify while we write: it reads no more. */
+		errno = EPIPE;
+		r = -1;
+	}
+	return r;
+}
+
+ssize_t
+gw_tls_buf_read(struct gw_tls_leg *l, struct gw_buf *b)
+{
+	size_t room = gw_buf_room(b);
+	ssize_t n;
+
+	if (room == 0) {
+		errno = ENOBUFS;
+		return -1;
+	}
+	n = gw_tls_read(l, b->data + b->off + b->len, room);
+	if (n > 0)
+		b->len += (size_t)n;
+	return n;
+}
+
+ssize_t
+gw_tls_buf_write(struct gw_tls_leg *l, struct gw_buf *b)
+{
+	ssize_t n;
+
+	if (b->len == 0)
+		return 0;
+	n = gw_tls_write(l, gw_buf_head(b), b->len);
+	if (n > 0)
+		gw_buf_drop(b, (size_t)n);
+	return n;
+}
+
+int
+gw_tls_pending(const struct gw_tls_leg *l)
+{
+	/* Records read from the socket but not yet returned count too. */
+	return l->ssl != NULL && SSL_has_pending(l->ssl);
+}
+
+enum gw_tls_rc
+gw_tls_handshake(struct gw_tls_leg *l, char *err, size_t errcap)
+{
+	long vr;
+	int r, e;
+
+	if (l->ssl == NULL) {
+		(void)snprintf(err, errcap, "no TLS on this leg");
+		return GW_TLS_FAIL;
+	}
+	if (l->done)
+		return GW_TLS_OK;
+	ERR_clear_error();
+	errno = 0;
+	r = SSL_do_handshake(l->ssl);
+	if (r == 1) {
+		l->done = 1;
+		l->hs_want = GW_TLS_WANT_NONE;
+		return GW_TLS_OK;
+	}
+	e = errno;
+	switch (SSL_get_error(l->ssl, r)) {
+	case SSL_ERROR_WANT_READ:
+		l->hs_want = GW_TLS_WANT_READ;
+		return GW_TLS_AGAIN;
+	case SSL_ERROR_WANT_WRITE:
+		l->hs_want = GW_TLS_WANT_WRITE;
+		return GW_TLS_AGAIN;
+	case SSL_ERROR_SYSCALL:
+		ERR_clear_error();
+		(void)snprintf(err, errcap, "%s",
+		    e != 0 ? strerror(e) : "connection closed in handshake");
+		break;
+	case SSL_ERROR_ZERO_RETURN:
+		ERR_clear_error();
+		(void)snprintf(err, errcap, "connection closed in handshake");
+		break;
+	default:
+		vr = SSL_get_verify_result(l->ssl);
+		if (l->is_client && l->verify && vr != X509_V_OK) {
+			ERR_clear_error();
+			(void)snprintf(err, errcap,
+			    "certificate verify failed: %s",
+			    X509_verify_cert_error_string(vr));
+			l->hs_want = GW_TLS_WANT_NONE;
+			return GW_TLS_FAIL_VERIFY;
+		}
+		ssl_err(err, errcap, NULL, "handshake failed");
+		break;
+	}
+	l->hs_want = GW_TLS_WANT_NONE;
+	return GW_TLS_FAIL;
+}
+
+void
+gw_tls_shutdown(struct gw_tls_leg *l)
+{
+	if (l->ssl == NULL || !l->done)
+		return;
+	if ((SSL_get_shutdown(l->ssl) & SSL_SENT_SHUTDOWN) != 0)
+		return;
+	ERR_clear_error();
+	/* The first call sends our close_notify (or queues it if the socket
+	 * is full); we never wait for the peer's. */
+	(void)SSL_shutdown(l->ssl);
+	ERR_clear_error();
+}
+
+char *
+gw_tls_describe(const struct gw_tls_leg *l, char *dst, size_t cap)
+{
+	const char *sni, *verify = "";
+	char esc[96];
+	int n;
+
+	if (l->ssl == NULL) {
+		(void)snprintf(dst, cap, "tls=no");
+		return dst;
+	}
+	if (l->is_client)
+		verify = !l->verify ? " verify=none"
+		         : SSL_get_verify_result(l->ssl) == X509_V_OK
+		             ? " verify=ok"
+		             : " verify=failed";
+	n = snprintf(dst, cap, "tls=%s cipher=%s resumed=%s peer_cert=%s%s",
+	    SSL_get_version(l->ssl),
+	    SSL_CIPHER_get_name(SSL_get_current_cipher(l->ssl)),
+	    SSL_session_reused(l->ssl) ? "yes" : "no",
+	    SSL_get0_peer_certificate(l->ssl) != NULL ? "yes" : "no", verify);
+	if (!l->is_client && n > 0 && (size_t)n < cap &&
+	    (sni = SSL_get_servername(l->ssl, TLSEXT_NAMETYPE_host_name)) !=
+	        NULL) {
+		gw_log_escape(esc, sizeof(esc), sni, strlen(sni));
+		(void)snprintf(dst + n, cap - (size_t)n, " sni=%s", esc);
+	}
+	return dst;
+}

@@ -1,0 +1,326 @@
+#!/usr/bin/env bash
+# e2e: STARTTLS terminated on both legs (issue 7).  A v4-only client (c4)
+# sends EHLO [IPv6:2001:db8::1] over IPv4 to 192.0.2.30; the gateway offers
+# STARTTLS with its own certificate, runs STARTTLS upstream with the
+# v6-only Postfix MX (s6: smtpd_tls_security_level = may, strict HELO
+# checks), and rewrites the EHLO the client sends inside TLS.  Proves:
+#  - tls = terminate: swaks --tls delivers; Postfix logs a TLS session
+#    from the gateway and the Received header says "from gw.example.net"
+#    with ESMTPS; swaks shows the gateway's certificate; both legs are
+#    logged (protocol, cipher, client certificate offered or not); the
+#    upstream session and the client's are resumed on the next connection;
+#  - tls_upstream = verify: the MX's certificate is checked against the
+#    lab CA and the configured name; a wrong name gives 421 4.7.0;
+#  - tls = passthrough: the same client is refused by the strict MX, since
+#    the post-TLS EHLO reaches it unchanged; tls = strip: STARTTLS is not
+#    offered and the clear-text session is rewritten and delivered;
+#  - the certificate is reloaded on SIGHUP (new sessions see the new one),
+#    and a reload with a broken key keeps the old one;
+#  - against a scripted server with TLS: bytes the client pipelines after
+#    STARTTLS and bytes the server pipelines after its 220 are dropped
+#    (CVE-2011-0411 and CVE-2021-38371 classes); a client that sends clear
+#    text after the 220 is disconnected with no clear-text reply; a failed
+#    upstream handshake gives 421 4.7.0; require with a server that offers
+#    no STARTTLS gives 454 4.7.0; opportunistic gives the client TLS over a
+#    clear-text upstream.
+set -u
+. "$(dirname "$0")/../lab/lib.sh"
+CHAT="python3 $LAB_ROOT/tests/lab/smtpchat.py"
+HELO='[IPv6:2001:db8::1]'
+
+lab_init
+lab_topology c4 gw s6 || { fail "lab topology"; lab_summary; exit 1; }
+lab_tls_certs || { fail "certificates"; lab_summary; exit 1; }
+if ! lab_postfix_start_tls s6 mx6.example.org; then
+	fail "Postfix with STARTTLS starts on s6"
+	lab_dump_logs
+	lab_summary
+	exit 1
+fi
+pass "Postfix with STARTTLS (smtpd_tls_security_level = may) starts on s6"
+MAILLOG=${LAB_PF_DIR[s6]}/maillog
+conf=$LAB_DIR/gw.conf
+CRT=$LAB_TLS_DIR
+
+# tsw ID OUT [SWAKS ARGS]: one transaction from c4 through the gateway.
+tsw() {
+	local id=$1 out=$2
+	shift 2
+	ip netns exec "$NS_C4" swaks --server "$MX6_V4" --port 25 \
+	    --helo "$HELO" --from a@example.net --to user@example.org \
+	    --header "X-Lab-Id: $id" --timeout 15 "$@" </dev/null >"$out" 2>&1
+}
+found() { [ -n "$(maildir_find s6 "X-Lab-Id: $1")" ]; }
+delivered() { wait_for 50 found "$1"; }
+reloads() { grep -c "event=reload result=$1" "$SMTP64D_LOG" || true; }
+reloaded() { [ "$(reloads "$1")" -gt "$2" ]; }
+# gw_reload RESULT: SIGHUP, then wait for "event=reload result=RESULT".
+gw_reload() {
+	local n
+	n=$(reloads "$1")
+	kill -HUP "$SMTP64D_PID"
+	wait_for 50 reloaded "$1" "$n"
+}
+# log_since MARK: the daemon's log lines after line MARK.
+log_mark() { wc -l <"$SMTP64D_LOG"; }
+log_since() { tail -n "+$(($1 + 1))" "$SMTP64D_LOG"; }
+pf_mark() { wc -l <"$MAILLOG"; }
+pf_since() { tail -n "+$(($1 + 1))" "$MAILLOG"; }
+show() {
+	printf '    --- %s\n' "$1"
+	sed 's/^/    | /' "$2" | tail -n "${3:-25}"
+}
+
+echo "# 1: tls = terminate, upstream opportunistic (the default)"
+lab_gw_conf_tls "$conf" terminate
+lab_smtp64d_start "$conf" || { fail "smtp64d start"; lab_summary; exit 1; }
+id=term-$LAB_TAG out=$LAB_DIR/sw-term.out
+m=$(log_mark) p=$(pf_mark)
+tsw "$id" "$out" --tls
+rc=$?
+check "terminate: swaks --tls, EHLO $HELO over IPv4: accepted (rc=$rc)" \
+    test "$rc" -eq 0 || show swaks "$out"
+check "terminate: the gateway offers STARTTLS before TLS" \
+    grep -qE '^<-  250[ -]STARTTLS' "$out"
+check "terminate: and not again inside TLS (RFC 3207 §4.2)" \
+    bash -c "! grep -qE '^<~  250[ -]STARTTLS' '$out'"
+check "terminate: swaks sees the gateway's certificate (gw.example.net)" \
+    grep -qE '^=== TLS peer DN=".*CN=gw\.example\.net"' "$out"
+check "terminate: client leg is TLS 1.2 or 1.3" \
+    grep -qE '^=== TLS started with cipher TLSv1\.[23]' "$out"
+check "terminate: the message is delivered" delivered "$id"
+f=$(maildir_find s6 "X-Lab-Id: $id")
+hdr=$(received_header "${f:-/dev/null}" 2>/dev/null)
+check "terminate: Received: from gw.example.net (the post-TLS EHLO rewritten)" \
+    grep -qE '^Received: from gw\.example\.net ' <<<"$hdr"
+check "terminate: Received: the gateway's own address, over TLS (ESMTPS)" \
+    grep -qE "\[IPv6:$GW_S6_ADDR\]\).*using TLSv1\.[23] with cipher .* with ESMTPS " <<<"$hdr"
+check "terminate: Postfix logs a TLS session from the gateway" \
+    grep -qE "TLS connection established from unknown\[$GW_S6_ADDR\]: TLSv1\.[23] with cipher" <(pf_since "$p")
+check "terminate: Postfix saw no address literal (no HELO reject)" \
+    bash -c "! grep -q 'Helo command rejected' <(tail -n +$((p + 1)) '$MAILLOG')"
+check "terminate: both EHLOs rewritten (before and inside TLS)" \
+    test "$(log_since "$m" | grep -F 'event=helo' | grep -F "helo_in=$HELO" |
+        grep -cF 'helo_out=gw.example.net rewritten=yes')" -eq 2
+check "terminate: client leg logged (protocol, cipher, no client certificate)" \
+    grep -qE 'event=tls leg=client tls=TLSv1\.[23] cipher=[A-Z0-9_-]+ resumed=no peer_cert=no' <(log_since "$m")
+check "terminate: server leg logged (protocol, cipher, not verified)" \
+    grep -qE 'event=tls leg=server tls=TLSv1\.[23] cipher=[A-Z0-9_-]+ resumed=no peer_cert=yes verify=none' <(log_since "$m")
+[ "$FAIL" -eq 0 ] || log_since "$m" | sed 's/^/    | /'
+
+echo "# 1b: a large message over both TLS legs (backpressure, buffered records)"
+big=$LAB_DIR/big.txt
+python3 -c '
+import random, string, sys
+r = random.Random(7)
+with open(sys.argv[1], "w") as f:
+    for i in range(60000):
+        f.write("".join(r.choice(string.ascii_letters + ". ") for _ in range(r.randint(0, 76))) + "\n")
+' "$big"
+id=big-$LAB_TAG
+tsw "$id" "$LAB_DIR/sw-big.out" --tls --body @"$big" --silent 2
+rc=$?
+check "large: a $(($(wc -c <"$big") / 1024)) KiB message over TLS accepted (rc=$rc)" \
+    test "$rc" -eq 0
+check "large: delivered" delivered "$id"
+f=$(maildir_find s6 "X-Lab-Id: $id")
+check "large: the body arrived byte for byte (dot-stuffing undone)" \
+    cmp -s <(awk 'b{print} /^$/{b=1}' "${f:-/dev/null}" | sed -e :a -e '/^\n*$/{$d;N;ba' -e '}') \
+    <(sed -e :a -e '/^\n*$/{$d;N;ba' -e '}' "$big")
+
+echo "# 2: resumption on both legs"
+m=$(log_mark)
+tsw "resume-$LAB_TAG" "$LAB_DIR/sw-resume.out" --tls
+# Postfix sends one ticket per full handshake and none when resuming, and
+# a ticket is used once (RFC 8446 §C.4): every other session resumes.
+check "resumption: upstream sessions with Postfix resume (one ticket each)" \
+    grep -qE 'event=tls leg=server .*resumed=yes' "$SMTP64D_LOG"
+sess=$LAB_DIR/client.sess
+for i in 1 2; do
+	if [ "$i" -eq 1 ]; then a=(-sess_out "$sess"); else a=(-sess_in "$sess"); fi
+	(sleep 1; printf 'QUIT\r\n') | ip netns exec "$NS_C4" timeout 15 \
+	    openssl s_client -starttls smtp -name client.example.com \
+	    -ign_eof -connect "$MX6_V4:25" "${a[@]}" \
+	    >"$LAB_DIR/s_client$i.out" 2>&1
+done
+check "resumption: a client's session ticket is accepted (openssl s_client: Reused)" \
+    grep -q '^Reused, TLSv1\.[23]' "$LAB_DIR/s_client2.out"
+check "resumption: the gateway logs the resumed client leg" \
+    grep -qE 'event=tls leg=client .*resumed=yes' <(log_since "$m")
+
+echo "# 3: tls_upstream = verify (lab CA, tls_server_name)"
+lab_gw_conf_tls "$conf" terminate "tls_upstream = verify
+tls_ca_file = $CRT/ca.crt
+tls_server_name = mx6.example.org"
+check "verify: reload accepted" gw_reload ok
+id=verify-$LAB_TAG m=$(log_mark)
+tsw "$id" "$LAB_DIR/sw-verify.out" --tls
+rc=$?
+check "verify: MX certificate verified, mail delivered (rc=$rc)" delivered "$id"
+check "verify: logged verify=ok" \
+    grep -qE 'event=tls leg=server .*verify=ok' <(log_since "$m")
+lab_gw_conf_tls "$conf" terminate "tls_upstream = verify
+tls_ca_file = $CRT/ca.crt
+tls_server_name = wrong.example.org"
+check "verify: reload with a wrong server name accepted" gw_reload ok
+id=badname-$LAB_TAG m=$(log_mark)
+tsw "$id" "$LAB_DIR/sw-badname.out" --tls
+rc=$?
+check "verify: wrong name: the client gets 421 4.7.0 (rc=$rc)" \
+    grep -qE '^<\*\* 421 4\.7\.0 ' "$LAB_DIR/sw-badname.out" ||
+    show swaks "$LAB_DIR/sw-badname.out"
+sleep 1
+check "verify: wrong name: nothing delivered" test -z "$(maildir_find s6 "X-Lab-Id: $id")"
+check "verify: wrong name: logged as a failed server leg" \
+    grep -qE 'event=tls_failed leg=server .*verify' <(log_since "$m")
+
+echo "# 4: tls = passthrough: the post-TLS EHLO is not rewritten"
+lab_gw_conf_tls "$conf" passthrough
+check "passthrough: reload accepted" gw_reload ok
+id=pass-$LAB_TAG out=$LAB_DIR/sw-pass.out m=$(log_mark)
+tsw "$id" "$out" --tls
+rc=$?
+check "passthrough: the strict MX refuses the literal it now sees (rc=$rc)" \
+    test "$rc" -ne 0
+check "passthrough: refused with 5xx inside TLS" \
+    grep -qE '^<~\* 5[0-9][0-9] ' "$out"
+check "passthrough: swaks sees the MX's certificate, not the gateway's" \
+    grep -qE '^=== TLS peer DN=".*CN=mx6\.example\.org"' "$out"
+check "passthrough: the daemon says the post-TLS EHLO was not rewritten" \
+    grep -q 'event=starttls mode=passthrough note=post_tls_helo_not_rewritten' <(log_since "$m")
+
+echo "# 5: tls = strip: no STARTTLS, clear text, rewritten"
+lab_gw_conf_tls "$conf" strip
+check "strip: reload accepted" gw_reload ok
+id=strip-$LAB_TAG out=$LAB_DIR/sw-strip.out
+tsw "$id" "$out" --tls-optional
+rc=$?
+check "strip: STARTTLS not offered" \
+    bash -c "! grep -qE '^<-  250[ -]STARTTLS' '$out'"
+check "strip: delivered in clear text (rc=$rc)" delivered "$id"
+f=$(maildir_find s6 "X-Lab-Id: $id")
+hdr=$(received_header "${f:-/dev/null}" 2>/dev/null)
+check "strip: Received: from gw.example.net" \
+    grep -qE '^Received: from gw\.example\.net ' <<<"$hdr"
+check "strip: upstream in clear text (no TLS in Received)" \
+    bash -c '! grep -q "using TLS"' <<<"$hdr"
+
+echo "# 6: certificate reload on SIGHUP"
+lab_gw_conf_tls "$conf" terminate
+check "reload: back to terminate" gw_reload ok
+tsw "cert1-$LAB_TAG" "$LAB_DIR/sw-cert1.out" --tls
+check "reload: before: the first certificate (no OU)" \
+    bash -c "grep -E '^=== TLS peer DN=' '$LAB_DIR/sw-cert1.out' | grep -v 'OU=second' | grep -q 'CN=gw.example.net'"
+lab_tls_leaf gw2 gw.example.net second
+cp "$CRT/gw2.crt" "$CRT/gw.crt"
+cp "$CRT/gw2.key" "$CRT/gw.key"
+check "reload: SIGHUP after swapping the files" gw_reload ok
+tsw "cert2-$LAB_TAG" "$LAB_DIR/sw-cert2.out" --tls
+check "reload: new sessions see the new certificate (OU=second)" \
+    grep -qE '^=== TLS peer DN=".*OU=second.*CN=gw\.example\.net"' "$LAB_DIR/sw-cert2.out"
+printf 'not a key\n' >"$CRT/gw.key"
+check "reload: a broken key is refused (old configuration kept)" gw_reload failed
+tsw "cert3-$LAB_TAG" "$LAB_DIR/sw-cert3.out" --tls
+rc=$?
+check "reload: still serving the last good certificate (rc=$rc)" \
+    grep -qE '^=== TLS peer DN=".*OU=second' "$LAB_DIR/sw-cert3.out"
+cp "$CRT/gw2.key" "$CRT/gw.key"
+
+echo "# 7: scripted server with TLS (Postfix stopped)"
+lab_postfix_stop s6
+wait_for 50 bash -c "! ip netns exec '$NS_S6' ss -Hltn | grep -q ':25 '"
+
+# scene NAME "SERVER STEPS" CLIENT STEPS...: one session, both ends.
+scene() {
+	local name=$1 srv=$2 spid rc_c rc_s
+	shift 2
+	# shellcheck disable=SC2086
+	ip netns exec "$NS_S6" $CHAT --timeout=6 server "$S6_ADDR" 25 $srv \
+	    >"$LAB_DIR/srv-$name.out" 2>&1 &
+	spid=$!
+	LAB_PIDS+=("$spid")
+	wait_port "$NS_S6" "$S6_ADDR" 25 || return 1
+	ip netns exec "$NS_C4" $CHAT --timeout=8 client "$MX6_V4" 25 "$@" \
+	    >"$LAB_DIR/cli-$name.out" 2>&1
+	rc_c=$?
+	wait "$spid"
+	rc_s=$?
+	if [ "$rc_c" -ne 0 ] || [ "$rc_s" -ne 0 ]; then
+		echo "    client ($rc_c):"; sed 's/^/      /' "$LAB_DIR/cli-$name.out" | tail -n 12
+		echo "    server ($rc_s):"; sed 's/^/      /' "$LAB_DIR/srv-$name.out" | tail -n 12
+		return 1
+	fi
+}
+
+G='s:220\x20mx.example.org\x20ESMTP\r\n'
+ET='l:EHLO\x20gw.example.net s:250-mx.example.org\r\n250-STARTTLS\r\n250\x208BITMIME\r\n'
+EN='l:EHLO\x20gw.example.net s:250-mx.example.org\r\n250\x208BITMIME\r\n'
+TS="T:$CRT/mx.crt:$CRT/mx.key"
+H="s:EHLO $HELO\r\n"
+# After both handshakes: the client must EHLO again (RFC 3207 §4.2).
+POST="l:EHLO\x20gw.example.net s:250-mx.example.org\r\n250\x208BITMIME\r\n l:QUIT s:221\x20bye\r\n"
+CPOST=("$H" 'e:250' 's:QUIT\r\n' 'e:221')
+
+if scene inj_cli "$G $ET l:STARTTLS s:220\x20go\x20ahead\r\n $TS $POST" \
+    'e:220' "$H" 'e:250' 's:STARTTLS\r\nMAIL FROM:<injected@example.net>\r\n' \
+    'e:220' 't' "${CPOST[@]}"; then
+	pass "inject: client bytes pipelined after STARTTLS dropped, then TLS both legs"
+else
+	fail "inject: client bytes pipelined after STARTTLS"
+fi
+check "inject: the injected MAIL never reached the server" \
+    bash -c "! grep -q injected '$LAB_DIR/srv-inj_cli.out'"
+check "inject: the client saw the gateway's STARTTLS offer, once" \
+    test "$(grep -c "^<< '250.STARTTLS" "$LAB_DIR/cli-inj_cli.out")" -eq 1
+
+if scene inj_srv "$G $ET l:STARTTLS s:220\x20go\x20ahead\r\n250\x20INJECTED\r\n $TS $POST" \
+    'e:220' "$H" 'e:250' 's:STARTTLS\r\n' 'e:220' 't' "${CPOST[@]}"; then
+	pass "inject: server bytes after its 220 dropped, then TLS both legs"
+else
+	fail "inject: server bytes after its 220"
+fi
+check "inject: the client never saw the injected reply" \
+    bash -c "! grep -q INJECTED '$LAB_DIR/cli-inj_srv.out'"
+
+m=$(log_mark)
+if scene badcli "$G $ET l:STARTTLS s:220\x20go\r\n $TS c" \
+    'e:220' "$H" 'e:250' 's:STARTTLS\r\n' 'e:220' \
+    's:EHLO [IPv6:2001:db8::1]\r\n' 'N'; then
+	pass "client handshake fails (clear text after 220): closed, no clear-text reply"
+else
+	fail "client handshake failure"
+fi
+check "client handshake failure logged" \
+    grep -q 'event=tls_failed leg=client' <(log_since "$m")
+
+if scene badsrv "$G $ET l:STARTTLS s:220\x20go\r\n w:0.3 s:this\x20is\x20not\x20TLS\r\n c" \
+    'e:220' "$H" 'e:250' 's:STARTTLS\r\n' 'e:421 4.7.0' 'c'; then
+	pass "upstream handshake fails: client gets 421 4.7.0 in clear text"
+else
+	fail "upstream handshake failure"
+fi
+
+if scene cli_only "$G $EN l:EHLO\x20gw.example.net s:250\x20ok\r\n l:QUIT s:221\x20bye\r\n" \
+    'e:220' "$H" 'e:250' 's:STARTTLS\r\n' 'e:220' 't' "${CPOST[@]}"; then
+	pass "opportunistic, server without STARTTLS: TLS for the client, clear upstream"
+else
+	fail "opportunistic without server STARTTLS"
+fi
+check "opportunistic: the gateway offered STARTTLS the server did not" \
+    grep -q '250 STARTTLS' "$LAB_DIR/cli-cli_only.out"
+
+lab_gw_conf_tls "$conf" terminate "tls_upstream = require"
+check "require: reload accepted" gw_reload ok
+if scene require "$G $EN l:NOOP s:250\x20ok\r\n l:QUIT s:221\x20bye\r\n" \
+    'e:220' "$H" 'e:250' 's:STARTTLS\r\n' 'e:454 4.7.0' 's:NOOP\r\n' 'e:250' \
+    's:QUIT\r\n' 'e:221'; then
+	pass "require, server without STARTTLS: 454 4.7.0, session goes on in clear"
+else
+	fail "require without server STARTTLS"
+fi
+check "require: STARTTLS not offered to the client" \
+    bash -c "! grep -q STARTTLS <(grep '^<<' '$LAB_DIR/cli-require.out')"
+
+check "daemon survived everything" kill -0 "$SMTP64D_PID"
+if [ "$FAIL" -gt 0 ]; then lab_dump_logs 30; fi
+lab_summary
