@@ -56,6 +56,10 @@ gw_listener_open(struct gw_listener *gl, const struct gw_listen *l,
 		return -1;
 	}
 	(void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on));
+	/* Replies are small and pipelined groups are latency bound; Linux
+	 * hands TCP_NODELAY on to every accepted socket, saving a call per
+	 * session. */
+	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
 	/* Edge-router mode: TPROXY hands us connections to any address;
 	 * the original destination is then the socket's local address. */
 	if (transparent &&
@@ -97,7 +101,7 @@ accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 	for (i = 0; i < ACCEPT_BATCH; i++) {
 		struct sockaddr_storage peer;
 		socklen_t pl = sizeof(peer);
-		int fd, on = 1;
+		int fd;
 
 		fd = accept4(gl->fd, (struct sockaddr *)&peer, &pl,
 		    SOCK_NONBLOCK | SOCK_CLOEXEC);
@@ -111,8 +115,6 @@ accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 			    "error=\"%s\"", gl->name, strerror(errno));
 			return;
 		}
-		/* Replies are small and pipelined groups are latency bound. */
-		(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
 		gw_session_start(gl->ctx, fd, &peer);
 	}
 }

@@ -66,6 +66,8 @@ struct gw_session {
 	const struct gw_tls_sel	*tls;		/* pair's, in cfg */
 	char			 up_name[64];	/* "[a]:port" */
 	unsigned		 ncmds;		/* refusing: commands seen */
+	unsigned		 counted:1,	/* in ctx->clients */
+				 up_counted:1;	/* up_local in ctx->ups */
 	struct nat_addr		 up_local;	/* our end of the upstream */
 	unsigned		 up_port;
 	uint64_t		 c2s, s2c;	/* bytes read from each peer */
@@ -85,6 +87,8 @@ gw_ctx_init(struct gw_ctx *ctx, struct ev_loop *loop, struct gw_config *cfg)
 	ctx->loop = loop;
 	ctx->cfg = cfg;
 	TAILQ_INIT(&ctx->sessions);
+	gw_tally_init(&ctx->clients);
+	gw_tally_init(&ctx->ups);
 }
 
 void
@@ -214,6 +218,10 @@ upstream_close(struct gw_session *s, int reset)
 	s->s_hs = 0;
 	close(s->sfd);
 	s->sfd = -1;
+	if (s->up_counted) {
+		gw_tally_sub(&s->ctx->ups, &s->up_local, s->up_port);
+		s->up_counted = 0;
+	}
 	s->s_eof = 1;
 	s->sout.len = 0;
 }
@@ -500,6 +508,23 @@ server_wants_read(struct gw_session *s)
 	    (s->sin.data == NULL || gw_buf_room(&s->sin) > 0);
 }
 
+/*
+ * The client's socket failed.  After the server's 221 to QUIT that is just
+ * an abrupt goodbye (smtp-source resets at once) and the server leg closes
+ * normally; otherwise a message may be in progress, and the server gets a
+ * reset so that it can never complete it.
+ */
+static void
+client_gone(struct gw_session *s, const char *why)
+{
+	int done = smtpfix_stream_quit_answered(&s->fix);
+
+	if (s->reason == NULL)
+		s->reason = done ? "quit" : why;
+	upstream_close(s, !done);
+	session_end(s);
+}
+
 /* Reads what the client sent; returns -1 if the session ended. */
 static int
 client_read(struct gw_session *s)
@@ -523,11 +548,8 @@ client_read(struct gw_session *s)
 	} else if (sock_error(errno)) {
 		/* The client vanished (or broke TLS): a message in progress
 		 * must not be completed, so the server gets a reset. */
-		if (s->reason == NULL)
-			s->reason = errno == EPROTO ? "client_tls_error" :
-			    "client_reset";
-		upstream_close(s, 1);
-		session_end(s);
+		client_gone(s, errno == EPROTO ? "client_tls_error" :
+		    "client_reset");
 		return -1;
 	}
 	return 0;
@@ -541,10 +563,7 @@ client_write(struct gw_session *s)
 
 	n = gw_tls_buf_write(&s->cl, &s->cout);
 	if (n < 0 && sock_error(errno)) {
-		if (s->reason == NULL)
-			s->reason = "client_reset";
-		upstream_close(s, 1);
-		session_end(s);
+		client_gone(s, "client_reset");
 		return -1;
 	}
 	if (n > 0) {
@@ -920,10 +939,7 @@ session_update(struct gw_session *s)
 	 * through the loop. */
 	if (s->cout.len > 0 && !s->c_hs &&
 	    gw_tls_buf_write(&s->cl, &s->cout) < 0 && sock_error(errno)) {
-		if (s->reason == NULL)
-			s->reason = "client_reset";
-		upstream_close(s, 1);
-		session_end(s);
+		client_gone(s, "client_reset");
 		return;
 	}
 	if (s->sfd >= 0 && !s->connecting && !s->s_hs && s->sout.len > 0 &&
@@ -1028,37 +1044,19 @@ session_end(struct gw_session *s)
 	/* Unread input makes close() send RST, and an RST can destroy our
 	 * last reply (a 421 or 554) before the client reads it: drop what
 	 * has arrived, so the close is a FIN. */
-	drain_client(s);
+	if (!s->c_eof)
+		drain_client(s);
 	close(s->cfd);
 	gw_buf_free(&s->cin);
 	gw_buf_free(&s->cout);
 	gw_buf_free(&s->sin);
 	gw_buf_free(&s->sout);
+	if (s->counted)
+		gw_tally_sub(&s->ctx->clients, &s->client, 0);
 	TAILQ_REMOVE(&s->ctx->sessions, s, entry);
 	s->ctx->nsessions--;
 	gw_config_release(s->cfg);
 	free(s);
-}
-
-/*
- * One pass over the sessions: how many come from this client address, and
- * whether the "client" is one of our own upstream sockets (a pair whose
- * server address is the gateway's own: RFC 3463 X.4.6, routing loop).
- */
-static unsigned
-sessions_of(const struct gw_ctx *ctx, const struct nat_addr *a,
-    unsigned port, int *loop)
-{
-	const struct gw_session *s;
-	unsigned n = 0;
-
-	*loop = 0;
-	TAILQ_FOREACH(s, &ctx->sessions, entry) {
-		n += nat_addr_eq(&s->client, a);
-		if (s->up_port == port && nat_addr_eq(&s->up_local, a))
-			*loop = 1;
-	}
-	return n;
 }
 
 enum route_verdict {
@@ -1190,6 +1188,7 @@ session_new(struct gw_ctx *ctx, int cfd, const struct nat_addr *client)
 	gw_tls_leg_init(&s->cl, cfd);
 	gw_tls_leg_init(&s->sl, -1);
 	s->client = *client;
+	s->counted = gw_tally_add(&ctx->clients, client, 0) == 0;
 	s->start = s->last = ev_now(ctx->loop);
 	s->pol = s->cfg->pol;
 	smtpfix_stream_init(&s->fix, &s->pol);
@@ -1270,8 +1269,11 @@ upstream_connect(struct gw_session *s, const struct nat_addr *dst,
 		return;
 	}
 	/* Our own end, to recognise it if it ever comes back to us. */
-	if (getsockname(fd, (struct sockaddr *)&ls, &ll) == 0)
+	if (getsockname(fd, (struct sockaddr *)&ls, &ll) == 0) {
 		sa_to_addr(&ls, &s->up_local, &s->up_port);
+		s->up_counted = gw_tally_add(&s->ctx->ups, &s->up_local,
+		    s->up_port) == 0;
+	}
 }
 
 /* Greets with a refusal and answers 503 until QUIT (RFC 5321 §3.1). */
@@ -1317,7 +1319,10 @@ gw_session_start(struct gw_ctx *ctx, int cfd,
 		refuse(cfg, cfd, "421 4.3.2", "too many sessions, try later");
 		return;
 	}
-	n = sessions_of(ctx, &client, cport, &loop);
+	/* RFC 3463 X.4.6: a connection from one of our own upstream
+	 * sockets means a destination is the gateway itself. */
+	loop = gw_tally_get(&ctx->ups, &client, cport) > 0;
+	n = gw_tally_get(&ctx->clients, &client, 0);
 	if (loop) {
 		gw_log(LOG_ERR, "event=refuse client=%s local=%s reason=loop "
 		    "note=a_destination_is_the_gateway_itself", cs, lsb);
@@ -1394,4 +1399,6 @@ gw_session_close_all(struct gw_ctx *ctx)
 			s->reason = "shutdown";
 		session_end(s);
 	}
+	gw_tally_free(&ctx->clients);
+	gw_tally_free(&ctx->ups);
 }

@@ -13,6 +13,7 @@
 #include <ev.h>
 
 #include "gateway/config.h"
+#include "gateway/tally.h"
 
 struct gw_session;
 
@@ -21,6 +22,8 @@ struct gw_ctx {
 	struct ev_loop		*loop;
 	struct gw_config	*cfg;		/* current; held */
 	unsigned		 nsessions;
+	struct gw_tally		 clients;	/* sessions per client address */
+	struct gw_tally		 ups;		/* our upstream local ends */
 	uint32_t		 next_id;
 	TAILQ_HEAD(, gw_session) sessions;
 };

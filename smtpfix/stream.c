@@ -626,6 +626,27 @@ c2s_cmd(struct smtpfix_stream *s, const char *in, size_t len,
 	}
 }
 
+/*
+ * The first index from i on whose 8-byte word holds a byte below 14 (any
+ * of NUL, LF, CR and a few other controls), or where fewer than eight
+ * bytes are left.  The word test is the classic "has a byte less than n":
+ * (w - 0x0e0e...) & ~w & 0x8080... is non-zero iff some byte is < 0x0e.
+ */
+static size_t
+skip_plain(const char *in, size_t i, size_t lim)
+{
+	const uint64_t ones = UINT64_C(0x0101010101010101);
+	uint64_t w;
+
+	while (lim - i >= sizeof(w)) {
+		memcpy(&w, in + i, sizeof(w));
+		if (((w - ones * 0x0e) & ~w & ones * 0x80) != 0)
+			break;
+		i += sizeof(w);
+	}
+	return i;
+}
+
 static void
 c2s_data(struct smtpfix_stream *s, const char *in, size_t len,
     struct smtpfix_step *out)
@@ -634,9 +655,17 @@ c2s_data(struct smtpfix_stream *s, const char *in, size_t len,
 	unsigned st;
 	char c;
 
-	lim = len < SMTPFIX_EMIT_MAX ? len : SMTPFIX_EMIT_MAX;
+	/* FORWARD copies from the input, so a step may take all the caller
+	 * offers (it offers no more than its output can hold). */
+	lim = len;
 	st = s->dstate;
 	for (i = 0; i < lim; i++) {
+		/* Inside a line only CR, LF and NUL matter: skip eight bytes
+		 * at a time while none of them is below 14. */
+		if (st == DS_LINE)
+			i = skip_plain(in, i, lim);
+		if (i >= lim)
+			break;
 		c = in[i];
 		if (c == '\r') {
 			/* Which CR this is shows only with the next byte. */
@@ -717,7 +746,7 @@ smtpfix_c2s_step(struct smtpfix_stream *s, const char *in, size_t len,
 		if (len == 0)
 			break;
 		out->act = SMTPFIX_ACT_FORWARD;
-		out->consumed = len < SMTPFIX_EMIT_MAX ? len : SMTPFIX_EMIT_MAX;
+		out->consumed = len;
 		break;
 	case SMTPFIX_C_DEAD:
 	default:
@@ -1014,8 +1043,7 @@ smtpfix_s2c_step(struct smtpfix_stream *s, const char *in, size_t len,
 	if (s->cmode == SMTPFIX_C_OPAQUE) {
 		if (len > 0) {
 			out->act = SMTPFIX_ACT_FORWARD;
-			out->consumed =
-			    len < SMTPFIX_EMIT_MAX ? len : SMTPFIX_EMIT_MAX;
+			out->consumed = len;
 		}
 		return;
 	}

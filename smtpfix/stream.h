@@ -54,8 +54,9 @@
  * pipelined group; smtpfix_s2c_step emits them when they reach the head
  * (never inside a server's multi-line reply, unless the reply is fatal).
  *
- * Every FORWARD or OPAQUE step consumes at most SMTPFIX_EMIT_MAX bytes,
- * so the room the gateway guarantees always suffices.  ABORT consumes
+ * A FORWARD or OPAQUE step consumes at most the len it was given: the
+ * caller offers no more input than its output buffer has room for (and at
+ * least SMTPFIX_EMIT_MAX), so a message body moves in large steps.  ABORT consumes
  * nothing: the offending bytes stay unread and are discarded by the next
  * steps.  SMTPFIX_EV_QUEUE_FULL is reported once per session.
  */
@@ -79,7 +80,7 @@ struct smtpfix_tlspolicy; /* smtpfix/tlspolicy.h */
  * less free space in the output buffer of that direction. */
 #define SMTPFIX_EMIT_MAX (SMTPFIX_CMD_MAX_CAP + 64)
 #define SMTPFIX_CMD_MAX_CAP 4096 /* largest cmd_max accepted */
-#define SMTPFIX_QUEUE_LEN 256    /* replies outstanding at once */
+#define SMTPFIX_QUEUE_LEN 128    /* replies outstanding at once */
 /* Dropped EHLO keyword lines looked past before a reply is judged
  * malformed (a server that sends pages of CHUNKING lines). */
 #define SMTPFIX_EHLO_SKIP_MAX 8
