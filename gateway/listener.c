@@ -87,6 +87,10 @@ gw_listener_open(struct gw_listener *gl, const struct gw_listen *l,
 		return -1;
 	}
 	gl->fd = fd;
+	memcpy(&gl->local, &ss, sizeof(ss));
+	gl->fixed = !transparent &&
+	    (l->addr.family == AF_INET ? l->addr.u.v4.s_addr != INADDR_ANY :
+	    !IN6_IS_ADDR_UNSPECIFIED(&l->addr.u.v6));
 	return 0;
 }
 
@@ -115,7 +119,8 @@ accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 			    "error=\"%s\"", gl->name, strerror(errno));
 			return;
 		}
-		gw_session_start(gl->ctx, fd, &peer);
+		gw_session_start(gl->ctx, fd, &peer,
+		    gl->fixed ? &gl->local : NULL);
 	}
 }
 

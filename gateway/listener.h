@@ -4,6 +4,8 @@
 #ifndef GW_LISTENER_H
 #define GW_LISTENER_H
 
+#include <sys/socket.h>
+
 #include <stddef.h>
 
 #include <ev.h>
@@ -16,6 +18,10 @@ struct gw_listener {
 	int		 fd;
 	struct gw_ctx	*ctx;
 	char		 name[64];	/* "ADDR:PORT" for logs */
+	/* Bound to one address (not a wildcard, not transparent): every
+	 * connection's local address is this one, no getsockname needed. */
+	int		 fixed;
+	struct sockaddr_storage local;
 };
 
 /*

@@ -1291,7 +1291,7 @@ refusing(struct gw_session *s, const char *cs, const char *lsb,
 
 void
 gw_session_start(struct gw_ctx *ctx, int cfd,
-    const struct sockaddr_storage *peer)
+    const struct sockaddr_storage *peer, const struct sockaddr_storage *lsa)
 {
 	const struct gw_config *cfg = ctx->cfg;
 	struct sockaddr_storage ls;
@@ -1306,11 +1306,14 @@ gw_session_start(struct gw_ctx *ctx, int cfd,
 
 	sa_to_addr(peer, &client, &cport);
 	addr_str(&client, cport, cs, sizeof(cs));
-	if (getsockname(cfd, (struct sockaddr *)&ls, &ll) != 0) {
-		close(cfd);
-		return;
+	if (lsa == NULL) {
+		if (getsockname(cfd, (struct sockaddr *)&ls, &ll) != 0) {
+			close(cfd);
+			return;
+		}
+		lsa = &ls;
 	}
-	sa_to_addr(&ls, &local, &lport);
+	sa_to_addr(lsa, &local, &lport);
 	addr_str(&local, lport, lsb, sizeof(lsb));
 	/* RFC 5321 §3.1: a 421 greeting may close at once. */
 	if (ctx->nsessions >= cfg->max_sessions) {

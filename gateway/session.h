@@ -36,11 +36,12 @@ void	gw_ctx_set_config(struct gw_ctx *ctx, struct gw_config *cfg);
 
 /*
  * Takes ownership of the accepted, non-blocking socket cfd: finds the
- * destination from the local address the client reached, connects to it
- * and relays.  Failures are answered on cfd and logged; nothing returned.
+ * destination from the local address the client reached (local, or NULL
+ * to ask the socket), connects to it and relays.  Failures are answered on cfd and logged; nothing returned.
  */
 void	gw_session_start(struct gw_ctx *ctx, int cfd,
-	    const struct sockaddr_storage *peer);
+	    const struct sockaddr_storage *peer,
+	    const struct sockaddr_storage *local);
 
 /* Ends every session (shutdown). */
 void	gw_session_close_all(struct gw_ctx *ctx);

@@ -18,7 +18,10 @@ lab_topology c4 gw s6 || { fail "lab topology"; lab_summary; exit 1; }
 conf=$LAB_DIR/gw.conf
 lab_gw_conf "$conf" always "reply_timeout_s = 3
 greeting_timeout_s = 3"
-lab_smtp64d_start "$conf" || { fail "smtp64d start"; lab_summary; exit 1; }
+# Listen on the paired address itself (the other tests use wildcards):
+# the local address then comes from the listener, not from getsockname.
+sed -i 's/^listen = .*/listen = 192.0.2.30:25/' "$conf"
+lab_smtp64d_start "$conf" "" 192.0.2.30 || { fail "smtp64d start"; lab_summary; exit 1; }
 
 # scene NAME "SERVER STEPS" CLIENT STEPS...: runs one session both ends.
 scene() {
