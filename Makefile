@@ -33,10 +33,15 @@ CMOCKA_LIBS	:= $(shell $(PKG_CONFIG) --libs cmocka 2>/dev/null || echo -lcmocka)
 OPENSSL_CFLAGS	:= $(shell $(PKG_CONFIG) --cflags openssl 2>/dev/null)
 OPENSSL_LIBS	:= $(shell $(PKG_CONFIG) --libs openssl 2>/dev/null || \
 		     echo -lssl -lcrypto)
+# The packet path (gateway/nfq.c): NFQUEUE over libmnl.
+NFQ_CFLAGS	:= $(shell $(PKG_CONFIG) --cflags libnetfilter_queue libmnl \
+		     2>/dev/null)
+NFQ_LIBS	:= $(shell $(PKG_CONFIG) --libs libnetfilter_queue libmnl \
+		     2>/dev/null || echo -lnetfilter_queue -lnfnetlink -lmnl)
 
 B		:= build
 ALL_CFLAGS	= $(STD) $(WARN) $(CFLAGS) -I. $(INIH_CFLAGS) $(CMOCKA_CFLAGS) \
-		  $(OPENSSL_CFLAGS)
+		  $(OPENSSL_CFLAGS) $(NFQ_CFLAGS)
 
 # Sources are discovered: <dir>/<name>_test.c is a cmocka unit test of
 # <dir>/<name>.c, <dir>/<name>_fuzz.c a libFuzzer target.
@@ -56,7 +61,7 @@ SMTP64D		:= $(B)/smtp64d
 TOOLS		:= $(patsubst tools/%.c,$(B)/%,$(TOOL_SRC))
 TOOL_MAN	:= $(wildcard docs/smtp64-*.1)
 TESTS		:= $(patsubst %.c,$(B)/test/%,$(TEST_SRC))
-GW_LIBS		:= $(EV_LIBS) $(INIH_LIBS) $(OPENSSL_LIBS)
+GW_LIBS		:= $(EV_LIBS) $(INIH_LIBS) $(OPENSSL_LIBS) $(NFQ_LIBS)
 TOOL_LIBS	:= $(shell $(PKG_CONFIG) --libs libpcap 2>/dev/null || echo -lpcap)
 
 .PHONY: all check unit sanitize e2e demo fuzz bench install uninstall \

@@ -163,6 +163,8 @@ reader(char *str, int num, void *stream)
 		else if (strncmp(r, "[nat64", 6) == 0 &&
 		    (r[6] == ' ' || r[6] == '\t'))
 			nat64_section(p, r + 6);
+		else if (strncmp(r, "[packet]", 8) == 0)
+			p->cfg->packet.line = p->line;
 	}
 	/* libinih only knows ';' for comments after a value; '#' after a
 	 * blank is a comment too here, as in most Unix configs.  No value
@@ -567,6 +569,48 @@ nat64_key(struct parse *p, const char *section, const char *name,
 	return 0;
 }
 
+/* [packet]: the per-packet translator (gateway/nfq). */
+static int
+packet_key(struct parse *p, const char *name, const char *v)
+{
+	struct gw_packet *k = &p->cfg->packet;
+	unsigned long n;
+	static const struct {
+		const char	*key;
+		size_t		 off;
+		unsigned long	 min, max;
+	} uints[] = {
+		{ "queue", offsetof(struct gw_packet, queue), 0, 65535 },
+		{ "queue_max_packets",
+		    offsetof(struct gw_packet, queue_max_packets), 1,
+		    1000000 },
+		/* RFC 791 §3.2: 68; RFC 8200 §5: 1280. */
+		{ "ipv4_mtu_bytes", offsetof(struct gw_packet, ipv4_mtu_bytes),
+		    68, 65535 },
+		{ "ipv6_mtu_bytes", offsetof(struct gw_packet, ipv6_mtu_bytes),
+		    1280, 65535 },
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(uints) / sizeof(uints[0]); i++) {
+		if (strcmp(name, uints[i].key) != 0)
+			continue;
+		if (parse_uint(v, uints[i].min, uints[i].max, &n) != 0) {
+			perr(p, p->line, "%s: want a whole number %lu..%lu",
+			    name, uints[i].min, uints[i].max);
+			return 0;
+		}
+		*(unsigned *)(void *)((char *)k + uints[i].off) = (unsigned)n;
+		return 1;
+	}
+	if (strcmp(name, "enable") == 0)
+		return parse_yesno(p, name, v, &k->enable);
+	if (strcmp(name, "icmp_errors") == 0)
+		return parse_yesno(p, name, v, &k->icmp_errors);
+	perr(p, p->line, "unknown key '%s' in [packet]", name);
+	return 0;
+}
+
 /* [pairs]: any number of "pair = IPV4 IPV6" lines (either order). */
 static int
 pairs_key(struct parse *p, const char *name, const char *value)
@@ -747,6 +791,8 @@ handler(void *user, const char *section, const char *name, const char *value)
 	}
 	if (strcmp(section, "pairs") == 0)
 		return pairs_key(p, name, value);
+	if (strcmp(section, "packet") == 0)
+		return packet_key(p, name, value);
 	if (strncmp(section, "pair", 4) == 0 &&
 	    (section[4] == ' ' || section[4] == '\t'))
 		return pair_key(p, section, name, value);
@@ -786,6 +832,10 @@ gw_config_defaults(struct gw_config *c)
 	c->data_init_timeout_s = 120;
 	c->data_timeout_s = 180;
 	c->data_end_timeout_s = 600;
+	c->packet.queue_max_packets = 4096;
+	c->packet.icmp_errors = 1;
+	c->packet.ipv4_mtu_bytes = NAT_XLAT_MTU4_DEFAULT;
+	c->packet.ipv6_mtu_bytes = NAT_XLAT_MTU6_DEFAULT;
 	/* Default listeners: every address, both families, port 25. */
 	(void)nat_addr_parse("0.0.0.0", 7, &c->listen[0].addr);
 	c->listen[0].port = 25;
@@ -815,6 +865,11 @@ build_pairs(struct parse *p)
 			    n->name);
 			return -1;
 		}
+		/* RFC 6052 §3.1 holds for packets whatever
+		 * allow_destinations lets SMTP reach. */
+		c->xlat_prefix[i].prefix = n->prefix;
+		c->xlat_prefix[i].plen = n->plen;
+		c->xlat_prefix[i].global_only = n->wkp;
 	}
 	if (p->npp == 0 && c->nnat64 == 0) {
 		perr(p, p->line > 0 ? p->line : 1,

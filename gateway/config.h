@@ -10,6 +10,7 @@
 #include "nat/acl.h"
 #include "nat/addr.h"
 #include "nat/pair.h"
+#include "nat/xlat.h"
 #include "smtpfix/stream.h"
 #include "smtpfix/tlspolicy.h"
 
@@ -42,6 +43,18 @@ struct gw_pair_opt {
 	char		*helo_name;	/* owned; NULL: the gateway FQDN */
 	struct gw_tls_sel tls;		/* STARTTLS (issue 7) */
 	char		*tls_name;	/* owned: tls.server_name */
+};
+
+/* [packet]: everything but SMTP between paired addresses, translated
+ * per packet (RFC 7915) through NFQUEUE by gateway/nfq. */
+struct gw_packet {
+	int		 enable;
+	unsigned	 line;		/* of [packet], 0 if absent */
+	unsigned	 queue;		/* NFQUEUE number */
+	unsigned	 queue_max_packets;
+	int		 icmp_errors;	/* TTL, MTU, source route */
+	unsigned	 ipv4_mtu_bytes;
+	unsigned	 ipv6_mtu_bytes;	/* RFC 7915 §4: 1280 */
 };
 
 /* [nat64 NAME]: IPv6 clients reach IPv4 servers through a prefix. */
@@ -84,6 +97,10 @@ struct gw_config {
 	struct nat_acl		 clients;	/* default for pairs: any */
 	struct gw_nat64		 nat64[GW_NAT64_MAX];
 	size_t			 nnat64;
+	/* The same prefixes as nat/xlat takes them, in file order: IPv4
+	 * addresses are embedded under the first (nat_xlat_conf). */
+	struct nat_xlat_prefix	 xlat_prefix[GW_NAT64_MAX];
+	struct gw_packet	 packet;
 	struct nat_acl		*acls;		/* owned: per-pair lists */
 	size_t			 nacls;
 	/* STARTTLS: the contexts every pair's gw_tls_sel indexes, loaded

@@ -193,6 +193,16 @@ test_bad(void **state)
 		    ":4: helo_name" },
 		{ "[pairs]\npair = 192.0.2.1 192.0.2.2\n",
 		    ":2: pair has two IPv4" },
+		{ "[gateway]\nfqdn = a.example\n[packet]\nenable = on\n",
+		    ":4: enable: 'on'" },
+		{ "[gateway]\nfqdn = a.example\n[packet]\nqueue = 65536\n",
+		    ":4: queue: want a whole number 0..65535" },
+		{ "[gateway]\nfqdn = a.example\n[packet]\n"
+		  "ipv6_mtu_bytes = 1200\n", ":4: ipv6_mtu_bytes" },
+		{ "[gateway]\nfqdn = a.example\n[packet]\n"
+		  "ipv4_mtu_bytes = 67\n", ":4: ipv4_mtu_bytes" },
+		{ "[gateway]\nfqdn = a.example\n[packet]\nmtu = 1500\n",
+		    ":4: unknown key 'mtu' in [packet]" },
 	};
 	size_t i;
 
@@ -282,6 +292,48 @@ test_nat64_only(void **state)
 			     &c, err, sizeof(err)),
 	    0);
 	assert_int_equal(c.pairs.n, 0);
+	gw_config_free(&c);
+}
+
+/* [packet]: defaults, keys, and the prefixes as nat/xlat takes them. */
+static void
+test_packet(void **state)
+{
+	struct gw_config c;
+	struct in6_addr wkp;
+	char err[512];
+
+	(void)state;
+	assert_int_equal(load("[gateway]\nfqdn = a.example\n"
+	    "[pair x]\nipv4 = 192.0.2.1\nipv6 = 2001:db8::1\n", &c, err,
+	    sizeof(err)), 0);
+	assert_int_equal(c.packet.enable, 0);
+	assert_int_equal(c.packet.queue, 0);
+	assert_int_equal(c.packet.queue_max_packets, 4096);
+	assert_int_equal(c.packet.icmp_errors, 1);
+	assert_int_equal(c.packet.ipv4_mtu_bytes, 1500);
+	assert_int_equal(c.packet.ipv6_mtu_bytes, 1280);
+	gw_config_free(&c);
+	assert_int_equal(load("[gateway]\nfqdn = a.example\n"
+	    "[nat64 n]\nprefix = 2001:db8:64::/96\nallow_clients = any\n"
+	    "[nat64 w]\nprefix = 64:ff9b::/96\nallow_clients = any\n"
+	    "[packet]\nenable = yes\nqueue = 7\nicmp_errors = no\n"
+	    "ipv4_mtu_bytes = 9000\nipv6_mtu_bytes = 1500\n"
+	    "queue_max_packets = 100\n", &c, err, sizeof(err)), 0);
+	assert_int_equal(c.packet.enable, 1);
+	assert_int_equal(c.packet.queue, 7);
+	assert_int_equal(c.packet.queue_max_packets, 100);
+	assert_int_equal(c.packet.icmp_errors, 0);
+	assert_int_equal(c.packet.ipv4_mtu_bytes, 9000);
+	assert_int_equal(c.packet.ipv6_mtu_bytes, 1500);
+	assert_int_equal(c.packet.line, 9);
+	/* File order; RFC 6052 §3.1 for the well-known prefix only. */
+	assert_int_equal(c.xlat_prefix[0].plen, 96);
+	assert_int_equal(c.xlat_prefix[0].global_only, 0);
+	assert_int_equal(c.xlat_prefix[0].prefix.s6_addr[5], 0x64);
+	assert_int_equal(inet_pton(AF_INET6, "64:ff9b::", &wkp), 1);
+	assert_memory_equal(&c.xlat_prefix[1].prefix, &wkp, sizeof(wkp));
+	assert_int_equal(c.xlat_prefix[1].global_only, 1);
 	gw_config_free(&c);
 }
 
@@ -508,6 +560,7 @@ main(void)
 		cmocka_unit_test(test_bad),
 		cmocka_unit_test(test_policy),
 		cmocka_unit_test(test_nat64_only),
+		cmocka_unit_test(test_packet),
 		cmocka_unit_test(test_missing_file),
 		cmocka_unit_test_setup_teardown(test_tls_defaults, tls_setup,
 		    tls_teardown),

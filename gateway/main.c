@@ -1,6 +1,8 @@
 /*
  * gateway/main.c: smtp64d, the SMTP-aware IPv4/IPv6 translator gateway.
  */
+#include <sys/socket.h>
+
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,6 +14,7 @@
 #include "gateway/config.h"
 #include "gateway/listener.h"
 #include "gateway/log.h"
+#include "gateway/nfq.h"
 #include "gateway/session.h"
 #include "gateway/tls.h"
 
@@ -66,6 +69,91 @@ log_certs(const struct gw_config *cfg)
 		    gw_tls_cert_describe(cfg->tls, (int)i, d, sizeof(d)));
 }
 
+/* The packet path's settings, pointing into cfg (which must outlive
+ * them: gw_nfq_reconf or gw_nfq_stop before cfg is released). */
+static void
+packet_conf(const struct gw_config *cfg, struct gw_nfq_conf *nc)
+{
+	memset(nc, 0, sizeof(*nc));
+	nc->queue = cfg->packet.queue;
+	nc->queue_maxlen = cfg->packet.queue_max_packets;
+	nc->xlat.pairs = &cfg->pairs;
+	nc->xlat.prefixes = cfg->xlat_prefix;
+	nc->xlat.nprefixes = cfg->nnat64;
+	nc->xlat.mtu4 = cfg->packet.ipv4_mtu_bytes;
+	nc->xlat.mtu6 = cfg->packet.ipv6_mtu_bytes;
+	/* The MX port: SMTP stays with the proxy even if a rule queued
+	 * it by mistake. */
+	nc->xlat.proxy_port = (uint16_t)cfg->upstream_port;
+	nc->xlat.icmp_errors = cfg->packet.icmp_errors;
+	/* RFC 6791: the gateway's own addresses name it in ICMP errors. */
+	if (cfg->source4.family == AF_INET)
+		nc->xlat.self4 = cfg->source4.u.v4;
+	if (cfg->source6.family == AF_INET6)
+		nc->xlat.self6 = cfg->source6.u.v6;
+}
+
+static int
+packet_start(struct ev_loop *loop, const struct gw_config *cfg)
+{
+	struct gw_nfq_conf nc;
+	char err[256];
+
+	packet_conf(cfg, &nc);
+	if (gw_nfq_start(loop, &nc, err, sizeof(err)) != 0) {
+		gw_log(LOG_ERR, "event=packet_start result=failed error=\"%s\"",
+		    err);
+		return -1;
+	}
+	gw_log(LOG_INFO, "event=packet_start queue=%u pairs=%zu prefixes=%zu "
+	    "ipv4_mtu=%u ipv6_mtu=%u icmp_errors=%s", nc.queue,
+	    cfg->pairs.n, cfg->nnat64, cfg->packet.ipv4_mtu_bytes,
+	    cfg->packet.ipv6_mtu_bytes, cfg->packet.icmp_errors ? "yes" : "no");
+	return 0;
+}
+
+static void
+packet_stop(struct ev_loop *loop, const char *why)
+{
+	if (!gw_nfq_running())
+		return;
+	gw_nfq_log_stats(LOG_INFO);
+	gw_nfq_stop(loop);
+	gw_log(LOG_INFO, "event=packet_stop reason=%s", why);
+}
+
+/*
+ * The packet path under a reloaded cfg, before the old one is let go:
+ * new settings, or stopped, or started, or moved to another queue.
+ */
+static void
+packet_reload(struct ev_loop *loop, const struct gw_config *old,
+    const struct gw_config *cfg)
+{
+	struct gw_nfq_conf nc;
+
+	if (gw_nfq_running() && cfg->packet.enable &&
+	    cfg->packet.queue == old->packet.queue) {
+		packet_conf(cfg, &nc);
+		gw_nfq_reconf(&nc);
+		return;
+	}
+	packet_stop(loop, "reload");
+	if (cfg->packet.enable)
+		(void)packet_start(loop, cfg);
+}
+
+/* SIGUSR1: the packet path's counters, one line. */
+static void
+stats_cb(struct ev_loop *loop, ev_signal *w, int revents)
+{
+	(void)loop;
+	(void)w;
+	(void)revents;
+	if (gw_nfq_running())
+		gw_nfq_log_stats(LOG_INFO);
+}
+
 /*
  * SIGHUP: the new file serves new sessions only if it validates whole;
  * sessions already running finish under the config they started with.
@@ -80,7 +168,6 @@ reload_cb(struct ev_loop *loop, ev_signal *w, int revents)
 	struct gw_config *cfg;
 	char err[512];
 
-	(void)loop;
 	(void)revents;
 	if ((cfg = gw_config_new(conf_path, err, sizeof(err))) == NULL) {
 		gw_log(LOG_ERR, "event=reload result=failed error=\"%s\" "
@@ -91,6 +178,7 @@ reload_cb(struct ev_loop *loop, ev_signal *w, int revents)
 	    ctx->cfg->transparent != cfg->transparent)
 		gw_log(LOG_WARNING, "event=reload note=listen_changed_"
 		    "needs_restart");
+	packet_reload(loop, ctx->cfg, cfg);
 	gw_ctx_set_config(ctx, cfg);
 	if (!debug_flag)
 		gw_log_set_level(cfg->log_level);
@@ -114,7 +202,7 @@ main(int argc, char *argv[])
 	struct gw_config *cfg;
 	struct gw_ctx ctx;
 	struct ev_loop *loop;
-	ev_signal sigterm, sigint, sighup;
+	ev_signal sigterm, sigint, sighup, sigusr1;
 	char err[512];
 	int ch, foreground = 0, check = 0, debug = 0;
 	size_t i, nlisten;
@@ -150,8 +238,9 @@ main(int argc, char *argv[])
 		return 1;
 	}
 	if (check) {
-		printf("%s: ok (%zu pairs, %zu listeners)\n", conf,
-		    cfg->pairs.n, cfg->nlisten);
+		printf("%s: ok (%zu pairs, %zu listeners%s)\n", conf,
+		    cfg->pairs.n, cfg->nlisten,
+		    cfg->packet.enable ? ", packet path" : "");
 		gw_config_release(cfg);
 		return 0;
 	}
@@ -183,9 +272,15 @@ main(int argc, char *argv[])
 	ev_signal_init(&sigint, stop_cb, SIGINT);
 	ev_signal_init(&sighup, reload_cb, SIGHUP);
 	sighup.data = &ctx;
+	ev_signal_init(&sigusr1, stats_cb, SIGUSR1);
 	ev_signal_start(loop, &sigterm);
 	ev_signal_start(loop, &sigint);
 	ev_signal_start(loop, &sighup);
+	ev_signal_start(loop, &sigusr1);
+	/* After daemon(): the queue belongs to the process that reads it.
+	 * With -f a failure is on the terminal; else in the log. */
+	if (cfg->packet.enable && packet_start(loop, cfg) != 0)
+		gw_fatal("event=start error=\"packet path: see above\"");
 	gw_log(LOG_INFO, "event=start version=%s fqdn=%s pairs=%zu "
 	    "helo_rewrite=%s", SMTP64_VERSION, cfg->fqdn, cfg->pairs.n,
 	    cfg->pol.helo == SMTPFIX_HELO_ALWAYS ? "always" :
@@ -194,6 +289,7 @@ main(int argc, char *argv[])
 
 	ev_run(loop, 0);
 
+	packet_stop(loop, "exit");
 	for (i = 0; i < nlisten; i++)
 		gw_listener_stop(&listeners[i]);
 	gw_session_close_all(&ctx);

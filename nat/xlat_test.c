@@ -1,0 +1,2711 @@
+/*
+ * nat/xlat_test.c: unit tests of nat/xlat.c.  Packets are built by hand,
+ * both ways, and compared byte for byte with the packet RFC 7915 says
+ * comes out; the literal vectors below were made by a separate model of
+ * the RFC (not by this code), and every output's checksums are checked
+ * again here by a checksum routine of the test's own.
+ *
+ * The lab of the tests:
+ *	pair	192.0.2.30      <-> 2001:db8::25     (v6-only MX, s6)
+ *	pair	198.51.100.25   <-> 2001:db8:1::25   (v4-only MX, s4)
+ *	pair	198.51.100.110  <-> 2001:db8:1::10   (v6-only client, c6)
+ *	prefix	2001:db8:64::/96: 192.0.2.10 (c4) is 2001:db8:64::c000:20a
+ */
+#include <sys/socket.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "nat/pair.h"
+#include "nat/xlat.h"
+
+/* ------------------------------------------------- vectors (literal) */
+
+static const uint8_t udp46_in[] = {
+    0x45,
+    0x28,
+    0x00,
+    0x21,
+    0x12,
+    0x34,
+    0x40,
+    0x00,
+    0x40,
+    0x11,
+    0xa4,
+    0x47,
+    0xc0,
+    0x00,
+    0x02,
+    0x0a,
+    0xc0,
+    0x00,
+    0x02,
+    0x1e,
+    0x9c,
+    0x40,
+    0x14,
+    0xe9,
+    0x00,
+    0x0d,
+    0x86,
+    0xaf,
+    0x68,
+    0x65,
+    0x6c,
+    0x6c,
+    0x6f,
+};
+
+static const uint8_t udp46_out[] = {
+    0x62,
+    0x80,
+    0x00,
+    0x00,
+    0x00,
+    0x0d,
+    0x11,
+    0x3f,
+    0x20,
+    0x01,
+    0x0d,
+    0xb8,
+    0x00,
+    0x64,
+    0x00,
+    0x00,
+    0x00,
+    0x00,
+    0x00,
+    0x00,
+    0xc0,
+    0x00,
+    0x02,
+    0x0a,
+    0x20,
+    0x01,
+    0x0d,
+    0xb8,
+    0x00,
+    0x00,
+    0x00,
+    0x00,
+    0x00,
+    0x00,
+    0x00,
+    0x00,
+    0x00,
+    0x00,
+    0x00,
+    0x25,
+    0x9c,
+    0x40,
+    0x14,
+    0xe9,
+    0x00,
+    0x0d,
+    0xec,
+    0xd2,
+    0x68,
+    0x65,
+    0x6c,
+    0x6c,
+    0x6f,
+};
+
+static const uint8_t udp0_46_in[] = {
+    0x45,
+    0x00,
+    0x00,
+    0x21,
+    0x00,
+    0x01,
+    0x00,
+    0x00,
+    0x40,
+    0x11,
+    0xf6,
+    0xa2,
+    0xc0,
+    0x00,
+    0x02,
+    0x0a,
+    0xc0,
+    0x00,
+    0x02,
+    0x1e,
+    0x9c,
+    0x40,
+    0x14,
+    0xe9,
+    0x00,
+    0x0d,
+    0x00,
+    0x00,
+    0x68,
+    0x65,
+    0x6c,
+    0x6c,
+    0x6f,
+};
+
+static const uint8_t udp0_46_out[] = {
+    0x60,
+    0x00,
+    0x00,
+    0x00,
+    0x00,
+    0x0d,
+    0x11,
+    0x3f,
+    0x20,
+    0x01,
+    0x0d,
+    0xb8,
+    0x00,
+    0x64,
+    0x00,
+    0x00,
+    0x00,
+    0x00,
+    0x00,
+    0x00,
+    0xc0,
+    0x00,
+    0x02,
+    0x0a,
+    0x20,
+    0x01,
+    0x0d,
+    0xb8,
+    0x00,
+    0x00,
+    0x00,
+    0x00,
+    0x00,
+    0x00,
+    0x00,
+    0x00,
+    0x00,
+    0x00,
+    0x00,
+    0x25,
+    0x9c,
+    0x40,
+    0x14,
+    0xe9,
+    0x00,
+    0x0d,
+    0xec,
+    0xd2,
+    0x68,
+    0x65,
+    0x6c,
+    0x6c,
+    0x6f,
+};
+
+static const uint8_t tcp64_in[] = {
+    0x6b,
+    0x80,
+    0x00,
+    0x00,
+    0x00,
+    0x1c,
+    0x06,
+    0x40,
+    0x20,
+    0x01,
+    0x0d,
+    0xb8,
+    0x00,
+    0x00,
+    0x00,
+    0x00,
+    0x00,
+    0x00,
+    0x00,
+    0x00,
+    0x00,
+    0x00,
+    0x00,
+    0x25,
+    0x20,
+    0x01,
+    0x0d,
+    0xb8,
+    0x00,
+    0x64,
+    0x00,
+    0x00,
+    0x00,
+    0x00,
+    0x00,
+    0x00,
+    0xc0,
+    0x00,
+    0x02,
+    0x0a,
+    0x14,
+    0x51,
+    0x9c,
+    0x41,
+    0x11,
+    0x22,
+    0x33,
+    0x44,
+    0x55,
+    0x66,
+    0x77,
+    0x88,
+    0x70,
+    0x12,
+    0xfd,
+    0x20,
+    0xa6,
+    0x15,
+    0x00,
+    0x00,
+    0x02,
+    0x04,
+    0x05,
+    0xa0,
+    0x01,
+    0x01,
+    0x04,
+    0x02,
+};
+
+static const uint8_t tcp64_out[] = {
+    0x45,
+    0xb8,
+    0x00,
+    0x30,
+    0x00,
+    0x00,
+    0x00,
+    0x00,
+    0x3f,
+    0x06,
+    0xf6,
+    0xe7,
+    0xc0,
+    0x00,
+    0x02,
+    0x1e,
+    0xc0,
+    0x00,
+    0x02,
+    0x0a,
+    0x14,
+    0x51,
+    0x9c,
+    0x41,
+    0x11,
+    0x22,
+    0x33,
+    0x44,
+    0x55,
+    0x66,
+    0x77,
+    0x88,
+    0x70,
+    0x12,
+    0xfd,
+    0x20,
+    0x3f,
+    0xf2,
+    0x00,
+    0x00,
+    0x02,
+    0x04,
+    0x05,
+    0xa0,
+    0x01,
+    0x01,
+    0x04,
+    0x02,
+};
+
+static const uint8_t echo46_in[] = {
+    0x45,
+    0x00,
+    0x00,
+    0x34,
+    0x00,
+    0x99,
+    0x40,
+    0x00,
+    0x40,
+    0x01,
+    0xb6,
+    0x07,
+    0xc0,
+    0x00,
+    0x02,
+    0x0a,
+    0xc0,
+    0x00,
+    0x02,
+    0x1e,
+    0x08,
+    0x00,
+    0xaf,
+    0xa4,
+    0x42,
+    0x42,
+    0x00,
+    0x07,
+    0x20,
+    0x21,
+    0x22,
+    0x23,
+    0x24,
+    0x25,
+    0x26,
+    0x27,
+    0x28,
+    0x29,
+    0x2a,
+    0x2b,
+    0x2c,
+    0x2d,
+    0x2e,
+    0x2f,
+    0x30,
+    0x31,
+    0x32,
+    0x33,
+    0x34,
+    0x35,
+    0x36,
+    0x37,
+};
+
+static const uint8_t echo46_out[] = {
+    0x60,
+    0x00,
+    0x00,
+    0x00,
+    0x00,
+    0x20,
+    0x3a,
+    0x3f,
+    0x20,
+    0x01,
+    0x0d,
+    0xb8,
+    0x00,
+    0x64,
+    0x00,
+    0x00,
+    0x00,
+    0x00,
+    0x00,
+    0x00,
+    0xc0,
+    0x00,
+    0x02,
+    0x0a,
+    0x20,
+    0x01,
+    0x0d,
+    0xb8,
+    0x00,
+    0x00,
+    0x00,
+    0x00,
+    0x00,
+    0x00,
+    0x00,
+    0x00,
+    0x00,
+    0x00,
+    0x00,
+    0x25,
+    0x80,
+    0x00,
+    0x19,
+    0x44,
+    0x42,
+    0x42,
+    0x00,
+    0x07,
+    0x20,
+    0x21,
+    0x22,
+    0x23,
+    0x24,
+    0x25,
+    0x26,
+    0x27,
+    0x28,
+    0x29,
+    0x2a,
+    0x2b,
+    0x2c,
+    0x2d,
+    0x2e,
+    0x2f,
+    0x30,
+    0x31,
+    0x32,
+    0x33,
+    0x34,
+    0x35,
+    0x36,
+    0x37,
+};
+
+static const uint8_t echo64_in[] = {
+    0x60,
+    0x00,
+    0x00,
+    0x00,
+    0x00,
+    0x20,
+    0x3a,
+    0x40,
+    0x20,
+    0x01,
+    0x0d,
+    0xb8,
+    0x00,
+    0x00,
+    0x00,
+    0x00,
+    0x00,
+    0x00,
+    0x00,
+    0x00,
+    0x00,
+    0x00,
+    0x00,
+    0x25,
+    0x20,
+    0x01,
+    0x0d,
+    0xb8,
+    0x00,
+    0x64,
+    0x00,
+    0x00,
+    0x00,
+    0x00,
+    0x00,
+    0x00,
+    0xc0,
+    0x00,
+    0x02,
+    0x0a,
+    0x81,
+    0x00,
+    0x18,
+    0x44,
+    0x42,
+    0x42,
+    0x00,
+    0x07,
+    0x20,
+    0x21,
+    0x22,
+    0x23,
+    0x24,
+    0x25,
+    0x26,
+    0x27,
+    0x28,
+    0x29,
+    0x2a,
+    0x2b,
+    0x2c,
+    0x2d,
+    0x2e,
+    0x2f,
+    0x30,
+    0x31,
+    0x32,
+    0x33,
+    0x34,
+    0x35,
+    0x36,
+    0x37,
+};
+
+static const uint8_t echo64_out[] = {
+    0x45,
+    0x00,
+    0x00,
+    0x34,
+    0x00,
+    0x00,
+    0x00,
+    0x00,
+    0x3f,
+    0x01,
+    0xf7,
+    0xa0,
+    0xc0,
+    0x00,
+    0x02,
+    0x1e,
+    0xc0,
+    0x00,
+    0x02,
+    0x0a,
+    0x00,
+    0x00,
+    0xb7,
+    0xa4,
+    0x42,
+    0x42,
+    0x00,
+    0x07,
+    0x20,
+    0x21,
+    0x22,
+    0x23,
+    0x24,
+    0x25,
+    0x26,
+    0x27,
+    0x28,
+    0x29,
+    0x2a,
+    0x2b,
+    0x2c,
+    0x2d,
+    0x2e,
+    0x2f,
+    0x30,
+    0x31,
+    0x32,
+    0x33,
+    0x34,
+    0x35,
+    0x36,
+    0x37,
+};
+
+static const uint8_t err46_in[] = {
+    0x45,
+    0x00,
+    0x00,
+    0x40,
+    0x00,
+    0x77,
+    0x00,
+    0x00,
+    0x40,
+    0x01,
+    0xf6,
+    0x1d,
+    0xc0,
+    0x00,
+    0x02,
+    0x0a,
+    0xc0,
+    0x00,
+    0x02,
+    0x1e,
+    0x03,
+    0x03,
+    0x81,
+    0x47,
+    0x00,
+    0x00,
+    0x00,
+    0x00,
+    0x45,
+    0x00,
+    0x00,
+    0x24,
+    0x43,
+    0x21,
+    0x00,
+    0x00,
+    0x3e,
+    0x11,
+    0xb5,
+    0x7f,
+    0xc0,
+    0x00,
+    0x02,
+    0x1e,
+    0xc0,
+    0x00,
+    0x02,
+    0x0a,
+    0x14,
+    0xe9,
+    0x9c,
+    0x40,
+    0x00,
+    0x10,
+    0x38,
+    0xe6,
+    0x61,
+    0x62,
+    0x63,
+    0x64,
+    0x65,
+    0x66,
+    0x67,
+    0x68,
+};
+
+static const uint8_t err46_out[] = {
+    0x60,
+    0x00,
+    0x00,
+    0x00,
+    0x00,
+    0x40,
+    0x3a,
+    0x3f,
+    0x20,
+    0x01,
+    0x0d,
+    0xb8,
+    0x00,
+    0x64,
+    0x00,
+    0x00,
+    0x00,
+    0x00,
+    0x00,
+    0x00,
+    0xc0,
+    0x00,
+    0x02,
+    0x0a,
+    0x20,
+    0x01,
+    0x0d,
+    0xb8,
+    0x00,
+    0x00,
+    0x00,
+    0x00,
+    0x00,
+    0x00,
+    0x00,
+    0x00,
+    0x00,
+    0x00,
+    0x00,
+    0x25,
+    0x01,
+    0x04,
+    0x6f,
+    0x4e,
+    0x00,
+    0x00,
+    0x00,
+    0x00,
+    0x60,
+    0x00,
+    0x00,
+    0x00,
+    0x00,
+    0x10,
+    0x11,
+    0x3e,
+    0x20,
+    0x01,
+    0x0d,
+    0xb8,
+    0x00,
+    0x00,
+    0x00,
+    0x00,
+    0x00,
+    0x00,
+    0x00,
+    0x00,
+    0x00,
+    0x00,
+    0x00,
+    0x25,
+    0x20,
+    0x01,
+    0x0d,
+    0xb8,
+    0x00,
+    0x64,
+    0x00,
+    0x00,
+    0x00,
+    0x00,
+    0x00,
+    0x00,
+    0xc0,
+    0x00,
+    0x02,
+    0x0a,
+    0x14,
+    0xe9,
+    0x9c,
+    0x40,
+    0x00,
+    0x10,
+    0x9f,
+    0x09,
+    0x61,
+    0x62,
+    0x63,
+    0x64,
+    0x65,
+    0x66,
+    0x67,
+    0x68,
+};
+
+static const uint8_t err64_in[] = {
+    0x60,
+    0x00,
+    0x00,
+    0x00,
+    0x00,
+    0x40,
+    0x3a,
+    0x40,
+    0x20,
+    0x01,
+    0x0d,
+    0xb8,
+    0x00,
+    0x00,
+    0x00,
+    0x00,
+    0x00,
+    0x00,
+    0x00,
+    0x00,
+    0x00,
+    0x00,
+    0x00,
+    0x25,
+    0x20,
+    0x01,
+    0x0d,
+    0xb8,
+    0x00,
+    0x64,
+    0x00,
+    0x00,
+    0x00,
+    0x00,
+    0x00,
+    0x00,
+    0xc0,
+    0x00,
+    0x02,
+    0x0a,
+    0x01,
+    0x04,
+    0x6f,
+    0x4d,
+    0x00,
+    0x00,
+    0x00,
+    0x00,
+    0x60,
+    0x00,
+    0x00,
+    0x00,
+    0x00,
+    0x10,
+    0x11,
+    0x3f,
+    0x20,
+    0x01,
+    0x0d,
+    0xb8,
+    0x00,
+    0x64,
+    0x00,
+    0x00,
+    0x00,
+    0x00,
+    0x00,
+    0x00,
+    0xc0,
+    0x00,
+    0x02,
+    0x0a,
+    0x20,
+    0x01,
+    0x0d,
+    0xb8,
+    0x00,
+    0x00,
+    0x00,
+    0x00,
+    0x00,
+    0x00,
+    0x00,
+    0x00,
+    0x00,
+    0x00,
+    0x00,
+    0x25,
+    0x9c,
+    0x40,
+    0x14,
+    0xe9,
+    0x00,
+    0x10,
+    0x9f,
+    0x09,
+    0x61,
+    0x62,
+    0x63,
+    0x64,
+    0x65,
+    0x66,
+    0x67,
+    0x68,
+};
+
+static const uint8_t err64_out[] = {
+    0x45,
+    0x00,
+    0x00,
+    0x40,
+    0x00,
+    0x00,
+    0x00,
+    0x00,
+    0x3f,
+    0x01,
+    0xf7,
+    0x94,
+    0xc0,
+    0x00,
+    0x02,
+    0x1e,
+    0xc0,
+    0x00,
+    0x02,
+    0x0a,
+    0x03,
+    0x03,
+    0x81,
+    0x47,
+    0x00,
+    0x00,
+    0x00,
+    0x00,
+    0x45,
+    0x00,
+    0x00,
+    0x24,
+    0x00,
+    0x00,
+    0x00,
+    0x00,
+    0x3f,
+    0x11,
+    0xf7,
+    0xa0,
+    0xc0,
+    0x00,
+    0x02,
+    0x0a,
+    0xc0,
+    0x00,
+    0x02,
+    0x1e,
+    0x9c,
+    0x40,
+    0x14,
+    0xe9,
+    0x00,
+    0x10,
+    0x38,
+    0xe6,
+    0x61,
+    0x62,
+    0x63,
+    0x64,
+    0x65,
+    0x66,
+    0x67,
+    0x68,
+};
+
+static const uint8_t frag46_in[] = {
+    0x45,
+    0x00,
+    0x00,
+    0x34,
+    0xab,
+    0xcd,
+    0x20,
+    0x00,
+    0x40,
+    0x11,
+    0x2a,
+    0xc3,
+    0xc0,
+    0x00,
+    0x02,
+    0x0a,
+    0xc0,
+    0x00,
+    0x02,
+    0x1e,
+    0x9c,
+    0x40,
+    0x14,
+    0xe9,
+    0x00,
+    0x48,
+    0xe6,
+    0x07,
+    0x00,
+    0x01,
+    0x02,
+    0x03,
+    0x04,
+    0x05,
+    0x06,
+    0x07,
+    0x08,
+    0x09,
+    0x0a,
+    0x0b,
+    0x0c,
+    0x0d,
+    0x0e,
+    0x0f,
+    0x10,
+    0x11,
+    0x12,
+    0x13,
+    0x14,
+    0x15,
+    0x16,
+    0x17,
+};
+
+static const uint8_t frag46_out[] = {
+    0x60,
+    0x00,
+    0x00,
+    0x00,
+    0x00,
+    0x28,
+    0x2c,
+    0x3f,
+    0x20,
+    0x01,
+    0x0d,
+    0xb8,
+    0x00,
+    0x64,
+    0x00,
+    0x00,
+    0x00,
+    0x00,
+    0x00,
+    0x00,
+    0xc0,
+    0x00,
+    0x02,
+    0x0a,
+    0x20,
+    0x01,
+    0x0d,
+    0xb8,
+    0x00,
+    0x00,
+    0x00,
+    0x00,
+    0x00,
+    0x00,
+    0x00,
+    0x00,
+    0x00,
+    0x00,
+    0x00,
+    0x25,
+    0x11,
+    0x00,
+    0x00,
+    0x01,
+    0x00,
+    0x00,
+    0xab,
+    0xcd,
+    0x9c,
+    0x40,
+    0x14,
+    0xe9,
+    0x00,
+    0x48,
+    0x4c,
+    0x2b,
+    0x00,
+    0x01,
+    0x02,
+    0x03,
+    0x04,
+    0x05,
+    0x06,
+    0x07,
+    0x08,
+    0x09,
+    0x0a,
+    0x0b,
+    0x0c,
+    0x0d,
+    0x0e,
+    0x0f,
+    0x10,
+    0x11,
+    0x12,
+    0x13,
+    0x14,
+    0x15,
+    0x16,
+    0x17,
+};
+
+static const uint8_t frag64_in[] = {
+    0x60,
+    0x00,
+    0x00,
+    0x00,
+    0x00,
+    0x30,
+    0x2c,
+    0x40,
+    0x20,
+    0x01,
+    0x0d,
+    0xb8,
+    0x00,
+    0x00,
+    0x00,
+    0x00,
+    0x00,
+    0x00,
+    0x00,
+    0x00,
+    0x00,
+    0x00,
+    0x00,
+    0x25,
+    0x20,
+    0x01,
+    0x0d,
+    0xb8,
+    0x00,
+    0x64,
+    0x00,
+    0x00,
+    0x00,
+    0x00,
+    0x00,
+    0x00,
+    0xc0,
+    0x00,
+    0x02,
+    0x0a,
+    0x11,
+    0x00,
+    0x00,
+    0x20,
+    0x00,
+    0x01,
+    0xbe,
+    0xef,
+    0x18,
+    0x19,
+    0x1a,
+    0x1b,
+    0x1c,
+    0x1d,
+    0x1e,
+    0x1f,
+    0x20,
+    0x21,
+    0x22,
+    0x23,
+    0x24,
+    0x25,
+    0x26,
+    0x27,
+    0x28,
+    0x29,
+    0x2a,
+    0x2b,
+    0x2c,
+    0x2d,
+    0x2e,
+    0x2f,
+    0x30,
+    0x31,
+    0x32,
+    0x33,
+    0x34,
+    0x35,
+    0x36,
+    0x37,
+    0x38,
+    0x39,
+    0x3a,
+    0x3b,
+    0x3c,
+    0x3d,
+    0x3e,
+    0x3f,
+};
+
+static const uint8_t frag64_out[] = {
+    0x45,
+    0x00,
+    0x00,
+    0x3c,
+    0xbe,
+    0xef,
+    0x00,
+    0x04,
+    0x3f,
+    0x11,
+    0x38,
+    0x95,
+    0xc0,
+    0x00,
+    0x02,
+    0x1e,
+    0xc0,
+    0x00,
+    0x02,
+    0x0a,
+    0x18,
+    0x19,
+    0x1a,
+    0x1b,
+    0x1c,
+    0x1d,
+    0x1e,
+    0x1f,
+    0x20,
+    0x21,
+    0x22,
+    0x23,
+    0x24,
+    0x25,
+    0x26,
+    0x27,
+    0x28,
+    0x29,
+    0x2a,
+    0x2b,
+    0x2c,
+    0x2d,
+    0x2e,
+    0x2f,
+    0x30,
+    0x31,
+    0x32,
+    0x33,
+    0x34,
+    0x35,
+    0x36,
+    0x37,
+    0x38,
+    0x39,
+    0x3a,
+    0x3b,
+    0x3c,
+    0x3d,
+    0x3e,
+    0x3f,
+};
+
+/* ------------------------------------------------------------ set-up */
+
+static struct nat_pairs pairs;
+static struct nat_xlat_prefix pfx[2];
+static struct nat_xlat_conf conf;
+static uint8_t out[70000];
+static struct nat_xlat_out res;
+
+static void
+pton(int af, const char *s, void *dst)
+{
+	assert_int_equal(inet_pton(af, s, dst), 1);
+}
+
+static void
+add_pair(const char *a4, const char *a6)
+{
+	struct in_addr v4;
+	struct in6_addr v6;
+
+	pton(AF_INET, a4, &v4);
+	pton(AF_INET6, a6, &v6);
+	assert_int_equal(nat_pairs_add(&pairs, &v4, &v6, 0), 0);
+}
+
+static int
+setup(void **state)
+{
+	(void)state;
+	if (nat_pairs_init(&pairs, 8) != 0)
+		return -1;
+	add_pair("192.0.2.30", "2001:db8::25");
+	add_pair("198.51.100.25", "2001:db8:1::25");
+	add_pair("198.51.100.110", "2001:db8:1::10");
+	memset(pfx, 0, sizeof(pfx));
+	pton(AF_INET6, "2001:db8:64::", &pfx[0].prefix);
+	pfx[0].plen = 96;
+	pton(AF_INET6, "64:ff9b::", &pfx[1].prefix);
+	pfx[1].plen = 96;
+	pfx[1].global_only = 1;
+	memset(&conf, 0, sizeof(conf));
+	conf.pairs = &pairs;
+	conf.prefixes = pfx;
+	conf.nprefixes = 2;
+	conf.proxy_port = 25;
+	conf.icmp_errors = 1;
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	(void)state;
+	nat_pairs_free(&pairs);
+	return 0;
+}
+
+/* Every test starts from the same configuration. */
+static int
+reset(void **state)
+{
+	(void)state;
+	conf.mtu4 = 0;
+	conf.mtu6 = 0;
+	conf.icmp_errors = 1;
+	conf.proxy_port = 25;
+	conf.nprefixes = 2;
+	memset(&conf.self4, 0, sizeof(conf.self4));
+	memset(&conf.self6, 0, sizeof(conf.self6));
+	memset(out, 0xa5, sizeof(out));
+	return 0;
+}
+
+static enum nat_xlat_verdict
+xl(const uint8_t *p, size_t len)
+{
+	return nat_xlat(&conf, p, len, out, sizeof(out), &res);
+}
+
+/* ------------------------------------ the test's own checksum routine */
+
+/*
+ * Written apart from nat/xlat.c on purpose: octet at a time, carries
+ * folded as they come.  Returns the ones'-complement sum of n octets
+ * added to acc.
+ */
+static uint32_t
+ck_add(uint32_t acc, const uint8_t *p, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		acc += (i % 2 == 0) ? (uint32_t)p[i] << 8 : p[i];
+		acc = (acc & 0xffff) + (acc >> 16);
+	}
+	return acc;
+}
+
+static uint32_t
+ck_word(uint32_t acc, uint32_t w)
+{
+	acc += w & 0xffff;
+	acc = (acc & 0xffff) + (acc >> 16);
+	acc += w >> 16;
+	return (acc & 0xffff) + (acc >> 16);
+}
+
+static unsigned
+be16(const uint8_t *p)
+{
+	return (unsigned)p[0] << 8 | p[1];
+}
+
+/* 1 if an IPv4 packet's header checksum and (unless it is a fragment)
+ * TCP, UDP or ICMP checksum are right. */
+static int
+ck_ok4(const uint8_t *p)
+{
+	size_t hl = (size_t)(p[0] & 15) * 4, tot = be16(p + 2), n = tot - hl;
+	const uint8_t *l4 = p + hl;
+	uint32_t a;
+
+	if (ck_add(0, p, hl) != 0xffff)
+		return 0;
+	if ((be16(p + 6) & 0x3fff) != 0)
+		return 1;
+	if (p[9] == IPPROTO_ICMP)
+		return ck_add(0, l4, n) == 0xffff;
+	if (p[9] != IPPROTO_TCP && p[9] != IPPROTO_UDP)
+		return 1;
+	if (p[9] == IPPROTO_UDP && be16(l4 + 6) == 0)
+		return 1;
+	a = ck_add(0, p + 12, 8);
+	a = ck_word(a, p[9]);
+	a = ck_word(a, (uint32_t)n);
+	return ck_add(a, l4, n) == 0xffff;
+}
+
+/* The same for IPv6 (a Fragment header is the only extension we make);
+ * a UDP zero checksum is wrong here (RFC 8200 §8.1). */
+static int
+ck_ok6(const uint8_t *p)
+{
+	size_t n = be16(p + 4), off = 40;
+	uint8_t nh = p[6];
+	uint32_t a;
+
+	if (nh == IPPROTO_FRAGMENT) {
+		if ((be16(p + 42) & 0xfff9) != 0)
+			return 1; /* a real fragment */
+		nh = p[40];
+		off = 48;
+		n -= 8;
+	}
+	if (nh != IPPROTO_TCP && nh != IPPROTO_UDP && nh != IPPROTO_ICMPV6)
+		return 1;
+	if (nh == IPPROTO_UDP && be16(p + off + 6) == 0)
+		return 0;
+	a = ck_add(0, p + 8, 32);
+	a = ck_word(a, (uint32_t)n);
+	a = ck_word(a, nh);
+	return ck_add(a, p + off, n) == 0xffff;
+}
+
+/* Sets the IPv4 header checksum (after the test edited a field). */
+static void
+fix4(uint8_t *p)
+{
+	size_t hl = (size_t)(p[0] & 15) * 4;
+	uint32_t s;
+
+	p[10] = p[11] = 0;
+	s = ~ck_add(0, p, hl) & 0xffff;
+	p[10] = (uint8_t)(s >> 8);
+	p[11] = (uint8_t)s;
+}
+
+/* Recomputes the ICMPv4 checksum of a whole IPv4 ICMP packet. */
+static void
+fix_icmp4(uint8_t *p)
+{
+	size_t hl = (size_t)(p[0] & 15) * 4, n = be16(p + 2) - hl;
+	uint32_t s;
+
+	p[hl + 2] = p[hl + 3] = 0;
+	s = ~ck_add(0, p + hl, n) & 0xffff;
+	p[hl + 2] = (uint8_t)(s >> 8);
+	p[hl + 3] = (uint8_t)s;
+}
+
+/* Recomputes the upper-layer checksum of an IPv6 packet without
+ * extension headers (ICMPv6 or UDP or TCP). */
+static void
+fix_l4_6(uint8_t *p)
+{
+	size_t n = be16(p + 4), co;
+	uint32_t a, s;
+
+	co = p[6] == IPPROTO_TCP ? 16 : p[6] == IPPROTO_UDP ? 6 : 2;
+	p[40 + co] = p[41 + co] = 0;
+	a = ck_add(0, p + 8, 32);
+	a = ck_word(a, (uint32_t)n);
+	a = ck_word(a, p[6]);
+	s = ~ck_add(a, p + 40, n) & 0xffff;
+	if (s == 0 && p[6] == IPPROTO_UDP)
+		s = 0xffff;
+	p[40 + co] = (uint8_t)(s >> 8);
+	p[41 + co] = (uint8_t)s;
+}
+
+static void
+assert_bytes(const uint8_t *want, size_t wlen)
+{
+	assert_int_equal(res.len, wlen);
+	assert_memory_equal(out, want, wlen);
+}
+
+/* ------------------------------------------------ literal, both ways */
+
+static void
+test_vectors_are_sane(void **state)
+{
+	(void)state;
+	/* The model's checksums agree with the test's routine. */
+	assert_true(ck_ok4(udp46_in));
+	assert_true(ck_ok6(udp46_out));
+	assert_true(ck_ok4(udp0_46_in));
+	assert_true(ck_ok6(udp0_46_out));
+	assert_true(ck_ok6(tcp64_in));
+	assert_true(ck_ok4(tcp64_out));
+	assert_true(ck_ok4(echo46_in));
+	assert_true(ck_ok6(echo46_out));
+	assert_true(ck_ok6(echo64_in));
+	assert_true(ck_ok4(echo64_out));
+	assert_true(ck_ok4(err46_in));
+	assert_true(ck_ok6(err46_out));
+	assert_true(ck_ok6(err64_in));
+	assert_true(ck_ok4(err64_out));
+	assert_true(ck_ok4(frag46_in));
+	assert_true(ck_ok4(frag64_out));
+}
+
+static void
+test_udp_4to6(void **state)
+{
+	(void)state;
+	/* RFC 7915 §4.1: TC from TOS, hop limit TTL - 1, payload length;
+	 * §4.5: checksum adjusted for the new pseudo-header. */
+	assert_int_equal(xl(udp46_in, sizeof(udp46_in)), NAT_XLAT_OK);
+	assert_int_equal(res.family, AF_INET6);
+	assert_bytes(udp46_out, sizeof(udp46_out));
+	assert_true(ck_ok6(out));
+}
+
+static void
+test_udp_zero_checksum_4to6(void **state)
+{
+	(void)state;
+	/* RFC 7915 §4.5: a zero IPv4 UDP checksum is computed. */
+	assert_int_equal(xl(udp0_46_in, sizeof(udp0_46_in)), NAT_XLAT_OK);
+	assert_bytes(udp0_46_out, sizeof(udp0_46_out));
+}
+
+static void
+test_udp_round_trip(void **state)
+{
+	(void)state;
+	/* The translated packet translated back is the original but for
+	 * the TTL (two hops older), DF (RFC 7915 §5.1: clear up to 1260
+	 * octets), the Identification (zero: not a fragment) and so the
+	 * header checksum.  The UDP octets come back exactly. */
+	assert_int_equal(xl(udp46_out, sizeof(udp46_out)), NAT_XLAT_OK);
+	assert_int_equal(res.family, AF_INET);
+	assert_int_equal(res.len, sizeof(udp46_in));
+	assert_int_equal(out[0], 0x45);
+	assert_int_equal(out[1], 0x28);
+	assert_memory_equal(out + 2, udp46_in + 2, 2);
+	assert_int_equal(be16(out + 4), 0);
+	assert_int_equal(be16(out + 6), 0);
+	assert_int_equal(out[8], 62);
+	assert_memory_equal(out + 9, udp46_in + 9, 1);
+	assert_memory_equal(out + 12, udp46_in + 12, 8);
+	assert_memory_equal(out + 20, udp46_in + 20, sizeof(udp46_in) - 20);
+	assert_true(ck_ok4(out));
+}
+
+static void
+test_tcp_6to4(void **state)
+{
+	(void)state;
+	/* RFC 7915 §5.1: TOS from TC, DF clear (60 octets <= 1260), ID 0,
+	 * TTL hop limit - 1, header checksum; §5.5 TCP checksum. */
+	assert_int_equal(xl(tcp64_in, sizeof(tcp64_in)), NAT_XLAT_OK);
+	assert_int_equal(res.family, AF_INET);
+	assert_bytes(tcp64_out, sizeof(tcp64_out));
+	assert_true(ck_ok4(out));
+}
+
+static void
+test_tcp_round_trip(void **state)
+{
+	uint8_t four[sizeof(tcp64_out)], six[200];
+	size_t n;
+
+	(void)state;
+	/* 6 -> 4 -> 6: the same TCP segment, hop limit two less. */
+	assert_int_equal(xl(tcp64_in, sizeof(tcp64_in)), NAT_XLAT_OK);
+	memcpy(four, out, res.len);
+	/* Turn it round: it came from 192.0.2.30 to 192.0.2.10; a reply
+	 * of the same shape from c4 to the pair address. */
+	memcpy(four + 12, tcp64_out + 16, 4);
+	memcpy(four + 16, tcp64_out + 12, 4);
+	fix4(four);
+	assert_int_equal(xl(four, sizeof(four)), NAT_XLAT_OK);
+	n = res.len;
+	assert_int_equal(n, sizeof(tcp64_in));
+	memcpy(six, out, n);
+	assert_true(ck_ok6(six));
+	/* Same TCP bytes but for the checksum (the addresses swapped sum
+	 * the same, so even that is equal). */
+	assert_memory_equal(six + 40, tcp64_in + 40, n - 40);
+	assert_int_equal(six[7], 62);
+	assert_memory_equal(six + 8, tcp64_in + 24, 16);
+	assert_memory_equal(six + 24, tcp64_in + 8, 16);
+}
+
+static void
+test_echo_4to6(void **state)
+{
+	(void)state;
+	/* RFC 7915 §4.2: Echo Request 8 -> 128, the checksum now covers
+	 * the IPv6 pseudo-header. */
+	assert_int_equal(xl(echo46_in, sizeof(echo46_in)), NAT_XLAT_OK);
+	assert_bytes(echo46_out, sizeof(echo46_out));
+}
+
+static void
+test_echo_reply_6to4(void **state)
+{
+	(void)state;
+	/* RFC 7915 §5.2: Echo Reply 129 -> 0, pseudo-header out. */
+	assert_int_equal(xl(echo64_in, sizeof(echo64_in)), NAT_XLAT_OK);
+	assert_bytes(echo64_out, sizeof(echo64_out));
+}
+
+static void
+test_icmp_error_4to6(void **state)
+{
+	(void)state;
+	/* RFC 7915 §4.2: Port Unreachable 3/3 -> 1/4; §4.3: the inner
+	 * packet translated too, its TTL kept, its UDP checksum adjusted;
+	 * the ICMPv6 checksum computed over it all. */
+	assert_int_equal(xl(err46_in, sizeof(err46_in)), NAT_XLAT_OK);
+	assert_bytes(err46_out, sizeof(err46_out));
+}
+
+static void
+test_icmp_error_6to4(void **state)
+{
+	(void)state;
+	/* RFC 7915 §5.2: 1/4 -> 3/3; §5.3: the inner packet too. */
+	assert_int_equal(xl(err64_in, sizeof(err64_in)), NAT_XLAT_OK);
+	assert_bytes(err64_out, sizeof(err64_out));
+}
+
+static void
+test_fragment_4to6(void **state)
+{
+	(void)state;
+	/* RFC 7915 §4.1: a fragment gets a Fragment header: offset and M
+	 * copied, Identification zero-extended; the UDP checksum of the
+	 * whole datagram is adjusted in the first fragment. */
+	assert_int_equal(xl(frag46_in, sizeof(frag46_in)), NAT_XLAT_OK);
+	assert_bytes(frag46_out, sizeof(frag46_out));
+}
+
+static void
+test_fragment_6to4(void **state)
+{
+	(void)state;
+	/* RFC 7915 §5.1.1: IPv4 fragment fields from the Fragment header,
+	 * Identification's low 16 bits, DF clear. */
+	assert_int_equal(xl(frag64_in, sizeof(frag64_in)), NAT_XLAT_OK);
+	assert_bytes(frag64_out, sizeof(frag64_out));
+}
+
+/* --------------------------------------------- built from parts here */
+
+/* An IPv4 packet: header (IHL 5 plus opt), payload; checksums by the
+ * test's routine.  Returns its length. */
+static size_t
+b4(uint8_t *p, const char *src, const char *dst, uint8_t proto, uint8_t ttl,
+    uint16_t flags, const uint8_t *opt, size_t optlen, const uint8_t *pl,
+    size_t plen)
+{
+	size_t hl = 20 + optlen;
+
+	memset(p, 0, hl);
+	p[0] = (uint8_t)(0x40 | hl / 4);
+	p[2] = (uint8_t)((hl + plen) >> 8);
+	p[3] = (uint8_t)(hl + plen);
+	p[4] = 0x12;
+	p[5] = 0x34;
+	p[6] = (uint8_t)(flags >> 8);
+	p[7] = (uint8_t)flags;
+	p[8] = ttl;
+	p[9] = proto;
+	pton(AF_INET, src, p + 12);
+	pton(AF_INET, dst, p + 16);
+	if (optlen > 0)
+		memcpy(p + 20, opt, optlen);
+	memcpy(p + hl, pl, plen);
+	fix4(p);
+	return hl + plen;
+}
+
+/* An IPv6 packet without extension headers, upper-layer checksum set
+ * (ICMPv6, UDP, TCP). */
+static size_t
+b6(uint8_t *p, const char *src, const char *dst, uint8_t nh, uint8_t hop,
+    const uint8_t *pl, size_t plen)
+{
+	memset(p, 0, 40);
+	p[0] = 0x60;
+	p[4] = (uint8_t)(plen >> 8);
+	p[5] = (uint8_t)plen;
+	p[6] = nh;
+	p[7] = hop;
+	pton(AF_INET6, src, p + 8);
+	pton(AF_INET6, dst, p + 24);
+	memcpy(p + 40, pl, plen);
+	if (nh == IPPROTO_ICMPV6 || nh == IPPROTO_UDP || nh == IPPROTO_TCP)
+		fix_l4_6(p);
+	return 40 + plen;
+}
+
+static const uint8_t udp8[] = {0x9c, 0x40, 0x14, 0xe9, 0, 8, 0, 0};
+
+/* UDP header and n payload octets; checksum left zero (set later by
+ * fix_l4_6, or a zero IPv4 checksum). */
+static size_t
+mkudp(uint8_t *u, uint16_t sp, uint16_t dp, size_t n)
+{
+	size_t i;
+
+	u[0] = (uint8_t)(sp >> 8);
+	u[1] = (uint8_t)sp;
+	u[2] = (uint8_t)(dp >> 8);
+	u[3] = (uint8_t)dp;
+	u[4] = (uint8_t)((8 + n) >> 8);
+	u[5] = (uint8_t)(8 + n);
+	u[6] = u[7] = 0;
+	for (i = 0; i < n; i++)
+		u[8 + i] = (uint8_t)(i * 7);
+	return 8 + n;
+}
+
+static void
+test_pair_to_pair(void **state)
+{
+	uint8_t p[100], u[20];
+	size_t n;
+
+	(void)state;
+	/* EAM on both sides: c6 (2001:db8:1::10) to 2001:db8:1::25 is
+	 * 198.51.100.110 to s4 198.51.100.25. */
+	n = b6(p, "2001:db8:1::10", "2001:db8:1::25", IPPROTO_UDP, 64, u,
+	    mkudp(u, 1000, 53, 4));
+	assert_int_equal(xl(p, n), NAT_XLAT_OK);
+	assert_int_equal(res.len, 20 + 12);
+	assert_int_equal(out[12], 198);
+	assert_int_equal(out[15], 110);
+	assert_int_equal(out[19], 25);
+	assert_true(ck_ok4(out));
+}
+
+static void
+test_not_ours(void **state)
+{
+	uint8_t p[100], u[64];
+	size_t n;
+
+	(void)state;
+	/* To an address nothing maps. */
+	n = b6(p, "2001:db8::25", "2001:db8:99::1", IPPROTO_UDP, 64, u,
+	    mkudp(u, 1, 2, 0));
+	assert_int_equal(xl(p, n), NAT_XLAT_NOT_OURS);
+	assert_int_equal(res.reason, NAT_XLAT_R_DST_UNMAPPED);
+	/* From one: the host may answer for its own address. */
+	n = b6(p, "2001:db8:99::1", "2001:db8:1::25", IPPROTO_UDP, 64, u,
+	    mkudp(u, 1, 2, 0));
+	assert_int_equal(xl(p, n), NAT_XLAT_NOT_OURS);
+	assert_int_equal(res.reason, NAT_XLAT_R_SRC_UNMAPPED);
+	/* Multicast never maps, even with a prefix (4 -> 6). */
+	n = b4(p, "192.0.2.10", "224.0.0.251", IPPROTO_UDP, 1, 0, NULL, 0, udp8,
+	    8);
+	assert_int_equal(xl(p, n), NAT_XLAT_NOT_OURS);
+	assert_int_equal(res.reason, NAT_XLAT_R_DST_UNMAPPED);
+	/* Neighbor Solicitation to a pair's IPv6 address: the host's. */
+	memset(u, 0, 24);
+	u[0] = 135;
+	n = b6(
+	    p, "2001:db8:1::10", "2001:db8:1::25", IPPROTO_ICMPV6, 255, u, 24);
+	assert_int_equal(xl(p, n), NAT_XLAT_NOT_OURS);
+	assert_int_equal(res.reason, NAT_XLAT_R_LOCAL_ICMP6);
+}
+
+static void
+test_proxied_tcp25(void **state)
+{
+	uint8_t p[100], t[20];
+	size_t n;
+
+	(void)state;
+	memset(t, 0, sizeof(t));
+	t[2] = 0;
+	t[3] = 25;
+	t[12] = 0x50;
+	n = b4(p, "192.0.2.10", "192.0.2.30", IPPROTO_TCP, 64, 0x4000, NULL, 0,
+	    t, 20);
+	assert_int_equal(xl(p, n), NAT_XLAT_NOT_OURS);
+	assert_int_equal(res.reason, NAT_XLAT_R_PROXIED);
+	/* From the MX's port 25 (the proxy's outbound leg) too. */
+	t[0] = 0;
+	t[1] = 25;
+	t[2] = 0x9c;
+	t[3] = 0x40;
+	n = b6(
+	    p, "2001:db8::25", "2001:db8:64::c000:20a", IPPROTO_TCP, 64, t, 20);
+	assert_int_equal(xl(p, n), NAT_XLAT_NOT_OURS);
+	assert_int_equal(res.reason, NAT_XLAT_R_PROXIED);
+	/* proxy_port 0: translated like any port. */
+	conf.proxy_port = 0;
+	assert_int_equal(xl(p, n), NAT_XLAT_OK);
+}
+
+static void
+test_icmp_error_about_proxy_is_not_ours(void **state)
+{
+	uint8_t p[200], m[100], in[60];
+	size_t n, k;
+
+	(void)state;
+	/* Fragmentation Needed about the proxy's own segment from
+	 * 192.0.2.30:25: its socket must see it, for PMTUD. */
+	memset(m, 0, sizeof(m));
+	k = b4(in, "192.0.2.30", "192.0.2.10", IPPROTO_TCP, 64, 0x4000, NULL, 0,
+	    (const uint8_t[]){0, 25, 0x9c, 0x40, 0, 0, 0, 1}, 8);
+	m[0] = 3;
+	m[1] = 4;
+	m[7] = 0xdc;
+	m[6] = 0x05;
+	memcpy(m + 8, in, k);
+	n = b4(p, "192.0.2.10", "192.0.2.30", IPPROTO_ICMP, 64, 0, NULL, 0, m,
+	    8 + k);
+	fix_icmp4(p);
+	assert_int_equal(xl(p, n), NAT_XLAT_NOT_OURS);
+	assert_int_equal(res.reason, NAT_XLAT_R_PROXIED);
+}
+
+static void
+test_well_known_prefix(void **state)
+{
+	uint8_t p[100], u[20];
+	size_t n;
+
+	(void)state;
+	/* RFC 6052 §3.1: 64:ff9b::192.0.2.10 embeds a documentation
+	 * address: refused.  64:ff9b::8.8.8.8 is fine, and maps the reply
+	 * back to the first prefix. */
+	n = b6(p, "2001:db8::25", "64:ff9b::c000:20a", IPPROTO_UDP, 64, u,
+	    mkudp(u, 1, 2, 0));
+	assert_int_equal(xl(p, n), NAT_XLAT_NOT_OURS);
+	assert_int_equal(res.reason, NAT_XLAT_R_DST_UNMAPPED);
+	n = b6(p, "2001:db8::25", "64:ff9b::808:808", IPPROTO_UDP, 64, u,
+	    mkudp(u, 1, 2, 0));
+	assert_int_equal(xl(p, n), NAT_XLAT_OK);
+	assert_int_equal(out[16], 8);
+	assert_int_equal(out[19], 8);
+	/* With the well-known prefix first, 4 -> 6 refuses to embed a
+	 * documentation source. */
+	conf.prefixes = pfx + 1;
+	conf.nprefixes = 1;
+	n = b4(p, "192.0.2.10", "192.0.2.30", IPPROTO_UDP, 64, 0, NULL, 0, udp8,
+	    8);
+	assert_int_equal(xl(p, n), NAT_XLAT_NOT_OURS);
+	assert_int_equal(res.reason, NAT_XLAT_R_SRC_UNMAPPED);
+	n = b4(
+	    p, "8.8.8.8", "192.0.2.30", IPPROTO_UDP, 64, 0, NULL, 0, udp8, 8);
+	assert_int_equal(xl(p, n), NAT_XLAT_OK);
+	conf.prefixes = pfx;
+}
+
+static void
+test_prefix_cannot_impersonate_pair(void **state)
+{
+	uint8_t p[100], u[20];
+	size_t n;
+
+	(void)state;
+	/* 2001:db8:64::192.0.2.30 would pass for the pair's v6 host. */
+	n = b6(p, "2001:db8:64::c000:21e", "2001:db8:64::c000:20a", IPPROTO_UDP,
+	    64, u, mkudp(u, 1, 2, 0));
+	assert_int_equal(xl(p, n), NAT_XLAT_NOT_OURS);
+	assert_int_equal(res.reason, NAT_XLAT_R_SRC_UNMAPPED);
+}
+
+static void
+test_ttl(void **state)
+{
+	uint8_t p[100], q[100], u[20];
+	size_t n;
+
+	(void)state;
+	/* RFC 7915 §4.1: TTL 1 is not forwarded: Time Exceeded 11/0 back,
+	 * with the packet inside, from the pair address. */
+	n = b4(
+	    p, "192.0.2.10", "192.0.2.30", IPPROTO_UDP, 1, 0, NULL, 0, udp8, 8);
+	assert_int_equal(xl(p, n), NAT_XLAT_ICMP);
+	assert_int_equal(res.reason, NAT_XLAT_R_TTL);
+	assert_int_equal(res.family, AF_INET);
+	assert_int_equal(res.len, 28 + n);
+	assert_int_equal(out[9], IPPROTO_ICMP);
+	assert_memory_equal(out + 12, p + 16, 4);
+	assert_memory_equal(out + 16, p + 12, 4);
+	assert_int_equal(out[20], 11);
+	assert_int_equal(out[21], 0);
+	assert_memory_equal(out + 28, p, n);
+	assert_true(ck_ok4(out));
+	/* Errors off: a counted drop. */
+	conf.icmp_errors = 0;
+	assert_int_equal(xl(p, n), NAT_XLAT_DROP);
+	assert_int_equal(res.reason, NAT_XLAT_R_TTL);
+	conf.icmp_errors = 1;
+	/* RFC 7915 §5.1: hop limit 1, ICMPv6 3/0, from self6 if set. */
+	pton(AF_INET6, "2001:db8::1", &conf.self6);
+	n = b6(q, "2001:db8::25", "2001:db8:64::c000:20a", IPPROTO_UDP, 1, u,
+	    mkudp(u, 1, 2, 0));
+	assert_int_equal(xl(q, n), NAT_XLAT_ICMP);
+	assert_int_equal(res.family, AF_INET6);
+	assert_int_equal(out[40], 3);
+	assert_memory_equal(out + 8, &conf.self6, 16);
+	assert_memory_equal(out + 24, q + 8, 16);
+	assert_memory_equal(out + 48, q, n);
+	assert_true(ck_ok6(out));
+	/* Never an error about an error. */
+	memset(u, 0, 8);
+	u[0] = 1;
+	n = b6(q, "2001:db8::25", "2001:db8:64::c000:20a", IPPROTO_ICMPV6, 1, u,
+	    8);
+	assert_int_equal(xl(q, n), NAT_XLAT_DROP);
+	assert_int_equal(res.reason, NAT_XLAT_R_TTL);
+}
+
+static void
+test_options(void **state)
+{
+	static const uint8_t nop_rr[8] = {1, 7, 7, 4, 0, 0, 0, 0};
+	static const uint8_t lsrr[8] = {131, 7, 4, 198, 51, 100, 1, 0};
+	static const uint8_t lsrr_done[8] = {131, 7, 8, 198, 51, 100, 1, 0};
+	static const uint8_t bad[4] = {7, 9, 4, 0};
+	uint8_t p[100];
+	size_t n;
+
+	(void)state;
+	/* RFC 7915 §4.1: options are dropped from the translation ... */
+	n = b4(p, "192.0.2.10", "192.0.2.30", IPPROTO_UDP, 64, 0, nop_rr, 8,
+	    udp8, 8);
+	assert_int_equal(xl(p, n), NAT_XLAT_OK);
+	assert_int_equal(res.len, 48);
+	/* ... an expired source route too ... */
+	n = b4(p, "192.0.2.10", "192.0.2.30", IPPROTO_UDP, 64, 0, lsrr_done, 8,
+	    udp8, 8);
+	assert_int_equal(xl(p, n), NAT_XLAT_OK);
+	/* ... but an unexpired one gets Source Route Failed (3/5). */
+	n = b4(p, "192.0.2.10", "192.0.2.30", IPPROTO_UDP, 64, 0, lsrr, 8, udp8,
+	    8);
+	assert_int_equal(xl(p, n), NAT_XLAT_ICMP);
+	assert_int_equal(res.reason, NAT_XLAT_R_SRC_ROUTE);
+	assert_int_equal(out[20], 3);
+	assert_int_equal(out[21], 5);
+	/* An option running past the header. */
+	n = b4(
+	    p, "192.0.2.10", "192.0.2.30", IPPROTO_UDP, 64, 0, bad, 4, udp8, 8);
+	assert_int_equal(xl(p, n), NAT_XLAT_DROP);
+	assert_int_equal(res.reason, NAT_XLAT_R_OPTIONS);
+}
+
+static void
+test_segments_left(void **state)
+{
+	uint8_t p[120];
+	size_t n;
+
+	(void)state;
+	/* RFC 7915 §5.1: Routing header with Segments Left 1: Parameter
+	 * Problem 4/0 pointing at that field (octet 43). */
+	memset(p, 0, sizeof(p));
+	p[0] = 0x60;
+	p[5] = 24 + 8;
+	p[6] = IPPROTO_ROUTING;
+	p[7] = 64;
+	pton(AF_INET6, "2001:db8::25", p + 8);
+	pton(AF_INET6, "2001:db8:64::c000:20a", p + 24);
+	p[40] = IPPROTO_UDP;
+	p[41] = 2; /* 24 octets */
+	p[42] = 0;
+	p[43] = 1;
+	memcpy(p + 64, udp8, 8);
+	n = 72;
+	assert_int_equal(xl(p, n), NAT_XLAT_ICMP);
+	assert_int_equal(res.reason, NAT_XLAT_R_SEG_LEFT);
+	assert_int_equal(out[40], 4);
+	assert_int_equal(out[41], 0);
+	assert_int_equal(out[47], 43);
+	assert_true(ck_ok6(out));
+	/* Segments Left 0: skipped, the UDP inside translated. */
+	p[43] = 0;
+	p[64 + 6] = 0x12; /* any non-zero checksum */
+	assert_int_equal(xl(p, n), NAT_XLAT_OK);
+	assert_int_equal(res.len, 28);
+	assert_int_equal(out[9], IPPROTO_UDP);
+}
+
+static void
+test_df_clear_is_fragmented_4to6(void **state)
+{
+	uint8_t p[3100], u[3000], frag[1280], re[3000];
+	size_t n, pos = 0, fl, got = 0, k;
+	int r, pieces = 0, last_m = 1;
+	enum nat_xlat_verdict v;
+
+	(void)state;
+	/* RFC 7915 §4: DF clear and over the IPv6 MTU (1280 by default):
+	 * cut into fragments with Fragment headers. */
+	k = mkudp(u, 40000, 5353, 2000);
+	n = b4(
+	    p, "192.0.2.10", "192.0.2.30", IPPROTO_UDP, 64, 0, NULL, 0, u, k);
+	/* the zero checksum is computed over the whole datagram first */
+	v = xl(p, n);
+	assert_int_equal(v, NAT_XLAT_SPLIT);
+	assert_int_equal(res.mtu, 1280);
+	assert_int_equal(res.len, 48 + k);
+	assert_int_equal(out[6], IPPROTO_FRAGMENT);
+	while ((r = nat_xlat_split(out, res.len, res.mtu, 7, &pos, frag,
+	            sizeof(frag), &fl)) == 1) {
+		unsigned fo = be16(frag + 42);
+
+		assert_true(fl <= 1280);
+		assert_int_equal(be16(frag + 4) + 40, fl);
+		assert_int_equal((fo >> 3) * 8, got);
+		assert_int_equal(frag[44], 0);
+		assert_int_equal(frag[47], 0x34); /* IPv4 ID 0x1234 */
+		memcpy(re + got, frag + 48, fl - 48);
+		got += fl - 48;
+		last_m = fo & 1;
+		pieces++;
+	}
+	assert_int_equal(r, 0);
+	assert_int_equal(pieces, 2);
+	assert_int_equal(last_m, 0);
+	assert_int_equal(got, k);
+	/* Reassembled: the UDP datagram with a good IPv6 checksum. */
+	memcpy(frag, out, 40);
+	frag[4] = (uint8_t)(k >> 8);
+	frag[5] = (uint8_t)k;
+	frag[6] = IPPROTO_UDP;
+	{
+		static uint8_t whole[3100];
+
+		memcpy(whole, frag, 40);
+		memcpy(whole + 40, re, k);
+		assert_true(ck_ok6(whole));
+		assert_memory_equal(whole + 48, u + 8, k - 8);
+	}
+	/* With a larger configured IPv6 MTU it fits: no Fragment header
+	 * (RFC 7915 §4.1 adds one only to fragments). */
+	conf.mtu6 = 9000;
+	assert_int_equal(xl(p, n), NAT_XLAT_OK);
+	assert_int_equal(out[6], IPPROTO_UDP);
+}
+
+static void
+test_df_set_too_big_4to6(void **state)
+{
+	uint8_t p[1600], u[1500];
+	size_t n, k;
+
+	(void)state;
+	/* DF and over 1280 once translated: Fragmentation Needed with the
+	 * MTU that fits, 1280 - 20 (RFC 1191 §4: in the low 16 bits). */
+	k = mkudp(u, 1, 2, 1300);
+	n = b4(p, "192.0.2.10", "192.0.2.30", IPPROTO_UDP, 64, 0x4000, NULL, 0,
+	    u, k);
+	assert_int_equal(xl(p, n), NAT_XLAT_ICMP);
+	assert_int_equal(res.reason, NAT_XLAT_R_TOO_BIG);
+	assert_int_equal(out[20], 3);
+	assert_int_equal(out[21], 4);
+	assert_int_equal(be16(out + 26), 1260);
+	assert_int_equal(res.len, 576);
+	assert_true(ck_ok4(out));
+	conf.icmp_errors = 0;
+	assert_int_equal(xl(p, n), NAT_XLAT_DROP);
+	assert_int_equal(res.reason, NAT_XLAT_R_TOO_BIG);
+}
+
+static void
+test_too_big_6to4(void **state)
+{
+	uint8_t p[2100], u[2000], frag[600];
+	size_t n, k, pos = 0, fl, got = 0;
+	int r, pieces = 0;
+
+	(void)state;
+	/* Over the IPv4 MTU and over 1260 (DF would be set): Packet Too
+	 * Big with IPv4 MTU + 20, at least 1280. */
+	conf.mtu4 = 1400;
+	k = mkudp(u, 1, 2, 1500);
+	n = b6(
+	    p, "2001:db8::25", "2001:db8:64::c000:20a", IPPROTO_UDP, 64, u, k);
+	assert_int_equal(xl(p, n), NAT_XLAT_ICMP);
+	assert_int_equal(res.family, AF_INET6);
+	assert_int_equal(out[40], 2);
+	assert_int_equal(be16(out + 46), 1420);
+	assert_int_equal(res.len, 1280);
+	assert_true(ck_ok6(out));
+	/* Under 1260, DF clear, over a small IPv4 MTU: cut in IPv4. */
+	conf.mtu4 = 576;
+	k = mkudp(u, 1, 2, 1000);
+	n = b6(
+	    p, "2001:db8::25", "2001:db8:64::c000:20a", IPPROTO_UDP, 64, u, k);
+	assert_int_equal(xl(p, n), NAT_XLAT_SPLIT);
+	assert_int_equal(res.mtu, 576);
+	while ((r = nat_xlat_split(out, res.len, res.mtu, 0x5151, &pos, frag,
+	            sizeof(frag), &fl)) == 1) {
+		assert_true(fl <= 576);
+		assert_int_equal(be16(frag + 2), fl);
+		assert_int_equal(be16(frag + 4), 0x5151);
+		assert_int_equal((be16(frag + 6) & 0x1fff) * 8, got);
+		assert_int_equal(ck_add(0, frag, 20), 0xffff);
+		got += fl - 20;
+		pieces++;
+	}
+	assert_int_equal(r, 0);
+	assert_int_equal(got, k);
+	assert_int_equal(pieces, 2);
+	assert_int_equal(be16(frag + 6) & 0x2000, 0);
+}
+
+static void
+test_df_over_1260_6to4(void **state)
+{
+	uint8_t p[1400], u[1300];
+	size_t n, k;
+
+	(void)state;
+	/* RFC 7915 §5.1: DF set when over 1260 octets, clear otherwise. */
+	k = mkudp(u, 1, 2, 1240);
+	n = b6(
+	    p, "2001:db8::25", "2001:db8:64::c000:20a", IPPROTO_UDP, 64, u, k);
+	assert_int_equal(xl(p, n), NAT_XLAT_OK);
+	assert_int_equal(res.len, 1268);
+	assert_int_equal(out[6], 0x40);
+	assert_true(ck_ok4(out));
+	k = mkudp(u, 1, 2, 1232);
+	n = b6(
+	    p, "2001:db8::25", "2001:db8:64::c000:20a", IPPROTO_UDP, 64, u, k);
+	assert_int_equal(xl(p, n), NAT_XLAT_OK);
+	assert_int_equal(res.len, 1260);
+	assert_int_equal(out[6], 0);
+}
+
+/* An ICMPv4 message of type/code/rest about a UDP packet 192.0.2.30 ->
+ * 192.0.2.10 (inner, as the v4 side saw it), from c4 to the pair. */
+static size_t
+icmp4_about(uint8_t *p, uint8_t type, uint8_t code, uint32_t rest)
+{
+	uint8_t m[100], in[40];
+	size_t k, n;
+
+	k = b4(in, "192.0.2.30", "192.0.2.10", IPPROTO_UDP, 60, 0, NULL, 0,
+	    udp8, 8);
+	memset(m, 0, 8);
+	m[0] = type;
+	m[1] = code;
+	m[4] = (uint8_t)(rest >> 24);
+	m[5] = (uint8_t)(rest >> 16);
+	m[6] = (uint8_t)(rest >> 8);
+	m[7] = (uint8_t)rest;
+	memcpy(m + 8, in, k);
+	n = b4(p, "192.0.2.10", "192.0.2.30", IPPROTO_ICMP, 64, 0, NULL, 0, m,
+	    8 + k);
+	fix_icmp4(p);
+	return n;
+}
+
+static void
+test_icmp4_map(void **state)
+{
+	static const struct {
+		uint8_t type, code;
+		uint32_t rest;
+		int ok;
+		uint8_t t6, c6;
+		uint32_t rest6;
+	} t[] = {
+	    /* RFC 7915 §4.2 */
+	    {3, 0, 0, 1, 1, 0, 0}, {3, 1, 0, 1, 1, 0, 0}, {3, 2, 0, 1, 4, 1, 6},
+	    {3, 3, 0, 1, 1, 4, 0},
+	    {3, 4, 1400, 1, 2, 0, 1280}, /* capped by mtu6 1280 */
+	    {3, 5, 0, 1, 1, 0, 0}, {3, 9, 0, 1, 1, 1, 0},
+	    {3, 10, 0, 1, 1, 1, 0}, {3, 13, 0, 1, 1, 1, 0},
+	    {3, 14, 0, 0, 0, 0, 0}, {3, 15, 0, 1, 1, 1, 0},
+	    {3, 16, 0, 0, 0, 0, 0}, {11, 0, 0, 1, 3, 0, 0},
+	    {11, 1, 0, 1, 3, 1, 0}, {12, 0, 0x00000000, 1, 4, 0, 0},
+	    {12, 0, 0x01000000, 1, 4, 0, 1}, {12, 0, 0x02000000, 1, 4, 0, 4},
+	    {12, 0, 0x04000000, 0, 0, 0, 0}, {12, 0, 0x08000000, 1, 4, 0, 7},
+	    {12, 0, 0x09000000, 1, 4, 0, 6}, {12, 0, 0x0a000000, 0, 0, 0, 0},
+	    {12, 0, 0x0c000000, 1, 4, 0, 8}, {12, 2, 0x10000000, 1, 4, 0, 24},
+	    {12, 0, 0x14000000, 0, 0, 0, 0}, {12, 1, 0, 0, 0, 0, 0},
+	    {4, 0, 0, 0, 0, 0, 0}, /* source quench */
+	    {5, 0, 0, 0, 0, 0, 0}, /* redirect */
+	};
+	uint8_t p[200];
+	size_t i, n;
+
+	(void)state;
+	for (i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		n = icmp4_about(p, t[i].type, t[i].code, t[i].rest);
+		if (!t[i].ok) {
+			assert_int_equal(xl(p, n), NAT_XLAT_DROP);
+			assert_int_equal(res.reason, NAT_XLAT_R_ICMP_TYPE);
+			continue;
+		}
+		assert_int_equal(xl(p, n), NAT_XLAT_OK);
+		assert_int_equal(out[40], t[i].t6);
+		assert_int_equal(out[41], t[i].c6);
+		assert_int_equal(
+		    ((uint32_t)out[44] << 24 | (uint32_t)out[45] << 16 |
+		        (uint32_t)out[46] << 8 | out[47]),
+		    t[i].rest6);
+		/* inner: 2001:db8::25 -> 2001:db8:64::c000:20a, hop 60 */
+		assert_int_equal(out[48], 0x60);
+		assert_int_equal(out[48 + 7], 60);
+		assert_int_equal(out[48 + 8 + 15], 0x25);
+		assert_true(ck_ok6(out));
+	}
+}
+
+static void
+test_icmp4_frag_needed_mtu(void **state)
+{
+	uint8_t p[200];
+	size_t n;
+
+	(void)state;
+	conf.mtu6 = 9000;
+	conf.mtu4 = 1500;
+	/* minimum(1400 + 20, 9000, 1500 + 20) */
+	n = icmp4_about(p, 3, 4, 1400);
+	assert_int_equal(xl(p, n), NAT_XLAT_OK);
+	assert_int_equal(be16(out + 46), 1420);
+	/* RFC 1191 §7: MTU 0, inner Total Length 28: the plateau under
+	 * it (68), then never below 1280 for IPv6. */
+	n = icmp4_about(p, 3, 4, 0);
+	assert_int_equal(xl(p, n), NAT_XLAT_OK);
+	assert_int_equal(be16(out + 46), 1280);
+}
+
+/* An ICMPv6 message about a UDP packet 2001:db8:64::c000:20a ->
+ * 2001:db8::25, from s6. */
+static size_t
+icmp6_about(uint8_t *p, uint8_t type, uint8_t code, uint32_t rest)
+{
+	uint8_t m[100], in[60];
+	size_t k, n;
+
+	k = b6(in, "2001:db8:64::c000:20a", "2001:db8::25", IPPROTO_UDP, 60,
+	    udp8, 8);
+	memset(m, 0, 8);
+	m[0] = type;
+	m[1] = code;
+	m[4] = (uint8_t)(rest >> 24);
+	m[5] = (uint8_t)(rest >> 16);
+	m[6] = (uint8_t)(rest >> 8);
+	m[7] = (uint8_t)rest;
+	memcpy(m + 8, in, k);
+	n = b6(p, "2001:db8::25", "2001:db8:64::c000:20a", IPPROTO_ICMPV6, 64,
+	    m, 8 + k);
+	return n;
+}
+
+static void
+test_icmp6_map(void **state)
+{
+	static const struct {
+		uint8_t type, code;
+		uint32_t rest;
+		int ok;
+		uint8_t t4, c4;
+		uint32_t rest4;
+	} t[] = {
+	    /* RFC 7915 §5.2 */
+	    {1, 0, 0, 1, 3, 1, 0}, {1, 1, 0, 1, 3, 10, 0},
+	    {1, 2, 0, 1, 3, 1, 0}, {1, 3, 0, 1, 3, 1, 0}, {1, 4, 0, 1, 3, 3, 0},
+	    {1, 5, 0, 0, 0, 0, 0},
+	    {2, 0, 1400, 1, 3, 4, 1260}, /* mtu6 1280 - 20 */
+	    {3, 0, 0, 1, 11, 0, 0}, {3, 1, 0, 1, 11, 1, 0},
+	    {4, 0, 0, 1, 12, 0, 0}, {4, 0, 1, 1, 12, 0, 0x01000000},
+	    {4, 0, 2, 0, 0, 0, 0}, {4, 0, 4, 1, 12, 0, 0x02000000},
+	    {4, 0, 6, 1, 12, 0, 0x09000000}, {4, 0, 7, 1, 12, 0, 0x08000000},
+	    {4, 0, 8, 1, 12, 0, 0x0c000000}, {4, 0, 23, 1, 12, 0, 0x0c000000},
+	    {4, 0, 24, 1, 12, 0, 0x10000000}, {4, 0, 39, 1, 12, 0, 0x10000000},
+	    {4, 0, 40, 0, 0, 0, 0}, {4, 1, 0, 1, 3, 2, 0},
+	    {4, 2, 0, 0, 0, 0, 0},
+	    {100, 0, 0, 0, 0, 0, 0}, /* private experimentation */
+	};
+	uint8_t p[200];
+	size_t i, n;
+
+	(void)state;
+	for (i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		n = icmp6_about(p, t[i].type, t[i].code, t[i].rest);
+		if (!t[i].ok) {
+			assert_int_equal(xl(p, n), NAT_XLAT_DROP);
+			assert_int_equal(res.reason, NAT_XLAT_R_ICMP_TYPE);
+			continue;
+		}
+		assert_int_equal(xl(p, n), NAT_XLAT_OK);
+		assert_int_equal(out[20], t[i].t4);
+		assert_int_equal(out[21], t[i].c4);
+		assert_int_equal(
+		    ((uint32_t)out[24] << 24 | (uint32_t)out[25] << 16 |
+		        (uint32_t)out[26] << 8 | out[27]),
+		    t[i].rest4);
+		assert_int_equal(res.len, 20 + 8 + 20 + 8);
+		/* inner 192.0.2.10 -> 192.0.2.30, TTL 60 */
+		assert_int_equal(out[28 + 8], 60);
+		assert_int_equal(out[28 + 15], 10);
+		assert_int_equal(out[28 + 19], 30);
+		assert_true(ck_ok4(out));
+		assert_true(ck_ok4(out + 28));
+	}
+}
+
+static void
+test_icmp_error_checks(void **state)
+{
+	uint8_t p[200];
+	size_t n;
+
+	(void)state;
+	/* A corrupt ICMPv4 error is not given a good ICMPv6 checksum. */
+	n = icmp4_about(p, 3, 3, 0);
+	p[n - 1] ^= 1;
+	assert_int_equal(xl(p, n), NAT_XLAT_DROP);
+	assert_int_equal(res.reason, NAT_XLAT_R_ICMP_CSUM);
+	n = icmp6_about(p, 1, 4, 0);
+	p[n - 1] ^= 1;
+	assert_int_equal(xl(p, n), NAT_XLAT_DROP);
+	assert_int_equal(res.reason, NAT_XLAT_R_ICMP_CSUM);
+	/* Inner packet cut inside its header. */
+	n = icmp4_about(p, 3, 3, 0);
+	p[2] = 0;
+	p[3] = (uint8_t)(20 + 8 + 12);
+	fix4(p);
+	fix_icmp4(p);
+	assert_int_equal(xl(p, 40), NAT_XLAT_DROP);
+	assert_int_equal(res.reason, NAT_XLAT_R_ICMP_INNER);
+	/* Inner addresses that map to nothing. */
+	n = icmp4_about(p, 3, 3, 0);
+	pton(AF_INET, "203.0.113.9", p + 28 + 16);
+	conf.nprefixes = 0;
+	fix_icmp4(p);
+	assert_int_equal(xl(p, n), NAT_XLAT_NOT_OURS); /* outer src too */
+	conf.nprefixes = 2;
+}
+
+static void
+test_icmp_error_from_unmapped_router(void **state)
+{
+	uint8_t p[200];
+	size_t n;
+
+	(void)state;
+	/* Time Exceeded from a v6 router under no prefix: RFC 6791 lets
+	 * the error come from the gateway's own IPv4 address. */
+	n = icmp6_about(p, 3, 0, 0);
+	pton(AF_INET6, "2001:db8:ffff::1", p + 8);
+	{
+		uint8_t q[200];
+
+		memcpy(q, p, n);
+		/* recompute the ICMPv6 checksum with the new source */
+		fix_l4_6(q);
+		assert_int_equal(xl(q, n), NAT_XLAT_NOT_OURS);
+		assert_int_equal(res.reason, NAT_XLAT_R_SRC_UNMAPPED);
+		pton(AF_INET, "192.0.2.1", &conf.self4);
+		assert_int_equal(xl(q, n), NAT_XLAT_OK);
+		assert_int_equal(out[12], 192);
+		assert_int_equal(out[15], 1);
+		assert_int_equal(out[20], 11);
+	}
+}
+
+static void
+test_fragments_untranslatable(void **state)
+{
+	uint8_t p[200], u[100];
+	size_t n, k;
+
+	(void)state;
+	/* Fragmented ICMP: the checksum needs the whole message. */
+	memset(u, 0, 40);
+	u[0] = 8;
+	n = b4(p, "192.0.2.10", "192.0.2.30", IPPROTO_ICMP, 64, 0x2000, NULL, 0,
+	    u, 40);
+	assert_int_equal(xl(p, n), NAT_XLAT_DROP);
+	assert_int_equal(res.reason, NAT_XLAT_R_ICMP_FRAG);
+	/* RFC 7915 §4.5: first fragment of UDP with checksum zero. */
+	k = mkudp(u, 1, 2, 40);
+	n = b4(p, "192.0.2.10", "192.0.2.30", IPPROTO_UDP, 64, 0x2000, NULL, 0,
+	    u, 24);
+	(void)k;
+	assert_int_equal(xl(p, n), NAT_XLAT_DROP);
+	assert_int_equal(res.reason, NAT_XLAT_R_FRAG_UDP0);
+	/* RFC 1858: a first TCP fragment without the whole header, and a
+	 * fragment at offset 1. */
+	memset(u, 0, 16);
+	n = b4(p, "192.0.2.10", "192.0.2.30", IPPROTO_TCP, 64, 0x2000, NULL, 0,
+	    u, 16);
+	assert_int_equal(xl(p, n), NAT_XLAT_DROP);
+	assert_int_equal(res.reason, NAT_XLAT_R_FRAG_SHORT);
+	n = b4(p, "192.0.2.10", "192.0.2.30", IPPROTO_TCP, 64, 0x0001, NULL, 0,
+	    u, 16);
+	assert_int_equal(xl(p, n), NAT_XLAT_DROP);
+	assert_int_equal(res.reason, NAT_XLAT_R_FRAG_SHORT);
+	/* A later fragment is copied as it is. */
+	n = b4(p, "192.0.2.10", "192.0.2.30", IPPROTO_TCP, 64, 0x0003, NULL, 0,
+	    u, 16);
+	assert_int_equal(xl(p, n), NAT_XLAT_OK);
+	assert_int_equal(res.len, 48 + 16);
+	assert_int_equal(be16(out + 42), 3 << 3);
+}
+
+static void
+test_malformed_ipv4(void **state)
+{
+	uint8_t p[100], q[100];
+	size_t n;
+
+	(void)state;
+	n = b4(p, "192.0.2.10", "192.0.2.30", IPPROTO_UDP, 64, 0, NULL, 0, udp8,
+	    8);
+	/* Shorter than a header; shorter than Total Length. */
+	assert_int_equal(xl(p, 19), NAT_XLAT_DROP);
+	assert_int_equal(res.reason, NAT_XLAT_R_TRUNCATED);
+	assert_int_equal(xl(p, n - 1), NAT_XLAT_DROP);
+	assert_int_equal(res.reason, NAT_XLAT_R_TRUNCATED);
+	/* Trailing octets (Ethernet padding) are not translated. */
+	memcpy(q, p, n);
+	memset(q + n, 0xee, 10);
+	assert_int_equal(xl(q, n + 10), NAT_XLAT_OK);
+	assert_int_equal(res.len, 48);
+	/* IHL 4; IHL 15 past the end; Total Length under the header. */
+	memcpy(q, p, n);
+	q[0] = 0x44;
+	fix4(q);
+	assert_int_equal(xl(q, n), NAT_XLAT_DROP);
+	assert_int_equal(res.reason, NAT_XLAT_R_IHL);
+	q[0] = 0x4f;
+	assert_int_equal(xl(q, n), NAT_XLAT_DROP);
+	assert_int_equal(res.reason, NAT_XLAT_R_TRUNCATED);
+	memcpy(q, p, n);
+	q[3] = 16;
+	fix4(q);
+	assert_int_equal(xl(q, n), NAT_XLAT_DROP);
+	assert_int_equal(res.reason, NAT_XLAT_R_LENGTH);
+	/* Header checksum. */
+	memcpy(q, p, n);
+	q[10] ^= 0x40;
+	assert_int_equal(xl(q, n), NAT_XLAT_DROP);
+	assert_int_equal(res.reason, NAT_XLAT_R_IP_CSUM);
+	/* Version 5. */
+	memcpy(q, p, n);
+	q[0] = 0x55;
+	assert_int_equal(xl(q, n), NAT_XLAT_DROP);
+	assert_int_equal(res.reason, NAT_XLAT_R_VERSION);
+	assert_int_equal(xl(q, 0), NAT_XLAT_DROP);
+	assert_int_equal(nat_xlat_4to6(&conf, p + 0, 0, out, sizeof(out), &res),
+	    NAT_XLAT_DROP);
+	/* Fragment running past 65535. */
+	n = b4(q, "192.0.2.10", "192.0.2.30", IPPROTO_UDP, 64, 0x1fff, NULL, 0,
+	    udp8, 8);
+	assert_int_equal(xl(q, n), NAT_XLAT_DROP);
+	assert_int_equal(res.reason, NAT_XLAT_R_LENGTH);
+	/* ICMPv6 in IPv4 means nothing. */
+	n = b4(q, "192.0.2.10", "192.0.2.30", IPPROTO_ICMPV6, 64, 0, NULL, 0,
+	    udp8, 8);
+	assert_int_equal(xl(q, n), NAT_XLAT_DROP);
+	assert_int_equal(res.reason, NAT_XLAT_R_PROTO);
+	/* The 6to4 entry refuses IPv4. */
+	assert_int_equal(nat_xlat_6to4(&conf, echo46_in, sizeof(echo46_in), out,
+	                     sizeof(out), &res),
+	    NAT_XLAT_DROP);
+	assert_int_equal(res.reason, NAT_XLAT_R_VERSION);
+	assert_int_equal(nat_xlat_4to6(&conf, echo64_in, sizeof(echo64_in), out,
+	                     sizeof(out), &res),
+	    NAT_XLAT_DROP);
+	assert_int_equal(res.reason, NAT_XLAT_R_VERSION);
+}
+
+static void
+test_malformed_l4(void **state)
+{
+	uint8_t p[100], t[40];
+	size_t n;
+
+	(void)state;
+	/* TCP: 19 octets; Data Offset 4; Data Offset past the end. */
+	memset(t, 0, sizeof(t));
+	t[12] = 0x50;
+	n = b4(
+	    p, "192.0.2.10", "192.0.2.30", IPPROTO_TCP, 64, 0, NULL, 0, t, 19);
+	assert_int_equal(xl(p, n), NAT_XLAT_DROP);
+	assert_int_equal(res.reason, NAT_XLAT_R_L4_SHORT);
+	t[12] = 0x40;
+	n = b4(
+	    p, "192.0.2.10", "192.0.2.30", IPPROTO_TCP, 64, 0, NULL, 0, t, 20);
+	assert_int_equal(xl(p, n), NAT_XLAT_DROP);
+	assert_int_equal(res.reason, NAT_XLAT_R_L4_SHORT);
+	t[12] = 0x60;
+	n = b4(
+	    p, "192.0.2.10", "192.0.2.30", IPPROTO_TCP, 64, 0, NULL, 0, t, 20);
+	assert_int_equal(xl(p, n), NAT_XLAT_DROP);
+	assert_int_equal(res.reason, NAT_XLAT_R_L4_SHORT);
+	/* UDP: 7 octets; length 7; length past the datagram. */
+	n = b4(p, "192.0.2.10", "192.0.2.30", IPPROTO_UDP, 64, 0, NULL, 0, udp8,
+	    7);
+	assert_int_equal(xl(p, n), NAT_XLAT_DROP);
+	assert_int_equal(res.reason, NAT_XLAT_R_L4_SHORT);
+	memcpy(t, udp8, 8);
+	t[5] = 7;
+	n = b4(
+	    p, "192.0.2.10", "192.0.2.30", IPPROTO_UDP, 64, 0, NULL, 0, t, 8);
+	assert_int_equal(xl(p, n), NAT_XLAT_DROP);
+	assert_int_equal(res.reason, NAT_XLAT_R_UDP_LEN);
+	t[5] = 9;
+	n = b4(
+	    p, "192.0.2.10", "192.0.2.30", IPPROTO_UDP, 64, 0, NULL, 0, t, 8);
+	assert_int_equal(xl(p, n), NAT_XLAT_DROP);
+	assert_int_equal(res.reason, NAT_XLAT_R_UDP_LEN);
+	/* ICMP under 8 octets; a type with no counterpart (timestamp). */
+	memset(t, 0, 8);
+	t[0] = 8;
+	n = b4(
+	    p, "192.0.2.10", "192.0.2.30", IPPROTO_ICMP, 64, 0, NULL, 0, t, 4);
+	assert_int_equal(xl(p, n), NAT_XLAT_DROP);
+	assert_int_equal(res.reason, NAT_XLAT_R_L4_SHORT);
+	memset(t, 0, 20);
+	t[0] = 13;
+	n = b4(
+	    p, "192.0.2.10", "192.0.2.30", IPPROTO_ICMP, 64, 0, NULL, 0, t, 20);
+	assert_int_equal(xl(p, n), NAT_XLAT_DROP);
+	assert_int_equal(res.reason, NAT_XLAT_R_ICMP_TYPE);
+}
+
+static void
+test_malformed_ipv6(void **state)
+{
+	uint8_t p[200], q[200], u[20];
+	size_t n;
+
+	(void)state;
+	n = b6(p, "2001:db8::25", "2001:db8:64::c000:20a", IPPROTO_UDP, 64, u,
+	    mkudp(u, 1, 2, 4));
+	assert_int_equal(xl(p, 39), NAT_XLAT_DROP);
+	assert_int_equal(res.reason, NAT_XLAT_R_TRUNCATED);
+	assert_int_equal(xl(p, n - 1), NAT_XLAT_DROP);
+	assert_int_equal(res.reason, NAT_XLAT_R_TRUNCATED);
+	/* Payload Length 0: a jumbogram. */
+	memcpy(q, p, n);
+	q[4] = q[5] = 0;
+	assert_int_equal(xl(q, n), NAT_XLAT_DROP);
+	assert_int_equal(res.reason, NAT_XLAT_R_JUMBO);
+	/* UDP with no checksum (RFC 8200 §8.1). */
+	memcpy(q, p, n);
+	q[46] = q[47] = 0;
+	assert_int_equal(xl(q, n), NAT_XLAT_DROP);
+	assert_int_equal(res.reason, NAT_XLAT_R_UDP_ZERO6);
+	/* Hop-by-Hop not first; an extension header running past the
+	 * payload; two Fragment headers. */
+	memset(q, 0, sizeof(q));
+	memcpy(q, p, 40);
+	q[6] = IPPROTO_DSTOPTS;
+	q[40] = IPPROTO_HOPOPTS;
+	q[48] = IPPROTO_UDP;
+	memcpy(q + 56, udp8, 8);
+	q[5] = 24;
+	assert_int_equal(xl(q, 64), NAT_XLAT_DROP);
+	assert_int_equal(res.reason, NAT_XLAT_R_EXTHDR);
+	q[40] = IPPROTO_UDP;
+	q[41] = 5; /* 48 octets, past the payload */
+	assert_int_equal(xl(q, 64), NAT_XLAT_DROP);
+	assert_int_equal(res.reason, NAT_XLAT_R_EXTHDR);
+	q[6] = IPPROTO_FRAGMENT;
+	q[40] = IPPROTO_FRAGMENT;
+	q[41] = 0;
+	q[48] = IPPROTO_UDP;
+	assert_int_equal(xl(q, 64), NAT_XLAT_DROP);
+	assert_int_equal(res.reason, NAT_XLAT_R_EXTHDR);
+	/* ICMPv4 inside IPv6. */
+	n = b6(q, "2001:db8::25", "2001:db8:64::c000:20a", IPPROTO_ICMP, 64,
+	    udp8, 8);
+	assert_int_equal(xl(q, n), NAT_XLAT_DROP);
+	assert_int_equal(res.reason, NAT_XLAT_R_PROTO);
+	/* A fragmented ICMPv6 message. */
+	memset(q, 0, sizeof(q));
+	memcpy(q, p, 40);
+	q[5] = 16;
+	q[6] = IPPROTO_FRAGMENT;
+	q[40] = IPPROTO_ICMPV6;
+	q[43] = 1; /* M */
+	q[48] = 128;
+	assert_int_equal(xl(q, 56), NAT_XLAT_DROP);
+	assert_int_equal(res.reason, NAT_XLAT_R_ICMP_FRAG);
+	/* Fuzzer find: a fragment at offset 8191 * 8 would end past the
+	 * largest IPv4 datagram. */
+	q[40] = IPPROTO_UDP;
+	q[42] = 0xff;
+	q[43] = 0xf8;
+	assert_int_equal(xl(q, 56), NAT_XLAT_DROP);
+	assert_int_equal(res.reason, NAT_XLAT_R_LENGTH);
+	/* An unknown informational ICMPv6 type: dropped (§5.2). */
+	memset(u, 0, 8);
+	u[0] = 200;
+	n = b6(q, "2001:db8::25", "2001:db8:64::c000:20a", IPPROTO_ICMPV6, 64,
+	    u, 8);
+	assert_int_equal(xl(q, n), NAT_XLAT_DROP);
+	assert_int_equal(res.reason, NAT_XLAT_R_ICMP_TYPE);
+}
+
+static void
+test_echo_all_zero_checksum(void **state)
+{
+	uint8_t p[100], m[9];
+	size_t n;
+
+	(void)state;
+	/* Fuzzer find: an Echo Reply of all zeros (identifier, sequence,
+	 * one data octet) sums to +0 over IPv4, so its checksum is 0xffff;
+	 * RFC 1624 eqn. 3 alone yields 0x0000, which fails verification. */
+	memset(m, 0, sizeof(m));
+	m[0] = 129;
+	n = b6(p, "2001:db8::25", "2001:db8:64::c000:20a", IPPROTO_ICMPV6, 64,
+	    m, sizeof(m));
+	assert_int_equal(xl(p, n), NAT_XLAT_OK);
+	assert_int_equal(res.len, 29);
+	assert_int_equal(out[20], 0);
+	assert_int_equal(be16(out + 22), 0xffff);
+	assert_true(ck_ok4(out));
+}
+
+static void
+test_no_room(void **state)
+{
+	(void)state;
+	assert_int_equal(nat_xlat(&conf, udp46_in, sizeof(udp46_in), out,
+	                     sizeof(udp46_out) - 1, &res),
+	    NAT_XLAT_DROP);
+	assert_int_equal(res.reason, NAT_XLAT_R_NO_ROOM);
+	assert_int_equal(out[0], 0xa5); /* nothing written */
+	assert_int_equal(nat_xlat(&conf, udp46_in, sizeof(udp46_in), out,
+	                     sizeof(udp46_out), &res),
+	    NAT_XLAT_OK);
+	assert_int_equal(
+	    nat_xlat(&conf, err64_in, sizeof(err64_in), out, 40, &res),
+	    NAT_XLAT_DROP);
+	assert_int_equal(res.reason, NAT_XLAT_R_NO_ROOM);
+}
+
+static void
+test_split_refuses(void **state)
+{
+	uint8_t f[100];
+	size_t pos = 0, fl;
+
+	(void)state;
+	/* Not a SPLIT packet: no Fragment header, DF set, tiny MTU. */
+	assert_int_equal(nat_xlat_split(udp46_out, sizeof(udp46_out), 1280, 0,
+	                     &pos, f, sizeof(f), &fl),
+	    -1);
+	assert_int_equal(nat_xlat_split(tcp64_out, sizeof(tcp64_out), 20, 0,
+	                     &pos, f, sizeof(f), &fl),
+	    -1);
+	assert_int_equal(nat_xlat_split(frag46_out, sizeof(frag46_out), 48, 0,
+	                     &pos, f, sizeof(f), &fl),
+	    -1);
+	assert_int_equal(nat_xlat_split(udp46_in, sizeof(udp46_in), 1280, 0,
+	                     &pos, f, sizeof(f), &fl),
+	    -1); /* DF */
+	assert_int_equal(
+	    nat_xlat_split(udp46_in, 0, 1280, 0, &pos, f, sizeof(f), &fl), -1);
+	/* A packet that fits comes out whole, as one fragment. */
+	assert_int_equal(nat_xlat_split(frag46_out, sizeof(frag46_out), 1280, 0,
+	                     &pos, f, sizeof(f), &fl),
+	    1);
+	assert_int_equal(fl, sizeof(frag46_out));
+	assert_memory_equal(f, frag46_out, fl);
+	assert_int_equal(nat_xlat_split(frag46_out, sizeof(frag46_out), 1280, 0,
+	                     &pos, f, sizeof(f), &fl),
+	    0);
+}
+
+static void
+test_reason_names(void **state)
+{
+	int r;
+
+	(void)state;
+	for (r = 0; r < NAT_XLAT_R_MAX; r++)
+		assert_string_not_equal(nat_xlat_reason_name(r), "unknown");
+	assert_string_equal(nat_xlat_reason_name(NAT_XLAT_R_MAX), "unknown");
+	assert_string_equal(
+	    nat_xlat_reason_name(NAT_XLAT_R_TTL), "ttl_expired");
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test_setup(test_vectors_are_sane, reset),
+	    cmocka_unit_test_setup(test_udp_4to6, reset),
+	    cmocka_unit_test_setup(test_udp_zero_checksum_4to6, reset),
+	    cmocka_unit_test_setup(test_udp_round_trip, reset),
+	    cmocka_unit_test_setup(test_tcp_6to4, reset),
+	    cmocka_unit_test_setup(test_tcp_round_trip, reset),
+	    cmocka_unit_test_setup(test_echo_4to6, reset),
+	    cmocka_unit_test_setup(test_echo_reply_6to4, reset),
+	    cmocka_unit_test_setup(test_icmp_error_4to6, reset),
+	    cmocka_unit_test_setup(test_icmp_error_6to4, reset),
+	    cmocka_unit_test_setup(test_fragment_4to6, reset),
+	    cmocka_unit_test_setup(test_fragment_6to4, reset),
+	    cmocka_unit_test_setup(test_pair_to_pair, reset),
+	    cmocka_unit_test_setup(test_not_ours, reset),
+	    cmocka_unit_test_setup(test_proxied_tcp25, reset),
+	    cmocka_unit_test_setup(
+	        test_icmp_error_about_proxy_is_not_ours, reset),
+	    cmocka_unit_test_setup(test_well_known_prefix, reset),
+	    cmocka_unit_test_setup(test_prefix_cannot_impersonate_pair, reset),
+	    cmocka_unit_test_setup(test_ttl, reset),
+	    cmocka_unit_test_setup(test_options, reset),
+	    cmocka_unit_test_setup(test_segments_left, reset),
+	    cmocka_unit_test_setup(test_df_clear_is_fragmented_4to6, reset),
+	    cmocka_unit_test_setup(test_df_set_too_big_4to6, reset),
+	    cmocka_unit_test_setup(test_too_big_6to4, reset),
+	    cmocka_unit_test_setup(test_df_over_1260_6to4, reset),
+	    cmocka_unit_test_setup(test_icmp4_map, reset),
+	    cmocka_unit_test_setup(test_icmp4_frag_needed_mtu, reset),
+	    cmocka_unit_test_setup(test_icmp6_map, reset),
+	    cmocka_unit_test_setup(test_icmp_error_checks, reset),
+	    cmocka_unit_test_setup(test_icmp_error_from_unmapped_router, reset),
+	    cmocka_unit_test_setup(test_fragments_untranslatable, reset),
+	    cmocka_unit_test_setup(test_malformed_ipv4, reset),
+	    cmocka_unit_test_setup(test_malformed_l4, reset),
+	    cmocka_unit_test_setup(test_malformed_ipv6, reset),
+	    cmocka_unit_test_setup(test_echo_all_zero_checksum, reset),
+	    cmocka_unit_test_setup(test_no_room, reset),
+	    cmocka_unit_test_setup(test_split_refuses, reset),
+	    cmocka_unit_test_setup(test_reason_names, reset),
+	};
+
+	return cmocka_run_group_tests(tests, setup, teardown);
+}

@@ -1,0 +1,400 @@
+#!/usr/bin/env bash
+# tests/bench/w6.sh: W6 of make bench (issue 5), the packet path.  iperf3
+# TCP Mbit/s and UDP 64-octet packets/s from an IPv4-only client to an
+# IPv6-only server through
+#
+#   smtp64d  the NFQUEUE translator (gateway/nfq.c + nat/xlat.c): smtp64d
+#            with [packet] when it has that section, else
+#            tests/e2e/nfq_driver.c built here with -O2 (the same code)
+#   tayga    TAYGA (Debian package), in its own namespace, a TUN device,
+#            the network-specific prefix 2001:db8:46::/96, a static map
+#   direct   no translation: the client's IPv6 address, routed by the
+#            kernel (IPv6 forwarding) through the gateway namespace
+#
+# interleaved over rounds (each round another order), and prints the
+# median and min-max per cell, the ratio of each to direct and smtp64d's
+# to TAYGA's (target: >= 2x TAYGA's UDP packets/s).  Rows go to a TSV in
+# make bench's format:
+#
+#   round config workload metric value unit status detail
+#
+#   bash tests/bench/w6.sh [--quick] [--rounds N] [--seconds S]
+#                          [--tsv FILE] [--meta FILE] [--keep]
+#
+# --tsv appends (writing the header first if FILE is new or empty), so
+# tests/bench/run can hand over its own rows file; --meta appends
+# "key<TAB>value" rows (versions).  --quick: one round of 2 s cells.
+# Needs root; namespaces are made and removed here, documentation
+# addresses only, no veth end in the root namespace.
+#
+# Topology:
+#   c  192.0.2.10/24, 2001:db8:1::10/64 --- [gw] 192.0.2.1 192.0.2.30
+#                                              2001:db8:1::1
+#                                           [gw] 2001:db8::1 --- 2001:db8::25 s
+#   c  203.0.113.10/24 --- [tg] 203.0.113.1, TAYGA on nat64
+#                           [tg] 2001:db8:2::1 --- 2001:db8:2::25 s
+#   smtp64d: pair 192.0.2.30 = 2001:db8::25, prefix 2001:db8:64::/96
+#   TAYGA:   map 198.51.100.30 = 2001:db8:2::25, prefix 2001:db8:46::/96
+#   direct:  2001:db8:1::10 -> 2001:db8::25
+# Both translators are told the IPv6 MTU is 1500 (smtp64d: mtu6; TAYGA:
+# its TUN MTU), so TCP runs at MSS 1440 through either.
+set -u
+HERE=$(cd "$(dirname "$0")" && pwd)
+ROOT=$(cd "$HERE/../.." && pwd)
+
+ROUNDS=3 SECS=5 QUICK=0 TSV="" META="" KEEP=0
+usage() { sed -n '2,40p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+while [ $# -gt 0 ]; do
+	case $1 in
+	--quick) QUICK=1 ;;
+	--rounds) ROUNDS=${2:-}; shift ;;
+	--seconds) SECS=${2:-}; shift ;;
+	--tsv) TSV=${2:-}; shift ;;
+	--meta) META=${2:-}; shift ;;
+	--keep) KEEP=1 ;;
+	-h | --help) usage ;;
+	*) echo "w6: unknown argument $1" >&2; usage ;;
+	esac
+	shift
+done
+case $ROUNDS$SECS in '' | *[!0-9]*) usage ;; esac
+if [ "$ROUNDS" -lt 1 ] || [ "$ROUNDS" -gt 20 ] || [ "$SECS" -lt 1 ] ||
+	[ "$SECS" -gt 60 ]; then
+	usage
+fi
+[ "$QUICK" -eq 1 ] && ROUNDS=1 SECS=2
+if [ "$(id -u)" -ne 0 ]; then
+	echo "w6: must run as root (network namespaces)" >&2
+	exit 2
+fi
+
+# ------------------------------------------------------------- peers
+need=()
+for p in tayga iperf3 iptables iproute2 python3 libnetfilter-queue-dev \
+	libmnl-dev libev-dev; do
+	st=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
+	[ "$st" = "install ok installed" ] || need+=("$p")
+done
+if [ ${#need[@]} -gt 0 ]; then
+	echo "w6: installing ${need[*]}"
+	DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
+		"${need[@]}" >/dev/null || { echo "w6: apt-get failed" >&2; exit 2; }
+fi
+
+TAG=$(printf 'w6-%x%03x' "$$" "$((RANDOM % 4096))")
+WORK=$(mktemp -d "/tmp/smtp64-w6.$TAG.XXXXXX") || exit 2
+NS_C=$TAG-c NS_GW=$TAG-gw NS_TG=$TAG-tg NS_S=$TAG-s
+NSES=() PIDS=()
+CLEANED=0
+
+cleanup() {
+	local i
+	[ "$CLEANED" -eq 0 ] || return 0
+	CLEANED=1
+	trap '' INT TERM
+	for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do
+		kill "${PIDS[$i]}" 2>/dev/null
+	done
+	for i in 1 2 3 4 5 6 7 8 9 10; do
+		local alive=0 p
+		for p in "${PIDS[@]}"; do kill -0 "$p" 2>/dev/null && alive=1; done
+		[ "$alive" -eq 0 ] && break
+		sleep 0.2
+	done
+	for p in "${PIDS[@]}"; do kill -KILL "$p" 2>/dev/null; done
+	for ns in "${NSES[@]}"; do ip netns del "$ns" 2>/dev/null; done
+	if [ "$KEEP" -eq 1 ]; then echo "w6: kept $WORK"; else rm -rf "$WORK"; fi
+}
+trap cleanup EXIT
+trap 'cleanup; trap - EXIT; exit 130' INT
+trap 'cleanup; trap - EXIT; exit 143' TERM
+
+# Background processes are started with "ip netns exec" itself, never
+# through this function: $! must be the process (LAB-NOTES).
+ns() { ip netns exec "$@"; }
+mkns() {
+	ip netns add "$1" || exit 2
+	NSES+=("$1")
+	ip -n "$1" link set lo up
+	ns "$1" sysctl -qw net.ipv6.conf.all.accept_dad=0 \
+		net.ipv6.conf.default.accept_dad=0 >/dev/null
+}
+link() { # NS1 IF1 NS2 IF2
+	ip -n "$1" link add "$2" type veth peer name "$4" netns "$3" || exit 2
+	ip -n "$1" link set "$2" up
+	ip -n "$3" link set "$4" up
+}
+addr() { case $3 in *:*) ip -n "$1" -6 addr add "$3" dev "$2" nodad ;; *) ip -n "$1" addr add "$3" dev "$2" ;; esac; }
+
+for n in "$NS_C" "$NS_GW" "$NS_TG" "$NS_S"; do mkns "$n"; done
+link "$NS_C" eth-gw "$NS_GW" to-c
+link "$NS_GW" to-s "$NS_S" eth-gw
+link "$NS_C" eth-tg "$NS_TG" to-c
+link "$NS_TG" to-s "$NS_S" eth-tg
+addr "$NS_C" eth-gw 192.0.2.10/24
+addr "$NS_C" eth-gw 2001:db8:1::10/64
+addr "$NS_GW" to-c 192.0.2.1/24
+addr "$NS_GW" to-c 192.0.2.30/24
+addr "$NS_GW" to-c 2001:db8:1::1/64
+addr "$NS_GW" to-s 2001:db8::1/64
+addr "$NS_S" eth-gw 2001:db8::25/64
+addr "$NS_C" eth-tg 203.0.113.10/24
+addr "$NS_TG" to-c 203.0.113.1/24
+addr "$NS_TG" to-s 2001:db8:2::1/64
+addr "$NS_S" eth-tg 2001:db8:2::25/64
+ip -n "$NS_C" -6 route add 2001:db8::/64 via 2001:db8:1::1
+ip -n "$NS_C" route add 198.51.100.30/32 via 203.0.113.1
+ip -n "$NS_S" -6 route add 2001:db8:1::/64 via 2001:db8::1
+ip -n "$NS_S" -6 route add 2001:db8:64::/96 via 2001:db8::1
+ip -n "$NS_S" -6 route add 2001:db8:46::/96 via 2001:db8:2::1
+ns "$NS_GW" sysctl -qw net.ipv6.conf.all.forwarding=1 net.ipv4.ip_forward=0 >/dev/null
+ns "$NS_TG" sysctl -qw net.ipv6.conf.all.forwarding=1 net.ipv4.ip_forward=1 >/dev/null
+
+# ------------------------------------------------------ smtp64d (nfq)
+QUEUE=6
+for t in iptables ip6tables; do
+	ns "$NS_GW" $t -t raw -N SMTP64
+	ns "$NS_GW" $t -t raw -A SMTP64 -p tcp --dport 25 -j RETURN
+	ns "$NS_GW" $t -t raw -A SMTP64 -p tcp --sport 25 -j RETURN
+	ns "$NS_GW" $t -t raw -A SMTP64 -j NFQUEUE --queue-num $QUEUE
+done
+ns "$NS_GW" iptables -t raw -A PREROUTING -d 192.0.2.30 -j SMTP64
+ns "$NS_GW" ip6tables -t raw -A PREROUTING -d 2001:db8:64::/96 -j SMTP64
+
+SMTP64D=${SMTP64D:-$ROOT/build/smtp64d}
+conf=$WORK/smtp64.conf
+cat >"$conf" <<EOF
+[gateway]
+fqdn = gw.example.net
+listen = 192.0.2.30:25
+
+[pair mx]
+ipv4 = 192.0.2.30
+ipv6 = 2001:db8::25
+
+[nat64 bench]
+prefix = 2001:db8:64::/96
+allow_clients = 2001:db8::/64
+
+[packet]
+enable = yes
+queue = $QUEUE
+ipv6_mtu_bytes = 1500
+EOF
+XLAT_KIND=""
+if [ -x "$SMTP64D" ] && "$SMTP64D" -t -c "$conf" >/dev/null 2>&1; then
+	ip netns exec "$NS_GW" "$SMTP64D" -f -c "$conf" </dev/null \
+		>"$WORK/xlat.log" 2>&1 &
+	XLAT_PID=$!
+	XLAT_KIND="smtp64d $("$SMTP64D" -V 2>&1 | head -n 1)"
+else
+	drv=$WORK/nfq_driver
+	natsrc=()
+	for f in "$ROOT"/nat/*.c; do
+		case $f in *_test.c | *_fuzz.c) ;; *) natsrc+=("$f") ;; esac
+	done
+	# shellcheck disable=SC2046
+	cc -std=c11 -D_DEFAULT_SOURCE -O2 -g -I"$ROOT" -o "$drv" \
+		"$ROOT/tests/e2e/nfq_driver.c" "$ROOT/gateway/nfq.c" \
+		"$ROOT/gateway/log.c" \
+		"${natsrc[@]}" \
+		$(pkg-config --cflags --libs libnetfilter_queue libmnl) -lev ||
+		{ echo "w6: nfq_driver does not build" >&2; exit 1; }
+	ip netns exec "$NS_GW" "$drv" -q $QUEUE -6 1500 -e \
+		-p 2001:db8:64::/96 192.0.2.30=2001:db8::25 </dev/null \
+		>"$WORK/xlat.log" 2>&1 &
+	XLAT_PID=$!
+	XLAT_KIND="nfq_driver (gateway/nfq.c, -O2)"
+fi
+PIDS+=("$XLAT_PID")
+
+# ------------------------------------------------------------- TAYGA
+mkdir -p "$WORK/tayga"
+cat >"$WORK/tayga.conf" <<EOF
+tun-device nat64
+ipv4-addr 198.51.100.2
+prefix 2001:db8:46::/96
+map 198.51.100.30 2001:db8:2::25
+data-dir $WORK/tayga
+EOF
+ns "$NS_TG" tayga -c "$WORK/tayga.conf" --mktun >/dev/null 2>&1 ||
+	{ echo "w6: tayga --mktun failed" >&2; exit 1; }
+ip -n "$NS_TG" link set nat64 up mtu 1500
+ip -n "$NS_TG" route add 198.51.100.30/32 dev nat64
+ip -n "$NS_TG" -6 route add 2001:db8:46::/96 dev nat64
+ip netns exec "$NS_TG" tayga -n -c "$WORK/tayga.conf" </dev/null \
+	>"$WORK/tayga.log" 2>&1 &
+TAYGA_PID=$!
+PIDS+=("$TAYGA_PID")
+
+# ------------------------------------------------------------ server
+ip netns exec "$NS_S" iperf3 -s -p 5201 </dev/null >"$WORK/iperf3-s.log" 2>&1 &
+SRV_PID=$!
+PIDS+=("$SRV_PID")
+
+up() { # CONFIG: the path answers a ping
+	case $1 in
+	direct) ns "$NS_C" ping -c 1 -W 1 2001:db8::25 ;;
+	smtp64d) ns "$NS_C" ping -c 1 -W 1 192.0.2.30 ;;
+	tayga) ns "$NS_C" ping -c 1 -W 1 198.51.100.30 ;;
+	esac >/dev/null 2>&1
+}
+for i in $(seq 50); do
+	up direct && up smtp64d && up tayga && break
+	sleep 0.2
+done
+for c in direct smtp64d tayga; do
+	up "$c" || { echo "w6: $c path does not answer" >&2; tail "$WORK"/*.log >&2; exit 1; }
+done
+ours() { ns "$NS_S" ss -Hltnp sport = :5201 | grep -q "pid=$SRV_PID,"; }
+for i in $(seq 50); do ours && break; sleep 0.1; done
+ours || { echo "w6: iperf3 server is not ours" >&2; exit 1; }
+
+target() {
+	case $1 in
+	direct) echo 2001:db8::25 ;;
+	smtp64d) echo 192.0.2.30 ;;
+	tayga) echo 198.51.100.30 ;;
+	esac
+}
+xlat_pid() {
+	case $1 in
+	smtp64d) echo "$XLAT_PID" ;;
+	tayga) echo "$TAYGA_PID" ;;
+	*) echo "" ;;
+	esac
+}
+# CPU seconds (user + system) of PID so far.
+cpu_s() {
+	[ -n "$1" ] || { echo 0; return; }
+	awk -v hz="$(getconf CLK_TCK)" '{ print ($14 + $15) / hz }' \
+		"/proc/$1/stat" 2>/dev/null || echo 0
+}
+
+[ -n "$TSV" ] || TSV=$WORK/w6.tsv
+[ -s "$TSV" ] || printf 'round\tconfig\tworkload\tmetric\tvalue\tunit\tstatus\tdetail\n' >"$TSV"
+ROWS=$WORK/rows.tsv
+: >"$ROWS"
+row() { printf '%s\t%s\tW6\t%s\t%s\t%s\t%s\t%s\n' "$@" | tee -a "$ROWS" >>"$TSV"; }
+
+# cell ROUND CONFIG KIND(tcp|udp)
+cell() {
+	local r=$1 c=$2 k=$3 t pid c0 c1 json rc
+	t=$(target "$c")
+	pid=$(xlat_pid "$c")
+	json=$WORK/$r-$c-$k.json
+	c0=$(cpu_s "$pid")
+	if [ "$k" = tcp ]; then
+		ns "$NS_C" timeout $((SECS + 20)) iperf3 -c "$t" -p 5201 -t "$SECS" \
+			--json >"$json" 2>&1
+	else
+		ns "$NS_C" timeout $((SECS + 20)) iperf3 -c "$t" -p 5201 -t "$SECS" \
+			-u -l 64 -b 0 --json >"$json" 2>&1
+	fi
+	rc=$?
+	c1=$(cpu_s "$pid")
+	python3 - "$json" "$k" "$rc" "$c0" "$c1" <<'EOF' | while IFS=$'\t' read -r m v u st d; do row "$r" "$c" "$m" "$v" "$u" "$st" "$d"; done
+import json, sys
+path, kind, rc, c0, c1 = sys.argv[1], sys.argv[2], int(sys.argv[3]), float(sys.argv[4]), float(sys.argv[5])
+cpu = "xlat_cpu_s=%.2f" % (c1 - c0)
+try:
+    j = json.load(open(path))
+    e = j["end"]
+except Exception as ex:
+    m = "tcp_mbit_s" if kind == "tcp" else "udp64_pps"
+    print("\t".join([m, "0", "Mbit/s" if kind == "tcp" else "pkt/s", "failed", "iperf3 rc=%d no result" % rc]))
+    sys.exit(0)
+if kind == "tcp":
+    rcv = e["sum_received"]
+    snd = e["sum_sent"]
+    v = rcv["bits_per_second"] / 1e6
+    st = "ok" if rc == 0 and rcv["bytes"] > 0 else "failed"
+    print("\t".join(["tcp_mbit_s", "%.1f" % v, "Mbit/s", st,
+        "bytes=%d retransmits=%d %s" % (rcv["bytes"], snd.get("retransmits", 0), cpu)]))
+else:
+    s = e.get("sum_received") or e["sum"]
+    sent = e.get("sum_sent", e["sum"])
+    pk = s.get("packets", 0)
+    lost = s.get("lost_packets", 0)
+    secs = s.get("seconds") or 1
+    got = pk - lost
+    st = "ok" if rc == 0 and got > 0 else "failed"
+    print("\t".join(["udp64_pps", "%.0f" % (got / secs), "pkt/s", st,
+        "sent=%d received=%d lost=%d %s" % (pk, got, lost, cpu)]))
+EOF
+}
+
+ORDERS=("direct smtp64d tayga" "tayga direct smtp64d" "smtp64d tayga direct")
+T0=$SECONDS
+echo "w6: $ROUNDS round(s) of ${SECS} s cells; translator: $XLAT_KIND; tayga $(dpkg-query -W -f='${Version}' tayga)"
+for ((r = 1; r <= ROUNDS; r++)); do
+	order=${ORDERS[$(((r - 1) % 3))]}
+	for c in $order; do
+		# Every cell gets a live path and our own server.
+		if ! kill -0 "$XLAT_PID" 2>/dev/null ||
+			! kill -0 "$TAYGA_PID" 2>/dev/null; then
+			echo "w6: a translator died" >&2
+			tail "$WORK"/*.log >&2
+			exit 1
+		fi
+		cell "$r" "$c" tcp >/dev/null
+		cell "$r" "$c" udp >/dev/null
+	done
+done
+
+if [ -n "$META" ]; then
+	{
+		printf 'w6_translator\t%s\n' "$XLAT_KIND"
+		printf 'w6_tayga\t%s\n' "$(dpkg-query -W -f='${Version}' tayga)"
+		printf 'w6_iperf3\t%s\n' "$(iperf3 --version | head -n1)"
+		printf 'w6_kernel\t%s\n' "$(uname -r)"
+		printf 'w6_cores\t%s\n' "$(nproc)"
+	} >>"$META"
+fi
+
+kill -USR1 "$XLAT_PID" 2>/dev/null
+sleep 0.3
+grep -h event=packet_stats "$WORK/xlat.log" | tail -n 1 | sed 's/^/# /'
+
+python3 - "$ROWS" <<'EOF'
+import sys, statistics as st
+rows = [l.rstrip("\n").split("\t") for l in open(sys.argv[1]) if l.strip()]
+cells = {}
+bad = set()
+for r in rows:
+    _, cfg, _, metric, val, unit, status, _ = r
+    if status != "ok":
+        bad.add((cfg, metric))
+        continue
+    cells.setdefault((cfg, metric, unit), []).append(float(val))
+med = {}
+print("%-8s %-12s %12s %22s %9s" % ("config", "metric", "median", "min-max", "x direct"))
+for metric in ("tcp_mbit_s", "udp64_pps"):
+    for cfg in ("direct", "smtp64d", "tayga"):
+        k = [c for c in cells if c[0] == cfg and c[1] == metric]
+        if (cfg, metric) in bad or not k:
+            print("%-8s %-12s %12s" % (cfg, metric, "FAILED"))
+            continue
+        v = cells[k[0]]
+        med[(cfg, metric)] = st.median(v)
+    for cfg in ("direct", "smtp64d", "tayga"):
+        if (cfg, metric) not in med:
+            continue
+        k = [c for c in cells if c[0] == cfg and c[1] == metric][0]
+        v = cells[k]
+        d = med.get(("direct", metric))
+        print("%-8s %-12s %12.1f %10.1f-%-11.1f %9s" % (cfg, metric, med[(cfg, metric)],
+              min(v), max(v), ("%.2f" % (med[(cfg, metric)] / d)) if d else "-"))
+for metric in ("tcp_mbit_s", "udp64_pps"):
+    a, b = med.get(("smtp64d", metric)), med.get(("tayga", metric))
+    if a and b:
+        print("smtp64d / tayga %-12s %.2f%s" % (metric, a / b,
+              "  (target >= 2)" if metric == "udp64_pps" else ""))
+EOF
+if [ "$TSV" = "$WORK/w6.tsv" ] && [ "$KEEP" -eq 0 ]; then
+	# No --tsv: the rows go with the work folder, so show them.
+	cat "$ROWS"
+	echo "w6: done in $((SECONDS - T0)) s"
+else
+	echo "w6: done in $((SECONDS - T0)) s; rows in $TSV"
+fi

@@ -1,0 +1,300 @@
+#!/usr/bin/env bash
+# e2e: the packet path.  Everything but SMTP between paired addresses is
+# translated per packet (RFC 7915, pairs as RFC 7757 EAM, an RFC 6052
+# prefix) through NFQUEUE, both directions, while TCP/25 still goes to
+# the proxy.
+#
+#   c4 192.0.2.10 --- [gw] 192.0.2.30 = 2001:db8::25 --- s6
+#                          192.0.2.10 = 2001:db8:64::c000:20a (prefix /96)
+#   c6 2001:db8:1::10 = 198.51.100.110 [gw] 2001:db8:1::25 = 198.51.100.25 s4
+#
+# gw keeps IP forwarding off: a packet that crosses has been translated.
+# Its raw table sends packets to the paired addresses and the prefix to
+# NFQUEUE 3, except TCP with port 25 either end (the proxy's, as
+# docs/operations.md writes them).  The translator is smtp64d itself when
+# it knows the [packet] section, else tests/e2e/nfq_driver.c (the same
+# gateway/nfq.c), built here (NFQ_CFLAGS: its compiler flags, e.g. the
+# sanitizers).
+#
+# Checked: ICMP echo both ways on both pairs of hosts (reply TTL 63: it
+# came through, the gateway's own would say 64); UDP and TCP both ways
+# (the far end sees the translated source and the bytes intact); iperf3
+# TCP both ways and UDP 64-octet; a 3000-octet UDP datagram without DF
+# (IPv4 fragments -> Fragment headers, cut again to 1280); Fragmentation
+# Needed with MTU 1260 (DF set, over 1280 translated); Time Exceeded at
+# TTL 1; a fragmented ping dropped and counted; SMTP relayed by the proxy
+# (the MX sees the gateway, not the client's prefix address); the
+# counters.
+set -u
+here=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=/dev/null
+. "$here/../lab/lib.sh"
+
+QUEUE=3
+PFX=2001:db8:64::/96
+C4_V6=2001:db8:64::c000:20a	# c4 under the prefix
+C6_V4=198.51.100.110		# stands for c6
+PEER=$here/peer.py
+
+lab_init
+for t in iptables ip6tables ping iperf3 python3 cc pkg-config; do
+	command -v "$t" >/dev/null 2>&1 || {
+		fail "tool $t present (tools/install-deps)"
+		lab_summary
+		exit 1
+	}
+done
+lab_topology c4 gw s6 c6 s4 || { fail "lab topology"; lab_summary; exit 1; }
+lab_addr "$NS_GW" to-s4 "$C6_V4/24"
+
+# ------------------------------------------------------------ rules
+# raw PREROUTING: before conntrack and routing (forwarding is off).
+rules() {
+	local t=$1 p
+	shift
+	ip netns exec "$NS_GW" "$t" -t raw -N SMTP64 || return 1
+	ip netns exec "$NS_GW" "$t" -t raw -A SMTP64 -p tcp --dport 25 -j RETURN
+	ip netns exec "$NS_GW" "$t" -t raw -A SMTP64 -p tcp --sport 25 -j RETURN
+	ip netns exec "$NS_GW" "$t" -t raw -A SMTP64 -j NFQUEUE --queue-num "$QUEUE"
+	for p in "$@"; do
+		ip netns exec "$NS_GW" "$t" -t raw -A PREROUTING -d "$p" -j SMTP64 ||
+			return 1
+	done
+}
+if rules iptables "$MX6_V4" "$C6_V4" && rules ip6tables "$PFX" "$MX4_V6"; then
+	pass "NFQUEUE rules in gw (raw PREROUTING, TCP/25 excluded)"
+else
+	fail "NFQUEUE rules in gw"
+	lab_summary
+	exit 1
+fi
+
+# ------------------------------------------------------- translator
+conf=$LAB_DIR/smtp64.conf
+write_conf() {
+	{
+		printf '[gateway]\nfqdn = gw.example.net\n'
+		printf 'listen = 0.0.0.0:25, [::]:25\n'
+		printf '\n[pair mx6]\nipv4 = %s\nipv6 = %s\n' "$MX6_V4" "$S6_ADDR"
+		printf '\n[pair mx4]\nipv4 = %s\nipv6 = %s\n' "$S4_ADDR" "$MX4_V6"
+		printf '\n[pair c6]\nipv4 = %s\nipv6 = %s\n' "$C6_V4" "$C6_ADDR"
+		printf '\n[nat64 lab]\nprefix = %s\nallow_clients = %s\n' \
+			"$PFX" 2001:db8::/64
+		[ "${1:-}" = packet ] &&
+			printf '\n[packet]\nenable = yes\nqueue = %s\nicmp_errors = yes\n' \
+				"$QUEUE"
+	} >"$conf"
+}
+XLAT_LOG=""
+XLAT_PID=""
+write_conf packet
+if [ -x "$SMTP64D" ] && "$SMTP64D" -t -c "$conf" >/dev/null 2>&1; then
+	# smtp64d translates itself; its log holds the counters.
+	lab_smtp64d_start "$conf" || { fail "smtp64d starts"; lab_summary; exit 1; }
+	XLAT_LOG=$SMTP64D_LOG
+	XLAT_PID=$SMTP64D_PID
+	pass "smtp64d starts with [packet] enable = yes (queue $QUEUE)"
+else
+	write_conf
+	drv=$LAB_DIR/nfq_driver
+	natsrc=()
+	for f in "$LAB_ROOT"/nat/*.c; do
+		case $f in *_test.c | *_fuzz.c) ;; *) natsrc+=("$f") ;; esac
+	done
+	# shellcheck disable=SC2046
+	# NFQ_CFLAGS="-O1 -g -fsanitize=address,undefined" runs it under
+	# the sanitizers.
+	# shellcheck disable=SC2086
+	if ! cc -std=c11 -D_DEFAULT_SOURCE ${NFQ_CFLAGS:--O2} -I"$LAB_ROOT" -o "$drv" \
+		"$here/nfq_driver.c" "$LAB_ROOT/gateway/nfq.c" \
+		"$LAB_ROOT/gateway/log.c" \
+		"${natsrc[@]}" \
+		$(pkg-config --cflags --libs libnetfilter_queue libmnl) -lev \
+		>"$LAB_DIR/cc.log" 2>&1; then
+		fail "nfq_driver builds"
+		cat "$LAB_DIR/cc.log"
+		lab_summary
+		exit 1
+	fi
+	XLAT_LOG=$LAB_DIR/nfq_driver.log
+	lab_bg "$XLAT_LOG" "$NS_GW" "$drv" -e -q "$QUEUE" -p "$PFX" \
+		"$MX6_V4=$S6_ADDR" "$S4_ADDR=$MX4_V6" "$C6_V4=$C6_ADDR"
+	XLAT_PID=$LAB_LAST_PID
+	if wait_for 50 grep -q event=packet_start "$XLAT_LOG"; then
+		pass "nfq_driver runs (smtp64d has no [packet] yet)"
+	else
+		fail "nfq_driver runs"
+		cat "$XLAT_LOG"
+		lab_summary
+		exit 1
+	fi
+	lab_smtp64d_start "$conf" || { fail "smtp64d starts"; lab_summary; exit 1; }
+fi
+
+# ------------------------------------------------------------ echo
+# ping_ttl NS ADDR: three replies, all TTL (hop limit) 63.
+ping_ttl() {
+	local out
+	out=$(ip netns exec "$1" ping -c 3 -i 0.2 -W 2 "$2" 2>&1) || return 1
+	[ "$(grep -c 'ttl=63' <<<"$out")" -eq 3 ]
+}
+check "ping c4 -> $MX6_V4 (s6 answers, TTL 63)" ping_ttl "$NS_C4" "$MX6_V4"
+check "ping s6 -> $C4_V6 (c4 answers)" ping_ttl "$NS_S6" "$C4_V6"
+check "ping c6 -> $MX4_V6 (s4 answers, pair to pair)" ping_ttl "$NS_C6" "$MX4_V6"
+check "ping s4 -> $C6_V4 (c6 answers)" ping_ttl "$NS_S4" "$C6_V4"
+# Before any TCP teaches c4 the path MTU: the first 1328-octet ping with
+# DF meets our Fragmentation Needed (RFC 1191), the next one c4 refuses
+# itself, with the MTU it learnt.
+pmtu() {
+	local out
+	out=$(ip netns exec "$NS_C4" ping -c 2 -i 0.3 -W 2 -M "do" -s 1300 \
+		"$MX6_V4" 2>&1)
+	printf '%s\n' "$out" >>"$LAB_DIR/pmtu.log"
+	grep -q 'Frag needed.*mtu = 1260' <<<"$out" &&
+		grep -q 'mtu=1260' <<<"$out"
+}
+check "DF set, 1328 octets: Fragmentation Needed, MTU 1260" pmtu
+
+# ------------------------------------------------------ UDP and TCP
+for s in "s6 $NS_S6 $S6_ADDR" "c4 $NS_C4 $C4_ADDR" "s4 $NS_S4 $S4_ADDR" \
+	"c6 $NS_C6 $C6_ADDR"; do
+	read -r name ns addr <<<"$s"
+	lab_bg "$LAB_DIR/udp-$name.log" "$ns" python3 "$PEER" udp-server "$addr" 7007
+	lab_bg "$LAB_DIR/tcp-$name.log" "$ns" python3 "$PEER" tcp-server "$addr" 7008
+done
+listening() { ip netns exec "$1" ss -Hln "sport = :$2" | grep -q .; }
+for ns in "$NS_S6" "$NS_C4" "$NS_S4" "$NS_C6"; do
+	if ! wait_for 50 listening "$ns" 7008 || ! wait_for 50 listening "$ns" 7007; then
+		fail "peers listening in $ns"
+	fi
+done
+
+# peer_says NS MODE ADDR PORT SIZE WANT [nodf]: the far end saw WANT.
+peer_says() {
+	local ns=$1 mode=$2 addr=$3 port=$4 size=$5 want=$6 out
+	out=$(ip netns exec "$ns" timeout 20 python3 "$PEER" "$mode" "$addr" \
+		"$port" "$size" "${7:-}" 2>&1)
+	printf '%s\n' "$out" >>"$LAB_DIR/clients.log"
+	[ "$out" = "$want" ]
+}
+check "UDP c4 -> $MX6_V4: s6 sees $C4_V6" \
+	peer_says "$NS_C4" udp-client "$MX6_V4" 7007 100 "peer=$C4_V6 len=100 ok=1"
+check "UDP s6 -> $C4_V6: c4 sees $MX6_V4" \
+	peer_says "$NS_S6" udp-client "$C4_V6" 7007 100 "peer=$MX6_V4 len=100 ok=1"
+check "UDP c6 -> $MX4_V6: s4 sees $C6_V4" \
+	peer_says "$NS_C6" udp-client "$MX4_V6" 7007 100 "peer=$C6_V4 len=100 ok=1"
+check "UDP s4 -> $C6_V4: c6 sees $MX4_V6" \
+	peer_says "$NS_S4" udp-client "$C6_V4" 7007 100 "peer=$MX4_V6 len=100 ok=1"
+check "TCP c4 -> $MX6_V4, 200 kB: s6 sees $C4_V6, bytes intact" \
+	peer_says "$NS_C4" tcp-client "$MX6_V4" 7008 200000 "peer=$C4_V6 len=200000 ok=1"
+check "TCP s6 -> $C4_V6, 200 kB: c4 sees $MX6_V4" \
+	peer_says "$NS_S6" tcp-client "$C4_V6" 7008 200000 "peer=$MX6_V4 len=200000 ok=1"
+check "TCP c6 -> $MX4_V6, 200 kB: s4 sees $C6_V4" \
+	peer_says "$NS_C6" tcp-client "$MX4_V6" 7008 200000 "peer=$C6_V4 len=200000 ok=1"
+check "TCP s4 -> $C6_V4, 200 kB: c6 sees $MX4_V6" \
+	peer_says "$NS_S4" tcp-client "$C6_V4" 7008 200000 "peer=$MX4_V6 len=200000 ok=1"
+# RFC 7915 §4: DF clear -> IPv4 fragments (1500) -> Fragment headers,
+# each cut again to fit 1280; s6 reassembles.
+check "UDP 3000 octets without DF c4 -> $MX6_V4: reassembled on s6" \
+	peer_says "$NS_C4" udp-client "$MX6_V4" 7007 3000 "peer=$C4_V6 len=3000 ok=1" nodf
+
+# ----------------------------------------------------------- iperf3
+iperf_ok() { # NS_SERVER ADDR_SERVER NS_CLIENT ADDR ARGS...
+	local nss=$1 as=$2 nsc=$3 ac=$4 pid rc
+	shift 4
+	ip netns exec "$nss" iperf3 -s -1 -B "$as" -p 5201 >"$LAB_DIR/iperf-s.log" 2>&1 &
+	pid=$!
+	LAB_PIDS+=("$pid")
+	wait_for 50 listening "$nss" 5201 || true
+	ip netns exec "$nsc" timeout 30 iperf3 -c "$ac" -p 5201 "$@" \
+		>"$LAB_DIR/iperf-c.log" 2>&1
+	rc=$?
+	wait "$pid" 2>/dev/null
+	cat "$LAB_DIR/iperf-c.log" >>"$LAB_DIR/iperf.log"
+	[ "$rc" -eq 0 ] && grep -q receiver "$LAB_DIR/iperf-c.log"
+}
+check "iperf3 TCP c4 -> $MX6_V4 (2 s)" iperf_ok "$NS_S6" "$S6_ADDR" "$NS_C4" "$MX6_V4" -t 2
+check "iperf3 TCP s6 -> c4, reverse mode (2 s)" iperf_ok "$NS_S6" "$S6_ADDR" "$NS_C4" "$MX6_V4" -t 2 -R
+check "iperf3 UDP 64-octet c4 -> $MX6_V4 (1 s, 20 Mbit/s)" \
+	iperf_ok "$NS_S6" "$S6_ADDR" "$NS_C4" "$MX6_V4" -t 1 -u -l 64 -b 20M
+
+# ---------------------------------------------------- router duties
+ttl1() {
+	ip netns exec "$NS_C4" ping -c 1 -W 2 -t 1 "$MX6_V4" 2>&1 |
+		grep -q 'Time to live exceeded'
+}
+check "TTL 1: Time Exceeded from $MX6_V4" ttl1
+fragping() {
+	! ip netns exec "$NS_C4" ping -c 1 -W 1 -M dont -s 2000 "$MX6_V4" >/dev/null 2>&1
+}
+check "fragmented ping: not translated (ICMP checksum needs it whole)" fragping
+
+# ------------------------------------------------------------- SMTP
+if lab_postfix_start s6; then
+	pass "Postfix starts on s6"
+	out=$LAB_DIR/swaks.out
+	lab_swaks "$NS_C4" "$MX6_V4" mta.example.com pkt1 "$out"
+	if wait_for 100 maildir_find s6 pkt1; then
+		pass "SMTP c4 -> $MX6_V4:25 delivered on s6"
+		msg=$(maildir_find s6 pkt1)
+		rcv=$(received_header "$msg")
+		echo "# $rcv"
+		check "the MX saw the proxy ($GW_S6_ADDR), not $C4_V6" \
+			grep -q "$GW_S6_ADDR" <<<"$rcv"
+		check "... and never the prefix address" \
+			bash -c "! grep -q '$C4_V6' <<<'$rcv'"
+	else
+		fail "SMTP c4 -> $MX6_V4:25 delivered on s6"
+		cat "$out"
+	fi
+else
+	fail "Postfix starts on s6"
+fi
+
+# --------------------------------------------------------- counters
+kill -USR1 "$XLAT_PID" 2>/dev/null
+wait_for 30 grep -q event=packet_stats "$XLAT_LOG"
+stats=$(grep event=packet_stats "$XLAT_LOG" | tail -n 1)
+echo "# $stats"
+counter() { sed -n "s/.* $1=\([0-9]*\).*/\1/p" <<<"$stats"; }
+positive() { [ "${1:-0}" -gt 0 ]; }
+check "counted: translated 4->6" positive "$(counter sent46)"
+check "counted: translated 6->4" positive "$(counter sent64)"
+check "counted: IPv6 fragments cut from SPLIT packets" positive "$(counter fragments)"
+check "counted: ICMP errors sent (too_big, ttl_expired)" positive "$(counter icmp_sent)"
+check "counted: too_big" positive "$(counter too_big)"
+check "counted: ttl_expired" positive "$(counter ttl_expired)"
+check "counted: icmp_fragment" positive "$(counter icmp_fragment)"
+check "no SMTP reached the queue (proxied=0)" test -z "$(counter proxied)"
+check "no send errors" test "$(counter send_errors)" = 0
+check "no sanitizer report from the translator" \
+	bash -c "! grep -qE 'runtime error|Sanitizer' '$XLAT_LOG'"
+
+# ----------------------------------------------------------- reload
+# smtp64d only: SIGHUP takes new [packet] settings (same queue: in
+# place), stops the path (enable = no: the queue has no reader, its
+# packets are dropped) and starts it again.
+reloaded() { # N: the Nth "event=reload result=ok" is in the log
+	[ "$(grep -c 'event=reload result=ok' "$XLAT_LOG")" -ge "$1" ]
+}
+no_ping() { ! ip netns exec "$NS_C4" ping -c 2 -i 0.3 -W 1 "$MX6_V4" >/dev/null 2>&1; }
+if [ "$XLAT_PID" = "${SMTP64D_PID:-}" ]; then
+	write_conf packet
+	kill -HUP "$XLAT_PID"
+	wait_for 50 reloaded 1
+	check "SIGHUP, [packet] unchanged: still translated" ping_ttl "$NS_C4" "$MX6_V4"
+	write_conf
+	kill -HUP "$XLAT_PID"
+	wait_for 50 reloaded 2
+	check "SIGHUP, [packet] gone: the path stops (logged)" \
+		grep -q 'event=packet_stop reason=reload' "$XLAT_LOG"
+	check "... and nothing is translated" no_ping
+	check "... while SMTP is still relayed" \
+		lab_swaks "$NS_C4" "$MX6_V4" mta.example.com pkt2 "$LAB_DIR/swaks2.out"
+	write_conf packet
+	kill -HUP "$XLAT_PID"
+	wait_for 50 reloaded 3
+	check "SIGHUP, [packet] back: translated again" ping_ttl "$NS_C4" "$MX6_V4"
+fi
+
+lab_summary
