@@ -11,7 +11,8 @@ PREFIX		?= /usr/local
 SBINDIR		?= $(PREFIX)/sbin
 BINDIR		?= $(PREFIX)/bin
 MANDIR		?= $(PREFIX)/share/man
-SYSCONFDIR	?= $(PREFIX)/etc
+# PREFIX=/usr is a system install: its configuration lives in /etc.
+SYSCONFDIR	?= $(if $(filter /usr,$(PREFIX)),/etc,$(PREFIX)/etc)
 DESTDIR		?=
 
 CC		?= cc

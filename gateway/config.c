@@ -666,6 +666,7 @@ gateway_key(struct parse *p, const char *name, const char *v)
 		    1, 65535 },
 		{ "max_sessions", offsetof(struct gw_config, max_sessions), 1,
 		    1000000 },
+		{ "workers", offsetof(struct gw_config, workers), 1, 64 },
 		{ "max_sessions_per_client",
 		    offsetof(struct gw_config, max_sessions_per_client), 1,
 		    1000000 },
@@ -823,6 +824,7 @@ gw_config_defaults(struct gw_config *c)
 	c->upstream_port = 25;
 	c->max_sessions = 1000;
 	c->max_sessions_per_client = 50;
+	c->workers = 1;
 	c->buffer_bytes = 16384;
 	c->log_level = LOG_INFO;
 	c->connect_timeout_s = 30;

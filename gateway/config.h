@@ -78,6 +78,7 @@ struct gw_config {
 	unsigned		 upstream_port;
 	unsigned		 max_sessions;
 	unsigned		 max_sessions_per_client;
+	unsigned		 workers;	/* processes sharing the listeners */
 	size_t			 buffer_bytes;	/* per buffer, 4 a session */
 	int			 log_level;	/* syslog level */
 	/* Timeouts, seconds.  Defaults from RFC 5321 §4.5.3.2. */

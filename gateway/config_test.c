@@ -82,6 +82,7 @@ test_good(void **state)
 	assert_int_equal(c.connect_timeout_s, 5);
 	assert_int_equal(c.greeting_timeout_s, 300);	/* RFC default */
 	assert_int_equal(c.buffer_bytes, 32768);
+	assert_int_equal(c.workers, 1);	/* default */
 	assert_int_equal(c.pairs.n, 4);
 
 	inet_pton(AF_INET, "198.51.100.25", &v4);
@@ -183,6 +184,8 @@ test_bad(void **state)
 		    ":4: prefix" },	/* u octet set */
 		{ "[gateway]\nfqdn = a.example\n[nat64 w]\n"
 		  "allow_clients = 192.0.2.1/24\n", ":4: allow_clients" },
+		{ "[gateway]\nfqdn = a.example\nworkers = 0\n", ":3: workers" },
+		{ "[gateway]\nfqdn = a.example\nworkers = 65\n", ":3: workers" },
 		{ "[gateway]\nfqdn = a.example\ntransparent = maybe\n",
 		    ":3: transparent: 'maybe'" },
 		{ "[gateway]\nfqdn = a.example\nsource_ipv4 = 2001:db8::1\n",

@@ -3,10 +3,14 @@
  */
 #include <sys/socket.h>
 
+#include <sys/types.h>
+#include <sys/wait.h>
+
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <ev.h>
@@ -39,6 +43,8 @@ usage(void)
 
 static const char *conf_path;
 static int debug_flag;
+/* With workers > 1 the NFQUEUE has one reader: worker 0. */
+static int packet_owner = 1;
 
 static int
 same_listeners(const struct gw_config *a, const struct gw_config *b)
@@ -139,7 +145,7 @@ packet_reload(struct ev_loop *loop, const struct gw_config *old,
 		return;
 	}
 	packet_stop(loop, "reload");
-	if (cfg->packet.enable)
+	if (cfg->packet.enable && packet_owner)
 		(void)packet_start(loop, cfg);
 }
 
@@ -194,15 +200,196 @@ stop_cb(struct ev_loop *loop, ev_signal *w, int revents)
 	ev_break(loop, EVBREAK_ALL);
 }
 
+/*
+ * One event loop: the listeners, their sessions, and (worker 0 only) the
+ * packet path.  Returns the exit status.
+ */
+static int
+serve(struct gw_config *cfg, struct gw_listener *listeners, size_t nlisten,
+    unsigned worker)
+{
+	struct gw_ctx ctx;
+	struct ev_loop *loop;
+	ev_signal sigterm, sigint, sighup, sigusr1;
+	size_t i;
+
+	packet_owner = worker == 0;
+	loop = ev_default_loop(EVFLAG_AUTO);
+	if (loop == NULL)
+		gw_fatal("event=start error=\"cannot initialise libev\"");
+	gw_ctx_init(&ctx, loop, cfg);
+	/* Session ids stay unique across workers: the worker number is the
+	 * top byte. */
+	ctx.next_id = (uint32_t)worker << 24;
+	for (i = 0; i < nlisten; i++)
+		gw_listener_start(&listeners[i], &ctx);
+	ev_signal_init(&sigterm, stop_cb, SIGTERM);
+	ev_signal_init(&sigint, stop_cb, SIGINT);
+	ev_signal_init(&sighup, reload_cb, SIGHUP);
+	sighup.data = &ctx;
+	ev_signal_init(&sigusr1, stats_cb, SIGUSR1);
+	ev_signal_start(loop, &sigterm);
+	ev_signal_start(loop, &sigint);
+	ev_signal_start(loop, &sighup);
+	ev_signal_start(loop, &sigusr1);
+	/* After daemon(): the queue belongs to the process that reads it.
+	 * With -f a failure is on the terminal; else in the log. */
+	if (cfg->packet.enable && packet_owner && packet_start(loop, cfg) != 0)
+		gw_fatal("event=start error=\"packet path: see above\"");
+	gw_log(LOG_INFO, "event=start version=%s fqdn=%s pairs=%zu "
+	    "helo_rewrite=%s", SMTP64_VERSION, cfg->fqdn, cfg->pairs.n,
+	    cfg->pol.helo == SMTPFIX_HELO_ALWAYS ? "always" :
+	    cfg->pol.helo == SMTPFIX_HELO_LITERALS ? "literals" : "off");
+	log_certs(cfg);
+
+	ev_run(loop, 0);
+
+	packet_stop(loop, "exit");
+	for (i = 0; i < nlisten; i++)
+		gw_listener_stop(&listeners[i]);
+	gw_session_close_all(&ctx);
+	gw_config_release(ctx.cfg);
+	return 0;
+}
+
+static volatile sig_atomic_t sup_term, sup_hup, sup_usr1, sup_chld;
+
+static void
+sup_signal(int sig)
+{
+	if (sig == SIGTERM || sig == SIGINT)
+		sup_term = sig;
+	else if (sig == SIGHUP)
+		sup_hup = 1;
+	else if (sig == SIGUSR1)
+		sup_usr1 = 1;
+	else if (sig == SIGCHLD)
+		sup_chld = 1;
+}
+
+static pid_t
+spawn(struct gw_config *cfg, struct gw_listener *listeners, size_t nlisten,
+    unsigned worker, const sigset_t *orig)
+{
+	pid_t pid = fork();
+
+	if (pid != 0)
+		return pid;
+	/* The child: default dispositions, libev installs its own. */
+	signal(SIGTERM, SIG_DFL);
+	signal(SIGINT, SIG_DFL);
+	signal(SIGHUP, SIG_DFL);
+	signal(SIGUSR1, SIG_DFL);
+	signal(SIGCHLD, SIG_DFL);
+	sigprocmask(SIG_SETMASK, orig, NULL);
+	_exit(serve(cfg, listeners, nlisten, worker));
+}
+
+/*
+ * workers > 1: N processes accept on the same listening sockets (the
+ * kernel hands each connection to one of them), so sessions use every
+ * core.  This process only watches them: it forwards SIGHUP and SIGUSR1,
+ * stops them on SIGTERM, and restarts one that dies (at most once a
+ * second, so a crash loop cannot spin).  Limits such as
+ * max_sessions_per_client then hold per worker.
+ */
+static int
+supervise(struct gw_config *cfg, struct gw_listener *listeners,
+    size_t nlisten)
+{
+	pid_t pid[64];
+	time_t born[64];
+	unsigned n = cfg->workers, i, alive = 0;
+	int stopping = 0;
+	sigset_t block, orig;
+	struct sigaction sa;
+	int status;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = sup_signal;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+	sigaction(SIGUSR1, &sa, NULL);
+	sigaction(SIGCHLD, &sa, NULL);
+	sigemptyset(&block);
+	sigaddset(&block, SIGTERM);
+	sigaddset(&block, SIGINT);
+	sigaddset(&block, SIGHUP);
+	sigaddset(&block, SIGUSR1);
+	sigaddset(&block, SIGCHLD);
+	sigprocmask(SIG_BLOCK, &block, &orig);
+	for (i = 0; i < n; i++) {
+		pid[i] = spawn(cfg, listeners, nlisten, i, &orig);
+		born[i] = time(NULL);
+		alive += pid[i] > 0;
+	}
+	gw_log(LOG_INFO, "event=start workers=%u version=%s", n,
+	    SMTP64_VERSION);
+	while (alive > 0) {
+		sigsuspend(&orig);
+		if (sup_hup || sup_usr1) {
+			int sig = sup_hup ? SIGHUP : SIGUSR1;
+
+			sup_hup = sup_usr1 = 0;
+			for (i = 0; i < n; i++)
+				if (pid[i] > 0)
+					kill(pid[i], sig);
+			if (sig == SIGHUP) {
+				char err[512];
+				struct gw_config *c2 = gw_config_new(conf_path,
+				    err, sizeof(err));
+
+				/* A worker restarted later starts from the
+				 * newest valid file. */
+				if (c2 != NULL) {
+					gw_config_release(cfg);
+					cfg = c2;
+				}
+			}
+		}
+		if (sup_term && !stopping) {
+			stopping = 1;
+			gw_log(LOG_INFO, "event=stop signal=%d workers=%u",
+			    (int)sup_term, n);
+			for (i = 0; i < n; i++)
+				if (pid[i] > 0)
+					kill(pid[i], SIGTERM);
+		}
+		if (sup_chld) {
+			pid_t p;
+
+			sup_chld = 0;
+			while ((p = waitpid(-1, &status, WNOHANG)) > 0) {
+				for (i = 0; i < n && pid[i] != p; i++)
+					continue;
+				if (i == n)
+					continue;
+				pid[i] = 0;
+				alive--;
+				if (sup_term)
+					continue;
+				gw_log(LOG_ERR, "event=worker_exit worker=%u "
+				    "status=%d note=restarting", i, status);
+				if (time(NULL) - born[i] < 1)
+					sleep(1);
+				pid[i] = spawn(cfg, listeners, nlisten, i, &orig);
+				born[i] = time(NULL);
+				alive += pid[i] > 0;
+			}
+		}
+	}
+	gw_config_release(cfg);
+	return 0;
+}
+
 int
 main(int argc, char *argv[])
 {
 	const char *conf = SMTP64_CONF;
 	struct gw_listener listeners[GW_LISTEN_MAX];
 	struct gw_config *cfg;
-	struct gw_ctx ctx;
-	struct ev_loop *loop;
-	ev_signal sigterm, sigint, sighup, sigusr1;
 	char err[512];
 	int ch, foreground = 0, check = 0, debug = 0;
 	size_t i, nlisten;
@@ -238,8 +425,9 @@ main(int argc, char *argv[])
 		return 1;
 	}
 	if (check) {
-		printf("%s: ok (%zu pairs, %zu listeners%s)\n", conf,
-		    cfg->pairs.n, cfg->nlisten,
+		printf("%s: ok (%zu pairs, %zu listeners, %u worker%s%s)\n",
+		    conf, cfg->pairs.n, cfg->nlisten, cfg->workers,
+		    cfg->workers == 1 ? "" : "s",
 		    cfg->packet.enable ? ", packet path" : "");
 		gw_config_release(cfg);
 		return 0;
@@ -262,37 +450,7 @@ main(int argc, char *argv[])
 		perror("smtp64d: daemon");
 		return 1;
 	}
-	loop = ev_default_loop(EVFLAG_AUTO);
-	if (loop == NULL)
-		gw_fatal("event=start error=\"cannot initialise libev\"");
-	gw_ctx_init(&ctx, loop, cfg);
-	for (i = 0; i < nlisten; i++)
-		gw_listener_start(&listeners[i], &ctx);
-	ev_signal_init(&sigterm, stop_cb, SIGTERM);
-	ev_signal_init(&sigint, stop_cb, SIGINT);
-	ev_signal_init(&sighup, reload_cb, SIGHUP);
-	sighup.data = &ctx;
-	ev_signal_init(&sigusr1, stats_cb, SIGUSR1);
-	ev_signal_start(loop, &sigterm);
-	ev_signal_start(loop, &sigint);
-	ev_signal_start(loop, &sighup);
-	ev_signal_start(loop, &sigusr1);
-	/* After daemon(): the queue belongs to the process that reads it.
-	 * With -f a failure is on the terminal; else in the log. */
-	if (cfg->packet.enable && packet_start(loop, cfg) != 0)
-		gw_fatal("event=start error=\"packet path: see above\"");
-	gw_log(LOG_INFO, "event=start version=%s fqdn=%s pairs=%zu "
-	    "helo_rewrite=%s", SMTP64_VERSION, cfg->fqdn, cfg->pairs.n,
-	    cfg->pol.helo == SMTPFIX_HELO_ALWAYS ? "always" :
-	    cfg->pol.helo == SMTPFIX_HELO_LITERALS ? "literals" : "off");
-	log_certs(cfg);
-
-	ev_run(loop, 0);
-
-	packet_stop(loop, "exit");
-	for (i = 0; i < nlisten; i++)
-		gw_listener_stop(&listeners[i]);
-	gw_session_close_all(&ctx);
-	gw_config_release(ctx.cfg);
-	return 0;
+	if (cfg->workers > 1)
+		return supervise(cfg, listeners, nlisten);
+	return serve(cfg, listeners, nlisten, 0);
 }
