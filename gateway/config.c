@@ -570,16 +570,41 @@ nat64_key(struct parse *p, const char *section, const char *name,
 }
 
 /* [packet]: the per-packet translator (gateway/nfq). */
+/* A whole-number key: name, where it goes, its range. */
+struct uint_key {
+	const char	*key;
+	size_t		 off;		/* of an unsigned in the struct */
+	unsigned long	 min, max;
+};
+
+/* Sets the key of tab[0..n) called name in base; -1 if none is. */
+static int
+uint_key(struct parse *p, const struct uint_key *tab, size_t n, void *base,
+    const char *name, const char *v)
+{
+	unsigned long x;
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		if (strcmp(name, tab[i].key) != 0)
+			continue;
+		if (parse_uint(v, tab[i].min, tab[i].max, &x) != 0) {
+			perr(p, p->line, "%s: want a whole number %lu..%lu",
+			    name, tab[i].min, tab[i].max);
+			return 0;
+		}
+		*(unsigned *)(void *)((char *)base + tab[i].off) = (unsigned)x;
+		return 1;
+	}
+	return -1;
+}
+
 static int
 packet_key(struct parse *p, const char *name, const char *v)
 {
 	struct gw_packet *k = &p->cfg->packet;
-	unsigned long n;
-	static const struct {
-		const char	*key;
-		size_t		 off;
-		unsigned long	 min, max;
-	} uints[] = {
+	int rc;
+	static const struct uint_key uints[] = {
 		{ "queue", offsetof(struct gw_packet, queue), 0, 65535 },
 		{ "queue_max_packets",
 		    offsetof(struct gw_packet, queue_max_packets), 1,
@@ -590,19 +615,10 @@ packet_key(struct parse *p, const char *name, const char *v)
 		{ "ipv6_mtu_bytes", offsetof(struct gw_packet, ipv6_mtu_bytes),
 		    1280, 65535 },
 	};
-	size_t i;
 
-	for (i = 0; i < sizeof(uints) / sizeof(uints[0]); i++) {
-		if (strcmp(name, uints[i].key) != 0)
-			continue;
-		if (parse_uint(v, uints[i].min, uints[i].max, &n) != 0) {
-			perr(p, p->line, "%s: want a whole number %lu..%lu",
-			    name, uints[i].min, uints[i].max);
-			return 0;
-		}
-		*(unsigned *)(void *)((char *)k + uints[i].off) = (unsigned)n;
-		return 1;
-	}
+	if ((rc = uint_key(p, uints, sizeof(uints) / sizeof(uints[0]), k,
+	    name, v)) >= 0)
+		return rc;
 	if (strcmp(name, "enable") == 0)
 		return parse_yesno(p, name, v, &k->enable);
 	if (strcmp(name, "icmp_errors") == 0)
@@ -657,11 +673,7 @@ gateway_key(struct parse *p, const char *name, const char *v)
 	struct gw_config *c = p->cfg;
 	unsigned long n;
 	int rc;
-	static const struct {
-		const char	*key;
-		size_t		 off;
-		unsigned long	 min, max;
-	} uints[] = {
+	static const struct uint_key uints[] = {
 		{ "upstream_port", offsetof(struct gw_config, upstream_port),
 		    1, 65535 },
 		{ "max_sessions", offsetof(struct gw_config, max_sessions), 1,
@@ -685,19 +697,10 @@ gateway_key(struct parse *p, const char *name, const char *v)
 		{ "data_end_timeout_s",
 		    offsetof(struct gw_config, data_end_timeout_s), 1, 3600 },
 	};
-	size_t i;
 
-	for (i = 0; i < sizeof(uints) / sizeof(uints[0]); i++) {
-		if (strcmp(name, uints[i].key) != 0)
-			continue;
-		if (parse_uint(v, uints[i].min, uints[i].max, &n) != 0) {
-			perr(p, p->line, "%s: want a whole number %lu..%lu",
-			    name, uints[i].min, uints[i].max);
-			return 0;
-		}
-		*(unsigned *)(void *)((char *)c + uints[i].off) = (unsigned)n;
-		return 1;
-	}
+	if ((rc = uint_key(p, uints, sizeof(uints) / sizeof(uints[0]), c,
+	    name, v)) >= 0)
+		return rc;
 	if ((rc = tls_key(p, &p->gtls, 0, name, v)) >= 0)
 		return rc;
 	if (strcmp(name, "fqdn") == 0) {

@@ -5,19 +5,10 @@
 #include <stddef.h>
 #include <string.h>
 
+#include "smtpfix/chars.h"
 #include "smtpfix/helo.h"
 
-static int
-is_wsp(char c)
-{
-	return c == ' ' || c == '\t';
-}
 
-static int
-upper(int c)
-{
-	return c >= 'a' && c <= 'z' ? c - 'a' + 'A' : c;
-}
 
 enum smtpfix_rc
 smtpfix_helo_parse(const char *line, size_t len, struct smtpfix_helo *out)
@@ -33,18 +24,18 @@ smtpfix_helo_parse(const char *line, size_t len, struct smtpfix_helo *out)
 	/* Servers split commands on white space (and some skip leading
 	 * blanks); take the verb as widely as they do, so a line a server
 	 * reads as EHLO is never relayed unrewritten. */
-	for (i = 0; i < end && is_wsp(line[i]); i++)
+	for (i = 0; i < end && smtpfix_is_wsp(line[i]); i++)
 		continue;
 	v = i;
-	while (i < end && !is_wsp(line[i]))
+	while (i < end && !smtpfix_is_wsp(line[i]))
 		i++;
 	if (i - v != 4)
 		return SMTPFIX_SYNTAX;
-	if (upper(line[v + 2]) != 'L' || upper(line[v + 3]) != 'O')
+	if (smtpfix_upper(line[v + 2]) != 'L' || smtpfix_upper(line[v + 3]) != 'O')
 		return SMTPFIX_SYNTAX;
-	if (upper(line[v]) == 'E' && upper(line[v + 1]) == 'H')
+	if (smtpfix_upper(line[v]) == 'E' && smtpfix_upper(line[v + 1]) == 'H')
 		out->ehlo = 1;
-	else if (upper(line[v]) == 'H' && upper(line[v + 1]) == 'E')
+	else if (smtpfix_upper(line[v]) == 'H' && smtpfix_upper(line[v + 1]) == 'E')
 		out->ehlo = 0;
 	else
 		return SMTPFIX_SYNTAX;
@@ -53,10 +44,10 @@ smtpfix_helo_parse(const char *line, size_t len, struct smtpfix_helo *out)
 
 	/* RFC 5321 §4.1.1.1: "EHLO" SP ( Domain / address-literal ).  The
 	 * argument is the first word; the server judges the rest. */
-	while (i < end && is_wsp(line[i]))
+	while (i < end && smtpfix_is_wsp(line[i]))
 		i++;
 	a = i;
-	while (i < end && !is_wsp(line[i]))
+	while (i < end && !smtpfix_is_wsp(line[i]))
 		i++;
 	out->arg.p = line + a;
 	out->arg.len = i - a;

@@ -18,6 +18,7 @@
 
 #include "nat/addr.h"
 #include "nat/scope.h"
+#include "smtpfix/chars.h"
 #include "smtpfix/path.h"
 
 /* RFC 5321 §4.1.3: the tag of an IPv6 literal. */
@@ -30,31 +31,8 @@ struct path_state {
 	struct smtpfix_span culprit;
 };
 
-static int
-is_blank(unsigned char c)
-{
-	return c == ' ' || c == '\t';
-}
 
-static int
-upper(int c)
-{
-	return c >= 'a' && c <= 'z' ? c - 'a' + 'A' : c;
-}
 
-/* 1 if s[0..len) equals word (upper case), ignoring case. */
-static int
-word_eq(const char *s, size_t len, const char *word)
-{
-	size_t i;
-
-	if (len != strlen(word))
-		return 0;
-	for (i = 0; i < len; i++)
-		if (upper((unsigned char)s[i]) != word[i])
-			return 0;
-	return 1;
-}
 
 static int
 is_alnum(unsigned char c)
@@ -163,7 +141,7 @@ literal_class(const char *s, size_t len)
 	const char *pct;
 	size_t alen, i;
 
-	if (len > V6_TAG_LEN && word_eq(s, V6_TAG_LEN, "IPV6:")) {
+	if (len > V6_TAG_LEN && smtpfix_word_eq(s, V6_TAG_LEN, "IPV6:")) {
 		s += V6_TAG_LEN;
 		len -= V6_TAG_LEN;
 		/* RFC 4007 §11: "addr%zone"; RFC 5321 has no zones, but an
@@ -330,7 +308,7 @@ path_parse(const char *line, size_t end, size_t i, struct smtpfix_path *out)
 	if (k < end && line[k] == '>') {
 		/* RFC 5321 §4.1.1.3: "<Postmaster>" needs no domain. */
 		if (out->is_mail || quoted || out->adl.len != 0 ||
-		    !word_eq(line + lp, k - lp, "POSTMASTER"))
+		    !smtpfix_word_eq(line + lp, k - lp, "POSTMASTER"))
 			return SMTPFIX_PATH_SYNTAX;
 		out->mailbox.p = line + lp;
 		out->mailbox.len = k - lp;
@@ -351,9 +329,9 @@ close:
 	out->path.p = line + start;
 	out->path.len = k - start;
 	/* RFC 5321 §4.1.1.2: Reverse-path [SP Mail-parameters] */
-	if (k < end && !is_blank((unsigned char)line[k]))
+	if (k < end && !smtpfix_is_wsp((unsigned char)line[k]))
 		return SMTPFIX_PATH_SYNTAX;
-	while (k < end && is_blank((unsigned char)line[k]))
+	while (k < end && smtpfix_is_wsp((unsigned char)line[k]))
 		k++;
 	out->params.p = line + k;
 	out->params.len = end - k;
@@ -385,14 +363,14 @@ smtpfix_path_check(const char *line, size_t len, struct smtpfix_path *out)
 
 	/* The verb as widely as servers read it (see smtpfix/helo.c): a
 	 * line a server takes for MAIL must not slip by unchecked. */
-	for (i = 0; i < end && is_blank((unsigned char)line[i]); i++)
+	for (i = 0; i < end && smtpfix_is_wsp((unsigned char)line[i]); i++)
 		continue;
 	v = i;
-	while (i < end && !is_blank((unsigned char)line[i]))
+	while (i < end && !smtpfix_is_wsp((unsigned char)line[i]))
 		i++;
-	if (word_eq(line + v, i - v, "MAIL"))
+	if (smtpfix_word_eq(line + v, i - v, "MAIL"))
 		out->is_mail = 1;
-	else if (!word_eq(line + v, i - v, "RCPT"))
+	else if (!smtpfix_word_eq(line + v, i - v, "RCPT"))
 		return SMTPFIX_PATH_NOT_PATH;
 	out->used = len;
 	if (!crlf)
@@ -400,19 +378,19 @@ smtpfix_path_check(const char *line, size_t len, struct smtpfix_path *out)
 
 	/* RFC 5321 §4.1.1.2 "MAIL FROM:", §4.1.1.3 "RCPT TO:"; blanks
 	 * around the colon are tolerated, as by most servers. */
-	while (i < end && is_blank((unsigned char)line[i]))
+	while (i < end && smtpfix_is_wsp((unsigned char)line[i]))
 		i++;
 	v = i;
 	while (i < end && is_alnum((unsigned char)line[i]))
 		i++;
-	if (!word_eq(line + v, i - v, out->is_mail ? "FROM" : "TO"))
+	if (!smtpfix_word_eq(line + v, i - v, out->is_mail ? "FROM" : "TO"))
 		return SMTPFIX_PATH_SYNTAX;
-	while (i < end && is_blank((unsigned char)line[i]))
+	while (i < end && smtpfix_is_wsp((unsigned char)line[i]))
 		i++;
 	if (i >= end || line[i] != ':')
 		return SMTPFIX_PATH_SYNTAX;
 	i++;
-	while (i < end && is_blank((unsigned char)line[i]))
+	while (i < end && smtpfix_is_wsp((unsigned char)line[i]))
 		i++;
 	/* RFC 5321 §4.1.2: Path = "<" ... ">"; a bare mailbox is what
 	 * some servers take, but then the gateway could not tell where

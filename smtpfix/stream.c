@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "smtpfix/helo.h"
+#include "smtpfix/chars.h"
 #include "smtpfix/line.h"
 #include "smtpfix/path.h"
 #include "smtpfix/stream.h"
@@ -153,29 +154,8 @@ step_reset(struct smtpfix_step *out)
 	out->detail = NULL;
 }
 
-static int
-is_wsp(char c)
-{
-	return c == ' ' || c == '\t';
-}
 
-static int
-upper(int c)
-{
-	return c >= 'a' && c <= 'z' ? c - 'a' + 'A' : c;
-}
 
-/* 1 if p[0..n) equals the upper-case word w, ignoring case. */
-static int
-word_eq(const char *p, size_t n, const char *w)
-{
-	size_t i;
-
-	for (i = 0; i < n; i++)
-		if (w[i] == '\0' || upper((unsigned char)p[i]) != w[i])
-			return 0;
-	return w[n] == '\0';
-}
 
 static size_t
 clamp(size_t v, size_t lo, size_t hi)
@@ -313,14 +293,14 @@ verb_find(const char *line, size_t end, size_t *vend)
 	size_t i, v;
 	int k;
 
-	for (i = 0; i < end && is_wsp(line[i]); i++)
+	for (i = 0; i < end && smtpfix_is_wsp(line[i]); i++)
 		continue;
 	v = i;
-	while (i < end && !is_wsp(line[i]))
+	while (i < end && !smtpfix_is_wsp(line[i]))
 		i++;
 	*vend = i;
 	for (k = 0; k < VERB_COUNT; k++)
-		if (word_eq(line + v, i - v, verbs[k]))
+		if (smtpfix_word_eq(line + v, i - v, verbs[k]))
 			return (enum smtpfix_verb)k;
 	return VERB_UNKNOWN;
 }
@@ -350,7 +330,7 @@ bdat_parse(const char *p, size_t n, uint64_t *size)
 	if (i == 1)
 		return -1;
 	if (i != n &&
-	    !(n - i == 5 && p[i] == ' ' && word_eq(p + i + 1, 4, "LAST")))
+	    !(n - i == 5 && p[i] == ' ' && smtpfix_word_eq(p + i + 1, 4, "LAST")))
 		return -1;
 	*size = v;
 	return 0;
@@ -466,7 +446,7 @@ c2s_starttls(struct smtpfix_stream *s, const char *in, size_t used, size_t vend,
 	/* RFC 2920 §3.1, RFC 3207 §4.2: STARTTLS ends a pipelined group
 	 * and nothing after it counts: hold until it is answered. */
 	s->hold = 1;
-	for (i = vend; i + 2 < used && is_wsp(in[i]); i++)
+	for (i = vend; i + 2 < used && smtpfix_is_wsp(in[i]); i++)
 		continue;
 	if (i + 2 < used) {
 		/* RFC 3207 §4: "501 Syntax error (no parameters allowed)". */
@@ -800,9 +780,9 @@ ehlo_kw(const char *line, size_t used, const char *w)
 	size_t i, end;
 
 	end = used - 2;
-	for (i = 4; i < end && !is_wsp(line[i]); i++)
+	for (i = 4; i < end && !smtpfix_is_wsp(line[i]); i++)
 		continue;
-	return i >= 4 && word_eq(line + 4, i - 4, w);
+	return i >= 4 && smtpfix_word_eq(line + 4, i - 4, w);
 }
 
 /* RFC 3030: CHUNKING and BINARYMIME lead the client to BDAT, which we
