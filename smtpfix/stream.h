@@ -184,7 +184,7 @@ struct smtpfix_pending { /* one expected reply */
 
 /*
  * The whole state of one session.  The caller owns it (embed it in the
- * session object); smtpfix_stream_init fills it.  About 9 KiB.  All
+ * session object); smtpfix_stream_init fills it.  About 400 bytes.  All
  * fields are private to stream.c.
  */
 struct smtpfix_stream {
