@@ -21,7 +21,7 @@
 
 int
 gw_listener_open(struct gw_listener *gl, const struct gw_listen *l,
-    int transparent, char *err, size_t errcap)
+    int transparent, int reuseport, char *err, size_t errcap)
 {
 	struct sockaddr_storage ss;
 	socklen_t sl;
@@ -56,6 +56,16 @@ gw_listener_open(struct gw_listener *gl, const struct gw_listen *l,
 		return -1;
 	}
 	(void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on));
+	/* Workers: one socket each in a SO_REUSEPORT group, so the kernel
+	 * spreads connections over them instead of waking every worker
+	 * for each one. */
+	if (reuseport &&
+	    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof(on)) != 0) {
+		(void)snprintf(err, errcap, "listen %s: SO_REUSEPORT: %s",
+		    gl->name, strerror(errno));
+		close(fd);
+		return -1;
+	}
 	/* Replies are small and pipelined groups are latency bound; Linux
 	 * hands TCP_NODELAY on to every accepted socket, saving a call per
 	 * session. */

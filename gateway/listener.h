@@ -27,11 +27,11 @@ struct gw_listener {
 /*
  * Opens, binds and listens on l (IPv6 sockets are IPv6-only, so each
  * family has its own listener and a v4 client is never seen as
- * ::ffff:a.b.c.d).  transparent sets IP_TRANSPARENT (TPROXY).  0, or -1
- * with a message in err.
+ * ::ffff:a.b.c.d).  transparent sets IP_TRANSPARENT (TPROXY), reuseport
+ * SO_REUSEPORT (one socket per worker).  0, or -1 with a message in err.
  */
 int	gw_listener_open(struct gw_listener *gl, const struct gw_listen *l,
-	    int transparent, char *err, size_t errcap);
+	    int transparent, int reuseport, char *err, size_t errcap);
 void	gw_listener_start(struct gw_listener *gl, struct gw_ctx *ctx);
 void	gw_listener_stop(struct gw_listener *gl);
 

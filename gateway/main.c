@@ -282,6 +282,22 @@ spawn(struct gw_config *cfg, struct gw_listener *listeners, size_t nlisten,
 	signal(SIGUSR1, SIG_DFL);
 	signal(SIGCHLD, SIG_DFL);
 	sigprocmask(SIG_SETMASK, orig, NULL);
+	/* Worker 0 accepts on the sockets opened at start; the others join
+	 * their SO_REUSEPORT groups with sockets of their own. */
+	for (size_t i = 0; worker > 0 && i < nlisten; i++) {
+		struct gw_listener own;
+		char err[256];
+
+		if (gw_listener_open(&own, &cfg->listen[i], cfg->transparent,
+			1, err, sizeof(err)) != 0) {
+			gw_log(LOG_ERR, "event=worker_listen worker=%u "
+			    "error=\"%s\" note=sharing_the_first_socket",
+			    worker, err);
+			continue;
+		}
+		close(listeners[i].fd);
+		listeners[i] = own;
+	}
 	_exit(serve(cfg, listeners, nlisten, worker));
 }
 
@@ -440,7 +456,7 @@ main(int argc, char *argv[])
 	nlisten = cfg->nlisten;	/* reload keeps these listeners */
 	for (i = 0; i < nlisten; i++) {
 		if (gw_listener_open(&listeners[i], &cfg->listen[i],
-			cfg->transparent, err,
+			cfg->transparent, cfg->workers > 1, err,
 			sizeof(err)) != 0) {
 			fprintf(stderr, "smtp64d: %s\n", err);
 			return 1;

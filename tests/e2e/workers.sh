@@ -29,11 +29,13 @@ send() { # send N TAG: N sessions at once, one message each
 	# Only these: a bare wait would also wait for smtp64d.
 	wait "${pids[@]}"
 }
-send 8 a
+# SO_REUSEPORT hashes each connection to one worker's socket: with 16
+# sessions, both workers serve some (all 16 on one: odds 2^-15).
+send 16 a
 delivered() { test "$(maildir_count s6)" -ge "$1"; }
-wait_for 100 delivered 8
-check "8 sessions through two workers: 8 messages in the Maildir" \
-    test "$(maildir_count s6)" -eq 8
+wait_for 100 delivered 16
+check "16 sessions through two workers: 16 messages in the Maildir" \
+    test "$(maildir_count s6)" -eq 16
 check "session ids of both workers in the log (00xxxxxx and 01xxxxxx)" \
     bash -c "grep -q 'session=00[0-9a-f]* event=open' '$SMTP64D_LOG' &&
 	grep -q 'session=01[0-9a-f]* event=open' '$SMTP64D_LOG'"
@@ -58,9 +60,9 @@ else
 fi
 check "the restart is logged" grep -q 'event=worker_exit' "$SMTP64D_LOG"
 send 4 b
-wait_for 100 delivered 12
-check "4 more messages after the restart: 12 in the Maildir" \
-    test "$(maildir_count s6)" -eq 12
+wait_for 100 delivered 20
+check "4 more messages after the restart: 20 in the Maildir" \
+    test "$(maildir_count s6)" -eq 20
 
 kids=$(workers)
 lab_smtp64d_stop
