@@ -170,4 +170,8 @@ uninstall:
 clean:
 	rm -rf $(B)
 
+# Test objects are intermediate files of the pattern rules: keep them, so
+# a rebuild links instead of recompiling (and make prints no "rm" lines).
+.SECONDARY:
+
 -include $(shell find $(B) -name '*.d' 2>/dev/null)
