@@ -133,7 +133,8 @@ FUZZ_FLAGS	:= -O1 -g -fsanitize=fuzzer,address,undefined \
 fuzz:
 	@bash tests/run-fuzz $(FUZZ_SECONDS) $(FUZZ_SRC)
 
-bench: deps
+bench:
+	@bash tools/install-deps bench
 	@bash tests/bench/run $(if $(QUICK),--quick)
 
 lint:
