@@ -497,9 +497,11 @@ maildir_count() {
 # maildir_find NAME PATTERN: path of the delivered message containing the
 # fixed string PATTERN (empty when none).
 maildir_find() {
-	local d
+	local d f
 	d=$(maildir_dir "$1")
-	grep -rlF -- "$2" "$d/new" "$d/cur" 2>/dev/null | head -n 1
+	f=$(grep -rlF -- "$2" "$d/new" "$d/cur" 2>/dev/null | head -n 1)
+	# Fails when nothing matches, so that wait_for can poll it.
+	[ -n "$f" ] && printf '%s\n' "$f"
 }
 
 # received_header FILE: the first Received header of FILE, unfolded.
