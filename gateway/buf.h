@@ -11,17 +11,17 @@
 #include <sys/types.h>
 
 struct gw_buf {
-	char	*data;		/* owned; NULL until first needed */
-	size_t	 cap;		/* capacity once allocated */
-	size_t	 off;		/* first unread byte */
-	size_t	 len;		/* unread bytes from off */
+	char *data; /* owned; NULL until first needed */
+	size_t cap; /* capacity once allocated */
+	size_t off; /* first unread byte */
+	size_t len; /* unread bytes from off */
 };
 
 /* Allocates the storage lazily; 0 or -1 (ENOMEM). */
-int	gw_buf_alloc(struct gw_buf *b, size_t cap);
+int gw_buf_alloc(struct gw_buf *b, size_t cap);
 /* Returns the storage when the buffer is empty (idle sessions hold none). */
-void	gw_buf_release(struct gw_buf *b);
-void	gw_buf_free(struct gw_buf *b);
+void gw_buf_release(struct gw_buf *b);
+void gw_buf_free(struct gw_buf *b);
 
 static inline const char *
 gw_buf_head(const struct gw_buf *b)
@@ -30,13 +30,13 @@ gw_buf_head(const struct gw_buf *b)
 }
 
 /* Free room at the tail after compaction. */
-size_t	gw_buf_room(struct gw_buf *b);
+size_t gw_buf_room(struct gw_buf *b);
 /* Appends n bytes; the caller checked gw_buf_room. */
-void	gw_buf_put(struct gw_buf *b, const void *p, size_t n);
-void	gw_buf_drop(struct gw_buf *b, size_t n);
+void gw_buf_put(struct gw_buf *b, const void *p, size_t n);
+void gw_buf_drop(struct gw_buf *b, size_t n);
 
 /* read(2)/write(2) with the buffer; return what the call returned. */
-ssize_t	gw_buf_read_fd(struct gw_buf *b, int fd);
-ssize_t	gw_buf_write_fd(struct gw_buf *b, int fd);
+ssize_t gw_buf_read_fd(struct gw_buf *b, int fd);
+ssize_t gw_buf_write_fd(struct gw_buf *b, int fd);
 
 #endif

@@ -28,38 +28,37 @@
 
 /* TLS keys as written in one section; resolved by resolve_tls. */
 struct tls_raw {
-	int		 mode;		/* smtpfix_tls_mode, -1 */
-	int		 upstream;	/* smtpfix_tls_upstream, -1 */
-	char		*cert, *key;	/* owned; NULL: unset */
-	char		*ca, *name;	/* owned; NULL: unset */
-	unsigned	 cert_line;	/* of the cert or key key */
+	int mode;           /* smtpfix_tls_mode, -1 */
+	int upstream;       /* smtpfix_tls_upstream, -1 */
+	char *cert, *key;   /* owned; NULL: unset */
+	char *ca, *name;    /* owned; NULL: unset */
+	unsigned cert_line; /* of the cert or key key */
 };
 
 struct pending_pair {
-	struct nat_addr	 v4, v6;
-	int		 have4, have6;
+	struct nat_addr v4, v6;
+	int have4, have6;
 	struct gw_pair_opt opt;
-	struct tls_raw	 tls;
+	struct tls_raw tls;
 };
 
 struct parse {
-	struct gw_config	*cfg;
-	FILE			*fp;
-	unsigned		 line;		/* line just read */
-	unsigned		 section_line;	/* line of the last [header] */
-	unsigned		 gateway_line;	/* line of [gateway], if any */
-	char			 err[700];	/* first error */
-	int			 listen_set;
-	struct pending_pair	*pp;		/* [pair] sections and pair = */
-	size_t			 npp, ppcap;
-	unsigned		 pp_section;	/* section_line of pp[npp-1] */
-	unsigned		 nat64_section;	/* section_line of the last */
-	size_t			 aclcap;
-	struct tls_raw		 gtls;		/* of [gateway] */
+	struct gw_config *cfg;
+	FILE *fp;
+	unsigned line;         /* line just read */
+	unsigned section_line; /* line of the last [header] */
+	unsigned gateway_line; /* line of [gateway], if any */
+	char err[700];         /* first error */
+	int listen_set;
+	struct pending_pair *pp; /* [pair] sections and pair = */
+	size_t npp, ppcap;
+	unsigned pp_section;    /* section_line of pp[npp-1] */
+	unsigned nat64_section; /* section_line of the last */
+	size_t aclcap;
+	struct tls_raw gtls; /* of [gateway] */
 };
 
-static void
-perr(struct parse *p, unsigned line, const char *fmt, ...)
+static void perr(struct parse *p, unsigned line, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 static void
@@ -69,7 +68,7 @@ perr(struct parse *p, unsigned line, const char *fmt, ...)
 	va_list ap;
 
 	if (p->err[0] != '\0')
-		return;		/* the first error is the one to fix */
+		return; /* the first error is the one to fix */
 	va_start(ap, fmt);
 	(void)vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
@@ -77,8 +76,8 @@ perr(struct parse *p, unsigned line, const char *fmt, ...)
 		(void)snprintf(p->err, sizeof(p->err), "%s:%u: %s",
 		    p->cfg->path, line, msg);
 	else
-		(void)snprintf(p->err, sizeof(p->err), "%s: %s", p->cfg->path,
-		    msg);
+		(void)snprintf(
+		    p->err, sizeof(p->err), "%s: %s", p->cfg->path, msg);
 }
 
 static struct pending_pair *new_pair(struct parse *);
@@ -158,10 +157,11 @@ reader(char *str, int num, void *stream)
 		p->section_line = p->line;
 		/* A [pair NAME] section exists even with no keys in it, so
 		 * an empty one is reported rather than ignored. */
-		if (strncmp(r, "[pair", 5) == 0 && (r[5] == ' ' || r[5] == '\t'))
+		if (strncmp(r, "[pair", 5) == 0 &&
+		    (r[5] == ' ' || r[5] == '\t'))
 			pair_section(p, r + 5);
 		else if (strncmp(r, "[nat64", 6) == 0 &&
-		    (r[6] == ' ' || r[6] == '\t'))
+		         (r[6] == ' ' || r[6] == '\t'))
 			nat64_section(p, r + 6);
 		else if (strncmp(r, "[packet]", 8) == 0)
 			p->cfg->packet.line = p->line;
@@ -180,8 +180,8 @@ reader(char *str, int num, void *stream)
 }
 
 static int
-parse_uint(const char *v, unsigned long min, unsigned long max,
-    unsigned long *out)
+parse_uint(
+    const char *v, unsigned long min, unsigned long max, unsigned long *out)
 {
 	char *end;
 	unsigned long n;
@@ -221,7 +221,7 @@ valid_fqdn(const char *s)
 			continue;
 		}
 		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-		    (c >= '0' && c <= '9') || c == '-'))
+		        (c >= '0' && c <= '9') || c == '-'))
 			return 0;
 		if (c == '-' && label == 0)
 			return 0;
@@ -269,8 +269,9 @@ add_listen(struct parse *p, const char *v)
 			    GW_LISTEN_MAX);
 			return 0;
 		}
-		if (nat_addr_parse_port(item, n, 25, &c->listen[c->nlisten].addr,
-			&c->listen[c->nlisten].port) != 0) {
+		if (nat_addr_parse_port(item, n, 25,
+		        &c->listen[c->nlisten].addr,
+		        &c->listen[c->nlisten].port) != 0) {
 			perr(p, p->line,
 			    "listen: '%s' is not ADDRESS[:PORT] (IPv6 as "
 			    "[ADDR]:PORT)",
@@ -353,14 +354,15 @@ parse_yesno(struct parse *p, const char *name, const char *v, int *out)
 }
 
 static int
-parse_acl(struct parse *p, const char *name, const char *v,
-    struct nat_acl *out)
+parse_acl(struct parse *p, const char *name, const char *v, struct nat_acl *out)
 {
 	int rc = nat_acl_parse(v, strlen(v), out);
 
 	if (rc != 0) {
-		perr(p, p->line, "%s: '%s': %s (want CIDR prefixes, 'any' or "
-		    "'none')", name, v, nat_acl_error(rc));
+		perr(p, p->line,
+		    "%s: '%s': %s (want CIDR prefixes, 'any' or "
+		    "'none')",
+		    name, v, nat_acl_error(rc));
 		return 0;
 	}
 	return 1;
@@ -445,8 +447,10 @@ tls_key(struct parse *p, struct tls_raw *t, int pair, const char *name,
 
 	if (strcmp(name, "tls") == 0) {
 		if (smtpfix_tlspolicy_mode_parse(v, &m) != 0) {
-			perr(p, p->line, "tls: '%s': want terminate, "
-			    "passthrough or strip", v);
+			perr(p, p->line,
+			    "tls: '%s': want terminate, "
+			    "passthrough or strip",
+			    v);
 			return 0;
 		}
 		t->mode = (int)m;
@@ -454,8 +458,10 @@ tls_key(struct parse *p, struct tls_raw *t, int pair, const char *name,
 	}
 	if (strcmp(name, "tls_upstream") == 0) {
 		if (smtpfix_tlspolicy_upstream_parse(v, &u) != 0) {
-			perr(p, p->line, "tls_upstream: '%s': want "
-			    "opportunistic, verify or require", v);
+			perr(p, p->line,
+			    "tls_upstream: '%s': want "
+			    "opportunistic, verify or require",
+			    v);
 			return 0;
 		}
 		t->upstream = (int)u;
@@ -464,21 +470,23 @@ tls_key(struct parse *p, struct tls_raw *t, int pair, const char *name,
 	if (strcmp(name, "tls_cert_file") == 0 ||
 	    strcmp(name, "tls_key_file") == 0) {
 		t->cert_line = p->line;
-		return set_str(p, name, v, name[4] == 'c' ? &t->cert :
-		    &t->key);
+		return set_str(p, name, v, name[4] == 'c' ? &t->cert : &t->key);
 	}
 	if (strcmp(name, "tls_ca_file") == 0)
 		return set_str(p, name, v, &t->ca);
 	if (strcmp(name, "tls_server_name") == 0) {
 		if (!pair) {
-			perr(p, p->line, "tls_server_name: set it per [pair]: "
+			perr(p, p->line,
+			    "tls_server_name: set it per [pair]: "
 			    "it names that pair's server");
 			return 0;
 		}
 		/* RFC 6125 §6.4: a DNS name to match the certificate. */
 		if (!valid_fqdn(v)) {
-			perr(p, p->line, "tls_server_name: '%s' is not a fully "
-			    "qualified host name", v);
+			perr(p, p->line,
+			    "tls_server_name: '%s' is not a fully "
+			    "qualified host name",
+			    v);
 			return 0;
 		}
 		return set_str(p, name, v, &t->name);
@@ -488,15 +496,15 @@ tls_key(struct parse *p, struct tls_raw *t, int pair, const char *name,
 
 /* [pair NAME]: ipv4 = and ipv6 = (either order). */
 static int
-pair_key(struct parse *p, const char *section, const char *name,
-    const char *value)
+pair_key(
+    struct parse *p, const char *section, const char *name, const char *value)
 {
 	struct pending_pair *pp;
 	int rc;
 
 	(void)section;
 	if (p->npp == 0 || p->pp_section != p->section_line)
-		return 0;	/* the reader failed to start it: error set */
+		return 0; /* the reader failed to start it: error set */
 	pp = &p->pp[p->npp - 1];
 	if (strcmp(name, "ipv4") == 0 || strcmp(name, "ipv6") == 0) {
 		struct nat_addr a;
@@ -512,8 +520,10 @@ pair_key(struct parse *p, const char *section, const char *name,
 	}
 	if (strcmp(name, "helo_name") == 0) {
 		if (!valid_fqdn(value)) {
-			perr(p, p->line, "helo_name: '%s' is not a fully "
-			    "qualified host name", value);
+			perr(p, p->line,
+			    "helo_name: '%s' is not a fully "
+			    "qualified host name",
+			    value);
 			return 0;
 		}
 		free(pp->opt.helo_name);
@@ -533,30 +543,32 @@ pair_key(struct parse *p, const char *section, const char *name,
 
 /* [nat64 NAME]: prefix, allow_clients, allow_destinations. */
 static int
-nat64_key(struct parse *p, const char *section, const char *name,
-    const char *value)
+nat64_key(
+    struct parse *p, const char *section, const char *name, const char *value)
 {
 	struct gw_nat64 *n;
 	struct nat_cidr cidr;
 	struct in6_addr wkp;
 
 	if (p->cfg->nnat64 == 0 || p->nat64_section != p->section_line)
-		return 0;	/* the reader reported the section already */
+		return 0; /* the reader reported the section already */
 	n = &p->cfg->nat64[p->cfg->nnat64 - 1];
 	if (strcmp(name, "prefix") == 0) {
 		if (nat_cidr_parse(value, strlen(value), &cidr) != 0 ||
 		    cidr.addr.family != AF_INET6 ||
 		    nat_6052_prefix_valid(&cidr.addr.u.v6, cidr.plen) != 0) {
-			perr(p, p->line, "prefix: '%s': want an IPv6 prefix of "
+			perr(p, p->line,
+			    "prefix: '%s': want an IPv6 prefix of "
 			    "length 32, 40, 48, 56, 64 or 96 with a zero u "
-			    "octet (RFC 6052 §2.2)", value);
+			    "octet (RFC 6052 §2.2)",
+			    value);
 			return 0;
 		}
 		n->prefix = cidr.addr.u.v6;
 		n->plen = cidr.plen;
 		(void)inet_pton(AF_INET6, NAT_6052_WKP, &wkp);
 		n->wkp = cidr.plen == 96 &&
-		    memcmp(&wkp, &n->prefix, sizeof(wkp)) == 0;
+		         memcmp(&wkp, &n->prefix, sizeof(wkp)) == 0;
 		return 1;
 	}
 	if (strcmp(name, "allow_clients") == 0) {
@@ -572,9 +584,9 @@ nat64_key(struct parse *p, const char *section, const char *name,
 /* [packet]: the per-packet translator (gateway/nfq). */
 /* A whole-number key: name, where it goes, its range. */
 struct uint_key {
-	const char	*key;
-	size_t		 off;		/* of an unsigned in the struct */
-	unsigned long	 min, max;
+	const char *key;
+	size_t off; /* of an unsigned in the struct */
+	unsigned long min, max;
 };
 
 /* Sets the key of tab[0..n) called name in base; -1 if none is. */
@@ -605,19 +617,18 @@ packet_key(struct parse *p, const char *name, const char *v)
 	struct gw_packet *k = &p->cfg->packet;
 	int rc;
 	static const struct uint_key uints[] = {
-		{ "queue", offsetof(struct gw_packet, queue), 0, 65535 },
-		{ "queue_max_packets",
-		    offsetof(struct gw_packet, queue_max_packets), 1,
-		    1000000 },
-		/* RFC 791 §3.2: 68; RFC 8200 §5: 1280. */
-		{ "ipv4_mtu_bytes", offsetof(struct gw_packet, ipv4_mtu_bytes),
-		    68, 65535 },
-		{ "ipv6_mtu_bytes", offsetof(struct gw_packet, ipv6_mtu_bytes),
-		    1280, 65535 },
+	    {"queue", offsetof(struct gw_packet, queue), 0, 65535},
+	    {"queue_max_packets", offsetof(struct gw_packet, queue_max_packets),
+	        1, 1000000},
+	    /* RFC 791 §3.2: 68; RFC 8200 §5: 1280. */
+	    {"ipv4_mtu_bytes", offsetof(struct gw_packet, ipv4_mtu_bytes), 68,
+	        65535},
+	    {"ipv6_mtu_bytes", offsetof(struct gw_packet, ipv6_mtu_bytes), 1280,
+	        65535},
 	};
 
-	if ((rc = uint_key(p, uints, sizeof(uints) / sizeof(uints[0]), k,
-	    name, v)) >= 0)
+	if ((rc = uint_key(
+	         p, uints, sizeof(uints) / sizeof(uints[0]), k, name, v)) >= 0)
 		return rc;
 	if (strcmp(name, "enable") == 0)
 		return parse_yesno(p, name, v, &k->enable);
@@ -642,8 +653,7 @@ pairs_key(struct parse *p, const char *name, const char *value)
 	if ((pp = new_pair(p)) == NULL)
 		return 0;
 	p->pp_section = 0;
-	(void)snprintf(pp->opt.name, sizeof(pp->opt.name), "line%u",
-	    p->line);
+	(void)snprintf(pp->opt.name, sizeof(pp->opt.name), "line%u", p->line);
 	for (int i = 0; i < 2; i++) {
 		while (*value == ' ' || *value == '\t')
 			value++;
@@ -674,32 +684,32 @@ gateway_key(struct parse *p, const char *name, const char *v)
 	unsigned long n;
 	int rc;
 	static const struct uint_key uints[] = {
-		{ "upstream_port", offsetof(struct gw_config, upstream_port),
-		    1, 65535 },
-		{ "max_sessions", offsetof(struct gw_config, max_sessions), 1,
-		    1000000 },
-		{ "workers", offsetof(struct gw_config, workers), 1, 64 },
-		{ "max_sessions_per_client",
-		    offsetof(struct gw_config, max_sessions_per_client), 1,
-		    1000000 },
-		{ "connect_timeout_s",
-		    offsetof(struct gw_config, connect_timeout_s), 1, 3600 },
-		{ "greeting_timeout_s",
-		    offsetof(struct gw_config, greeting_timeout_s), 1, 3600 },
-		{ "command_timeout_s",
-		    offsetof(struct gw_config, command_timeout_s), 1, 3600 },
-		{ "reply_timeout_s",
-		    offsetof(struct gw_config, reply_timeout_s), 1, 3600 },
-		{ "data_init_timeout_s",
-		    offsetof(struct gw_config, data_init_timeout_s), 1, 3600 },
-		{ "data_timeout_s", offsetof(struct gw_config, data_timeout_s),
-		    1, 3600 },
-		{ "data_end_timeout_s",
-		    offsetof(struct gw_config, data_end_timeout_s), 1, 3600 },
+	    {"upstream_port", offsetof(struct gw_config, upstream_port), 1,
+	        65535},
+	    {"max_sessions", offsetof(struct gw_config, max_sessions), 1,
+	        1000000},
+	    {"workers", offsetof(struct gw_config, workers), 1, 64},
+	    {"max_sessions_per_client",
+	        offsetof(struct gw_config, max_sessions_per_client), 1,
+	        1000000},
+	    {"connect_timeout_s", offsetof(struct gw_config, connect_timeout_s),
+	        1, 3600},
+	    {"greeting_timeout_s",
+	        offsetof(struct gw_config, greeting_timeout_s), 1, 3600},
+	    {"command_timeout_s", offsetof(struct gw_config, command_timeout_s),
+	        1, 3600},
+	    {"reply_timeout_s", offsetof(struct gw_config, reply_timeout_s), 1,
+	        3600},
+	    {"data_init_timeout_s",
+	        offsetof(struct gw_config, data_init_timeout_s), 1, 3600},
+	    {"data_timeout_s", offsetof(struct gw_config, data_timeout_s), 1,
+	        3600},
+	    {"data_end_timeout_s",
+	        offsetof(struct gw_config, data_end_timeout_s), 1, 3600},
 	};
 
-	if ((rc = uint_key(p, uints, sizeof(uints) / sizeof(uints[0]), c,
-	    name, v)) >= 0)
+	if ((rc = uint_key(
+	         p, uints, sizeof(uints) / sizeof(uints[0]), c, name, v)) >= 0)
 		return rc;
 	if ((rc = tls_key(p, &p->gtls, 0, name, v)) >= 0)
 		return rc;
@@ -722,8 +732,10 @@ gateway_key(struct parse *p, const char *name, const char *v)
 		else if (strcmp(v, "pass") == 0)
 			c->hygiene = 0;
 		else {
-			perr(p, p->line, "address_hygiene: '%s': want reject "
-			    "or pass", v);
+			perr(p, p->line,
+			    "address_hygiene: '%s': want reject "
+			    "or pass",
+			    v);
 			return 0;
 		}
 	} else if (strcmp(name, "source_ipv4") == 0) {
@@ -756,8 +768,7 @@ gateway_key(struct parse *p, const char *name, const char *v)
 	} else if (strcmp(name, "command_line_max_bytes") == 0) {
 		if (parse_uint(v, SMTPFIX_CMD_MIN, SMTPFIX_CMD_MAX_CAP, &n) !=
 		    0) {
-			perr(p, p->line,
-			    "command_line_max_bytes: want %u..%u",
+			perr(p, p->line, "command_line_max_bytes: want %u..%u",
 			    SMTPFIX_CMD_MIN, SMTPFIX_CMD_MAX_CAP);
 			return 0;
 		}
@@ -804,8 +815,10 @@ handler(void *user, const char *section, const char *name, const char *value)
 	    (section[5] == ' ' || section[5] == '\t'))
 		return nat64_key(p, section, name, value);
 	if (section[0] == '\0') {
-		perr(p, p->line, "'%s' outside any section: put it under "
-		    "[gateway]", name);
+		perr(p, p->line,
+		    "'%s' outside any section: put it under "
+		    "[gateway]",
+		    name);
 		return 0;
 	}
 	perr(p, p->section_line, "unknown section [%s]", section);
@@ -865,7 +878,8 @@ build_pairs(struct parse *p)
 		/* Keith Moore's review: a cross-realm relay only serves its
 		 * own customers; the operator must name them. */
 		if (!n->clients_set) {
-			perr(p, n->line, "[nat64 %s] needs allow_clients = "
+			perr(p, n->line,
+			    "[nat64 %s] needs allow_clients = "
 			    "(who may relay through the prefix; never open)",
 			    n->name);
 			return -1;
@@ -884,7 +898,7 @@ build_pairs(struct parse *p)
 	}
 	if (nat_pairs_init(&c->pairs, p->npp) != 0 ||
 	    (p->npp > 0 &&
-	    (c->pair_opt = calloc(p->npp, sizeof(*c->pair_opt))) == NULL)) {
+	        (c->pair_opt = calloc(p->npp, sizeof(*c->pair_opt))) == NULL)) {
 		perr(p, 0, "out of memory for %zu pairs", p->npp);
 		return -1;
 	}
@@ -897,16 +911,16 @@ build_pairs(struct parse *p)
 			return -1;
 		}
 		if (nat_pairs_add(&c->pairs, &pp->v4.u.v4, &pp->v6.u.v6,
-			(uint32_t)c->pairs.n) != 0) {
+		        (uint32_t)c->pairs.n) != 0) {
 			perr(p, pp->opt.line,
 			    errno == EEXIST ? "pair %s: an address of it is "
-					      "already in another pair"
-					    : "pair %s: cannot add",
+			                      "already in another pair"
+			                    : "pair %s: cannot add",
 			    pp->opt.name);
 			return -1;
 		}
 		c->pair_opt[c->pairs.n - 1] = pp->opt;
-		pp->opt.helo_name = NULL;	/* moved */
+		pp->opt.helo_name = NULL; /* moved */
 	}
 	return 0;
 }
@@ -933,43 +947,53 @@ resolve_tls(struct parse *p, const struct tls_raw *pr, unsigned line,
 	/* A certificate and its key come from the same section. */
 	src = pr != NULL && (pr->cert != NULL || pr->key != NULL) ? pr : g;
 	if ((src->cert == NULL) != (src->key == NULL)) {
-		perr(p, src->cert_line, "tls_cert_file and tls_key_file go "
+		perr(p, src->cert_line,
+		    "tls_cert_file and tls_key_file go "
 		    "together");
 		return -1;
 	}
-	mode = pr != NULL && pr->mode >= 0 ? pr->mode : g->mode >= 0 ?
-	    g->mode : (int)smtpfix_tlspolicy_default_mode(src->cert != NULL);
-	up = pr != NULL && pr->upstream >= 0 ? pr->upstream :
-	    g->upstream >= 0 ? g->upstream : SMTPFIX_TLSUP_OPPORTUNISTIC;
+	mode = pr != NULL && pr->mode >= 0 ? pr->mode
+	       : g->mode >= 0
+	           ? g->mode
+	           : (int)smtpfix_tlspolicy_default_mode(src->cert != NULL);
+	up = pr != NULL && pr->upstream >= 0 ? pr->upstream
+	     : g->upstream >= 0              ? g->upstream
+	                                     : SMTPFIX_TLSUP_OPPORTUNISTIC;
 	sel->pol.mode = (enum smtpfix_tls_mode)mode;
 	sel->pol.upstream = (enum smtpfix_tls_upstream)up;
 	sel->server_name = pr != NULL ? pr->name : NULL;
 	if (mode != SMTPFIX_TLS_TERMINATE)
 		return 0;
 	if (src->cert == NULL) {
-		perr(p, line, "%s: tls = terminate needs tls_cert_file and "
-		    "tls_key_file (there or in [gateway])", what);
+		perr(p, line,
+		    "%s: tls = terminate needs tls_cert_file and "
+		    "tls_key_file (there or in [gateway])",
+		    what);
 		return -1;
 	}
 	/* RFC 6125 §6: verifying means checking a name. */
 	if (up == SMTPFIX_TLSUP_VERIFY && sel->server_name == NULL) {
-		perr(p, line, "%s: tls_upstream = verify needs "
-		    "tls_server_name%s", what, pr == NULL ? " (per [pair]; "
-		    "[nat64] sessions use [gateway]'s settings)" : "");
+		perr(p, line,
+		    "%s: tls_upstream = verify needs "
+		    "tls_server_name%s",
+		    what,
+		    pr == NULL ? " (per [pair]; "
+		                 "[nat64] sessions use [gateway]'s settings)"
+		               : "");
 		return -1;
 	}
 	if (c->tls == NULL && (c->tls = gw_tls_new(e, sizeof(e))) == NULL) {
 		perr(p, line, "%s", e);
 		return -1;
 	}
-	if ((sel->cert = gw_tls_add_cert(c->tls, src->cert, src->key, e,
-	    sizeof(e))) < 0) {
+	if ((sel->cert = gw_tls_add_cert(
+	         c->tls, src->cert, src->key, e, sizeof(e))) < 0) {
 		perr(p, src->cert_line, "%s", e);
 		return -1;
 	}
 	src = pr != NULL && pr->ca != NULL ? pr : g;
-	if ((sel->cli = gw_tls_add_client(c->tls,
-	    up == SMTPFIX_TLSUP_VERIFY, src->ca, e, sizeof(e))) < 0) {
+	if ((sel->cli = gw_tls_add_client(c->tls, up == SMTPFIX_TLSUP_VERIFY,
+	         src->ca, e, sizeof(e))) < 0) {
 		perr(p, line, "%s: %s", what, e);
 		return -1;
 	}
@@ -1003,8 +1027,7 @@ build_tls(struct parse *p)
 }
 
 int
-gw_config_load(const char *path, struct gw_config *c, char *err,
-    size_t errcap)
+gw_config_load(const char *path, struct gw_config *c, char *err, size_t errcap)
 {
 	struct parse p;
 	int rc;
@@ -1025,8 +1048,9 @@ gw_config_load(const char *path, struct gw_config *c, char *err,
 	rc = ini_parse_stream(reader, &p, handler, &p);
 	fclose(p.fp);
 	if (rc > 0)
-		perr(&p, (unsigned)rc, "syntax error (want 'key = value' or "
-				       "'[section]', under %d characters)",
+		perr(&p, (unsigned)rc,
+		    "syntax error (want 'key = value' or "
+		    "'[section]', under %d characters)",
 		    INI_MAX_LINE);
 	else if (rc < 0)
 		perr(&p, 0, "cannot read");

@@ -14,105 +14,105 @@
 #include "smtpfix/stream.h"
 #include "smtpfix/tlspolicy.h"
 
-#define GW_LISTEN_MAX	16
-#define GW_FQDN_MAX	253	/* RFC 1035 §2.3.4, without the final dot */
-#define GW_NAME_MAX	64
-#define GW_NAT64_MAX	8
+#define GW_LISTEN_MAX 16
+#define GW_FQDN_MAX 253 /* RFC 1035 §2.3.4, without the final dot */
+#define GW_NAME_MAX 64
+#define GW_NAT64_MAX 8
 
-struct gw_tls;		/* gateway/tls.h: the loaded TLS contexts */
+struct gw_tls; /* gateway/tls.h: the loaded TLS contexts */
 
 /* The TLS of one pair (or of [gateway], for [nat64] sessions), resolved
  * at load: the pair's own keys, else those of [gateway], else defaults. */
 struct gw_tls_sel {
-	struct smtpfix_tlspolicy pol;	/* mode, upstream, have_cert */
-	int		 cert;		/* server context, -1: none */
-	int		 cli;		/* upstream context, -1: none */
-	const char	*server_name;	/* SNI, name to verify; NULL */
+	struct smtpfix_tlspolicy pol; /* mode, upstream, have_cert */
+	int cert;                     /* server context, -1: none */
+	int cli;                      /* upstream context, -1: none */
+	const char *server_name;      /* SNI, name to verify; NULL */
 };
 
 struct gw_listen {
-	struct nat_addr	 addr;
-	unsigned	 port;
+	struct nat_addr addr;
+	unsigned port;
 };
 
 /* Per-pair settings, indexed by struct nat_pair.user. */
 struct gw_pair_opt {
-	char		 name[GW_NAME_MAX];	/* from [pair NAME] */
-	unsigned	 line;			/* where it was defined */
-	int		 acl;		/* index into acls, -1: the default */
-	char		*helo_name;	/* owned; NULL: the gateway FQDN */
-	struct gw_tls_sel tls;		/* STARTTLS (issue 7) */
-	char		*tls_name;	/* owned: tls.server_name */
+	char name[GW_NAME_MAX]; /* from [pair NAME] */
+	unsigned line;          /* where it was defined */
+	int acl;                /* index into acls, -1: the default */
+	char *helo_name;        /* owned; NULL: the gateway FQDN */
+	struct gw_tls_sel tls;  /* STARTTLS (issue 7) */
+	char *tls_name;         /* owned: tls.server_name */
 };
 
 /* [packet]: everything but SMTP between paired addresses, translated
  * per packet (RFC 7915) through NFQUEUE by gateway/nfq. */
 struct gw_packet {
-	int		 enable;
-	unsigned	 line;		/* of [packet], 0 if absent */
-	unsigned	 queue;		/* NFQUEUE number */
-	unsigned	 queue_max_packets;
-	int		 icmp_errors;	/* TTL, MTU, source route */
-	unsigned	 ipv4_mtu_bytes;
-	unsigned	 ipv6_mtu_bytes;	/* RFC 7915 §4: 1280 */
+	int enable;
+	unsigned line;  /* of [packet], 0 if absent */
+	unsigned queue; /* NFQUEUE number */
+	unsigned queue_max_packets;
+	int icmp_errors; /* TTL, MTU, source route */
+	unsigned ipv4_mtu_bytes;
+	unsigned ipv6_mtu_bytes; /* RFC 7915 §4: 1280 */
 };
 
 /* [nat64 NAME]: IPv6 clients reach IPv4 servers through a prefix. */
 struct gw_nat64 {
-	char		 name[GW_NAME_MAX];
-	unsigned	 line;
-	struct in6_addr	 prefix;
-	unsigned	 plen;		/* 32, 40, 48, 56, 64 or 96 */
-	int		 wkp;		/* the well-known 64:ff9b::/96 */
-	struct nat_acl	 clients;	/* required: never open */
-	int		 clients_set;
-	struct nat_acl	 dests;		/* non-global ranges allowed (WKP) */
+	char name[GW_NAME_MAX];
+	unsigned line;
+	struct in6_addr prefix;
+	unsigned plen;          /* 32, 40, 48, 56, 64 or 96 */
+	int wkp;                /* the well-known 64:ff9b::/96 */
+	struct nat_acl clients; /* required: never open */
+	int clients_set;
+	struct nat_acl dests; /* non-global ranges allowed (WKP) */
 };
 
 struct gw_config {
-	char			 path[256];
-	char			 fqdn[GW_FQDN_MAX + 1];
-	struct smtpfix_policy	 pol;		/* points into fqdn */
-	struct gw_listen	 listen[GW_LISTEN_MAX];
-	size_t			 nlisten;
-	unsigned		 upstream_port;
-	unsigned		 max_sessions;
-	unsigned		 max_sessions_per_client;
-	unsigned		 workers;	/* processes sharing the listeners */
-	size_t			 buffer_bytes;	/* per buffer, 4 a session */
-	int			 log_level;	/* syslog level */
+	char path[256];
+	char fqdn[GW_FQDN_MAX + 1];
+	struct smtpfix_policy pol; /* points into fqdn */
+	struct gw_listen listen[GW_LISTEN_MAX];
+	size_t nlisten;
+	unsigned upstream_port;
+	unsigned max_sessions;
+	unsigned max_sessions_per_client;
+	unsigned workers;    /* processes sharing the listeners */
+	size_t buffer_bytes; /* per buffer, 4 a session */
+	int log_level;       /* syslog level */
 	/* Timeouts, seconds.  Defaults from RFC 5321 §4.5.3.2. */
-	unsigned		 connect_timeout_s;
-	unsigned		 greeting_timeout_s;	/* §4.5.3.2.1: 5 min */
-	unsigned		 command_timeout_s;	/* §4.5.3.2.7: 5 min */
-	unsigned		 reply_timeout_s;	/* §4.5.3.2.2-3: 5 min */
-	unsigned		 data_init_timeout_s;	/* §4.5.3.2.4: 2 min */
-	unsigned		 data_timeout_s;	/* §4.5.3.2.5: 3 min */
-	unsigned		 data_end_timeout_s;	/* §4.5.3.2.6: 10 min */
+	unsigned connect_timeout_s;
+	unsigned greeting_timeout_s;  /* §4.5.3.2.1: 5 min */
+	unsigned command_timeout_s;   /* §4.5.3.2.7: 5 min */
+	unsigned reply_timeout_s;     /* §4.5.3.2.2-3: 5 min */
+	unsigned data_init_timeout_s; /* §4.5.3.2.4: 2 min */
+	unsigned data_timeout_s;      /* §4.5.3.2.5: 3 min */
+	unsigned data_end_timeout_s;  /* §4.5.3.2.6: 10 min */
 	/* Cross-realm policy and source addresses (issue 6). */
-	int			 transparent;	/* IP_TRANSPARENT listeners */
-	int			 source_pairing;
-	int			 hygiene;	/* refuse scoped literals and
-						   source routes in MAIL/RCPT */
-	struct nat_addr		 source4, source6; /* family 0: unset */
-	struct nat_acl		 clients;	/* default for pairs: any */
-	struct gw_nat64		 nat64[GW_NAT64_MAX];
-	size_t			 nnat64;
+	int transparent; /* IP_TRANSPARENT listeners */
+	int source_pairing;
+	int hygiene;                      /* refuse scoped literals and
+	                                     source routes in MAIL/RCPT */
+	struct nat_addr source4, source6; /* family 0: unset */
+	struct nat_acl clients;           /* default for pairs: any */
+	struct gw_nat64 nat64[GW_NAT64_MAX];
+	size_t nnat64;
 	/* The same prefixes as nat/xlat takes them, in file order: IPv4
 	 * addresses are embedded under the first (nat_xlat_conf). */
-	struct nat_xlat_prefix	 xlat_prefix[GW_NAT64_MAX];
-	struct gw_packet	 packet;
-	struct nat_acl		*acls;		/* owned: per-pair lists */
-	size_t			 nacls;
+	struct nat_xlat_prefix xlat_prefix[GW_NAT64_MAX];
+	struct gw_packet packet;
+	struct nat_acl *acls; /* owned: per-pair lists */
+	size_t nacls;
 	/* STARTTLS: the contexts every pair's gw_tls_sel indexes, loaded
 	 * with the configuration (so a reload that cannot load a key
 	 * keeps the old ones); NULL when no pair terminates TLS. */
-	struct gw_tls		*tls;
-	struct gw_tls_sel	 tls_default;	/* [nat64] sessions */
-	struct nat_pairs	 pairs;
-	struct gw_pair_opt	*pair_opt;	/* owned, pairs.n entries */
-	unsigned		 refs;		/* holders: the daemon and each
-						   session started under it */
+	struct gw_tls *tls;
+	struct gw_tls_sel tls_default; /* [nat64] sessions */
+	struct nat_pairs pairs;
+	struct gw_pair_opt *pair_opt; /* owned, pairs.n entries */
+	unsigned refs;                /* holders: the daemon and each
+	                                 session started under it */
 };
 
 /*
@@ -121,17 +121,17 @@ struct gw_config {
  * capacity errcap; *cfg then holds nothing to free.  0 on success; free
  * with gw_config_free.
  */
-int	gw_config_load(const char *path, struct gw_config *cfg, char *err,
-	    size_t errcap);
-void	gw_config_free(struct gw_config *cfg);
+int gw_config_load(
+    const char *path, struct gw_config *cfg, char *err, size_t errcap);
+void gw_config_free(struct gw_config *cfg);
 
 /* Heap copies for reload: a new config serves new sessions while the
  * old one lives until its last session ends. */
 struct gw_config *gw_config_new(const char *path, char *err, size_t errcap);
 struct gw_config *gw_config_hold(struct gw_config *cfg);
-void	gw_config_release(struct gw_config *cfg);
+void gw_config_release(struct gw_config *cfg);
 
 /* Fills *cfg with every default (no pairs, no fqdn). */
-void	gw_config_defaults(struct gw_config *cfg);
+void gw_config_defaults(struct gw_config *cfg);
 
 #endif

@@ -24,8 +24,8 @@ write_conf(const char *text)
 {
 	FILE *fp;
 
-	(void)snprintf(path, sizeof(path), "/tmp/smtp64-cfgtest.%d",
-	    (int)getpid());
+	(void)snprintf(
+	    path, sizeof(path), "/tmp/smtp64-cfgtest.%d", (int)getpid());
 	fp = fopen(path, "w");
 	assert_non_null(fp);
 	assert_int_equal(fputs(text, fp) >= 0, 1);
@@ -43,22 +43,22 @@ load(const char *text, struct gw_config *c, char *err, size_t cap)
 }
 
 static const char good[] = "# comment\n"
-			    "[gateway]\n"
-			    "  fqdn = gw.example.net\n"
-			    "listen = 192.0.2.30:25, [2001:db8:1::25]:2525\n"
-			    "helo_rewrite = literals   # only literals\n"
-			    "connect_timeout_s = 5\n"
-			    "buffer_bytes = 32768\n"
-			    "\n"
-			    "[pair mx6]\n"
-			    "ipv4 = 192.0.2.30\n"
-			    "ipv6 = 2001:db8::25\n"
-			    "[pair mx4]\n"
-			    "ipv6 = 2001:db8:1::25\n"
-			    "ipv4 = 198.51.100.25\n"
-			    "[pairs]\n"
-			    "pair = 192.0.2.31 2001:db8::26\n"
-			    "pair = 2001:db8::27 192.0.2.32\n";
+                           "[gateway]\n"
+                           "  fqdn = gw.example.net\n"
+                           "listen = 192.0.2.30:25, [2001:db8:1::25]:2525\n"
+                           "helo_rewrite = literals   # only literals\n"
+                           "connect_timeout_s = 5\n"
+                           "buffer_bytes = 32768\n"
+                           "\n"
+                           "[pair mx6]\n"
+                           "ipv4 = 192.0.2.30\n"
+                           "ipv6 = 2001:db8::25\n"
+                           "[pair mx4]\n"
+                           "ipv6 = 2001:db8:1::25\n"
+                           "ipv4 = 198.51.100.25\n"
+                           "[pairs]\n"
+                           "pair = 192.0.2.31 2001:db8::26\n"
+                           "pair = 2001:db8::27 192.0.2.32\n";
 
 static void
 test_good(void **state)
@@ -80,9 +80,9 @@ test_good(void **state)
 	assert_int_equal(c.listen[1].addr.family, AF_INET6);
 	assert_int_equal(c.listen[1].port, 2525);
 	assert_int_equal(c.connect_timeout_s, 5);
-	assert_int_equal(c.greeting_timeout_s, 300);	/* RFC default */
+	assert_int_equal(c.greeting_timeout_s, 300); /* RFC default */
 	assert_int_equal(c.buffer_bytes, 32768);
-	assert_int_equal(c.workers, 1);	/* default */
+	assert_int_equal(c.workers, 1); /* default */
 	assert_int_equal(c.pairs.n, 4);
 
 	inet_pton(AF_INET, "198.51.100.25", &v4);
@@ -108,11 +108,11 @@ test_defaults(void **state)
 
 	(void)state;
 	assert_int_equal(load("[gateway]\nfqdn = a.example\n[pair x]\n"
-			      "ipv4 = 192.0.2.1\nipv6 = 2001:db8::1\n",
-			     &c, err, sizeof(err)),
+	                      "ipv4 = 192.0.2.1\nipv6 = 2001:db8::1\n",
+	                     &c, err, sizeof(err)),
 	    0);
 	assert_int_equal(c.pol.helo, SMTPFIX_HELO_ALWAYS);
-	assert_int_equal(c.nlisten, 2);	/* 0.0.0.0:25 and [::]:25 */
+	assert_int_equal(c.nlisten, 2); /* 0.0.0.0:25 and [::]:25 */
 	assert_int_equal(c.upstream_port, 25);
 	/* RFC 5321 §4.5.3.2 */
 	assert_int_equal(c.command_timeout_s, 300);
@@ -123,89 +123,90 @@ test_defaults(void **state)
 }
 
 struct bad {
-	const char	*text;
-	const char	*want;	/* substring of the message, with line */
+	const char *text;
+	const char *want; /* substring of the message, with line */
 };
 
 static void
 test_bad(void **state)
 {
 	static const struct bad cases[] = {
-		{ "[gateway]\nfqdn = gw.example.net\nfrobnicate = 1\n",
-		    ":3: unknown key 'frobnicate'" },
-		{ "[gateway]\nfqdn = localhost\n", ":2: fqdn: 'localhost'" },
-		{ "[gateway]\nfqdn = -x.example\n", ":2: fqdn" },
-		{ "[gateway]\nhelo_rewrite = maybe\n",
-		    ":2: helo_rewrite: 'maybe'" },
-		{ "[gateway]\nfqdn = a.example\n[pair x]\nipv4 = 2001:db8::1\n",
-		    ":4: ipv4: '2001:db8::1' is not an IPv4" },
-		{ "[gateway]\nfqdn = a.example\n[pair x]\nipv6 = 192.0.2.300\n",
-		    ":4: ipv6" },
-		{ "[gateway]\nfqdn = a.example\n[pair x]\nipv4 = 192.0.2.1\n",
-		    ":3: pair x needs ipv4 and ipv6" },
-		{ "[gateway]\nfqdn = a.example\n[pair x]\nipv4 = 192.0.2.1\n"
-		  "ipv6 = 2001:db8::1\n[pair y]\nipv4 = 192.0.2.1\n"
-		  "ipv6 = 2001:db8::2\n",
-		    ":6: pair y: an address of it is already" },
-		{ "[gateway]\nfqdn = a.example\n", ":2: no pairs" },
-		{ "[gateway]\n[pair x]\nipv4 = 192.0.2.1\nipv6 = 2001:db8::1\n",
-		    ":1: fqdn is required" },
-		{ "[pair x]\nipv4 = 192.0.2.1\nipv6 = 2001:db8::1\n",
-		    ":1: fqdn is required" },
-		{ "[gateway]\nfqdn = a.example\nlisten = 192.0.2.1:99999\n",
-		    ":3: listen: '192.0.2.1:99999'" },
-		{ "[gateway]\nfqdn = a.example\nconnect_timeout_s = 0\n",
-		    ":3: connect_timeout_s" },
-		{ "[gateway]\nfqdn = a.example\nconnect_timeout_s = 5s\n",
-		    ":3: connect_timeout_s" },
-		{ "[gateway]\nfqdn = a.example\nbuffer_bytes = 100\n",
-		    ":3: buffer_bytes" },
-		{ "[gateway]\nfqdn = a.example\n[nonsense]\nx = 1\n",
-		    ":3: unknown section [nonsense]" },
-		{ "[gateway]\nfqdn = a.example\nthis line has no equals\n",
-		    ":3: syntax error" },
-		{ "[pairs]\npair = 192.0.2.1\n", ":2: pair:" },
-		{ "[gateway]\nfqdn = 192.0.2.1\n", ":2: fqdn" },
-		{ "[gateway]\nfqdn = a.example\nlisten =\n", ":3: listen: no" },
-		{ "fqdn = a.example\n", ":1: 'fqdn' outside any section" },
-		{ "[gateway]\nfqdn = a.example\n[pair x]\n[pair y]\n"
-		  "ipv4 = 192.0.2.1\nipv6 = 2001:db8::1\n",
-		    ":3: pair x needs ipv4 and ipv6" },
-		{ "[gateway]\nfqdn = a.example\n[pair ]\n",
-		    ":3: section name empty" },
-		{ "[gateway]\nfqdn = a.example\n[nat64 w]\nprefix = 64:ff9b::/96\n",
-		    ":3: [nat64 w] needs allow_clients" },
-		{ "[gateway]\nfqdn = a.example\n[nat64 w]\nallow_clients = any\n",
-		    ":3: [nat64 w] needs prefix" },
-		{ "[gateway]\nfqdn = a.example\n[nat64 w]\nprefix = 2001:db8::/33\n",
-		    ":4: prefix: '2001:db8::/33'" },
-		{ "[gateway]\nfqdn = a.example\n[nat64 w]\n"
-		  "prefix = 2001:db8:0:0:ff00::/64\n",
-		    ":4: prefix" },	/* u octet set */
-		{ "[gateway]\nfqdn = a.example\n[nat64 w]\n"
-		  "allow_clients = 192.0.2.1/24\n", ":4: allow_clients" },
-		{ "[gateway]\nfqdn = a.example\nworkers = 0\n", ":3: workers" },
-		{ "[gateway]\nfqdn = a.example\nworkers = 65\n", ":3: workers" },
-		{ "[gateway]\nfqdn = a.example\ntransparent = maybe\n",
-		    ":3: transparent: 'maybe'" },
-		{ "[gateway]\nfqdn = a.example\nsource_ipv4 = 2001:db8::1\n",
-		    ":3: source_ipv4" },
-		{ "[gateway]\nfqdn = a.example\naddress_hygiene = lax\n",
-		    ":3: address_hygiene" },
-		{ "[gateway]\nfqdn = a.example\n[pair x]\nhelo_name = bad_name\n",
-		    ":4: helo_name" },
-		{ "[pairs]\npair = 192.0.2.1 192.0.2.2\n",
-		    ":2: pair has two IPv4" },
-		{ "[gateway]\nfqdn = a.example\n[packet]\nenable = on\n",
-		    ":4: enable: 'on'" },
-		{ "[gateway]\nfqdn = a.example\n[packet]\nqueue = 65536\n",
-		    ":4: queue: want a whole number 0..65535" },
-		{ "[gateway]\nfqdn = a.example\n[packet]\n"
-		  "ipv6_mtu_bytes = 1200\n", ":4: ipv6_mtu_bytes" },
-		{ "[gateway]\nfqdn = a.example\n[packet]\n"
-		  "ipv4_mtu_bytes = 67\n", ":4: ipv4_mtu_bytes" },
-		{ "[gateway]\nfqdn = a.example\n[packet]\nmtu = 1500\n",
-		    ":4: unknown key 'mtu' in [packet]" },
+	    {"[gateway]\nfqdn = gw.example.net\nfrobnicate = 1\n",
+	        ":3: unknown key 'frobnicate'"},
+	    {"[gateway]\nfqdn = localhost\n", ":2: fqdn: 'localhost'"},
+	    {"[gateway]\nfqdn = -x.example\n", ":2: fqdn"},
+	    {"[gateway]\nhelo_rewrite = maybe\n", ":2: helo_rewrite: 'maybe'"},
+	    {"[gateway]\nfqdn = a.example\n[pair x]\nipv4 = 2001:db8::1\n",
+	        ":4: ipv4: '2001:db8::1' is not an IPv4"},
+	    {"[gateway]\nfqdn = a.example\n[pair x]\nipv6 = 192.0.2.300\n",
+	        ":4: ipv6"},
+	    {"[gateway]\nfqdn = a.example\n[pair x]\nipv4 = 192.0.2.1\n",
+	        ":3: pair x needs ipv4 and ipv6"},
+	    {"[gateway]\nfqdn = a.example\n[pair x]\nipv4 = 192.0.2.1\n"
+	     "ipv6 = 2001:db8::1\n[pair y]\nipv4 = 192.0.2.1\n"
+	     "ipv6 = 2001:db8::2\n",
+	        ":6: pair y: an address of it is already"},
+	    {"[gateway]\nfqdn = a.example\n", ":2: no pairs"},
+	    {"[gateway]\n[pair x]\nipv4 = 192.0.2.1\nipv6 = 2001:db8::1\n",
+	        ":1: fqdn is required"},
+	    {"[pair x]\nipv4 = 192.0.2.1\nipv6 = 2001:db8::1\n",
+	        ":1: fqdn is required"},
+	    {"[gateway]\nfqdn = a.example\nlisten = 192.0.2.1:99999\n",
+	        ":3: listen: '192.0.2.1:99999'"},
+	    {"[gateway]\nfqdn = a.example\nconnect_timeout_s = 0\n",
+	        ":3: connect_timeout_s"},
+	    {"[gateway]\nfqdn = a.example\nconnect_timeout_s = 5s\n",
+	        ":3: connect_timeout_s"},
+	    {"[gateway]\nfqdn = a.example\nbuffer_bytes = 100\n",
+	        ":3: buffer_bytes"},
+	    {"[gateway]\nfqdn = a.example\n[nonsense]\nx = 1\n",
+	        ":3: unknown section [nonsense]"},
+	    {"[gateway]\nfqdn = a.example\nthis line has no equals\n",
+	        ":3: syntax error"},
+	    {"[pairs]\npair = 192.0.2.1\n", ":2: pair:"},
+	    {"[gateway]\nfqdn = 192.0.2.1\n", ":2: fqdn"},
+	    {"[gateway]\nfqdn = a.example\nlisten =\n", ":3: listen: no"},
+	    {"fqdn = a.example\n", ":1: 'fqdn' outside any section"},
+	    {"[gateway]\nfqdn = a.example\n[pair x]\n[pair y]\n"
+	     "ipv4 = 192.0.2.1\nipv6 = 2001:db8::1\n",
+	        ":3: pair x needs ipv4 and ipv6"},
+	    {"[gateway]\nfqdn = a.example\n[pair ]\n",
+	        ":3: section name empty"},
+	    {"[gateway]\nfqdn = a.example\n[nat64 w]\nprefix = 64:ff9b::/96\n",
+	        ":3: [nat64 w] needs allow_clients"},
+	    {"[gateway]\nfqdn = a.example\n[nat64 w]\nallow_clients = any\n",
+	        ":3: [nat64 w] needs prefix"},
+	    {"[gateway]\nfqdn = a.example\n[nat64 w]\nprefix = 2001:db8::/33\n",
+	        ":4: prefix: '2001:db8::/33'"},
+	    {"[gateway]\nfqdn = a.example\n[nat64 w]\n"
+	     "prefix = 2001:db8:0:0:ff00::/64\n",
+	        ":4: prefix"}, /* u octet set */
+	    {"[gateway]\nfqdn = a.example\n[nat64 w]\n"
+	     "allow_clients = 192.0.2.1/24\n",
+	        ":4: allow_clients"},
+	    {"[gateway]\nfqdn = a.example\nworkers = 0\n", ":3: workers"},
+	    {"[gateway]\nfqdn = a.example\nworkers = 65\n", ":3: workers"},
+	    {"[gateway]\nfqdn = a.example\ntransparent = maybe\n",
+	        ":3: transparent: 'maybe'"},
+	    {"[gateway]\nfqdn = a.example\nsource_ipv4 = 2001:db8::1\n",
+	        ":3: source_ipv4"},
+	    {"[gateway]\nfqdn = a.example\naddress_hygiene = lax\n",
+	        ":3: address_hygiene"},
+	    {"[gateway]\nfqdn = a.example\n[pair x]\nhelo_name = bad_name\n",
+	        ":4: helo_name"},
+	    {"[pairs]\npair = 192.0.2.1 192.0.2.2\n", ":2: pair has two IPv4"},
+	    {"[gateway]\nfqdn = a.example\n[packet]\nenable = on\n",
+	        ":4: enable: 'on'"},
+	    {"[gateway]\nfqdn = a.example\n[packet]\nqueue = 65536\n",
+	        ":4: queue: want a whole number 0..65535"},
+	    {"[gateway]\nfqdn = a.example\n[packet]\n"
+	     "ipv6_mtu_bytes = 1200\n",
+	        ":4: ipv6_mtu_bytes"},
+	    {"[gateway]\nfqdn = a.example\n[packet]\n"
+	     "ipv4_mtu_bytes = 67\n",
+	        ":4: ipv4_mtu_bytes"},
+	    {"[gateway]\nfqdn = a.example\n[packet]\nmtu = 1500\n",
+	        ":4: unknown key 'mtu' in [packet]"},
 	};
 	size_t i;
 
@@ -226,29 +227,30 @@ test_bad(void **state)
 static void
 test_policy(void **state)
 {
-	static const char text[] = "[gateway]\n"
-				   "fqdn = gw.example.net\n"
-				   "transparent = yes\n"
-				   "source_pairing = no\n"
-				   "address_hygiene = pass\n"
-				   "source_ipv4 = 198.51.100.1\n"
-				   "source_ipv6 = 2001:db8::1\n"
-				   "allow_clients = 192.0.2.0/24\n"
-				   "[pair a]\n"
-				   "ipv4 = 192.0.2.30\n"
-				   "ipv6 = 2001:db8::25\n"
-				   "helo_name = a.gw.example.net\n"
-				   "allow_clients = 198.51.100.0/24, 2001:db8::/32\n"
-				   "[pair b]\n"
-				   "ipv4 = 192.0.2.31\n"
-				   "ipv6 = 2001:db8::26\n"
-				   "[nat64 wkp]\n"
-				   "prefix = 64:ff9b::/96\n"
-				   "allow_clients = 2001:db8:1::/48\n"
-				   "allow_destinations = 10.0.0.0/8\n"
-				   "[nat64 nsp]\n"
-				   "prefix = 2001:db8:64::/48\n"
-				   "allow_clients = any\n";
+	static const char text[] =
+	    "[gateway]\n"
+	    "fqdn = gw.example.net\n"
+	    "transparent = yes\n"
+	    "source_pairing = no\n"
+	    "address_hygiene = pass\n"
+	    "source_ipv4 = 198.51.100.1\n"
+	    "source_ipv6 = 2001:db8::1\n"
+	    "allow_clients = 192.0.2.0/24\n"
+	    "[pair a]\n"
+	    "ipv4 = 192.0.2.30\n"
+	    "ipv6 = 2001:db8::25\n"
+	    "helo_name = a.gw.example.net\n"
+	    "allow_clients = 198.51.100.0/24, 2001:db8::/32\n"
+	    "[pair b]\n"
+	    "ipv4 = 192.0.2.31\n"
+	    "ipv6 = 2001:db8::26\n"
+	    "[nat64 wkp]\n"
+	    "prefix = 64:ff9b::/96\n"
+	    "allow_clients = 2001:db8:1::/48\n"
+	    "allow_destinations = 10.0.0.0/8\n"
+	    "[nat64 nsp]\n"
+	    "prefix = 2001:db8:64::/48\n"
+	    "allow_clients = any\n";
 	struct gw_config c;
 	char err[512];
 	struct in_addr v4;
@@ -291,8 +293,8 @@ test_nat64_only(void **state)
 
 	(void)state;
 	assert_int_equal(load("[gateway]\nfqdn = a.example\n[nat64 w]\n"
-			      "prefix = 64:ff9b::/96\nallow_clients = any\n",
-			     &c, err, sizeof(err)),
+	                      "prefix = 64:ff9b::/96\nallow_clients = any\n",
+	                     &c, err, sizeof(err)),
 	    0);
 	assert_int_equal(c.pairs.n, 0);
 	gw_config_free(&c);
@@ -307,9 +309,11 @@ test_packet(void **state)
 	char err[512];
 
 	(void)state;
-	assert_int_equal(load("[gateway]\nfqdn = a.example\n"
-	    "[pair x]\nipv4 = 192.0.2.1\nipv6 = 2001:db8::1\n", &c, err,
-	    sizeof(err)), 0);
+	assert_int_equal(
+	    load("[gateway]\nfqdn = a.example\n"
+	         "[pair x]\nipv4 = 192.0.2.1\nipv6 = 2001:db8::1\n",
+	        &c, err, sizeof(err)),
+	    0);
 	assert_int_equal(c.packet.enable, 0);
 	assert_int_equal(c.packet.queue, 0);
 	assert_int_equal(c.packet.queue_max_packets, 4096);
@@ -317,12 +321,15 @@ test_packet(void **state)
 	assert_int_equal(c.packet.ipv4_mtu_bytes, 1500);
 	assert_int_equal(c.packet.ipv6_mtu_bytes, 1280);
 	gw_config_free(&c);
-	assert_int_equal(load("[gateway]\nfqdn = a.example\n"
-	    "[nat64 n]\nprefix = 2001:db8:64::/96\nallow_clients = any\n"
-	    "[nat64 w]\nprefix = 64:ff9b::/96\nallow_clients = any\n"
-	    "[packet]\nenable = yes\nqueue = 7\nicmp_errors = no\n"
-	    "ipv4_mtu_bytes = 9000\nipv6_mtu_bytes = 1500\n"
-	    "queue_max_packets = 100\n", &c, err, sizeof(err)), 0);
+	assert_int_equal(
+	    load("[gateway]\nfqdn = a.example\n"
+	         "[nat64 n]\nprefix = 2001:db8:64::/96\nallow_clients = any\n"
+	         "[nat64 w]\nprefix = 64:ff9b::/96\nallow_clients = any\n"
+	         "[packet]\nenable = yes\nqueue = 7\nicmp_errors = no\n"
+	         "ipv4_mtu_bytes = 9000\nipv6_mtu_bytes = 1500\n"
+	         "queue_max_packets = 100\n",
+	        &c, err, sizeof(err)),
+	    0);
 	assert_int_equal(c.packet.enable, 1);
 	assert_int_equal(c.packet.queue, 7);
 	assert_int_equal(c.packet.queue_max_packets, 100);
@@ -347,8 +354,8 @@ test_missing_file(void **state)
 	char err[512];
 
 	(void)state;
-	assert_int_equal(gw_config_load("/nonexistent/smtp64.conf", &c, err,
-			     sizeof(err)),
+	assert_int_equal(
+	    gw_config_load("/nonexistent/smtp64.conf", &c, err, sizeof(err)),
 	    -1);
 	assert_non_null(strstr(err, "/nonexistent/smtp64.conf: "));
 }
@@ -372,7 +379,8 @@ tls_setup(void **state)
 	    "cd %s && for n in gw mx; do openssl req -x509 -newkey ec "
 	    "-pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 "
 	    "-subj /CN=$n.example.net -keyout $n.key -out $n.crt "
-	    ">/dev/null 2>&1 || exit 1; done", tdir);
+	    ">/dev/null 2>&1 || exit 1; done",
+	    tdir);
 	return system(cmd) == 0 ? 0 : -1;
 }
 
@@ -389,8 +397,8 @@ tls_teardown(void **state)
 /* A config with [gateway] lines g and [pair mx6] lines pr; %D in either
  * is the certificate directory. */
 static int
-load_tls(const char *g, const char *pr, struct gw_config *c, char *err,
-    size_t cap)
+load_tls(
+    const char *g, const char *pr, struct gw_config *c, char *err, size_t cap)
 {
 	char text[2048], g2[512], p2[512];
 	const char *src[2] = {g, pr};
@@ -402,8 +410,8 @@ load_tls(const char *g, const char *pr, struct gw_config *c, char *err,
 
 		for (o = 0, q = src[i]; *q != '\0' && o + 70 < 512; q++) {
 			if (q[0] == '%' && q[1] == 'D') {
-				o += (size_t)snprintf(dst[i] + o, 512 - o,
-				    "%s", tdir);
+				o += (size_t)snprintf(
+				    dst[i] + o, 512 - o, "%s", tdir);
 				q++;
 			} else
 				dst[i][o++] = *q;
@@ -449,8 +457,8 @@ test_tls_defaults(void **state)
 	/* A certificate in [gateway]: every pair terminates, opportunistic
 	 * upstream; one context loaded, shared. */
 	assert_int_equal(load_tls("tls_cert_file = %D/gw.crt\n"
-				  "tls_key_file = %D/gw.key\n",
-			     "", &c, err, sizeof(err)),
+	                          "tls_key_file = %D/gw.key\n",
+	                     "", &c, err, sizeof(err)),
 	    0);
 	t = sel_of(&c, "192.0.2.30");
 	assert_int_equal(t->pol.mode, SMTPFIX_TLS_TERMINATE);
@@ -476,19 +484,19 @@ test_tls_per_pair(void **state)
 	/* The pair's own certificate and verification; the other pair
 	 * keeps [gateway]'s strip. */
 	assert_int_equal(load_tls("tls = strip\n"
-				  "tls_cert_file = %D/gw.crt\n"
-				  "tls_key_file = %D/gw.key\n",
-			     "tls = terminate\ntls_cert_file = %D/mx.crt\n"
-			     "tls_key_file = %D/mx.key\ntls_upstream = verify\n"
-			     "tls_ca_file = %D/mx.crt\n"
-			     "tls_server_name = mx6.example.org\n",
-			     &c, err, sizeof(err)),
+	                          "tls_cert_file = %D/gw.crt\n"
+	                          "tls_key_file = %D/gw.key\n",
+	                     "tls = terminate\ntls_cert_file = %D/mx.crt\n"
+	                     "tls_key_file = %D/mx.key\ntls_upstream = verify\n"
+	                     "tls_ca_file = %D/mx.crt\n"
+	                     "tls_server_name = mx6.example.org\n",
+	                     &c, err, sizeof(err)),
 	    0);
 	t = sel_of(&c, "192.0.2.30");
 	assert_int_equal(t->pol.mode, SMTPFIX_TLS_TERMINATE);
 	assert_int_equal(t->pol.upstream, SMTPFIX_TLSUP_VERIFY);
 	assert_string_equal(t->server_name, "mx6.example.org");
-	assert_int_equal(t->cert, 0);	/* only mx.crt was needed */
+	assert_int_equal(t->cert, 0); /* only mx.crt was needed */
 	assert_int_equal(gw_tls_cert_count(c.tls), 1);
 	t = sel_of(&c, "198.51.100.25");
 	assert_int_equal(t->pol.mode, SMTPFIX_TLS_STRIP);
@@ -497,13 +505,13 @@ test_tls_per_pair(void **state)
 
 	/* Explicit passthrough beside a certificate. */
 	assert_int_equal(load_tls("tls_cert_file = %D/gw.crt\n"
-				  "tls_key_file = %D/gw.key\n",
-			     "tls = passthrough\n", &c, err, sizeof(err)),
+	                          "tls_key_file = %D/gw.key\n",
+	                     "tls = passthrough\n", &c, err, sizeof(err)),
 	    0);
-	assert_int_equal(sel_of(&c, "192.0.2.30")->pol.mode,
-	    SMTPFIX_TLS_PASSTHROUGH);
-	assert_int_equal(sel_of(&c, "198.51.100.25")->pol.mode,
-	    SMTPFIX_TLS_TERMINATE);
+	assert_int_equal(
+	    sel_of(&c, "192.0.2.30")->pol.mode, SMTPFIX_TLS_PASSTHROUGH);
+	assert_int_equal(
+	    sel_of(&c, "198.51.100.25")->pol.mode, SMTPFIX_TLS_TERMINATE);
 	gw_config_free(&c);
 }
 
@@ -516,26 +524,26 @@ test_tls_bad(void **state)
 	    {"tls = maybe\n", "", ":3: tls: 'maybe': want terminate"},
 	    {"", "tls_upstream = strict\n", ":7: tls_upstream: 'strict'"},
 	    {"tls = terminate\n", "",
-		":5: pair mx6: tls = terminate needs tls_cert_file"},
+	        ":5: pair mx6: tls = terminate needs tls_cert_file"},
 	    {"", "tls = terminate\n",
-		":4: pair mx6: tls = terminate needs tls_cert_file"},
+	        ":4: pair mx6: tls = terminate needs tls_cert_file"},
 	    {"tls_cert_file = %D/gw.crt\n", "",
-		":3: tls_cert_file and tls_key_file go together"},
+	        ":3: tls_cert_file and tls_key_file go together"},
 	    {"tls_cert_file = %D/gw.crt\ntls_key_file = %D/gw.key\n",
-		"tls_upstream = verify\n",
-		":6: pair mx6: tls_upstream = verify needs tls_server_name"},
+	        "tls_upstream = verify\n",
+	        ":6: pair mx6: tls_upstream = verify needs tls_server_name"},
 	    {"tls_server_name = mx.example.org\n", "",
-		":3: tls_server_name: set it per [pair]"},
+	        ":3: tls_server_name: set it per [pair]"},
 	    {"", "tls_server_name = [192.0.2.1]\n",
-		":7: tls_server_name: '[192.0.2.1]'"},
+	        ":7: tls_server_name: '[192.0.2.1]'"},
 	    {"tls_cert_file = %D/gw.crt\ntls_key_file = %D/mx.key\n", "",
-		":4: "},
+	        ":4: "},
 	    {"tls_cert_file = %D/none.crt\ntls_key_file = %D/gw.key\n", "",
-		"none.crt"},
+	        "none.crt"},
 	    {"tls_cert_file = %D/gw.crt\ntls_key_file = %D/gw.key\n",
-		"tls_upstream = verify\ntls_server_name = mx.example.org\n"
-		"tls_ca_file = %D/none.crt\n",
-		"none.crt"},
+	        "tls_upstream = verify\ntls_server_name = mx.example.org\n"
+	        "tls_ca_file = %D/none.crt\n",
+	        "none.crt"},
 	    {"tls_cert_file =\n", "", ":3: tls_cert_file: empty"},
 	};
 	struct gw_config c;
@@ -549,8 +557,8 @@ test_tls_bad(void **state)
 		    -1)
 			fail_msg("case %zu loaded", i);
 		if (strstr(err, cases[i].want) == NULL)
-			fail_msg("case %zu: '%s', want '%s'", i, err,
-			    cases[i].want);
+			fail_msg(
+			    "case %zu: '%s', want '%s'", i, err, cases[i].want);
 	}
 }
 
@@ -558,19 +566,19 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_good),
-		cmocka_unit_test(test_defaults),
-		cmocka_unit_test(test_bad),
-		cmocka_unit_test(test_policy),
-		cmocka_unit_test(test_nat64_only),
-		cmocka_unit_test(test_packet),
-		cmocka_unit_test(test_missing_file),
-		cmocka_unit_test_setup_teardown(test_tls_defaults, tls_setup,
-		    tls_teardown),
-		cmocka_unit_test_setup_teardown(test_tls_per_pair, tls_setup,
-		    tls_teardown),
-		cmocka_unit_test_setup_teardown(test_tls_bad, tls_setup,
-		    tls_teardown),
+	    cmocka_unit_test(test_good),
+	    cmocka_unit_test(test_defaults),
+	    cmocka_unit_test(test_bad),
+	    cmocka_unit_test(test_policy),
+	    cmocka_unit_test(test_nat64_only),
+	    cmocka_unit_test(test_packet),
+	    cmocka_unit_test(test_missing_file),
+	    cmocka_unit_test_setup_teardown(
+	        test_tls_defaults, tls_setup, tls_teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_tls_per_pair, tls_setup, tls_teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_tls_bad, tls_setup, tls_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

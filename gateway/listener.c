@@ -1,7 +1,7 @@
 /*
  * gateway/listener.c: accept loop.
  */
-#define _GNU_SOURCE		/* accept4 */
+#define _GNU_SOURCE /* accept4 */
 #include <sys/socket.h>
 
 #include <netinet/in.h>
@@ -17,7 +17,7 @@
 #include "gateway/listener.h"
 #include "gateway/log.h"
 
-#define ACCEPT_BATCH	64	/* per wake-up, so one listener can't starve */
+#define ACCEPT_BATCH 64 /* per wake-up, so one listener can't starve */
 
 int
 gw_listener_open(struct gw_listener *gl, const struct gw_listen *l,
@@ -45,11 +45,11 @@ gw_listener_open(struct gw_listener *gl, const struct gw_listen *l,
 		s6->sin6_addr = l->addr.u.v6;
 		s6->sin6_port = htons((uint16_t)l->port);
 		sl = sizeof(*s6);
-		(void)snprintf(gl->name, sizeof(gl->name), "[%s]:%u", a,
-		    l->port);
+		(void)snprintf(
+		    gl->name, sizeof(gl->name), "[%s]:%u", a, l->port);
 	}
-	fd = socket(l->addr.family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
-	    0);
+	fd = socket(
+	    l->addr.family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0) {
 		(void)snprintf(err, errcap, "listen %s: socket: %s", gl->name,
 		    strerror(errno));
@@ -73,12 +73,15 @@ gw_listener_open(struct gw_listener *gl, const struct gw_listen *l,
 	/* Edge-router mode: TPROXY hands us connections to any address;
 	 * the original destination is then the socket's local address. */
 	if (transparent &&
-	    (l->addr.family == AF_INET ?
-		setsockopt(fd, IPPROTO_IP, IP_TRANSPARENT, &on, sizeof(on)) :
-		setsockopt(fd, IPPROTO_IPV6, IPV6_TRANSPARENT, &on,
-		    sizeof(on))) != 0) {
-		(void)snprintf(err, errcap, "listen %s: IP_TRANSPARENT: %s "
-		    "(needs CAP_NET_ADMIN)", gl->name, strerror(errno));
+	    (l->addr.family == AF_INET
+	            ? setsockopt(
+	                  fd, IPPROTO_IP, IP_TRANSPARENT, &on, sizeof(on))
+	            : setsockopt(fd, IPPROTO_IPV6, IPV6_TRANSPARENT, &on,
+	                  sizeof(on))) != 0) {
+		(void)snprintf(err, errcap,
+		    "listen %s: IP_TRANSPARENT: %s "
+		    "(needs CAP_NET_ADMIN)",
+		    gl->name, strerror(errno));
 		close(fd);
 		return -1;
 	}
@@ -91,16 +94,17 @@ gw_listener_open(struct gw_listener *gl, const struct gw_listen *l,
 	}
 	if (bind(fd, (struct sockaddr *)&ss, sl) != 0 ||
 	    listen(fd, 1024) != 0) {
-		(void)snprintf(err, errcap, "listen %s: %s", gl->name,
-		    strerror(errno));
+		(void)snprintf(
+		    err, errcap, "listen %s: %s", gl->name, strerror(errno));
 		close(fd);
 		return -1;
 	}
 	gl->fd = fd;
 	memcpy(&gl->local, &ss, sizeof(ss));
-	gl->fixed = !transparent &&
-	    (l->addr.family == AF_INET ? l->addr.u.v4.s_addr != INADDR_ANY :
-	    !IN6_IS_ADDR_UNSPECIFIED(&l->addr.u.v6));
+	gl->fixed =
+	    !transparent && (l->addr.family == AF_INET
+	                            ? l->addr.u.v4.s_addr != INADDR_ANY
+	                            : !IN6_IS_ADDR_UNSPECIFIED(&l->addr.u.v6));
 	return 0;
 }
 
@@ -125,12 +129,14 @@ accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 				return;
 			/* EMFILE and friends: the connection waits in the
 			 * backlog; say so once per wake-up. */
-			gw_log(LOG_WARNING, "event=accept_error listener=%s "
-			    "error=\"%s\"", gl->name, strerror(errno));
+			gw_log(LOG_WARNING,
+			    "event=accept_error listener=%s "
+			    "error=\"%s\"",
+			    gl->name, strerror(errno));
 			return;
 		}
-		gw_session_start(gl->ctx, fd, &peer,
-		    gl->fixed ? &gl->local : NULL);
+		gw_session_start(
+		    gl->ctx, fd, &peer, gl->fixed ? &gl->local : NULL);
 	}
 }
 

@@ -14,13 +14,13 @@
 #include "gateway/session.h"
 
 struct gw_listener {
-	ev_io		 io;
-	int		 fd;
-	struct gw_ctx	*ctx;
-	char		 name[64];	/* "ADDR:PORT" for logs */
+	ev_io io;
+	int fd;
+	struct gw_ctx *ctx;
+	char name[64]; /* "ADDR:PORT" for logs */
 	/* Bound to one address (not a wildcard, not transparent): every
 	 * connection's local address is this one, no getsockname needed. */
-	int		 fixed;
+	int fixed;
 	struct sockaddr_storage local;
 };
 
@@ -30,9 +30,9 @@ struct gw_listener {
  * ::ffff:a.b.c.d).  transparent sets IP_TRANSPARENT (TPROXY), reuseport
  * SO_REUSEPORT (one socket per worker).  0, or -1 with a message in err.
  */
-int	gw_listener_open(struct gw_listener *gl, const struct gw_listen *l,
-	    int transparent, int reuseport, char *err, size_t errcap);
-void	gw_listener_start(struct gw_listener *gl, struct gw_ctx *ctx);
-void	gw_listener_stop(struct gw_listener *gl);
+int gw_listener_open(struct gw_listener *gl, const struct gw_listen *l,
+    int transparent, int reuseport, char *err, size_t errcap);
+void gw_listener_start(struct gw_listener *gl, struct gw_ctx *ctx);
+void gw_listener_stop(struct gw_listener *gl);
 
 #endif

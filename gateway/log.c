@@ -79,8 +79,8 @@ gw_log_escape(char *dst, size_t cap, const char *src, size_t len)
 		return dst;
 	for (i = 0; i < len; i++) {
 		unsigned char c = (unsigned char)src[i];
-		int plain = c > 0x20 && c < 0x7f && c != '\\' && c != '"' &&
-		    c != '=';
+		int plain =
+		    c > 0x20 && c < 0x7f && c != '\\' && c != '"' && c != '=';
 
 		if (o + (plain ? 1 : 4) + 4 > cap) {
 			if (o + 4 <= cap) {

@@ -10,14 +10,14 @@
 #include <syslog.h>
 
 /* Levels are syslog's: LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG. */
-void	gw_log_init(int foreground, int level);
-void	gw_log_set_level(int level);
-int	gw_log_enabled(int level);
-void	gw_log(int level, const char *fmt, ...)
-	    __attribute__((format(printf, 2, 3)));
+void gw_log_init(int foreground, int level);
+void gw_log_set_level(int level);
+int gw_log_enabled(int level);
+void gw_log(int level, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 /* Start-up failures only: logs and exits 1.  Never on peer input. */
-void	gw_fatal(const char *fmt, ...)
-	    __attribute__((format(printf, 1, 2), noreturn));
+void gw_fatal(const char *fmt, ...)
+    __attribute__((format(printf, 1, 2), noreturn));
 
 /*
  * Copies peer bytes src[0..len) into dst (capacity cap, NUL terminated)
@@ -25,6 +25,6 @@ void	gw_fatal(const char *fmt, ...)
  * everything else becomes \xNN; output is cut at cap with "..." so one
  * line stays one line.  Returns dst.
  */
-char	*gw_log_escape(char *dst, size_t cap, const char *src, size_t len);
+char *gw_log_escape(char *dst, size_t cap, const char *src, size_t len);
 
 #endif

@@ -17,8 +17,8 @@ test_plain(void **state)
 	char d[64];
 
 	(void)state;
-	assert_string_equal(gw_log_escape(d, sizeof(d), "[IPv6:2001:db8::1]",
-				18),
+	assert_string_equal(
+	    gw_log_escape(d, sizeof(d), "[IPv6:2001:db8::1]", 18),
 	    "[IPv6:2001:db8::1]");
 }
 
@@ -53,9 +53,9 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_plain),
-		cmocka_unit_test(test_controls),
-		cmocka_unit_test(test_truncate),
+	    cmocka_unit_test(test_plain),
+	    cmocka_unit_test(test_controls),
+	    cmocka_unit_test(test_truncate),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

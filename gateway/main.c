@@ -23,21 +23,21 @@
 #include "gateway/tls.h"
 
 #ifndef SMTP64_VERSION
-#define SMTP64_VERSION	"0.1.0"
+#define SMTP64_VERSION "0.1.0"
 #endif
 #ifndef SMTP64_CONF
-#define SMTP64_CONF	"/usr/local/etc/smtp64/smtp64.conf"
+#define SMTP64_CONF "/usr/local/etc/smtp64/smtp64.conf"
 #endif
 
 static void
 usage(void)
 {
 	fprintf(stderr, "usage: smtp64d [-dftV] [-c file]\n"
-	    "  -c file  configuration (default " SMTP64_CONF ")\n"
-	    "  -d       debug logging (one line per command)\n"
-	    "  -f       stay in the foreground, log to stderr\n"
-	    "  -t       check the configuration and exit\n"
-	    "  -V       print the version and exit\n");
+	                "  -c file  configuration (default " SMTP64_CONF ")\n"
+	                "  -d       debug logging (one line per command)\n"
+	                "  -f       stay in the foreground, log to stderr\n"
+	                "  -t       check the configuration and exit\n"
+	                "  -V       print the version and exit\n");
 	exit(2);
 }
 
@@ -111,9 +111,10 @@ packet_start(struct ev_loop *loop, const struct gw_config *cfg)
 		    err);
 		return -1;
 	}
-	gw_log(LOG_INFO, "event=packet_start queue=%u pairs=%zu prefixes=%zu "
-	    "ipv4_mtu=%u ipv6_mtu=%u icmp_errors=%s", nc.queue,
-	    cfg->pairs.n, cfg->nnat64, cfg->packet.ipv4_mtu_bytes,
+	gw_log(LOG_INFO,
+	    "event=packet_start queue=%u pairs=%zu prefixes=%zu "
+	    "ipv4_mtu=%u ipv6_mtu=%u icmp_errors=%s",
+	    nc.queue, cfg->pairs.n, cfg->nnat64, cfg->packet.ipv4_mtu_bytes,
 	    cfg->packet.ipv6_mtu_bytes, cfg->packet.icmp_errors ? "yes" : "no");
 	return 0;
 }
@@ -176,14 +177,16 @@ reload_cb(struct ev_loop *loop, ev_signal *w, int revents)
 
 	(void)revents;
 	if ((cfg = gw_config_new(conf_path, err, sizeof(err))) == NULL) {
-		gw_log(LOG_ERR, "event=reload result=failed error=\"%s\" "
-		    "note=old_config_kept", err);
+		gw_log(LOG_ERR,
+		    "event=reload result=failed error=\"%s\" "
+		    "note=old_config_kept",
+		    err);
 		return;
 	}
 	if (!same_listeners(ctx->cfg, cfg) ||
 	    ctx->cfg->transparent != cfg->transparent)
 		gw_log(LOG_WARNING, "event=reload note=listen_changed_"
-		    "needs_restart");
+		                    "needs_restart");
 	packet_reload(loop, ctx->cfg, cfg);
 	gw_ctx_set_config(ctx, cfg);
 	if (!debug_flag)
@@ -236,10 +239,13 @@ serve(struct gw_config *cfg, struct gw_listener *listeners, size_t nlisten,
 	 * With -f a failure is on the terminal; else in the log. */
 	if (cfg->packet.enable && packet_owner && packet_start(loop, cfg) != 0)
 		gw_fatal("event=start error=\"packet path: see above\"");
-	gw_log(LOG_INFO, "event=start version=%s fqdn=%s pairs=%zu "
-	    "helo_rewrite=%s", SMTP64_VERSION, cfg->fqdn, cfg->pairs.n,
-	    cfg->pol.helo == SMTPFIX_HELO_ALWAYS ? "always" :
-	    cfg->pol.helo == SMTPFIX_HELO_LITERALS ? "literals" : "off");
+	gw_log(LOG_INFO,
+	    "event=start version=%s fqdn=%s pairs=%zu "
+	    "helo_rewrite=%s",
+	    SMTP64_VERSION, cfg->fqdn, cfg->pairs.n,
+	    cfg->pol.helo == SMTPFIX_HELO_ALWAYS     ? "always"
+	    : cfg->pol.helo == SMTPFIX_HELO_LITERALS ? "literals"
+	                                             : "off");
 	log_certs(cfg);
 
 	ev_run(loop, 0);
@@ -288,9 +294,10 @@ spawn(struct gw_config *cfg, struct gw_listener *listeners, size_t nlisten,
 		struct gw_listener own;
 		char err[256];
 
-		if (gw_listener_open(&own, &cfg->listen[i], cfg->transparent,
-			1, err, sizeof(err)) != 0) {
-			gw_log(LOG_ERR, "event=worker_listen worker=%u "
+		if (gw_listener_open(&own, &cfg->listen[i], cfg->transparent, 1,
+		        err, sizeof(err)) != 0) {
+			gw_log(LOG_ERR,
+			    "event=worker_listen worker=%u "
 			    "error=\"%s\" note=sharing_the_first_socket",
 			    worker, err);
 			continue;
@@ -310,8 +317,7 @@ spawn(struct gw_config *cfg, struct gw_listener *listeners, size_t nlisten,
  * max_sessions_per_client then hold per worker.
  */
 static int
-supervise(struct gw_config *cfg, struct gw_listener *listeners,
-    size_t nlisten)
+supervise(struct gw_config *cfg, struct gw_listener *listeners, size_t nlisten)
 {
 	pid_t pid[64];
 	time_t born[64];
@@ -341,8 +347,8 @@ supervise(struct gw_config *cfg, struct gw_listener *listeners,
 		born[i] = time(NULL);
 		alive += pid[i] > 0;
 	}
-	gw_log(LOG_INFO, "event=start workers=%u version=%s", n,
-	    SMTP64_VERSION);
+	gw_log(
+	    LOG_INFO, "event=start workers=%u version=%s", n, SMTP64_VERSION);
 	while (alive > 0) {
 		sigsuspend(&orig);
 		if (sup_hup || sup_usr1) {
@@ -354,8 +360,8 @@ supervise(struct gw_config *cfg, struct gw_listener *listeners,
 					kill(pid[i], sig);
 			if (sig == SIGHUP) {
 				char err[512];
-				struct gw_config *c2 = gw_config_new(conf_path,
-				    err, sizeof(err));
+				struct gw_config *c2 =
+				    gw_config_new(conf_path, err, sizeof(err));
 
 				/* A worker restarted later starts from the
 				 * newest valid file. */
@@ -386,11 +392,14 @@ supervise(struct gw_config *cfg, struct gw_listener *listeners,
 				alive--;
 				if (sup_term)
 					continue;
-				gw_log(LOG_ERR, "event=worker_exit worker=%u "
-				    "status=%d note=restarting", i, status);
+				gw_log(LOG_ERR,
+				    "event=worker_exit worker=%u "
+				    "status=%d note=restarting",
+				    i, status);
 				if (time(NULL) - born[i] < 1)
 					sleep(1);
-				pid[i] = spawn(cfg, listeners, nlisten, i, &orig);
+				pid[i] =
+				    spawn(cfg, listeners, nlisten, i, &orig);
 				born[i] = time(NULL);
 				alive += pid[i] > 0;
 			}
@@ -453,11 +462,11 @@ main(int argc, char *argv[])
 
 	/* Bind before daemonising so that a port in use is reported on the
 	 * terminal and the exit status. */
-	nlisten = cfg->nlisten;	/* reload keeps these listeners */
+	nlisten = cfg->nlisten; /* reload keeps these listeners */
 	for (i = 0; i < nlisten; i++) {
 		if (gw_listener_open(&listeners[i], &cfg->listen[i],
-			cfg->transparent, cfg->workers > 1, err,
-			sizeof(err)) != 0) {
+		        cfg->transparent, cfg->workers > 1, err,
+		        sizeof(err)) != 0) {
 			fprintf(stderr, "smtp64d: %s\n", err);
 			return 1;
 		}

@@ -43,42 +43,42 @@
 #include "smtpfix/refuse.h"
 #include "smtpfix/stream.h"
 
-#define PUMP_ROUNDS	64	/* steps per wake-up before yielding */
-#define CLOSE_GRACE_S	10.	/* flushing a last reply at most this long */
-#define DRAIN_MAX	64	/* reads when discarding pre-TLS bytes */
+#define PUMP_ROUNDS 64    /* steps per wake-up before yielding */
+#define CLOSE_GRACE_S 10. /* flushing a last reply at most this long */
+#define DRAIN_MAX 64      /* reads when discarding pre-TLS bytes */
 
 struct gw_session {
-	TAILQ_ENTRY(gw_session)	 entry;
-	struct gw_ctx		*ctx;
-	struct gw_config	*cfg;		/* held until the end */
-	uint32_t		 id;
-	int			 cfd, sfd;
-	ev_io			 crd, cwr, srd, swr;
-	ev_timer		 timer;
-	ev_tstamp		 start, last;
-	struct gw_buf		 cin, sout, sin, cout;
-	unsigned		 connecting:1, c_eof:1, s_eof:1, s_shut:1,
-				 closing:1, opaque:1, told:1, refusing:1;
-	unsigned		 c_hs_wait:1,	/* our 220 out: then TLS */
-				 c_hs:1,	/* client handshake running */
-				 s_hs:1;	/* upstream handshake running */
-	struct gw_tls_leg	 cl, sl;	/* client and server legs */
-	const struct gw_tls_sel	*tls;		/* pair's, in cfg */
-	char			 up_name[64];	/* "[a]:port" */
-	unsigned		 ncmds;		/* refusing: commands seen */
-	unsigned		 counted:1,	/* in ctx->clients */
-				 up_counted:1;	/* up_local in ctx->ups */
-	struct nat_addr		 up_local;	/* our end of the upstream */
-	unsigned		 up_port;
-	uint64_t		 c2s, s2c;	/* bytes read from each peer */
-	const char		*reason;	/* how it ended */
-	struct nat_addr		 client;
-	struct smtpfix_policy	 pol;		/* cfg's, HELO name per pair */
-	struct smtpfix_stream	 fix;		/* last: the largest part */
+	TAILQ_ENTRY(gw_session) entry;
+	struct gw_ctx *ctx;
+	struct gw_config *cfg; /* held until the end */
+	uint32_t id;
+	int cfd, sfd;
+	ev_io crd, cwr, srd, swr;
+	ev_timer timer;
+	ev_tstamp start, last;
+	struct gw_buf cin, sout, sin, cout;
+	unsigned connecting : 1, c_eof : 1, s_eof : 1, s_shut : 1, closing : 1,
+	    opaque : 1, told : 1, refusing : 1;
+	unsigned c_hs_wait : 1,       /* our 220 out: then TLS */
+	    c_hs : 1,                 /* client handshake running */
+	    s_hs : 1;                 /* upstream handshake running */
+	struct gw_tls_leg cl, sl;     /* client and server legs */
+	const struct gw_tls_sel *tls; /* pair's, in cfg */
+	char up_name[64];             /* "[a]:port" */
+	unsigned ncmds;               /* refusing: commands seen */
+	unsigned counted : 1,         /* in ctx->clients */
+	    up_counted : 1;           /* up_local in ctx->ups */
+	struct nat_addr up_local;     /* our end of the upstream */
+	unsigned up_port;
+	uint64_t c2s, s2c;  /* bytes read from each peer */
+	const char *reason; /* how it ended */
+	struct nat_addr client;
+	struct smtpfix_policy pol; /* cfg's, HELO name per pair */
+	struct smtpfix_stream fix; /* last: the largest part */
 };
 
-static void	session_end(struct gw_session *);
-static void	session_update(struct gw_session *);
+static void session_end(struct gw_session *);
+static void session_update(struct gw_session *);
 
 void
 gw_ctx_init(struct gw_ctx *ctx, struct ev_loop *loop, struct gw_config *cfg)
@@ -103,8 +103,8 @@ gw_ctx_set_config(struct gw_ctx *ctx, struct gw_config *cfg)
 /* sockaddr to nat_addr + port; IPv4-mapped IPv6 (a v4 client on a
  * dual-stack socket, e.g. under TPROXY) counts as IPv4. */
 static void
-sa_to_addr(const struct sockaddr_storage *ss, struct nat_addr *a,
-    unsigned *port)
+sa_to_addr(
+    const struct sockaddr_storage *ss, struct nat_addr *a, unsigned *port)
 {
 	memset(a, 0, sizeof(*a));
 	if (ss->ss_family == AF_INET) {
@@ -128,8 +128,7 @@ sa_to_addr(const struct sockaddr_storage *ss, struct nat_addr *a,
 }
 
 static socklen_t
-addr_to_sa(const struct nat_addr *a, unsigned port,
-    struct sockaddr_storage *ss)
+addr_to_sa(const struct nat_addr *a, unsigned port, struct sockaddr_storage *ss)
 {
 	memset(ss, 0, sizeof(*ss));
 	if (a->family == AF_INET) {
@@ -168,8 +167,8 @@ addr_str(const struct nat_addr *a, unsigned port, char *dst, size_t cap)
  * non-blocking send suffices; then close.
  */
 static void
-refuse(const struct gw_config *cfg, int fd, const char *code_enh,
-    const char *text)
+refuse(
+    const struct gw_config *cfg, int fd, const char *code_enh, const char *text)
 {
 	char line[512];
 	size_t n;
@@ -191,8 +190,8 @@ say(struct gw_session *s, const char *code_enh, const char *text)
 
 	if (gw_buf_alloc(&s->cout, s->cfg->buffer_bytes) != 0)
 		return;
-	n = smtpfix_reply_fmt(line, sizeof(line), pol->fqdn, pol->fqdn_len,
-	    code_enh, text);
+	n = smtpfix_reply_fmt(
+	    line, sizeof(line), pol->fqdn, pol->fqdn_len, code_enh, text);
 	if (n > 0 && gw_buf_room(&s->cout) >= n)
 		gw_buf_put(&s->cout, line, n);
 	s->told = 1;
@@ -201,7 +200,7 @@ say(struct gw_session *s, const char *code_enh, const char *text)
 static void
 upstream_close(struct gw_session *s, int reset)
 {
-	struct linger lg = { 1, 0 };
+	struct linger lg = {1, 0};
 
 	if (s->sfd < 0)
 		return;
@@ -210,8 +209,8 @@ upstream_close(struct gw_session *s, int reset)
 	/* SO_LINGER 0 makes close send RST: the server then knows the
 	 * transaction was cut, and never sees a clean end of data. */
 	if (reset)
-		(void)setsockopt(s->sfd, SOL_SOCKET, SO_LINGER, &lg,
-		    sizeof(lg));
+		(void)setsockopt(
+		    s->sfd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
 	else
 		gw_tls_shutdown(&s->sl);
 	gw_tls_leg_free(&s->sl);
@@ -245,63 +244,82 @@ log_step(struct gw_session *s, const struct smtpfix_step *st)
 	switch (st->event) {
 	case SMTPFIX_EV_NONE:
 		if (st->verb != NULL && gw_log_enabled(LOG_DEBUG))
-			gw_log(LOG_DEBUG, "session=%08x event=command verb=%s%s",
-			    s->id, st->verb, st->secret ? " secret=yes" : "");
+			gw_log(LOG_DEBUG,
+			    "session=%08x event=command verb=%s%s", s->id,
+			    st->verb, st->secret ? " secret=yes" : "");
 		return;
 	case SMTPFIX_EV_HELO:
-		gw_log(LOG_INFO, "session=%08x event=helo verb=%s helo_in=%s "
-		    "helo_out=%s rewritten=%s", s->id,
-		    st->verb != NULL ? st->verb : "?",
+		gw_log(LOG_INFO,
+		    "session=%08x event=helo verb=%s helo_in=%s "
+		    "helo_out=%s rewritten=%s",
+		    s->id, st->verb != NULL ? st->verb : "?",
 		    gw_log_escape(in, sizeof(in), st->helo_in, st->helo_in_len),
-		    gw_log_escape(out, sizeof(out), st->helo_out,
-			st->helo_out_len),
+		    gw_log_escape(
+		        out, sizeof(out), st->helo_out, st->helo_out_len),
 		    st->act == SMTPFIX_ACT_EMIT ? "yes" : "no");
 		return;
 	case SMTPFIX_EV_BAD_LINE:
-		gw_log(LOG_WARNING, "session=%08x event=reject reason=bare_cr_lf_nul "
-		    "reply=500", s->id);
+		gw_log(LOG_WARNING,
+		    "session=%08x event=reject reason=bare_cr_lf_nul "
+		    "reply=500",
+		    s->id);
 		return;
 	case SMTPFIX_EV_TOO_LONG:
-		gw_log(LOG_WARNING, "session=%08x event=reject "
-		    "reason=line_too_long reply=500", s->id);
+		gw_log(LOG_WARNING,
+		    "session=%08x event=reject "
+		    "reason=line_too_long reply=500",
+		    s->id);
 		return;
 	case SMTPFIX_EV_SMUGGLE:
-		gw_log(LOG_WARNING, "session=%08x event=reject reason=smuggling "
+		gw_log(LOG_WARNING,
+		    "session=%08x event=reject reason=smuggling "
 		    "detail=bare_cr_lf_nul_in_data action=abort_upstream "
-		    "reply=554", s->id);
+		    "reply=554",
+		    s->id);
 		return;
 	case SMTPFIX_EV_BDAT:
 		gw_log(LOG_INFO, "session=%08x event=reject reason=%s reply=%s",
 		    s->id, st->detail != NULL ? st->detail : "bdat",
-		    st->detail != NULL && strcmp(st->detail, "bdat_syntax") == 0 ?
-		    "501 action=close" : "502");
+		    st->detail != NULL && strcmp(st->detail, "bdat_syntax") == 0
+		        ? "501 action=close"
+		        : "502");
 		return;
 	case SMTPFIX_EV_TLS:
-		gw_log(LOG_INFO, "session=%08x event=starttls mode=passthrough "
-		    "note=post_tls_helo_not_rewritten", s->id);
+		gw_log(LOG_INFO,
+		    "session=%08x event=starttls mode=passthrough "
+		    "note=post_tls_helo_not_rewritten",
+		    s->id);
 		return;
 	case SMTPFIX_EV_BAD_REPLY:
-		gw_log(LOG_WARNING, "session=%08x event=server_protocol_error "
-		    "reply=421", s->id);
+		gw_log(LOG_WARNING,
+		    "session=%08x event=server_protocol_error "
+		    "reply=421",
+		    s->id);
 		return;
 	case SMTPFIX_EV_DATA_END:
 		gw_log(LOG_DEBUG, "session=%08x event=data_end", s->id);
 		return;
 	case SMTPFIX_EV_PATH:
-		gw_log(LOG_INFO, "session=%08x event=reject verb=%s reason=%s "
-		    "reply=553", s->id, st->verb != NULL ? st->verb : "?",
+		gw_log(LOG_INFO,
+		    "session=%08x event=reject verb=%s reason=%s "
+		    "reply=553",
+		    s->id, st->verb != NULL ? st->verb : "?",
 		    st->detail != NULL ? st->detail : "?");
 		return;
 	case SMTPFIX_EV_QUEUE_FULL:
 		gw_log(LOG_DEBUG, "session=%08x event=pipeline_full", s->id);
 		return;
 	case SMTPFIX_EV_STARTTLS:
-		gw_log(LOG_INFO, "session=%08x event=starttls mode=%s "
-		    "upstream=%s action=%s", s->id,
+		gw_log(LOG_INFO,
+		    "session=%08x event=starttls mode=%s "
+		    "upstream=%s action=%s",
+		    s->id,
 		    s->tls != NULL ? smtpfix_tlspolicy_mode_name(
-		    smtpfix_tlspolicy_mode(&s->tls->pol)) : "passthrough",
-		    s->tls != NULL ? smtpfix_tlspolicy_upstream_name(
-		    s->tls->pol.upstream) : "-",
+		                         smtpfix_tlspolicy_mode(&s->tls->pol))
+		                   : "passthrough",
+		    s->tls != NULL
+		        ? smtpfix_tlspolicy_upstream_name(s->tls->pol.upstream)
+		        : "-",
 		    st->detail != NULL ? st->detail : "?");
 		return;
 	}
@@ -319,14 +337,15 @@ log_tls(struct gw_session *s, const char *leg, const struct gw_tls_leg *l)
 }
 
 static void
-log_tls_failed(struct gw_session *s, const char *leg, const char *why,
-    const char *err)
+log_tls_failed(
+    struct gw_session *s, const char *leg, const char *why, const char *err)
 {
 	char e[200];
 
-	gw_log(LOG_WARNING, "session=%08x event=tls_failed leg=%s reason=%s "
-	    "error=\"%s\"", s->id, leg, why,
-	    gw_log_escape(e, sizeof(e), err, strlen(err)));
+	gw_log(LOG_WARNING,
+	    "session=%08x event=tls_failed leg=%s reason=%s "
+	    "error=\"%s\"",
+	    s->id, leg, why, gw_log_escape(e, sizeof(e), err, strlen(err)));
 }
 
 /* After STARTTLS's 220: nothing the client sent before it may reach the
@@ -354,7 +373,7 @@ upstream_tls_start(struct gw_session *s)
 
 	if (s->tls == NULL || s->cfg->tls == NULL ||
 	    gw_tls_leg_connect(&s->sl, s->cfg->tls, s->tls->cli,
-	    s->tls->server_name, s->up_name, err, sizeof(err)) != 0) {
+	        s->tls->server_name, s->up_name, err, sizeof(err)) != 0) {
 		if (s->tls == NULL || s->cfg->tls == NULL)
 			(void)snprintf(err, sizeof(err), "no TLS context");
 		log_tls_failed(s, "server", "setup", err);
@@ -380,11 +399,11 @@ step(struct gw_session *s, int c2s)
 		return 0;
 	len = in->len < room ? in->len : room;
 	if (c2s)
-		smtpfix_c2s_step(&s->fix, in->data ? gw_buf_head(in) : "", len,
-		    &st);
+		smtpfix_c2s_step(
+		    &s->fix, in->data ? gw_buf_head(in) : "", len, &st);
 	else
-		smtpfix_s2c_step(&s->fix, in->data ? gw_buf_head(in) : "", len,
-		    &st);
+		smtpfix_s2c_step(
+		    &s->fix, in->data ? gw_buf_head(in) : "", len, &st);
 	if (st.act == SMTPFIX_ACT_NONE)
 		return 0;
 	/* Output storage only once there is output: idle sessions hold no
@@ -416,7 +435,7 @@ step(struct gw_session *s, int c2s)
 		gw_buf_put(out, gw_buf_head(in), st.consumed);
 		gw_buf_drop(in, st.consumed);
 		st.consumed = 0;
-		s->sin.len = s->sin.off = 0;	/* server bytes after its 220 */
+		s->sin.len = s->sin.off = 0; /* server bytes after its 220 */
 		drain_client(s);
 		s->opaque = 1;
 		break;
@@ -440,8 +459,10 @@ step(struct gw_session *s, int c2s)
 	if (st.consumed > 0)
 		gw_buf_drop(in, st.consumed);
 	if (st.act == SMTPFIX_ACT_CLOSE)
-		begin_close(s, st.event == SMTPFIX_EV_BAD_REPLY ?
-			"server_protocol_error" : "refused", 0);
+		begin_close(s,
+		    st.event == SMTPFIX_EV_BAD_REPLY ? "server_protocol_error"
+		                                     : "refused",
+		    0);
 	s->last = ev_now(s->ctx->loop);
 	return 1;
 }
@@ -498,14 +519,14 @@ static int
 client_wants_read(struct gw_session *s)
 {
 	return !s->c_eof && !s->closing && !s->c_hs_wait && !s->c_hs &&
-	    (s->cin.data == NULL || gw_buf_room(&s->cin) > 0);
+	       (s->cin.data == NULL || gw_buf_room(&s->cin) > 0);
 }
 
 static int
 server_wants_read(struct gw_session *s)
 {
 	return s->sfd >= 0 && !s->connecting && !s->s_eof && !s->s_hs &&
-	    (s->sin.data == NULL || gw_buf_room(&s->sin) > 0);
+	       (s->sin.data == NULL || gw_buf_room(&s->sin) > 0);
 }
 
 /*
@@ -548,8 +569,8 @@ client_read(struct gw_session *s)
 	} else if (sock_error(errno)) {
 		/* The client vanished (or broke TLS): a message in progress
 		 * must not be completed, so the server gets a reset. */
-		client_gone(s, errno == EPROTO ? "client_tls_error" :
-		    "client_reset");
+		client_gone(
+		    s, errno == EPROTO ? "client_tls_error" : "client_reset");
 		return -1;
 	}
 	return 0;
@@ -591,8 +612,8 @@ server_read(struct gw_session *s)
 		s->s_eof = 1;
 		ev_io_stop(s->ctx->loop, &s->srd);
 		if (n < 0 && s->reason == NULL)
-			s->reason = errno == EPROTO ? "server_tls_error" :
-			    "server_reset";
+			s->reason = errno == EPROTO ? "server_tls_error"
+			                            : "server_reset";
 		pump(s);
 	}
 }
@@ -673,13 +694,15 @@ server_handshake(struct gw_session *s)
 	case GW_TLS_FAIL_VERIFY:
 	default:
 		s->s_hs = 0;
-		log_tls_failed(s, "server", rc == GW_TLS_FAIL_VERIFY ?
-		    "verify" : "handshake", err);
+		log_tls_failed(s, "server",
+		    rc == GW_TLS_FAIL_VERIFY ? "verify" : "handshake", err);
 		if (s->reason == NULL)
-			s->reason = rc == GW_TLS_FAIL_VERIFY ?
-			    "tls_server_verify_failed" : "tls_server_failed";
-		smtpfix_stream_tls_done(&s->fix, rc == GW_TLS_FAIL_VERIFY ?
-		    SMTPFIX_TLSR_UP_VERIFY : SMTPFIX_TLSR_UP_FAIL);
+			s->reason = rc == GW_TLS_FAIL_VERIFY
+			                ? "tls_server_verify_failed"
+			                : "tls_server_failed";
+		smtpfix_stream_tls_done(&s->fix, rc == GW_TLS_FAIL_VERIFY
+		                                     ? SMTPFIX_TLSR_UP_VERIFY
+		                                     : SMTPFIX_TLSR_UP_FAIL);
 		pump(s);
 		return;
 	}
@@ -753,21 +776,23 @@ connect_failed(struct gw_session *s, int err)
 	/* Keith Moore's review / RFC 3463: 4.4.1 no answer from host,
 	 * 4.4.2 bad connection (here: refused or reset while connecting). */
 	if (err == ECONNREFUSED || err == ECONNRESET) {
-		say(s, "421 4.4.2", "connection to the server refused, "
+		say(s, "421 4.4.2",
+		    "connection to the server refused, "
 		    "try another MX");
 		s->reason = "connect_refused";
-	} else if (err == ENETUNREACH || err == EHOSTUNREACH ||
-	    err == EINVAL) {
+	} else if (err == ENETUNREACH || err == EHOSTUNREACH || err == EINVAL) {
 		/* No route (EINVAL: a blackhole route): still "no answer"
 		 * for the sender, which then tries its next MX. */
-		say(s, "421 4.4.1", "server unreachable (no route), try "
+		say(s, "421 4.4.1",
+		    "server unreachable (no route), try "
 		    "another MX");
 		s->reason = "connect_no_route";
 	} else {
-		say(s, "421 4.4.1", "no answer from the server, try "
+		say(s, "421 4.4.1",
+		    "no answer from the server, try "
 		    "another MX");
-		s->reason = err == ETIMEDOUT ? "connect_timeout" :
-		    "connect_failed";
+		s->reason =
+		    err == ETIMEDOUT ? "connect_timeout" : "connect_failed";
 	}
 	(void)snprintf(d, sizeof(d), "%s", strerror(err));
 	gw_log(LOG_WARNING, "session=%08x event=connect_failed error=\"%s\"",
@@ -867,16 +892,21 @@ timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 		/* Inside TLS a plain-text reply would only corrupt the
 		 * stream; a refused client has had its answer; a client
 		 * in its handshake can take no reply at all. */
-		begin_close(s, s->refusing ? s->reason : s->opaque ?
-		    "timeout_opaque" : "client_tls_timeout", 0);
+		begin_close(s,
+		    s->refusing ? s->reason
+		    : s->opaque ? "timeout_opaque"
+		                : "client_tls_timeout",
+		    0);
 	} else {
 		enum smtpfix_wait wt = smtpfix_stream_wait(&s->fix);
-		int on_client = wt == SMTPFIX_WAIT_COMMAND ||
-		    wt == SMTPFIX_WAIT_DATA;
+		int on_client =
+		    wt == SMTPFIX_WAIT_COMMAND || wt == SMTPFIX_WAIT_DATA;
 
-		say(s, "421 4.4.2", on_client ? "timeout waiting for the "
-		    "client, closing" : "timeout waiting for the server, "
-		    "closing");
+		say(s, "421 4.4.2",
+		    on_client ? "timeout waiting for the "
+		                "client, closing"
+		              : "timeout waiting for the server, "
+		                "closing");
 		begin_close(s, on_client ? "client_timeout" : "server_timeout",
 		    wt == SMTPFIX_WAIT_DATA);
 	}
@@ -890,8 +920,8 @@ timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
  * for.  Bytes already decrypted inside OpenSSL are fed as a read event.
  */
 static void
-watch(struct gw_session *s, struct gw_tls_leg *l, ev_io *rd, ev_io *wr,
-    int hs, int want_read, int want_write)
+watch(struct gw_session *s, struct gw_tls_leg *l, ev_io *rd, ev_io *wr, int hs,
+    int want_read, int want_write)
 {
 	struct ev_loop *loop = s->ctx->loop;
 	int r = 0, w = 0;
@@ -958,13 +988,13 @@ session_update(struct gw_session *s)
 		s->c_hs_wait = 0;
 		if (s->tls == NULL || s->cfg->tls == NULL ||
 		    gw_tls_leg_accept(&s->cl, s->cfg->tls, s->tls->cert, err,
-		    sizeof(err)) != 0) {
+		        sizeof(err)) != 0) {
 			if (s->tls == NULL || s->cfg->tls == NULL)
-				(void)snprintf(err, sizeof(err),
-				    "no TLS context");
+				(void)snprintf(
+				    err, sizeof(err), "no TLS context");
 			log_tls_failed(s, "client", "setup", err);
-			smtpfix_stream_tls_done(&s->fix,
-			    SMTPFIX_TLSR_CLIENT_FAIL);
+			smtpfix_stream_tls_done(
+			    &s->fix, SMTPFIX_TLSR_CLIENT_FAIL);
 			if (s->reason == NULL)
 				s->reason = "tls_client_failed";
 			upstream_close(s, 0);
@@ -979,7 +1009,7 @@ session_update(struct gw_session *s)
 	if (s->c_eof && !s->s_shut && s->sfd >= 0 && !s->connecting &&
 	    !s->s_hs && s->sout.len == 0 &&
 	    (s->cin.len == 0 || wt == SMTPFIX_WAIT_COMMAND ||
-		wt == SMTPFIX_WAIT_DATA || wt == SMTPFIX_WAIT_OPAQUE)) {
+	        wt == SMTPFIX_WAIT_DATA || wt == SMTPFIX_WAIT_OPAQUE)) {
 		/* RFC 8446 §6.1: close_notify first on a TLS leg. */
 		gw_tls_shutdown(&s->sl);
 		(void)shutdown(s->sfd, SHUT_WR);
@@ -994,7 +1024,10 @@ session_update(struct gw_session *s)
 		if (!s->opaque && !s->told &&
 		    smtpfix_stream_upstream_gone(&s->fix))
 			say(s, "421 4.4.2", "connection to the server lost");
-		begin_close(s, smtpfix_stream_quit_answered(&s->fix) ? "quit" : "server_closed", 0);
+		begin_close(s,
+		    smtpfix_stream_quit_answered(&s->fix) ? "quit"
+		                                          : "server_closed",
+		    0);
 	}
 	if (s->closing && s->cout.len == 0) {
 		session_end(s);
@@ -1030,10 +1063,12 @@ session_end(struct gw_session *s)
 {
 	struct ev_loop *loop = s->ctx->loop;
 
-	gw_log(LOG_INFO, "session=%08x event=close reason=%s c2s_bytes=%llu "
-	    "s2c_bytes=%llu messages=%llu duration_ms=%lld", s->id,
-	    s->reason != NULL ? s->reason : "done", (unsigned long long)s->c2s,
-	    (unsigned long long)s->s2c, (unsigned long long)smtpfix_stream_messages(&s->fix),
+	gw_log(LOG_INFO,
+	    "session=%08x event=close reason=%s c2s_bytes=%llu "
+	    "s2c_bytes=%llu messages=%llu duration_ms=%lld",
+	    s->id, s->reason != NULL ? s->reason : "done",
+	    (unsigned long long)s->c2s, (unsigned long long)s->s2c,
+	    (unsigned long long)smtpfix_stream_messages(&s->fix),
 	    (long long)((ev_now(loop) - s->start) * 1000.));
 	upstream_close(s, 0);
 	ev_io_stop(loop, &s->crd);
@@ -1061,17 +1096,17 @@ session_end(struct gw_session *s)
 
 enum route_verdict {
 	ROUTE_OK = 0,
-	ROUTE_NO_MAPPING,	/* 554 5.4.4: nothing stands behind it */
-	ROUTE_CLIENT,		/* 554 5.7.1: client not allowed */
-	ROUTE_NONGLOBAL,	/* 554 5.4.4: RFC 6052 §3.1 */
+	ROUTE_NO_MAPPING, /* 554 5.4.4: nothing stands behind it */
+	ROUTE_CLIENT,     /* 554 5.7.1: client not allowed */
+	ROUTE_NONGLOBAL,  /* 554 5.4.4: RFC 6052 §3.1 */
 };
 
 struct route {
-	struct nat_addr	 dst;
-	const struct gw_tls_sel *tls;	/* the pair's STARTTLS policy */
-	const char	*kind;		/* "pair" or "nat64" */
-	const char	*name;		/* its section name */
-	const char	*why;		/* non-global: the range's name */
+	struct nat_addr dst;
+	const struct gw_tls_sel *tls; /* the pair's STARTTLS policy */
+	const char *kind;             /* "pair" or "nat64" */
+	const char *name;             /* its section name */
+	const char *why;              /* non-global: the range's name */
 };
 
 /*
@@ -1089,9 +1124,9 @@ route_find(const struct gw_config *cfg, const struct nat_addr *local,
 	size_t i;
 
 	memset(r, 0, sizeof(*r));
-	p = local->family == AF_INET ?
-	    nat_pairs_by_v4(&cfg->pairs, &local->u.v4) :
-	    nat_pairs_by_v6(&cfg->pairs, &local->u.v6);
+	p = local->family == AF_INET
+	        ? nat_pairs_by_v4(&cfg->pairs, &local->u.v4)
+	        : nat_pairs_by_v6(&cfg->pairs, &local->u.v6);
 	if (p != NULL) {
 		const struct gw_pair_opt *o = &cfg->pair_opt[p->user];
 
@@ -1115,8 +1150,8 @@ route_find(const struct gw_config *cfg, const struct nat_addr *local,
 	for (i = 0; i < cfg->nnat64; i++) {
 		const struct gw_nat64 *n = &cfg->nat64[i];
 
-		if (nat_6052_extract(&n->prefix, n->plen, &local->u.v6,
-			&r->dst.u.v4) != 0)
+		if (nat_6052_extract(
+		        &n->prefix, n->plen, &local->u.v6, &r->dst.u.v4) != 0)
 			continue;
 		r->dst.family = AF_INET;
 		r->kind = "nat64";
@@ -1158,9 +1193,9 @@ source_for(const struct gw_config *cfg, const struct nat_addr *client,
 
 	memset(src, 0, sizeof(*src));
 	if (cfg->source_pairing)
-		p = client->family == AF_INET ?
-		    nat_pairs_by_v4(&cfg->pairs, &client->u.v4) :
-		    nat_pairs_by_v6(&cfg->pairs, &client->u.v6);
+		p = client->family == AF_INET
+		        ? nat_pairs_by_v4(&cfg->pairs, &client->u.v4)
+		        : nat_pairs_by_v6(&cfg->pairs, &client->u.v6);
 	if (p != NULL && family != client->family) {
 		src->family = family;
 		if (family == AF_INET)
@@ -1216,11 +1251,11 @@ bind_source(int fd, const struct nat_addr *src, int transparent)
 	if (src->family == AF_INET) {
 		(void)setsockopt(fd, IPPROTO_IP, IP_FREEBIND, &on, sizeof(on));
 		if (transparent)
-			(void)setsockopt(fd, IPPROTO_IP, IP_TRANSPARENT, &on,
-			    sizeof(on));
+			(void)setsockopt(
+			    fd, IPPROTO_IP, IP_TRANSPARENT, &on, sizeof(on));
 	} else {
-		(void)setsockopt(fd, IPPROTO_IPV6, IPV6_FREEBIND, &on,
-		    sizeof(on));
+		(void)setsockopt(
+		    fd, IPPROTO_IPV6, IPV6_FREEBIND, &on, sizeof(on));
 		if (transparent)
 			(void)setsockopt(fd, IPPROTO_IPV6, IPV6_TRANSPARENT,
 			    &on, sizeof(on));
@@ -1243,12 +1278,15 @@ upstream_connect(struct gw_session *s, const struct nat_addr *dst,
 		return;
 	}
 	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
-	if (src->family != 0 && bind_source(fd, src, s->cfg->transparent) != 0) {
+	if (src->family != 0 &&
+	    bind_source(fd, src, s->cfg->transparent) != 0) {
 		char a[INET6_ADDRSTRLEN];
 
 		(void)nat_addr_fmt(src, a, sizeof(a));
-		gw_log(LOG_ERR, "session=%08x event=bind_failed source=%s "
-		    "error=\"%s\"", s->id, a, strerror(errno));
+		gw_log(LOG_ERR,
+		    "session=%08x event=bind_failed source=%s "
+		    "error=\"%s\"",
+		    s->id, a, strerror(errno));
 		close(fd);
 		say(s, "421 4.3.0", "source address unavailable, try later");
 		begin_close(s, "bind_failed", 0);
@@ -1271,18 +1309,20 @@ upstream_connect(struct gw_session *s, const struct nat_addr *dst,
 	/* Our own end, to recognise it if it ever comes back to us. */
 	if (getsockname(fd, (struct sockaddr *)&ls, &ll) == 0) {
 		sa_to_addr(&ls, &s->up_local, &s->up_port);
-		s->up_counted = gw_tally_add(&s->ctx->ups, &s->up_local,
-		    s->up_port) == 0;
+		s->up_counted =
+		    gw_tally_add(&s->ctx->ups, &s->up_local, s->up_port) == 0;
 	}
 }
 
 /* Greets with a refusal and answers 503 until QUIT (RFC 5321 §3.1). */
 static void
-refusing(struct gw_session *s, const char *cs, const char *lsb,
-    const char *why, const char *code_enh, const char *text)
+refusing(struct gw_session *s, const char *cs, const char *lsb, const char *why,
+    const char *code_enh, const char *text)
 {
-	gw_log(LOG_WARNING, "session=%08x event=refuse client=%s local=%s "
-	    "reason=%s reply=%.3s", s->id, cs, lsb, why, code_enh);
+	gw_log(LOG_WARNING,
+	    "session=%08x event=refuse client=%s local=%s "
+	    "reason=%s reply=%.3s",
+	    s->id, cs, lsb, why, code_enh);
 	s->refusing = 1;
 	s->reason = why;
 	say(s, code_enh, text);
@@ -1317,8 +1357,10 @@ gw_session_start(struct gw_ctx *ctx, int cfd,
 	addr_str(&local, lport, lsb, sizeof(lsb));
 	/* RFC 5321 §3.1: a 421 greeting may close at once. */
 	if (ctx->nsessions >= cfg->max_sessions) {
-		gw_log(LOG_WARNING, "event=refuse client=%s local=%s "
-		    "reason=max_sessions", cs, lsb);
+		gw_log(LOG_WARNING,
+		    "event=refuse client=%s local=%s "
+		    "reason=max_sessions",
+		    cs, lsb);
 		refuse(cfg, cfd, "421 4.3.2", "too many sessions, try later");
 		return;
 	}
@@ -1327,22 +1369,30 @@ gw_session_start(struct gw_ctx *ctx, int cfd,
 	loop = gw_tally_get(&ctx->ups, &client, cport) > 0;
 	n = gw_tally_get(&ctx->clients, &client, 0);
 	if (loop) {
-		gw_log(LOG_ERR, "event=refuse client=%s local=%s reason=loop "
-		    "note=a_destination_is_the_gateway_itself", cs, lsb);
-		refuse(cfg, cfd, "554 5.4.6", "routing loop: the gateway "
+		gw_log(LOG_ERR,
+		    "event=refuse client=%s local=%s reason=loop "
+		    "note=a_destination_is_the_gateway_itself",
+		    cs, lsb);
+		refuse(cfg, cfd, "554 5.4.6",
+		    "routing loop: the gateway "
 		    "reached itself");
 		return;
 	}
 	if (n >= cfg->max_sessions_per_client) {
-		gw_log(LOG_WARNING, "event=refuse client=%s local=%s "
-		    "reason=max_sessions_per_client", cs, lsb);
-		refuse(cfg, cfd, "421 4.7.0", "too many sessions from your "
+		gw_log(LOG_WARNING,
+		    "event=refuse client=%s local=%s "
+		    "reason=max_sessions_per_client",
+		    cs, lsb);
+		refuse(cfg, cfd, "421 4.7.0",
+		    "too many sessions from your "
 		    "address, try later");
 		return;
 	}
 	if ((s = session_new(ctx, cfd, &client)) == NULL) {
-		gw_log(LOG_ERR, "event=refuse client=%s local=%s "
-		    "reason=no_memory", cs, lsb);
+		gw_log(LOG_ERR,
+		    "event=refuse client=%s local=%s "
+		    "reason=no_memory",
+		    cs, lsb);
 		refuse(cfg, cfd, "421 4.3.0", "out of memory, try later");
 		return;
 	}
@@ -1350,7 +1400,8 @@ gw_session_start(struct gw_ctx *ctx, int cfd,
 	case ROUTE_OK:
 		break;
 	case ROUTE_NO_MAPPING:
-		refusing(s, cs, lsb, "no_pair", "554 5.4.4", "no route: this "
+		refusing(s, cs, lsb, "no_pair", "554 5.4.4",
+		    "no route: this "
 		    "address stands for no server");
 		return;
 	case ROUTE_CLIENT:
@@ -1358,8 +1409,10 @@ gw_session_start(struct gw_ctx *ctx, int cfd,
 		    "relaying denied: your address may not use this gateway");
 		return;
 	case ROUTE_NONGLOBAL:
-		gw_log(LOG_INFO, "session=%08x event=refuse_detail "
-		    "destination_scope=%s", s->id, r.why != NULL ? r.why : "?");
+		gw_log(LOG_INFO,
+		    "session=%08x event=refuse_detail "
+		    "destination_scope=%s",
+		    s->id, r.why != NULL ? r.why : "?");
 		refusing(s, cs, lsb, "nonglobal_destination", "554 5.4.4",
 		    "no route: a non-global IPv4 address is not reachable "
 		    "through the well-known prefix (RFC 6052 section 3.1)");
@@ -1374,8 +1427,8 @@ gw_session_start(struct gw_ctx *ctx, int cfd,
 	(void)snprintf(s->up_name, sizeof(s->up_name), "%s", dsb);
 	/* The pair's STARTTLS policy (terminate needs its contexts). */
 	s->tls = r.tls;
-	if (s->tls != NULL && (s->tls->pol.mode != SMTPFIX_TLS_TERMINATE ||
-	    cfg->tls != NULL))
+	if (s->tls != NULL &&
+	    (s->tls->pol.mode != SMTPFIX_TLS_TERMINATE || cfg->tls != NULL))
 		smtpfix_stream_set_tls(&s->fix, &s->tls->pol);
 	else
 		s->tls = NULL;
@@ -1383,11 +1436,13 @@ gw_session_start(struct gw_ctx *ctx, int cfd,
 		(void)nat_addr_fmt(&src, ssb, sizeof(ssb));
 	else
 		(void)snprintf(ssb, sizeof(ssb), "auto");
-	gw_log(LOG_INFO, "session=%08x event=open client=%s local=%s dest=%s "
-	    "via=%s:%s source=%s helo_name=%s tls=%s", s->id, cs, lsb, dsb,
-	    r.kind, r.name, ssb, s->pol.fqdn, s->tls != NULL ?
-	    smtpfix_tlspolicy_mode_name(smtpfix_tlspolicy_mode(&s->tls->pol)) :
-	    "passthrough");
+	gw_log(LOG_INFO,
+	    "session=%08x event=open client=%s local=%s dest=%s "
+	    "via=%s:%s source=%s helo_name=%s tls=%s",
+	    s->id, cs, lsb, dsb, r.kind, r.name, ssb, s->pol.fqdn,
+	    s->tls != NULL ? smtpfix_tlspolicy_mode_name(
+	                         smtpfix_tlspolicy_mode(&s->tls->pol))
+	                   : "passthrough");
 	upstream_connect(s, &r.dst, &src);
 	session_update(s);
 }

@@ -19,31 +19,31 @@ struct gw_session;
 
 /* What all sessions share; owned by main. */
 struct gw_ctx {
-	struct ev_loop		*loop;
-	struct gw_config	*cfg;		/* current; held */
-	unsigned		 nsessions;
-	struct gw_tally		 clients;	/* sessions per client address */
-	struct gw_tally		 ups;		/* our upstream local ends */
-	uint32_t		 next_id;
+	struct ev_loop *loop;
+	struct gw_config *cfg; /* current; held */
+	unsigned nsessions;
+	struct gw_tally clients; /* sessions per client address */
+	struct gw_tally ups;     /* our upstream local ends */
+	uint32_t next_id;
 	TAILQ_HEAD(, gw_session) sessions;
 };
 
-void	gw_ctx_init(struct gw_ctx *ctx, struct ev_loop *loop,
-	    struct gw_config *cfg);
+void gw_ctx_init(
+    struct gw_ctx *ctx, struct ev_loop *loop, struct gw_config *cfg);
 /* New sessions use cfg (its reference passes to ctx); running sessions
  * keep the config they started with. */
-void	gw_ctx_set_config(struct gw_ctx *ctx, struct gw_config *cfg);
+void gw_ctx_set_config(struct gw_ctx *ctx, struct gw_config *cfg);
 
 /*
  * Takes ownership of the accepted, non-blocking socket cfd: finds the
  * destination from the local address the client reached (local, or NULL
- * to ask the socket), connects to it and relays.  Failures are answered on cfd and logged; nothing returned.
+ * to ask the socket), connects to it and relays.  Failures are answered on cfd
+ * and logged; nothing returned.
  */
-void	gw_session_start(struct gw_ctx *ctx, int cfd,
-	    const struct sockaddr_storage *peer,
-	    const struct sockaddr_storage *local);
+void gw_session_start(struct gw_ctx *ctx, int cfd,
+    const struct sockaddr_storage *peer, const struct sockaddr_storage *local);
 
 /* Ends every session (shutdown). */
-void	gw_session_close_all(struct gw_ctx *ctx);
+void gw_session_close_all(struct gw_ctx *ctx);
 
 #endif

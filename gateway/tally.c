@@ -8,7 +8,7 @@
 
 #include "gateway/tally.h"
 
-#define TALLY_MIN	64
+#define TALLY_MIN 64
 
 static uint32_t
 mix(uint32_t h, uint32_t w)
@@ -24,8 +24,8 @@ mix(uint32_t h, uint32_t w)
 static size_t
 hash(const struct nat_addr *a, unsigned port)
 {
-	const uint8_t *p = a->family == AF_INET ?
-	    (const uint8_t *)&a->u.v4 : a->u.v6.s6_addr;
+	const uint8_t *p =
+	    a->family == AF_INET ? (const uint8_t *)&a->u.v4 : a->u.v6.s6_addr;
 	size_t n = a->family == AF_INET ? 4 : 16, i;
 	uint32_t h = UINT32_C(0x9e3779b9) ^ port, w;
 
@@ -132,8 +132,7 @@ gw_tally_sub(struct gw_tally *t, const struct nat_addr *a, unsigned port)
 }
 
 uint32_t
-gw_tally_get(const struct gw_tally *t, const struct nat_addr *a,
-    unsigned port)
+gw_tally_get(const struct gw_tally *t, const struct nat_addr *a, unsigned port)
 {
 	if (t->slot == NULL)
 		return 0;

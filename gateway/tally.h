@@ -15,27 +15,25 @@
 #include "nat/addr.h"
 
 struct gw_tally_slot {
-	struct nat_addr	 addr;
-	uint16_t	 port;
-	uint32_t	 count;		/* 0: free */
+	struct nat_addr addr;
+	uint16_t port;
+	uint32_t count; /* 0: free */
 };
 
 struct gw_tally {
-	struct gw_tally_slot	*slot;	/* owned */
-	size_t			 mask;	/* slots - 1 */
-	size_t			 used;
+	struct gw_tally_slot *slot; /* owned */
+	size_t mask;                /* slots - 1 */
+	size_t used;
 };
 
-void	gw_tally_init(struct gw_tally *t);
-void	gw_tally_free(struct gw_tally *t);
+void gw_tally_init(struct gw_tally *t);
+void gw_tally_free(struct gw_tally *t);
 /* Adds one to (addr, port).  0, or -1 if memory ran out (nothing
  * changed). */
-int	gw_tally_add(struct gw_tally *t, const struct nat_addr *a,
-	    unsigned port);
+int gw_tally_add(struct gw_tally *t, const struct nat_addr *a, unsigned port);
 /* Takes one away; a count that reaches zero frees its slot. */
-void	gw_tally_sub(struct gw_tally *t, const struct nat_addr *a,
-	    unsigned port);
-uint32_t gw_tally_get(const struct gw_tally *t, const struct nat_addr *a,
-	    unsigned port);
+void gw_tally_sub(struct gw_tally *t, const struct nat_addr *a, unsigned port);
+uint32_t gw_tally_get(
+    const struct gw_tally *t, const struct nat_addr *a, unsigned port);
 
 #endif

@@ -22,7 +22,7 @@ v4(uint32_t n)
 
 	memset(&a, 0, sizeof(a));
 	a.family = AF_INET;
-	a.u.v4.s_addr = htonl(UINT32_C(0xc0000200) + n);	/* 192.0.2.n */
+	a.u.v4.s_addr = htonl(UINT32_C(0xc0000200) + n); /* 192.0.2.n */
 	return a;
 }
 
@@ -55,12 +55,12 @@ test_counts(void **state)
 	assert_int_equal(gw_tally_add(&t, &b, 0), 0);
 	assert_int_equal(gw_tally_add(&t, &a, 25), 0);
 	assert_int_equal(gw_tally_get(&t, &a, 0), 2);
-	assert_int_equal(gw_tally_get(&t, &a, 25), 1);	/* port is key */
-	assert_int_equal(gw_tally_get(&t, &b, 0), 1);	/* family too */
+	assert_int_equal(gw_tally_get(&t, &a, 25), 1); /* port is key */
+	assert_int_equal(gw_tally_get(&t, &b, 0), 1);  /* family too */
 	gw_tally_sub(&t, &a, 0);
 	assert_int_equal(gw_tally_get(&t, &a, 0), 1);
 	gw_tally_sub(&t, &a, 0);
-	gw_tally_sub(&t, &a, 0);	/* below zero: ignored */
+	gw_tally_sub(&t, &a, 0); /* below zero: ignored */
 	assert_int_equal(gw_tally_get(&t, &a, 0), 0);
 	assert_int_equal(t.used, 2);
 	gw_tally_free(&t);
@@ -106,8 +106,8 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_counts),
-		cmocka_unit_test(test_churn),
+	    cmocka_unit_test(test_counts),
+	    cmocka_unit_test(test_churn),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

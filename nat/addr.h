@@ -8,10 +8,10 @@
 #include <netinet/in.h>
 
 struct nat_addr {
-	int			 family;	/* AF_INET or AF_INET6 */
+	int family; /* AF_INET or AF_INET6 */
 	union {
-		struct in_addr	 v4;
-		struct in6_addr	 v6;
+		struct in_addr v4;
+		struct in6_addr v6;
 	} u;
 };
 
@@ -20,7 +20,7 @@ struct nat_addr {
  * (not NUL terminated).  No zone ids, no ports.  0 on success, -1 on
  * malformed input.
  */
-int	nat_addr_parse(const char *s, size_t len, struct nat_addr *out);
+int nat_addr_parse(const char *s, size_t len, struct nat_addr *out);
 
 /*
  * Parses "ADDR:PORT", "[V6]:PORT" or a bare address (then *port =
@@ -30,15 +30,15 @@ int	nat_addr_parse(const char *s, size_t len, struct nat_addr *out);
  * when none is) is not 1..65535.  On failure *out and *port are left
  * untouched.
  */
-int	nat_addr_parse_port(const char *s, size_t len, unsigned defport,
-	    struct nat_addr *out, unsigned *port);
+int nat_addr_parse_port(const char *s, size_t len, unsigned defport,
+    struct nat_addr *out, unsigned *port);
 
 /* Writes the address as text (no brackets, RFC 5952 form) into dst of
  * capacity cap (INET6_ADDRSTRLEN suffices); returns the length or -1
  * (then dst is "" if cap > 0). */
-int	nat_addr_fmt(const struct nat_addr *a, char *dst, size_t cap);
+int nat_addr_fmt(const struct nat_addr *a, char *dst, size_t cap);
 
 /* 1 if equal (same family, AF_INET or AF_INET6, and bytes); else 0. */
-int	nat_addr_eq(const struct nat_addr *a, const struct nat_addr *b);
+int nat_addr_eq(const struct nat_addr *a, const struct nat_addr *b);
 
 #endif

@@ -8,8 +8,6 @@
 #include "smtpfix/chars.h"
 #include "smtpfix/helo.h"
 
-
-
 enum smtpfix_rc
 smtpfix_helo_parse(const char *line, size_t len, struct smtpfix_helo *out)
 {
@@ -31,11 +29,13 @@ smtpfix_helo_parse(const char *line, size_t len, struct smtpfix_helo *out)
 		i++;
 	if (i - v != 4)
 		return SMTPFIX_SYNTAX;
-	if (smtpfix_upper(line[v + 2]) != 'L' || smtpfix_upper(line[v + 3]) != 'O')
+	if (smtpfix_upper(line[v + 2]) != 'L' ||
+	    smtpfix_upper(line[v + 3]) != 'O')
 		return SMTPFIX_SYNTAX;
 	if (smtpfix_upper(line[v]) == 'E' && smtpfix_upper(line[v + 1]) == 'H')
 		out->ehlo = 1;
-	else if (smtpfix_upper(line[v]) == 'H' && smtpfix_upper(line[v + 1]) == 'E')
+	else if (smtpfix_upper(line[v]) == 'H' &&
+	         smtpfix_upper(line[v + 1]) == 'E')
 		out->ehlo = 0;
 	else
 		return SMTPFIX_SYNTAX;

@@ -31,9 +31,6 @@ struct path_state {
 	struct smtpfix_span culprit;
 };
 
-
-
-
 static int
 is_alnum(unsigned char c)
 {

@@ -10,19 +10,19 @@
 #include <stddef.h>
 
 /* Commands answered 503 before the gateway gives up and closes. */
-#define SMTPFIX_REFUSE_MAX_CMDS	16
+#define SMTPFIX_REFUSE_MAX_CMDS 16
 
 enum smtpfix_refuse_act {
-	SMTPFIX_REFUSE_NONE = 0,	/* need a whole line */
-	SMTPFIX_REFUSE_REPLY,		/* send *reply, go on */
-	SMTPFIX_REFUSE_CLOSE,		/* send *reply, then close */
+	SMTPFIX_REFUSE_NONE = 0, /* need a whole line */
+	SMTPFIX_REFUSE_REPLY,    /* send *reply, go on */
+	SMTPFIX_REFUSE_CLOSE,    /* send *reply, then close */
 };
 
 struct smtpfix_refuse_step {
-	enum smtpfix_refuse_act	 act;
-	size_t			 consumed;
-	const char		*code_enh;	/* e.g. "503 5.5.1" */
-	const char		*text;
+	enum smtpfix_refuse_act act;
+	size_t consumed;
+	const char *code_enh; /* e.g. "503 5.5.1" */
+	const char *text;
 };
 
 /*
@@ -31,7 +31,7 @@ struct smtpfix_refuse_step {
  * longer than cap are answered 500 and the session closes: a refused
  * client gets no buffer to fill.
  */
-void	smtpfix_refuse_step(const char *in, size_t len, size_t cap,
-	    unsigned *ncmds, struct smtpfix_refuse_step *out);
+void smtpfix_refuse_step(const char *in, size_t len, size_t cap,
+    unsigned *ncmds, struct smtpfix_refuse_step *out);
 
 #endif

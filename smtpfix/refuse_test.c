@@ -33,7 +33,8 @@ test_quit(void **state)
 static void
 test_503_then_quit(void **state)
 {
-	static const char in[] = "EHLO x.example\r\nMAIL FROM:<a@b>\r\nQUIT\r\n";
+	static const char in[] =
+	    "EHLO x.example\r\nMAIL FROM:<a@b>\r\nQUIT\r\n";
 	struct smtpfix_refuse_step st;
 	unsigned n = 0;
 	size_t off = 0;
@@ -96,10 +97,10 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_quit),
-		cmocka_unit_test(test_503_then_quit),
-		cmocka_unit_test(test_partial_and_bad),
-		cmocka_unit_test(test_bounded),
+	    cmocka_unit_test(test_quit),
+	    cmocka_unit_test(test_503_then_quit),
+	    cmocka_unit_test(test_partial_and_bad),
+	    cmocka_unit_test(test_bounded),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -154,9 +154,6 @@ step_reset(struct smtpfix_step *out)
 	out->detail = NULL;
 }
 
-
-
-
 static size_t
 clamp(size_t v, size_t lo, size_t hi)
 {
@@ -329,8 +326,8 @@ bdat_parse(const char *p, size_t n, uint64_t *size)
 	}
 	if (i == 1)
 		return -1;
-	if (i != n &&
-	    !(n - i == 5 && p[i] == ' ' && smtpfix_word_eq(p + i + 1, 4, "LAST")))
+	if (i != n && !(n - i == 5 && p[i] == ' ' &&
+	                  smtpfix_word_eq(p + i + 1, 4, "LAST")))
 		return -1;
 	*size = v;
 	return 0;

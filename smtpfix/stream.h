@@ -56,9 +56,9 @@
  *
  * A FORWARD or OPAQUE step consumes at most the len it was given: the
  * caller offers no more input than its output buffer has room for (and at
- * least SMTPFIX_EMIT_MAX), so a message body moves in large steps.  ABORT consumes
- * nothing: the offending bytes stay unread and are discarded by the next
- * steps.  SMTPFIX_EV_QUEUE_FULL is reported once per session.
+ * least SMTPFIX_EMIT_MAX), so a message body moves in large steps.  ABORT
+ * consumes nothing: the offending bytes stay unread and are discarded by the
+ * next steps.  SMTPFIX_EV_QUEUE_FULL is reported once per session.
  */
 #ifndef SMTPFIX_STREAM_H
 #define SMTPFIX_STREAM_H
