@@ -2,7 +2,7 @@
 """tests/bench/bench.py: helpers of make bench (issue 5).
 
   bench.py descendants PID        PIDs below PID
-  bench.py tree PID               cpu_ticks pss_kib rss_kib nproc of PID
+  bench.py tree PID               cpu_us pss_kib rss_kib nproc of PID
                                   and its descendants
   bench.py sinkcount FILE         messages smtp-sink -c has counted
   bench.py pfdelay MAILLOG        Postfix delivery delays (status=sent)
@@ -21,6 +21,9 @@ import statistics
 import sys
 
 # ------------------------------------------------------------------ /proc
+
+
+TICK_US = 1e6 / os.sysconf("SC_CLK_TCK")
 
 
 def _stat(pid):
@@ -61,6 +64,33 @@ def descendants(pid):
     return out
 
 
+def _cpu_us(pid):
+    """CPU time of PID in µs: its own (user + system, live threads from
+    /proc/PID/task/*/schedstat, in ns, unless /proc/PID/stat's utime +
+    stime, in clock ticks, is larger, i.e. threads have exited) plus its
+    reaped children's (cutime + cstime, ticks).  /proc/PID/stat alone
+    counts in 10 ms ticks, too coarse for W2's ~0.1 s of relay CPU."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            s = f.read().decode("ascii", "replace")
+    except OSError:
+        return None
+    rest = s[s.rfind(")") + 2:].split()
+    own_ticks = int(rest[11]) + int(rest[12])
+    kids_ticks = int(rest[13]) + int(rest[14])
+    ns = 0
+    try:
+        for t in os.listdir(f"/proc/{pid}/task"):
+            try:
+                with open(f"/proc/{pid}/task/{t}/schedstat") as f:
+                    ns += int(f.read().split()[0])
+            except (OSError, ValueError, IndexError):
+                pass
+    except OSError:
+        pass
+    return max(ns / 1000.0, own_ticks * TICK_US) + kids_ticks * TICK_US
+
+
 def _rollup(pid):
     pss = rss = 0
     try:
@@ -76,21 +106,23 @@ def _rollup(pid):
 
 
 def tree(pid):
-    """CPU (ticks) over PID's tree: each live process's own and reaped
+    """CPU (µs) over PID's tree: each live process's own and reaped
     children's time.  A child's time moves into its parent's cutime when
-    it is reaped, so the sum is conserved across exits inside the tree."""
+    it is reaped, so the sum is conserved across exits inside the tree
+    (to a clock tick per process and reading)."""
     procs = [pid] + descendants(pid)
-    ticks = pss = rss = n = 0
+    us = 0.0
+    pss = rss = n = 0
     for p in procs:
-        st = _stat(p)
-        if st is None:
+        c = _cpu_us(p)
+        if c is None:
             continue
-        ticks += st[1]
+        us += c
         a, b = _rollup(p)
         pss += a
         rss += b
         n += 1
-    return ticks, pss, rss, n
+    return int(us), pss, rss, n
 
 
 def sinkcount(path):
@@ -139,6 +171,10 @@ CONFIGS = ["direct", "smtp64d", "haproxy", "6tunnel", "socat",
 RELAYS = CONFIGS[1:]
 OTHERS = [c for c in RELAYS if c != "smtp64d"]
 CMDS = ["EHLO", "MAIL", "RCPT", "DATA", "END", "RSET"]
+# W6 (tests/bench/w6.sh): the packet path.
+W6_CONFIGS = ["direct", "smtp64d", "tayga"]
+W6_METRICS = [("tcp_mbit_s", "TCP Mbit/s"),
+              ("udp64_pps", "UDP 64-byte packets/s")]
 
 
 def load_rows(path):
@@ -259,6 +295,35 @@ class Report:
                                             float(d["value"]))
                 self.cells.setdefault((cfg, w, newm), Cell()).add(nr)
 
+        # W6: the translator's CPU over the cell (w6.sh puts
+        # xlat_cpu_s= and seconds= in the detail), as % of one core.
+        for r in self.rows:
+            if r["workload"] != "W6" or r["config"] == "direct" or \
+                    r["status"] != "ok":
+                continue
+            m1 = re.search(r"xlat_cpu_s=([0-9.]+)", r["detail"])
+            m2 = re.search(r"seconds=([0-9.]+)", r["detail"])
+            if not m1 or not m2 or float(m2.group(1)) <= 0:
+                continue
+            nr = dict(r, metric=r["metric"] + "_xlat_cpu_pct",
+                      value="%.1f" % (100 * float(m1.group(1)) /
+                                      float(m2.group(1))))
+            self.cells.setdefault((r["config"], "W6", nr["metric"]),
+                                  Cell()).add(nr)
+            # Per packet the kernel handed the translator, and the
+            # share the translator's full queue dropped.
+            h = re.search(r"xlat_queued=(\d+) xlat_queue_full=(\d+) "
+                          r"xlat_other_drop=(\d+) handled=(\d+)",
+                          r["detail"])
+            if not h or int(h.group(4)) <= 0:
+                continue
+            q, full, _, hd = (int(x) for x in h.groups())
+            for m, v in (("_xlat_cpu_us_per_pkt",
+                          1e6 * float(m1.group(1)) / hd),
+                         ("_xlat_queue_full_pct", 100.0 * full / q)):
+                nr = dict(r, metric=r["metric"] + m, value="%.3f" % v)
+                self.cells.setdefault((r["config"], "W6", nr["metric"]),
+                                      Cell()).add(nr)
         for cfg in RELAYS:
             pair(cfg, "W3", "host_kib_per_session",
                  "host_over_direct_kib_per_session")
@@ -417,6 +482,32 @@ class Report:
                            "lookup by IPv6 ns", "miss ns", "table KiB"],
                           lines)
 
+    def w6(self):
+        out = []
+        for m, title in W6_METRICS:
+            head = ["configuration", title + " median (min–max)",
+                    "× direct", "translator CPU, % of one core",
+                    "translator CPU µs per packet handled",
+                    "dropped at the translator's full queue, %"]
+            lines = []
+            for c in W6_CONFIGS:
+                s = self.get(c, "W6", m)
+                ln = [c, cellstr(s), rstr(ratio(
+                    s.med if s and s.ok else None,
+                    self.med("direct", "W6", m)))]
+                for x, nd in (("_xlat_cpu_pct", 0),
+                              ("_xlat_cpu_us_per_pkt", 2),
+                              ("_xlat_queue_full_pct", 1)):
+                    ln.append("–" if c == "direct" else
+                              cellstr(self.get(c, "W6", m + x), nd))
+                lines.append(ln)
+            out += self.table(head, lines)
+            out.append("")
+        for m, title in W6_METRICS:
+            out.append("- %s: smtp64d / TAYGA: %s" % (title, rstr(ratio(
+                self.med("smtp64d", "W6", m), self.med("tayga", "W6", m)))))
+        return out
+
     def targets(self):
         out = []
         hp = "haproxy"
@@ -462,7 +553,10 @@ class Report:
         r = ratio(a, b)
         line("W5 lookup 1M vs 1k pairs (IPv4)", rstr(r),
              "flat (no growth with size)", None)
-        line("W6 packets/s vs TAYGA", "not built yet", "≥ 2x", None)
+        r = ratio(self.med("smtp64d", "W6", "udp64_pps"),
+                  self.med("tayga", "W6", "udp64_pps"))
+        line("W6 UDP 64-byte packets/s vs TAYGA", rstr(r), "≥ 2x",
+             None if r is None else r >= 2.0)
         return out
 
 
@@ -521,10 +615,16 @@ def cmd_report(a):
     out.append("")
     out += rep.w5()
     out.append("")
-    out.append("### W6 packet path")
+    out.append("### W6 packet path (iperf3 through the NFQUEUE translator, "
+               "TAYGA, kernel forwarding)")
     out.append("")
-    out.append("Not built yet: smtp64d has no packet translator (NFQUEUE "
-               "datapath) so far; no numbers.")
+    if any(r["workload"] == "W6" for r in rows):
+        if md.get("W6 translator"):
+            out.append("smtp64d here: %s." % md["W6 translator"])
+            out.append("")
+        out += rep.w6()
+    else:
+        out.append("Not run (W6 not among the workloads).")
     out.append("")
     fails = [(k, c) for k, c in sorted(rep.cells.items()) if c.failed]
     if fails:

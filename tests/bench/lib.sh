@@ -142,22 +142,35 @@ stop_pid() {
 	return 0
 }
 
-# listener_ok NS ADDR:PORT PID: waits (10 s) until ADDR:PORT listens in NS
-# and checks, with ss -ltnp, that PID holds it (and no stale process).
+# listener_ok NS ADDR:PORT PID [COUNT]: waits (10 s) until ADDR:PORT
+# listens in NS on COUNT sockets (default 1; smtp64d's workers each have
+# their own SO_REUSEPORT socket) and checks, with ss -ltnp, that every
+# one is held by PID or its descendants and by no other process (no
+# stale listener).
 listener_ok() {
-	local ns=$1 want=$2 pid=$3 i line=""
+	local ns=$1 want=$2 pid=$3 count=${4:-1} i lines="" ours p bad n
 	for ((i = 0; i < 100; i++)); do
-		line=$(ip netns exec "$ns" ss -Hltnp 2>/dev/null |
+		lines=$(ip netns exec "$ns" ss -Hltnp 2>/dev/null |
 			awk -v w="$want" '$4 == w')
-		# ss lists the socket a moment before it can name its owner.
-		grep -q "pid=$pid," <<<"$line" && return 0
+		n=$(grep -c . <<<"$lines")
+		# ss lists a socket a moment before it can name its owner.
+		if [ "$n" -ge "$count" ] && ! grep -qv 'pid=' <<<"$lines"; then
+			ours=" $pid $(descendants "$pid") "
+			bad=""
+			for p in $(grep -o 'pid=[0-9]*' <<<"$lines" | cut -d= -f2); do
+				case $ours in *" $p "*) ;; *) bad="$bad $p" ;; esac
+			done
+			[ -z "$bad" ] && return 0
+		fi
 		kill -0 "$pid" 2>/dev/null || break
 		sleep 0.1
 	done
-	if [ -z "$line" ]; then
+	if [ -z "$lines" ]; then
 		err "nothing listens on $want in $ns"
+	elif [ -n "${bad:-}" ]; then
+		err "$want in $ns is held by pids not of $pid:$bad: $lines"
 	else
-		err "$want in $ns is not held by pid $pid: $line"
+		err "$want in $ns: want $count sockets held by $pid: $lines"
 	fi
 	return 1
 }
@@ -183,6 +196,8 @@ CONF_DIR=""
 relay_write_confs() {
 	CONF_DIR=$WORK/conf
 	mkdir -p "$CONF_DIR"
+	# workers: as many processes as HAProxy has threads (nbthread 2),
+	# when the binary has the key (run sets SMTP64D_WORKERS).
 	cat >"$CONF_DIR/smtp64d.conf" <<EOF
 [gateway]
 fqdn = gw.example.net
@@ -190,6 +205,7 @@ listen = $GW_PAIR_V4:25
 max_sessions = 20000
 max_sessions_per_client = 20000
 log_level = warning
+$([ "${SMTP64D_WORKERS:-1}" -gt 1 ] && printf 'workers = %s' "$SMTP64D_WORKERS")
 [pair mx6]
 ipv4 = $GW_PAIR_V4
 ipv6 = $S_V6
@@ -220,6 +236,18 @@ frontend smtp
 backend mx6
     server mx6 [$S_V6]:25
 EOF
+}
+
+# smtp64d_workers BIN N: N when BIN accepts "workers = N" in [gateway]
+# (smtp64d -t), else 1.  Sets SMTP64D_WORKERS.
+smtp64d_workers() {
+	local bin=$1 n=$2 f
+	SMTP64D_WORKERS=1
+	f=$(mktemp "${WORK:-/tmp}/workers.XXXXXX.conf") || return 0
+	printf '[gateway]\nfqdn = gw.example.net\nlisten = %s:25\nworkers = %s\n[pair mx6]\nipv4 = %s\nipv6 = %s\n' \
+	    "$GW_PAIR_V4" "$n" "$GW_PAIR_V4" "$S_V6" >"$f"
+	"$bin" -t -c "$f" >/dev/null 2>&1 && SMTP64D_WORKERS=$n
+	rm -f "$f"
 }
 
 relay_pf_dir() { printf '%s/postfix' "$WORK"; }
@@ -396,7 +424,9 @@ relay_start() {
 		err "unknown configuration $cfg"
 		return 1 ;;
 	esac
-	listener_ok "$NS_GW" "$GW_PAIR_V4:25" "$RELAY_PID" || {
+	local socks=1
+	[ "$cfg" = smtp64d ] && socks=${SMTP64D_WORKERS:-1}
+	listener_ok "$NS_GW" "$GW_PAIR_V4:25" "$RELAY_PID" "$socks" || {
 		[ -s "$RELAY_LOG" ] && tail -n 20 "$RELAY_LOG" >&2
 		return 1
 	}

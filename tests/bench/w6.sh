@@ -19,11 +19,16 @@
 #   round config workload metric value unit status detail
 #
 #   bash tests/bench/w6.sh [--quick] [--rounds N] [--seconds S]
-#                          [--tsv FILE] [--meta FILE] [--keep]
+#                          [--tsv FILE] [--meta FILE] [--keep] [--perf]
 #
 # --tsv appends (writing the header first if FILE is new or empty), so
 # tests/bench/run can hand over its own rows file; --meta appends
 # "key<TAB>value" rows (versions).  --quick: one round of 2 s cells.
+# --perf (tests/bench/profile W6): instead of the rounds, one UDP and one
+# TCP cell through each translator while `perf record -a -g` samples the
+# whole machine (the kernel does much of the work, in softirq, outside
+# the translator's process); prints where the time went, by command and
+# by symbol, and keeps the work folder.
 # Needs root; namespaces are made and removed here, documentation
 # addresses only, no veth end in the root namespace.
 #
@@ -42,7 +47,7 @@ set -u
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
 
-ROUNDS=3 SECS=5 QUICK=0 TSV="" META="" KEEP=0
+ROUNDS=3 SECS=5 QUICK=0 TSV="" META="" KEEP=0 PERF=0
 usage() { sed -n '2,40p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 while [ $# -gt 0 ]; do
 	case $1 in
@@ -52,6 +57,7 @@ while [ $# -gt 0 ]; do
 	--tsv) TSV=${2:-}; shift ;;
 	--meta) META=${2:-}; shift ;;
 	--keep) KEEP=1 ;;
+	--perf) PERF=1 KEEP=1 TSV="" META="" ;;
 	-h | --help) usage ;;
 	*) echo "w6: unknown argument $1" >&2; usage ;;
 	esac
@@ -186,7 +192,7 @@ if [ -x "$SMTP64D" ] && "$SMTP64D" -t -c "$conf" >/dev/null 2>&1; then
 	ip netns exec "$NS_GW" "$SMTP64D" -f -c "$conf" </dev/null \
 		>"$WORK/xlat.log" 2>&1 &
 	XLAT_PID=$!
-	XLAT_KIND="smtp64d $("$SMTP64D" -V 2>&1 | head -n 1)"
+	XLAT_KIND="$("$SMTP64D" -V 2>&1 | head -n 1) with [packet] (NFQUEUE queue $QUEUE, ipv6_mtu_bytes 1500), single process"
 else
 	drv=$WORK/nfq_driver
 	natsrc=()
@@ -204,7 +210,7 @@ else
 		-p 2001:db8:64::/96 192.0.2.30=2001:db8::25 </dev/null \
 		>"$WORK/xlat.log" 2>&1 &
 	XLAT_PID=$!
-	XLAT_KIND="nfq_driver (gateway/nfq.c, -O2)"
+	XLAT_KIND="tests/e2e/nfq_driver.c over gateway/nfq.c and nat/xlat.c, built here with -O2 ($SMTP64D does not accept [packet])"
 fi
 PIDS+=("$XLAT_PID")
 
@@ -264,11 +270,12 @@ xlat_pid() {
 	*) echo "" ;;
 	esac
 }
-# CPU seconds (user + system) of PID so far.
+# CPU seconds (user + system) of PID and its descendants so far (the
+# process tree, as make bench counts a relay: smtp64d's workers too).
 cpu_s() {
 	[ -n "$1" ] || { echo 0; return; }
-	awk -v hz="$(getconf CLK_TCK)" '{ print ($14 + $15) / hz }' \
-		"/proc/$1/stat" 2>/dev/null || echo 0
+	python3 "$HERE/bench.py" tree "$1" |
+		awk '{ printf "%.3f\n", $1 / 1e6 }'
 }
 
 [ -n "$TSV" ] || TSV=$WORK/w6.tsv
@@ -277,6 +284,27 @@ ROWS=$WORK/rows.tsv
 : >"$ROWS"
 row() { printf '%s\t%s\tW6\t%s\t%s\t%s\t%s\t%s\n' "$@" | tee -a "$ROWS" >>"$TSV"; }
 
+# xq CONFIG: the kernel's counters of the translator's queue, "in
+# dropped_full dropped_other": for smtp64d, our NFQUEUE in the gateway
+# namespace (/proc/net/netfilter/nfnetlink_queue: id_sequence, which
+# counts the packets that got into the queue, plus queue_dropped, those
+# that did not because it was full; user_dropped, those the reader's
+# socket buffer could not take); for TAYGA, its TUN device (tx_packets,
+# read by TAYGA, plus tx_dropped, dropped because TAYGA's queue was
+# full).
+xq() {
+	case $1 in
+	smtp64d)
+		ns "$NS_GW" cat /proc/net/netfilter/nfnetlink_queue 2>/dev/null |
+			awk -v q="$QUEUE" '$1 == q { print $8 + $6, $6, $7 }' ;;
+	tayga)
+		# tun counts tx_packets when TAYGA reads a packet.
+		ns "$NS_TG" sh -c 'cd /sys/class/net/nat64/statistics &&
+			echo $(($(cat tx_packets) + $(cat tx_dropped))) \
+			    $(cat tx_dropped) 0' 2>/dev/null ;;
+	esac
+}
+
 # cell ROUND CONFIG KIND(tcp|udp)
 cell() {
 	local r=$1 c=$2 k=$3 t pid c0 c1 json rc
@@ -284,6 +312,7 @@ cell() {
 	pid=$(xlat_pid "$c")
 	json=$WORK/$r-$c-$k.json
 	c0=$(cpu_s "$pid")
+	q0=$(xq "$c")
 	if [ "$k" = tcp ]; then
 		ns "$NS_C" timeout $((SECS + 20)) iperf3 -c "$t" -p 5201 -t "$SECS" \
 			--json >"$json" 2>&1
@@ -293,36 +322,77 @@ cell() {
 	fi
 	rc=$?
 	c1=$(cpu_s "$pid")
-	python3 - "$json" "$k" "$rc" "$c0" "$c1" <<'EOF' | while IFS=$'\t' read -r m v u st d; do row "$r" "$c" "$m" "$v" "$u" "$st" "$d"; done
+	q1=$(xq "$c")
+	python3 - "$json" "$k" "$rc" "$c0" "$c1" "$q0" "$q1" <<'EOF' | while IFS=$'\t' read -r m v u st d; do row "$r" "$c" "$m" "$v" "$u" "$st" "$d"; done
 import json, sys
 path, kind, rc, c0, c1 = sys.argv[1], sys.argv[2], int(sys.argv[3]), float(sys.argv[4]), float(sys.argv[5])
 cpu = "xlat_cpu_s=%.2f" % (c1 - c0)
+q0, q1 = sys.argv[6].split(), sys.argv[7].split()
+if len(q0) == 3 and len(q1) == 3:
+    # What the kernel handed the translator (handled = queued minus
+    # dropped because its queue or socket buffer was full).
+    d = [int(b) - int(a) for a, b in zip(q0, q1)]
+    cpu += " xlat_queued=%d xlat_queue_full=%d xlat_other_drop=%d" \
+        " handled=%d" % (d[0], d[1], d[2], d[0] - d[1] - d[2])
 try:
     j = json.load(open(path))
     e = j["end"]
 except Exception as ex:
     m = "tcp_mbit_s" if kind == "tcp" else "udp64_pps"
-    print("\t".join([m, "0", "Mbit/s" if kind == "tcp" else "pkt/s", "failed", "iperf3 rc=%d no result" % rc]))
+    print("\t".join([m, "", "Mbit/s" if kind == "tcp" else "pkt/s", "FAILED", "iperf3 rc=%d no result" % rc]))
     sys.exit(0)
 if kind == "tcp":
     rcv = e["sum_received"]
     snd = e["sum_sent"]
     v = rcv["bits_per_second"] / 1e6
-    st = "ok" if rc == 0 and rcv["bytes"] > 0 else "failed"
+    st = "ok" if rc == 0 and rcv["bytes"] > 0 else "FAILED"
     print("\t".join(["tcp_mbit_s", "%.1f" % v, "Mbit/s", st,
-        "bytes=%d retransmits=%d %s" % (rcv["bytes"], snd.get("retransmits", 0), cpu)]))
+        "sent_bytes=%d received_bytes=%d retransmits=%d seconds=%.2f %s" % (
+            snd["bytes"], rcv["bytes"], snd.get("retransmits", 0),
+            rcv.get("seconds") or 0, cpu)]))
 else:
+    # Packets the client sent (sum_sent); the server's count of the
+    # stream (received + lost, by sequence number), loss and reordering.
     s = e.get("sum_received") or e["sum"]
-    sent = e.get("sum_sent", e["sum"])
+    sent = e.get("sum_sent", e["sum"]).get("packets", 0)
     pk = s.get("packets", 0)
     lost = s.get("lost_packets", 0)
+    ooo = sum(x.get("udp", {}).get("out_of_order", 0)
+              for x in e.get("streams", []))
     secs = s.get("seconds") or 1
     got = pk - lost
-    st = "ok" if rc == 0 and got > 0 else "failed"
+    st = "ok" if rc == 0 and got > 0 and got <= sent else "FAILED"
     print("\t".join(["udp64_pps", "%.0f" % (got / secs), "pkt/s", st,
-        "sent=%d received=%d lost=%d %s" % (pk, got, lost, cpu)]))
+        "sent=%d received=%d lost=%d out_of_order=%d seconds=%.2f %s" % (
+            sent, got, lost, ooo, secs, cpu)]))
 EOF
 }
+
+if [ "$PERF" -eq 1 ]; then
+	command -v perf >/dev/null || { echo "w6: perf not installed" >&2; exit 2; }
+	for c in smtp64d tayga; do
+		for k in udp tcp; do
+			pd=$WORK/perf.$c.$k.data
+			perf record -a -g -F 999 -o "$pd" -- sleep "$SECS" \
+				>"$pd.out" 2>&1 &
+			PERF_PID=$!
+			PIDS+=("$PERF_PID")
+			cell 0 "$c" "$k" >/dev/null
+			wait "$PERF_PID"
+			echo "== $c $k: $(tail -n 1 "$ROWS" | cut -f4,5,8)"
+			echo "-- by command (whole machine, $SECS s, 2 CPUs)"
+			perf report -i "$pd" --no-children --sort comm --stdio \
+				-g none 2>/dev/null | grep '%' | head -n 8
+			echo "-- by symbol"
+			perf report -i "$pd" --no-children --sort comm,dso,symbol \
+				--stdio -g none 2>/dev/null | grep '%' | head -n 25
+		done
+	done
+	kill -USR1 "$XLAT_PID" 2>/dev/null
+	sleep 0.3
+	grep -h event=packet_stats "$WORK/xlat.log" | tail -n 1
+	exit 0
+fi
 
 ORDERS=("direct smtp64d tayga" "tayga direct smtp64d" "smtp64d tayga direct")
 T0=$SECONDS
@@ -342,19 +412,20 @@ for ((r = 1; r <= ROUNDS; r++)); do
 	done
 done
 
+kill -USR1 "$XLAT_PID" 2>/dev/null
+sleep 0.3
+STATS=$(grep -h event=packet_stats "$WORK/xlat.log" | tail -n 1 |
+	sed 's/^smtp64d: //')
 if [ -n "$META" ]; then
 	{
-		printf 'w6_translator\t%s\n' "$XLAT_KIND"
-		printf 'w6_tayga\t%s\n' "$(dpkg-query -W -f='${Version}' tayga)"
-		printf 'w6_iperf3\t%s\n' "$(iperf3 --version | head -n1)"
-		printf 'w6_kernel\t%s\n' "$(uname -r)"
-		printf 'w6_cores\t%s\n' "$(nproc)"
+		printf 'W6 translator\t%s\n' "$XLAT_KIND"
+		printf 'W6 TAYGA\tTAYGA %s (Debian package), own namespace, TUN device nat64 (MTU 1500), prefix 2001:db8:46::/96, static map 198.51.100.30 = 2001:db8:2::25\n' "$(dpkg-query -W -f='${Version}' tayga)"
+		printf 'W6 iperf3\t%s; %s s cells, %s round(s): TCP (one stream) and UDP -l 64 -b 0\n' "$(iperf3 --version | head -n1 | cut -d' ' -f1-2)" "$SECS" "$ROUNDS"
+		[ -z "$STATS" ] || printf 'W6 smtp64d counters\t%s\n' "$STATS"
 	} >>"$META"
 fi
 
-kill -USR1 "$XLAT_PID" 2>/dev/null
-sleep 0.3
-grep -h event=packet_stats "$WORK/xlat.log" | tail -n 1 | sed 's/^/# /'
+[ -z "$STATS" ] || echo "# smtp64d: $STATS"
 
 python3 - "$ROWS" <<'EOF'
 import sys, statistics as st
