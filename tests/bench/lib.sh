@@ -318,29 +318,8 @@ default_destination_concurrency_limit = 20
 smtpd_banner = \$myhostname ESMTP
 biff = no
 EOF
-	# Every service unchrooted: no copies of /etc files needed.
-	cat >"$dir/master.cf" <<'EOF'
-smtp      inet  n       -       n       -       -       smtpd
-pickup    unix  n       -       n       60      1       pickup
-cleanup   unix  n       -       n       -       0       cleanup
-qmgr      unix  n       -       n       300     1       qmgr
-rewrite   unix  -       -       n       -       -       trivial-rewrite
-bounce    unix  -       -       n       -       0       bounce
-defer     unix  -       -       n       -       0       bounce
-trace     unix  -       -       n       -       0       bounce
-verify    unix  -       -       n       -       1       verify
-flush     unix  n       -       n       1000?   0       flush
-proxymap  unix  -       -       n       -       -       proxymap
-showq     unix  n       -       n       -       -       showq
-error     unix  -       -       n       -       -       error
-retry     unix  -       -       n       -       -       error
-discard   unix  -       -       n       -       -       discard
-smtp      unix  -       -       n       -       -       smtp
-relay     unix  -       -       n       -       -       smtp
-anvil     unix  -       -       n       -       1       anvil
-scache    unix  -       -       n       -       1       scache
-postlog   unix-dgram n  -       n       -       1       postlogd
-EOF
+	# The lab's service list (all unchrooted).
+	cp "$HERE/../lab/master.cf" "$dir/master.cf"
 	pf_altdir add "$dir" || return 1
 	PF_ALT=$dir
 }

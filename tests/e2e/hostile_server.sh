@@ -11,7 +11,6 @@
 #  - an unsolicited 421 is relayed; a silent server times out with 421.
 set -u
 . "$(dirname "$0")/../lab/lib.sh"
-CHAT="python3 $LAB_ROOT/tests/lab/smtpchat.py"
 
 lab_init
 lab_topology c4 gw s6 || { fail "lab topology"; lab_summary; exit 1; }
@@ -23,29 +22,7 @@ greeting_timeout_s = 3"
 sed -i 's/^listen = .*/listen = 192.0.2.30:25/' "$conf"
 lab_smtp64d_start "$conf" "" 192.0.2.30 || { fail "smtp64d start"; lab_summary; exit 1; }
 
-# scene NAME "SERVER STEPS" CLIENT STEPS...: runs one session both ends.
-scene() {
-	local name=$1 srv=$2 spid rc_c rc_s
-	shift 2
-	# Server steps are one string, split on blanks on purpose (steps
-	# write a blank as \x20).
-	# shellcheck disable=SC2086
-	ip netns exec "$NS_S6" $CHAT --timeout=6 server "$S6_ADDR" 25 $srv \
-	    >"$LAB_DIR/srv-$name.out" 2>&1 &
-	spid=$!
-	LAB_PIDS+=("$spid")
-	wait_port "$NS_S6" "$S6_ADDR" 25 || return 1
-	ip netns exec "$NS_C4" $CHAT --timeout=8 client "$MX6_V4" 25 "$@" \
-	    >"$LAB_DIR/cli-$name.out" 2>&1
-	rc_c=$?
-	wait "$spid"
-	rc_s=$?
-	if [ "$rc_c" -ne 0 ] || [ "$rc_s" -ne 0 ]; then
-		echo "    client ($rc_c):"; sed 's/^/      /' "$LAB_DIR/cli-$name.out" | tail -n 10
-		echo "    server ($rc_s):"; sed 's/^/      /' "$LAB_DIR/srv-$name.out" | tail -n 10
-		return 1
-	fi
-}
+scene() { lab_scene "$@"; }
 
 G='s:220\x20mx.example.org\x20ESMTP\r\n'
 E='l:EHLO\x20gw.example.net s:250-mx.example.org\r\n250-PIPELINING\r\n250\x208BITMIME\r\n'

@@ -25,7 +25,6 @@
 #    clear-text upstream.
 set -u
 . "$(dirname "$0")/../lab/lib.sh"
-CHAT="python3 $LAB_ROOT/tests/lab/smtpchat.py"
 HELO='[IPv6:2001:db8::1]'
 
 lab_init
@@ -230,27 +229,7 @@ echo "# 7: scripted server with TLS (Postfix stopped)"
 lab_postfix_stop s6
 wait_for 50 bash -c "! ip netns exec '$NS_S6' ss -Hltn | grep -q ':25 '"
 
-# scene NAME "SERVER STEPS" CLIENT STEPS...: one session, both ends.
-scene() {
-	local name=$1 srv=$2 spid rc_c rc_s
-	shift 2
-	# shellcheck disable=SC2086
-	ip netns exec "$NS_S6" $CHAT --timeout=6 server "$S6_ADDR" 25 $srv \
-	    >"$LAB_DIR/srv-$name.out" 2>&1 &
-	spid=$!
-	LAB_PIDS+=("$spid")
-	wait_port "$NS_S6" "$S6_ADDR" 25 || return 1
-	ip netns exec "$NS_C4" $CHAT --timeout=8 client "$MX6_V4" 25 "$@" \
-	    >"$LAB_DIR/cli-$name.out" 2>&1
-	rc_c=$?
-	wait "$spid"
-	rc_s=$?
-	if [ "$rc_c" -ne 0 ] || [ "$rc_s" -ne 0 ]; then
-		echo "    client ($rc_c):"; sed 's/^/      /' "$LAB_DIR/cli-$name.out" | tail -n 12
-		echo "    server ($rc_s):"; sed 's/^/      /' "$LAB_DIR/srv-$name.out" | tail -n 12
-		return 1
-	fi
-}
+scene() { lab_scene "$@"; }
 
 G='s:220\x20mx.example.org\x20ESMTP\r\n'
 ET='l:EHLO\x20gw.example.net s:250-mx.example.org\r\n250-STARTTLS\r\n250\x208BITMIME\r\n'

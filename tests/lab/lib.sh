@@ -338,6 +338,35 @@ lab_gw_conf() {
 	} >"$file"
 }
 
+# lab_scene NAME "SERVER STEPS" CLIENT STEPS...: one session with a scripted
+# server (tests/lab/smtpchat.py) on $S6_ADDR:25 in s6 and a scripted client
+# from c4 to $MX6_V4:25, through the gateway.  Server steps are one string,
+# split on blanks on purpose (steps write a blank as \x20).  Fails, with
+# both transcripts, if either end's steps did not hold.
+lab_scene() {
+	local name=$1 srv=$2 chat="python3 $LAB_ROOT/tests/lab/smtpchat.py"
+	local spid rc_c rc_s
+	shift 2
+	# shellcheck disable=SC2086
+	ip netns exec "$NS_S6" $chat --timeout=6 server "$S6_ADDR" 25 $srv \
+	    >"$LAB_DIR/srv-$name.out" 2>&1 &
+	spid=$!
+	LAB_PIDS+=("$spid")
+	wait_port "$NS_S6" "$S6_ADDR" 25 || return 1
+	ip netns exec "$NS_C4" $chat --timeout=8 client "$MX6_V4" 25 "$@" \
+	    >"$LAB_DIR/cli-$name.out" 2>&1
+	rc_c=$?
+	wait "$spid"
+	rc_s=$?
+	if [ "$rc_c" -ne 0 ] || [ "$rc_s" -ne 0 ]; then
+		echo "    client ($rc_c):"
+		sed 's/^/      /' "$LAB_DIR/cli-$name.out" | tail -n 12
+		echo "    server ($rc_s):"
+		sed 's/^/      /' "$LAB_DIR/srv-$name.out" | tail -n 12
+		return 1
+	fi
+}
+
 # ---------------------------------------------------------------- postfix
 # Adds/removes a config directory in alternate_config_directories of the
 # default /etc/postfix/main.cf (created if absent), under a lock so that
@@ -425,29 +454,7 @@ smtpd_banner = \$myhostname ESMTP smtp64-lab
 biff = no
 EOF
 	# Every service runs unchrooted (no copies of /etc files needed).
-	cat >"$dir/master.cf" <<'EOF'
-smtp      inet  n       -       n       -       -       smtpd
-pickup    unix  n       -       n       60      1       pickup
-cleanup   unix  n       -       n       -       0       cleanup
-qmgr      unix  n       -       n       300     1       qmgr
-rewrite   unix  -       -       n       -       -       trivial-rewrite
-bounce    unix  -       -       n       -       0       bounce
-defer     unix  -       -       n       -       0       bounce
-trace     unix  -       -       n       -       0       bounce
-verify    unix  -       -       n       -       1       verify
-flush     unix  n       -       n       1000?   0       flush
-proxymap  unix  -       -       n       -       -       proxymap
-showq     unix  n       -       n       -       -       showq
-error     unix  -       -       n       -       -       error
-retry     unix  -       -       n       -       -       error
-discard   unix  -       -       n       -       -       discard
-smtp      unix  -       -       n       -       -       smtp
-relay     unix  -       -       n       -       -       smtp
-virtual   unix  -       n       n       -       -       virtual
-anvil     unix  -       -       n       -       1       anvil
-scache    unix  -       -       n       -       1       scache
-postlog   unix-dgram n  -       n       -       1       postlogd
-EOF
+	cp "$LAB_ROOT/tests/lab/master.cf" "$dir/master.cf"
 	while IFS= read -r line; do
 		[ -n "${line//[[:space:]]/}" ] || continue
 		postconf -c "$dir" -e "$line" || {
