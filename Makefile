@@ -66,7 +66,7 @@ GW_LIBS		:= $(EV_LIBS) $(INIH_LIBS) $(OPENSSL_LIBS) $(NFQ_LIBS)
 TOOL_LIBS	:= $(shell $(PKG_CONFIG) --libs libpcap 2>/dev/null || echo -lpcap)
 
 .PHONY: all check unit sanitize e2e demo fuzz bench install uninstall \
-	clean lint fmt fmt-check deps
+	clean lint fmt fmt-check deps test-deps
 all: $(SMTP64D) $(TOOLS)
 
 $(B)/obj/%.o: %.c
@@ -101,8 +101,12 @@ $(B)/test/gateway/%_test: $(B)/obj/gateway/%_test.o $(LIBGW) $(LIBSMTPFIX) $(LIB
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(CMOCKA_LIBS) $(GW_LIBS)
 
+# deps: what building needs (a gateway host); test-deps: also what the
+# demo and make check run (Postfix, swaks, dnsmasq, clang...).
 deps:
-	@bash tools/install-deps
+	@bash tools/install-deps build
+test-deps:
+	@bash tools/install-deps test
 
 # Unit tests: one cmocka runner per module; tests/run-unit prints the total.
 unit: $(TESTS)
@@ -120,11 +124,11 @@ sanitize:
 e2e: $(SMTP64D) $(TOOLS)
 	@bash tests/run-e2e
 
-check: deps
+check: test-deps
 	@$(MAKE) --no-print-directory WERROR=1 all $(TESTS)
 	@bash tests/check
 
-demo: deps $(SMTP64D)
+demo: test-deps $(SMTP64D)
 	@bash tests/lab/demo.sh
 
 FUZZ_SECONDS	?= 60

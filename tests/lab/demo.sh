@@ -24,6 +24,7 @@ die() {
 }
 indent() { sed 's/^/    /'; }
 
+bash "$here/preflight.sh" || { echo "demo: FAILED: preflight" >&2; exit 1; }
 [ -x "$SMTP64D" ] || { echo "demo: $SMTP64D not built (run make)" >&2; exit 1; }
 [ -r "$DEMO_CONF" ] || { echo "demo: no config $DEMO_CONF" >&2; exit 1; }
 "$SMTP64D" -t -c "$DEMO_CONF" || die "smtp64d -t rejects $DEMO_CONF"
