@@ -40,9 +40,13 @@ NFQ_CFLAGS	:= $(shell $(PKG_CONFIG) --cflags libnetfilter_queue libmnl \
 NFQ_LIBS	:= $(shell $(PKG_CONFIG) --libs libnetfilter_queue libmnl \
 		     2>/dev/null || echo -lnetfilter_queue -lnfnetlink -lmnl)
 
+# Route mode's MX and address lookups (gateway/dns.c).
+CARES_CFLAGS	:= $(shell $(PKG_CONFIG) --cflags libcares 2>/dev/null)
+CARES_LIBS	:= $(shell $(PKG_CONFIG) --libs libcares 2>/dev/null || echo -lcares)
+
 B		:= build
 ALL_CFLAGS	= $(STD) $(WARN) $(CFLAGS) -I. $(INIH_CFLAGS) $(CMOCKA_CFLAGS) \
-		  $(OPENSSL_CFLAGS) $(NFQ_CFLAGS)
+		  $(OPENSSL_CFLAGS) $(NFQ_CFLAGS) $(CARES_CFLAGS)
 
 # Sources are discovered: <dir>/<name>_test.c is a cmocka unit test of
 # <dir>/<name>.c, <dir>/<name>_fuzz.c a libFuzzer target.
@@ -62,7 +66,7 @@ SMTP64D		:= $(B)/smtp64d
 TOOLS		:= $(patsubst tools/%.c,$(B)/%,$(TOOL_SRC))
 TOOL_MAN	:= $(wildcard docs/smtp64-*.1)
 TESTS		:= $(patsubst %.c,$(B)/test/%,$(TEST_SRC))
-GW_LIBS		:= $(EV_LIBS) $(INIH_LIBS) $(OPENSSL_LIBS) $(NFQ_LIBS)
+GW_LIBS		:= $(EV_LIBS) $(INIH_LIBS) $(OPENSSL_LIBS) $(NFQ_LIBS) $(CARES_LIBS)
 TOOL_LIBS	:= $(shell $(PKG_CONFIG) --libs libpcap 2>/dev/null || echo -lpcap)
 
 .PHONY: all check unit sanitize e2e demo fuzz bench install uninstall \
@@ -121,11 +125,17 @@ sanitize:
 	    LDFLAGS="$(SAN_FLAGS)" unit
 
 # End-to-end tests: real Postfix, swaks and the daemon in network namespaces.
-e2e: $(SMTP64D) $(TOOLS)
+# Drivers that run one gateway module on its own in an e2e test.
+DNS_DRIVER	:= $(B)/test/dns_driver
+$(DNS_DRIVER): $(call obj,tests/e2e/dns_driver.c) $(LIBGW) $(LIBNAT)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(GW_LIBS)
+
+e2e: $(SMTP64D) $(TOOLS) $(DNS_DRIVER)
 	@bash tests/run-e2e
 
 check: test-deps
-	@$(MAKE) --no-print-directory WERROR=1 all $(TESTS)
+	@$(MAKE) --no-print-directory WERROR=1 all $(TESTS) $(DNS_DRIVER)
 	@bash tests/check
 
 demo: test-deps $(SMTP64D)
