@@ -1,0 +1,272 @@
+/*
+ * smtpfix/opener.c: route mode's opening of the upstream leg.  See
+ * smtpfix/opener.h.
+ *
+ *   greeting  RFC 5321 §4.3.1: 220, or the server refuses the session
+ *   EHLO      §4.1.1.1, HELO when EHLO is refused (§3.2)
+ *   STARTTLS  RFC 3207 §4, EHLO again after it (§4.2)
+ *   MAIL      §4.1.1.2, the client's line replayed byte for byte
+ */
+#include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "smtpfix/chars.h"
+#include "smtpfix/line.h"
+#include "smtpfix/opener.h"
+
+void
+smtpfix_opener_init(struct smtpfix_opener *o, const char *fqdn, size_t fqdn_len,
+    const char *mail, size_t mail_len, enum smtpfix_opener_tls tls,
+    size_t reply_max)
+{
+	memset(o, 0, sizeof(*o));
+	o->fqdn = fqdn;
+	o->fqdn_len = fqdn_len;
+	o->mail = mail;
+	o->mail_len = mail_len;
+	o->tls = tls;
+	o->reply_max = reply_max;
+}
+
+static int
+fail(struct smtpfix_opener *o, struct smtpfix_opener_step *s, const char *reply,
+    const char *why)
+{
+	o->st = SMTPFIX_OP_DONE;
+	o->why = why;
+	s->act = SMTPFIX_OPENER_FAIL;
+	s->emit = reply;
+	s->emit_len = strlen(reply);
+	return 0;
+}
+
+static int
+send_ehlo(struct smtpfix_opener *o, struct smtpfix_opener_step *s, int ehlo)
+{
+	int n = snprintf(s->buf, sizeof(s->buf), "%s %.*s\r\n",
+	    ehlo ? "EHLO" : "HELO", (int)o->fqdn_len, o->fqdn);
+
+	o->st = ehlo ? SMTPFIX_OP_EHLO : SMTPFIX_OP_HELO;
+	o->offers_tls = 0;
+	s->act = SMTPFIX_OPENER_SEND;
+	s->emit = s->buf;
+	s->emit_len = n > 0 && (size_t)n < sizeof(s->buf) ? (size_t)n : 0;
+	return 0;
+}
+
+static int
+send_mail(struct smtpfix_opener *o, struct smtpfix_opener_step *s)
+{
+	o->st = SMTPFIX_OP_MAIL;
+	s->act = SMTPFIX_OPENER_SEND;
+	s->emit = o->mail;
+	s->emit_len = o->mail_len;
+	return 0;
+}
+
+/*
+ * The server's refusal of MAIL, passed to the client as its RCPT reply:
+ * the last line's code and text, kept only if it is a well-formed 4xx or
+ * 5xx line of printable ASCII (it crosses to another peer); else the
+ * gateway's own words with the same class.
+ */
+static int
+relay_refusal(struct smtpfix_opener *o, struct smtpfix_opener_step *s,
+    const char *line, size_t len)
+{
+	size_t i, body = len - 2;
+	int ok = body >= 3 && body + 2 <= sizeof(s->buf);
+
+	for (i = 0; ok && i < body; i++)
+		if ((unsigned char)line[i] < 0x20 ||
+		    (unsigned char)line[i] > 0x7e)
+			ok = 0;
+	if (ok && (line[0] == '4' || line[0] == '5')) {
+		memcpy(s->buf, line, body);
+		if (body > 3)
+			s->buf[3] = ' '; /* the last line: "ddd " */
+		memcpy(s->buf + body, "\r\n", 2);
+		o->st = SMTPFIX_OP_DONE;
+		o->why = "mail-refused";
+		s->act = SMTPFIX_OPENER_FAIL;
+		s->emit = s->buf;
+		s->emit_len = body + 2;
+		return 0;
+	}
+	return fail(o, s,
+	    line[0] == '5' ? "550 5.7.1 The destination server refused the "
+	                     "sender\r\n"
+	                   : "451 4.4.2 The destination server refused the "
+	                     "sender\r\n",
+	    "mail-refused");
+}
+
+/* Reads one reply line: 0 with its code and whether it is the last line
+ * of the reply, or -1 if malformed. */
+static int
+reply_line(const char *p, size_t len, unsigned *code, int *last)
+{
+	if (len < 5 || p[0] < '2' || p[0] > '5' || p[1] < '0' || p[1] > '9' ||
+	    p[2] < '0' || p[2] > '9' ||
+	    (len > 5 && p[3] != ' ' && p[3] != '-') ||
+	    (len == 5 && p[3] != '\r'))
+		return -1;
+	*code = (unsigned)(p[0] - '0') * 100 + (unsigned)(p[1] - '0') * 10 +
+	        (unsigned)(p[2] - '0');
+	*last = len == 5 || p[3] == ' ';
+	return 0;
+}
+
+/* An EHLO keyword line "250-STARTTLS" or "250 STARTTLS" (RFC 3207 §4). */
+static int
+is_starttls(const char *p, size_t len)
+{
+	size_t n;
+
+	if (len < 4 + 8 + 2)
+		return 0;
+	n = len - 4 - 2;
+	while (n > 0 && smtpfix_is_wsp((unsigned char)p[4 + n - 1]))
+		n--;
+	return smtpfix_word_eq(p + 4, n, "STARTTLS");
+}
+
+static int
+step(struct smtpfix_opener *o, const char *in, size_t len,
+    struct smtpfix_opener_step *s)
+{
+	enum smtpfix_rc rc;
+	unsigned code;
+	size_t used;
+	int last;
+
+	switch (o->st) {
+	case SMTPFIX_OP_DONE:
+	case SMTPFIX_OP_HANDSHAKE:
+		return 0;
+	case SMTPFIX_OP_POSTTLS:
+		/* RFC 3207 §4.2: the client speaks first after TLS. */
+		return send_ehlo(o, s, 1);
+	case SMTPFIX_OP_TLSFAIL:
+		return fail(o, s,
+		    "451 4.7.0 TLS handshake with the destination server "
+		    "failed\r\n",
+		    "tls-handshake");
+	default:
+		break;
+	}
+	rc = smtpfix_line_find(in, len, o->reply_max, &used);
+	if (rc == SMTPFIX_PARTIAL)
+		return 0;
+	if (rc != SMTPFIX_OK || reply_line(in, used, &code, &last) != 0 ||
+	    (o->code != 0 && code != o->code)) {
+		/* RFC 5321 §4.2.1: every line of a reply has its code. */
+		s->consumed =
+		    rc == SMTPFIX_OK || rc == SMTPFIX_BADCHAR ? used : len;
+		return fail(o, s,
+		    "451 4.4.2 Bad reply from the destination server\r\n",
+		    "bad-reply");
+	}
+	s->consumed = used;
+	if (o->st == SMTPFIX_OP_EHLO && code == 250 && is_starttls(in, used))
+		o->offers_tls = 1;
+	if (!last) {
+		o->code = code;
+		return 0; /* NONE: more lines of this reply */
+	}
+	o->code = 0;
+	switch (o->st) {
+	case SMTPFIX_OP_GREETING:
+		if (code != 220)
+			return fail(o, s,
+			    code >= 500 ? "550 5.7.1 The destination server "
+			                  "refused the session\r\n"
+			                : "451 4.4.2 The destination server "
+			                  "refused the session\r\n",
+			    "greeting");
+		return send_ehlo(o, s, 1);
+	case SMTPFIX_OP_EHLO:
+		if (code / 100 != 2)
+			return send_ehlo(o, s, 0); /* RFC 5321 §3.2 */
+		if (!o->in_tls && o->offers_tls &&
+		    o->tls != SMTPFIX_OPENER_TLS_NO) {
+			o->st = SMTPFIX_OP_STARTTLS;
+			s->act = SMTPFIX_OPENER_SEND;
+			s->emit = "STARTTLS\r\n";
+			s->emit_len = 10;
+			return 0;
+		}
+		if (!o->in_tls && o->tls == SMTPFIX_OPENER_TLS_MUST)
+			return fail(o, s,
+			    "451 4.7.5 The destination server does not offer "
+			    "STARTTLS\r\n",
+			    "no-starttls");
+		return send_mail(o, s);
+	case SMTPFIX_OP_HELO:
+		if (code / 100 != 2)
+			return fail(o, s,
+			    code >= 500 ? "550 5.7.1 The destination server "
+			                  "refused HELO\r\n"
+			                : "451 4.4.2 The destination server "
+			                  "refused HELO\r\n",
+			    "helo");
+		if (o->tls == SMTPFIX_OPENER_TLS_MUST)
+			return fail(o, s,
+			    "451 4.7.5 The destination server does not offer "
+			    "STARTTLS\r\n",
+			    "no-starttls");
+		return send_mail(o, s);
+	case SMTPFIX_OP_STARTTLS:
+		if (code == 220) {
+			o->st = SMTPFIX_OP_HANDSHAKE;
+			s->act = SMTPFIX_OPENER_TLS;
+			return 0;
+		}
+		if (o->tls == SMTPFIX_OPENER_TLS_MUST)
+			return fail(o, s,
+			    "451 4.7.0 The destination server refused "
+			    "STARTTLS\r\n",
+			    "starttls-refused");
+		return send_mail(o, s); /* RFC 7435: go on in clear */
+	case SMTPFIX_OP_MAIL:
+		if (code / 100 == 2) {
+			o->st = SMTPFIX_OP_DONE;
+			s->act = SMTPFIX_OPENER_DONE;
+			return 0;
+		}
+		return relay_refusal(o, s, in, used);
+	default:
+		return 0;
+	}
+}
+
+void
+smtpfix_opener_step(struct smtpfix_opener *o, const char *in, size_t len,
+    struct smtpfix_opener_step *s)
+{
+	memset(s, 0, offsetof(struct smtpfix_opener_step, buf));
+	(void)step(o, in, len, s);
+}
+
+void
+smtpfix_opener_tls_done(struct smtpfix_opener *o, int ok)
+{
+	if (o->st != SMTPFIX_OP_HANDSHAKE)
+		return;
+	if (ok) {
+		o->in_tls = 1;
+		/* RFC 3207 §4.2: forget what the server said before TLS; a
+		 * new EHLO goes out on the next step. */
+		o->st = SMTPFIX_OP_POSTTLS;
+		o->code = 0;
+		return;
+	}
+	o->st = SMTPFIX_OP_TLSFAIL;
+}
+
+int
+smtpfix_opener_in_tls(const struct smtpfix_opener *o)
+{
+	return o->in_tls;
+}
