@@ -9,7 +9,9 @@
 #    written once the listeners are up; a second daemon with the same
 #    file refuses to start and names the first; a stale file (no daemon)
 #    is taken over; SIGTERM removes it; with workers, a worker that ends
-#    leaves it alone.
+#    leaves it alone;
+#  - a reload that changes listen and workers keeps the running ones and
+#    says so, once per reload, compared with what runs.
 # Without syslog in the lab, what the daemon does is observed from the
 # outside: the replies it gives, ss, and the PID file.
 set -u
@@ -121,6 +123,37 @@ check "... and then names the new daemon ($q)" \
     test -n "$q" -a "$(tr -dc 0-9 <"$pidf")" = "$q"
 kill -TERM "$q"
 wait_gone "$q" 50
+wait_for 20 not_listening
+
+echo "# a reload that asks for what only a restart gives (workers = 1)"
+rconf=$LAB_DIR/etc/r.conf
+rlog=$LAB_DIR/r.log
+write_conf "$rconf" gw.example.net
+lab_bg "$rlog" "$NS_GW" "$SMTP64D" -f -c "$rconf"
+r=$LAB_LAST_PID
+wait_for 50 listening
+# A second listen line adds to the first: 192.0.2.1 and 192.0.2.30.
+write_conf "$rconf" gw.example.net "listen = $MX6_V4:25
+workers = 2"
+reloads() { test "$(grep -c 'event=reload result=ok' "$rlog")" -ge "$1"; }
+warned() { grep -c 'event=reload needs_restart=listen,workers note=running_values_kept' "$rlog"; }
+kill -HUP "$r"
+wait_for 50 reloads 1
+check "listen and workers changed: one warning names both" test "$(warned)" -eq 1
+check "... the listeners stay as they were ($GW_C4_ADDR:25 only)" \
+    test "$(ip netns exec "$NS_GW" ss -Hltn | awk '{print $4}' | sort -u)" = "$GW_C4_ADDR:25"
+check "... and no worker was forked" test -z "$(pgrep -P "$r")"
+kill -HUP "$r"
+wait_for 50 reloads 2
+check "the same file again: warned again (compared with what runs)" \
+    test "$(warned)" -eq 2
+write_conf "$rconf" gw.example.net
+kill -HUP "$r"
+wait_for 50 reloads 3
+check "back to the running values: no warning" test "$(warned)" -eq 2
+check "no other needs_restart line" \
+    test "$(grep -c needs_restart "$rlog")" -eq 2
+lab_kill "$r"
 wait_for 20 not_listening
 
 echo "# PID file with workers"
