@@ -182,7 +182,8 @@ pidfile_lock(const char *path, char *err, size_t errcap)
 		    err, errcap, "pid file %s: %s", path, strerror(errno));
 		return -1;
 	}
-	fd = open(pid_path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	/* Not through a link: root writes it, often in a shared folder. */
+	fd = open(pid_path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
 	if (fd < 0) {
 		(void)snprintf(
 		    err, errcap, "pid file %s: %s", pid_path, strerror(errno));

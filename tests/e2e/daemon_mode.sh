@@ -125,6 +125,14 @@ kill -TERM "$q"
 wait_gone "$q" 50
 wait_for 20 not_listening
 
+ln -s "$LAB_DIR/run/target" "$LAB_DIR/run/link.pid"
+ip netns exec "$NS_GW" "$SMTP64D" -c "$LAB_DIR/etc/gw.conf" \
+    -p "$LAB_DIR/run/link.pid" </dev/null >"$LAB_DIR/start5.out" 2>&1
+rc=$?
+sed 's/^/    | /' "$LAB_DIR/start5.out"
+check "a PID file that is a symbolic link is refused (exit $rc)" \
+    test "$rc" -eq 1 -a ! -e "$LAB_DIR/run/target"
+
 echo "# a reload that asks for what only a restart gives (workers = 1)"
 rconf=$LAB_DIR/etc/r.conf
 rlog=$LAB_DIR/r.log
