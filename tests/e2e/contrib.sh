@@ -68,10 +68,16 @@ check "contrib/Containerfile exists" test -s "$CF"
 while read -r src; do
 	check "COPY $src: in the tree" test -e "$LAB_ROOT/$src"
 done < <(awk '$1 == "COPY" && $2 !~ /^--from/ && $2 != "." {print $2}' "$CF")
+# make without what a calling make or the environment would pass down.
+mk() {
+	env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL -u PREFIX -u SYSCONFDIR \
+	    make --no-print-directory "$@"
+}
+export -f mk
 target=$(sed -n 's/.*make -C \/src PREFIX=\/usr \([^ ]*\).*/\1/p' "$CF")
 check "it builds with PREFIX=/usr a target make knows (${target:-none})" \
-    bash -c "test -n '$target' && make -n -C '$LAB_ROOT' B='$tmp/b' PREFIX=/usr '$target' >/dev/null 2>&1"
-conf=$(make -n -C "$LAB_ROOT" B="$tmp/b" PREFIX=/usr "$tmp/b/obj/gateway/main.o" 2>/dev/null |
+    bash -c "test -n '$target' && mk -n -C '$LAB_ROOT' B='$tmp/b' PREFIX=/usr '$target' >/dev/null 2>&1"
+conf=$(mk -n -C "$LAB_ROOT" B="$tmp/b" PREFIX=/usr "$tmp/b/obj/gateway/main.o" 2>/dev/null |
     sed -n "s/.*-DSMTP64_CONF='\"\([^\"]*\)\"'.*/\1/p" | head -n 1)
 check "its ENTRYPOINT reads what PREFIX=/usr compiles in (${conf:-?})" \
     grep -qF "ENTRYPOINT [\"/usr/sbin/smtp64d\", \"-f\", \"-c\", \"$conf\"]" "$CF"

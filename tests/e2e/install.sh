@@ -20,7 +20,12 @@ trap 'rm -rf "$tmp"; trap - EXIT; exit 130' INT
 trap 'rm -rf "$tmp"; trap - EXIT; exit 143' TERM
 b=$tmp/build
 root=$tmp/root
-mk() { make --no-print-directory -C "$LAB_ROOT" B="$b" "$@"; }
+# A make of its own: nothing from a calling make (make check PREFIX=...)
+# or from the environment may set the paths under test.
+mk() {
+	env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL -u PREFIX -u SYSCONFDIR \
+	    -u DESTDIR make --no-print-directory -C "$LAB_ROOT" B="$b" "$@"
+}
 obj=$b/obj/gateway/main.o
 has() { grep -qaF "$2" "$1"; }
 
