@@ -11,6 +11,8 @@ PREFIX		?= /usr/local
 SBINDIR		?= $(PREFIX)/sbin
 BINDIR		?= $(PREFIX)/bin
 MANDIR		?= $(PREFIX)/share/man
+# systemd reads /usr/local/lib/systemd/system too.
+SYSTEMDUNITDIR	?= $(PREFIX)/lib/systemd/system
 # PREFIX=/usr is a system install: its configuration lives in /etc.
 SYSCONFDIR	?= $(if $(filter /usr,$(PREFIX)),/etc,$(PREFIX)/etc)
 DESTDIR		?=
@@ -70,7 +72,7 @@ GW_LIBS		:= $(EV_LIBS) $(INIH_LIBS) $(OPENSSL_LIBS) $(NFQ_LIBS) $(CARES_LIBS)
 TOOL_LIBS	:= $(shell $(PKG_CONFIG) --libs libpcap 2>/dev/null || echo -lpcap)
 
 .PHONY: all check unit sanitize e2e demo fuzz bench install uninstall \
-	clean lint fmt fmt-check deps test-deps
+	clean lint fmt fmt-check deps test-deps FORCE
 all: $(SMTP64D) $(TOOLS)
 
 $(B)/obj/%.o: %.c
@@ -85,8 +87,22 @@ $(LIBGW): $(call obj,$(GW_SRC))
 	$(AR) rcs $@ $^
 
 VERSION		:= 0.1.0
+# What is compiled into objects: the version (smtp64d and the tools) and
+# the default configuration path (main.o).  The stamp file records them
+# and is rewritten, so that those objects rebuild, only when they change:
+# `make` then `make install PREFIX=/usr` recompiles main.o rather than
+# install a binary that reads /usr/local/etc.
+STAMP		:= $(B)/build.stamp
+STAMP_TEXT	:= VERSION=$(VERSION) SYSCONFDIR=$(SYSCONFDIR)
+$(STAMP): FORCE
+	@mkdir -p $(dir $@)
+	@if [ "$$(cat $@ 2>/dev/null)" != '$(STAMP_TEXT)' ]; then \
+	    printf '%s\n' '$(STAMP_TEXT)' >$@; fi
+FORCE:
+$(B)/obj/gateway/main.o $(call obj,$(TOOL_SRC)): $(STAMP)
 $(B)/obj/gateway/main.o: ALL_CFLAGS += -DSMTP64_VERSION='"$(VERSION)"' \
 	-DSMTP64_CONF='"$(SYSCONFDIR)/smtp64/smtp64.conf"'
+$(call obj,$(TOOL_SRC)): ALL_CFLAGS += -DSMTP64_VERSION='"$(VERSION)"'
 $(SMTP64D): $(call obj,gateway/main.c) $(LIBGW) $(LIBSMTPFIX) $(LIBNAT)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(GW_LIBS)
 
@@ -161,11 +177,13 @@ fmt:
 fmt-check:
 	clang-format --dry-run --Werror $(wildcard */*.c */*.h)
 
+# The systemd unit names the daemon and its configuration where this
+# install puts them (contrib/smtp64d.service says /usr/local).
 install: all
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR) \
 	    $(DESTDIR)$(MANDIR)/man1 \
 	    $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8 \
-	    $(DESTDIR)$(SYSCONFDIR)/smtp64
+	    $(DESTDIR)$(SYSCONFDIR)/smtp64 $(DESTDIR)$(SYSTEMDUNITDIR)
 	install -m 755 $(SMTP64D) $(DESTDIR)$(SBINDIR)/smtp64d
 	$(if $(TOOLS),install -m 755 $(TOOLS) $(DESTDIR)$(BINDIR)/)
 	$(if $(TOOL_MAN),install -m 644 $(TOOL_MAN) $(DESTDIR)$(MANDIR)/man1/)
@@ -173,6 +191,10 @@ install: all
 	install -m 644 docs/smtp64.conf.5 $(DESTDIR)$(MANDIR)/man5/smtp64.conf.5
 	install -m 644 docs/smtp64.conf.example \
 	    $(DESTDIR)$(SYSCONFDIR)/smtp64/smtp64.conf.example
+	sed -e 's|/usr/local/sbin/|$(SBINDIR)/|g' \
+	    -e 's|/usr/local/etc/|$(SYSCONFDIR)/|g' contrib/smtp64d.service \
+	    >$(DESTDIR)$(SYSTEMDUNITDIR)/smtp64d.service
+	chmod 644 $(DESTDIR)$(SYSTEMDUNITDIR)/smtp64d.service
 
 uninstall:
 	rm -f $(DESTDIR)$(SBINDIR)/smtp64d \
@@ -180,7 +202,8 @@ uninstall:
 	    $(addprefix $(DESTDIR)$(MANDIR)/man1/,$(notdir $(TOOL_MAN))) \
 	    $(DESTDIR)$(MANDIR)/man8/smtp64d.8 \
 	    $(DESTDIR)$(MANDIR)/man5/smtp64.conf.5 \
-	    $(DESTDIR)$(SYSCONFDIR)/smtp64/smtp64.conf.example
+	    $(DESTDIR)$(SYSCONFDIR)/smtp64/smtp64.conf.example \
+	    $(DESTDIR)$(SYSTEMDUNITDIR)/smtp64d.service
 
 clean:
 	rm -rf $(B)

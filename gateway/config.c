@@ -467,6 +467,18 @@ tls_key(struct parse *p, struct tls_raw *t, int pair, const char *name,
 		t->upstream = (int)u;
 		return 1;
 	}
+	/* A relative name would be read against / once detached, and
+	 * against the working directory with -f: refused, never guessed. */
+	if ((strcmp(name, "tls_cert_file") == 0 ||
+	        strcmp(name, "tls_key_file") == 0 ||
+	        strcmp(name, "tls_ca_file") == 0) &&
+	    *v != '\0' && *v != '/') {
+		perr(p, p->line,
+		    "%s: '%s' is a relative path: give the full path "
+		    "(from /)",
+		    name, v);
+		return 0;
+	}
 	if (strcmp(name, "tls_cert_file") == 0 ||
 	    strcmp(name, "tls_key_file") == 0) {
 		t->cert_line = p->line;

@@ -545,6 +545,13 @@ test_tls_bad(void **state)
 	        "tls_ca_file = %D/none.crt\n",
 	        "none.crt"},
 	    {"tls_cert_file =\n", "", ":3: tls_cert_file: empty"},
+	    /* Relative names: read against / once detached, so refused. */
+	    {"tls_cert_file = gw.crt\ntls_key_file = %D/gw.key\n", "",
+	        ":3: tls_cert_file: 'gw.crt' is a relative path"},
+	    {"tls_cert_file = %D/gw.crt\ntls_key_file = ./gw.key\n", "",
+	        ":4: tls_key_file: './gw.key' is a relative path"},
+	    {"", "tls_ca_file = certs/ca.crt\n",
+	        ":7: tls_ca_file: 'certs/ca.crt' is a relative path"},
 	};
 	struct gw_config c;
 	char err[512];

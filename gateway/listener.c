@@ -147,7 +147,6 @@ gw_listener_start(struct gw_listener *gl, struct gw_ctx *ctx)
 	ev_io_init(&gl->io, accept_cb, gl->fd, EV_READ);
 	gl->io.data = gl;
 	ev_io_start(ctx->loop, &gl->io);
-	gw_log(LOG_INFO, "event=listen address=%s", gl->name);
 }
 
 void

@@ -3,9 +3,13 @@
  */
 #include <sys/socket.h>
 
+#include <sys/file.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,35 +33,213 @@
 #define SMTP64_CONF "/usr/local/etc/smtp64/smtp64.conf"
 #endif
 
+#define PATH_CAP 4096 /* Linux's PATH_MAX */
+
+/* -h prints on stdout and exits 0; a wrong command line on stderr, 2. */
 static void
-usage(void)
+usage(FILE *f, int status)
 {
-	fprintf(stderr, "usage: smtp64d [-dftV] [-c file]\n"
-	                "  -c file  configuration (default " SMTP64_CONF ")\n"
-	                "  -d       debug logging (one line per command)\n"
-	                "  -f       stay in the foreground, log to stderr\n"
-	                "  -t       check the configuration and exit\n"
-	                "  -V       print the version and exit\n");
-	exit(2);
+	fprintf(f, "usage: smtp64d [-dfhtV] [-c file] [-p file]\n"
+	           "  -c file  configuration (default " SMTP64_CONF ")\n"
+	           "  -d       debug logging (one line per command)\n"
+	           "  -f       stay in the foreground, log to stderr\n"
+	           "  -h       print this help and exit (also --help)\n"
+	           "  -p file  write the PID to file once listening; refuse "
+	           "to start\n"
+	           "           while another smtp64d holds it\n"
+	           "  -t       check the configuration and exit\n"
+	           "  -V       print the version and exit (also --version)\n");
+	exit(status);
 }
 
-static const char *conf_path;
+/* Absolute: daemon(3) changes to / before any reload reads it. */
+static char conf_path[PATH_CAP];
 static int debug_flag;
 /* With workers > 1 the NFQUEUE has one reader: worker 0. */
 static int packet_owner = 1;
 
+/*
+ * What a reload cannot change, as the daemon runs it: the listeners
+ * opened at start (every worker serves these, a restarted one too), their
+ * IP_TRANSPARENT, and the number of workers.  Set once, before any fork.
+ */
+static struct {
+	struct gw_listen listen[GW_LISTEN_MAX];
+	size_t nlisten;
+	int transparent;
+	unsigned workers;
+} running;
+
+/* Appended to a worker's own log lines: "" or " worker=N". */
+static char worker_tag[24];
+
+/* -p: the PID file, locked from before the first bind to the exit. */
+static char pid_path[PATH_CAP];
+static int pid_fd = -1;
+static pid_t pid_owner;
+
+/*
+ * dst (capacity cap) gets path made absolute against the working
+ * directory.  Symbolic links are left alone, so a reload reads the name
+ * given, even where a link is swapped for a new file (as Kubernetes
+ * mounts a ConfigMap).  0, or -1 with errno set.
+ */
 static int
-same_listeners(const struct gw_config *a, const struct gw_config *b)
+abs_path(const char *path, char *dst, size_t cap)
+{
+	char cwd[PATH_CAP];
+	int n;
+
+	if (path[0] == '/')
+		n = snprintf(dst, cap, "%s", path);
+	else {
+		if (getcwd(cwd, sizeof(cwd)) == NULL)
+			return -1;
+		n = snprintf(
+		    dst, cap, "%s/%s", strcmp(cwd, "/") == 0 ? "" : cwd, path);
+	}
+	if (n < 0 || (size_t)n >= cap) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	return 0;
+}
+
+static int
+listen_has(const struct gw_listen *set, size_t n, const struct gw_listen *l)
 {
 	size_t i;
 
-	if (a->nlisten != b->nlisten)
+	for (i = 0; i < n; i++)
+		if (set[i].port == l->port &&
+		    nat_addr_eq(&set[i].addr, &l->addr))
+			return 1;
+	return 0;
+}
+
+/*
+ * Writes into dst (capacity cap) the keys of cfg, comma-separated, that
+ * differ from what runs and that only a restart applies; returns how
+ * many.  listen compares as a set: order does not matter.
+ */
+static int
+restart_keys(const struct gw_config *cfg, char *dst, size_t cap)
+{
+	const char *key[3];
+	size_t i, o = 0;
+	int n = 0, same = cfg->nlisten == running.nlisten;
+
+	for (i = 0; same && i < cfg->nlisten; i++)
+		same =
+		    listen_has(
+		        running.listen, running.nlisten, &cfg->listen[i]) &&
+		    listen_has(cfg->listen, cfg->nlisten, &running.listen[i]);
+	if (!same)
+		key[n++] = "listen";
+	if (cfg->transparent != running.transparent)
+		key[n++] = "transparent";
+	if (cfg->workers != running.workers)
+		key[n++] = "workers";
+	dst[0] = '\0';
+	for (i = 0; i < (size_t)n; i++) {
+		int w = snprintf(
+		    dst + o, cap - o, "%s%s", i > 0 ? "," : "", key[i]);
+
+		if (w < 0 || (size_t)w >= cap - o)
+			break;
+		o += (size_t)w;
+	}
+	return n;
+}
+
+/* One line per reload that asks for what only a restart gives. */
+static void
+warn_restart(const struct gw_config *cfg)
+{
+	char keys[64];
+
+	if (restart_keys(cfg, keys, sizeof(keys)) > 0)
+		gw_log(LOG_WARNING,
+		    "event=reload needs_restart=%s note=running_values_kept",
+		    keys);
+}
+
+/*
+ * -p, before anything is bound: opens and locks FILE (flock, so the lock
+ * dies with its last holder and a stale file from a crash is simply
+ * taken over).  If another smtp64d holds it, says so in err (capacity
+ * errcap) with the PID the file names; -1.  0 when locked.
+ */
+static int
+pidfile_lock(const char *path, char *err, size_t errcap)
+{
+	char held[24];
+	ssize_t n;
+	int fd;
+
+	if (abs_path(path, pid_path, sizeof(pid_path)) != 0) {
+		(void)snprintf(
+		    err, errcap, "pid file %s: %s", path, strerror(errno));
+		return -1;
+	}
+	/* Not through a link: root writes it, often in a shared folder. */
+	fd = open(pid_path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
+	if (fd < 0) {
+		(void)snprintf(
+		    err, errcap, "pid file %s: %s", pid_path, strerror(errno));
+		return -1;
+	}
+	if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+		int e = errno;
+
+		n = -1;
+		if (e == EWOULDBLOCK)
+			n = pread(fd, held, sizeof(held) - 1, 0);
+		held[n > 0 ? (size_t)n : 0] = '\0';
+		held[strcspn(held, "\n")] = '\0';
+		if (e == EWOULDBLOCK)
+			(void)snprintf(err, errcap,
+			    "pid file %s: held by a running smtp64d "
+			    "(pid %s); not starting",
+			    pid_path, held[0] != '\0' ? held : "unknown");
+		else
+			(void)snprintf(err, errcap, "pid file %s: lock: %s",
+			    pid_path, strerror(e));
+		close(fd);
+		return -1;
+	}
+	pid_fd = fd;
+	return 0;
+}
+
+static void
+pidfile_remove(void)
+{
+	/* Workers inherit the lock, never the file: only its writer
+	 * removes it. */
+	if (pid_fd >= 0 && getpid() == pid_owner)
+		(void)unlink(pid_path);
+}
+
+/* -p, once listening and detached: the PID of the process to signal,
+ * which removes the file at exit (atexit(pidfile_remove) in main). */
+static int
+pidfile_write(char *err, size_t errcap)
+{
+	char line[24];
+	int n;
+
+	if (pid_fd < 0)
 		return 0;
-	for (i = 0; i < a->nlisten; i++)
-		if (a->listen[i].port != b->listen[i].port ||
-		    !nat_addr_eq(&a->listen[i].addr, &b->listen[i].addr))
-			return 0;
-	return 1;
+	n = snprintf(line, sizeof(line), "%ld\n", (long)getpid());
+	if (ftruncate(pid_fd, 0) != 0 ||
+	    pwrite(pid_fd, line, (size_t)n, 0) != (ssize_t)n) {
+		(void)snprintf(
+		    err, errcap, "pid file %s: %s", pid_path, strerror(errno));
+		return -1;
+	}
+	pid_owner = getpid();
+	return 0;
 }
 
 /* One line per certificate loaded, so that the operator sees which one
@@ -179,19 +361,19 @@ reload_cb(struct ev_loop *loop, ev_signal *w, int revents)
 	if ((cfg = gw_config_new(conf_path, err, sizeof(err))) == NULL) {
 		gw_log(LOG_ERR,
 		    "event=reload result=failed error=\"%s\" "
-		    "note=old_config_kept",
-		    err);
+		    "note=old_config_kept%s",
+		    err, worker_tag);
 		return;
 	}
-	if (!same_listeners(ctx->cfg, cfg) ||
-	    ctx->cfg->transparent != cfg->transparent)
-		gw_log(LOG_WARNING, "event=reload note=listen_changed_"
-		                    "needs_restart");
+	/* With workers the main process says it, once. */
+	if (running.workers <= 1)
+		warn_restart(cfg);
 	packet_reload(loop, ctx->cfg, cfg);
 	gw_ctx_set_config(ctx, cfg);
 	if (!debug_flag)
 		gw_log_set_level(cfg->log_level);
-	gw_log(LOG_INFO, "event=reload result=ok pairs=%zu", cfg->pairs.n);
+	gw_log(LOG_INFO, "event=reload result=ok pairs=%zu%s", cfg->pairs.n,
+	    worker_tag);
 	log_certs(cfg);
 }
 
@@ -199,7 +381,7 @@ static void
 stop_cb(struct ev_loop *loop, ev_signal *w, int revents)
 {
 	(void)revents;
-	gw_log(LOG_INFO, "event=stop signal=%d", w->signum);
+	gw_log(LOG_INFO, "event=stop signal=%d%s", w->signum, worker_tag);
 	ev_break(loop, EVBREAK_ALL);
 }
 
@@ -217,6 +399,9 @@ serve(struct gw_config *cfg, struct gw_listener *listeners, size_t nlisten,
 	size_t i;
 
 	packet_owner = worker == 0;
+	if (running.workers > 1)
+		(void)snprintf(
+		    worker_tag, sizeof(worker_tag), " worker=%u", worker);
 	loop = ev_default_loop(EVFLAG_AUTO);
 	if (loop == NULL)
 		gw_fatal("event=start error=\"cannot initialise libev\"");
@@ -224,8 +409,11 @@ serve(struct gw_config *cfg, struct gw_listener *listeners, size_t nlisten,
 	/* Session ids stay unique across workers: the worker number is the
 	 * top byte. */
 	ctx.next_id = (uint32_t)worker << 24;
-	for (i = 0; i < nlisten; i++)
+	for (i = 0; i < nlisten; i++) {
 		gw_listener_start(&listeners[i], &ctx);
+		gw_log(LOG_INFO, "event=listen address=%s%s", listeners[i].name,
+		    worker_tag);
+	}
 	ev_signal_init(&sigterm, stop_cb, SIGTERM);
 	ev_signal_init(&sigint, stop_cb, SIGINT);
 	ev_signal_init(&sighup, reload_cb, SIGHUP);
@@ -241,11 +429,12 @@ serve(struct gw_config *cfg, struct gw_listener *listeners, size_t nlisten,
 		gw_fatal("event=start error=\"packet path: see above\"");
 	gw_log(LOG_INFO,
 	    "event=start version=%s fqdn=%s pairs=%zu "
-	    "helo_rewrite=%s",
+	    "helo_rewrite=%s%s pid=%ld",
 	    SMTP64_VERSION, cfg->fqdn, cfg->pairs.n,
 	    cfg->pol.helo == SMTPFIX_HELO_ALWAYS     ? "always"
 	    : cfg->pol.helo == SMTPFIX_HELO_LITERALS ? "literals"
-	                                             : "off");
+	                                             : "off",
+	    worker_tag, (long)getpid());
 	log_certs(cfg);
 
 	ev_run(loop, 0);
@@ -289,13 +478,14 @@ spawn(struct gw_config *cfg, struct gw_listener *listeners, size_t nlisten,
 	signal(SIGCHLD, SIG_DFL);
 	sigprocmask(SIG_SETMASK, orig, NULL);
 	/* Worker 0 accepts on the sockets opened at start; the others join
-	 * their SO_REUSEPORT groups with sockets of their own. */
+	 * their SO_REUSEPORT groups with sockets of their own, for the same
+	 * addresses: those that run, whatever a reload put in cfg since. */
 	for (size_t i = 0; worker > 0 && i < nlisten; i++) {
 		struct gw_listener own;
 		char err[256];
 
-		if (gw_listener_open(&own, &cfg->listen[i], cfg->transparent, 1,
-		        err, sizeof(err)) != 0) {
+		if (gw_listener_open(&own, &running.listen[i],
+		        running.transparent, 1, err, sizeof(err)) != 0) {
 			gw_log(LOG_ERR,
 			    "event=worker_listen worker=%u "
 			    "error=\"%s\" note=sharing_the_first_socket",
@@ -347,8 +537,8 @@ supervise(struct gw_config *cfg, struct gw_listener *listeners, size_t nlisten)
 		born[i] = time(NULL);
 		alive += pid[i] > 0;
 	}
-	gw_log(
-	    LOG_INFO, "event=start workers=%u version=%s", n, SMTP64_VERSION);
+	gw_log(LOG_INFO, "event=start workers=%u version=%s pid=%ld", n,
+	    SMTP64_VERSION, (long)getpid());
 	while (alive > 0) {
 		sigsuspend(&orig);
 		if (sup_hup || sup_usr1) {
@@ -364,8 +554,11 @@ supervise(struct gw_config *cfg, struct gw_listener *listeners, size_t nlisten)
 				    gw_config_new(conf_path, err, sizeof(err));
 
 				/* A worker restarted later starts from the
-				 * newest valid file. */
+				 * newest valid file (with the listeners that
+				 * run: see spawn).  The workers log a failure
+				 * themselves. */
 				if (c2 != NULL) {
+					warn_restart(c2);
 					gw_config_release(cfg);
 					cfg = c2;
 				}
@@ -412,14 +605,20 @@ supervise(struct gw_config *cfg, struct gw_listener *listeners, size_t nlisten)
 int
 main(int argc, char *argv[])
 {
-	const char *conf = SMTP64_CONF;
+	static const struct option longopts[] = {
+	    {"help", no_argument, NULL, 'h'},
+	    {"version", no_argument, NULL, 'V'},
+	    {NULL, 0, NULL, 0},
+	};
+	const char *conf = SMTP64_CONF, *pidfile = NULL;
 	struct gw_listener listeners[GW_LISTEN_MAX];
 	struct gw_config *cfg;
-	char err[512];
+	char err[PATH_CAP + 128];
 	int ch, foreground = 0, check = 0, debug = 0;
 	size_t i, nlisten;
 
-	while ((ch = getopt(argc, argv, "c:dftV")) != -1) {
+	while (
+	    (ch = getopt_long(argc, argv, "c:dfhp:tV", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'c':
 			conf = optarg;
@@ -430,6 +629,12 @@ main(int argc, char *argv[])
 		case 'f':
 			foreground = 1;
 			break;
+		case 'h':
+			usage(stdout, 0);
+			break;
+		case 'p':
+			pidfile = optarg;
+			break;
 		case 't':
 			check = 1;
 			break;
@@ -437,19 +642,18 @@ main(int argc, char *argv[])
 			printf("smtp64d %s\n", SMTP64_VERSION);
 			return 0;
 		default:
-			usage();
+			usage(stderr, 2);
 		}
 	}
 	if (optind != argc)
-		usage();
+		usage(stderr, 2);
 
-	conf_path = conf;
 	debug_flag = debug;
-	if ((cfg = gw_config_new(conf, err, sizeof(err))) == NULL) {
-		fprintf(stderr, "%s\n", err);
-		return 1;
-	}
 	if (check) {
+		if ((cfg = gw_config_new(conf, err, sizeof(err))) == NULL) {
+			fprintf(stderr, "%s\n", err);
+			return 1;
+		}
 		printf("%s: ok (%zu pairs, %zu listeners, %u worker%s%s)\n",
 		    conf, cfg->pairs.n, cfg->nlisten, cfg->workers,
 		    cfg->workers == 1 ? "" : "s",
@@ -457,12 +661,38 @@ main(int argc, char *argv[])
 		gw_config_release(cfg);
 		return 0;
 	}
+	/* Every reload reads this name, from / once detached. */
+	if (abs_path(conf, conf_path, sizeof(conf_path)) != 0) {
+		fprintf(stderr, "smtp64d: %s: %s\n", conf, strerror(errno));
+		return 1;
+	}
+	if ((cfg = gw_config_new(conf_path, err, sizeof(err))) == NULL) {
+		fprintf(stderr, "%s\n", err);
+		return 1;
+	}
+	if (pidfile != NULL) {
+		if (pidfile_lock(pidfile, err, sizeof(err)) != 0) {
+			fprintf(stderr, "smtp64d: %s\n", err);
+			return 1;
+		}
+		/* Until the daemon writes it: a failed start removes it. */
+		pid_owner = getpid();
+		if (atexit(pidfile_remove) != 0) {
+			fprintf(stderr, "smtp64d: atexit failed\n");
+			return 1;
+		}
+	}
 	gw_log_init(foreground, debug ? LOG_DEBUG : cfg->log_level);
 	signal(SIGPIPE, SIG_IGN);
 
 	/* Bind before daemonising so that a port in use is reported on the
-	 * terminal and the exit status. */
-	nlisten = cfg->nlisten; /* reload keeps these listeners */
+	 * terminal and the exit status.  These stay for the process's
+	 * life: a reload does not change them (restart_keys). */
+	nlisten = cfg->nlisten;
+	memcpy(running.listen, cfg->listen, sizeof(running.listen));
+	running.nlisten = cfg->nlisten;
+	running.transparent = cfg->transparent;
+	running.workers = cfg->workers;
 	for (i = 0; i < nlisten; i++) {
 		if (gw_listener_open(&listeners[i], &cfg->listen[i],
 		        cfg->transparent, cfg->workers > 1, err,
@@ -475,6 +705,8 @@ main(int argc, char *argv[])
 		perror("smtp64d: daemon");
 		return 1;
 	}
+	if (pidfile_write(err, sizeof(err)) != 0)
+		gw_fatal("event=start error=\"%s\"", err);
 	if (cfg->workers > 1)
 		return supervise(cfg, listeners, nlisten);
 	return serve(cfg, listeners, nlisten, 0);

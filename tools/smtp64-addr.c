@@ -16,6 +16,7 @@
 #include <netinet/in.h>
 
 #include <errno.h>
+#include <getopt.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,6 +26,10 @@
 #include "nat/addr.h"
 #include "nat/rfc6052.h"
 #include "nat/scope.h"
+
+#ifndef SMTP64_VERSION
+#define SMTP64_VERSION "0.1.0"
+#endif
 
 enum addr_rc {
 	ADDR_YES = 0, /* the answer is yes */
@@ -49,7 +54,7 @@ usage(FILE *f)
 	    "usage: smtp64-addr [-mq] embed PREFIX/LEN IPV4...\n"
 	    "       smtp64-addr [-q] extract PREFIX/LEN IPV6...\n"
 	    "       smtp64-addr [-q] check ADDRESS...\n"
-	    "       smtp64-addr -h\n"
+	    "       smtp64-addr -h | -V\n"
 	    "\n"
 	    "  embed    print the IPv4-embedded IPv6 address of each IPV4\n"
 	    "           (RFC 6052 section 2.2; LEN is 32, 40, 48, 56, 64 or "
@@ -62,7 +67,8 @@ usage(FILE *f)
 	    "  -m  with a /96 prefix, print the IPv4 part in dotted form\n"
 	    "      (64:ff9b::192.0.2.33, as RFC 6052 section 2.4 does)\n"
 	    "  -q  print nothing; the exit status answers\n"
-	    "  -h  this help\n"
+	    "  -h  this help (also --help)\n"
+	    "  -V  print the version (also --version)\n"
 	    "\n"
 	    "Exit status: 0 yes, 1 no (not under the prefix, u octet not "
 	    "zero,\n"
@@ -420,14 +426,22 @@ cmd_check(const struct addr_opts *o, char **argv, int argc)
 int
 main(int argc, char **argv)
 {
+	static const struct option longopts[] = {
+	    {"help", no_argument, NULL, 'h'},
+	    {"version", no_argument, NULL, 'V'},
+	    {NULL, 0, NULL, 0},
+	};
 	struct addr_opts o;
 	int ch, rc;
 
 	memset(&o, 0, sizeof(o));
-	while ((ch = getopt(argc, argv, "hmq")) != -1) {
+	while ((ch = getopt_long(argc, argv, "hmqV", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'h':
 			usage(stdout);
+			return ADDR_YES;
+		case 'V':
+			printf("smtp64-addr %s\n", SMTP64_VERSION);
 			return ADDR_YES;
 		case 'm':
 			o.mixed = 1;

@@ -27,6 +27,7 @@
 #include <netinet/in.h>
 
 #include <errno.h>
+#include <getopt.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -41,6 +42,10 @@
 #include "smtpfix/helo.h"
 #include "smtpfix/line.h"
 #include "smtpfix/stream.h"
+
+#ifndef SMTP64_VERSION
+#define SMTP64_VERSION "0.1.0"
+#endif
 
 #define PC_SNAPLEN 262144
 #define PC_HASH_SIZE 4096      /* buckets; a power of two */
@@ -294,7 +299,8 @@ usage(FILE *f)
 	    "  -s            summary only\n"
 	    "  -v            also one line per event (HELO, hostile input, "
 	    "end of data)\n"
-	    "  -h            this help\n"
+	    "  -h            this help (also --help)\n"
+	    "  -V            print the version (also --version)\n"
 	    "\n"
 	    "Exit status: 0 the capture was read to its end (or to SIGINT), "
 	    "1 it could\n"
@@ -1513,6 +1519,11 @@ pc_open(const struct pc_opts *o, char *errbuf)
 static int
 pc_opts_parse(int argc, char **argv, struct pc_opts *o)
 {
+	static const struct option longopts[] = {
+	    {"help", no_argument, NULL, 'h'},
+	    {"version", no_argument, NULL, 'V'},
+	    {NULL, 0, NULL, 0},
+	};
 	unsigned long v;
 	int ch;
 
@@ -1523,7 +1534,8 @@ pc_opts_parse(int argc, char **argv, struct pc_opts *o)
 	o->sess_max = PC_SESS_DEFAULT;
 	o->idle_s = PC_IDLE_DEFAULT;
 	o->summary = 1;
-	while ((ch = getopt(argc, argv, "c:f:hi:l:m:n:p:Pqr:st:v")) != -1) {
+	while ((ch = getopt_long(argc, argv, "c:f:hi:l:m:n:p:Pqr:st:vV",
+	            longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'c':
 			if (opt_num(optarg, 1, UINT32_MAX, &v) != 0)
@@ -1580,6 +1592,9 @@ pc_opts_parse(int argc, char **argv, struct pc_opts *o)
 		case 'v':
 			o->verbose = 1;
 			break;
+		case 'V':
+			printf("smtp64-pcap %s\n", SMTP64_VERSION);
+			exit(0);
 		default:
 			usage(stderr);
 			return -1;

@@ -22,6 +22,7 @@
 #include <netinet/tcp.h>
 
 #include <errno.h>
+#include <getopt.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,6 +37,10 @@
 #define RTT_N_MAX 1000000
 #define RTT_BODY_MAX (1 << 20)
 #define RTT_TIMEOUT_S 10
+
+#ifndef SMTP64_VERSION
+#define SMTP64_VERSION "0.1.0"
+#endif
 
 enum rtt_cmd {
 	RTT_EHLO,
@@ -68,14 +73,33 @@ now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+/* -h: on stdout, exit 0; a wrong command line: on stderr, exit 2. */
 static void
-usage(void)
+usage(FILE *f, int status)
 {
-	fprintf(stderr,
+	fprintf(f,
 	    "usage: smtp64-rtt [-n transactions] [-w warmup] "
 	    "[-b body_bytes]\n"
-	    "                  [-H helo] [-f from] [-t to] host [port]\n");
-	exit(2);
+	    "                  [-H helo] [-f from] [-t to] host [port]\n"
+	    "       smtp64-rtt -h | -V\n"
+	    "\n"
+	    "  host [port]      the SMTP server (numeric address; port 25)\n"
+	    "  -n transactions  timed transactions (default 2000)\n"
+	    "  -w warmup        untimed transactions first (default 50)\n"
+	    "  -b body_bytes    message body size (default 200)\n"
+	    "  -H helo          EHLO argument (default client.example.net)\n"
+	    "  -f from          MAIL FROM address (default "
+	    "bench@example.net)\n"
+	    "  -t to            RCPT TO address (default user@example.org)\n"
+	    "  -h               this help (also --help)\n"
+	    "  -V               print the version (also --version)\n"
+	    "\n"
+	    "Prints p50 and p99 per command in microseconds.  Exit status: "
+	    "0 every\n"
+	    "reply was the expected one, 1 a reply or the connection "
+	    "failed,\n"
+	    "2 usage error.\n");
+	exit(status);
 }
 
 static int
@@ -273,43 +297,55 @@ main(int argc, char *argv[])
 	uint64_t *t[RTT_NCMD], ns;
 	char cmd[RTT_NCMD][600], *msg, last[RTT_LINE_MAX];
 	size_t clen[RTT_NCMD], mlen, i, k;
+	static const struct option longopts[] = {
+	    {"help", no_argument, NULL, 'h'},
+	    {"version", no_argument, NULL, 'V'},
+	    {NULL, 0, NULL, 0},
+	};
 	int ch, rc = 1;
 
-	while ((ch = getopt(argc, argv, "b:f:H:n:t:w:")) != -1) {
+	while ((ch = getopt_long(
+	            argc, argv, "b:f:hH:n:t:Vw:", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'b':
 			if (num_arg(optarg, 0, RTT_BODY_MAX, &body) != 0)
-				usage();
+				usage(stderr, 2);
 			break;
 		case 'f':
 			from = optarg;
+			break;
+		case 'h':
+			usage(stdout, 0);
 			break;
 		case 'H':
 			helo = optarg;
 			break;
 		case 'n':
 			if (num_arg(optarg, 1, RTT_N_MAX, &n) != 0)
-				usage();
+				usage(stderr, 2);
 			break;
 		case 't':
 			to = optarg;
 			break;
+		case 'V':
+			printf("smtp64-rtt %s\n", SMTP64_VERSION);
+			return 0;
 		case 'w':
 			if (num_arg(optarg, 0, RTT_N_MAX, &warm) != 0)
-				usage();
+				usage(stderr, 2);
 			break;
 		default:
-			usage();
+			usage(stderr, 2);
 		}
 	}
 	argc -= optind;
 	argv += optind;
 	if (argc < 1 || argc > 2)
-		usage();
+		usage(stderr, 2);
 	if (argc == 2)
 		port = argv[1];
 	if (strlen(helo) > 255 || strlen(from) > 255 || strlen(to) > 255)
-		usage();
+		usage(stderr, 2);
 
 	clen[RTT_EHLO] = (size_t)snprintf(
 	    cmd[RTT_EHLO], sizeof(cmd[0]), "EHLO %s\r\n", helo);
