@@ -25,6 +25,7 @@
 #include "gateway/config.h"
 #include "gateway/tls.h"
 #include "nat/rfc6052.h"
+#include "nat/scope.h"
 
 /* TLS keys as written in one section; resolved by resolve_tls. */
 struct tls_raw {
@@ -316,9 +317,20 @@ static int
 set_pair_addr(struct parse *p, struct pending_pair *pp, const char *v)
 {
 	struct nat_addr a;
+	const char *why;
 
 	if (nat_addr_parse(v, strlen(v), &a) != 0) {
 		perr(p, p->line, "'%s' is not an IPv4 or IPv6 address", v);
+		return 0;
+	}
+	/* Either address of a pair is the destination of clients that
+	 * reach the other: neither may be the gateway host itself, its
+	 * link, a group or no host (nat/scope.h). */
+	if ((why = nat_scope_dest_refused(&a)) != NULL) {
+		perr(p, p->line,
+		    "pair %s: '%s' is not a host the gateway may relay to "
+		    "(%s)",
+		    pp->opt.name, v, why);
 		return 0;
 	}
 	if (a.family == AF_INET) {

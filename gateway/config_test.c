@@ -207,6 +207,48 @@ test_bad(void **state)
 	        ":4: ipv4_mtu_bytes"},
 	    {"[gateway]\nfqdn = a.example\n[packet]\nmtu = 1500\n",
 	        ":4: unknown key 'mtu' in [packet]"},
+	    /* A pair's addresses are destinations: never the host itself,
+	     * its link, a group or no host (nat_scope_dest_refused). */
+	    {"[gateway]\nfqdn = a.example\n[pair x]\nipv4 = 192.0.2.1\n"
+	     "ipv6 = ::\n",
+	        ":5: pair x: '::' is not a host the gateway may relay to "
+	        "(unspecified)"},
+	    {"[gateway]\nfqdn = a.example\n[pair x]\nipv6 = ::1\n"
+	     "ipv4 = 192.0.2.1\n",
+	        ":4: pair x: '::1' is not a host the gateway may relay to "
+	        "(loopback)"},
+	    {"[gateway]\nfqdn = a.example\n[pair x]\nipv4 = 0.0.0.0\n"
+	     "ipv6 = 2001:db8::1\n",
+	        ":4: pair x: '0.0.0.0' is not a host the gateway may relay "
+	        "to (this-network)"},
+	    {"[gateway]\nfqdn = a.example\n[pair x]\nipv4 = 127.0.0.1\n"
+	     "ipv6 = 2001:db8::1\n",
+	        ":4: pair x: '127.0.0.1' is not a host"},
+	    {"[gateway]\nfqdn = a.example\n[pair x]\nipv4 = 169.254.1.1\n"
+	     "ipv6 = 2001:db8::1\n",
+	        ":4: pair x: '169.254.1.1' is not a host"},
+	    {"[gateway]\nfqdn = a.example\n[pair x]\nipv4 = 224.0.0.1\n"
+	     "ipv6 = 2001:db8::1\n",
+	        "(multicast)"},
+	    {"[gateway]\nfqdn = a.example\n[pair x]\nipv4 = 192.0.2.1\n"
+	     "ipv6 = ff02::1\n",
+	        ":5: pair x: 'ff02::1' is not a host"},
+	    {"[gateway]\nfqdn = a.example\n[pair x]\nipv4 = 192.0.2.1\n"
+	     "ipv6 = fe80::1\n",
+	        "(link-local)"},
+	    {"[gateway]\nfqdn = a.example\n[pair x]\nipv4 = 192.0.2.1\n"
+	     "ipv6 = ::ffff:127.0.0.1\n",
+	        ":5: pair x: '::ffff:127.0.0.1' is not a host the gateway "
+	        "may relay to (ipv4-mapped)"},
+	    {"[gateway]\nfqdn = a.example\n[pair x]\nipv4 = 192.0.2.1\n"
+	     "ipv6 = ::ffff:192.0.2.2\n",
+	        "(ipv4-mapped)"},
+	    {"[gateway]\nfqdn = a.example\n[pairs]\n"
+	     "pair = 192.0.2.1 ::\n",
+	        ":4: pair line4: '::' is not a host"},
+	    {"[gateway]\nfqdn = a.example\n[pairs]\n"
+	     "pair = 127.0.0.1 2001:db8::1\n",
+	        ":4: pair line4: '127.0.0.1' is not a host"},
 	};
 	size_t i;
 
