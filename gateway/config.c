@@ -578,6 +578,7 @@ nat64_key(
 		}
 		n->prefix = cidr.addr.u.v6;
 		n->plen = cidr.plen;
+		n->prefix_line = p->line;
 		(void)inet_pton(AF_INET6, NAT_6052_WKP, &wkp);
 		n->wkp = cidr.plen == 96 &&
 		         memcmp(&wkp, &n->prefix, sizeof(wkp)) == 0;
@@ -589,6 +590,8 @@ nat64_key(
 	}
 	if (strcmp(name, "allow_destinations") == 0)
 		return parse_acl(p, name, value, &n->dests);
+	if (strcmp(name, "translate_sources") == 0)
+		return parse_yesno(p, name, value, &n->translate_sources);
 	perr(p, p->line, "unknown key '%s' in [%s]", name, section);
 	return 0;
 }
@@ -901,6 +904,7 @@ build_pairs(struct parse *p)
 		c->xlat_prefix[i].prefix = n->prefix;
 		c->xlat_prefix[i].plen = n->plen;
 		c->xlat_prefix[i].global_only = n->wkp;
+		c->xlat_prefix[i].sources = n->translate_sources;
 	}
 	if (p->npp == 0 && c->nnat64 == 0) {
 		perr(p, p->line > 0 ? p->line : 1,

@@ -67,6 +67,10 @@ struct gw_nat64 {
 	struct nat_acl clients; /* required: never open */
 	int clients_set;
 	struct nat_acl dests; /* non-global ranges allowed (WKP) */
+	unsigned prefix_line; /* of its prefix = */
+	/* [packet]: IPv6 sources under the prefix are translated (else
+	 * dropped as spoofed: struct nat_xlat_prefix sources) */
+	int translate_sources;
 };
 
 struct gw_config {

@@ -205,6 +205,10 @@ test_bad(void **state)
 	    {"[gateway]\nfqdn = a.example\n[packet]\n"
 	     "ipv4_mtu_bytes = 67\n",
 	        ":4: ipv4_mtu_bytes"},
+	    {"[gateway]\nfqdn = a.example\n[nat64 w]\n"
+	     "prefix = 2001:db8:64::/96\nallow_clients = any\n"
+	     "translate_sources = maybe\n",
+	        ":6: translate_sources: 'maybe': want yes or no"},
 	    {"[gateway]\nfqdn = a.example\n[packet]\nmtu = 1500\n",
 	        ":4: unknown key 'mtu' in [packet]"},
 	    /* A pair's addresses are destinations: never the host itself,
@@ -386,6 +390,21 @@ test_packet(void **state)
 	assert_int_equal(inet_pton(AF_INET6, "64:ff9b::", &wkp), 1);
 	assert_memory_equal(&c.xlat_prefix[1].prefix, &wkp, sizeof(wkp));
 	assert_int_equal(c.xlat_prefix[1].global_only, 1);
+	/* IPv6 sources under a prefix are spoofed unless said otherwise. */
+	assert_int_equal(c.xlat_prefix[0].sources, 0);
+	assert_int_equal(c.xlat_prefix[1].sources, 0);
+	gw_config_free(&c);
+	assert_int_equal(
+	    load("[gateway]\nfqdn = a.example\n"
+	         "[nat64 n]\nprefix = 2001:db8:64::/96\nallow_clients = any\n"
+	         "translate_sources = yes\n"
+	         "[nat64 w]\nprefix = 64:ff9b::/96\nallow_clients = any\n"
+	         "translate_sources = no\n",
+	        &c, err, sizeof(err)),
+	    0);
+	assert_int_equal(c.nat64[0].translate_sources, 1);
+	assert_int_equal(c.xlat_prefix[0].sources, 1);
+	assert_int_equal(c.xlat_prefix[1].sources, 0);
 	gw_config_free(&c);
 }
 
