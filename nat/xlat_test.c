@@ -1853,6 +1853,26 @@ test_prefix_cannot_impersonate_pair(void **state)
 	assert_int_equal(res.reason, NAT_XLAT_R_SRC_UNMAPPED);
 }
 
+/* nat_scope_dest_refused: never the host itself or its link, under any
+ * prefix; 169.254/16 was the one v4_martian let through. */
+static void
+test_prefix_dest_not_host(void **state)
+{
+	static const char *const dst[] = {"2001:db8:64::a9fe:101",
+	    "2001:db8:64::7f00:1", "2001:db8:64::1", "2001:db8:64::ffff:ffff",
+	    "2001:db8:64::e000:1"};
+	uint8_t p[100], u[20];
+	size_t i, n;
+
+	(void)state;
+	for (i = 0; i < sizeof(dst) / sizeof(dst[0]); i++) {
+		n = b6(p, "2001:db8::25", dst[i], IPPROTO_UDP, 64, u,
+		    mkudp(u, 1, 2, 0));
+		assert_int_equal(xl(p, n), NAT_XLAT_NOT_OURS);
+		assert_int_equal(res.reason, NAT_XLAT_R_DST_UNMAPPED);
+	}
+}
+
 /*
  * A prefix stands for IPv4 hosts (RFC 6052 §2.2); an IPv6 packet whose
  * source lies under one claims to be such a host.  Translated, any IPv6
@@ -2757,6 +2777,7 @@ main(void)
 	    cmocka_unit_test_setup(test_well_known_prefix, reset),
 	    cmocka_unit_test_setup(test_prefix_cannot_impersonate_pair, reset),
 	    cmocka_unit_test_setup(test_prefix_source_spoofed, reset),
+	    cmocka_unit_test_setup(test_prefix_dest_not_host, reset),
 	    cmocka_unit_test_setup(test_ttl, reset),
 	    cmocka_unit_test_setup(test_options, reset),
 	    cmocka_unit_test_setup(test_segments_left, reset),
