@@ -1,14 +1,19 @@
 /*
  * gateway/config.c: smtp64.conf with libinih.
  *
- * libinih does the INI syntax (sections, comments, continuation lines);
- * this file only gives each key its meaning and checks every value.  The
- * line numbers in messages come from our own line reader, since Debian's
- * libinih is built without INI_HANDLER_LINENO.
+ * libinih does the INI syntax (sections, comments); this file only gives
+ * each key its meaning and checks every value.  The file is read whole
+ * (with a size bound) and handed to libinih line by line by our own
+ * reader, which counts lines (Debian's libinih is built without
+ * INI_HANDLER_LINENO), refuses NUL and control bytes and overlong lines
+ * with the line they are on, and strips indentation, so that libinih's
+ * continuation lines never happen.
  */
 #include <sys/socket.h>
+#include <sys/stat.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stddef.h>
 #include <stdarg.h>
@@ -17,6 +22,7 @@
 #include <string.h>
 #include <strings.h>
 #include <syslog.h>
+#include <unistd.h>
 
 #include <arpa/inet.h>
 
@@ -43,9 +49,13 @@ struct pending_pair {
 	struct tls_raw tls;
 };
 
+/* A configuration file is small: more than this is not one. */
+#define CONF_MAX_BYTES (1024 * 1024)
+
 struct parse {
 	struct gw_config *cfg;
-	FILE *fp;
+	const char *buf;       /* the whole file, len bytes */
+	size_t len, pos;       /* pos: the next line's start */
 	unsigned line;         /* line just read */
 	unsigned section_line; /* line of the last [header] */
 	unsigned gateway_line; /* line of [gateway], if any */
@@ -62,10 +72,31 @@ struct parse {
 static void perr(struct parse *p, unsigned line, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/*
+ * Copies src into dst (capacity cap) with every byte but printable ASCII
+ * written as \xNN: messages echo values and names from the file, and
+ * they reach a terminal or the log.
+ */
+static void
+escape_msg(char *dst, size_t cap, const char *src)
+{
+	size_t o = 0;
+
+	for (; *src != '\0' && o + 5 < cap; src++) {
+		unsigned char ch = (unsigned char)*src;
+
+		if (ch >= 0x20 && ch < 0x7f)
+			dst[o++] = (char)ch;
+		else
+			o += (size_t)snprintf(dst + o, cap - o, "\\x%02x", ch);
+	}
+	dst[o] = '\0';
+}
+
 static void
 perr(struct parse *p, unsigned line, const char *fmt, ...)
 {
-	char msg[384];
+	char msg[384], raw[sizeof(p->err)];
 	va_list ap;
 
 	if (p->err[0] != '\0')
@@ -74,11 +105,11 @@ perr(struct parse *p, unsigned line, const char *fmt, ...)
 	(void)vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	if (line > 0)
-		(void)snprintf(p->err, sizeof(p->err), "%s:%u: %s",
-		    p->cfg->path, line, msg);
-	else
 		(void)snprintf(
-		    p->err, sizeof(p->err), "%s: %s", p->cfg->path, msg);
+		    raw, sizeof(raw), "%s:%u: %s", p->cfg->path, line, msg);
+	else
+		(void)snprintf(raw, sizeof(raw), "%s: %s", p->cfg->path, msg);
+	escape_msg(p->err, sizeof(p->err), raw);
 }
 
 static struct pending_pair *new_pair(struct parse *);
@@ -137,17 +168,54 @@ pair_section(struct parse *p, const char *rest)
 		p->pp_section = p->line;
 }
 
-/* fgets that counts lines, and notes where each section starts. */
+/*
+ * Hands libinih the next line of the file in str (capacity num), and
+ * notes where each section starts.  A NUL or control byte (all below
+ * 0x20 but TAB, and DEL; CR only before LF) or a line over num - 1
+ * characters is an error on its own line, and ends the parse: read
+ * with fgets, NUL would cut the value short and a long line would
+ * come back as two.
+ */
 static char *
 reader(char *str, int num, void *stream)
 {
 	struct parse *p = stream;
-	char *r = fgets(str, num, p->fp);
+	const char *b, *nl;
+	char *r = str;
 	const char *s;
+	size_t n, i;
 
-	if (r == NULL)
+	if (p->err[0] != '\0' || p->pos >= p->len || num < 2)
 		return NULL;
+	b = p->buf + p->pos;
+	nl = memchr(b, '\n', p->len - p->pos);
+	n = nl != NULL ? (size_t)(nl - b) : p->len - p->pos;
+	p->pos += nl != NULL ? n + 1 : n;
 	p->line++;
+	if (n > 0 && b[n - 1] == '\r')
+		n--;
+	for (i = 0; i < n; i++) {
+		unsigned char ch = (unsigned char)b[i];
+
+		if (ch == '\0') {
+			perr(p, p->line,
+			    "NUL byte at column %zu (not a text file?)", i + 1);
+			return NULL;
+		}
+		if ((ch < 0x20 && ch != '\t') || ch == 0x7f) {
+			perr(p, p->line,
+			    "control character \\x%02x at column %zu", ch,
+			    i + 1);
+			return NULL;
+		}
+	}
+	if (n > (size_t)num - 1) {
+		perr(p, p->line, "line too long (at most %d characters)",
+		    num - 1);
+		return NULL;
+	}
+	memcpy(r, b, n);
+	r[n] = '\0';
 	/* Leading blanks are dropped, so an indented line is a line of its
 	 * own and never a silent continuation of the value above. */
 	for (s = r; *s == ' ' || *s == '\t'; s++)
@@ -172,8 +240,7 @@ reader(char *str, int num, void *stream)
 	 * of ours contains '#'. */
 	for (char *c = r; *c != '\0'; c++) {
 		if (*c == '#' && c > r && (c[-1] == ' ' || c[-1] == '\t')) {
-			c[0] = '\n';
-			c[1] = '\0';
+			*c = '\0';
 			break;
 		}
 	}
@@ -572,7 +639,7 @@ nat64_key(
 			perr(p, p->line,
 			    "prefix: '%s': want an IPv6 prefix of "
 			    "length 32, 40, 48, 56, 64 or 96 with a zero u "
-			    "octet (RFC 6052 §2.2)",
+			    "octet (RFC 6052 section 2.2)",
 			    value);
 			return 0;
 		}
@@ -1042,10 +1109,81 @@ build_tls(struct parse *p)
 	    "[gateway] (for [nat64])", &c->tls_default);
 }
 
+/*
+ * The whole of path, NUL-terminated, in a buffer the caller frees, its
+ * length in *len; NULL after perr.  Only a regular file of at most
+ * CONF_MAX_BYTES is a configuration.
+ */
+static char *
+read_conf(struct parse *p, const char *path, size_t *len)
+{
+	struct stat st;
+	char *buf = NULL;
+	size_t n = 0;
+	ssize_t got;
+	int fd;
+
+	/* O_NONBLOCK: a FIFO given by mistake must not hang -t. */
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK)) <
+	    0) {
+		perr(p, 0, "%s", strerror(errno));
+		return NULL;
+	}
+	if (fstat(fd, &st) != 0) {
+		perr(p, 0, "%s", strerror(errno));
+		goto fail;
+	}
+	if (S_ISDIR(st.st_mode)) {
+		perr(p, 0, "is a directory, not a configuration file");
+		goto fail;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		perr(p, 0, "not a regular file");
+		goto fail;
+	}
+	if (st.st_size > CONF_MAX_BYTES) {
+		perr(p, 0, "larger than %d bytes: not a configuration file",
+		    CONF_MAX_BYTES);
+		goto fail;
+	}
+	if ((buf = malloc(CONF_MAX_BYTES + 1)) == NULL) {
+		perr(p, 0, "out of memory");
+		goto fail;
+	}
+	/* Read to the end: the file may have grown since fstat. */
+	for (;;) {
+		got = read(fd, buf + n, CONF_MAX_BYTES + 1 - n);
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got < 0) {
+			perr(p, 0, "%s", strerror(errno));
+			goto fail;
+		}
+		if (got == 0)
+			break;
+		n += (size_t)got;
+		if (n > CONF_MAX_BYTES) {
+			perr(p, 0,
+			    "larger than %d bytes: not a configuration file",
+			    CONF_MAX_BYTES);
+			goto fail;
+		}
+	}
+	close(fd);
+	buf[n] = '\0';
+	*len = n;
+	return buf;
+fail:
+	free(buf);
+	close(fd);
+	return NULL;
+}
+
 int
 gw_config_load(const char *path, struct gw_config *c, char *err, size_t errcap)
 {
 	struct parse p;
+	char *buf;
 	int rc;
 
 	gw_config_defaults(c);
@@ -1057,19 +1195,17 @@ gw_config_load(const char *path, struct gw_config *c, char *err, size_t errcap)
 		return -1;
 	}
 	memcpy(c->path, path, strlen(path) + 1);
-	if ((p.fp = fopen(path, "r")) == NULL) {
-		(void)snprintf(err, errcap, "%s: %s", path, strerror(errno));
-		return -1;
+	if ((buf = read_conf(&p, path, &p.len)) != NULL) {
+		p.buf = buf;
+		rc = ini_parse_stream(reader, &p, handler, &p);
+		free(buf);
+		if (rc > 0)
+			perr(&p, (unsigned)rc,
+			    "syntax error (want 'key = value' or "
+			    "'[section]')");
+		else if (rc < 0)
+			perr(&p, 0, "cannot read");
 	}
-	rc = ini_parse_stream(reader, &p, handler, &p);
-	fclose(p.fp);
-	if (rc > 0)
-		perr(&p, (unsigned)rc,
-		    "syntax error (want 'key = value' or "
-		    "'[section]', under %d characters)",
-		    INI_MAX_LINE);
-	else if (rc < 0)
-		perr(&p, 0, "cannot read");
 	/* A missing key has no line of its own: point at its section, or
 	 * at the top of the file when the section is missing too. */
 	if (p.err[0] == '\0' && c->fqdn[0] == '\0')

@@ -408,6 +408,134 @@ test_packet(void **state)
 	gw_config_free(&c);
 }
 
+/* load() for bytes fputs cannot write (NUL). */
+static int
+load_bytes(const char *b, size_t n, struct gw_config *c, char *err, size_t cap)
+{
+	FILE *fp;
+	int rc;
+
+	(void)snprintf(
+	    path, sizeof(path), "/tmp/smtp64-cfgtest.%d", (int)getpid());
+	fp = fopen(path, "w");
+	assert_non_null(fp);
+	assert_int_equal(fwrite(b, 1, n, fp), n);
+	fclose(fp);
+	rc = gw_config_load(path, c, err, cap);
+	unlink(path);
+	return rc;
+}
+
+static void
+want_err(const char *err, const char *want)
+{
+	const unsigned char *e;
+
+	if (strstr(err, want) == NULL)
+		fail_msg("got \"%s\", want \"%s\"", err, want);
+	/* Nothing from the file reaches the terminal unescaped. */
+	for (e = (const unsigned char *)err; *e != '\0'; e++)
+		if (*e < 0x20 || *e >= 0x7f)
+			fail_msg("unescaped byte 0x%02x in \"%s\"", *e, err);
+}
+
+/* A NUL byte used to cut the value short ("fqdn = gw.exa" loaded). */
+static void
+test_nul_and_control(void **state)
+{
+	static const char nul[] = "[gateway]\nfqdn = gw.exa\0mple.net\n"
+	                          "[pair x]\nipv4 = 192.0.2.1\n"
+	                          "ipv6 = 2001:db8::1\n";
+	static const struct {
+		const char *text, *want;
+	} cases[] = {
+	    /* an escape sequence for the terminal */
+	    {"[gateway]\nfqdn = a.example\nlisten = \x1b[31m\n",
+	        ":3: control character \\x1b at column 10"},
+	    {"[gateway]\nfqdn = a.example\n# a \x07 in a comment\n",
+	        ":3: control character \\x07 at column 5"},
+	    {"[gateway]\nfqdn = a.exa\rmple\n", ":2: control character \\x0d"},
+	    {"[gateway]\nfqdn = a.example\x7f\n",
+	        ":2: control character \\x7f"},
+	    /* other bytes are echoed escaped */
+	    {"[gateway]\nfqdn = a.ex\xc3\xa9mple\n",
+	        ":2: fqdn: 'a.ex\\xc3\\xa9mple' is not"},
+	    {"[gateway]\nfqdn = a.example\nfr\xffob = 1\n",
+	        ":3: unknown key 'fr\\xffob'"},
+	    {"[gateway]\nfqdn = a.example\n[p\xe2\x80\xaeq]\nx = 1\n",
+	        ":3: unknown section [p\\xe2\\x80\\xaeq]"},
+	};
+	struct gw_config c;
+	char err[512];
+	size_t i;
+
+	(void)state;
+	err[0] = '\0';
+	assert_int_equal(
+	    load_bytes(nul, sizeof(nul) - 1, &c, err, sizeof(err)), -1);
+	want_err(err, ":2: NUL byte at column 14");
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		err[0] = '\0';
+		if (load(cases[i].text, &c, err, sizeof(err)) != -1)
+			fail_msg("case %zu loaded", i);
+		want_err(err, cases[i].want);
+	}
+	/* CRLF line ends are fine. */
+	assert_int_equal(load("[gateway]\r\nfqdn = a.example\r\n"
+	                      "[pair x]\r\nipv4 = 192.0.2.1\r\n"
+	                      "ipv6 = 2001:db8::1\r\n",
+	                     &c, err, sizeof(err)),
+	    0);
+	assert_string_equal(c.fqdn, "a.example");
+	gw_config_free(&c);
+}
+
+/* A long line used to come back as two, the error on the next line. */
+static void
+test_long_line(void **state)
+{
+	char text[1024], err[512];
+	struct gw_config c;
+	int n;
+
+	(void)state;
+	/* 199 characters: the longest line libinih takes whole. */
+	n = snprintf(text, sizeof(text),
+	    "[gateway]\nfqdn = a.example\n# %0197d\n"
+	    "[pair x]\nipv4 = 192.0.2.1\nipv6 = 2001:db8::1\n",
+	    0);
+	assert_true(n > 0 && (size_t)n < sizeof(text));
+	assert_int_equal(load(text, &c, err, sizeof(err)), 0);
+	gw_config_free(&c);
+	(void)snprintf(text, sizeof(text),
+	    "[gateway]\nfqdn = a.example\n# %0198d\n"
+	    "[pair x]\nipv4 = 192.0.2.1\nipv6 = 2001:db8::1\n",
+	    0);
+	err[0] = '\0';
+	assert_int_equal(load(text, &c, err, sizeof(err)), -1);
+	want_err(err, ":3: line too long (at most 199 characters)");
+	(void)snprintf(text, sizeof(text),
+	    "[gateway]\nfqdn = a.example\ntls_cert_file = /%0300d\n", 0);
+	err[0] = '\0';
+	assert_int_equal(load(text, &c, err, sizeof(err)), -1);
+	want_err(err, ":3: line too long");
+}
+
+static void
+test_not_a_file(void **state)
+{
+	struct gw_config c;
+	char err[512];
+
+	(void)state;
+	err[0] = '\0';
+	assert_int_equal(gw_config_load("/tmp", &c, err, sizeof(err)), -1);
+	want_err(err, "/tmp: is a directory");
+	err[0] = '\0';
+	assert_int_equal(gw_config_load("/dev/null", &c, err, sizeof(err)), -1);
+	want_err(err, "/dev/null: not a regular file");
+}
+
 static void
 test_missing_file(void **state)
 {
@@ -634,6 +762,9 @@ main(void)
 	    cmocka_unit_test(test_nat64_only),
 	    cmocka_unit_test(test_packet),
 	    cmocka_unit_test(test_missing_file),
+	    cmocka_unit_test(test_nul_and_control),
+	    cmocka_unit_test(test_long_line),
+	    cmocka_unit_test(test_not_a_file),
 	    cmocka_unit_test_setup_teardown(
 	        test_tls_defaults, tls_setup, tls_teardown),
 	    cmocka_unit_test_setup_teardown(
