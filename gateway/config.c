@@ -61,7 +61,8 @@ struct parse {
 	unsigned gateway_line; /* line of [gateway], if any */
 	char err[700];         /* first error */
 	int listen_set;
-	struct pending_pair *pp; /* [pair] sections and pair = */
+	unsigned listen_line[GW_LISTEN_MAX]; /* of each cfg->listen */
+	struct pending_pair *pp;             /* [pair] sections and pair = */
 	size_t npp, ppcap;
 	unsigned pp_section;    /* section_line of pp[npp-1] */
 	unsigned nat64_section; /* section_line of the last */
@@ -307,6 +308,73 @@ valid_fqdn(const char *s)
 }
 
 static int
+listen_is_any(const struct gw_listen *l)
+{
+	return l->addr.family == AF_INET
+	           ? l->addr.u.v4.s_addr == INADDR_ANY
+	           : IN6_IS_ADDR_UNSPECIFIED(&l->addr.u.v6);
+}
+
+static void
+listen_str(const struct gw_listen *l, char *dst, size_t cap)
+{
+	char a[INET6_ADDRSTRLEN];
+
+	(void)nat_addr_fmt(&l->addr, a, sizeof(a));
+	(void)snprintf(dst, cap,
+	    l->addr.family == AF_INET6 ? "[%s]:%u" : "%s:%u", a, l->port);
+}
+
+/*
+ * The listener just added (the last) against the others, as Linux
+ * binds them (gateway/listener.c: SO_REUSEADDR, IPv6 sockets
+ * IPV6_V6ONLY): the same address and port twice, or a wildcard and a
+ * specific address of one family on one port, fail with EADDRINUSE; an
+ * IPv4-mapped address fails on an IPv6-only socket with EINVAL.  The two
+ * families never collide.  1 if it may stay, else 0 after perr.
+ */
+static int
+check_listen(struct parse *p)
+{
+	struct gw_config *c = p->cfg;
+	const struct gw_listen *l = &c->listen[c->nlisten - 1];
+	char a[80], b[80];
+	size_t i;
+
+	listen_str(l, a, sizeof(a));
+	if (l->addr.family == AF_INET6 && IN6_IS_ADDR_V4MAPPED(&l->addr.u.v6)) {
+		perr(p, p->line,
+		    "listen: '%s' is an IPv4-mapped address: IPv6 listeners "
+		    "take IPv6 only; write the IPv4 address",
+		    a);
+		return 0;
+	}
+	for (i = 0; i + 1 < c->nlisten; i++) {
+		const struct gw_listen *o = &c->listen[i];
+
+		if (o->addr.family != l->addr.family || o->port != l->port)
+			continue;
+		listen_str(o, b, sizeof(b));
+		if (nat_addr_eq(&o->addr, &l->addr)) {
+			perr(p, p->line,
+			    "listen: '%s' is given twice (line %u)", a,
+			    p->listen_line[i]);
+			return 0;
+		}
+		if (listen_is_any(o) || listen_is_any(l)) {
+			perr(p, p->line,
+			    "listen: '%s' overlaps '%s' (line %u): a wildcard "
+			    "takes every address of its family on that port, "
+			    "and the two cannot both be bound",
+			    a, b, p->listen_line[i]);
+			return 0;
+		}
+	}
+	p->listen_line[c->nlisten - 1] = p->line;
+	return 1;
+}
+
+static int
 add_listen(struct parse *p, const char *v)
 {
 	struct gw_config *c = p->cfg;
@@ -347,6 +415,8 @@ add_listen(struct parse *p, const char *v)
 			return 0;
 		}
 		c->nlisten++;
+		if (!check_listen(p))
+			return 0;
 		s += n;
 	}
 	if (c->nlisten == 0) {
@@ -944,6 +1014,26 @@ gw_config_defaults(struct gw_config *c)
 	c->nlisten = 2;
 }
 
+/* 1 if one prefix holds the other (RFC 4632 §3.1: equal, or the longer
+ * one inside the shorter). */
+static int
+nat64_overlap(const struct gw_nat64 *a, const struct gw_nat64 *b)
+{
+	struct nat_cidr ca, cb;
+	struct nat_addr xa, xb;
+
+	memset(&ca, 0, sizeof(ca));
+	memset(&cb, 0, sizeof(cb));
+	ca.addr.family = cb.addr.family = AF_INET6;
+	ca.addr.u.v6 = a->prefix;
+	ca.plen = a->plen;
+	cb.addr.u.v6 = b->prefix;
+	cb.plen = b->plen;
+	xa = ca.addr;
+	xb = cb.addr;
+	return nat_cidr_match(&ca, &xb) || nat_cidr_match(&cb, &xa);
+}
+
 static int
 build_pairs(struct parse *p)
 {
@@ -964,6 +1054,25 @@ build_pairs(struct parse *p)
 			    "[nat64 %s] needs allow_clients = "
 			    "(who may relay through the prefix; never open)",
 			    n->name);
+			return -1;
+		}
+		/* An address under two prefixes would have two meanings,
+		 * and the second section's allow_clients would never
+		 * apply: the first prefix that holds it wins. */
+		for (size_t j = 0; j < i; j++) {
+			const struct gw_nat64 *o = &c->nat64[j];
+			char a[INET6_ADDRSTRLEN], b[INET6_ADDRSTRLEN];
+
+			if (!nat64_overlap(n, o))
+				continue;
+			(void)inet_ntop(AF_INET6, &n->prefix, a, sizeof(a));
+			(void)inet_ntop(AF_INET6, &o->prefix, b, sizeof(b));
+			perr(p, n->prefix_line,
+			    "[nat64 %s] prefix %s/%u overlaps %s/%u of "
+			    "[nat64 %s] (line %u): each address must be "
+			    "under one prefix only",
+			    n->name, a, n->plen, b, o->plen, o->name,
+			    o->prefix_line);
 			return -1;
 		}
 		/* RFC 6052 §3.1 holds for packets whatever

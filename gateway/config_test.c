@@ -211,6 +211,37 @@ test_bad(void **state)
 	        ":6: translate_sources: 'maybe': want yes or no"},
 	    {"[gateway]\nfqdn = a.example\n[packet]\nmtu = 1500\n",
 	        ":4: unknown key 'mtu' in [packet]"},
+	    /* Two prefixes that overlap: the second's allow_clients would
+	     * never apply.  Both lines named. */
+	    {"[gateway]\nfqdn = a.example\n[nat64 a]\n"
+	     "prefix = 2001:db8:64::/96\nallow_clients = 2001:db8::/64\n"
+	     "[nat64 b]\nprefix = 2001:db8:64::/96\nallow_clients = any\n",
+	        ":7: [nat64 b] prefix 2001:db8:64::/96 overlaps "
+	        "2001:db8:64::/96 of [nat64 a] (line 4)"},
+	    {"[gateway]\nfqdn = a.example\n[nat64 a]\n"
+	     "allow_clients = any\nprefix = 2001:db8:64::/96\n"
+	     "[nat64 b]\nallow_clients = any\nprefix = 2001:db8::/32\n",
+	        ":8: [nat64 b] prefix 2001:db8::/32 overlaps "
+	        "2001:db8:64::/96 of [nat64 a] (line 5)"},
+	    {"[gateway]\nfqdn = a.example\n[nat64 a]\n"
+	     "prefix = 2001:db8::/32\nallow_clients = any\n"
+	     "[nat64 b]\nprefix = 2001:db8:64::/64\nallow_clients = any\n",
+	        ":7: [nat64 b] prefix 2001:db8:64::/64 overlaps"},
+	    /* listen: what bind(2) would refuse at start */
+	    {"[gateway]\nfqdn = a.example\n"
+	     "listen = 192.0.2.1:25, 192.0.2.1\n",
+	        ":3: listen: '192.0.2.1:25' is given twice (line 3)"},
+	    {"[gateway]\nfqdn = a.example\nlisten = [2001:db8::1]:2525\n"
+	     "listen = [2001:db8::1]:2525\n",
+	        ":4: listen: '[2001:db8::1]:2525' is given twice (line 3)"},
+	    {"[gateway]\nfqdn = a.example\nlisten = 0.0.0.0:25\n"
+	     "listen = 192.0.2.1:25\n",
+	        ":4: listen: '192.0.2.1:25' overlaps '0.0.0.0:25' (line 3)"},
+	    {"[gateway]\nfqdn = a.example\nlisten = [2001:db8::1]:25\n"
+	     "listen = [::]:25\n",
+	        ":4: listen: '[::]:25' overlaps '[2001:db8::1]:25' (line 3)"},
+	    {"[gateway]\nfqdn = a.example\nlisten = [::ffff:192.0.2.1]:25\n",
+	        ":3: listen: '[::ffff:192.0.2.1]:25' is an IPv4-mapped"},
 	    /* A pair's addresses are destinations: never the host itself,
 	     * its link, a group or no host (nat_scope_dest_refused). */
 	    {"[gateway]\nfqdn = a.example\n[pair x]\nipv4 = 192.0.2.1\n"
@@ -343,6 +374,22 @@ test_nat64_only(void **state)
 	                     &c, err, sizeof(err)),
 	    0);
 	assert_int_equal(c.pairs.n, 0);
+	gw_config_free(&c);
+	/* Neighbouring prefixes do not overlap; listeners of the two
+	 * families, and of two ports, never collide. */
+	assert_int_equal(load("[gateway]\nfqdn = a.example\n"
+	                      "listen = 0.0.0.0:25, [::]:25, 192.0.2.1:2525\n"
+	                      "listen = 192.0.2.2:2525, [2001:db8::1]:2525\n"
+	                      "[nat64 a]\nprefix = 2001:db8:64::/96\n"
+	                      "allow_clients = any\n"
+	                      "[nat64 b]\nprefix = 2001:db8:65::/96\n"
+	                      "allow_clients = any\n"
+	                      "[nat64 w]\nprefix = 64:ff9b::/96\n"
+	                      "allow_clients = any\n",
+	                     &c, err, sizeof(err)),
+	    0);
+	assert_int_equal(c.nlisten, 5);
+	assert_int_equal(c.nnat64, 3);
 	gw_config_free(&c);
 }
 
