@@ -698,6 +698,7 @@ nat64_key(
 	struct gw_nat64 *n;
 	struct nat_cidr cidr;
 	struct in6_addr wkp;
+	const char *why;
 
 	if (p->cfg->nnat64 == 0 || p->nat64_section != p->section_line)
 		return 0; /* the reader reported the section already */
@@ -711,6 +712,16 @@ nat64_key(
 			    "length 32, 40, 48, 56, 64 or 96 with a zero u "
 			    "octet (RFC 6052 section 2.2)",
 			    value);
+			return 0;
+		}
+		/* IPv4 addresses are embedded under it as destinations of
+		 * packets (RFC 6052 §2.2): not in host-local, link or
+		 * group space (nat/scope.h). */
+		if ((why = nat_scope_dest_refused(&cidr.addr)) != NULL) {
+			perr(p, p->line,
+			    "prefix: '%s' lies in %s space: the addresses "
+			    "under it would not be hosts",
+			    value, why);
 			return 0;
 		}
 		n->prefix = cidr.addr.u.v6;

@@ -227,6 +227,16 @@ test_bad(void **state)
 	     "prefix = 2001:db8::/32\nallow_clients = any\n"
 	     "[nat64 b]\nprefix = 2001:db8:64::/64\nallow_clients = any\n",
 	        ":7: [nat64 b] prefix 2001:db8:64::/64 overlaps"},
+	    {"[gateway]\nfqdn = a.example\n[nat64 w]\n"
+	     "prefix = ::ffff:0:0/96\n",
+	        ":4: prefix: '::ffff:0:0/96' lies in ipv4-mapped space"},
+	    {"[gateway]\nfqdn = a.example\n[nat64 w]\nprefix = ::/96\n",
+	        ":4: prefix: '::/96' lies in unspecified space"},
+	    {"[gateway]\nfqdn = a.example\n[nat64 w]\nprefix = fe80::/64\n",
+	        ":4: prefix: 'fe80::/64' lies in link-local space"},
+	    {"[gateway]\nfqdn = a.example\n[nat64 w]\n"
+	     "prefix = ff0e::/96\n",
+	        ":4: prefix: 'ff0e::/96' lies in multicast space"},
 	    /* listen: what bind(2) would refuse at start */
 	    {"[gateway]\nfqdn = a.example\n"
 	     "listen = 192.0.2.1:25, 192.0.2.1\n",
