@@ -958,11 +958,137 @@ gateway_key(struct parse *p, const char *name, const char *v)
 	return 1;
 }
 
+/*
+ * Every key of smtp64.conf, by kind of section.  The handler refuses any
+ * other before the section's own function sees it, so this table is the
+ * whole list: the docs test (config_test.c) checks each key is in
+ * smtp64.conf(5) and smtp64.conf.example.  Keep it in step with the
+ * *_key functions.
+ */
+static const struct gw_config_key keys[] = {
+    {"gateway", "fqdn"},
+    {"gateway", "listen"},
+    {"gateway", "helo_rewrite"},
+    {"gateway", "upstream_port"},
+    {"gateway", "max_sessions"},
+    {"gateway", "max_sessions_per_client"},
+    {"gateway", "workers"},
+    {"gateway", "buffer_bytes"},
+    {"gateway", "command_line_max_bytes"},
+    {"gateway", "log_level"},
+    {"gateway", "connect_timeout_s"},
+    {"gateway", "greeting_timeout_s"},
+    {"gateway", "command_timeout_s"},
+    {"gateway", "reply_timeout_s"},
+    {"gateway", "data_init_timeout_s"},
+    {"gateway", "data_timeout_s"},
+    {"gateway", "data_end_timeout_s"},
+    {"gateway", "transparent"},
+    {"gateway", "source_pairing"},
+    {"gateway", "address_hygiene"},
+    {"gateway", "source_ipv4"},
+    {"gateway", "source_ipv6"},
+    {"gateway", "allow_clients"},
+    {"gateway", "tls"},
+    {"gateway", "tls_cert_file"},
+    {"gateway", "tls_key_file"},
+    {"gateway", "tls_upstream"},
+    {"gateway", "tls_ca_file"},
+    {"pair", "ipv4"},
+    {"pair", "ipv6"},
+    {"pair", "helo_name"},
+    {"pair", "allow_clients"},
+    {"pair", "tls"},
+    {"pair", "tls_cert_file"},
+    {"pair", "tls_key_file"},
+    {"pair", "tls_upstream"},
+    {"pair", "tls_ca_file"},
+    {"pair", "tls_server_name"},
+    {"pairs", "pair"},
+    {"nat64", "prefix"},
+    {"nat64", "allow_clients"},
+    {"nat64", "allow_destinations"},
+    {"nat64", "translate_sources"},
+    {"packet", "enable"},
+    {"packet", "queue"},
+    {"packet", "queue_max_packets"},
+    {"packet", "icmp_errors"},
+    {"packet", "ipv4_mtu_bytes"},
+    {"packet", "ipv6_mtu_bytes"},
+};
+
+const struct gw_config_key *
+gw_config_keys(size_t *n)
+{
+	*n = sizeof(keys) / sizeof(keys[0]);
+	return keys;
+}
+
+/* How a section kind is written in the file, for messages. */
+static const char *
+kind_header(const char *kind)
+{
+	if (strcmp(kind, "pair") == 0)
+		return "[pair NAME]";
+	if (strcmp(kind, "nat64") == 0)
+		return "[nat64 NAME]";
+	if (strcmp(kind, "gateway") == 0)
+		return "[gateway]";
+	if (strcmp(kind, "pairs") == 0)
+		return "[pairs]";
+	return "[packet]";
+}
+
+/* The kind of a section header's text ("pair" for "pair mx6"), or NULL
+ * if smtp64.conf has no such section. */
+static const char *
+section_kind(const char *section)
+{
+	if (strcmp(section, "gateway") == 0 || strcmp(section, "pairs") == 0 ||
+	    strcmp(section, "packet") == 0)
+		return section;
+	if (strncmp(section, "pair", 4) == 0 &&
+	    (section[4] == ' ' || section[4] == '\t'))
+		return "pair";
+	if (strncmp(section, "nat64", 5) == 0 &&
+	    (section[5] == ' ' || section[5] == '\t'))
+		return "nat64";
+	return NULL;
+}
+
+/* 1 if name is a key of sections of this kind; else 0 after perr, which
+ * names the section the key belongs in, if any. */
+static int
+known_key(
+    struct parse *p, const char *kind, const char *section, const char *name)
+{
+	const char *other = NULL;
+	size_t i;
+
+	for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+		if (strcmp(keys[i].name, name) != 0)
+			continue;
+		if (strcmp(keys[i].section, kind) == 0)
+			return 1;
+		if (other == NULL)
+			other = keys[i].section;
+	}
+	if (other != NULL)
+		perr(p, p->line, "unknown key '%s' in [%s] (it belongs in %s)",
+		    name, section, kind_header(other));
+	else
+		perr(p, p->line, "unknown key '%s' in [%s]", name, section);
+	return 0;
+}
+
 static int
 handler(void *user, const char *section, const char *name, const char *value)
 {
 	struct parse *p = user;
+	const char *kind = section_kind(section);
 
+	if (kind != NULL && !known_key(p, kind, section, name))
+		return 0;
 	if (strcmp(section, "gateway") == 0) {
 		p->gateway_line = p->section_line;
 		return gateway_key(p, name, value);

@@ -593,6 +593,180 @@ test_not_a_file(void **state)
 	want_err(err, "/dev/null: not a regular file");
 }
 
+/* The table is the parser's whole list: each key of it is taken in its
+ * section (whatever the value makes of it), and a key of another
+ * section is refused with a pointer to where it belongs. */
+static void
+test_keys_known(void **state)
+{
+	static const char *const hdr[][2] = {{"gateway", "[gateway]"},
+	    {"pair", "[pair y]"}, {"pairs", "[pairs]"}, {"nat64", "[nat64 n]"},
+	    {"packet", "[packet]"}};
+	const struct gw_config_key *k;
+	struct gw_config c;
+	char text[512], err[512];
+	size_t n, i, j;
+
+	(void)state;
+	k = gw_config_keys(&n);
+	assert_true(n > 40);
+	for (i = 0; i < n; i++) {
+		const char *h = NULL;
+
+		for (j = 0; j < sizeof(hdr) / sizeof(hdr[0]); j++)
+			if (strcmp(hdr[j][0], k[i].section) == 0)
+				h = hdr[j][1];
+		if (h == NULL)
+			fail_msg(
+			    "key %s: section kind %s", k[i].name, k[i].section);
+		(void)snprintf(text, sizeof(text),
+		    "[gateway]\nfqdn = a.example\n[pair x]\n"
+		    "ipv4 = 192.0.2.1\nipv6 = 2001:db8::1\n%s\n%s = @@\n",
+		    h, k[i].name);
+		err[0] = '\0';
+		if (load(text, &c, err, sizeof(err)) == 0)
+			gw_config_free(&c);
+		else if (strstr(err, "unknown key") != NULL)
+			fail_msg("[%s] %s: %s", k[i].section, k[i].name, err);
+	}
+	err[0] = '\0';
+	assert_int_equal(load("[gateway]\nfqdn = a.example\n"
+	                      "prefix = 64:ff9b::/96\n",
+	                     &c, err, sizeof(err)),
+	    -1);
+	want_err(err, ":3: unknown key 'prefix' in [gateway] (it belongs in "
+	              "[nat64 NAME])");
+	assert_int_equal(load("[gateway]\nfqdn = a.example\n[pair x]\n"
+	                      "fqdn = b.example\n",
+	                     &c, err, sizeof(err)),
+	    -1);
+	want_err(err, ":4: unknown key 'fqdn' in [pair x] (it belongs in "
+	              "[gateway])");
+}
+
+/* Keys as the docs write them: in smtp64.conf.example "key = value",
+ * perhaps commented out, under its section header (perhaps commented
+ * out too); in smtp64.conf(5) "*key*" under a heading naming the
+ * section.  Collects "kind key" strings into seen. */
+static char seen[2][8192];
+
+static void
+note_key(char *dst, const char *kind, const char *key, size_t klen)
+{
+	size_t o = strlen(dst);
+
+	if (kind == NULL || o + strlen(kind) + klen + 3 >= sizeof(seen[0]))
+		return;
+	(void)snprintf(
+	    dst + o, sizeof(seen[0]) - o, "|%s %.*s|", kind, (int)klen, key);
+}
+
+static const char *
+doc_kind(const char *l)
+{
+	static const char *const kinds[][2] = {{"[gateway]", "gateway"},
+	    {"[pair ", "pair"}, {"[pairs]", "pairs"}, {"[nat64", "nat64"},
+	    {"[packet]", "packet"}};
+	size_t i;
+
+	for (i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
+		if (strstr(l, kinds[i][0]) != NULL)
+			return kinds[i][1];
+	return NULL;
+}
+
+static void
+scan_example(FILE *fp)
+{
+	char l[512];
+	const char *kind = NULL, *s;
+	size_t n;
+
+	while (fgets(l, sizeof(l), fp) != NULL) {
+		for (s = l; *s == '#' || *s == ' ' || *s == '\t'; s++)
+			;
+		if (*s == '[' && doc_kind(s) != NULL) {
+			kind = doc_kind(s);
+			continue;
+		}
+		n = strspn(s, "abcdefghijklmnopqrstuvwxyz0123456789_");
+		if (n > 0 && strncmp(s + n, " = ", 3) == 0)
+			note_key(seen[0], kind, s, n);
+	}
+}
+
+static void
+scan_man(FILE *fp)
+{
+	char l[512];
+	const char *kind = NULL, *s, *e;
+	int code = 0;
+
+	while (fgets(l, sizeof(l), fp) != NULL) {
+		if (strncmp(l, "```", 3) == 0) {
+			code = !code;
+			continue;
+		}
+		if (code)
+			continue;
+		if (l[0] == '#') {
+			/* "# SECTION [gateway]", "## Section [pair NAME]";
+			 * another top heading ends the section. */
+			if (doc_kind(l) != NULL)
+				kind = doc_kind(l);
+			else if (l[1] == ' ')
+				kind = NULL;
+			continue;
+		}
+		for (s = l; (s = strchr(s, '*')) != NULL; s = e + 1) {
+			e = strchr(s + 1, '*');
+			if (e == NULL)
+				break;
+			note_key(seen[1], kind, s + 1, (size_t)(e - s - 1));
+		}
+	}
+}
+
+static void
+test_docs_keys(void **state)
+{
+	static const char *const docs[2] = {
+	    "docs/smtp64.conf.example", "docs/smtp64.conf.5.scd"};
+	const struct gw_config_key *k;
+	struct gw_config c;
+	char want[128], err[512];
+	size_t n, i, d;
+	FILE *fp;
+
+	(void)state;
+	for (d = 0; d < 2; d++) {
+		seen[d][0] = '\0';
+		if ((fp = fopen(docs[d], "r")) == NULL)
+			fail_msg("%s: cannot open (run from the top of the "
+			         "source tree, as make unit does)",
+			    docs[d]);
+		if (d == 0)
+			scan_example(fp);
+		else
+			scan_man(fp);
+		fclose(fp);
+	}
+	k = gw_config_keys(&n);
+	for (i = 0; i < n; i++) {
+		(void)snprintf(
+		    want, sizeof(want), "|%s %s|", k[i].section, k[i].name);
+		for (d = 0; d < 2; d++)
+			if (strstr(seen[d], want) == NULL)
+				fail_msg("%s: no key %s in [%s]", docs[d],
+				    k[i].name, k[i].section);
+	}
+	/* The example is a configuration that loads. */
+	err[0] = '\0';
+	if (gw_config_load(docs[0], &c, err, sizeof(err)) != 0)
+		fail_msg("%s", err);
+	gw_config_free(&c);
+}
+
 static void
 test_missing_file(void **state)
 {
@@ -779,7 +953,8 @@ test_tls_bad(void **state)
 	        "tls_upstream = verify\n",
 	        ":6: pair mx6: tls_upstream = verify needs tls_server_name"},
 	    {"tls_server_name = mx.example.org\n", "",
-	        ":3: tls_server_name: set it per [pair]"},
+	        ":3: unknown key 'tls_server_name' in [gateway] (it belongs "
+	        "in [pair NAME])"},
 	    {"", "tls_server_name = [192.0.2.1]\n",
 	        ":7: tls_server_name: '[192.0.2.1]'"},
 	    {"tls_cert_file = %D/gw.crt\ntls_key_file = %D/mx.key\n", "",
@@ -822,6 +997,8 @@ main(void)
 	    cmocka_unit_test(test_nul_and_control),
 	    cmocka_unit_test(test_long_line),
 	    cmocka_unit_test(test_not_a_file),
+	    cmocka_unit_test(test_keys_known),
+	    cmocka_unit_test(test_docs_keys),
 	    cmocka_unit_test_setup_teardown(
 	        test_tls_defaults, tls_setup, tls_teardown),
 	    cmocka_unit_test_setup_teardown(
