@@ -45,6 +45,7 @@ struct tls_raw {
 struct pending_pair {
 	struct nat_addr v4, v6;
 	int have4, have6;
+	unsigned line4, line6; /* of each address */
 	struct gw_pair_opt opt;
 	struct tls_raw tls;
 };
@@ -462,8 +463,12 @@ set_pair_addr(struct parse *p, struct pending_pair *pp, const char *v)
 	}
 	/* Either address of a pair is the destination of clients that
 	 * reach the other: neither may be the gateway host itself, its
-	 * link, a group or no host (nat/scope.h). */
-	if ((why = nat_scope_dest_refused(&a)) != NULL) {
+	 * link, a group or no host (nat/scope.h).  Loopback alone can be
+	 * the gateway's own side (a local MTA connects to it); whether it
+	 * could also be a destination depends on the listeners, so
+	 * build_pairs judges it once they are all known. */
+	if ((why = nat_scope_dest_refused(&a)) != NULL &&
+	    strcmp(why, "loopback") != 0) {
 		perr(p, p->line,
 		    "pair %s: '%s' is not a host the gateway may relay to "
 		    "(%s)",
@@ -477,6 +482,7 @@ set_pair_addr(struct parse *p, struct pending_pair *pp, const char *v)
 		}
 		pp->v4 = a;
 		pp->have4 = 1;
+		pp->line4 = p->line;
 	} else {
 		if (pp->have6) {
 			perr(p, p->line, "pair has two IPv6 addresses");
@@ -484,6 +490,7 @@ set_pair_addr(struct parse *p, struct pending_pair *pp, const char *v)
 		}
 		pp->v6 = a;
 		pp->have6 = 1;
+		pp->line6 = p->line;
 	}
 	return 1;
 }
@@ -1151,6 +1158,57 @@ gw_config_defaults(struct gw_config *c)
 	c->nlisten = 2;
 }
 
+/* 1 if a client can reach a on the gateway: a listener of its family
+ * is a wildcard or a itself, or TPROXY hands us any address. */
+static int
+reachable(const struct gw_config *c, const struct nat_addr *a)
+{
+	size_t i;
+
+	if (c->transparent)
+		return 1;
+	for (i = 0; i < c->nlisten; i++)
+		if (c->listen[i].addr.family == a->family &&
+		    (listen_is_any(&c->listen[i]) ||
+		        nat_addr_eq(&c->listen[i].addr, a)))
+			return 1;
+	return 0;
+}
+
+/*
+ * A pair address that nat_scope_dest_refused lets through only as the
+ * gateway's own side (loopback): refused when clients can reach its
+ * partner, since the session would then go to the gateway host itself.
+ * 0, or -1 after perr.
+ */
+static int
+check_pair_dest(struct parse *p, const struct pending_pair *pp)
+{
+	const struct nat_addr *a[2] = {&pp->v4, &pp->v6};
+	const struct nat_addr *b[2] = {&pp->v6, &pp->v4};
+	const unsigned line[2] = {pp->line4, pp->line6};
+	char as[INET6_ADDRSTRLEN], bs[INET6_ADDRSTRLEN];
+	const char *why;
+	int i;
+
+	for (i = 0; i < 2; i++) {
+		if ((why = nat_scope_dest_refused(a[i])) == NULL ||
+		    !reachable(p->cfg, b[i]))
+			continue;
+		(void)nat_addr_fmt(a[i], as, sizeof(as));
+		(void)nat_addr_fmt(b[i], bs, sizeof(bs));
+		perr(p, line[i],
+		    "pair %s: '%s' is not a host the gateway may relay to "
+		    "(%s): clients that reach %s%s would be relayed to the "
+		    "gateway host itself",
+		    pp->opt.name, as, why, bs,
+		    p->cfg->transparent ? " (transparent = yes)"
+		                        : " (see listen)");
+		return -1;
+	}
+	return 0;
+}
+
 /* 1 if one prefix holds the other (RFC 4632 §3.1: equal, or the longer
  * one inside the shorter). */
 static int
@@ -1239,6 +1297,8 @@ build_pairs(struct parse *p)
 			    pp->opt.name);
 			return -1;
 		}
+		if (check_pair_dest(p, pp) != 0)
+			return -1;
 		if (nat_pairs_add(&c->pairs, &pp->v4.u.v4, &pp->v6.u.v6,
 		        (uint32_t)c->pairs.n) != 0) {
 			perr(p, pp->opt.line,

@@ -261,7 +261,20 @@ test_bad(void **state)
 	    {"[gateway]\nfqdn = a.example\n[pair x]\nipv6 = ::1\n"
 	     "ipv4 = 192.0.2.1\n",
 	        ":4: pair x: '::1' is not a host the gateway may relay to "
-	        "(loopback)"},
+	        "(loopback): clients that reach 192.0.2.1 (see listen) would "
+	        "be relayed to the gateway host itself"},
+	    /* loopback as the gateway's side, but its partner reachable */
+	    {"[gateway]\nfqdn = a.example\nlisten = 127.0.0.30:2525\n"
+	     "listen = [2001:db8::25]:25\n[pair x]\nipv4 = 127.0.0.30\n"
+	     "ipv6 = 2001:db8::25\n",
+	        ":6: pair x: '127.0.0.30' is not a host the gateway may "
+	        "relay to (loopback): clients that reach 2001:db8::25"},
+	    {"[gateway]\nfqdn = a.example\nlisten = 127.0.0.30:2525\n"
+	     "transparent = yes\n[pair x]\nipv4 = 127.0.0.30\n"
+	     "ipv6 = 2001:db8::25\n",
+	        ":6: pair x: '127.0.0.30' is not a host the gateway may relay "
+	        "to (loopback): clients that reach 2001:db8::25 (transparent "
+	        "= yes)"},
 	    {"[gateway]\nfqdn = a.example\n[pair x]\nipv4 = 0.0.0.0\n"
 	     "ipv6 = 2001:db8::1\n",
 	        ":4: pair x: '0.0.0.0' is not a host the gateway may relay "
@@ -384,6 +397,19 @@ test_nat64_only(void **state)
 	                     &c, err, sizeof(err)),
 	    0);
 	assert_int_equal(c.pairs.n, 0);
+	gw_config_free(&c);
+	/* Loopback as the gateway's own side of a pair (a local MTA
+	 * connects to it; docs/operations.md): fine while no client can
+	 * reach the partner, so loopback is never a destination. */
+	assert_int_equal(load("[gateway]\nfqdn = a.example\n"
+	                      "listen = 127.0.0.30:2525\n"
+	                      "[pair partner]\nipv4 = 127.0.0.30\n"
+	                      "ipv6 = 2001:db8::25\n"
+	                      "[pair self6]\nipv6 = ::1\n"
+	                      "ipv4 = 198.51.100.25\n",
+	                     &c, err, sizeof(err)),
+	    0);
+	assert_int_equal(c.pairs.n, 2);
 	gw_config_free(&c);
 	/* Neighbouring prefixes do not overlap; listeners of the two
 	 * families, and of two ports, never collide. */
