@@ -1167,7 +1167,8 @@ route_find(const struct gw_config *cfg, const struct nat_addr *local,
 			return ROUTE_CLIENT;
 		/* "This host" and "this link" (0/8, 127/8, 169.254/16,
 		 * broadcast) would reach the gateway host itself, where a
-		 * local MTA may trust loopback: never, under any prefix. */
+		 * local MTA may trust loopback, and a group is no host:
+		 * never, under any prefix (nat/scope.h). */
 		if ((r->why = nat_scope_dest_refused(&r->dst)) != NULL)
 			return ROUTE_NOT_HOST;
 		/* RFC 6052 §3.1: the well-known prefix must not carry
