@@ -1,14 +1,19 @@
 /*
  * gateway/config.c: smtp64.conf with libinih.
  *
- * libinih does the INI syntax (sections, comments, continuation lines);
- * this file only gives each key its meaning and checks every value.  The
- * line numbers in messages come from our own line reader, since Debian's
- * libinih is built without INI_HANDLER_LINENO.
+ * libinih does the INI syntax (sections, comments); this file only gives
+ * each key its meaning and checks every value.  The file is read whole
+ * (with a size bound) and handed to libinih line by line by our own
+ * reader, which counts lines (Debian's libinih is built without
+ * INI_HANDLER_LINENO), refuses NUL and control bytes and overlong lines
+ * with the line they are on, and strips indentation, so that libinih's
+ * continuation lines never happen.
  */
 #include <sys/socket.h>
+#include <sys/stat.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stddef.h>
 #include <stdarg.h>
@@ -17,6 +22,7 @@
 #include <string.h>
 #include <strings.h>
 #include <syslog.h>
+#include <unistd.h>
 
 #include <arpa/inet.h>
 
@@ -25,6 +31,7 @@
 #include "gateway/config.h"
 #include "gateway/tls.h"
 #include "nat/rfc6052.h"
+#include "nat/scope.h"
 
 /* TLS keys as written in one section; resolved by resolve_tls. */
 struct tls_raw {
@@ -38,19 +45,25 @@ struct tls_raw {
 struct pending_pair {
 	struct nat_addr v4, v6;
 	int have4, have6;
+	unsigned line4, line6; /* of each address */
 	struct gw_pair_opt opt;
 	struct tls_raw tls;
 };
 
+/* A configuration file is small: more than this is not one. */
+#define CONF_MAX_BYTES (1024 * 1024)
+
 struct parse {
 	struct gw_config *cfg;
-	FILE *fp;
+	const char *buf;       /* the whole file, len bytes */
+	size_t len, pos;       /* pos: the next line's start */
 	unsigned line;         /* line just read */
 	unsigned section_line; /* line of the last [header] */
 	unsigned gateway_line; /* line of [gateway], if any */
 	char err[700];         /* first error */
 	int listen_set;
-	struct pending_pair *pp; /* [pair] sections and pair = */
+	unsigned listen_line[GW_LISTEN_MAX]; /* of each cfg->listen */
+	struct pending_pair *pp;             /* [pair] sections and pair = */
 	size_t npp, ppcap;
 	unsigned pp_section;    /* section_line of pp[npp-1] */
 	unsigned nat64_section; /* section_line of the last */
@@ -61,10 +74,31 @@ struct parse {
 static void perr(struct parse *p, unsigned line, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/*
+ * Copies src into dst (capacity cap) with every byte but printable ASCII
+ * written as \xNN: messages echo values and names from the file, and
+ * they reach a terminal or the log.
+ */
+static void
+escape_msg(char *dst, size_t cap, const char *src)
+{
+	size_t o = 0;
+
+	for (; *src != '\0' && o + 5 < cap; src++) {
+		unsigned char ch = (unsigned char)*src;
+
+		if (ch >= 0x20 && ch < 0x7f)
+			dst[o++] = (char)ch;
+		else
+			o += (size_t)snprintf(dst + o, cap - o, "\\x%02x", ch);
+	}
+	dst[o] = '\0';
+}
+
 static void
 perr(struct parse *p, unsigned line, const char *fmt, ...)
 {
-	char msg[384];
+	char msg[384], raw[sizeof(p->err)];
 	va_list ap;
 
 	if (p->err[0] != '\0')
@@ -73,11 +107,11 @@ perr(struct parse *p, unsigned line, const char *fmt, ...)
 	(void)vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	if (line > 0)
-		(void)snprintf(p->err, sizeof(p->err), "%s:%u: %s",
-		    p->cfg->path, line, msg);
-	else
 		(void)snprintf(
-		    p->err, sizeof(p->err), "%s: %s", p->cfg->path, msg);
+		    raw, sizeof(raw), "%s:%u: %s", p->cfg->path, line, msg);
+	else
+		(void)snprintf(raw, sizeof(raw), "%s: %s", p->cfg->path, msg);
+	escape_msg(p->err, sizeof(p->err), raw);
 }
 
 static struct pending_pair *new_pair(struct parse *);
@@ -136,17 +170,54 @@ pair_section(struct parse *p, const char *rest)
 		p->pp_section = p->line;
 }
 
-/* fgets that counts lines, and notes where each section starts. */
+/*
+ * Hands libinih the next line of the file in str (capacity num), and
+ * notes where each section starts.  A NUL or control byte (all below
+ * 0x20 but TAB, and DEL; CR only before LF) or a line over num - 1
+ * characters is an error on its own line, and ends the parse: read
+ * with fgets, NUL would cut the value short and a long line would
+ * come back as two.
+ */
 static char *
 reader(char *str, int num, void *stream)
 {
 	struct parse *p = stream;
-	char *r = fgets(str, num, p->fp);
+	const char *b, *nl;
+	char *r = str;
 	const char *s;
+	size_t n, i;
 
-	if (r == NULL)
+	if (p->err[0] != '\0' || p->pos >= p->len || num < 2)
 		return NULL;
+	b = p->buf + p->pos;
+	nl = memchr(b, '\n', p->len - p->pos);
+	n = nl != NULL ? (size_t)(nl - b) : p->len - p->pos;
+	p->pos += nl != NULL ? n + 1 : n;
 	p->line++;
+	if (n > 0 && b[n - 1] == '\r')
+		n--;
+	for (i = 0; i < n; i++) {
+		unsigned char ch = (unsigned char)b[i];
+
+		if (ch == '\0') {
+			perr(p, p->line,
+			    "NUL byte at column %zu (not a text file?)", i + 1);
+			return NULL;
+		}
+		if ((ch < 0x20 && ch != '\t') || ch == 0x7f) {
+			perr(p, p->line,
+			    "control character \\x%02x at column %zu", ch,
+			    i + 1);
+			return NULL;
+		}
+	}
+	if (n > (size_t)num - 1) {
+		perr(p, p->line, "line too long (at most %d characters)",
+		    num - 1);
+		return NULL;
+	}
+	memcpy(r, b, n);
+	r[n] = '\0';
 	/* Leading blanks are dropped, so an indented line is a line of its
 	 * own and never a silent continuation of the value above. */
 	for (s = r; *s == ' ' || *s == '\t'; s++)
@@ -171,8 +242,7 @@ reader(char *str, int num, void *stream)
 	 * of ours contains '#'. */
 	for (char *c = r; *c != '\0'; c++) {
 		if (*c == '#' && c > r && (c[-1] == ' ' || c[-1] == '\t')) {
-			c[0] = '\n';
-			c[1] = '\0';
+			*c = '\0';
 			break;
 		}
 	}
@@ -239,6 +309,73 @@ valid_fqdn(const char *s)
 }
 
 static int
+listen_is_any(const struct gw_listen *l)
+{
+	return l->addr.family == AF_INET
+	           ? l->addr.u.v4.s_addr == INADDR_ANY
+	           : IN6_IS_ADDR_UNSPECIFIED(&l->addr.u.v6);
+}
+
+static void
+listen_str(const struct gw_listen *l, char *dst, size_t cap)
+{
+	char a[INET6_ADDRSTRLEN];
+
+	(void)nat_addr_fmt(&l->addr, a, sizeof(a));
+	(void)snprintf(dst, cap,
+	    l->addr.family == AF_INET6 ? "[%s]:%u" : "%s:%u", a, l->port);
+}
+
+/*
+ * The listener just added (the last) against the others, as Linux
+ * binds them (gateway/listener.c: SO_REUSEADDR, IPv6 sockets
+ * IPV6_V6ONLY): the same address and port twice, or a wildcard and a
+ * specific address of one family on one port, fail with EADDRINUSE; an
+ * IPv4-mapped address fails on an IPv6-only socket with EINVAL.  The two
+ * families never collide.  1 if it may stay, else 0 after perr.
+ */
+static int
+check_listen(struct parse *p)
+{
+	struct gw_config *c = p->cfg;
+	const struct gw_listen *l = &c->listen[c->nlisten - 1];
+	char a[80], b[80];
+	size_t i;
+
+	listen_str(l, a, sizeof(a));
+	if (l->addr.family == AF_INET6 && IN6_IS_ADDR_V4MAPPED(&l->addr.u.v6)) {
+		perr(p, p->line,
+		    "listen: '%s' is an IPv4-mapped address: IPv6 listeners "
+		    "take IPv6 only; write the IPv4 address",
+		    a);
+		return 0;
+	}
+	for (i = 0; i + 1 < c->nlisten; i++) {
+		const struct gw_listen *o = &c->listen[i];
+
+		if (o->addr.family != l->addr.family || o->port != l->port)
+			continue;
+		listen_str(o, b, sizeof(b));
+		if (nat_addr_eq(&o->addr, &l->addr)) {
+			perr(p, p->line,
+			    "listen: '%s' is given twice (line %u)", a,
+			    p->listen_line[i]);
+			return 0;
+		}
+		if (listen_is_any(o) || listen_is_any(l)) {
+			perr(p, p->line,
+			    "listen: '%s' overlaps '%s' (line %u): a wildcard "
+			    "takes every address of its family on that port, "
+			    "and the two cannot both be bound",
+			    a, b, p->listen_line[i]);
+			return 0;
+		}
+	}
+	p->listen_line[c->nlisten - 1] = p->line;
+	return 1;
+}
+
+static int
 add_listen(struct parse *p, const char *v)
 {
 	struct gw_config *c = p->cfg;
@@ -279,6 +416,8 @@ add_listen(struct parse *p, const char *v)
 			return 0;
 		}
 		c->nlisten++;
+		if (!check_listen(p))
+			return 0;
 		s += n;
 	}
 	if (c->nlisten == 0) {
@@ -316,9 +455,24 @@ static int
 set_pair_addr(struct parse *p, struct pending_pair *pp, const char *v)
 {
 	struct nat_addr a;
+	const char *why;
 
 	if (nat_addr_parse(v, strlen(v), &a) != 0) {
 		perr(p, p->line, "'%s' is not an IPv4 or IPv6 address", v);
+		return 0;
+	}
+	/* Either address of a pair is the destination of clients that
+	 * reach the other: neither may be the gateway host itself, its
+	 * link, a group or no host (nat/scope.h).  Loopback alone can be
+	 * the gateway's own side (a local MTA connects to it); whether it
+	 * could also be a destination depends on the listeners, so
+	 * build_pairs judges it once they are all known. */
+	if ((why = nat_scope_dest_refused(&a)) != NULL &&
+	    strcmp(why, "loopback") != 0) {
+		perr(p, p->line,
+		    "pair %s: '%s' is not a host the gateway may relay to "
+		    "(%s)",
+		    pp->opt.name, v, why);
 		return 0;
 	}
 	if (a.family == AF_INET) {
@@ -328,6 +482,7 @@ set_pair_addr(struct parse *p, struct pending_pair *pp, const char *v)
 		}
 		pp->v4 = a;
 		pp->have4 = 1;
+		pp->line4 = p->line;
 	} else {
 		if (pp->have6) {
 			perr(p, p->line, "pair has two IPv6 addresses");
@@ -335,6 +490,7 @@ set_pair_addr(struct parse *p, struct pending_pair *pp, const char *v)
 		}
 		pp->v6 = a;
 		pp->have6 = 1;
+		pp->line6 = p->line;
 	}
 	return 1;
 }
@@ -561,6 +717,7 @@ nat64_key(
 	struct gw_nat64 *n;
 	struct nat_cidr cidr;
 	struct in6_addr wkp;
+	const char *why;
 
 	if (p->cfg->nnat64 == 0 || p->nat64_section != p->section_line)
 		return 0; /* the reader reported the section already */
@@ -572,12 +729,23 @@ nat64_key(
 			perr(p, p->line,
 			    "prefix: '%s': want an IPv6 prefix of "
 			    "length 32, 40, 48, 56, 64 or 96 with a zero u "
-			    "octet (RFC 6052 §2.2)",
+			    "octet (RFC 6052 section 2.2)",
 			    value);
+			return 0;
+		}
+		/* IPv4 addresses are embedded under it as destinations of
+		 * packets (RFC 6052 §2.2): not in host-local, link or
+		 * group space (nat/scope.h). */
+		if ((why = nat_scope_dest_refused(&cidr.addr)) != NULL) {
+			perr(p, p->line,
+			    "prefix: '%s' lies in %s space: the addresses "
+			    "under it would not be hosts",
+			    value, why);
 			return 0;
 		}
 		n->prefix = cidr.addr.u.v6;
 		n->plen = cidr.plen;
+		n->prefix_line = p->line;
 		(void)inet_pton(AF_INET6, NAT_6052_WKP, &wkp);
 		n->wkp = cidr.plen == 96 &&
 		         memcmp(&wkp, &n->prefix, sizeof(wkp)) == 0;
@@ -589,6 +757,8 @@ nat64_key(
 	}
 	if (strcmp(name, "allow_destinations") == 0)
 		return parse_acl(p, name, value, &n->dests);
+	if (strcmp(name, "translate_sources") == 0)
+		return parse_yesno(p, name, value, &n->translate_sources);
 	perr(p, p->line, "unknown key '%s' in [%s]", name, section);
 	return 0;
 }
@@ -807,11 +977,137 @@ gateway_key(struct parse *p, const char *name, const char *v)
 	return 1;
 }
 
+/*
+ * Every key of smtp64.conf, by kind of section.  The handler refuses any
+ * other before the section's own function sees it, so this table is the
+ * whole list: the docs test (config_test.c) checks each key is in
+ * smtp64.conf(5) and smtp64.conf.example.  Keep it in step with the
+ * *_key functions.
+ */
+static const struct gw_config_key keys[] = {
+    {"gateway", "fqdn"},
+    {"gateway", "listen"},
+    {"gateway", "helo_rewrite"},
+    {"gateway", "upstream_port"},
+    {"gateway", "max_sessions"},
+    {"gateway", "max_sessions_per_client"},
+    {"gateway", "workers"},
+    {"gateway", "buffer_bytes"},
+    {"gateway", "command_line_max_bytes"},
+    {"gateway", "log_level"},
+    {"gateway", "connect_timeout_s"},
+    {"gateway", "greeting_timeout_s"},
+    {"gateway", "command_timeout_s"},
+    {"gateway", "reply_timeout_s"},
+    {"gateway", "data_init_timeout_s"},
+    {"gateway", "data_timeout_s"},
+    {"gateway", "data_end_timeout_s"},
+    {"gateway", "transparent"},
+    {"gateway", "source_pairing"},
+    {"gateway", "address_hygiene"},
+    {"gateway", "source_ipv4"},
+    {"gateway", "source_ipv6"},
+    {"gateway", "allow_clients"},
+    {"gateway", "tls"},
+    {"gateway", "tls_cert_file"},
+    {"gateway", "tls_key_file"},
+    {"gateway", "tls_upstream"},
+    {"gateway", "tls_ca_file"},
+    {"pair", "ipv4"},
+    {"pair", "ipv6"},
+    {"pair", "helo_name"},
+    {"pair", "allow_clients"},
+    {"pair", "tls"},
+    {"pair", "tls_cert_file"},
+    {"pair", "tls_key_file"},
+    {"pair", "tls_upstream"},
+    {"pair", "tls_ca_file"},
+    {"pair", "tls_server_name"},
+    {"pairs", "pair"},
+    {"nat64", "prefix"},
+    {"nat64", "allow_clients"},
+    {"nat64", "allow_destinations"},
+    {"nat64", "translate_sources"},
+    {"packet", "enable"},
+    {"packet", "queue"},
+    {"packet", "queue_max_packets"},
+    {"packet", "icmp_errors"},
+    {"packet", "ipv4_mtu_bytes"},
+    {"packet", "ipv6_mtu_bytes"},
+};
+
+const struct gw_config_key *
+gw_config_keys(size_t *n)
+{
+	*n = sizeof(keys) / sizeof(keys[0]);
+	return keys;
+}
+
+/* How a section kind is written in the file, for messages. */
+static const char *
+kind_header(const char *kind)
+{
+	if (strcmp(kind, "pair") == 0)
+		return "[pair NAME]";
+	if (strcmp(kind, "nat64") == 0)
+		return "[nat64 NAME]";
+	if (strcmp(kind, "gateway") == 0)
+		return "[gateway]";
+	if (strcmp(kind, "pairs") == 0)
+		return "[pairs]";
+	return "[packet]";
+}
+
+/* The kind of a section header's text ("pair" for "pair mx6"), or NULL
+ * if smtp64.conf has no such section. */
+static const char *
+section_kind(const char *section)
+{
+	if (strcmp(section, "gateway") == 0 || strcmp(section, "pairs") == 0 ||
+	    strcmp(section, "packet") == 0)
+		return section;
+	if (strncmp(section, "pair", 4) == 0 &&
+	    (section[4] == ' ' || section[4] == '\t'))
+		return "pair";
+	if (strncmp(section, "nat64", 5) == 0 &&
+	    (section[5] == ' ' || section[5] == '\t'))
+		return "nat64";
+	return NULL;
+}
+
+/* 1 if name is a key of sections of this kind; else 0 after perr, which
+ * names the section the key belongs in, if any. */
+static int
+known_key(
+    struct parse *p, const char *kind, const char *section, const char *name)
+{
+	const char *other = NULL;
+	size_t i;
+
+	for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+		if (strcmp(keys[i].name, name) != 0)
+			continue;
+		if (strcmp(keys[i].section, kind) == 0)
+			return 1;
+		if (other == NULL)
+			other = keys[i].section;
+	}
+	if (other != NULL)
+		perr(p, p->line, "unknown key '%s' in [%s] (it belongs in %s)",
+		    name, section, kind_header(other));
+	else
+		perr(p, p->line, "unknown key '%s' in [%s]", name, section);
+	return 0;
+}
+
 static int
 handler(void *user, const char *section, const char *name, const char *value)
 {
 	struct parse *p = user;
+	const char *kind = section_kind(section);
 
+	if (kind != NULL && !known_key(p, kind, section, name))
+		return 0;
 	if (strcmp(section, "gateway") == 0) {
 		p->gateway_line = p->section_line;
 		return gateway_key(p, name, value);
@@ -874,6 +1170,77 @@ gw_config_defaults(struct gw_config *c)
 	c->nlisten = 2;
 }
 
+/* 1 if a client can reach a on the gateway: a listener of its family
+ * is a wildcard or a itself, or TPROXY hands us any address. */
+static int
+reachable(const struct gw_config *c, const struct nat_addr *a)
+{
+	size_t i;
+
+	if (c->transparent)
+		return 1;
+	for (i = 0; i < c->nlisten; i++)
+		if (c->listen[i].addr.family == a->family &&
+		    (listen_is_any(&c->listen[i]) ||
+		        nat_addr_eq(&c->listen[i].addr, a)))
+			return 1;
+	return 0;
+}
+
+/*
+ * A pair address that nat_scope_dest_refused lets through only as the
+ * gateway's own side (loopback): refused when clients can reach its
+ * partner, since the session would then go to the gateway host itself.
+ * 0, or -1 after perr.
+ */
+static int
+check_pair_dest(struct parse *p, const struct pending_pair *pp)
+{
+	const struct nat_addr *a[2] = {&pp->v4, &pp->v6};
+	const struct nat_addr *b[2] = {&pp->v6, &pp->v4};
+	const unsigned line[2] = {pp->line4, pp->line6};
+	char as[INET6_ADDRSTRLEN], bs[INET6_ADDRSTRLEN];
+	const char *why;
+	int i;
+
+	for (i = 0; i < 2; i++) {
+		if ((why = nat_scope_dest_refused(a[i])) == NULL ||
+		    !reachable(p->cfg, b[i]))
+			continue;
+		(void)nat_addr_fmt(a[i], as, sizeof(as));
+		(void)nat_addr_fmt(b[i], bs, sizeof(bs));
+		perr(p, line[i],
+		    "pair %s: '%s' is not a host the gateway may relay to "
+		    "(%s): clients that reach %s%s would be relayed to the "
+		    "gateway host itself",
+		    pp->opt.name, as, why, bs,
+		    p->cfg->transparent ? " (transparent = yes)"
+		                        : " (see listen)");
+		return -1;
+	}
+	return 0;
+}
+
+/* 1 if one prefix holds the other (RFC 4632 §3.1: equal, or the longer
+ * one inside the shorter). */
+static int
+nat64_overlap(const struct gw_nat64 *a, const struct gw_nat64 *b)
+{
+	struct nat_cidr ca, cb;
+	struct nat_addr xa, xb;
+
+	memset(&ca, 0, sizeof(ca));
+	memset(&cb, 0, sizeof(cb));
+	ca.addr.family = cb.addr.family = AF_INET6;
+	ca.addr.u.v6 = a->prefix;
+	ca.plen = a->plen;
+	cb.addr.u.v6 = b->prefix;
+	cb.plen = b->plen;
+	xa = ca.addr;
+	xb = cb.addr;
+	return nat_cidr_match(&ca, &xb) || nat_cidr_match(&cb, &xa);
+}
+
 static int
 build_pairs(struct parse *p)
 {
@@ -896,11 +1263,31 @@ build_pairs(struct parse *p)
 			    n->name);
 			return -1;
 		}
+		/* An address under two prefixes would have two meanings,
+		 * and the second section's allow_clients would never
+		 * apply: the first prefix that holds it wins. */
+		for (size_t j = 0; j < i; j++) {
+			const struct gw_nat64 *o = &c->nat64[j];
+			char a[INET6_ADDRSTRLEN], b[INET6_ADDRSTRLEN];
+
+			if (!nat64_overlap(n, o))
+				continue;
+			(void)inet_ntop(AF_INET6, &n->prefix, a, sizeof(a));
+			(void)inet_ntop(AF_INET6, &o->prefix, b, sizeof(b));
+			perr(p, n->prefix_line,
+			    "[nat64 %s] prefix %s/%u overlaps %s/%u of "
+			    "[nat64 %s] (line %u): each address must be "
+			    "under one prefix only",
+			    n->name, a, n->plen, b, o->plen, o->name,
+			    o->prefix_line);
+			return -1;
+		}
 		/* RFC 6052 §3.1 holds for packets whatever
 		 * allow_destinations lets SMTP reach. */
 		c->xlat_prefix[i].prefix = n->prefix;
 		c->xlat_prefix[i].plen = n->plen;
 		c->xlat_prefix[i].global_only = n->wkp;
+		c->xlat_prefix[i].sources = n->translate_sources;
 	}
 	if (p->npp == 0 && c->nnat64 == 0) {
 		perr(p, p->line > 0 ? p->line : 1,
@@ -922,6 +1309,8 @@ build_pairs(struct parse *p)
 			    pp->opt.name);
 			return -1;
 		}
+		if (check_pair_dest(p, pp) != 0)
+			return -1;
 		if (nat_pairs_add(&c->pairs, &pp->v4.u.v4, &pp->v6.u.v6,
 		        (uint32_t)c->pairs.n) != 0) {
 			perr(p, pp->opt.line,
@@ -1038,10 +1427,81 @@ build_tls(struct parse *p)
 	    "[gateway] (for [nat64])", &c->tls_default);
 }
 
+/*
+ * The whole of path, NUL-terminated, in a buffer the caller frees, its
+ * length in *len; NULL after perr.  Only a regular file of at most
+ * CONF_MAX_BYTES is a configuration.
+ */
+static char *
+read_conf(struct parse *p, const char *path, size_t *len)
+{
+	struct stat st;
+	char *buf = NULL;
+	size_t n = 0;
+	ssize_t got;
+	int fd;
+
+	/* O_NONBLOCK: a FIFO given by mistake must not hang -t. */
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK)) <
+	    0) {
+		perr(p, 0, "%s", strerror(errno));
+		return NULL;
+	}
+	if (fstat(fd, &st) != 0) {
+		perr(p, 0, "%s", strerror(errno));
+		goto fail;
+	}
+	if (S_ISDIR(st.st_mode)) {
+		perr(p, 0, "is a directory, not a configuration file");
+		goto fail;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		perr(p, 0, "not a regular file");
+		goto fail;
+	}
+	if (st.st_size > CONF_MAX_BYTES) {
+		perr(p, 0, "larger than %d bytes: not a configuration file",
+		    CONF_MAX_BYTES);
+		goto fail;
+	}
+	if ((buf = malloc(CONF_MAX_BYTES + 1)) == NULL) {
+		perr(p, 0, "out of memory");
+		goto fail;
+	}
+	/* Read to the end: the file may have grown since fstat. */
+	for (;;) {
+		got = read(fd, buf + n, CONF_MAX_BYTES + 1 - n);
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got < 0) {
+			perr(p, 0, "%s", strerror(errno));
+			goto fail;
+		}
+		if (got == 0)
+			break;
+		n += (size_t)got;
+		if (n > CONF_MAX_BYTES) {
+			perr(p, 0,
+			    "larger than %d bytes: not a configuration file",
+			    CONF_MAX_BYTES);
+			goto fail;
+		}
+	}
+	close(fd);
+	buf[n] = '\0';
+	*len = n;
+	return buf;
+fail:
+	free(buf);
+	close(fd);
+	return NULL;
+}
+
 int
 gw_config_load(const char *path, struct gw_config *c, char *err, size_t errcap)
 {
 	struct parse p;
+	char *buf;
 	int rc;
 
 	gw_config_defaults(c);
@@ -1053,19 +1513,17 @@ gw_config_load(const char *path, struct gw_config *c, char *err, size_t errcap)
 		return -1;
 	}
 	memcpy(c->path, path, strlen(path) + 1);
-	if ((p.fp = fopen(path, "r")) == NULL) {
-		(void)snprintf(err, errcap, "%s: %s", path, strerror(errno));
-		return -1;
+	if ((buf = read_conf(&p, path, &p.len)) != NULL) {
+		p.buf = buf;
+		rc = ini_parse_stream(reader, &p, handler, &p);
+		free(buf);
+		if (rc > 0)
+			perr(&p, (unsigned)rc,
+			    "syntax error (want 'key = value' or "
+			    "'[section]')");
+		else if (rc < 0)
+			perr(&p, 0, "cannot read");
 	}
-	rc = ini_parse_stream(reader, &p, handler, &p);
-	fclose(p.fp);
-	if (rc > 0)
-		perr(&p, (unsigned)rc,
-		    "syntax error (want 'key = value' or "
-		    "'[section]', under %d characters)",
-		    INI_MAX_LINE);
-	else if (rc < 0)
-		perr(&p, 0, "cannot read");
 	/* A missing key has no line of its own: point at its section, or
 	 * at the top of the file when the section is missing too. */
 	if (p.err[0] == '\0' && c->fqdn[0] == '\0')

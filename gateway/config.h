@@ -67,6 +67,10 @@ struct gw_nat64 {
 	struct nat_acl clients; /* required: never open */
 	int clients_set;
 	struct nat_acl dests; /* non-global ranges allowed (WKP) */
+	unsigned prefix_line; /* of its prefix = */
+	/* [packet]: IPv6 sources under the prefix are translated (else
+	 * dropped as spoofed: struct nat_xlat_prefix sources) */
+	int translate_sources;
 };
 
 struct gw_config {
@@ -130,6 +134,18 @@ void gw_config_free(struct gw_config *cfg);
 struct gw_config *gw_config_new(const char *path, char *err, size_t errcap);
 struct gw_config *gw_config_hold(struct gw_config *cfg);
 void gw_config_release(struct gw_config *cfg);
+
+/* A key smtp64.conf may hold: the kind of its section ("gateway",
+ * "pair" for [pair NAME], "pairs", "nat64" for [nat64 NAME], "packet")
+ * and its name. */
+struct gw_config_key {
+	const char *section;
+	const char *name;
+};
+
+/* Every key the parser knows, n of them (a static table: the parser
+ * refuses any other key).  For tests and tools that check the docs. */
+const struct gw_config_key *gw_config_keys(size_t *n);
 
 /* Fills *cfg with every default (no pairs, no fqdn). */
 void gw_config_defaults(struct gw_config *cfg);

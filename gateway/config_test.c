@@ -205,8 +205,108 @@ test_bad(void **state)
 	    {"[gateway]\nfqdn = a.example\n[packet]\n"
 	     "ipv4_mtu_bytes = 67\n",
 	        ":4: ipv4_mtu_bytes"},
+	    {"[gateway]\nfqdn = a.example\n[nat64 w]\n"
+	     "prefix = 2001:db8:64::/96\nallow_clients = any\n"
+	     "translate_sources = maybe\n",
+	        ":6: translate_sources: 'maybe': want yes or no"},
 	    {"[gateway]\nfqdn = a.example\n[packet]\nmtu = 1500\n",
 	        ":4: unknown key 'mtu' in [packet]"},
+	    /* Two prefixes that overlap: the second's allow_clients would
+	     * never apply.  Both lines named. */
+	    {"[gateway]\nfqdn = a.example\n[nat64 a]\n"
+	     "prefix = 2001:db8:64::/96\nallow_clients = 2001:db8::/64\n"
+	     "[nat64 b]\nprefix = 2001:db8:64::/96\nallow_clients = any\n",
+	        ":7: [nat64 b] prefix 2001:db8:64::/96 overlaps "
+	        "2001:db8:64::/96 of [nat64 a] (line 4)"},
+	    {"[gateway]\nfqdn = a.example\n[nat64 a]\n"
+	     "allow_clients = any\nprefix = 2001:db8:64::/96\n"
+	     "[nat64 b]\nallow_clients = any\nprefix = 2001:db8::/32\n",
+	        ":8: [nat64 b] prefix 2001:db8::/32 overlaps "
+	        "2001:db8:64::/96 of [nat64 a] (line 5)"},
+	    {"[gateway]\nfqdn = a.example\n[nat64 a]\n"
+	     "prefix = 2001:db8::/32\nallow_clients = any\n"
+	     "[nat64 b]\nprefix = 2001:db8:64::/64\nallow_clients = any\n",
+	        ":7: [nat64 b] prefix 2001:db8:64::/64 overlaps"},
+	    {"[gateway]\nfqdn = a.example\n[nat64 w]\n"
+	     "prefix = ::ffff:0:0/96\n",
+	        ":4: prefix: '::ffff:0:0/96' lies in ipv4-mapped space"},
+	    {"[gateway]\nfqdn = a.example\n[nat64 w]\nprefix = ::/96\n",
+	        ":4: prefix: '::/96' lies in unspecified space"},
+	    {"[gateway]\nfqdn = a.example\n[nat64 w]\nprefix = fe80::/64\n",
+	        ":4: prefix: 'fe80::/64' lies in link-local space"},
+	    {"[gateway]\nfqdn = a.example\n[nat64 w]\n"
+	     "prefix = ff0e::/96\n",
+	        ":4: prefix: 'ff0e::/96' lies in multicast space"},
+	    /* listen: what bind(2) would refuse at start */
+	    {"[gateway]\nfqdn = a.example\n"
+	     "listen = 192.0.2.1:25, 192.0.2.1\n",
+	        ":3: listen: '192.0.2.1:25' is given twice (line 3)"},
+	    {"[gateway]\nfqdn = a.example\nlisten = [2001:db8::1]:2525\n"
+	     "listen = [2001:db8::1]:2525\n",
+	        ":4: listen: '[2001:db8::1]:2525' is given twice (line 3)"},
+	    {"[gateway]\nfqdn = a.example\nlisten = 0.0.0.0:25\n"
+	     "listen = 192.0.2.1:25\n",
+	        ":4: listen: '192.0.2.1:25' overlaps '0.0.0.0:25' (line 3)"},
+	    {"[gateway]\nfqdn = a.example\nlisten = [2001:db8::1]:25\n"
+	     "listen = [::]:25\n",
+	        ":4: listen: '[::]:25' overlaps '[2001:db8::1]:25' (line 3)"},
+	    {"[gateway]\nfqdn = a.example\nlisten = [::ffff:192.0.2.1]:25\n",
+	        ":3: listen: '[::ffff:192.0.2.1]:25' is an IPv4-mapped"},
+	    /* A pair's addresses are destinations: never the host itself,
+	     * its link, a group or no host (nat_scope_dest_refused). */
+	    {"[gateway]\nfqdn = a.example\n[pair x]\nipv4 = 192.0.2.1\n"
+	     "ipv6 = ::\n",
+	        ":5: pair x: '::' is not a host the gateway may relay to "
+	        "(unspecified)"},
+	    {"[gateway]\nfqdn = a.example\n[pair x]\nipv6 = ::1\n"
+	     "ipv4 = 192.0.2.1\n",
+	        ":4: pair x: '::1' is not a host the gateway may relay to "
+	        "(loopback): clients that reach 192.0.2.1 (see listen) would "
+	        "be relayed to the gateway host itself"},
+	    /* loopback as the gateway's side, but its partner reachable */
+	    {"[gateway]\nfqdn = a.example\nlisten = 127.0.0.30:2525\n"
+	     "listen = [2001:db8::25]:25\n[pair x]\nipv4 = 127.0.0.30\n"
+	     "ipv6 = 2001:db8::25\n",
+	        ":6: pair x: '127.0.0.30' is not a host the gateway may "
+	        "relay to (loopback): clients that reach 2001:db8::25"},
+	    {"[gateway]\nfqdn = a.example\nlisten = 127.0.0.30:2525\n"
+	     "transparent = yes\n[pair x]\nipv4 = 127.0.0.30\n"
+	     "ipv6 = 2001:db8::25\n",
+	        ":6: pair x: '127.0.0.30' is not a host the gateway may relay "
+	        "to (loopback): clients that reach 2001:db8::25 (transparent "
+	        "= yes)"},
+	    {"[gateway]\nfqdn = a.example\n[pair x]\nipv4 = 0.0.0.0\n"
+	     "ipv6 = 2001:db8::1\n",
+	        ":4: pair x: '0.0.0.0' is not a host the gateway may relay "
+	        "to (this-network)"},
+	    {"[gateway]\nfqdn = a.example\n[pair x]\nipv4 = 127.0.0.1\n"
+	     "ipv6 = 2001:db8::1\n",
+	        ":4: pair x: '127.0.0.1' is not a host"},
+	    {"[gateway]\nfqdn = a.example\n[pair x]\nipv4 = 169.254.1.1\n"
+	     "ipv6 = 2001:db8::1\n",
+	        ":4: pair x: '169.254.1.1' is not a host"},
+	    {"[gateway]\nfqdn = a.example\n[pair x]\nipv4 = 224.0.0.1\n"
+	     "ipv6 = 2001:db8::1\n",
+	        "(multicast)"},
+	    {"[gateway]\nfqdn = a.example\n[pair x]\nipv4 = 192.0.2.1\n"
+	     "ipv6 = ff02::1\n",
+	        ":5: pair x: 'ff02::1' is not a host"},
+	    {"[gateway]\nfqdn = a.example\n[pair x]\nipv4 = 192.0.2.1\n"
+	     "ipv6 = fe80::1\n",
+	        "(link-local)"},
+	    {"[gateway]\nfqdn = a.example\n[pair x]\nipv4 = 192.0.2.1\n"
+	     "ipv6 = ::ffff:127.0.0.1\n",
+	        ":5: pair x: '::ffff:127.0.0.1' is not a host the gateway "
+	        "may relay to (ipv4-mapped)"},
+	    {"[gateway]\nfqdn = a.example\n[pair x]\nipv4 = 192.0.2.1\n"
+	     "ipv6 = ::ffff:192.0.2.2\n",
+	        "(ipv4-mapped)"},
+	    {"[gateway]\nfqdn = a.example\n[pairs]\n"
+	     "pair = 192.0.2.1 ::\n",
+	        ":4: pair line4: '::' is not a host"},
+	    {"[gateway]\nfqdn = a.example\n[pairs]\n"
+	     "pair = 127.0.0.1 2001:db8::1\n",
+	        ":4: pair line4: '127.0.0.1' is not a host"},
 	};
 	size_t i;
 
@@ -298,6 +398,35 @@ test_nat64_only(void **state)
 	    0);
 	assert_int_equal(c.pairs.n, 0);
 	gw_config_free(&c);
+	/* Loopback as the gateway's own side of a pair (a local MTA
+	 * connects to it; docs/operations.md): fine while no client can
+	 * reach the partner, so loopback is never a destination. */
+	assert_int_equal(load("[gateway]\nfqdn = a.example\n"
+	                      "listen = 127.0.0.30:2525\n"
+	                      "[pair partner]\nipv4 = 127.0.0.30\n"
+	                      "ipv6 = 2001:db8::25\n"
+	                      "[pair self6]\nipv6 = ::1\n"
+	                      "ipv4 = 198.51.100.25\n",
+	                     &c, err, sizeof(err)),
+	    0);
+	assert_int_equal(c.pairs.n, 2);
+	gw_config_free(&c);
+	/* Neighbouring prefixes do not overlap; listeners of the two
+	 * families, and of two ports, never collide. */
+	assert_int_equal(load("[gateway]\nfqdn = a.example\n"
+	                      "listen = 0.0.0.0:25, [::]:25, 192.0.2.1:2525\n"
+	                      "listen = 192.0.2.2:2525, [2001:db8::1]:2525\n"
+	                      "[nat64 a]\nprefix = 2001:db8:64::/96\n"
+	                      "allow_clients = any\n"
+	                      "[nat64 b]\nprefix = 2001:db8:65::/96\n"
+	                      "allow_clients = any\n"
+	                      "[nat64 w]\nprefix = 64:ff9b::/96\n"
+	                      "allow_clients = any\n",
+	                     &c, err, sizeof(err)),
+	    0);
+	assert_int_equal(c.nlisten, 5);
+	assert_int_equal(c.nnat64, 3);
+	gw_config_free(&c);
 }
 
 /* [packet]: defaults, keys, and the prefixes as nat/xlat takes them. */
@@ -344,6 +473,323 @@ test_packet(void **state)
 	assert_int_equal(inet_pton(AF_INET6, "64:ff9b::", &wkp), 1);
 	assert_memory_equal(&c.xlat_prefix[1].prefix, &wkp, sizeof(wkp));
 	assert_int_equal(c.xlat_prefix[1].global_only, 1);
+	/* IPv6 sources under a prefix are spoofed unless said otherwise. */
+	assert_int_equal(c.xlat_prefix[0].sources, 0);
+	assert_int_equal(c.xlat_prefix[1].sources, 0);
+	gw_config_free(&c);
+	assert_int_equal(
+	    load("[gateway]\nfqdn = a.example\n"
+	         "[nat64 n]\nprefix = 2001:db8:64::/96\nallow_clients = any\n"
+	         "translate_sources = yes\n"
+	         "[nat64 w]\nprefix = 64:ff9b::/96\nallow_clients = any\n"
+	         "translate_sources = no\n",
+	        &c, err, sizeof(err)),
+	    0);
+	assert_int_equal(c.nat64[0].translate_sources, 1);
+	assert_int_equal(c.xlat_prefix[0].sources, 1);
+	assert_int_equal(c.xlat_prefix[1].sources, 0);
+	gw_config_free(&c);
+}
+
+/* load() for bytes fputs cannot write (NUL). */
+static int
+load_bytes(const char *b, size_t n, struct gw_config *c, char *err, size_t cap)
+{
+	FILE *fp;
+	int rc;
+
+	(void)snprintf(
+	    path, sizeof(path), "/tmp/smtp64-cfgtest.%d", (int)getpid());
+	fp = fopen(path, "w");
+	assert_non_null(fp);
+	assert_int_equal(fwrite(b, 1, n, fp), n);
+	fclose(fp);
+	rc = gw_config_load(path, c, err, cap);
+	unlink(path);
+	return rc;
+}
+
+static void
+want_err(const char *err, const char *want)
+{
+	const unsigned char *e;
+
+	if (strstr(err, want) == NULL)
+		fail_msg("got \"%s\", want \"%s\"", err, want);
+	/* Nothing from the file reaches the terminal unescaped. */
+	for (e = (const unsigned char *)err; *e != '\0'; e++)
+		if (*e < 0x20 || *e >= 0x7f)
+			fail_msg("unescaped byte 0x%02x in \"%s\"", *e, err);
+}
+
+/* A NUL byte used to cut the value short ("fqdn = gw.exa" loaded). */
+static void
+test_nul_and_control(void **state)
+{
+	static const char nul[] = "[gateway]\nfqdn = gw.exa\0mple.net\n"
+	                          "[pair x]\nipv4 = 192.0.2.1\n"
+	                          "ipv6 = 2001:db8::1\n";
+	static const struct {
+		const char *text, *want;
+	} cases[] = {
+	    /* an escape sequence for the terminal */
+	    {"[gateway]\nfqdn = a.example\nlisten = \x1b[31m\n",
+	        ":3: control character \\x1b at column 10"},
+	    {"[gateway]\nfqdn = a.example\n# a \x07 in a comment\n",
+	        ":3: control character \\x07 at column 5"},
+	    {"[gateway]\nfqdn = a.exa\rmple\n", ":2: control character \\x0d"},
+	    {"[gateway]\nfqdn = a.example\x7f\n",
+	        ":2: control character \\x7f"},
+	    /* other bytes are echoed escaped */
+	    {"[gateway]\nfqdn = a.ex\xc3\xa9mple\n",
+	        ":2: fqdn: 'a.ex\\xc3\\xa9mple' is not"},
+	    {"[gateway]\nfqdn = a.example\nfr\xffob = 1\n",
+	        ":3: unknown key 'fr\\xffob'"},
+	    {"[gateway]\nfqdn = a.example\n[p\xe2\x80\xaeq]\nx = 1\n",
+	        ":3: unknown section [p\\xe2\\x80\\xaeq]"},
+	};
+	struct gw_config c;
+	char err[512];
+	size_t i;
+
+	(void)state;
+	err[0] = '\0';
+	assert_int_equal(
+	    load_bytes(nul, sizeof(nul) - 1, &c, err, sizeof(err)), -1);
+	want_err(err, ":2: NUL byte at column 14");
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		err[0] = '\0';
+		if (load(cases[i].text, &c, err, sizeof(err)) != -1)
+			fail_msg("case %zu loaded", i);
+		want_err(err, cases[i].want);
+	}
+	/* CRLF line ends are fine. */
+	assert_int_equal(load("[gateway]\r\nfqdn = a.example\r\n"
+	                      "[pair x]\r\nipv4 = 192.0.2.1\r\n"
+	                      "ipv6 = 2001:db8::1\r\n",
+	                     &c, err, sizeof(err)),
+	    0);
+	assert_string_equal(c.fqdn, "a.example");
+	gw_config_free(&c);
+}
+
+/* A long line used to come back as two, the error on the next line. */
+static void
+test_long_line(void **state)
+{
+	char text[1024], err[512];
+	struct gw_config c;
+	int n;
+
+	(void)state;
+	/* 199 characters: the longest line libinih takes whole. */
+	n = snprintf(text, sizeof(text),
+	    "[gateway]\nfqdn = a.example\n# %0197d\n"
+	    "[pair x]\nipv4 = 192.0.2.1\nipv6 = 2001:db8::1\n",
+	    0);
+	assert_true(n > 0 && (size_t)n < sizeof(text));
+	assert_int_equal(load(text, &c, err, sizeof(err)), 0);
+	gw_config_free(&c);
+	(void)snprintf(text, sizeof(text),
+	    "[gateway]\nfqdn = a.example\n# %0198d\n"
+	    "[pair x]\nipv4 = 192.0.2.1\nipv6 = 2001:db8::1\n",
+	    0);
+	err[0] = '\0';
+	assert_int_equal(load(text, &c, err, sizeof(err)), -1);
+	want_err(err, ":3: line too long (at most 199 characters)");
+	(void)snprintf(text, sizeof(text),
+	    "[gateway]\nfqdn = a.example\ntls_cert_file = /%0300d\n", 0);
+	err[0] = '\0';
+	assert_int_equal(load(text, &c, err, sizeof(err)), -1);
+	want_err(err, ":3: line too long");
+}
+
+static void
+test_not_a_file(void **state)
+{
+	struct gw_config c;
+	char err[512];
+
+	(void)state;
+	err[0] = '\0';
+	assert_int_equal(gw_config_load("/tmp", &c, err, sizeof(err)), -1);
+	want_err(err, "/tmp: is a directory");
+	err[0] = '\0';
+	assert_int_equal(gw_config_load("/dev/null", &c, err, sizeof(err)), -1);
+	want_err(err, "/dev/null: not a regular file");
+}
+
+/* The table is the parser's whole list: each key of it is taken in its
+ * section (whatever the value makes of it), and a key of another
+ * section is refused with a pointer to where it belongs. */
+static void
+test_keys_known(void **state)
+{
+	static const char *const hdr[][2] = {{"gateway", "[gateway]"},
+	    {"pair", "[pair y]"}, {"pairs", "[pairs]"}, {"nat64", "[nat64 n]"},
+	    {"packet", "[packet]"}};
+	const struct gw_config_key *k;
+	struct gw_config c;
+	char text[512], err[512];
+	size_t n, i, j;
+
+	(void)state;
+	k = gw_config_keys(&n);
+	assert_true(n > 40);
+	for (i = 0; i < n; i++) {
+		const char *h = NULL;
+
+		for (j = 0; j < sizeof(hdr) / sizeof(hdr[0]); j++)
+			if (strcmp(hdr[j][0], k[i].section) == 0)
+				h = hdr[j][1];
+		if (h == NULL)
+			fail_msg(
+			    "key %s: section kind %s", k[i].name, k[i].section);
+		(void)snprintf(text, sizeof(text),
+		    "[gateway]\nfqdn = a.example\n[pair x]\n"
+		    "ipv4 = 192.0.2.1\nipv6 = 2001:db8::1\n%s\n%s = @@\n",
+		    h, k[i].name);
+		err[0] = '\0';
+		if (load(text, &c, err, sizeof(err)) == 0)
+			gw_config_free(&c);
+		else if (strstr(err, "unknown key") != NULL)
+			fail_msg("[%s] %s: %s", k[i].section, k[i].name, err);
+	}
+	err[0] = '\0';
+	assert_int_equal(load("[gateway]\nfqdn = a.example\n"
+	                      "prefix = 64:ff9b::/96\n",
+	                     &c, err, sizeof(err)),
+	    -1);
+	want_err(err, ":3: unknown key 'prefix' in [gateway] (it belongs in "
+	              "[nat64 NAME])");
+	assert_int_equal(load("[gateway]\nfqdn = a.example\n[pair x]\n"
+	                      "fqdn = b.example\n",
+	                     &c, err, sizeof(err)),
+	    -1);
+	want_err(err, ":4: unknown key 'fqdn' in [pair x] (it belongs in "
+	              "[gateway])");
+}
+
+/* Keys as the docs write them: in smtp64.conf.example "key = value",
+ * perhaps commented out, under its section header (perhaps commented
+ * out too); in smtp64.conf(5) "*key*" under a heading naming the
+ * section.  Collects "kind key" strings into seen. */
+static char seen[2][8192];
+
+static void
+note_key(char *dst, const char *kind, const char *key, size_t klen)
+{
+	size_t o = strlen(dst);
+
+	if (kind == NULL || o + strlen(kind) + klen + 3 >= sizeof(seen[0]))
+		return;
+	(void)snprintf(
+	    dst + o, sizeof(seen[0]) - o, "|%s %.*s|", kind, (int)klen, key);
+}
+
+static const char *
+doc_kind(const char *l)
+{
+	static const char *const kinds[][2] = {{"[gateway]", "gateway"},
+	    {"[pair ", "pair"}, {"[pairs]", "pairs"}, {"[nat64", "nat64"},
+	    {"[packet]", "packet"}};
+	size_t i;
+
+	for (i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
+		if (strstr(l, kinds[i][0]) != NULL)
+			return kinds[i][1];
+	return NULL;
+}
+
+static void
+scan_example(FILE *fp)
+{
+	char l[512];
+	const char *kind = NULL, *s;
+	size_t n;
+
+	while (fgets(l, sizeof(l), fp) != NULL) {
+		for (s = l; *s == '#' || *s == ' ' || *s == '\t'; s++)
+			;
+		if (*s == '[' && doc_kind(s) != NULL) {
+			kind = doc_kind(s);
+			continue;
+		}
+		n = strspn(s, "abcdefghijklmnopqrstuvwxyz0123456789_");
+		if (n > 0 && strncmp(s + n, " = ", 3) == 0)
+			note_key(seen[0], kind, s, n);
+	}
+}
+
+static void
+scan_man(FILE *fp)
+{
+	char l[512];
+	const char *kind = NULL, *s, *e;
+	int code = 0;
+
+	while (fgets(l, sizeof(l), fp) != NULL) {
+		if (strncmp(l, "```", 3) == 0) {
+			code = !code;
+			continue;
+		}
+		if (code)
+			continue;
+		if (l[0] == '#') {
+			/* "# SECTION [gateway]", "## Section [pair NAME]";
+			 * another top heading ends the section. */
+			if (doc_kind(l) != NULL)
+				kind = doc_kind(l);
+			else if (l[1] == ' ')
+				kind = NULL;
+			continue;
+		}
+		for (s = l; (s = strchr(s, '*')) != NULL; s = e + 1) {
+			e = strchr(s + 1, '*');
+			if (e == NULL)
+				break;
+			note_key(seen[1], kind, s + 1, (size_t)(e - s - 1));
+		}
+	}
+}
+
+static void
+test_docs_keys(void **state)
+{
+	static const char *const docs[2] = {
+	    "docs/smtp64.conf.example", "docs/smtp64.conf.5.scd"};
+	const struct gw_config_key *k;
+	struct gw_config c;
+	char want[128], err[512];
+	size_t n, i, d;
+	FILE *fp;
+
+	(void)state;
+	for (d = 0; d < 2; d++) {
+		seen[d][0] = '\0';
+		if ((fp = fopen(docs[d], "r")) == NULL)
+			fail_msg("%s: cannot open (run from the top of the "
+			         "source tree, as make unit does)",
+			    docs[d]);
+		if (d == 0)
+			scan_example(fp);
+		else
+			scan_man(fp);
+		fclose(fp);
+	}
+	k = gw_config_keys(&n);
+	for (i = 0; i < n; i++) {
+		(void)snprintf(
+		    want, sizeof(want), "|%s %s|", k[i].section, k[i].name);
+		for (d = 0; d < 2; d++)
+			if (strstr(seen[d], want) == NULL)
+				fail_msg("%s: no key %s in [%s]", docs[d],
+				    k[i].name, k[i].section);
+	}
+	/* The example is a configuration that loads. */
+	err[0] = '\0';
+	if (gw_config_load(docs[0], &c, err, sizeof(err)) != 0)
+		fail_msg("%s", err);
 	gw_config_free(&c);
 }
 
@@ -533,7 +979,8 @@ test_tls_bad(void **state)
 	        "tls_upstream = verify\n",
 	        ":6: pair mx6: tls_upstream = verify needs tls_server_name"},
 	    {"tls_server_name = mx.example.org\n", "",
-	        ":3: tls_server_name: set it per [pair]"},
+	        ":3: unknown key 'tls_server_name' in [gateway] (it belongs "
+	        "in [pair NAME])"},
 	    {"", "tls_server_name = [192.0.2.1]\n",
 	        ":7: tls_server_name: '[192.0.2.1]'"},
 	    {"tls_cert_file = %D/gw.crt\ntls_key_file = %D/mx.key\n", "",
@@ -580,6 +1027,11 @@ main(void)
 	    cmocka_unit_test(test_nat64_only),
 	    cmocka_unit_test(test_packet),
 	    cmocka_unit_test(test_missing_file),
+	    cmocka_unit_test(test_nul_and_control),
+	    cmocka_unit_test(test_long_line),
+	    cmocka_unit_test(test_not_a_file),
+	    cmocka_unit_test(test_keys_known),
+	    cmocka_unit_test(test_docs_keys),
 	    cmocka_unit_test_setup_teardown(
 	        test_tls_defaults, tls_setup, tls_teardown),
 	    cmocka_unit_test_setup_teardown(

@@ -1099,6 +1099,8 @@ enum route_verdict {
 	ROUTE_NO_MAPPING, /* 554 5.4.4: nothing stands behind it */
 	ROUTE_CLIENT,     /* 554 5.7.1: client not allowed */
 	ROUTE_NONGLOBAL,  /* 554 5.4.4: RFC 6052 §3.1 */
+	ROUTE_NOT_HOST,   /* 554 5.4.4: the host itself, its link, a
+	                     group (nat_scope_dest_refused) */
 };
 
 struct route {
@@ -1106,7 +1108,7 @@ struct route {
 	const struct gw_tls_sel *tls; /* the pair's STARTTLS policy */
 	const char *kind;             /* "pair" or "nat64" */
 	const char *name;             /* its section name */
-	const char *why;              /* non-global: the range's name */
+	const char *why;              /* refused: the range's name */
 };
 
 /*
@@ -1143,6 +1145,10 @@ route_find(const struct gw_config *cfg, const struct nat_addr *local,
 			r->dst.family = AF_INET;
 			r->dst.u.v4 = p->v4;
 		}
+		/* The configuration refuses such a pair; checked again
+		 * where the destination is used, whatever produced it. */
+		if ((r->why = nat_scope_dest_refused(&r->dst)) != NULL)
+			return ROUTE_NOT_HOST;
 		return ROUTE_OK;
 	}
 	if (local->family != AF_INET6)
@@ -1161,11 +1167,10 @@ route_find(const struct gw_config *cfg, const struct nat_addr *local,
 			return ROUTE_CLIENT;
 		/* "This host" and "this link" (0/8, 127/8, 169.254/16,
 		 * broadcast) would reach the gateway host itself, where a
-		 * local MTA may trust loopback: never, under any prefix. */
-		if (nat_scope_v4_local(&r->dst.u.v4)) {
-			r->why = nat_scope_v4_reason(&r->dst.u.v4);
-			return ROUTE_NONGLOBAL;
-		}
+		 * local MTA may trust loopback, and a group is no host:
+		 * never, under any prefix (nat/scope.h). */
+		if ((r->why = nat_scope_dest_refused(&r->dst)) != NULL)
+			return ROUTE_NOT_HOST;
 		/* RFC 6052 §3.1: the well-known prefix must not carry
 		 * non-global IPv4 addresses, unless the operator says so. */
 		if (n->wkp && !nat_scope_v4_global(&r->dst.u.v4) &&
@@ -1416,6 +1421,16 @@ gw_session_start(struct gw_ctx *ctx, int cfd,
 		refusing(s, cs, lsb, "nonglobal_destination", "554 5.4.4",
 		    "no route: a non-global IPv4 address is not reachable "
 		    "through the well-known prefix (RFC 6052 section 3.1)");
+		return;
+	case ROUTE_NOT_HOST:
+		(void)nat_addr_fmt(&r.dst, ssb, sizeof(ssb));
+		gw_log(LOG_INFO,
+		    "session=%08x event=refuse_detail dest=%s "
+		    "destination_scope=%s",
+		    s->id, ssb, r.why != NULL ? r.why : "?");
+		refusing(s, cs, lsb, "destination_not_host", "554 5.4.4",
+		    "no route: the destination is the gateway host, its "
+		    "link or no single host");
 		return;
 	}
 	helo = source_for(cfg, &client, r.dst.family, &src);

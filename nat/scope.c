@@ -9,10 +9,13 @@
  * the shared address space of RFC 6598, which came after it and is not
  * global either.
  */
+#include <sys/socket.h>
+
 #include <netinet/in.h>
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "nat/scope.h"
 
@@ -144,4 +147,56 @@ nat_scope_v6_scoped(const struct in6_addr *a)
 	if (b[0] == 0xff && (b[1] & 0x0f) != 0x0e)
 		return 1;
 	return 0;
+}
+
+static const char *
+v6_refused(const struct in6_addr *a)
+{
+	static const uint8_t mapped[12] = {
+	    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+	static const uint8_t zero[12];
+	const uint8_t *b = a->s6_addr;
+
+	/* RFC 4291 §2.5.5.2: ::ffff:a.b.c.d is an IPv4 address in an IPv6
+	 * socket's clothes; whatever it embeds, the IPv4 form is the one
+	 * to write, and the one judged. */
+	if (memcmp(b, mapped, 12) == 0)
+		return "ipv4-mapped";
+	if (memcmp(b, zero, 12) == 0) {
+		/* RFC 4291 §2.5.2, §2.5.3 */
+		if (memcmp(b + 12, zero, 3) == 0 && b[15] <= 1)
+			return b[15] == 0 ? "unspecified" : "loopback";
+		/* RFC 4291 §2.5.5.1: deprecated, never routed */
+		return "ipv4-compatible";
+	}
+	/* RFC 4291 §2.5.6 */
+	if (b[0] == 0xfe && (b[1] & 0xc0) == 0x80)
+		return "link-local";
+	/* RFC 3879 */
+	if (b[0] == 0xfe && (b[1] & 0xc0) == 0xc0)
+		return "site-local";
+	/* RFC 4291 §2.7: a group is no host, whatever its scope */
+	if (b[0] == 0xff)
+		return "multicast";
+	return NULL;
+}
+
+const char *
+nat_scope_dest_refused(const struct nat_addr *a)
+{
+	const struct scope_v4 *s;
+
+	if (a == NULL)
+		return "no-address";
+	if (a->family == AF_INET6)
+		return v6_refused(&a->u.v6);
+	if (a->family != AF_INET)
+		return "no-address";
+	/* RFC 1122 §3.2.1.3 (this network, loopback), RFC 3927 (link),
+	 * RFC 919 (broadcast): the table's host and link scopes; RFC 5771:
+	 * a group is no host. */
+	s = v4_lookup(&a->u.v4);
+	if (s != NULL && (s->local || strcmp(s->reason, "multicast") == 0))
+		return s->reason;
+	return NULL;
 }

@@ -10,6 +10,8 @@
 
 #include <netinet/in.h>
 
+#include "nat/addr.h"
+
 /*
  * 1 if a (network byte order) is global: RFC 6052 §3.1 lets it be
  * embedded in the well-known prefix; 0 if it falls in one of the
@@ -46,5 +48,29 @@ int nat_scope_v4_local(const struct in_addr *a);
  * (::ffff:0:0/96) is not judged here: see nat_scope_v4_local.
  */
 int nat_scope_v6_scoped(const struct in6_addr *a);
+
+/*
+ * Why a may never be a destination of the gateway, whoever chose it: a
+ * pair, the address embedded under a [nat64] prefix (RFC 6052 §2.2), a
+ * packet's mapping, or any later source of routes.  Such an address
+ * names the gateway host itself or its link (a session sent there reaches
+ * the host's own services, where a local MTA that trusts loopback turns
+ * into an open relay), a group, or no host at all.  Every destination
+ * decision calls this one function, at configuration time and again when
+ * the destination is used.
+ *
+ * IPv4: 0.0.0.0/8, 127.0.0.0/8, 169.254.0.0/16, 224.0.0.0/4 and
+ * 255.255.255.255.  IPv6: ::, ::1, fe80::/10, fec0::/10, ff00::/8, and
+ * the IPv4-mapped ::ffff:0:0/96 (RFC 4291 §2.5.5.2: on a dual-stack
+ * socket ::ffff:127.0.0.1 is IPv4 loopback) and IPv4-compatible ::/96
+ * (RFC 4291 §2.5.5.1, deprecated) forms.
+ *
+ * Returns a short static token for messages and log lines ("this-network",
+ * "loopback", "link-local", "multicast", "broadcast", "unspecified",
+ * "site-local", "ipv4-mapped", "ipv4-compatible"; "no-address" for a
+ * NULL a or a family other than AF_INET and AF_INET6), or NULL if a may
+ * be a destination.  Never free it.
+ */
+const char *nat_scope_dest_refused(const struct nat_addr *a);
 
 #endif

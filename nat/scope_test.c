@@ -163,6 +163,92 @@ test_v6_global(void **state)
 	assert_int_equal(nat_scope_v6_scoped(NULL), 0);
 }
 
+/*
+ * nat_scope_dest_refused: every destination a pair, a prefix or a packet
+ * mapping may produce.  Rows: address, the token (NULL: a host the
+ * gateway may reach).  The ends of each range, and their neighbours.
+ */
+static void
+test_dest_refused(void **state)
+{
+	static const struct {
+		const char *addr, *why;
+	} rows[] = {
+	    /* IPv4: RFC 1122 §3.2.1.3, RFC 3927, RFC 5771, RFC 919 */
+	    {"0.0.0.0", "this-network"},
+	    {"0.255.255.255", "this-network"},
+	    {"1.0.0.0", NULL},
+	    {"126.255.255.255", NULL},
+	    {"127.0.0.0", "loopback"},
+	    {"127.0.0.1", "loopback"},
+	    {"127.255.255.255", "loopback"},
+	    {"128.0.0.0", NULL},
+	    {"169.253.255.255", NULL},
+	    {"169.254.0.0", "link-local"},
+	    {"169.254.255.255", "link-local"},
+	    {"169.255.0.0", NULL},
+	    {"223.255.255.255", NULL},
+	    {"224.0.0.0", "multicast"},
+	    {"239.255.255.255", "multicast"},
+	    {"255.255.255.255", "broadcast"},
+	    /* non-global, yet a host inside one site: a pair may name it */
+	    {"10.0.0.25", NULL},
+	    {"192.0.2.30", NULL},
+	    {"198.51.100.25", NULL},
+	    {"100.64.0.1", NULL},
+	    /* IPv6: RFC 4291 §2.5.2, §2.5.3, §2.5.5, §2.5.6, §2.7; 3879 */
+	    {"::", "unspecified"},
+	    {"::1", "loopback"},
+	    {"::2", "ipv4-compatible"},
+	    {"::127.0.0.1", "ipv4-compatible"},
+	    {"::ffff", "ipv4-compatible"},
+	    {"::ffff:ffff:ffff", "ipv4-mapped"},
+	    {"::1:0:0:0", NULL},
+	    {"::ffff:0.0.0.0", "ipv4-mapped"},
+	    {"::ffff:127.0.0.1", "ipv4-mapped"},
+	    {"::ffff:192.0.2.30", "ipv4-mapped"},
+	    {"::fffe:c000:21e", NULL},
+	    {"0:0:0:0:1:ffff:c000:21e", NULL},
+	    {"fe7f:ffff:ffff:ffff:ffff:ffff:ffff:ffff", NULL},
+	    {"fe80::", "link-local"},
+	    {"fe80::1", "link-local"},
+	    {"febf:ffff:ffff:ffff:ffff:ffff:ffff:ffff", "link-local"},
+	    {"fec0::", "site-local"},
+	    {"feff:ffff:ffff:ffff:ffff:ffff:ffff:ffff", "site-local"},
+	    {"ff00::", "multicast"},
+	    {"ff02::1", "multicast"},
+	    {"ff0e::1", "multicast"},
+	    {"fd00::1", NULL},
+	    {"2001:db8::25", NULL},
+	    {"64:ff9b::7f00:1", NULL},
+	};
+	struct nat_addr a;
+	const char *got;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		memset(&a, 0, sizeof(a));
+		if (strchr(rows[i].addr, ':') != NULL) {
+			a.family = AF_INET6;
+			a.u.v6 = v6(rows[i].addr);
+		} else {
+			a.family = AF_INET;
+			a.u.v4 = v4(rows[i].addr);
+		}
+		got = nat_scope_dest_refused(&a);
+		if (rows[i].why == NULL && got != NULL)
+			fail_msg("%s: refused as %s", rows[i].addr, got);
+		if (rows[i].why != NULL &&
+		    (got == NULL || strcmp(got, rows[i].why) != 0))
+			fail_msg("%s: got %s, want %s", rows[i].addr,
+			    got != NULL ? got : "(ok)", rows[i].why);
+	}
+	assert_string_equal(nat_scope_dest_refused(NULL), "no-address");
+	memset(&a, 0, sizeof(a));
+	assert_string_equal(nat_scope_dest_refused(&a), "no-address");
+}
+
 int
 main(void)
 {
@@ -172,6 +258,7 @@ main(void)
 	    cmocka_unit_test(test_v4_null),
 	    cmocka_unit_test(test_v6_scoped),
 	    cmocka_unit_test(test_v6_global),
+	    cmocka_unit_test(test_dest_refused),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -7,6 +7,7 @@
  * names the section it follows:
  *
  *	addresses	map46, map64		RFC 7757 §3.2, RFC 6052 §2.2
+ *			src6_spoofed		RFC 6052 §2.2, BCP 38
  *	IPv4 -> IPv6	parse4, xlat46		RFC 7915 §4.1
  *			icmp46_map, icmp46_err	§4.2, §4.3
  *			body46			§4.5 (TCP, UDP, others)
@@ -279,6 +280,7 @@ map64(const struct nat_xlat_conf *c, const uint8_t *a6, uint8_t *a4)
 	const struct nat_xlat_prefix *x;
 	struct in6_addr v6;
 	struct in_addr v4;
+	struct nat_addr a;
 	size_t i;
 
 	memcpy(&v6, a6, 16);
@@ -292,6 +294,12 @@ map64(const struct nat_xlat_conf *c, const uint8_t *a6, uint8_t *a4)
 			continue;
 		if (v4_martian((const uint8_t *)&v4.s_addr))
 			return -1;
+		/* Never the gateway host, its link or a group, whatever
+		 * the prefix (nat/scope.h). */
+		a.family = AF_INET;
+		a.u.v4 = v4;
+		if (nat_scope_dest_refused(&a) != NULL)
+			return -1;
 		if (x->global_only && !nat_scope_v4_global(&v4))
 			return -1;
 		if (c->pairs != NULL && nat_pairs_by_v4(c->pairs, &v4) != NULL)
@@ -300,6 +308,32 @@ map64(const struct nat_xlat_conf *c, const uint8_t *a6, uint8_t *a4)
 		return 0;
 	}
 	return -1;
+}
+
+/*
+ * 1 if the IPv6 source a6 lies under a prefix that does not translate
+ * sources.  A prefix stands for IPv4 hosts (RFC 6052 §2.2), none of which
+ * sends from the IPv6 side: such a source is spoofed, and translating it
+ * would let any IPv6 sender pick its IPv4 source (BCP 38, RFC 2827).
+ * The pairs come first (RFC 7757 §3.2), as in map64.
+ */
+static int
+src6_spoofed(const struct nat_xlat_conf *c, const uint8_t *a6)
+{
+	const struct nat_xlat_prefix *x;
+	struct in6_addr v6;
+	struct in_addr v4;
+	size_t i;
+
+	memcpy(&v6, a6, 16);
+	if (c->pairs != NULL && nat_pairs_by_v6(c->pairs, &v6) != NULL)
+		return 0;
+	for (i = 0; i < c->nprefixes; i++) {
+		x = &c->prefixes[i];
+		if (nat_6052_extract(&x->prefix, x->plen, &v6, &v4) == 0)
+			return !x->sources;
+	}
+	return 0;
 }
 
 static unsigned
@@ -1359,6 +1393,8 @@ nat_xlat_6to4(const struct nat_xlat_conf *c, const uint8_t *pkt, size_t len,
 	if (proxied(c, ip.proto, ip.foff, ip.l4, ip.l4len))
 		return not_ours(&x, NAT_XLAT_R_PROXIED);
 	is_err = is_icmp && ip.l4[0] < 128;
+	if (src6_spoofed(c, ip.h + 8))
+		return drop(&x, NAT_XLAT_R_SRC_PREFIX);
 	if (map64(c, ip.h + 8, s4) != 0) {
 		/* RFC 6791, as in nat_xlat_4to6 */
 		if (!is_err || v4_zero(&c->self4))
@@ -1535,6 +1571,7 @@ nat_xlat_reason_name(enum nat_xlat_reason r)
 	    [NAT_XLAT_R_SRC_ROUTE] = "source_route",
 	    [NAT_XLAT_R_SEG_LEFT] = "segments_left",
 	    [NAT_XLAT_R_TOO_BIG] = "too_big",
+	    [NAT_XLAT_R_SRC_PREFIX] = "src_under_prefix",
 	    [NAT_XLAT_R_NO_ROOM] = "no_room",
 	};
 

@@ -9,7 +9,9 @@
  * prefix and an IPv6 address under any prefix gives back the IPv4
  * address it embeds (RFC 6052 §2.2).  An IPv4 address recovered from a
  * prefix that belongs to a pair is refused: only the pair's own IPv6
- * address may stand for it.  Under a prefix marked global_only (the
+ * address may stand for it.  An IPv6 source under a prefix is refused
+ * unless that prefix's sources flag says otherwise.  Under a prefix
+ * marked global_only (the
  * well-known prefix) non-global IPv4 addresses are refused (RFC 6052
  * §3.1).  Multicast, broadcast, loopback and "this network" IPv4
  * addresses never map.
@@ -44,6 +46,14 @@ struct nat_xlat_prefix {
 	struct in6_addr prefix;
 	unsigned plen;   /* 32, 40, 48, 56, 64 or 96 */
 	int global_only; /* RFC 6052 §3.1: 64:ff9b::/96 */
+	/* 0: an IPv6 packet whose source lies under the prefix is dropped
+	 * (NAT_XLAT_R_SRC_PREFIX): the prefix stands for IPv4 hosts, so
+	 * such a source claims to be one of them, and translating it would
+	 * hand any IPv6 sender the IPv4 source of its choice.  1: it is
+	 * translated to the IPv4 address it embeds, which is only safe
+	 * where ingress filtering (BCP 38, RFC 2827) keeps such sources
+	 * from arriving on the IPv6 side. */
+	int sources;
 };
 
 struct nat_xlat_conf {
@@ -109,6 +119,8 @@ enum nat_xlat_reason {
 	NAT_XLAT_R_SRC_ROUTE, /* §4.1: unexpired source route */
 	NAT_XLAT_R_SEG_LEFT,  /* §5.1: Segments Left not zero */
 	NAT_XLAT_R_TOO_BIG,   /* over the MTU and not to be cut */
+	/* policy */
+	NAT_XLAT_R_SRC_PREFIX, /* IPv6 source under a prefix: spoofed */
 	/* caller */
 	NAT_XLAT_R_NO_ROOM, /* dst too small */
 	NAT_XLAT_R_MAX

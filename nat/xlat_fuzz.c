@@ -344,6 +344,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	memset(&c, 0, sizeof(c));
 	c.pairs = &pairs;
+	/* Both ways of treating IPv6 sources under the prefix. */
+	pfx[0].sources = (len >> 1) & 1;
 	c.prefixes = pfx;
 	c.nprefixes = (ctl & F_ADDR) == 2 ? 2 : 1 + (len & 1);
 	c.icmp_errors = (ctl & F_ICMPERR) != 0;

@@ -1302,6 +1302,7 @@ reset(void **state)
 	conf.icmp_errors = 1;
 	conf.proxy_port = 25;
 	conf.nprefixes = 2;
+	pfx[0].sources = pfx[1].sources = 0;
 	memset(&conf.self4, 0, sizeof(conf.self4));
 	memset(&conf.self6, 0, sizeof(conf.self6));
 	memset(out, 0xa5, sizeof(out));
@@ -1505,7 +1506,12 @@ test_udp_round_trip(void **state)
 	/* The translated packet translated back is the original but for
 	 * the TTL (two hops older), DF (RFC 7915 §5.1: clear up to 1260
 	 * octets), the Identification (zero: not a fragment) and so the
-	 * header checksum.  The UDP octets come back exactly. */
+	 * header checksum.  The UDP octets come back exactly.  Its source
+	 * is c4 under the prefix, which only a prefix that translates
+	 * sources lets through. */
+	assert_int_equal(xl(udp46_out, sizeof(udp46_out)), NAT_XLAT_DROP);
+	assert_int_equal(res.reason, NAT_XLAT_R_SRC_PREFIX);
+	pfx[0].sources = 1;
 	assert_int_equal(xl(udp46_out, sizeof(udp46_out)), NAT_XLAT_OK);
 	assert_int_equal(res.family, AF_INET);
 	assert_int_equal(res.len, sizeof(udp46_in));
@@ -1835,11 +1841,96 @@ test_prefix_cannot_impersonate_pair(void **state)
 	size_t n;
 
 	(void)state;
-	/* 2001:db8:64::192.0.2.30 would pass for the pair's v6 host. */
+	/* 2001:db8:64::192.0.2.30 would pass for the pair's v6 host: a
+	 * source under the prefix, dropped; and where the prefix does
+	 * translate sources, still never the pair's address. */
 	n = b6(p, "2001:db8:64::c000:21e", "2001:db8:64::c000:20a", IPPROTO_UDP,
 	    64, u, mkudp(u, 1, 2, 0));
+	assert_int_equal(xl(p, n), NAT_XLAT_DROP);
+	assert_int_equal(res.reason, NAT_XLAT_R_SRC_PREFIX);
+	pfx[0].sources = 1;
 	assert_int_equal(xl(p, n), NAT_XLAT_NOT_OURS);
 	assert_int_equal(res.reason, NAT_XLAT_R_SRC_UNMAPPED);
+}
+
+/* nat_scope_dest_refused: never the host itself or its link, under any
+ * prefix; 169.254/16 was the one v4_martian let through. */
+static void
+test_prefix_dest_not_host(void **state)
+{
+	static const char *const dst[] = {"2001:db8:64::a9fe:101",
+	    "2001:db8:64::7f00:1", "2001:db8:64::1", "2001:db8:64::ffff:ffff",
+	    "2001:db8:64::e000:1"};
+	uint8_t p[100], u[20];
+	size_t i, n;
+
+	(void)state;
+	for (i = 0; i < sizeof(dst) / sizeof(dst[0]); i++) {
+		n = b6(p, "2001:db8::25", dst[i], IPPROTO_UDP, 64, u,
+		    mkudp(u, 1, 2, 0));
+		assert_int_equal(xl(p, n), NAT_XLAT_NOT_OURS);
+		assert_int_equal(res.reason, NAT_XLAT_R_DST_UNMAPPED);
+	}
+}
+
+/*
+ * A prefix stands for IPv4 hosts (RFC 6052 §2.2); an IPv6 packet whose
+ * source lies under one claims to be such a host.  Translated, any IPv6
+ * sender could pick its IPv4 source: dropped and counted unless the
+ * prefix says it translates sources (behind BCP 38 ingress filtering).
+ */
+static void
+test_prefix_source_spoofed(void **state)
+{
+	uint8_t p[200], q[100], e[120], u[20];
+	size_t n, m;
+
+	(void)state;
+	/* UDP from 2001:db8:64::8.8.8.8 to the pair's v6 host: 8.8.8.8
+	 * would leave as the IPv4 source. */
+	n = b6(p, "2001:db8:64::808:808", "2001:db8::25", IPPROTO_UDP, 64, u,
+	    mkudp(u, 1, 2, 0));
+	assert_int_equal(xl(p, n), NAT_XLAT_DROP);
+	assert_int_equal(res.reason, NAT_XLAT_R_SRC_PREFIX);
+	assert_string_equal(
+	    nat_xlat_reason_name(res.reason), "src_under_prefix");
+	/* ... to an address under the prefix, and under the well-known
+	 * prefix too. */
+	n = b6(p, "64:ff9b::808:808", "2001:db8:64::c000:20a", IPPROTO_UDP, 64,
+	    u, mkudp(u, 1, 2, 0));
+	assert_int_equal(xl(p, n), NAT_XLAT_DROP);
+	assert_int_equal(res.reason, NAT_XLAT_R_SRC_PREFIX);
+	/* An ICMPv6 error from a "router" under the prefix: no RFC 6791
+	 * stand-in either. */
+	pton(AF_INET, "198.51.100.1", &conf.self4);
+	m = b6(q, "2001:db8:64::c000:20a", "2001:db8::25", IPPROTO_UDP, 64, u,
+	    mkudp(u, 1, 2, 0));
+	memset(e, 0, 8);
+	e[0] = 1; /* Destination Unreachable, port (RFC 4443 §3.1) */
+	e[1] = 4;
+	memcpy(e + 8, q, m);
+	n = b6(p, "2001:db8:64::808:808", "2001:db8:64::c000:20a",
+	    IPPROTO_ICMPV6, 64, e, 8 + m);
+	assert_int_equal(xl(p, n), NAT_XLAT_DROP);
+	assert_int_equal(res.reason, NAT_XLAT_R_SRC_PREFIX);
+	/* The pair's own IPv6 address is no prefix source. */
+	n = b6(p, "2001:db8::25", "2001:db8:64::c000:20a", IPPROTO_UDP, 64, u,
+	    mkudp(u, 1, 2, 0));
+	assert_int_equal(xl(p, n), NAT_XLAT_OK);
+	/* With sources translated (the operator filters at ingress), the
+	 * embedded address is the IPv4 source. */
+	pfx[0].sources = 1;
+	n = b6(p, "2001:db8:64::808:808", "2001:db8::25", IPPROTO_UDP, 64, u,
+	    mkudp(u, 1, 2, 0));
+	assert_int_equal(xl(p, n), NAT_XLAT_OK);
+	assert_int_equal(res.family, AF_INET);
+	assert_int_equal(out[12], 8);
+	assert_int_equal(out[15], 8);
+	/* ... per prefix: the well-known one still refuses. */
+	n = b6(p, "64:ff9b::808:808", "2001:db8::25", IPPROTO_UDP, 64, u,
+	    mkudp(u, 1, 2, 0));
+	assert_int_equal(xl(p, n), NAT_XLAT_DROP);
+	assert_int_equal(res.reason, NAT_XLAT_R_SRC_PREFIX);
 }
 
 static void
@@ -2685,6 +2776,8 @@ main(void)
 	        test_icmp_error_about_proxy_is_not_ours, reset),
 	    cmocka_unit_test_setup(test_well_known_prefix, reset),
 	    cmocka_unit_test_setup(test_prefix_cannot_impersonate_pair, reset),
+	    cmocka_unit_test_setup(test_prefix_source_spoofed, reset),
+	    cmocka_unit_test_setup(test_prefix_dest_not_host, reset),
 	    cmocka_unit_test_setup(test_ttl, reset),
 	    cmocka_unit_test_setup(test_options, reset),
 	    cmocka_unit_test_setup(test_segments_left, reset),

@@ -92,6 +92,38 @@ rejects "an IPv6 address as ipv4" "$(variant family 's/^ipv4 = 198.51.100.25$/ip
 rejects "a missing fqdn" "$(variant nofqdn '/^fqdn = /d')"
 rejects "helo_rewrite = maybe" "$(variant maybe 's/^helo_rewrite = .*/helo_rewrite = maybe/')" 4
 
+# Addresses that are no host: a pair must never lead to the gateway host
+# itself, its link or a group.
+rejects "ipv6 = :: (unspecified)" "$(variant unspec 's/^ipv6 = 2001:db8::25$/ipv6 = ::/')" 8
+rejects "ipv6 = ::1 (loopback)" "$(variant lo6 's/^ipv6 = 2001:db8::25$/ipv6 = ::1/')" 8
+rejects "ipv4 = 0.0.0.0" "$(variant any4 's/^ipv4 = 192.0.2.30$/ipv4 = 0.0.0.0/')" 7
+rejects "ipv4 = 127.0.0.1" "$(variant lo4 's/^ipv4 = 198.51.100.25$/ipv4 = 127.0.0.1/')" 11
+rejects "ipv4 = 224.0.0.1 (multicast)" "$(variant mc4 's/^ipv4 = 198.51.100.25$/ipv4 = 224.0.0.1/')" 11
+rejects "ipv6 = ::ffff:127.0.0.1 (IPv4-mapped)" "$(variant mapped 's/^ipv6 = 2001:db8::25$/ipv6 = ::ffff:127.0.0.1/')" 8
+rejects "ipv6 = fe80::1 (link-local)" "$(variant ll6 's/^ipv6 = 2001:db8::25$/ipv6 = fe80::1/')" 8
+# What bind(2) would refuse at start.
+rejects "a listen address given twice" "$(variant duplisten '3a listen = 0.0.0.0:25')" 4
+rejects "a specific listen address beside the wildcard" "$(variant overlisten '3a listen = 192.0.2.30')" 4
+# Overlapping prefixes: the second section's allow_clients would never apply.
+rejects "overlapping [nat64] prefixes" "$(variant nat64dup '$a [nat64 a]\nprefix = 2001:db8:64::/96\nallow_clients = 2001:db8::/64\n[nat64 b]\nprefix = 2001:db8:64::/64\nallow_clients = any')" 17
+# Bytes that are no text, and lines too long for the parser.
+printf '[gateway]\nfqdn = gw.exa\000mple.net\n[pair a]\nipv4 = 192.0.2.30\nipv6 = 2001:db8::25\n' >"$tmp/nul.conf"
+rejects "a NUL byte (used to cut the value short)" "$tmp/nul.conf" 2
+printf '[gateway]\nfqdn = gw.example.net\nlisten = \033[31m\n' >"$tmp/esc.conf"
+rejects "a terminal escape sequence" "$tmp/esc.conf" 3
+err=$("$SMTP64D" -t -c "$tmp/esc.conf" 2>&1)
+check "  ... and the message escapes it (\\x1b, no raw ESC)" \
+	eval '[[ $err == *"\\x1b"* && $err != *$'"'"'\033'"'"'* ]]'
+{ printf '[gateway]\nfqdn = gw.example.net\n# '; printf 'x%.0s' $(seq 250); printf '\n[pair a]\nipv4 = 192.0.2.30\nipv6 = 2001:db8::25\n'; } >"$tmp/long.conf"
+rejects "a line over 199 characters (named on its own line)" "$tmp/long.conf" 3
+check "  ... as 'line too long'" \
+	eval '"$SMTP64D" -t -c "$tmp/long.conf" 2>&1 | grep -q "line too long"'
+mkdir "$tmp/dir.conf"
+err=$("$SMTP64D" -t -c "$tmp/dir.conf" 2>&1)
+rc=$?
+check "rejects a directory (exit $rc)" test "$rc" -ne 0
+check "  ... saying it is a directory: $err" grep -q "is a directory" <<<"$err"
+
 err=$("$SMTP64D" -t -c "$tmp/does-not-exist.conf" 2>&1)
 rc=$?
 check "rejects a missing file (exit $rc)" test "$rc" -ne 0

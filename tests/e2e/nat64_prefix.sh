@@ -13,7 +13,12 @@
 #  - with allow_destinations = 198.51.100.0/24, 10.0.0.0/8 the first is
 #    delivered and the second is attempted (a blackhole route in gw, so
 #    nothing leaves: 421 4.4.x instead of 554 5.4.4); loopback stays
-#    refused;
+#    refused, listed or not;
+#  - under any prefix, a destination that is the gateway host itself, its
+#    link or a group (127.0.0.2, 0.0.0.0, 169.254.1.1, 224.0.0.25) is
+#    refused at connect time with 554 5.4.4, reason=destination_not_host
+#    and an event=refuse_detail line naming dest and its range
+#    (nat_scope_dest_refused, the test every destination passes);
 #  - a client outside a prefix's or a pair's allow_clients: 554 5.7.1,
 #    503 until QUIT, 221; a [nat64] section without allow_clients is a
 #    configuration error (the prefix direction is never open).
@@ -193,6 +198,8 @@ if lab_chat "$NS_C6" wkp-lo "$A_WKP_LO" 'e:554 5.4.4' 's:QUIT\r\n' 'e:221' 'c'; 
 else
 	fail "WKP + 127.0.0.1: 554 5.4.4"; lab_chat_show wkp-lo
 fi
+check "  ... logged reason=destination_not_host for local=[$A_WKP_LO]:25" \
+	wait_logged "event=refuse" "local=[$A_WKP_LO]:25" "reason=destination_not_host"
 sleep 0.5
 check "no refused session reached the MX (no 'connect from' in its log)" \
 	test -z "$(lab_pf_since s4 "$mark" | grep 'connect from')"
@@ -214,8 +221,28 @@ if lab_chat "$NS_C6" nsp-lo "$A_96_LO" 'e:554 5.4.4' 's:QUIT\r\n' 'e:221' 'c'; t
 else
 	fail "nsp96 + 127.0.0.2: want 554 5.4.4"; lab_chat_show nsp-lo
 fi
-check "  ... logged reason=nonglobal_destination for local=[$A_96_LO]:25" \
-	wait_logged "event=refuse" "local=[$A_96_LO]:25" "reason=nonglobal_destination"
+check "  ... logged reason=destination_not_host for local=[$A_96_LO]:25" \
+	wait_logged "event=refuse" "local=[$A_96_LO]:25" "reason=destination_not_host"
+check "  ... refuse_detail names dest=127.0.0.2 destination_scope=loopback" \
+	wait_logged "event=refuse_detail" "dest=127.0.0.2" "destination_scope=loopback"
+# The same test for "this network", the link and a group.
+for row in 0.0.0.0:this-network 169.254.1.1:link-local 224.0.0.25:multicast; do
+	v4=${row%%:*} scope=${row#*:}
+	a=$(rfc6052_embed "$NSP96" "$v4")
+	if lab_chat "$NS_C6" "nsp-$scope" "$a" 'e:554 5.4.4' 's:EHLO c6.example.net\r\n' \
+		'e:503' 's:QUIT\r\n' 'e:221' 'c'; then
+		pass "nsp96 + $v4 ($scope): 554 5.4.4, 503 until QUIT"
+	else
+		fail "nsp96 + $v4: want 554 5.4.4"; lab_chat_show "nsp-$scope"
+	fi
+	check "  ... logged reason=destination_not_host for local=[$a]:25" \
+		wait_logged "event=refuse" "local=[$a]:25" "reason=destination_not_host"
+	check "  ... refuse_detail dest=$v4 destination_scope=$scope" \
+		wait_logged "event=refuse_detail" "dest=$v4" "destination_scope=$scope"
+done
+sleep 0.5
+check "no host-local destination was connected to (no event=open for them)" \
+	test -z "$(grep -F 'event=open' "$SMTP64D_LOG" | grep -E 'dest=(127\.|0\.0\.0\.0|169\.254\.|224\.)')"
 
 echo "# clients that may not use a mapping: 554 5.7.1"
 if lab_chat "$NS_C6" others "$A_OTHERS" 'e:554 5.7.1' 's:EHLO c6.example.net\r\n' \
@@ -244,9 +271,9 @@ fi
 check "  ... logged reason=no_pair" \
 	wait_logged "event=refuse" "local=[$GW_C6_ADDR]:25" "reason=no_pair"
 
-echo "# allow_destinations = 198.51.100.0/24, 10.0.0.0/8 under the well-known prefix"
+echo "# allow_destinations = 198.51.100.0/24, 10.0.0.0/8, 127.0.0.0/8 under the well-known prefix"
 lab_smtp64d_stop
-write_conf "198.51.100.0/24, 10.0.0.0/8"
+write_conf "198.51.100.0/24, 10.0.0.0/8, 127.0.0.0/8"
 lab_smtp64d_start "$conf" "$LAB_DIR/smtp64d-2.log" ||
 	{ fail "smtp64d restarts"; lab_dump_logs; lab_summary; exit 1; }
 pass "smtp64d restarts with allow_destinations"
@@ -263,10 +290,12 @@ check "  ... logged open dest=$PRIV:25, no refusal" \
 check "  ... no nonglobal_destination refusal this time" \
 	test -z "$(grep -F 'reason=nonglobal_destination' "$SMTP64D_LOG")"
 if lab_chat "$NS_C6" wkp-lo2 "$A_WKP_LO" 'e:554 5.4.4' 's:QUIT\r\n' 'e:221' 'c'; then
-	pass "WKP + 127.0.0.1 still refused (not in allow_destinations)"
+	pass "WKP + 127.0.0.1 still refused (listed in allow_destinations or not)"
 else
 	fail "WKP + 127.0.0.1 after allow_destinations"; lab_chat_show wkp-lo2
 fi
+check "  ... logged reason=destination_not_host for local=[$A_WKP_LO]:25" \
+	wait_logged "event=refuse" "local=[$A_WKP_LO]:25" "reason=destination_not_host"
 check "smtp64d still running" kill -0 "$SMTP64D_PID"
 
 [ "$FAIL" -eq 0 ] || lab_dump_logs 25

@@ -23,8 +23,8 @@
 # (IPv4 fragments -> Fragment headers, cut again to 1280); Fragmentation
 # Needed with MTU 1260 (DF set, over 1280 translated); Time Exceeded at
 # TTL 1; a fragmented ping dropped and counted; SMTP relayed by the proxy
-# (the MX sees the gateway, not the client's prefix address); the
-# counters.
+# (the MX sees the gateway, not the client's prefix address); an IPv6
+# source under the prefix dropped as spoofed; the counters.
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=/dev/null
@@ -197,6 +197,18 @@ check "TCP s4 -> $C6_V4, 200 kB: c6 sees $MX4_V6" \
 # each cut again to fit 1280; s6 reassembles.
 check "UDP 3000 octets without DF c4 -> $MX6_V4: reassembled on s6" \
 	peer_says "$NS_C4" udp-client "$MX6_V4" 7007 3000 "peer=$C4_V6 len=3000 ok=1" nodf
+# A source under the prefix claims to be an IPv4 host: spoofed.  s6 sends
+# from 2001:db8:64::808:808; translated, it would reach c4 as IPv4 from
+# 8.8.8.8.  Dropped and counted (src_under_prefix).
+SPOOF=2001:db8:64::808:808
+ip -n "$NS_S6" addr add "$SPOOF/128" dev lo nodad
+ip netns exec "$NS_S6" python3 -c '
+import socket, sys
+s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+s.bind((sys.argv[1], 0))
+for _ in range(3):
+    s.sendto(b"spoofed", (sys.argv[2], 7007))
+' "$SPOOF" "$C4_V6" || fail "s6 sends from $SPOOF"
 
 # ----------------------------------------------------------- iperf3
 iperf_ok() { # NS_SERVER ADDR_SERVER NS_CLIENT ADDR ARGS...
@@ -267,6 +279,8 @@ check "counted: ICMP errors sent (too_big, ttl_expired)" positive "$(counter icm
 check "counted: too_big" positive "$(counter too_big)"
 check "counted: ttl_expired" positive "$(counter ttl_expired)"
 check "counted: icmp_fragment" positive "$(counter icmp_fragment)"
+check "counted: src_under_prefix (IPv6 source under the prefix, dropped)" \
+	positive "$(counter src_under_prefix)"
 check "no SMTP reached the queue (proxied=0)" test -z "$(counter proxied)"
 check "no send errors" test "$(counter send_errors)" = 0
 check "no sanitizer report from the translator" \
