@@ -738,6 +738,18 @@ gateway_key(struct parse *p, const char *name, const char *v)
 			    v);
 			return 0;
 		}
+	} else if (strcmp(name, "bare_line_endings") == 0) {
+		/* RFC 5321 §2.3.8, §4.1.1.4 (smtpfix/stream.h). */
+		if (strcmp(v, "reject") == 0)
+			c->pol.bare = SMTPFIX_BARE_REJECT;
+		else if (strcmp(v, "inline") == 0)
+			c->pol.bare = SMTPFIX_BARE_INLINE;
+		else {
+			perr(p, p->line,
+			    "bare_line_endings: '%s': want reject or inline",
+			    v);
+			return 0;
+		}
 	} else if (strcmp(name, "source_ipv4") == 0) {
 		return parse_source(p, name, v, AF_INET, &c->source4);
 	} else if (strcmp(name, "source_ipv6") == 0) {
@@ -834,6 +846,7 @@ gw_config_defaults(struct gw_config *c)
 	c->pol.helo = SMTPFIX_HELO_ALWAYS;
 	c->pol.cmd_max = 2048;
 	c->pol.reply_max = 2048;
+	c->pol.bare = SMTPFIX_BARE_INLINE;
 	c->source_pairing = 1;
 	c->hygiene = 1;
 	c->clients.flags = NAT_ACL_ANY;

@@ -112,6 +112,8 @@ test_defaults(void **state)
 	                     &c, err, sizeof(err)),
 	    0);
 	assert_int_equal(c.pol.helo, SMTPFIX_HELO_ALWAYS);
+	/* RFC 5321 §4.1.1.4: a bare LF is text, never an end. */
+	assert_int_equal(c.pol.bare, SMTPFIX_BARE_INLINE);
 	assert_int_equal(c.nlisten, 2); /* 0.0.0.0:25 and [::]:25 */
 	assert_int_equal(c.upstream_port, 25);
 	/* RFC 5321 §4.5.3.2 */
@@ -192,6 +194,8 @@ test_bad(void **state)
 	        ":3: source_ipv4"},
 	    {"[gateway]\nfqdn = a.example\naddress_hygiene = lax\n",
 	        ":3: address_hygiene"},
+	    {"[gateway]\nfqdn = a.example\nbare_line_endings = accept\n",
+	        ":3: bare_line_endings: 'accept': want reject or inline"},
 	    {"[gateway]\nfqdn = a.example\n[pair x]\nhelo_name = bad_name\n",
 	        ":4: helo_name"},
 	    {"[pairs]\npair = 192.0.2.1 192.0.2.2\n", ":2: pair has two IPv4"},
@@ -233,6 +237,7 @@ test_policy(void **state)
 	    "transparent = yes\n"
 	    "source_pairing = no\n"
 	    "address_hygiene = pass\n"
+	    "bare_line_endings = reject\n"
 	    "source_ipv4 = 198.51.100.1\n"
 	    "source_ipv6 = 2001:db8::1\n"
 	    "allow_clients = 192.0.2.0/24\n"
@@ -261,6 +266,7 @@ test_policy(void **state)
 	assert_int_equal(c.transparent, 1);
 	assert_int_equal(c.source_pairing, 0);
 	assert_int_equal(c.hygiene, 0);
+	assert_int_equal(c.pol.bare, SMTPFIX_BARE_REJECT);
 	assert_int_equal(c.source4.family, AF_INET);
 	assert_int_equal(c.source6.family, AF_INET6);
 	assert_int_equal(c.clients.n, 1);

@@ -33,6 +33,7 @@
 	"554 5.6.0 " FQDN                                                      \
 	" message refused: bare CR, LF or NUL in message data\r\n"
 #define R421 "421 4.4.2 " FQDN " upstream protocol error, closing\r\n"
+#define R554SYNC "554 5.5.0 " FQDN " Error: SMTP protocol synchronization\r\n"
 
 struct logent {
 	int s2c;
@@ -715,9 +716,10 @@ test_data_refused(void **state)
 	(void)state;
 	open_session(m, SMTPFIX_HELO_ALWAYS);
 	/* Held after DATA: what follows is data only after a 354. */
-	feed(m, 0, S("DATA\r\nRSET\r\nSubject: x\r\n"));
+	feed(m, 0, S("DATA\r\n"));
 	EXPECT_SRV(m, "DATA\r\n");
 	feed(m, 1, S("554 5.5.1 Error: no valid recipients\r\n"));
+	feed(m, 0, S("RSET\r\nSubject: x\r\n"));
 	EXPECT_SRV(m, "DATA\r\nRSET\r\nSubject: x\r\n");
 	feed(m, 1,
 	    S("250 2.0.0 Ok\r\n502 5.5.2 Error: command not "
@@ -728,10 +730,21 @@ test_data_refused(void **state)
 	assert_int_equal(m->events[SMTPFIX_EV_DATA_END], 0);
 	assert_int_equal(smtpfix_stream_upstream_gone(&m->s), 0);
 	/* 503 to DATA: still commands. */
-	feed(m, 0, S("DATA\r\n.\r\n"));
+	feed(m, 0, S("DATA\r\n"));
 	feed(m, 1, S("503 5.5.1 Error: need RCPT command\r\n"));
+	feed(m, 0, S(".\r\n"));
 	EXPECT_SRV(m, "DATA\r\nRSET\r\nSubject: x\r\nDATA\r\n.\r\n");
 	assert_int_equal(m->s.cmode, SMTPFIX_C_CMD);
+	assert_int_equal(m->events[SMTPFIX_EV_SYNC], 0);
+	/* RFC 2920 §3.1: sent on before the reply to DATA, whatever the
+	 * reply: the hardened server's answer, nothing relayed. */
+	open_session(m, SMTPFIX_HELO_ALWAYS);
+	feed(m, 0, S("DATA\r\nRSET\r\nSubject: x\r\n"));
+	feed(m, 1, S("554 5.5.1 Error: no valid recipients\r\n"));
+	EXPECT_SRV(m, "DATA\r\n");
+	EXPECT_CLI(m, R554SYNC);
+	assert_true(m->closed);
+	assert_int_equal(m->events[SMTPFIX_EV_SYNC], 1);
 }
 
 /* Runs DATA then data bytes d, split at every position and in every
@@ -902,12 +915,17 @@ smuggle_one(const char *head, size_t hlen, const char *v, size_t vlen)
 		play(m, segs, 3, chunk, (size_t)-1, 0);
 		check_smuggled(m);
 	}
-	/* Everything at once, the server replies after. */
+	/* Everything at once, the server replies after: the client did
+	 * not wait for the 354 (RFC 2920 §3.1), nothing after DATA goes. */
 	open_session(m, SMTPFIX_HELO_ALWAYS);
 	feed(m, 0, S(PRE));
 	feed(m, 0, d, dlen);
 	feed(m, 1, S("250 ok\r\n250 ok\r\n354 go\r\n"));
-	check_smuggled(m);
+	EXPECT_SRV(m, PRE);
+	EXPECT_CLI(m, "250 ok\r\n250 ok\r\n" R554SYNC);
+	assert_true(m->closed);
+	assert_int_equal(m->events[SMTPFIX_EV_SYNC], 1);
+	assert_int_equal(m->events[SMTPFIX_EV_SMUGGLE], 0);
 }
 
 static void
@@ -1322,8 +1340,7 @@ test_starttls_opaque(void **state)
 
 	(void)state;
 	open_session(m, SMTPFIX_HELO_ALWAYS);
-	/* CVE-2011-0411: a command pipelined behind STARTTLS. */
-	feed(m, 0, S("STARTTLS\r\nMAIL FROM:<evil@x>\r\n"));
+	feed(m, 0, S("STARTTLS\r\n"));
 	EXPECT_SRV(m, "STARTTLS\r\n");
 	/* CVE-2021-38371: a reply pipelined behind the 220. */
 	feed(m, 1, S("220 2.0.0 Ready to start TLS\r\n250 injected\r\n"));
@@ -1364,9 +1381,10 @@ test_starttls_refused(void **state)
 
 	(void)state;
 	open_session(m, SMTPFIX_HELO_ALWAYS);
-	feed(m, 0, S("STARTTLS\r\nMAIL FROM:<a@x>\r\n"));
+	feed(m, 0, S("STARTTLS\r\n"));
 	EXPECT_SRV(m, "STARTTLS\r\n");
 	feed(m, 1, S("454 4.7.0 TLS not available\r\n"));
+	feed(m, 0, S("MAIL FROM:<a@x>\r\n"));
 	EXPECT_SRV(m, "STARTTLS\r\nMAIL FROM:<a@x>\r\n");
 	feed(m, 1, S("250 ok\r\n"));
 	EXPECT_CLI(m, "454 4.7.0 TLS not available\r\n250 ok\r\n");
@@ -1524,8 +1542,9 @@ tls_terminate_flow(size_t chunk)
 	                    "250 STARTTLS\r\n");
 	m->srv_len = m->cli_len = 0;
 
-	/* CVE-2011-0411: a command pipelined behind STARTTLS. */
-	seg = (struct seg){0, S("STARTTLS\r\nMAIL FROM:<evil@x>\r\n")};
+	/* (A command pipelined behind STARTTLS, the CVE-2011-0411 class,
+	 * is a synchronisation error: test_sync_starttls.) */
+	seg = (struct seg){0, S("STARTTLS\r\n")};
 	play(m, &seg, 1, chunk, (size_t)-1, 0);
 	EXPECT_SRV(m, "STARTTLS\r\n");
 	assert_string_equal(m->detail, "upstream");
@@ -1544,7 +1563,6 @@ tls_terminate_flow(size_t chunk)
 	assert_int_equal(smtpfix_stream_wait(&m->s), SMTPFIX_WAIT_REPLY);
 	/* Nothing moves during the handshake. */
 	feed(m, 1, S("250 more\r\n"));
-	feed(m, 0, S("NOOP\r\n"));
 	assert_int_equal(m->cli_len, 0);
 	EXPECT_SRV(m, "STARTTLS\r\n");
 	m->sin_len = m->cin_len = 0;
@@ -1790,7 +1808,7 @@ test_tls_passthrough_policy(void **state)
 	(void)state;
 	open_tls(
 	    m, SMTPFIX_TLS_PASSTHROUGH, OPP, S("250-mx\r\n250 STARTTLS\r\n"));
-	feed(m, 0, S("STARTTLS\r\nMAIL FROM:<evil@x>\r\n"));
+	feed(m, 0, S("STARTTLS\r\n"));
 	feed(m, 1, S("220 go\r\n250 injected\r\n"));
 	assert_true(m->opaque);
 	assert_int_equal(m->tls_up + m->tls_cli, 0);
@@ -1845,13 +1863,15 @@ test_auth_cancel(void **state)
 
 	(void)state;
 	open_session(m, SMTPFIX_HELO_ALWAYS);
-	/* Pipelined after AUTH: waits for the reply to AUTH. */
-	feed(m, 0, S("AUTH PLAIN\r\n*\r\nNOOP\r\n"));
+	/* Each line waits for the reply before it. */
+	feed(m, 0, S("AUTH PLAIN\r\n"));
 	EXPECT_SRV(m, "AUTH PLAIN\r\n");
 	feed(m, 1, S("334 \r\n"));
+	feed(m, 0, S("*\r\n"));
 	EXPECT_SRV(m, "AUTH PLAIN\r\n*\r\n");
 	assert_int_equal(last_c2s(m, SMTPFIX_ACT_FORWARD)->secret, 1);
 	feed(m, 1, S("501 5.7.0 Authentication aborted\r\n"));
+	feed(m, 0, S("NOOP\r\n"));
 	EXPECT_SRV(m, "AUTH PLAIN\r\n*\r\nNOOP\r\n");
 	assert_int_equal(last_c2s(m, SMTPFIX_ACT_FORWARD)->secret, 0);
 	assert_string_equal(last_c2s(m, SMTPFIX_ACT_FORWARD)->verb, "NOOP");
@@ -2136,7 +2156,16 @@ test_data_wide(void **state)
 		feed(m, 0, S(".\r\nNOOP\r\n"));
 		expect_bytes(
 		    "server", m->srv, m->srv_len, lines[i], strlen(lines[i]));
+		/* Held, and sent early (RFC 2920 §3.1): never relayed. */
 		feed(m, 1, S("354 go\r\n"));
+		assert_int_equal(m->events[SMTPFIX_EV_DATA_END], 0);
+		assert_int_equal(m->events[SMTPFIX_EV_SYNC], 1);
+		assert_int_equal(m->srv_len, strlen(lines[i]));
+		/* A client that waits gets the data mode. */
+		open_session(m, SMTPFIX_HELO_ALWAYS);
+		feed(m, 0, lines[i], strlen(lines[i]));
+		feed(m, 1, S("354 go\r\n"));
+		feed(m, 0, S(".\r\nNOOP\r\n"));
 		assert_int_equal(m->events[SMTPFIX_EV_DATA_END], 1);
 		assert_int_equal(m->srv_len, strlen(lines[i]) + 9);
 	}
