@@ -870,6 +870,10 @@ smtpfix_c2s_step(struct smtpfix_stream *s, const char *in, size_t len,
 		out->consumed = len;
 		break;
 	}
+	/* What follows a command that now holds the client came with it,
+	 * before its reply, whichever direction the caller steps next. */
+	if (s->sync != SYNC_NONE && out->consumed < len)
+		s->early = 1;
 }
 
 /*
