@@ -244,11 +244,12 @@ serve(struct gw_config *cfg, struct gw_listener *listeners, size_t nlisten,
 		gw_fatal("event=start error=\"packet path: see above\"");
 	gw_log(LOG_INFO,
 	    "event=start version=%s fqdn=%s pairs=%zu "
-	    "helo_rewrite=%s",
+	    "helo_rewrite=%s bare_line_endings=%s",
 	    SMTP64_VERSION, cfg->fqdn, cfg->pairs.n,
 	    cfg->pol.helo == SMTPFIX_HELO_ALWAYS     ? "always"
 	    : cfg->pol.helo == SMTPFIX_HELO_LITERALS ? "literals"
-	                                             : "off");
+	                                             : "off",
+	    cfg->pol.bare == SMTPFIX_BARE_INLINE ? "inline" : "reject");
 	log_certs(cfg);
 
 	ev_run(loop, 0);
