@@ -288,6 +288,23 @@ add_listen(struct parse *p, const char *v)
 	return 1;
 }
 
+/* bare_line_endings, in [gateway] or [pair NAME]: RFC 5321 §2.3.8,
+ * §4.1.1.4 (smtpfix/stream.h). */
+static int
+parse_bare(struct parse *p, const char *v, int *out)
+{
+	if (strcmp(v, "reject") == 0)
+		*out = SMTPFIX_BARE_REJECT;
+	else if (strcmp(v, "inline") == 0)
+		*out = SMTPFIX_BARE_INLINE;
+	else {
+		perr(p, p->line,
+		    "bare_line_endings: '%s': want reject or inline", v);
+		return 0;
+	}
+	return 1;
+}
+
 static struct pending_pair *
 new_pair(struct parse *p)
 {
@@ -308,6 +325,7 @@ new_pair(struct parse *p)
 	memset(pp, 0, sizeof(*pp));
 	pp->opt.line = p->line;
 	pp->opt.acl = -1;
+	pp->opt.bare = -1;
 	pp->tls.mode = pp->tls.upstream = -1;
 	return pp;
 }
@@ -535,6 +553,8 @@ pair_key(
 	}
 	if (strcmp(name, "allow_clients") == 0)
 		return (pp->opt.acl = add_acl(p, name, value)) >= 0;
+	if (strcmp(name, "bare_line_endings") == 0)
+		return parse_bare(p, value, &pp->opt.bare);
 	if ((rc = tls_key(p, &pp->tls, 1, name, value)) >= 0)
 		return rc;
 	perr(p, p->line, "unknown key '%s' in [%s]", name, section);
@@ -739,17 +759,11 @@ gateway_key(struct parse *p, const char *name, const char *v)
 			return 0;
 		}
 	} else if (strcmp(name, "bare_line_endings") == 0) {
-		/* RFC 5321 §2.3.8, §4.1.1.4 (smtpfix/stream.h). */
-		if (strcmp(v, "reject") == 0)
-			c->pol.bare = SMTPFIX_BARE_REJECT;
-		else if (strcmp(v, "inline") == 0)
-			c->pol.bare = SMTPFIX_BARE_INLINE;
-		else {
-			perr(p, p->line,
-			    "bare_line_endings: '%s': want reject or inline",
-			    v);
+		int b;
+
+		if (!parse_bare(p, v, &b))
 			return 0;
-		}
+		c->pol.bare = (enum smtpfix_bare)b;
 	} else if (strcmp(name, "source_ipv4") == 0) {
 		return parse_source(p, name, v, AF_INET, &c->source4);
 	} else if (strcmp(name, "source_ipv6") == 0) {

@@ -196,6 +196,9 @@ test_bad(void **state)
 	        ":3: address_hygiene"},
 	    {"[gateway]\nfqdn = a.example\nbare_line_endings = accept\n",
 	        ":3: bare_line_endings: 'accept': want reject or inline"},
+	    {"[gateway]\nfqdn = a.example\n[pair x]\n"
+	     "bare_line_endings = lf\n",
+	        ":4: bare_line_endings: 'lf'"},
 	    {"[gateway]\nfqdn = a.example\n[pair x]\nhelo_name = bad_name\n",
 	        ":4: helo_name"},
 	    {"[pairs]\npair = 192.0.2.1 192.0.2.2\n", ":2: pair has two IPv4"},
@@ -246,6 +249,7 @@ test_policy(void **state)
 	    "ipv6 = 2001:db8::25\n"
 	    "helo_name = a.gw.example.net\n"
 	    "allow_clients = 198.51.100.0/24, 2001:db8::/32\n"
+	    "bare_line_endings = inline\n"
 	    "[pair b]\n"
 	    "ipv4 = 192.0.2.31\n"
 	    "ipv6 = 2001:db8::26\n"
@@ -282,12 +286,14 @@ test_policy(void **state)
 	assert_non_null(p);
 	assert_string_equal(c.pair_opt[p->user].helo_name, "a.gw.example.net");
 	assert_int_equal(c.pair_opt[p->user].acl, 0);
+	assert_int_equal(c.pair_opt[p->user].bare, SMTPFIX_BARE_INLINE);
 	assert_int_equal(c.acls[0].n, 2);
 	inet_pton(AF_INET, "192.0.2.31", &v4);
 	p = nat_pairs_by_v4(&c.pairs, &v4);
 	assert_non_null(p);
 	assert_null(c.pair_opt[p->user].helo_name);
 	assert_int_equal(c.pair_opt[p->user].acl, -1);
+	assert_int_equal(c.pair_opt[p->user].bare, -1); /* [gateway]'s */
 	gw_config_free(&c);
 }
 

@@ -1171,6 +1171,7 @@ enum route_verdict {
 struct route {
 	struct nat_addr dst;
 	const struct gw_tls_sel *tls; /* the pair's STARTTLS policy */
+	int bare;                     /* the pair's bare_line_endings, -1 */
 	const char *kind;             /* "pair" or "nat64" */
 	const char *name;             /* its section name */
 	const char *why;              /* non-global: the range's name */
@@ -1191,6 +1192,7 @@ route_find(const struct gw_config *cfg, const struct nat_addr *local,
 	size_t i;
 
 	memset(r, 0, sizeof(*r));
+	r->bare = -1;
 	p = local->family == AF_INET
 	        ? nat_pairs_by_v4(&cfg->pairs, &local->u.v4)
 	        : nat_pairs_by_v6(&cfg->pairs, &local->u.v6);
@@ -1200,6 +1202,7 @@ route_find(const struct gw_config *cfg, const struct nat_addr *local,
 		r->kind = "pair";
 		r->name = o->name;
 		r->tls = &o->tls;
+		r->bare = o->bare;
 		acl = o->acl >= 0 ? &cfg->acls[o->acl] : &cfg->clients;
 		if (!nat_acl_match(acl, client))
 			return ROUTE_CLIENT;
@@ -1485,6 +1488,8 @@ gw_session_start(struct gw_ctx *ctx, int cfd,
 		    "through the well-known prefix (RFC 6052 section 3.1)");
 		return;
 	}
+	if (r.bare >= 0)
+		s->pol.bare = (enum smtpfix_bare)r.bare;
 	helo = source_for(cfg, &client, r.dst.family, &src);
 	if (helo != NULL) {
 		s->pol.fqdn = helo;

@@ -19,7 +19,8 @@
 #    end-of-data variants (bare LF or CR, NUL, CR CR LF, around the dot)
 #    delivers exactly one message, with the would-be second message inside
 #    it as text, on both servers; each normalisation is logged with its
-#    reason and counted.
+#    reason and counted;
+#  - a pair's own bare_line_endings wins over [gateway]'s.
 set -u
 . "$(dirname "$0")/../lab/lib.sh"
 
@@ -177,6 +178,34 @@ check "SIGUSR1: inline_messages counts the 32 messages" \
 check "SIGUSR1: bare CR, bare LF and NUL counted" \
     test "$(num inline_bare_cr)" -gt 0 -a "$(num inline_bare_lf)" -gt 0 \
     -a "$(num inline_nul)" -gt 0
+
+# --- per pair: [pair mx4] (the file's last section) takes reject, the
+# other pair keeps [gateway]'s inline; put in service by a reload
+printf 'bare_line_endings = reject\n' >>"$conf"
+kill -HUP "$SMTP64D_PID"
+wait_for 50 grep -q 'event=reload result=ok' "$SMTP64D_LOG" ||
+	fail "reload with a per-pair bare_line_endings"
+v='\n.\n'
+smuggled="MAIL FROM:<evil@example.net>\r\nRCPT TO:<user@example.org>\r\nDATA\r\nSubject: smuggled-pair\r\n\r\nsmuggled\r\n.\r\n"
+before=$(maildir_count s4)
+if chat s4 pair-s4 'e:220' "$HELLO" 'e:250' "s:$ENV" 'e:250' 'e:250' \
+    'e:354' "s:Subject: pair-reject\r\n\r\nbody$v$smuggled" \
+    'e:554 5.6.0' 'c'; then
+	pass "[pair mx4] bare_line_endings = reject: 554 5.6.0"
+else
+	fail "[pair mx4] bare_line_endings = reject"; lab_chat_show pair-s4
+fi
+sleep 0.5
+settle s4
+check "[pair mx4] reject: nothing delivered" \
+    test "$(maildir_count s4)" -eq "$before"
+if chat s6 pair-s6 'e:220' "$HELLO" 'e:250' "s:$ENV" 'e:250' 'e:250' \
+    'e:354' "s:Subject: pair-inline\r\n\r\nbody$v$smuggled" 'e:250' \
+    's:QUIT\r\n' 'e:221'; then
+	pass "[pair mx6] keeps [gateway]'s inline: message accepted"
+else
+	fail "[pair mx6] inline after the reload"; lab_chat_show pair-s6
+fi
 
 check "daemon survived everything" kill -0 "$SMTP64D_PID"
 if [ "$FAIL" -gt 0 ]; then lab_dump_logs 20; fi
