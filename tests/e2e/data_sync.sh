@@ -83,6 +83,14 @@ for s in "${SRV[@]}"; do
 done
 check "gateway logged the violation with its reason" \
     grep -q 'event=reject reason=sync_violation after=data' "$SMTP64D_LOG"
+check "gateway closed those sessions with reason=sync_violation" \
+    grep -q 'event=close reason=sync_violation' "$SMTP64D_LOG"
+# The server answered 354 and then lost the connection: nothing of the
+# early bytes reached it, and it saw no end of data.
+for s in "${SRV[@]}"; do
+	check "${KIND[$s]}: its log shows the connection lost after DATA" \
+	    grep -q 'lost connection after DATA' "${LAB_PF_DIR[$s]}/maillog"
+done
 
 # --- after STARTTLS (held by the gateway; these servers offer no TLS)
 for s in "${SRV[@]}"; do
