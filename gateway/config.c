@@ -427,6 +427,23 @@ add_listen(struct parse *p, const char *v)
 	return 1;
 }
 
+/* bare_line_endings, in [gateway] or [pair NAME]: RFC 5321 §2.3.8,
+ * §4.1.1.4 (smtpfix/stream.h). */
+static int
+parse_bare(struct parse *p, const char *v, int *out)
+{
+	if (strcmp(v, "reject") == 0)
+		*out = SMTPFIX_BARE_REJECT;
+	else if (strcmp(v, "inline") == 0)
+		*out = SMTPFIX_BARE_INLINE;
+	else {
+		perr(p, p->line,
+		    "bare_line_endings: '%s': want reject or inline", v);
+		return 0;
+	}
+	return 1;
+}
+
 static struct pending_pair *
 new_pair(struct parse *p)
 {
@@ -447,6 +464,7 @@ new_pair(struct parse *p)
 	memset(pp, 0, sizeof(*pp));
 	pp->opt.line = p->line;
 	pp->opt.acl = -1;
+	pp->opt.bare = -1;
 	pp->tls.mode = pp->tls.upstream = -1;
 	return pp;
 }
@@ -703,6 +721,8 @@ pair_key(
 	}
 	if (strcmp(name, "allow_clients") == 0)
 		return (pp->opt.acl = add_acl(p, name, value)) >= 0;
+	if (strcmp(name, "bare_line_endings") == 0)
+		return parse_bare(p, value, &pp->opt.bare);
 	if ((rc = tls_key(p, &pp->tls, 1, name, value)) >= 0)
 		return rc;
 	perr(p, p->line, "unknown key '%s' in [%s]", name, section);
@@ -920,6 +940,12 @@ gateway_key(struct parse *p, const char *name, const char *v)
 			    v);
 			return 0;
 		}
+	} else if (strcmp(name, "bare_line_endings") == 0) {
+		int b;
+
+		if (!parse_bare(p, v, &b))
+			return 0;
+		c->pol.bare = (enum smtpfix_bare)b;
 	} else if (strcmp(name, "source_ipv4") == 0) {
 		return parse_source(p, name, v, AF_INET, &c->source4);
 	} else if (strcmp(name, "source_ipv6") == 0) {
@@ -1013,6 +1039,7 @@ static const struct gw_config_key keys[] = {
     {"gateway", "tls_key_file"},
     {"gateway", "tls_upstream"},
     {"gateway", "tls_ca_file"},
+    {"gateway", "bare_line_endings"},
     {"pair", "ipv4"},
     {"pair", "ipv6"},
     {"pair", "helo_name"},
@@ -1023,6 +1050,7 @@ static const struct gw_config_key keys[] = {
     {"pair", "tls_upstream"},
     {"pair", "tls_ca_file"},
     {"pair", "tls_server_name"},
+    {"pair", "bare_line_endings"},
     {"pairs", "pair"},
     {"nat64", "prefix"},
     {"nat64", "allow_clients"},
@@ -1142,6 +1170,7 @@ gw_config_defaults(struct gw_config *c)
 	c->pol.helo = SMTPFIX_HELO_ALWAYS;
 	c->pol.cmd_max = 2048;
 	c->pol.reply_max = 2048;
+	c->pol.bare = SMTPFIX_BARE_INLINE;
 	c->source_pairing = 1;
 	c->hygiene = 1;
 	c->clients.flags = NAT_ACL_ANY;

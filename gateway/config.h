@@ -43,6 +43,7 @@ struct gw_pair_opt {
 	char *helo_name;        /* owned; NULL: the gateway FQDN */
 	struct gw_tls_sel tls;  /* STARTTLS (issue 7) */
 	char *tls_name;         /* owned: tls.server_name */
+	int bare;               /* enum smtpfix_bare; -1: [gateway]'s */
 };
 
 /* [packet]: everything but SMTP between paired addresses, translated

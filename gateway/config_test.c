@@ -112,6 +112,8 @@ test_defaults(void **state)
 	                     &c, err, sizeof(err)),
 	    0);
 	assert_int_equal(c.pol.helo, SMTPFIX_HELO_ALWAYS);
+	/* RFC 5321 §4.1.1.4: a bare LF is text, never an end. */
+	assert_int_equal(c.pol.bare, SMTPFIX_BARE_INLINE);
 	assert_int_equal(c.nlisten, 2); /* 0.0.0.0:25 and [::]:25 */
 	assert_int_equal(c.upstream_port, 25);
 	/* RFC 5321 §4.5.3.2 */
@@ -192,6 +194,11 @@ test_bad(void **state)
 	        ":3: source_ipv4"},
 	    {"[gateway]\nfqdn = a.example\naddress_hygiene = lax\n",
 	        ":3: address_hygiene"},
+	    {"[gateway]\nfqdn = a.example\nbare_line_endings = accept\n",
+	        ":3: bare_line_endings: 'accept': want reject or inline"},
+	    {"[gateway]\nfqdn = a.example\n[pair x]\n"
+	     "bare_line_endings = lf\n",
+	        ":4: bare_line_endings: 'lf'"},
 	    {"[gateway]\nfqdn = a.example\n[pair x]\nhelo_name = bad_name\n",
 	        ":4: helo_name"},
 	    {"[pairs]\npair = 192.0.2.1 192.0.2.2\n", ":2: pair has two IPv4"},
@@ -333,6 +340,7 @@ test_policy(void **state)
 	    "transparent = yes\n"
 	    "source_pairing = no\n"
 	    "address_hygiene = pass\n"
+	    "bare_line_endings = reject\n"
 	    "source_ipv4 = 198.51.100.1\n"
 	    "source_ipv6 = 2001:db8::1\n"
 	    "allow_clients = 192.0.2.0/24\n"
@@ -341,6 +349,7 @@ test_policy(void **state)
 	    "ipv6 = 2001:db8::25\n"
 	    "helo_name = a.gw.example.net\n"
 	    "allow_clients = 198.51.100.0/24, 2001:db8::/32\n"
+	    "bare_line_endings = inline\n"
 	    "[pair b]\n"
 	    "ipv4 = 192.0.2.31\n"
 	    "ipv6 = 2001:db8::26\n"
@@ -361,6 +370,7 @@ test_policy(void **state)
 	assert_int_equal(c.transparent, 1);
 	assert_int_equal(c.source_pairing, 0);
 	assert_int_equal(c.hygiene, 0);
+	assert_int_equal(c.pol.bare, SMTPFIX_BARE_REJECT);
 	assert_int_equal(c.source4.family, AF_INET);
 	assert_int_equal(c.source6.family, AF_INET6);
 	assert_int_equal(c.clients.n, 1);
@@ -376,12 +386,14 @@ test_policy(void **state)
 	assert_non_null(p);
 	assert_string_equal(c.pair_opt[p->user].helo_name, "a.gw.example.net");
 	assert_int_equal(c.pair_opt[p->user].acl, 0);
+	assert_int_equal(c.pair_opt[p->user].bare, SMTPFIX_BARE_INLINE);
 	assert_int_equal(c.acls[0].n, 2);
 	inet_pton(AF_INET, "192.0.2.31", &v4);
 	p = nat_pairs_by_v4(&c.pairs, &v4);
 	assert_non_null(p);
 	assert_null(c.pair_opt[p->user].helo_name);
 	assert_int_equal(c.pair_opt[p->user].acl, -1);
+	assert_int_equal(c.pair_opt[p->user].bare, -1); /* [gateway]'s */
 	gw_config_free(&c);
 }
 

@@ -332,15 +332,17 @@ packet_reload(struct ev_loop *loop, const struct gw_config *old,
 		(void)packet_start(loop, cfg);
 }
 
-/* SIGUSR1: the packet path's counters, one line. */
+/* SIGUSR1: the packet path's counters and the SMTP path's, a line
+ * each. */
 static void
 stats_cb(struct ev_loop *loop, ev_signal *w, int revents)
 {
 	(void)loop;
-	(void)w;
 	(void)revents;
 	if (gw_nfq_running())
 		gw_nfq_log_stats(LOG_INFO);
+	if (w->data != NULL)
+		gw_session_log_stats(w->data, LOG_INFO);
 }
 
 /*
@@ -419,6 +421,7 @@ serve(struct gw_config *cfg, struct gw_listener *listeners, size_t nlisten,
 	ev_signal_init(&sighup, reload_cb, SIGHUP);
 	sighup.data = &ctx;
 	ev_signal_init(&sigusr1, stats_cb, SIGUSR1);
+	sigusr1.data = &ctx;
 	ev_signal_start(loop, &sigterm);
 	ev_signal_start(loop, &sigint);
 	ev_signal_start(loop, &sighup);
@@ -429,11 +432,12 @@ serve(struct gw_config *cfg, struct gw_listener *listeners, size_t nlisten,
 		gw_fatal("event=start error=\"packet path: see above\"");
 	gw_log(LOG_INFO,
 	    "event=start version=%s fqdn=%s pairs=%zu "
-	    "helo_rewrite=%s%s pid=%ld",
+	    "helo_rewrite=%s bare_line_endings=%s%s pid=%ld",
 	    SMTP64_VERSION, cfg->fqdn, cfg->pairs.n,
 	    cfg->pol.helo == SMTPFIX_HELO_ALWAYS     ? "always"
 	    : cfg->pol.helo == SMTPFIX_HELO_LITERALS ? "literals"
 	                                             : "off",
+	    cfg->pol.bare == SMTPFIX_BARE_INLINE ? "inline" : "reject",
 	    worker_tag, (long)getpid());
 	log_certs(cfg);
 

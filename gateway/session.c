@@ -17,6 +17,7 @@
  * already decrypted are fed to the loop by hand, since poll(2) cannot see
  * them.
  */
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/queue.h>
 
@@ -71,6 +72,7 @@ struct gw_session {
 	struct nat_addr up_local;     /* our end of the upstream */
 	unsigned up_port;
 	uint64_t c2s, s2c;  /* bytes read from each peer */
+	uint32_t inl[3];    /* this message: bare CR, LF, NUL inlined */
 	const char *reason; /* how it ended */
 	struct nat_addr client;
 	struct smtpfix_policy pol; /* cfg's, HELO name per pair */
@@ -236,6 +238,31 @@ begin_close(struct gw_session *s, const char *reason, int reset_upstream)
 	ev_io_stop(s->ctx->loop, &s->crd);
 }
 
+/* bare_line_endings inline: every normalisation is counted and logged
+ * with its reason, the first of its kind in a message at info, the rest
+ * at debug (a client that ends every line with LF would flood the log). */
+static void
+log_inline(struct gw_session *s, const struct smtpfix_step *st)
+{
+	static const char *const names[3] = {"bare_cr", "bare_lf", "nul"};
+	uint64_t *count[3] = {&s->ctx->stats.inline_bare_cr,
+	    &s->ctx->stats.inline_bare_lf, &s->ctx->stats.inline_nul};
+	unsigned k;
+
+	for (k = 0; k < 2; k++)
+		if (st->detail != NULL && strcmp(st->detail, names[k]) == 0)
+			break;
+	(*count[k])++;
+	if (s->inl[k] < UINT32_MAX)
+		s->inl[k]++;
+	if (s->inl[k] > 1 && !gw_log_enabled(LOG_DEBUG))
+		return;
+	gw_log(s->inl[k] == 1 ? LOG_INFO : LOG_DEBUG,
+	    "session=%08x event=inline reason=%s action=%s message=%llu", s->id,
+	    names[k], k == 2 ? "removed" : "crlf",
+	    (unsigned long long)smtpfix_stream_messages(&s->fix) + 1);
+}
+
 static void
 log_step(struct gw_session *s, const struct smtpfix_step *st)
 {
@@ -298,6 +325,27 @@ log_step(struct gw_session *s, const struct smtpfix_step *st)
 		return;
 	case SMTPFIX_EV_DATA_END:
 		gw_log(LOG_DEBUG, "session=%08x event=data_end", s->id);
+		if (s->inl[0] + s->inl[1] + s->inl[2] > 0) {
+			s->ctx->stats.inline_messages++;
+			gw_log(LOG_INFO,
+			    "session=%08x event=inline_summary message=%llu "
+			    "bare_cr=%u bare_lf=%u nul=%u",
+			    s->id,
+			    (unsigned long long)smtpfix_stream_messages(
+			        &s->fix),
+			    s->inl[0], s->inl[1], s->inl[2]);
+			memset(s->inl, 0, sizeof(s->inl));
+		}
+		return;
+	case SMTPFIX_EV_SYNC:
+		s->ctx->stats.sync_violations++;
+		gw_log(LOG_WARNING,
+		    "session=%08x event=reject reason=sync_violation "
+		    "after=%s reply=554 action=close_reset_upstream",
+		    s->id, st->detail != NULL ? st->detail : "?");
+		return;
+	case SMTPFIX_EV_INLINE:
+		log_inline(s, st);
 		return;
 	case SMTPFIX_EV_PATH:
 		gw_log(LOG_INFO,
@@ -461,8 +509,9 @@ step(struct gw_session *s, int c2s)
 	if (st.act == SMTPFIX_ACT_CLOSE)
 		begin_close(s,
 		    st.event == SMTPFIX_EV_BAD_REPLY ? "server_protocol_error"
+		    : st.event == SMTPFIX_EV_SYNC    ? "sync_violation"
 		                                     : "refused",
-		    0);
+		    st.event == SMTPFIX_EV_SYNC);
 	s->last = ev_now(s->ctx->loop);
 	return 1;
 }
@@ -487,6 +536,23 @@ pump_refusing(struct gw_session *s)
 	}
 }
 
+/*
+ * RFC 2920 §3.1: while the client must wait for a reply, bytes already in
+ * its socket (or decrypted inside its TLS leg) were sent before that
+ * reply, even if not yet read: the stream counts them as early.
+ */
+static void
+sync_peek(struct gw_session *s)
+{
+	int n = 0;
+
+	if (!smtpfix_stream_sync_wait(&s->fix) || s->cfd < 0)
+		return;
+	if (gw_tls_pending(&s->cl) ||
+	    (ioctl(s->cfd, FIONREAD, &n) == 0 && n > 0))
+		smtpfix_stream_client_early(&s->fix);
+}
+
 static void
 pump(struct gw_session *s)
 {
@@ -496,6 +562,7 @@ pump(struct gw_session *s)
 		pump_refusing(s);
 		return;
 	}
+	sync_peek(s);
 
 	for (i = 0; i < PUMP_ROUNDS && !s->closing; i++) {
 		moved = 0;
@@ -1106,6 +1173,7 @@ enum route_verdict {
 struct route {
 	struct nat_addr dst;
 	const struct gw_tls_sel *tls; /* the pair's STARTTLS policy */
+	int bare;                     /* the pair's bare_line_endings, -1 */
 	const char *kind;             /* "pair" or "nat64" */
 	const char *name;             /* its section name */
 	const char *why;              /* refused: the range's name */
@@ -1126,6 +1194,7 @@ route_find(const struct gw_config *cfg, const struct nat_addr *local,
 	size_t i;
 
 	memset(r, 0, sizeof(*r));
+	r->bare = -1;
 	p = local->family == AF_INET
 	        ? nat_pairs_by_v4(&cfg->pairs, &local->u.v4)
 	        : nat_pairs_by_v6(&cfg->pairs, &local->u.v6);
@@ -1135,6 +1204,7 @@ route_find(const struct gw_config *cfg, const struct nat_addr *local,
 		r->kind = "pair";
 		r->name = o->name;
 		r->tls = &o->tls;
+		r->bare = o->bare;
 		acl = o->acl >= 0 ? &cfg->acls[o->acl] : &cfg->clients;
 		if (!nat_acl_match(acl, client))
 			return ROUTE_CLIENT;
@@ -1433,6 +1503,8 @@ gw_session_start(struct gw_ctx *ctx, int cfd,
 		    "link or no single host");
 		return;
 	}
+	if (r.bare >= 0)
+		s->pol.bare = (enum smtpfix_bare)r.bare;
 	helo = source_for(cfg, &client, r.dst.family, &src);
 	if (helo != NULL) {
 		s->pol.fqdn = helo;
@@ -1460,6 +1532,21 @@ gw_session_start(struct gw_ctx *ctx, int cfd,
 	                   : "passthrough");
 	upstream_connect(s, &r.dst, &src);
 	session_update(s);
+}
+
+void
+gw_session_log_stats(const struct gw_ctx *ctx, int level)
+{
+	const struct gw_smtp_stats *st = &ctx->stats;
+
+	gw_log(level,
+	    "event=smtp_stats sync_violation=%llu inline_bare_cr=%llu "
+	    "inline_bare_lf=%llu inline_nul=%llu inline_messages=%llu",
+	    (unsigned long long)st->sync_violations,
+	    (unsigned long long)st->inline_bare_cr,
+	    (unsigned long long)st->inline_bare_lf,
+	    (unsigned long long)st->inline_nul,
+	    (unsigned long long)st->inline_messages);
 }
 
 void

@@ -17,6 +17,15 @@
 
 struct gw_session;
 
+/* Counters of the SMTP path since start (SIGUSR1 logs them). */
+struct gw_smtp_stats {
+	uint64_t sync_violations; /* RFC 2920 §3.1: 554 5.5.0, closed */
+	uint64_t inline_bare_cr;  /* bare_line_endings inline: bytes */
+	uint64_t inline_bare_lf;  /*   made text of their line */
+	uint64_t inline_nul;
+	uint64_t inline_messages; /* messages relayed with any of them */
+};
+
 /* What all sessions share; owned by main. */
 struct gw_ctx {
 	struct ev_loop *loop;
@@ -25,6 +34,7 @@ struct gw_ctx {
 	struct gw_tally clients; /* sessions per client address */
 	struct gw_tally ups;     /* our upstream local ends */
 	uint32_t next_id;
+	struct gw_smtp_stats stats;
 	TAILQ_HEAD(, gw_session) sessions;
 };
 
@@ -42,6 +52,9 @@ void gw_ctx_set_config(struct gw_ctx *ctx, struct gw_config *cfg);
  */
 void gw_session_start(struct gw_ctx *ctx, int cfd,
     const struct sockaddr_storage *peer, const struct sockaddr_storage *local);
+
+/* Logs ctx->stats as one line (event=smtp_stats). */
+void gw_session_log_stats(const struct gw_ctx *ctx, int level);
 
 /* Ends every session (shutdown). */
 void gw_session_close_all(struct gw_ctx *ctx);

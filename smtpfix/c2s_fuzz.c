@@ -11,7 +11,7 @@
  * Input: [flags] [seed] client bytes...
  *  flags bit 0: DATA refused (554); bit 1: STARTTLS accepted (220);
  *  bit 2: AUTH asks twice (334, 334); bits 3-4: HELO mode;
- *  bit 5: multi-line greeting.
+ *  bit 5: multi-line greeting; bit 6: bare_line_endings inline.
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -206,6 +206,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	f->flags = data[0];
 	mode = (enum smtpfix_helo_mode)((data[0] >> 3) % 3);
 	fs_init(m, mode, (uint32_t)data[1] * 2654435761u);
+	m->pol.bare = f->flags & 64 ? SMTPFIX_BARE_INLINE : SMTPFIX_BARE_REJECT;
 	m->on_srv = fake_input;
 	m->replies.no_chunking = 1;
 	if (f->flags & 32)

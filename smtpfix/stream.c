@@ -43,6 +43,22 @@ enum smtpfix_local {
 	LOCAL_SCOPED_RCPT,
 	LOCAL_TLS_READY, /* our 220 to STARTTLS: ACT_TLS_CLIENT */
 	LOCAL_TLS_REPLY, /* the policy's answer (s->tls_code, s->tls_text) */
+	LOCAL_SYNC,      /* client did not wait: emitted with ACT_CLOSE */
+};
+
+/* Commands whose reply the client must wait for (stream.sync). */
+enum smtpfix_sync {
+	SYNC_NONE = 0,
+	SYNC_DATA,
+	SYNC_STARTTLS,
+	SYNC_AUTH,
+};
+
+static const char *const sync_names[] = {
+    [SYNC_NONE] = "none",
+    [SYNC_DATA] = "data",
+    [SYNC_STARTTLS] = "starttls",
+    [SYNC_AUTH] = "auth",
 };
 
 /* Handshakes of the gateway's own (struct smtpfix_stream.tls_phase). */
@@ -89,6 +105,9 @@ static const struct smtpfix_local_reply local_replies[] = {
     [LOCAL_TLS_READY] = {"220 2.0.0", "Ready to start TLS", 0},
     /* Replaced by s->tls_code and s->tls_text when emitted. */
     [LOCAL_TLS_REPLY] = {"454 4.7.0", "TLS not available", 0},
+    /* RFC 2920 §3.1: the client sent on past a command that ends a
+     * pipelined group; the words hardened servers use. */
+    [LOCAL_SYNC] = {"554 5.5.0", "Error: SMTP protocol synchronization", 1},
 };
 
 #define LOCAL_COUNT (sizeof(local_replies) / sizeof(local_replies[0]))
@@ -135,6 +154,8 @@ enum smtpfix_dstate {
 	DS_LINE = 0, /* inside a line */
 	DS_BOL,      /* just after a CRLF */
 	DS_DOT,      /* after CRLF "." */
+	DS_NEW,      /* bare_line_endings inline: after a CRLF of ours that
+	                split the client's line; a "." here is text */
 };
 
 /* Clears the result fields of a step, not its emit space: zeroing 4 KiB
@@ -207,6 +228,38 @@ static void
 q_local(struct smtpfix_stream *s, enum smtpfix_local local)
 {
 	q_push(s, KIND_LOCAL, local);
+}
+
+/* RFC 2920 §3.1: the client is held until the reply to a command that
+ * ends a pipelined group; whatever it sends meanwhile is early. */
+static void
+hold_sync(struct smtpfix_stream *s, enum smtpfix_sync kind, int ir)
+{
+	s->hold = 1;
+	s->sync = (uint8_t)kind;
+	s->sync_ir = (uint8_t)(ir != 0);
+	s->early = 0;
+}
+
+/* The reply the client waited for is out: it may talk again. */
+static void
+release(struct smtpfix_stream *s)
+{
+	s->hold = 0;
+	s->sync = SYNC_NONE;
+	s->early = 0;
+}
+
+/* 1 if the reply code (0: a reply of ours) to the held command finds
+ * client bytes that were sent before it.  RFC 4954 §4: an AUTH with an
+ * initial response may be followed at once if it completes in one round
+ * trip, i.e. unless the server asks for more with 334. */
+static int
+sync_broken(const struct smtpfix_stream *s, unsigned code)
+{
+	if (s->sync == SYNC_NONE || !s->early)
+		return 0;
+	return !(s->sync == SYNC_AUTH && s->sync_ir && code != 334);
 }
 
 size_t
@@ -442,7 +495,7 @@ c2s_starttls(struct smtpfix_stream *s, const char *in, size_t used, size_t vend,
 	out->event = SMTPFIX_EV_STARTTLS;
 	/* RFC 2920 §3.1, RFC 3207 §4.2: STARTTLS ends a pipelined group
 	 * and nothing after it counts: hold until it is answered. */
-	s->hold = 1;
+	hold_sync(s, SYNC_STARTTLS, 0);
 	for (i = vend; i + 2 < used && smtpfix_is_wsp(in[i]); i++)
 		continue;
 	if (i + 2 < used) {
@@ -482,6 +535,22 @@ c2s_starttls(struct smtpfix_stream *s, const char *in, size_t used, size_t vend,
 		q_push(s, KIND_STARTTLS, LOCAL_NONE);
 		return;
 	}
+}
+
+/* RFC 4954 §4: "AUTH" SP sasl-mech [SP initial-response]; 1 if
+ * line[0..end) (the verb ends at vend) has the initial response. */
+static int
+auth_ir(const char *line, size_t end, size_t vend)
+{
+	size_t i = vend;
+
+	while (i < end && smtpfix_is_wsp(line[i]))
+		i++;
+	while (i < end && !smtpfix_is_wsp(line[i]))
+		i++;
+	while (i < end && smtpfix_is_wsp(line[i]))
+		i++;
+	return i < end;
 }
 
 static void
@@ -533,7 +602,7 @@ c2s_cmd(struct smtpfix_stream *s, const char *in, size_t len,
 		 * "*"), not a command; the next reply says what follows. */
 		s->secret_next = 0;
 		out->secret = 1;
-		s->hold = 1;
+		hold_sync(s, SYNC_AUTH, 0);
 		q_push(s, KIND_AUTH, LOCAL_NONE);
 		return;
 	}
@@ -548,7 +617,7 @@ c2s_cmd(struct smtpfix_stream *s, const char *in, size_t len,
 	case VERB_DATA:
 		/* RFC 5321 §4.1.1.4: data follows only after a 354; until
 		 * the reply nothing more is parsed. */
-		s->hold = 1;
+		hold_sync(s, SYNC_DATA, 0);
 		q_push(s, KIND_DATA, LOCAL_NONE);
 		break;
 	case VERB_BDAT:
@@ -577,7 +646,7 @@ c2s_cmd(struct smtpfix_stream *s, const char *in, size_t len,
 		/* RFC 2920 §3.1: STARTTLS ends a pipelined group; RFC 3207
 		 * §4.2: nothing sent before the handshake counts after it
 		 * (CVE-2011-0411).  Wait for the reply. */
-		s->hold = 1;
+		hold_sync(s, SYNC_STARTTLS, 0);
 		q_push(s, KIND_STARTTLS, LOCAL_NONE);
 		break;
 	case VERB_AUTH:
@@ -585,7 +654,7 @@ c2s_cmd(struct smtpfix_stream *s, const char *in, size_t len,
 		 * group; wait for the reply so that a 334 (RFC 4954 §4)
 		 * marks the next line as secret. */
 		out->secret = 1;
-		s->hold = 1;
+		hold_sync(s, SYNC_AUTH, auth_ir(in, used - 2, vend));
 		q_push(s, KIND_AUTH, LOCAL_NONE);
 		break;
 	case VERB_QUIT:
@@ -624,6 +693,57 @@ skip_plain(const char *in, size_t i, size_t lim)
 	return i;
 }
 
+/*
+ * bare_line_endings inline: in[0], seen in scanner state st, is a bare CR
+ * or LF, a NUL, or a "." that starts a line of ours (DS_NEW).  One step
+ * makes it text of the client's line; a line it leaves starting with "."
+ * is stuffed (RFC 5321 §4.5.2), so that no line of ours is "." alone.
+ */
+static void
+c2s_inline(struct smtpfix_stream *s, const char *in, unsigned st,
+    struct smtpfix_step *out)
+{
+	char *b = out->buf;
+	size_t n = 0;
+
+	out->consumed = 1;
+	switch (in[0]) {
+	case '\r':
+	case '\n':
+		/* RFC 5321 §2.3.8: to the server, a line break is CRLF.  A
+		 * line that is "." so far gets its stuffing dot first. */
+		out->event = SMTPFIX_EV_INLINE;
+		out->detail = in[0] == '\r' ? "bare_cr" : "bare_lf";
+		if (st == DS_DOT)
+			b[n++] = '.';
+		b[n++] = '\r';
+		b[n++] = '\n';
+		s->dstate = DS_NEW;
+		break;
+	case '\0':
+		out->event = SMTPFIX_EV_INLINE;
+		out->detail = "nul";
+		if (st == DS_DOT) {
+			b[n++] = '.';
+			s->dstate = DS_LINE;
+		} else if (st == DS_BOL)
+			s->dstate = DS_NEW;
+		break;
+	default: /* "." at the start of a line of ours */
+		b[n++] = '.';
+		b[n++] = '.';
+		s->dstate = DS_LINE;
+		break;
+	}
+	if (n == 0) {
+		out->act = SMTPFIX_ACT_DISCARD;
+		return;
+	}
+	out->act = SMTPFIX_ACT_EMIT;
+	out->emit = b;
+	out->emit_len = n;
+}
+
 static void
 c2s_data(struct smtpfix_stream *s, const char *in, size_t len,
     struct smtpfix_step *out)
@@ -649,7 +769,7 @@ c2s_data(struct smtpfix_stream *s, const char *in, size_t len,
 			if (i + 1 >= lim)
 				break;
 			if (in[i + 1] != '\n')
-				goto smuggle;
+				goto bare;
 			if (st == DS_DOT) {
 				/* RFC 5321 §4.1.1.4: CRLF "." CRLF ends the
 				 * data. */
@@ -670,7 +790,10 @@ c2s_data(struct smtpfix_stream *s, const char *in, size_t len,
 		 * message hides the end of data from us but not from a
 		 * lenient server ("SMTP smuggling"). */
 		if (c == '\n' || c == '\0')
-			goto smuggle;
+			goto bare;
+		/* A line of ours the client did not start: its "." is text. */
+		if (c == '.' && st == DS_NEW)
+			goto bare;
 		/* RFC 5321 §4.5.2: a leading "." may be transparency
 		 * stuffing; only "." alone on a line ends the data. */
 		st = c == '.' && st == DS_BOL ? DS_DOT : DS_LINE;
@@ -682,7 +805,18 @@ c2s_data(struct smtpfix_stream *s, const char *in, size_t len,
 	}
 	return;
 
-smuggle:
+bare:
+	if (s->pol->bare == SMTPFIX_BARE_INLINE) {
+		/* What comes before goes as it is; then the byte alone. */
+		if (i > 0) {
+			s->dstate = st;
+			out->act = SMTPFIX_ACT_FORWARD;
+			out->consumed = i;
+			return;
+		}
+		c2s_inline(s, in, st, out);
+		return;
+	}
 	out->act = SMTPFIX_ACT_ABORT;
 	out->consumed = 0;
 	out->event = SMTPFIX_EV_SMUGGLE;
@@ -697,6 +831,9 @@ smtpfix_c2s_step(struct smtpfix_stream *s, const char *in, size_t len,
 	size_t n;
 
 	step_reset(out);
+	/* RFC 2920 §3.1: bytes while held for a reply were sent early. */
+	if (s->sync != SYNC_NONE && len > 0)
+		s->early = 1;
 	if (s->tls_phase != TLSP_NONE)
 		return; /* the client's bytes wait for the handshake */
 	switch (s->cmode) {
@@ -733,6 +870,10 @@ smtpfix_c2s_step(struct smtpfix_stream *s, const char *in, size_t len,
 		out->consumed = len;
 		break;
 	}
+	/* What follows a command that now holds the client came with it,
+	 * before its reply, whichever direction the caller steps next. */
+	if (s->sync != SYNC_NONE && out->consumed < len)
+		s->early = 1;
 }
 
 /*
@@ -839,6 +980,38 @@ s2c_close(struct smtpfix_stream *s, struct smtpfix_step *out,
 	s->cmode = SMTPFIX_C_DEAD;
 }
 
+/* RFC 2920 §3.1: the client sent on before the reply it had to wait
+ * for; it gets the hardened server's answer instead, and nothing it sent
+ * early is relayed.  The upstream leg may be reading data: the gateway
+ * resets it. */
+static void
+sync_close(struct smtpfix_stream *s, struct smtpfix_step *out)
+{
+	const struct smtpfix_local_reply *lr = &local_replies[LOCAL_SYNC];
+
+	out->event = SMTPFIX_EV_SYNC;
+	out->detail = s->sync < sizeof(sync_names) / sizeof(sync_names[0])
+	                  ? sync_names[s->sync]
+	                  : "?";
+	s2c_close(s, out, lr->code_enh, lr->text);
+}
+
+/* 1 if a reply of kind answers the command the client is held for. */
+static int
+sync_reply(const struct smtpfix_stream *s, unsigned kind)
+{
+	switch (s->sync) {
+	case SYNC_DATA:
+		return kind == KIND_DATA;
+	case SYNC_STARTTLS:
+		return kind == KIND_STARTTLS;
+	case SYNC_AUTH:
+		return kind == KIND_AUTH;
+	default:
+		return 0;
+	}
+}
+
 /* The final line of a reply was consumed: pop what it answers and act
  * on the code. */
 static void
@@ -861,7 +1034,7 @@ reply_end(struct smtpfix_stream *s, unsigned code, struct smtpfix_step *out)
 		s->hold = 0;
 		break;
 	case KIND_DATA:
-		s->hold = 0;
+		release(s);
 		/* RFC 5321 §4.1.1.4: only 354 starts the data; the DATA
 		 * line's CRLF is the first CRLF of CRLF "." CRLF. */
 		if (code == 354 && s->cmode == SMTPFIX_C_CMD) {
@@ -885,10 +1058,10 @@ reply_end(struct smtpfix_stream *s, unsigned code, struct smtpfix_step *out)
 				out->detail = "server_refused_client_only";
 				q_local(s, LOCAL_TLS_READY);
 			} else
-				s->hold = 0; /* its refusal was relayed */
+				release(s); /* its refusal was relayed */
 			break;
 		}
-		s->hold = 0;
+		release(s);
 		/* RFC 3207 §4: 220 starts the TLS negotiation. */
 		if (code == 220 && s->cmode == SMTPFIX_C_CMD) {
 			out->act = SMTPFIX_ACT_OPAQUE;
@@ -897,7 +1070,7 @@ reply_end(struct smtpfix_stream *s, unsigned code, struct smtpfix_step *out)
 		}
 		break;
 	case KIND_AUTH:
-		s->hold = 0;
+		release(s);
 		/* RFC 4954 §4: 334 asks for one more line. */
 		if (code == 334)
 			s->secret_next = 1;
@@ -1042,6 +1215,12 @@ smtpfix_s2c_step(struct smtpfix_stream *s, const char *in, size_t len,
 			text = s->tls_text;
 			fatal = s->tls_close;
 		}
+		if ((local == LOCAL_TLS_READY || local == LOCAL_TLS_REPLY) &&
+		    sync_broken(s, 0)) {
+			/* Our answer to STARTTLS releases the client. */
+			sync_close(s, out);
+			return;
+		}
 		if (s->rfirst || fatal) {
 			q_pop(s);
 			if (fatal) {
@@ -1055,8 +1234,10 @@ smtpfix_s2c_step(struct smtpfix_stream *s, const char *in, size_t len,
 				 * 220; the client stays held until then. */
 				out->act = SMTPFIX_ACT_TLS_CLIENT;
 				s->tls_phase = TLSP_CLIENT;
+				s->sync = SYNC_NONE;
+				s->early = 0;
 			} else if (local == LOCAL_TLS_REPLY)
-				s->hold = 0;
+				release(s);
 			return;
 		}
 	}
@@ -1116,6 +1297,13 @@ smtpfix_s2c_step(struct smtpfix_stream *s, const char *in, size_t len,
 		goto bad;
 	}
 	out->secret = s->rkind == KIND_AUTH;
+	/* Any line of the reply that releases a held client, before it is
+	 * relayed (a reply swallowed here releases nothing). */
+	if (s->rbound && !s->rswallow && sync_reply(s, s->rkind) &&
+	    sync_broken(s, code)) {
+		sync_close(s, out);
+		return;
+	}
 	if (s->rswallow) {
 		out->act = SMTPFIX_ACT_DISCARD;
 		out->consumed = used;
@@ -1190,7 +1378,7 @@ smtpfix_stream_tls_done(struct smtpfix_stream *s, enum smtpfix_tls_result r)
 		s->tls_phase = TLSP_NONE;
 		s->tls_client = 1;
 		s->cmode = SMTPFIX_C_CMD;
-		s->hold = 0;
+		release(s);
 		s->secret_next = 0;
 		s->dl_cr = 0;
 		s->dstate = DS_LINE;
@@ -1223,6 +1411,19 @@ int
 smtpfix_stream_tls_server(const struct smtpfix_stream *s)
 {
 	return s->tls_server;
+}
+
+int
+smtpfix_stream_sync_wait(const struct smtpfix_stream *s)
+{
+	return s->sync != SYNC_NONE && !s->closed;
+}
+
+void
+smtpfix_stream_client_early(struct smtpfix_stream *s)
+{
+	if (s->sync != SYNC_NONE)
+		s->early = 1;
 }
 
 uint64_t

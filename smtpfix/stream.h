@@ -31,6 +31,23 @@
  *  - client bytes are held until the server's final greeting line
  *    (RFC 5321 §4.3.1: the client waits for the greeting).
  *
+ * Synchronisation (RFC 2920 §3.1: DATA, and extension commands such as
+ * STARTTLS and AUTH, end a pipelined group; the client waits for their
+ * reply).  Holding the client after these commands hides from the server
+ * that the client did not wait, and so defeats the server's own defence
+ * (a hardened server answers "554 5.5.0" to input pending after DATA).
+ * The gateway therefore defends in its place: any client byte that
+ * arrives while the client is held after DATA, STARTTLS, AUTH or a SASL
+ * response is remembered (c2s steps see it in their input; the gateway
+ * reports bytes still in its socket with smtpfix_stream_client_early),
+ * and when the reply that releases the client comes, the client instead
+ * gets "554 5.5.0" and the session closes (ACT_CLOSE, EV_SYNC): nothing
+ * of the early bytes is ever relayed.  RFC 4954 §4 lets an AUTH with an
+ * initial response be followed at once when it completes in one round
+ * trip, so that AUTH is a violation only if the server asks for more
+ * (334).  EHLO, NOOP and the other commands RFC 2920 §3.1 names are not
+ * held: what follows them goes upstream at once, and the server judges.
+ *
  * STARTTLS (RFC 3207) follows the pair's TLS policy (smtpfix/tlspolicy.h,
  * set with smtpfix_stream_set_tls; none means passthrough):
  *  - passthrough: the server's 220 makes the session opaque (ACT_OPAQUE);
@@ -85,6 +102,24 @@ struct smtpfix_tlspolicy; /* smtpfix/tlspolicy.h */
  * malformed (a server that sends pages of CHUNKING lines). */
 #define SMTPFIX_EHLO_SKIP_MAX 8
 
+/*
+ * A bare CR, a bare LF or a NUL inside message data (RFC 5321 §2.3.8: CR
+ * and LF only as the CRLF pair; §4.1.1.4: only CRLF "." CRLF ends the
+ * data).  Either way the server gets CRLF-clean data whose only end is the
+ * one the gateway saw, so no server can find a second message in it.
+ *  - reject: the message is refused (554 5.6.0) and the upstream
+ *    connection reset (the SMTP smuggling defence, no message at all);
+ *  - inline: the byte stays text of the line it is in: a bare CR or LF is
+ *    sent as CRLF, and when the client's line goes on with a ".", that
+ *    "." is stuffed (RFC 5321 §4.5.2) so the new line cannot end the
+ *    data; a NUL is removed (a "." it leaves at the start of a line is
+ *    stuffed the same way).  The message is delivered with the text.
+ */
+enum smtpfix_bare {
+	SMTPFIX_BARE_REJECT = 0,
+	SMTPFIX_BARE_INLINE,
+};
+
 struct smtpfix_policy {
 	const char *fqdn; /* gateway FQDN: HELO value, replies */
 	size_t fqdn_len;
@@ -93,8 +128,9 @@ struct smtpfix_policy {
 	                                SMTPFIX_CMD_MIN..SMTPFIX_CMD_MAX_CAP */
 	size_t reply_max;            /* reply line cap, CRLF included,
 	                                SMTPFIX_REPLY_MIN..SMTPFIX_CMD_MAX_CAP */
-	int hygiene; /* refuse source routes and scoped literals in
-	                MAIL/RCPT (RFC 3974 §6, §7) */
+	int hygiene;            /* refuse source routes and scoped literals in
+	                           MAIL/RCPT (RFC 3974 §6, §7) */
+	enum smtpfix_bare bare; /* bare CR, LF, NUL in message data */
 };
 
 enum smtpfix_act {
@@ -108,7 +144,9 @@ enum smtpfix_act {
 	                             a transaction); a local reply has been
 	                             queued for the client */
 	SMTPFIX_ACT_CLOSE,        /* s2c: write emit[0..emit_len) to the client,
-	                             then close both connections */
+	                             then close both connections (after
+	                             EV_SYNC the upstream one with a reset:
+	                             it may be reading message data) */
 	SMTPFIX_ACT_OPAQUE,       /* s2c: write in[0..consumed) to the client
 	                             (the 220 to STARTTLS); discard everything
 	                             else unread from either peer; from now on
@@ -143,6 +181,13 @@ enum smtpfix_event {
 	SMTPFIX_EV_STARTTLS,   /* STARTTLS handled by the gateway (terminate
 	                          or strip): detail says how ("upstream",
 	                          "client_only", "already_active", ...) */
+	SMTPFIX_EV_SYNC,       /* the client sent more before the reply to
+	                          DATA, STARTTLS or AUTH (RFC 2920 §3.1):
+	                          554 5.5.0 and close; detail names the
+	                          command ("data", "starttls", "auth") */
+	SMTPFIX_EV_INLINE,     /* bare_line_endings inline: one bare CR, LF
+	                          or NUL made text of its line; detail says
+	                          which ("bare_cr", "bare_lf", "nul") */
 };
 
 struct smtpfix_step {
@@ -224,6 +269,12 @@ struct smtpfix_stream {
 	uint8_t rdrop_tls;    /* this EHLO reply loses its STARTTLS */
 	uint8_t rswallow;     /* this reply is not relayed */
 	uint8_t ehlo_tail;    /* our STARTTLS line still ends the reply */
+	/* RFC 2920 §3.1: held after a command whose reply the client must
+	 * wait for (enum smtpfix_sync in stream.c), and whether client
+	 * bytes arrived meanwhile. */
+	uint8_t sync;
+	uint8_t sync_ir; /* that AUTH carried an initial response */
+	uint8_t early;
 };
 
 /* Prepares s for a new session; pol must outlive s.  The greeting is the
@@ -285,6 +336,15 @@ void smtpfix_s2c_step(struct smtpfix_stream *s, const char *in, size_t len,
  * sends "421 4.4.2" and closes; 0 when the close was expected (after
  * QUIT's 221, or with nothing outstanding).
  */
+/* 1 while the client is held after DATA, STARTTLS, AUTH or a SASL
+ * response and must send nothing until the reply (RFC 2920 §3.1). */
+int smtpfix_stream_sync_wait(const struct smtpfix_stream *s);
+
+/* The gateway knows of client bytes not in the c2s input (in its socket,
+ * or decrypted inside TLS) while smtpfix_stream_sync_wait is 1: they
+ * count as sent before the reply, like bytes a c2s step was offered. */
+void smtpfix_stream_client_early(struct smtpfix_stream *s);
+
 /* Messages whose end of data was relayed so far. */
 uint64_t smtpfix_stream_messages(const struct smtpfix_stream *s);
 

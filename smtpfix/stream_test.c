@@ -33,6 +33,7 @@
 	"554 5.6.0 " FQDN                                                      \
 	" message refused: bare CR, LF or NUL in message data\r\n"
 #define R421 "421 4.4.2 " FQDN " upstream protocol error, closing\r\n"
+#define R554SYNC "554 5.5.0 " FQDN " Error: SMTP protocol synchronization\r\n"
 
 struct logent {
 	int s2c;
@@ -715,9 +716,10 @@ test_data_refused(void **state)
 	(void)state;
 	open_session(m, SMTPFIX_HELO_ALWAYS);
 	/* Held after DATA: what follows is data only after a 354. */
-	feed(m, 0, S("DATA\r\nRSET\r\nSubject: x\r\n"));
+	feed(m, 0, S("DATA\r\n"));
 	EXPECT_SRV(m, "DATA\r\n");
 	feed(m, 1, S("554 5.5.1 Error: no valid recipients\r\n"));
+	feed(m, 0, S("RSET\r\nSubject: x\r\n"));
 	EXPECT_SRV(m, "DATA\r\nRSET\r\nSubject: x\r\n");
 	feed(m, 1,
 	    S("250 2.0.0 Ok\r\n502 5.5.2 Error: command not "
@@ -728,10 +730,21 @@ test_data_refused(void **state)
 	assert_int_equal(m->events[SMTPFIX_EV_DATA_END], 0);
 	assert_int_equal(smtpfix_stream_upstream_gone(&m->s), 0);
 	/* 503 to DATA: still commands. */
-	feed(m, 0, S("DATA\r\n.\r\n"));
+	feed(m, 0, S("DATA\r\n"));
 	feed(m, 1, S("503 5.5.1 Error: need RCPT command\r\n"));
+	feed(m, 0, S(".\r\n"));
 	EXPECT_SRV(m, "DATA\r\nRSET\r\nSubject: x\r\nDATA\r\n.\r\n");
 	assert_int_equal(m->s.cmode, SMTPFIX_C_CMD);
+	assert_int_equal(m->events[SMTPFIX_EV_SYNC], 0);
+	/* RFC 2920 §3.1: sent on before the reply to DATA, whatever the
+	 * reply: the hardened server's answer, nothing relayed. */
+	open_session(m, SMTPFIX_HELO_ALWAYS);
+	feed(m, 0, S("DATA\r\nRSET\r\nSubject: x\r\n"));
+	feed(m, 1, S("554 5.5.1 Error: no valid recipients\r\n"));
+	EXPECT_SRV(m, "DATA\r\n");
+	EXPECT_CLI(m, R554SYNC);
+	assert_true(m->closed);
+	assert_int_equal(m->events[SMTPFIX_EV_SYNC], 1);
 }
 
 /* Runs DATA then data bytes d, split at every position and in every
@@ -902,12 +915,17 @@ smuggle_one(const char *head, size_t hlen, const char *v, size_t vlen)
 		play(m, segs, 3, chunk, (size_t)-1, 0);
 		check_smuggled(m);
 	}
-	/* Everything at once, the server replies after. */
+	/* Everything at once, the server replies after: the client did
+	 * not wait for the 354 (RFC 2920 §3.1), nothing after DATA goes. */
 	open_session(m, SMTPFIX_HELO_ALWAYS);
 	feed(m, 0, S(PRE));
 	feed(m, 0, d, dlen);
 	feed(m, 1, S("250 ok\r\n250 ok\r\n354 go\r\n"));
-	check_smuggled(m);
+	EXPECT_SRV(m, PRE);
+	EXPECT_CLI(m, "250 ok\r\n250 ok\r\n" R554SYNC);
+	assert_true(m->closed);
+	assert_int_equal(m->events[SMTPFIX_EV_SYNC], 1);
+	assert_int_equal(m->events[SMTPFIX_EV_SMUGGLE], 0);
 }
 
 static void
@@ -946,6 +964,417 @@ test_smuggle_dead(void **state)
 	feed(m, 0, S("\r\n.\r\nQUIT\r\n"));
 	check_smuggled(m);
 	assert_int_equal(m->s.cmode, SMTPFIX_C_DEAD);
+}
+
+/*
+ * bare_line_endings = inline (RFC 5321 §2.3.8, §4.1.1.4): the bad byte
+ * stays text of its line, the server gets CRLF-clean data that ends only
+ * where the gateway saw it end.
+ */
+
+/* As data_exact, under the inline policy; events: inline steps. */
+static void
+inline_exact(
+    const char *d, size_t dlen, const char *want, size_t wlen, unsigned events)
+{
+	struct sim *m = &sim;
+	struct seg segs[4];
+	size_t at, chunk;
+
+	segs[0] = (struct seg){0, S("MAIL FROM:<a@x>\r\nDATA\r\n")};
+	segs[1] = (struct seg){1, S("250 ok\r\n354 go\r\n")};
+	segs[2] = (struct seg){0, d, dlen};
+	segs[3] = (struct seg){1, S("250 queued\r\n250 ok\r\n")};
+	for (at = 0; at <= dlen; at++) {
+		open_session(m, SMTPFIX_HELO_ALWAYS);
+		m->pol.bare = SMTPFIX_BARE_INLINE;
+		play(m, segs, 4, 0, 2, at);
+		expect_bytes("server", m->srv, m->srv_len, want, wlen);
+		assert_int_equal(m->events[SMTPFIX_EV_DATA_END], 1);
+		assert_int_equal(m->events[SMTPFIX_EV_SMUGGLE], 0);
+		assert_int_equal(m->events[SMTPFIX_EV_INLINE], events);
+		assert_false(m->aborted);
+		check_clean(m);
+	}
+	for (chunk = 1; chunk <= 8; chunk++) {
+		open_session(m, SMTPFIX_HELO_ALWAYS);
+		m->pol.bare = SMTPFIX_BARE_INLINE;
+		play(m, segs, 4, chunk, (size_t)-1, 0);
+		expect_bytes("server", m->srv, m->srv_len, want, wlen);
+		assert_int_equal(m->events[SMTPFIX_EV_INLINE], events);
+	}
+}
+
+#define INLINE_EXACT(d, w, n)                                                  \
+	inline_exact(                                                          \
+	    S(d "NOOP\r\n"), S("MAIL FROM:<a@x>\r\nDATA\r\n" w "NOOP\r\n"), n)
+
+static void
+test_inline_exact(void **state)
+{
+	(void)state;
+	/* Client data (after DATA's CRLF), then what the server gets. */
+	INLINE_EXACT("a\nb\r\n.\r\n", "a\r\nb\r\n.\r\n", 1);
+	INLINE_EXACT("a\rb\r\n.\r\n", "a\r\nb\r\n.\r\n", 1);
+	INLINE_EXACT("a\0b\r\n.\r\n", "ab\r\n.\r\n", 1);
+	INLINE_EXACT("a\n\n\r\n.\r\n", "a\r\n\r\n\r\n.\r\n", 2);
+	/* RFC 5321 §4.5.2: a "." that starts a line of ours is text. */
+	INLINE_EXACT("\n.\nx\r\n.\r\n", "\r\n..\r\nx\r\n.\r\n", 2);
+	INLINE_EXACT("a\r.\r\n.\r\n", "a\r\n..\r\n.\r\n", 1);
+	INLINE_EXACT("a\n..\r\n.\r\n", "a\r\n...\r\n.\r\n", 1);
+	/* A line that is "." so far is stuffed before its break. */
+	INLINE_EXACT(".\n.\r\n.\r\n", "..\r\n..\r\n.\r\n", 1);
+	INLINE_EXACT("x\r\n.\rx\r\n.\r\n", "x\r\n..\r\nx\r\n.\r\n", 1);
+	/* NUL: removed; a "." it leaves first on a line is stuffed. */
+	INLINE_EXACT("\r\n\0.\r\n.\r\n", "\r\n..\r\n.\r\n", 1);
+	INLINE_EXACT("x\r\n.\0\r\n.\r\n", "x\r\n..\r\n.\r\n", 1);
+	INLINE_EXACT("\0\0.\0.\r\n.\r\n", "...\r\n.\r\n", 3);
+	/* CR CR LF: the bare CR is a line break of its own. */
+	INLINE_EXACT("\r\r\n.\r\n", "\r\n\r\n.\r\n", 1);
+	INLINE_EXACT("a\r\r\n.\r\r\n.\r\n", "a\r\n\r\n..\r\n\r\n.\r\n", 2);
+	/* Clean data goes as it is. */
+	INLINE_EXACT("..\r\n.x\r\n\r\n.\r\n", "..\r\n.x\r\n\r\n.\r\n", 0);
+}
+
+/* The end-of-data variants of test_smuggling and of the end-to-end
+ * hostile client: 16 in all. */
+static const struct {
+	const char *p;
+	size_t len;
+} endings[] = {
+    {S("\n.\n")},
+    {S("\n.\r\n")},
+    {S("\r.\n")},
+    {S("\n.\r")},
+    {S("\r.\r")},
+    {S("\r.\r\n")},
+    {S("\r\n.\n")},
+    {S("\r\n.\r")},
+    {S("\r\n\0.\r\n")},
+    {S("\r\n.\0\r\n")},
+    {S("\r\r\n.\r\r\n")},
+    {S("\r\n.\r\r\n")},
+    {S("\r\r\n")},
+    {S("\n")},
+    {S("\r")},
+    {S("\0")},
+};
+
+/* Inline: one message, the smuggled one inside it as text, then QUIT. */
+static void
+check_inlined(const struct sim *m)
+{
+	const char *d, *end;
+	size_t n;
+
+	assert_true(m->srv_len >= sizeof(PRE) - 1);
+	expect_bytes("server prefix", m->srv, sizeof(PRE) - 1, S(PRE));
+	d = m->srv + sizeof(PRE) - 1;
+	n = m->srv_len - (sizeof(PRE) - 1);
+	assert_false(has_bare(m->srv, m->srv_len));
+	assert_false(n >= 3 && memcmp(d, ".\r\n", 3) == 0);
+	/* The one end of data is the smuggled message's own, last. */
+	end = find_mem(d, n, S("\r\n.\r\n"));
+	assert_non_null(end);
+	expect_bytes(
+	    "server tail", end, (size_t)(d + n - end), S("\r\n.\r\nQUIT\r\n"));
+	assert_non_null(find_mem(d, n, S("MAIL FROM:<evil@x>\r\n")));
+	assert_non_null(find_mem(d, n, S("\r\nsmuggled")));
+	assert_false(m->aborted);
+	assert_false(m->closed);
+	assert_int_equal(m->events[SMTPFIX_EV_SMUGGLE], 0);
+	assert_true(m->events[SMTPFIX_EV_INLINE] >= 1);
+	assert_int_equal(m->events[SMTPFIX_EV_DATA_END], 1);
+	assert_int_equal(m->s.messages, 1);
+}
+
+static void
+inline_one(const char *head, size_t hlen, const char *v, size_t vlen)
+{
+	static char d[512];
+	struct sim *m = &sim;
+	struct seg segs[4];
+	size_t dlen, at, chunk;
+
+	dlen = 0;
+	memcpy(d + dlen, head, hlen);
+	dlen += hlen;
+	memcpy(d + dlen, v, vlen);
+	dlen += vlen;
+	memcpy(d + dlen, S(EVIL EVIL_DATA "QUIT\r\n"));
+	dlen += sizeof(EVIL EVIL_DATA "QUIT\r\n") - 1;
+	segs[0] = (struct seg){0, S(PRE)};
+	segs[1] = (struct seg){1, S("250 ok\r\n250 ok\r\n354 go\r\n")};
+	segs[2] = (struct seg){0, d, dlen};
+	segs[3] = (struct seg){1, S("250 queued\r\n221 bye\r\n")};
+	for (at = 0; at <= dlen; at++) {
+		open_session(m, SMTPFIX_HELO_ALWAYS);
+		m->pol.bare = SMTPFIX_BARE_INLINE;
+		play(m, segs, 4, 0, 2, at);
+		check_inlined(m);
+		EXPECT_CLI(m, "250 ok\r\n250 ok\r\n354 go\r\n250 queued\r\n"
+		              "221 bye\r\n");
+	}
+	for (chunk = 1; chunk <= 7; chunk++) {
+		open_session(m, SMTPFIX_HELO_ALWAYS);
+		m->pol.bare = SMTPFIX_BARE_INLINE;
+		play(m, segs, 4, chunk, (size_t)-1, 0);
+		check_inlined(m);
+	}
+}
+
+static void
+test_inline_smuggling(void **state)
+{
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < NSEG(endings); i++) {
+		inline_one(
+		    S("Subject: hi\r\n\r\nbody"), endings[i].p, endings[i].len);
+		inline_one(S(""), endings[i].p, endings[i].len);
+		inline_one(
+		    S("Subject: hi\r\n\r\n"), endings[i].p, endings[i].len);
+		inline_one(S("Subject: hi\r\n\r\n..\r\nx"), endings[i].p,
+		    endings[i].len);
+		inline_one(
+		    S("Subject: hi\r\n\r\n.x"), endings[i].p, endings[i].len);
+	}
+}
+
+/* Reject (the policy's zero value) refuses all 16. */
+static void
+test_reject_endings(void **state)
+{
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < NSEG(endings); i++)
+		smuggle_one(
+		    S("Subject: hi\r\n\r\nbody"), endings[i].p, endings[i].len);
+}
+
+/*
+ * Synchronisation (RFC 2920 §3.1): DATA, STARTTLS and AUTH end a group;
+ * a client that sends on before their reply gets 554 5.5.0.
+ */
+
+#define ONE_WRITE                                                              \
+	"MAIL FROM:<a@x>\r\nRCPT TO:<b@y>\r\nDATA\r\n"                         \
+	"Subject: one\r\n\r\nfirst\r\n.\r\n"                                   \
+	"MAIL FROM:<c@x>\r\nRCPT TO:<d@y>\r\nDATA\r\n"                         \
+	"Subject: two\r\n\r\nsecond\r\n.\r\nQUIT\r\n"
+
+static void
+check_sync(const struct sim *m, const char *srv, size_t slen, const char *cli,
+    size_t clen)
+{
+	expect_bytes("server", m->srv, m->srv_len, srv, slen);
+	expect_bytes("client", m->cli, m->cli_len, cli, clen);
+	assert_true(m->closed);
+	assert_int_equal(m->events[SMTPFIX_EV_SYNC], 1);
+	assert_int_equal(m->events[SMTPFIX_EV_DATA_END], 0);
+	assert_int_equal(m->s.messages, 0);
+	check_clean(m);
+}
+
+/* Every split of every segment, and every chunk size up to 40. */
+static void
+sync_splits(const struct seg *segs, size_t n, enum smtpfix_bare bare,
+    const char *srv, size_t slen, const char *cli, size_t clen)
+{
+	struct sim *m = &sim;
+	size_t chunk, seg, at;
+
+	for (chunk = 0; chunk < 40; chunk++) {
+		open_session(m, SMTPFIX_HELO_ALWAYS);
+		m->pol.bare = bare;
+		play(m, segs, n, chunk, (size_t)-1, 0);
+		check_sync(m, srv, slen, cli, clen);
+	}
+	for (seg = 0; seg < n; seg++) {
+		for (at = 0; at <= segs[seg].len; at++) {
+			open_session(m, SMTPFIX_HELO_ALWAYS);
+			m->pol.bare = bare;
+			play(m, segs, n, 0, seg, at);
+			check_sync(m, srv, slen, cli, clen);
+		}
+	}
+}
+
+static void
+test_sync_data(void **state)
+{
+	/* Two transactions in one write: the server's 354 finds the
+	 * first message already waiting. */
+	static const struct seg one[] = {
+	    C(ONE_WRITE),
+	    SV("250 ok\r\n250 ok\r\n354 go\r\n250 queued\r\n"),
+	};
+	/* The replies before the 354 come first. */
+	static const struct seg two[] = {
+	    C("MAIL FROM:<a@x>\r\nRCPT TO:<b@y>\r\nDATA\r\n"),
+	    SV("250 ok\r\n250 ok\r\n"),
+	    C("Subject: one\r\n\r\nfirst\r\n.\r\n"),
+	    SV("354 go\r\n"),
+	};
+	/* A refusal of DATA too: the client did not wait for it. */
+	static const struct seg three[] = {
+	    C("MAIL FROM:<a@x>\r\nRCPT TO:<b@y>\r\nDATA\r\nRSET\r\n"),
+	    SV("250 ok\r\n550 no\r\n554 5.5.1 no valid recipients\r\n"),
+	};
+	/* A multi-line 354: its first line is not relayed either. */
+	static const struct seg four[] = {
+	    C("DATA\r\nx\r\n.\r\n"),
+	    SV("354-go\r\n354 on\r\n"),
+	};
+	enum smtpfix_bare b;
+
+	(void)state;
+	for (b = SMTPFIX_BARE_REJECT; b <= SMTPFIX_BARE_INLINE; b++) {
+		sync_splits(one, NSEG(one), b,
+		    S("MAIL FROM:<a@x>\r\nRCPT TO:<b@y>\r\nDATA\r\n"),
+		    S("250 ok\r\n250 ok\r\n" R554SYNC));
+		sync_splits(two, NSEG(two), b,
+		    S("MAIL FROM:<a@x>\r\nRCPT TO:<b@y>\r\nDATA\r\n"),
+		    S("250 ok\r\n250 ok\r\n" R554SYNC));
+		sync_splits(three, NSEG(three), b,
+		    S("MAIL FROM:<a@x>\r\nRCPT TO:<b@y>\r\nDATA\r\n"),
+		    S("250 ok\r\n550 no\r\n" R554SYNC));
+		sync_splits(four, NSEG(four), b, S("DATA\r\n"), S(R554SYNC));
+	}
+}
+
+/* A client that waits for each reply RFC 2920 makes it wait for is
+ * unaffected, with everything RFC 2920 §3.1 lets it pipeline pipelined:
+ * RSET and the envelope up to DATA, the message with the next envelope
+ * behind its end, NOOP as the last of a group.  (NOOP, EHLO, QUIT in the
+ * middle of a group are not held here: the server judges them.) */
+static void
+test_sync_waits(void **state)
+{
+	static const struct seg segs[] = {
+	    C("RSET\r\nMAIL FROM:<a@x>\r\nRCPT TO:<b@y>\r\n"
+	      "RCPT TO:<c@y>\r\nDATA\r\n"),
+	    SV("250 ok\r\n250 ok\r\n250 ok\r\n550 no\r\n354 go\r\n"),
+	    C("Subject: one\r\n\r\nfirst\r\n.\r\nMAIL FROM:<d@x>\r\n"
+	      "RCPT TO:<e@y>\r\nDATA\r\n"),
+	    SV("250 queued 1\r\n250 ok\r\n250 ok\r\n354 go\r\n"),
+	    C("Subject: two\r\n\r\nsecond\r\n.\r\nNOOP\r\n"),
+	    SV("250 queued 2\r\n250 ok\r\n"),
+	    C("QUIT\r\n"),
+	    SV("221 bye\r\n"),
+	};
+	static const char srv[] =
+	    "RSET\r\nMAIL FROM:<a@x>\r\nRCPT TO:<b@y>\r\nRCPT TO:<c@y>\r\n"
+	    "DATA\r\nSubject: one\r\n\r\nfirst\r\n.\r\nMAIL FROM:<d@x>\r\n"
+	    "RCPT TO:<e@y>\r\nDATA\r\nSubject: two\r\n\r\nsecond\r\n.\r\n"
+	    "NOOP\r\nQUIT\r\n";
+	static const char cli[] =
+	    "250 ok\r\n250 ok\r\n250 ok\r\n550 no\r\n354 go\r\n"
+	    "250 queued 1\r\n250 ok\r\n250 ok\r\n354 go\r\n"
+	    "250 queued 2\r\n250 ok\r\n221 bye\r\n";
+	struct sim *m = &sim;
+	size_t chunk, seg, at;
+	enum smtpfix_bare b;
+
+	(void)state;
+	for (b = SMTPFIX_BARE_REJECT; b <= SMTPFIX_BARE_INLINE; b++) {
+		for (chunk = 0; chunk < 40; chunk++) {
+			open_session(m, SMTPFIX_HELO_ALWAYS);
+			m->pol.bare = b;
+			play(m, segs, NSEG(segs), chunk, (size_t)-1, 0);
+			EXPECT_SRV(m, srv);
+			EXPECT_CLI(m, cli);
+			assert_int_equal(m->events[SMTPFIX_EV_SYNC], 0);
+			assert_int_equal(m->s.messages, 2);
+		}
+		for (seg = 0; seg < NSEG(segs); seg++) {
+			for (at = 0; at <= segs[seg].len; at++) {
+				open_session(m, SMTPFIX_HELO_ALWAYS);
+				m->pol.bare = b;
+				play(m, segs, NSEG(segs), 0, seg, at);
+				EXPECT_SRV(m, srv);
+				EXPECT_CLI(m, cli);
+				assert_int_equal(m->events[SMTPFIX_EV_SYNC], 0);
+			}
+		}
+	}
+}
+
+/* Bytes the gateway still has in its socket count as early too. */
+static void
+test_sync_client_early(void **state)
+{
+	struct sim *m = &sim;
+
+	(void)state;
+	open_session(m, SMTPFIX_HELO_ALWAYS);
+	assert_int_equal(smtpfix_stream_sync_wait(&m->s), 0);
+	smtpfix_stream_client_early(&m->s); /* not held: no effect */
+	feed(m, 0, S("NOOP\r\nDATA\r\n"));
+	assert_int_equal(smtpfix_stream_sync_wait(&m->s), 1);
+	feed(m, 1, S("250 ok\r\n"));
+	smtpfix_stream_client_early(&m->s);
+	feed(m, 1, S("354 go\r\n"));
+	EXPECT_SRV(m, "NOOP\r\nDATA\r\n");
+	EXPECT_CLI(m, "250 ok\r\n" R554SYNC);
+	assert_int_equal(m->events[SMTPFIX_EV_SYNC], 1);
+	assert_int_equal(smtpfix_stream_sync_wait(&m->s), 0);
+	/* Released by the reply: no longer early. */
+	open_session(m, SMTPFIX_HELO_ALWAYS);
+	smtpfix_stream_client_early(&m->s);
+	feed(m, 0, S("DATA\r\n"));
+	feed(m, 1, S("354 go\r\n"));
+	assert_int_equal(smtpfix_stream_sync_wait(&m->s), 0);
+	feed(m, 0, S(".\r\n"));
+	assert_int_equal(m->events[SMTPFIX_EV_DATA_END], 1);
+}
+
+static void
+test_sync_auth(void **state)
+{
+	/* No initial response: the client must wait for the 334. */
+	static const struct seg login[] = {
+	    C("AUTH LOGIN\r\ndXNlcg==\r\ncGFzcw==\r\n"),
+	    SV("334 VXNlcm5hbWU6\r\n"),
+	};
+	/* A SASL response is a line the client waits after as well. */
+	static const struct seg resp[] = {
+	    C("AUTH LOGIN\r\n"),
+	    SV("334 VXNlcm5hbWU6\r\n"),
+	    C("dXNlcg==\r\ncGFzcw==\r\n"),
+	    SV("334 UGFzc3dvcmQ6\r\n"),
+	};
+	/* An initial response the server wants more after. */
+	static const struct seg more[] = {
+	    C("AUTH LOGIN dXNlcg==\r\ncGFzcw==\r\n"),
+	    SV("334 UGFzc3dvcmQ6\r\n"),
+	};
+	struct sim *m = &sim;
+
+	(void)state;
+	sync_splits(login, NSEG(login), SMTPFIX_BARE_REJECT,
+	    S("AUTH LOGIN\r\n"), S(R554SYNC));
+	sync_splits(resp, NSEG(resp), SMTPFIX_BARE_REJECT,
+	    S("AUTH LOGIN\r\ndXNlcg==\r\n"),
+	    S("334 VXNlcm5hbWU6\r\n" R554SYNC));
+	sync_splits(more, NSEG(more), SMTPFIX_BARE_REJECT,
+	    S("AUTH LOGIN dXNlcg==\r\n"), S(R554SYNC));
+	/* RFC 4954 §4: an initial response that completes in one round
+	 * trip may be followed at once, whatever the outcome. */
+	open_session(m, SMTPFIX_HELO_ALWAYS);
+	feed(m, 0, S("AUTH PLAIN AHVzZXIAcGFzcw==\r\nMAIL FROM:<a@x>\r\n"));
+	EXPECT_SRV(m, "AUTH PLAIN AHVzZXIAcGFzcw==\r\n");
+	feed(m, 1, S("235 2.7.0 ok\r\n250 ok\r\n"));
+	EXPECT_SRV(m, "AUTH PLAIN AHVzZXIAcGFzcw==\r\nMAIL FROM:<a@x>\r\n");
+	EXPECT_CLI(m, "235 2.7.0 ok\r\n250 ok\r\n");
+	open_session(m, SMTPFIX_HELO_ALWAYS);
+	feed(m, 0, S("AUTH PLAIN AHVzZXIAcGFzcw==\r\nMAIL FROM:<a@x>\r\n"));
+	feed(m, 1, S("535 5.7.8 no\r\n503 auth first\r\n"));
+	EXPECT_CLI(m, "535 5.7.8 no\r\n503 auth first\r\n");
+	assert_int_equal(m->events[SMTPFIX_EV_SYNC], 0);
+	assert_false(m->closed);
 }
 
 /*
@@ -1322,8 +1751,7 @@ test_starttls_opaque(void **state)
 
 	(void)state;
 	open_session(m, SMTPFIX_HELO_ALWAYS);
-	/* CVE-2011-0411: a command pipelined behind STARTTLS. */
-	feed(m, 0, S("STARTTLS\r\nMAIL FROM:<evil@x>\r\n"));
+	feed(m, 0, S("STARTTLS\r\n"));
 	EXPECT_SRV(m, "STARTTLS\r\n");
 	/* CVE-2021-38371: a reply pipelined behind the 220. */
 	feed(m, 1, S("220 2.0.0 Ready to start TLS\r\n250 injected\r\n"));
@@ -1364,9 +1792,10 @@ test_starttls_refused(void **state)
 
 	(void)state;
 	open_session(m, SMTPFIX_HELO_ALWAYS);
-	feed(m, 0, S("STARTTLS\r\nMAIL FROM:<a@x>\r\n"));
+	feed(m, 0, S("STARTTLS\r\n"));
 	EXPECT_SRV(m, "STARTTLS\r\n");
 	feed(m, 1, S("454 4.7.0 TLS not available\r\n"));
+	feed(m, 0, S("MAIL FROM:<a@x>\r\n"));
 	EXPECT_SRV(m, "STARTTLS\r\nMAIL FROM:<a@x>\r\n");
 	feed(m, 1, S("250 ok\r\n"));
 	EXPECT_CLI(m, "454 4.7.0 TLS not available\r\n250 ok\r\n");
@@ -1524,8 +1953,9 @@ tls_terminate_flow(size_t chunk)
 	                    "250 STARTTLS\r\n");
 	m->srv_len = m->cli_len = 0;
 
-	/* CVE-2011-0411: a command pipelined behind STARTTLS. */
-	seg = (struct seg){0, S("STARTTLS\r\nMAIL FROM:<evil@x>\r\n")};
+	/* (A command pipelined behind STARTTLS, the CVE-2011-0411 class,
+	 * is a synchronisation error: test_sync_starttls.) */
+	seg = (struct seg){0, S("STARTTLS\r\n")};
 	play(m, &seg, 1, chunk, (size_t)-1, 0);
 	EXPECT_SRV(m, "STARTTLS\r\n");
 	assert_string_equal(m->detail, "upstream");
@@ -1544,7 +1974,6 @@ tls_terminate_flow(size_t chunk)
 	assert_int_equal(smtpfix_stream_wait(&m->s), SMTPFIX_WAIT_REPLY);
 	/* Nothing moves during the handshake. */
 	feed(m, 1, S("250 more\r\n"));
-	feed(m, 0, S("NOOP\r\n"));
 	assert_int_equal(m->cli_len, 0);
 	EXPECT_SRV(m, "STARTTLS\r\n");
 	m->sin_len = m->cin_len = 0;
@@ -1616,7 +2045,7 @@ test_tls_client_only(void **state)
 
 	(void)state;
 	open_tls(m, TE, OPP, S("250-mx\r\n250 8BITMIME\r\n"));
-	feed(m, 0, S("STARTTLS\r\nNOOP\r\n"));
+	feed(m, 0, S("STARTTLS\r\n"));
 	assert_int_equal(m->srv_len, 0);
 	assert_int_equal(m->tls_up, 0);
 	assert_int_equal(m->tls_cli, 1);
@@ -1670,11 +2099,11 @@ test_tls_require_no_offer(void **state)
 
 	(void)state;
 	open_tls(m, TE, REQ, S("250-mx\r\n250 8BITMIME\r\n"));
-	feed(m, 0, S("STARTTLS\r\nNOOP\r\n"));
+	feed(m, 0, S("STARTTLS\r\n"));
 	EXPECT_CLI(m, "454 4.7.0 " FQDN
 	              " TLS not available: the server does not offer it\r\n");
 	assert_string_equal(m->detail, "no_upstream_tls");
-	/* STARTTLS ended the group: the NOOP waited for our answer. */
+	feed(m, 0, S("NOOP\r\n"));
 	EXPECT_SRV(m, "NOOP\r\n");
 	feed(m, 1, S("250 ok\r\n"));
 	assert_int_equal(m->tls_cli, 0);
@@ -1738,10 +2167,17 @@ test_tls_strip_and_syntax(void **state)
 
 	(void)state;
 	open_tls(m, SMTPFIX_TLS_STRIP, OPP, S("250-mx\r\n250 STARTTLS\r\n"));
-	feed(m, 0, S("STARTTLS\r\nNOOP\r\n"));
+	feed(m, 0, S("STARTTLS\r\n"));
 	EXPECT_CLI(m, "502 5.5.1 " FQDN " STARTTLS not offered\r\n");
+	feed(m, 0, S("NOOP\r\n"));
 	EXPECT_SRV(m, "NOOP\r\n");
 	assert_string_equal(m->detail, "not_offered");
+	/* STARTTLS ends a group (RFC 2920 §3.1) even when refused here. */
+	open_tls(m, SMTPFIX_TLS_STRIP, OPP, S("250-mx\r\n250 STARTTLS\r\n"));
+	feed(m, 0, S("STARTTLS\r\nNOOP\r\n"));
+	EXPECT_CLI(m, R554SYNC);
+	assert_int_equal(m->srv_len, 0);
+	assert_true(m->closed);
 
 	open_tls(m, TE, OPP, S("250-mx\r\n250 STARTTLS\r\n"));
 	feed(m, 0, S("STARTTLS now\r\n"));
@@ -1790,7 +2226,7 @@ test_tls_passthrough_policy(void **state)
 	(void)state;
 	open_tls(
 	    m, SMTPFIX_TLS_PASSTHROUGH, OPP, S("250-mx\r\n250 STARTTLS\r\n"));
-	feed(m, 0, S("STARTTLS\r\nMAIL FROM:<evil@x>\r\n"));
+	feed(m, 0, S("STARTTLS\r\n"));
 	feed(m, 1, S("220 go\r\n250 injected\r\n"));
 	assert_true(m->opaque);
 	assert_int_equal(m->tls_up + m->tls_cli, 0);
@@ -1803,6 +2239,59 @@ test_tls_passthrough_policy(void **state)
 	feed(m, 0, S("EHLO x\r\n"));
 	feed(m, 1, S("250-mx\r\n250 STARTTLS\r\n"));
 	EXPECT_CLI(m, GREET "250-mx\r\n250 STARTTLS\r\n");
+}
+
+static void
+test_sync_starttls(void **state)
+{
+	static const struct seg pass[] = {
+	    C("STARTTLS\r\nMAIL FROM:<evil@x>\r\n"),
+	    SV("220 2.0.0 Ready to start TLS\r\n"),
+	};
+	static const struct seg refused[] = {
+	    C("STARTTLS\r\nMAIL FROM:<a@x>\r\n"),
+	    SV("454 4.7.0 TLS not available\r\n"),
+	};
+	struct sim *m = &sim;
+	size_t chunk;
+
+	(void)state;
+	/* Passthrough: CVE-2011-0411's pipelined command. */
+	sync_splits(pass, NSEG(pass), SMTPFIX_BARE_REJECT, S("STARTTLS\r\n"),
+	    S(R554SYNC));
+	assert_false(m->opaque);
+	sync_splits(refused, NSEG(refused), SMTPFIX_BARE_REJECT,
+	    S("STARTTLS\r\n"), S(R554SYNC));
+	/* Terminate, upstream in TLS too: caught at our 220. */
+	for (chunk = 0; chunk < 12; chunk++) {
+		struct seg seg;
+
+		open_tls(m, TE, OPP, S("250-mx\r\n250 STARTTLS\r\n"));
+		seg = (struct seg){0, S("STARTTLS\r\nMAIL FROM:<evil@x>\r\n")};
+		play(m, &seg, 1, chunk, (size_t)-1, 0);
+		EXPECT_SRV(m, "STARTTLS\r\n");
+		feed(m, 1, S("220 2.0.0 Ready\r\n"));
+		assert_int_equal(m->tls_up, 1);
+		smtpfix_stream_tls_done(&m->s, SMTPFIX_TLSR_UP_OK);
+		pump(m);
+		assert_int_equal(m->tls_cli, 0);
+		EXPECT_CLI(m, R554SYNC);
+		assert_true(m->closed);
+		assert_int_equal(m->events[SMTPFIX_EV_SYNC], 1);
+	}
+	/* Terminate, client leg only (the server offers no TLS). */
+	open_tls(m, TE, OPP, S("250-mx\r\n250 DSN\r\n"));
+	feed(m, 0, S("STARTTLS\r\nNOOP\r\n"));
+	assert_int_equal(m->tls_cli, 0);
+	EXPECT_SRV(m, "");
+	EXPECT_CLI(m, R554SYNC);
+	assert_int_equal(m->events[SMTPFIX_EV_SYNC], 1);
+	/* The same client waiting: TLS as usual. */
+	open_tls(m, TE, OPP, S("250-mx\r\n250 DSN\r\n"));
+	feed(m, 0, S("STARTTLS\r\n"));
+	assert_int_equal(m->tls_cli, 1);
+	EXPECT_CLI(m, R220TLS);
+	assert_int_equal(m->events[SMTPFIX_EV_SYNC], 0);
 }
 
 /*
@@ -1845,13 +2334,15 @@ test_auth_cancel(void **state)
 
 	(void)state;
 	open_session(m, SMTPFIX_HELO_ALWAYS);
-	/* Pipelined after AUTH: waits for the reply to AUTH. */
-	feed(m, 0, S("AUTH PLAIN\r\n*\r\nNOOP\r\n"));
+	/* Each line waits for the reply before it. */
+	feed(m, 0, S("AUTH PLAIN\r\n"));
 	EXPECT_SRV(m, "AUTH PLAIN\r\n");
 	feed(m, 1, S("334 \r\n"));
+	feed(m, 0, S("*\r\n"));
 	EXPECT_SRV(m, "AUTH PLAIN\r\n*\r\n");
 	assert_int_equal(last_c2s(m, SMTPFIX_ACT_FORWARD)->secret, 1);
 	feed(m, 1, S("501 5.7.0 Authentication aborted\r\n"));
+	feed(m, 0, S("NOOP\r\n"));
 	EXPECT_SRV(m, "AUTH PLAIN\r\n*\r\nNOOP\r\n");
 	assert_int_equal(last_c2s(m, SMTPFIX_ACT_FORWARD)->secret, 0);
 	assert_string_equal(last_c2s(m, SMTPFIX_ACT_FORWARD)->verb, "NOOP");
@@ -2136,7 +2627,16 @@ test_data_wide(void **state)
 		feed(m, 0, S(".\r\nNOOP\r\n"));
 		expect_bytes(
 		    "server", m->srv, m->srv_len, lines[i], strlen(lines[i]));
+		/* Held, and sent early (RFC 2920 §3.1): never relayed. */
 		feed(m, 1, S("354 go\r\n"));
+		assert_int_equal(m->events[SMTPFIX_EV_DATA_END], 0);
+		assert_int_equal(m->events[SMTPFIX_EV_SYNC], 1);
+		assert_int_equal(m->srv_len, strlen(lines[i]));
+		/* A client that waits gets the data mode. */
+		open_session(m, SMTPFIX_HELO_ALWAYS);
+		feed(m, 0, lines[i], strlen(lines[i]));
+		feed(m, 1, S("354 go\r\n"));
+		feed(m, 0, S(".\r\nNOOP\r\n"));
 		assert_int_equal(m->events[SMTPFIX_EV_DATA_END], 1);
 		assert_int_equal(m->srv_len, strlen(lines[i]) + 9);
 	}
@@ -2160,6 +2660,14 @@ main(void)
 	    cmocka_unit_test(test_data_large),
 	    cmocka_unit_test(test_smuggling),
 	    cmocka_unit_test(test_smuggle_dead),
+	    cmocka_unit_test(test_inline_exact),
+	    cmocka_unit_test(test_inline_smuggling),
+	    cmocka_unit_test(test_reject_endings),
+	    cmocka_unit_test(test_sync_data),
+	    cmocka_unit_test(test_sync_waits),
+	    cmocka_unit_test(test_sync_client_early),
+	    cmocka_unit_test(test_sync_starttls),
+	    cmocka_unit_test(test_sync_auth),
 	    cmocka_unit_test(test_bad_command_chars),
 	    cmocka_unit_test(test_too_long),
 	    cmocka_unit_test(test_bdat_refused),

@@ -84,6 +84,8 @@ enum pc_hostile {
 	PC_H_PATH,            /* source route or scoped literal */
 	PC_H_BAD_REPLY,       /* malformed or over-long server reply */
 	PC_H_FLOOD,           /* more pipelined commands than replies kept */
+	PC_H_SYNC,            /* sent on past DATA, STARTTLS or AUTH before
+	                         the reply (RFC 2920 §3.1) */
 	PC_H_COUNT,
 };
 
@@ -95,6 +97,7 @@ static const char *const pc_hostile_name[PC_H_COUNT] = {
     [PC_H_PATH] = "path",
     [PC_H_BAD_REPLY] = "bad_reply",
     [PC_H_FLOOD] = "flood",
+    [PC_H_SYNC] = "sync",
 };
 
 /* Notes on a session, a bit each; the names in pc_note_name. */
@@ -801,6 +804,9 @@ pc_step_event(
 		break;
 	case SMTPFIX_EV_QUEUE_FULL:
 		pc_hostile_add(c, s, dir, PC_H_FLOOD);
+		break;
+	case SMTPFIX_EV_SYNC:
+		pc_hostile_add(c, s, dir, PC_H_SYNC);
 		break;
 	case SMTPFIX_EV_TLS:
 		s->starttls = 2;
@@ -1633,7 +1639,8 @@ main(int argc, char **argv)
 		return 2;
 	}
 	TAILQ_INIT(&c->lru);
-	/* Observe only: HELO relayed unchanged, the gateway's caps. */
+	/* Observe only: HELO relayed unchanged, the gateway's caps; bare
+	 * CR, LF and NUL in data flagged (bare_line_endings = reject). */
 	c->pol.fqdn = "smtp64-pcap.invalid";
 	c->pol.fqdn_len = strlen(c->pol.fqdn);
 	c->pol.helo = SMTPFIX_HELO_OFF;

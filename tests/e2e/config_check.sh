@@ -80,6 +80,7 @@ accepts "the standard config" "$good"
 accepts "helo_rewrite = literals" "$(variant literals 's/^helo_rewrite = .*/helo_rewrite = literals/')"
 accepts "helo_rewrite = off" "$(variant off 's/^helo_rewrite = .*/helo_rewrite = off/')"
 accepts "connect_timeout_s = 3" "$(variant timeout '4a connect_timeout_s = 3')"
+accepts "bare_line_endings = reject" "$(variant bare '4a bare_line_endings = reject')"
 accepts "comment lines" "$(variant comments '1i # smtp64 test\n; other comment style')"
 if [ -r "$LAB_ROOT/tests/lab/demo.conf" ]; then
 	accepts "tests/lab/demo.conf" "$LAB_ROOT/tests/lab/demo.conf"
@@ -91,6 +92,7 @@ rejects "a bad IPv4 address" "$(variant badv4 's/^ipv4 = 192.0.2.30$/ipv4 = 192.
 rejects "an IPv6 address as ipv4" "$(variant family 's/^ipv4 = 198.51.100.25$/ipv4 = 2001:db8::30/')" 11
 rejects "a missing fqdn" "$(variant nofqdn '/^fqdn = /d')"
 rejects "helo_rewrite = maybe" "$(variant maybe 's/^helo_rewrite = .*/helo_rewrite = maybe/')" 4
+rejects "bare_line_endings = accept" "$(variant bareno '4a bare_line_endings = accept')" 5
 
 # Addresses that are no host: a pair must never lead to the gateway host
 # itself, its link or a group.

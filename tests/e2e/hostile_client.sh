@@ -21,7 +21,10 @@ has_mail() { test -n "$(maildir_find s6 "$1")"; }
 lab_topology c4 gw s6 || { fail "lab topology"; lab_summary; exit 1; }
 lab_postfix_start s6 || { fail "postfix on s6"; lab_summary; exit 1; }
 conf=$LAB_DIR/gw.conf
+# The smuggling section checks the refusal: reject, not the default
+# inline (tests/e2e/data_sync.sh covers inline).
 lab_gw_conf "$conf" always "command_timeout_s = 3
+bare_line_endings = reject
 log_level = debug"
 lab_smtp64d_start "$conf" || { fail "smtp64d start"; lab_summary; exit 1; }
 

@@ -87,7 +87,8 @@ check "-q prints nothing" test -z "$got"
 lab_topology c4 gw s6 || { fail "lab topology"; lab_summary; exit 1; }
 lab_postfix_start s6 || { fail "Postfix on s6"; lab_summary; exit 1; }
 conf=$LAB_DIR/gw.conf
-lab_gw_conf "$conf" always
+# Session 2 shows the refusal of smuggling: reject, not the default inline.
+lab_gw_conf "$conf" always "bare_line_endings = reject"
 lab_smtp64d_start "$conf" || { fail "smtp64d starts"; lab_summary; exit 1; }
 
 # tcpdump_start NAME IFACE: a capture in the gateway namespace into
