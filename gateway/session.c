@@ -309,6 +309,28 @@ log_step(struct gw_session *s, const struct smtpfix_step *st)
 	case SMTPFIX_EV_QUEUE_FULL:
 		gw_log(LOG_DEBUG, "session=%08x event=pipeline_full", s->id);
 		return;
+	case SMTPFIX_EV_PREGREET:
+		gw_log(LOG_WARNING,
+		    "session=%08x event=reject reason=pregreet "
+		    "detail=%s action=abort_upstream reply=554",
+		    s->id, st->detail != NULL ? st->detail : "?");
+		return;
+	case SMTPFIX_EV_VERB:
+		gw_log(LOG_WARNING,
+		    "session=%08x event=reject reason=verb_%s verb=%s "
+		    "reply=%s",
+		    s->id, st->detail != NULL ? st->detail : "?",
+		    st->verb != NULL ? st->verb : "unknown",
+		    st->detail != NULL && strcmp(st->detail, "not_offered") == 0
+		        ? "502"
+		        : "500");
+		return;
+	case SMTPFIX_EV_REPLY_CODE:
+		gw_log(LOG_INFO,
+		    "session=%08x event=reply_recoded from=456 to=451 "
+		    "reason=ipv6_ipv4_fallback_not_negotiated",
+		    s->id);
+		return;
 	case SMTPFIX_EV_STARTTLS:
 		gw_log(LOG_INFO,
 		    "session=%08x event=starttls mode=%s "
@@ -429,7 +451,8 @@ step(struct gw_session *s, int c2s)
 	case SMTPFIX_ACT_ABORT:
 		upstream_close(s, 1);
 		if (s->reason == NULL)
-			s->reason = "smuggling";
+			s->reason = st.event == SMTPFIX_EV_PREGREET ? "pregreet"
+			                                            : "smuggling";
 		break;
 	case SMTPFIX_ACT_OPAQUE:
 		gw_buf_put(out, gw_buf_head(in), st.consumed);

@@ -9,6 +9,7 @@
 
 #include "smtpfix/helo.h"
 #include "smtpfix/chars.h"
+#include "smtpfix/ehlo.h"
 #include "smtpfix/line.h"
 #include "smtpfix/path.h"
 #include "smtpfix/stream.h"
@@ -43,6 +44,9 @@ enum smtpfix_local {
 	LOCAL_SCOPED_RCPT,
 	LOCAL_TLS_READY, /* our 220 to STARTTLS: ACT_TLS_CLIENT */
 	LOCAL_TLS_REPLY, /* the policy's answer (s->tls_code, s->tls_text) */
+	LOCAL_PREGREET,
+	LOCAL_NOT_OFFERED,
+	LOCAL_UNRECOGNIZED,
 };
 
 /* Handshakes of the gateway's own (struct smtpfix_stream.tls_phase). */
@@ -89,6 +93,16 @@ static const struct smtpfix_local_reply local_replies[] = {
     [LOCAL_TLS_READY] = {"220 2.0.0", "Ready to start TLS", 0},
     /* Replaced by s->tls_code and s->tls_text when emitted. */
     [LOCAL_TLS_REPLY] = {"454 4.7.0", "TLS not available", 0},
+    /* RFC 5321 §3.1, §4.3.1: the server speaks first; a client that
+     * talks before the greeting is not an SMTP client (a proxy header,
+     * a script that does not wait).  Refused as postscreen(8) does. */
+    [LOCAL_PREGREET] = {"554 5.5.1",
+        "protocol error: client sent data before the greeting", 1},
+    /* RFC 5321 §4.2.4: 502 for a known command that is not
+     * implemented here (the gateway never offered its extension). */
+    [LOCAL_NOT_OFFERED] = {"502 5.5.1", "command not implemented", 0},
+    /* RFC 5321 §4.2.4: 500 for a command not recognized. */
+    [LOCAL_UNRECOGNIZED] = {"500 5.5.1", "command unrecognized", 0},
 };
 
 #define LOCAL_COUNT (sizeof(local_replies) / sizeof(local_replies[0]))
@@ -484,6 +498,62 @@ c2s_starttls(struct smtpfix_stream *s, const char *in, size_t used, size_t vend,
 	}
 }
 
+/* 1 while the server's greeting has not been relayed in full. */
+static int
+greeting_pending(struct smtpfix_stream *s)
+{
+	const struct smtpfix_pending *p = q_head(s);
+
+	return p != NULL && p->kind == KIND_GREETING;
+}
+
+/*
+ * RFC 5321 §3.1, §4.3.1: the client spoke before the greeting.  Nothing
+ * it sent is relayed (not even after the greeting: a PROXY header or a
+ * pipelined script would reach the server as commands); the upstream
+ * connection is reset and the client gets 554 and a close.
+ */
+static void
+c2s_pregreet(struct smtpfix_stream *s, struct smtpfix_step *out)
+{
+	out->act = SMTPFIX_ACT_ABORT;
+	out->consumed = 0;
+	out->event = SMTPFIX_EV_PREGREET;
+	out->detail = "client_spoke_first";
+	s->cmode = SMTPFIX_C_DEAD;
+	s->qhead = s->qlen = 0;
+	q_local(s, LOCAL_PREGREET);
+}
+
+/*
+ * A verb the gateway does not relay (smtpfix/ehlo.h): answered here, so
+ * that it never reaches the server.  Returns 1 if it answered.
+ */
+static int
+c2s_verb_refused(struct smtpfix_stream *s, const char *in, size_t used,
+    struct smtpfix_step *out)
+{
+	const char *name;
+
+	switch (smtpfix_ehlo_verb(in, used - 2, &name)) {
+	case SMTPFIX_VERB_RELAY:
+		return 0;
+	case SMTPFIX_VERB_NOT_OFFERED:
+		out->detail = "not_offered";
+		q_local(s, LOCAL_NOT_OFFERED);
+		break;
+	case SMTPFIX_VERB_UNRECOGNIZED:
+	default:
+		out->detail = "unrecognized";
+		q_local(s, LOCAL_UNRECOGNIZED);
+		break;
+	}
+	out->act = SMTPFIX_ACT_DISCARD;
+	out->event = SMTPFIX_EV_VERB;
+	out->verb = name;
+	return 1;
+}
+
 static void
 c2s_cmd(struct smtpfix_stream *s, const char *in, size_t len,
     struct smtpfix_step *out)
@@ -492,6 +562,10 @@ c2s_cmd(struct smtpfix_stream *s, const char *in, size_t len,
 	uint64_t size;
 	size_t used, vend;
 
+	if (len > 0 && greeting_pending(s)) {
+		c2s_pregreet(s, out);
+		return;
+	}
 	if (s->hold || len == 0)
 		return;
 	/* RFC 2920 §3.1: the client may send a whole group before any
@@ -594,6 +668,11 @@ c2s_cmd(struct smtpfix_stream *s, const char *in, size_t len,
 	case VERB_MAIL:
 	case VERB_RCPT:
 		if (s->pol->hygiene && c2s_path(s, in, used, out))
+			break;
+		q_push(s, KIND_OTHER, LOCAL_NONE);
+		break;
+	case VERB_UNKNOWN:
+		if (c2s_verb_refused(s, in, used, out))
 			break;
 		q_push(s, KIND_OTHER, LOCAL_NONE);
 		break;
@@ -769,32 +848,24 @@ reply_parse(const char *line, size_t used, unsigned *code, int *final)
 	}
 }
 
-/* 1 if the keyword of EHLO reply line[0..used) (a line after the
- * first) is the upper-case word w. */
-static int
-ehlo_kw(const char *line, size_t used, const char *w)
-{
-	size_t i, end;
-
-	end = used - 2;
-	for (i = 4; i < end && !smtpfix_is_wsp(line[i]); i++)
-		continue;
-	return i >= 4 && smtpfix_word_eq(line + 4, i - 4, w);
-}
-
-/* RFC 3030: CHUNKING and BINARYMIME lead the client to BDAT, which we
- * cannot frame safely; STARTTLS goes when the gateway answers it itself
- * (RFC 3207 §4: the offer is the gateway's) or strips it.  line[0..used)
- * is a 250 line after the first.  Notes the server's STARTTLS offer. */
+/* The EHLO reply the client sees is an allowlist (smtpfix/ehlo.h): what
+ * the gateway cannot keep goes, and STARTTLS goes when the gateway
+ * answers it itself (RFC 3207 §4: the offer is the gateway's) or strips
+ * it.  line[0..used) is a 250 line after the first.  Notes the server's
+ * STARTTLS offer. */
 static int
 ehlo_dropped(struct smtpfix_stream *s, const char *line, size_t used)
 {
-	if (ehlo_kw(line, used, "STARTTLS")) {
+	switch (smtpfix_ehlo_keyword(line + 4, used >= 6 ? used - 6 : 0)) {
+	case SMTPFIX_KW_STARTTLS:
 		s->srv_tls = 1;
 		return s->rdrop_tls;
+	case SMTPFIX_KW_KEEP:
+		return 0;
+	case SMTPFIX_KW_DROP:
+	default:
+		return 1;
 	}
-	return ehlo_kw(line, used, "CHUNKING") ||
-	       ehlo_kw(line, used, "BINARYMIME");
 }
 
 /* 1 if the EHLO reply now ending gets the gateway's own STARTTLS line. */
@@ -986,6 +1057,22 @@ s2c_ehlo(struct smtpfix_stream *s, const char *in, size_t len, size_t used,
 	return 1;
 }
 
+/* Line line[0..used) relayed with reply code code instead of its own
+ * (smtpfix_ehlo_reply_code); used fits out->buf. */
+static void
+s2c_recode(
+    const char *line, size_t used, unsigned code, struct smtpfix_step *out)
+{
+	memcpy(out->buf, line, used);
+	out->buf[0] = (char)('0' + code / 100 % 10);
+	out->buf[1] = (char)('0' + code / 10 % 10);
+	out->buf[2] = (char)('0' + code % 10);
+	out->act = SMTPFIX_ACT_EMIT;
+	out->emit = out->buf;
+	out->emit_len = used;
+	out->event = SMTPFIX_EV_REPLY_CODE;
+}
+
 void
 smtpfix_s2c_step(struct smtpfix_stream *s, const char *in, size_t len,
     struct smtpfix_step *out)
@@ -1140,6 +1227,8 @@ smtpfix_s2c_step(struct smtpfix_stream *s, const char *in, size_t len,
 	}
 	out->act = SMTPFIX_ACT_FORWARD;
 	out->consumed = used;
+	if (smtpfix_ehlo_reply_code(code) != code && used <= sizeof(out->buf))
+		s2c_recode(in, used, smtpfix_ehlo_reply_code(code), out);
 	if (!final) {
 		s->rfirst = 0;
 		return;

@@ -28,8 +28,12 @@
  *    server would read data where we relay commands);
  *  - BDAT is never relayed: CHUNKING is never offered, so BDAT is
  *    answered locally and its chunk skipped (RFC 3030 §2);
- *  - client bytes are held until the server's final greeting line
- *    (RFC 5321 §4.3.1: the client waits for the greeting).
+ *  - the client must wait for the server's final greeting line
+ *    (RFC 5321 §3.1, §4.3.1): a byte before it ends the session with
+ *    554 5.5.1, and nothing it sent is ever relayed;
+ *  - the EHLO reply the client sees is an allowlist (smtpfix/ehlo.h), and
+ *    a verb the gateway does not relay is answered here (500 or 502
+ *    5.5.1) and never reaches the server.
  *
  * STARTTLS (RFC 3207) follows the pair's TLS policy (smtpfix/tlspolicy.h,
  * set with smtpfix_stream_set_tls; none means passthrough):
@@ -83,7 +87,7 @@ struct smtpfix_tlspolicy; /* smtpfix/tlspolicy.h */
 #define SMTPFIX_QUEUE_LEN 128    /* replies outstanding at once */
 /* Dropped EHLO keyword lines looked past before a reply is judged
  * malformed (a server that sends pages of CHUNKING lines). */
-#define SMTPFIX_EHLO_SKIP_MAX 8
+#define SMTPFIX_EHLO_SKIP_MAX 16
 
 struct smtpfix_policy {
 	const char *fqdn; /* gateway FQDN: HELO value, replies */
@@ -143,6 +147,14 @@ enum smtpfix_event {
 	SMTPFIX_EV_STARTTLS,   /* STARTTLS handled by the gateway (terminate
 	                          or strip): detail says how ("upstream",
 	                          "client_only", "already_active", ...) */
+	SMTPFIX_EV_PREGREET,   /* the client spoke before the greeting:
+	                          ABORT, then 554 5.5.1 and close */
+	SMTPFIX_EV_VERB,       /* a verb answered here, never relayed
+	                          (smtpfix/ehlo.h): verb names it if known,
+	                          detail is "not_offered" (502) or
+	                          "unrecognized" (500) */
+	SMTPFIX_EV_REPLY_CODE, /* a server reply code the client must not
+	                          see was changed (456 to 451) */
 };
 
 struct smtpfix_step {
@@ -274,7 +286,8 @@ void smtpfix_c2s_step(struct smtpfix_stream *s, const char *in, size_t len,
 /*
  * Server to client.  First emits local replies at the head of the queue
  * (consumed == 0), then relays server reply lines one at a time, with the
- * EHLO reply filtered (CHUNKING and BINARYMIME removed, RFC 3030).
+ * EHLO reply filtered (the allowlist of smtpfix/ehlo.h) and a 456 sent
+ * as 451 (the client never negotiated IPV6-IPV4-FALLBACK).
  */
 void smtpfix_s2c_step(struct smtpfix_stream *s, const char *in, size_t len,
     struct smtpfix_step *out);
