@@ -29,6 +29,8 @@ enum smtpfix_kind {
 	KIND_QUIT,
 	KIND_OTHER,
 	KIND_LOCAL,
+	KIND_EHLO_PROBE, /* the gateway's own EHLO: its reply is not
+	                    relayed, only its STARTTLS offer noted */
 };
 
 /* The gateway's own replies; struct smtpfix_pending.local indexes this. */
@@ -433,6 +435,36 @@ c2s_discard_line(struct smtpfix_stream *s, const char *in, size_t len,
 }
 
 /*
+ * RFC 3207 §4 lets a client send STARTTLS before EHLO (and after HELO),
+ * when the server's offer is not known yet; the decision depends on it
+ * under terminate, so the gateway asks with an EHLO of its own first
+ * (its reply is not relayed: the client sent no EHLO).  The STARTTLS line
+ * stays unread until that reply is in.  Returns 1 if it sent the EHLO.
+ */
+static int
+c2s_probe(struct smtpfix_stream *s, struct smtpfix_step *out)
+{
+	const struct smtpfix_policy *pol = s->pol;
+
+	if (s->srv_known || s->tls_client ||
+	    smtpfix_tlspolicy_mode(s->tls) != SMTPFIX_TLS_TERMINATE ||
+	    pol->fqdn_len + 7 > sizeof(out->buf))
+		return 0;
+	s->hold = 0; /* the STARTTLS line is read again */
+	memcpy(out->buf, "EHLO ", 5);
+	memcpy(out->buf + 5, pol->fqdn, pol->fqdn_len);
+	memcpy(out->buf + 5 + pol->fqdn_len, "\r\n", 2);
+	out->act = SMTPFIX_ACT_EMIT;
+	out->consumed = 0;
+	out->emit = out->buf;
+	out->emit_len = pol->fqdn_len + 7;
+	out->verb = NULL;
+	out->detail = "ehlo_upstream_first";
+	q_push(s, KIND_EHLO_PROBE, LOCAL_NONE);
+	return 1;
+}
+
+/*
  * STARTTLS under terminate or strip: the line in[0..used) (verb ending at
  * vend) is answered by the gateway or sent upstream on its behalf.  The
  * decision waits until every earlier reply is in, so that the server's
@@ -459,6 +491,8 @@ c2s_starttls(struct smtpfix_stream *s, const char *in, size_t used, size_t vend,
 	s->hold = 1;
 	for (i = vend; i + 2 < used && smtpfix_is_wsp(in[i]); i++)
 		continue;
+	if (i + 2 >= used && c2s_probe(s, out))
+		return;
 	if (i + 2 < used) {
 		/* RFC 3207 §4: "501 Syntax error (no parameters allowed)". */
 		d.act = SMTPFIX_TLSA_REPLY;
@@ -931,6 +965,15 @@ reply_end(struct smtpfix_stream *s, unsigned code, struct smtpfix_step *out)
 	case KIND_GREETING:
 		s->hold = 0;
 		break;
+	case KIND_EHLO:
+		s->srv_known = code / 100 == 2;
+		break;
+	case KIND_HELO:
+		s->srv_known = 0; /* a HELO session: the offer is unknown */
+		break;
+	case KIND_EHLO_PROBE:
+		s->srv_known = 1;
+		break;
 	case KIND_DATA:
 		s->hold = 0;
 		/* RFC 5321 §4.1.1.4: only 354 starts the data; the DATA
@@ -1174,7 +1217,8 @@ smtpfix_s2c_step(struct smtpfix_stream *s, const char *in, size_t len,
 		s->rkind = p != NULL ? p->kind : KIND_NONE;
 		s->rcode = code;
 		s->rfilter = s->rkind == KIND_EHLO && code / 100 == 2;
-		if (s->rkind == KIND_EHLO || s->rkind == KIND_HELO) {
+		if (s->rkind == KIND_EHLO || s->rkind == KIND_HELO ||
+		    s->rkind == KIND_EHLO_PROBE) {
 			struct smtpfix_tls_state ts = {0, s->tls_client};
 			struct smtpfix_tls_ehlo e;
 
@@ -1196,14 +1240,20 @@ smtpfix_s2c_step(struct smtpfix_stream *s, const char *in, size_t len,
 		}
 		/* Our own STARTTLS: its 220 is for us, and a refusal the
 		 * client does not see when it gets TLS anyway. */
-		s->rswallow = s->rkind == KIND_STARTTLS && s->tls_ours &&
-		              (code == 220 || s->tls_fallback);
+		s->rswallow = (s->rkind == KIND_STARTTLS && s->tls_ours &&
+		                  (code == 220 || s->tls_fallback)) ||
+		              s->rkind == KIND_EHLO_PROBE;
 	} else if (code != s->rcode) {
 		/* RFC 5321 §4.2.1: every line of a reply has its code. */
 		goto bad;
 	}
 	out->secret = s->rkind == KIND_AUTH;
 	if (s->rswallow) {
+		/* RFC 3207 §4: the offer, from our own EHLO's reply. */
+		if (s->rkind == KIND_EHLO_PROBE && code / 100 == 2 && !first &&
+		    smtpfix_ehlo_keyword(in + 4, used >= 6 ? used - 6 : 0) ==
+		        SMTPFIX_KW_STARTTLS)
+			s->srv_tls = 1;
 		out->act = SMTPFIX_ACT_DISCARD;
 		out->consumed = used;
 		if (!final) {
@@ -1290,6 +1340,7 @@ smtpfix_stream_tls_done(struct smtpfix_stream *s, enum smtpfix_tls_result r)
 		s->rkind = KIND_NONE;
 		s->rfilter = 0;
 		s->srv_tls = 0;
+		s->srv_known = 0;
 		s->rswallow = 0;
 		s->ehlo_tail = 0;
 		return;

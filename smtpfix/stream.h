@@ -42,7 +42,9 @@
  *    and the command is answered 502 here;
  *  - terminate: the EHLO reply offers the gateway's own STARTTLS.  The
  *    client's STARTTLS is decided once every earlier reply is in (so the
- *    server's offer is known): it goes upstream, and on the server's 220
+ *    server's offer is known; a client that sends STARTTLS before EHLO,
+ *    as RFC 3207 allows, makes the gateway send an EHLO of its own first,
+ *    whose reply is not relayed): it goes upstream, and on the server's 220
  *    (not relayed) the gateway runs the upstream handshake
  *    (ACT_TLS_UPSTREAM); then, or at once when the client leg alone is
  *    to be encrypted, the client gets "220 2.0.0" and the gateway runs the
@@ -233,6 +235,8 @@ struct smtpfix_stream {
 	uint8_t tls_ours;     /* the pending STARTTLS is the gateway's */
 	uint8_t tls_fallback; /* refused upstream: client leg only */
 	uint8_t srv_tls;      /* the last EHLO reply offered STARTTLS */
+	uint8_t srv_known;    /* srv_tls comes from an EHLO reply of this
+	                         server session (else EHLO is sent first) */
 	uint8_t rdrop_tls;    /* this EHLO reply loses its STARTTLS */
 	uint8_t rswallow;     /* this reply is not relayed */
 	uint8_t ehlo_tail;    /* our STARTTLS line still ends the reply */

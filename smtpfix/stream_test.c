@@ -1685,6 +1685,97 @@ test_tls_client_only(void **state)
 	EXPECT_CLI(m, "250-mx\r\n250 8BITMIME\r\n");
 }
 
+/* RFC 3207 §4: STARTTLS before EHLO (or after HELO).  The gateway asks
+ * the server with an EHLO of its own first, so that the upstream leg
+ * gets STARTTLS whenever the server offers it, whatever the client's
+ * order; that reply is not the client's. */
+static void
+test_tls_starttls_first(void **state)
+{
+	static const char offer[] =
+	    "250-mx.example.org\r\n250-PIPELINING\r\n250-STARTTLS\r\n"
+	    "250 8BITMIME\r\n";
+	struct sim *m = &sim;
+	struct seg seg;
+	size_t chunk;
+
+	(void)state;
+	for (chunk = 0; chunk < 8; chunk++) {
+		sim_init_tls(m, TE, OPP);
+		feed(m, 1, S(GREET));
+		m->cli_len = 0;
+		feed(m, 0, S("STARTTLS\r\nMAIL FROM:<evil@x>\r\n"));
+		EXPECT_SRV(m, EHLO_GW);
+		assert_string_equal(m->detail, "ehlo_upstream_first");
+		seg = (struct seg){1, S(offer)};
+		play(m, &seg, 1, chunk, (size_t)-1, 0);
+		/* The server offers it: our STARTTLS goes upstream. */
+		EXPECT_SRV(m, EHLO_GW "STARTTLS\r\n");
+		assert_int_equal(m->cli_len, 0);
+		assert_string_equal(m->detail, "upstream");
+		feed(m, 1, S("220 go\r\n"));
+		assert_int_equal(m->tls_up, 1);
+		smtpfix_stream_tls_done(&m->s, SMTPFIX_TLSR_UP_OK);
+		pump(m);
+		EXPECT_CLI(m, R220TLS);
+		assert_int_equal(m->tls_cli, 1);
+		smtpfix_stream_tls_done(&m->s, SMTPFIX_TLSR_CLIENT_OK);
+		assert_int_equal(smtpfix_stream_tls_server(&m->s), 1);
+		/* The injected MAIL never went anywhere. */
+		assert_null(find_mem(m->srv, m->srv_len, S("evil")));
+		m->srv_len = m->cli_len = 0;
+		feed(m, 0, S(EHLO_LIT));
+		EXPECT_SRV(m, EHLO_GW);
+	}
+
+	/* After HELO too. */
+	sim_init_tls(m, TE, OPP);
+	feed(m, 1, S(GREET));
+	feed(m, 0, S("HELO client.example.org\r\n"));
+	feed(m, 1, S("250 mx\r\n"));
+	m->srv_len = 0;
+	feed(m, 0, S("STARTTLS\r\n"));
+	EXPECT_SRV(m, EHLO_GW);
+	feed(m, 1, S(offer));
+	EXPECT_SRV(m, EHLO_GW "STARTTLS\r\n");
+
+	/* The server offers none: the client leg alone, as before. */
+	sim_init_tls(m, TE, OPP);
+	feed(m, 1, S(GREET));
+	m->cli_len = 0;
+	feed(m, 0, S("STARTTLS\r\n"));
+	feed(m, 1, S("250-mx\r\n250 8BITMIME\r\n"));
+	EXPECT_SRV(m, EHLO_GW);
+	assert_string_equal(m->detail, "client_only");
+	EXPECT_CLI(m, R220TLS);
+
+	/* Require: refused only when the server really offers nothing. */
+	sim_init_tls(m, TE, REQ);
+	feed(m, 1, S(GREET));
+	m->cli_len = 0;
+	feed(m, 0, S("STARTTLS\r\n"));
+	feed(m, 1, S(offer));
+	EXPECT_SRV(m, EHLO_GW "STARTTLS\r\n");
+	sim_init_tls(m, TE, REQ);
+	feed(m, 1, S(GREET));
+	m->cli_len = 0;
+	feed(m, 0, S("STARTTLS\r\n"));
+	feed(m, 1, S("502 5.5.1 no EHLO here\r\n"));
+	EXPECT_SRV(m, EHLO_GW);
+	EXPECT_CLI(m, "454 4.7.0 " FQDN
+	              " TLS not available: the server does not offer it\r\n");
+
+	/* Passthrough and strip never ask. */
+	sim_init_tls(m, SMTPFIX_TLS_STRIP, OPP);
+	feed(m, 1, S(GREET));
+	feed(m, 0, S("STARTTLS\r\n"));
+	assert_int_equal(m->srv_len, 0);
+	sim_init_tls(m, SMTPFIX_TLS_PASSTHROUGH, OPP);
+	feed(m, 1, S(GREET));
+	feed(m, 0, S("STARTTLS\r\n"));
+	EXPECT_SRV(m, "STARTTLS\r\n");
+}
+
 /* The server offered STARTTLS but refuses ours. */
 static void
 test_tls_server_refuses(void **state)
@@ -2284,6 +2375,7 @@ main(void)
 	    cmocka_unit_test(test_bdat_syntax),
 	    cmocka_unit_test(test_ehlo_filter),
 	    cmocka_unit_test(test_pregreet),
+	    cmocka_unit_test(test_tls_starttls_first),
 	    cmocka_unit_test(test_verbs_refused),
 	    cmocka_unit_test(test_reply_456),
 	    cmocka_unit_test(test_path_hygiene),

@@ -9,6 +9,8 @@
 #    with ESMTPS; swaks shows the gateway's certificate; both legs are
 #    logged (protocol, cipher, client certificate offered or not); the
 #    upstream session and the client's are resumed on the next connection;
+#  - a client that sends STARTTLS before EHLO still gets the server leg in
+#    TLS (the gateway sends its own EHLO upstream first);
 #  - tls_upstream = verify: the MX's certificate is checked against the
 #    lab CA and the configured name; a wrong name gives 421 4.7.0;
 #  - tls = passthrough: the same client is refused by the strict MX, since
@@ -126,6 +128,31 @@ f=$(maildir_find s6 "X-Lab-Id: $id")
 check "large: the body arrived byte for byte (dot-stuffing undone)" \
     cmp -s <(awk 'b{print} /^$/{b=1}' "${f:-/dev/null}" | sed -e :a -e '/^\n*$/{$d;N;ba' -e '}') \
     <(sed -e :a -e '/^\n*$/{$d;N;ba' -e '}' "$big")
+
+echo "# 1c: STARTTLS before EHLO (RFC 3207 allows it): the server leg gets TLS too"
+id=first-$LAB_TAG m=$(log_mark) p=$(pf_mark)
+if lab_chat "$NS_C4" tlsfirst "$MX6_V4" 'e:220' 's:STARTTLS\r\n' 'e:220' 't' \
+    "s:EHLO $HELO\r\n" 'e:250' 's:MAIL FROM:<a@example.net>\r\n' 'e:250' \
+    's:RCPT TO:<user@example.org>\r\n' 'e:250' 's:DATA\r\n' 'e:354' \
+    "s:X-Lab-Id: $id\r\n\r\nSTARTTLS before EHLO\r\n.\r\n" 'e:250' \
+    's:QUIT\r\n' 'e:221'; then
+	pass "STARTTLS first: the client gets TLS and delivers"
+else
+	fail "STARTTLS first"; lab_chat_show tlsfirst
+fi
+check "STARTTLS first: delivered" delivered "$id"
+check "STARTTLS first: the gateway asked the server with its own EHLO first" \
+    grep -q 'action=ehlo_upstream_first' <(log_since "$m")
+check "STARTTLS first: STARTTLS went upstream (action=upstream)" \
+    grep -q 'event=starttls mode=terminate upstream=opportunistic action=upstream' <(log_since "$m")
+check "STARTTLS first: the server leg is TLS (the gateway's log)" \
+    grep -qE 'event=tls leg=server tls=TLSv1\.[23]' <(log_since "$m")
+check "STARTTLS first: Postfix logs a TLS session from the gateway" \
+    grep -qE "TLS connection established from unknown\[$GW_S6_ADDR\]" <(pf_since "$p")
+f=$(maildir_find s6 "X-Lab-Id: $id")
+hdr=$(received_header "${f:-/dev/null}" 2>/dev/null)
+check "STARTTLS first: Received: over TLS (ESMTPS)" \
+    grep -qE 'using TLSv1\.[23] with cipher .* with ESMTPS ' <<<"$hdr"
 
 echo "# 2: resumption on both legs"
 m=$(log_mark)
