@@ -31,6 +31,8 @@ enum smtpfix_kind {
 	KIND_LOCAL,
 	KIND_EHLO_PROBE, /* the gateway's own EHLO: its reply is not
 	                    relayed, only its STARTTLS offer noted */
+	KIND_REGREET,    /* the greeting of a new clear-text connection
+	                    after a failed upstream handshake: not relayed */
 };
 
 /* The gateway's own replies; struct smtpfix_pending.local indexes this. */
@@ -503,6 +505,7 @@ c2s_starttls(struct smtpfix_stream *s, const char *in, size_t used, size_t vend,
 	} else {
 		st.server_offered = s->srv_tls;
 		st.client_tls = s->tls_client;
+		st.server_failed = s->up_clear;
 		smtpfix_tlspolicy_starttls(s->tls, &st, &d);
 	}
 	out->detail = d.why;
@@ -913,6 +916,7 @@ ehlo_offer(const struct smtpfix_stream *s)
 		return 0;
 	st.server_offered = s->srv_tls;
 	st.client_tls = s->tls_client;
+	st.server_failed = s->up_clear;
 	smtpfix_tlspolicy_ehlo(s->tls, &st, &e);
 	return e.offer;
 }
@@ -973,6 +977,24 @@ reply_end(struct smtpfix_stream *s, unsigned code, struct smtpfix_step *out)
 		break;
 	case KIND_EHLO_PROBE:
 		s->srv_known = 1;
+		break;
+	case KIND_REGREET:
+		/* The new connection after a failed upstream handshake
+		 * (RFC 7435 §1): the client, held since its STARTTLS, gets
+		 * its TLS; its EHLO inside TLS goes to the new connection,
+		 * in clear text. */
+		out->event = SMTPFIX_EV_STARTTLS;
+		if (code == 220) {
+			out->detail = "fallback_clear_upstream";
+			q_local(s, LOCAL_TLS_READY);
+			break;
+		}
+		out->detail = "fallback_refused";
+		s->tls_code = "421 4.7.0";
+		s->tls_text = "TLS with the server failed and it refused a "
+		              "new connection, try again later";
+		s->tls_close = 1;
+		q_local(s, LOCAL_TLS_REPLY);
 		break;
 	case KIND_DATA:
 		s->hold = 0;
@@ -1219,7 +1241,7 @@ smtpfix_s2c_step(struct smtpfix_stream *s, const char *in, size_t len,
 		s->rfilter = s->rkind == KIND_EHLO && code / 100 == 2;
 		if (s->rkind == KIND_EHLO || s->rkind == KIND_HELO ||
 		    s->rkind == KIND_EHLO_PROBE) {
-			struct smtpfix_tls_state ts = {0, s->tls_client};
+			struct smtpfix_tls_state ts = {0, s->tls_client, 0};
 			struct smtpfix_tls_ehlo e;
 
 			/* A new EHLO reply: the server's offer starts
@@ -1242,7 +1264,8 @@ smtpfix_s2c_step(struct smtpfix_stream *s, const char *in, size_t len,
 		 * client does not see when it gets TLS anyway. */
 		s->rswallow = (s->rkind == KIND_STARTTLS && s->tls_ours &&
 		                  (code == 220 || s->tls_fallback)) ||
-		              s->rkind == KIND_EHLO_PROBE;
+		              s->rkind == KIND_EHLO_PROBE ||
+		              s->rkind == KIND_REGREET;
 	} else if (code != s->rcode) {
 		/* RFC 5321 §4.2.1: every line of a reply has its code. */
 		goto bad;
@@ -1291,7 +1314,30 @@ bad:
 	s2c_close(s, out, "421 4.4.2", "upstream protocol error, closing");
 }
 
-void
+/*
+ * The upstream handshake failed and the policy falls back to clear text
+ * (RFC 7435 §1): the gateway opens a new connection; its greeting is
+ * awaited, not relayed (the client, held since its STARTTLS, had its
+ * own), and nothing of the old connection counts.
+ */
+static void
+tls_reconnect(struct smtpfix_stream *s)
+{
+	s->up_clear = 1;
+	s->srv_tls = 0;
+	s->srv_known = 0;
+	s->rcode = 0;
+	s->rfirst = 1;
+	s->rbound = 0;
+	s->rkind = KIND_NONE;
+	s->rfilter = 0;
+	s->rswallow = 0;
+	s->ehlo_tail = 0;
+	s->qhead = s->qlen = 0;
+	q_push(s, KIND_REGREET, LOCAL_NONE);
+}
+
+int
 smtpfix_stream_tls_done(struct smtpfix_stream *s, enum smtpfix_tls_result r)
 {
 	struct smtpfix_tls_decision d;
@@ -1299,29 +1345,33 @@ smtpfix_stream_tls_done(struct smtpfix_stream *s, enum smtpfix_tls_result r)
 	switch (r) {
 	case SMTPFIX_TLSR_UP_OK:
 		if (s->tls_phase != TLSP_UP)
-			return;
+			return 0;
 		s->tls_phase = TLSP_NONE;
 		s->tls_server = 1;
 		q_local(s, LOCAL_TLS_READY);
-		return;
+		return 0;
 	case SMTPFIX_TLSR_UP_FAIL:
 	case SMTPFIX_TLSR_UP_VERIFY:
 		if (s->tls_phase != TLSP_UP)
-			return;
+			return 0;
 		s->tls_phase = TLSP_NONE;
 		smtpfix_tlspolicy_upstream_fail(s->tls,
 		    r == SMTPFIX_TLSR_UP_VERIFY ? SMTPFIX_TLSF_VERIFY
 		                                : SMTPFIX_TLSF_HANDSHAKE,
 		    &d);
+		if (d.act == SMTPFIX_TLSA_RECONNECT) {
+			tls_reconnect(s);
+			return 1;
+		}
 		/* The client is still in clear text: it can be told. */
 		s->tls_code = d.code_enh != NULL ? d.code_enh : "421 4.7.0";
 		s->tls_text = d.text != NULL ? d.text : "TLS failed";
 		s->tls_close = (uint8_t)(d.code_enh == NULL || d.close);
 		q_local(s, LOCAL_TLS_REPLY);
-		return;
+		return 0;
 	case SMTPFIX_TLSR_CLIENT_OK:
 		if (s->tls_phase != TLSP_CLIENT)
-			return;
+			return 0;
 		/* RFC 3207 §4.2: "the SMTP protocol is reset to the initial
 		 * state (the state in SMTP after a server issues a 220
 		 * service ready greeting)"; no new greeting is sent, and
@@ -1343,14 +1393,20 @@ smtpfix_stream_tls_done(struct smtpfix_stream *s, enum smtpfix_tls_result r)
 		s->srv_known = 0;
 		s->rswallow = 0;
 		s->ehlo_tail = 0;
-		return;
+		return 0;
 	case SMTPFIX_TLSR_CLIENT_FAIL:
 	default:
 		s->tls_phase = TLSP_NONE;
 		s->closed = 1;
 		s->cmode = SMTPFIX_C_DEAD;
-		return;
+		return 0;
 	}
+}
+
+void
+smtpfix_stream_set_upstream_clear(struct smtpfix_stream *s)
+{
+	s->up_clear = 1;
 }
 
 int
@@ -1416,6 +1472,7 @@ smtpfix_stream_wait(const struct smtpfix_stream *s)
 		case KIND_LOCAL:
 			continue;
 		case KIND_GREETING:
+		case KIND_REGREET:
 			return SMTPFIX_WAIT_GREETING;
 		case KIND_DATA:
 			return SMTPFIX_WAIT_DATA_INIT;

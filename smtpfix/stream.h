@@ -237,6 +237,8 @@ struct smtpfix_stream {
 	uint8_t srv_tls;      /* the last EHLO reply offered STARTTLS */
 	uint8_t srv_known;    /* srv_tls comes from an EHLO reply of this
 	                         server session (else EHLO is sent first) */
+	uint8_t up_clear;     /* the server's TLS failed (in this session
+	                         or lately): opportunistic stays clear */
 	uint8_t rdrop_tls;    /* this EHLO reply loses its STARTTLS */
 	uint8_t rswallow;     /* this reply is not relayed */
 	uint8_t ehlo_tail;    /* our STARTTLS line still ends the reply */
@@ -265,12 +267,21 @@ enum smtpfix_tls_result {
 /*
  * Reports a handshake's outcome.  UP_OK queues the client's 220 (the next
  * s2c step returns ACT_TLS_CLIENT); UP_FAIL and UP_VERIFY queue the reply
- * the policy gives (421 4.7.0 and a close); CLIENT_OK resets the session
- * to the state after the greeting (RFC 3207 §4.2).  A result that does not
- * match the handshake in progress is ignored.
+ * the policy gives (421 4.7.0 and a close) and return 0, or, when the
+ * policy falls back to clear text (opportunistic, RFC 7435 §1), return 1:
+ * the gateway then closes the upstream connection, discards what it read
+ * from it and connects again; the new greeting is not relayed, and the
+ * client gets its 220 and TLS after it.  CLIENT_OK resets the session to
+ * the state after the greeting (RFC 3207 §4.2).  A result that does not
+ * match the handshake in progress is ignored (0).
  */
-void smtpfix_stream_tls_done(
+int smtpfix_stream_tls_done(
     struct smtpfix_stream *s, enum smtpfix_tls_result r);
+
+/* The server's TLS failed lately (the gateway remembers it): under
+ * opportunistic, a client's STARTTLS gets TLS on its own leg only, and no
+ * STARTTLS goes upstream.  Call before the first step. */
+void smtpfix_stream_set_upstream_clear(struct smtpfix_stream *s);
 
 /* 1 once the client leg, resp. the server leg, is in TLS under the
  * gateway's own handshake. */

@@ -1835,14 +1835,17 @@ test_tls_upstream_fail(void **state)
 	int v;
 
 	(void)state;
+	/* Require and verify refuse, and the reply names the cause. */
 	for (v = 0; v < 2; v++) {
-		open_tls(m, TE, v ? SMTPFIX_TLSUP_VERIFY : OPP,
+		open_tls(m, TE, v ? SMTPFIX_TLSUP_VERIFY : REQ,
 		    S("250-mx\r\n250 STARTTLS\r\n"));
 		feed(m, 0, S("STARTTLS\r\n"));
 		feed(m, 1, S("220 go\r\n"));
 		assert_int_equal(m->tls_up, 1);
-		smtpfix_stream_tls_done(
-		    &m->s, v ? SMTPFIX_TLSR_UP_VERIFY : SMTPFIX_TLSR_UP_FAIL);
+		assert_int_equal(smtpfix_stream_tls_done(&m->s,
+		                     v ? SMTPFIX_TLSR_UP_VERIFY
+		                       : SMTPFIX_TLSR_UP_FAIL),
+		    0);
 		pump(m);
 		assert_true(m->closed);
 		assert_int_equal(m->tls_cli, 0);
@@ -1854,6 +1857,93 @@ test_tls_upstream_fail(void **state)
 			    "421 4.7.0 " FQDN " TLS handshake with the "
 			    "server failed, try again later\r\n");
 	}
+}
+
+/* RFC 7435 §1: under opportunistic, a failed upstream handshake is not
+ * the end: the gateway connects again, in clear text, the client still
+ * gets its TLS, and its EHLO inside TLS goes to the new connection. */
+static void
+test_tls_upstream_fallback(void **state)
+{
+	struct sim *m = &sim;
+
+	(void)state;
+	open_tls(m, TE, OPP, S("250-mx\r\n250 STARTTLS\r\n"));
+	feed(m, 0, S("STARTTLS\r\n"));
+	EXPECT_SRV(m, "STARTTLS\r\n");
+	feed(m, 1, S("220 go\r\n"));
+	assert_int_equal(m->tls_up, 1);
+	assert_int_equal(
+	    smtpfix_stream_tls_done(&m->s, SMTPFIX_TLSR_UP_FAIL), 1);
+	/* The gateway's part: the old connection and its bytes are gone. */
+	m->sin_len = 0;
+	m->srv_len = 0;
+	pump(m);
+	assert_int_equal(m->cli_len, 0);
+	assert_int_equal(smtpfix_stream_wait(&m->s), SMTPFIX_WAIT_GREETING);
+	/* The new greeting is not relayed: the client is owed a 220. */
+	feed(m, 1, S("220-mx.example.org ESMTP\r\n220 again\r\n"));
+	EXPECT_CLI(m, R220TLS);
+	assert_string_equal(m->detail, "fallback_clear_upstream");
+	assert_int_equal(m->tls_cli, 1);
+	smtpfix_stream_tls_done(&m->s, SMTPFIX_TLSR_CLIENT_OK);
+	assert_int_equal(smtpfix_stream_tls_server(&m->s), 0);
+	assert_int_equal(m->srv_len, 0);
+	m->cli_len = 0;
+	feed(m, 0, S(EHLO_LIT));
+	EXPECT_SRV(m, EHLO_GW);
+	/* The server's STARTTLS is not offered again (RFC 3207 §4.2). */
+	feed(m, 1, S("250-mx\r\n250-STARTTLS\r\n250 8BITMIME\r\n"));
+	EXPECT_CLI(m, "250-mx\r\n250 8BITMIME\r\n");
+	feed(m, 0, S("MAIL FROM:<a@example.net>\r\n"));
+	feed(m, 1, S("250 ok\r\n"));
+	EXPECT_SRV(m, EHLO_GW "MAIL FROM:<a@example.net>\r\n");
+	assert_false(m->closed);
+
+	/* The new connection is refused: the client, still in clear text,
+	 * is told why, and the session ends. */
+	open_tls(m, TE, OPP, S("250-mx\r\n250 STARTTLS\r\n"));
+	feed(m, 0, S("STARTTLS\r\n"));
+	feed(m, 1, S("220 go\r\n"));
+	assert_int_equal(
+	    smtpfix_stream_tls_done(&m->s, SMTPFIX_TLSR_UP_FAIL), 1);
+	m->sin_len = 0;
+	feed(m, 1, S("554 5.7.1 go away\r\n"));
+	assert_true(m->closed);
+	assert_int_equal(m->tls_cli, 0);
+	EXPECT_CLI(m, "421 4.7.0 " FQDN " TLS with the server failed and it "
+	              "refused a new connection, try again later\r\n");
+}
+
+/* A server remembered for a failed handshake: no STARTTLS upstream under
+ * opportunistic (the next session does not fail first). */
+static void
+test_tls_remembered(void **state)
+{
+	struct sim *m = &sim;
+
+	(void)state;
+	sim_init_tls(m, TE, OPP);
+	smtpfix_stream_set_upstream_clear(&m->s);
+	feed(m, 1, S(GREET));
+	feed(m, 0, S(EHLO_LIT));
+	feed(m, 1, S("250-mx\r\n250 STARTTLS\r\n"));
+	/* Still offered to the client: its leg gets TLS. */
+	EXPECT_CLI(m, GREET "250-mx\r\n250 STARTTLS\r\n");
+	m->srv_len = m->cli_len = 0;
+	feed(m, 0, S("STARTTLS\r\n"));
+	assert_int_equal(m->srv_len, 0);
+	assert_string_equal(m->detail, "client_only_remembered");
+	EXPECT_CLI(m, R220TLS);
+	/* Require does not skip it. */
+	sim_init_tls(m, TE, REQ);
+	smtpfix_stream_set_upstream_clear(&m->s);
+	feed(m, 1, S(GREET));
+	feed(m, 0, S(EHLO_LIT));
+	feed(m, 1, S("250-mx\r\n250 STARTTLS\r\n"));
+	m->srv_len = 0;
+	feed(m, 0, S("STARTTLS\r\n"));
+	EXPECT_SRV(m, "STARTTLS\r\n");
 }
 
 /* A failed client handshake ends everything: no more steps act. */
@@ -2376,6 +2466,8 @@ main(void)
 	    cmocka_unit_test(test_ehlo_filter),
 	    cmocka_unit_test(test_pregreet),
 	    cmocka_unit_test(test_tls_starttls_first),
+	    cmocka_unit_test(test_tls_upstream_fallback),
+	    cmocka_unit_test(test_tls_remembered),
 	    cmocka_unit_test(test_verbs_refused),
 	    cmocka_unit_test(test_reply_456),
 	    cmocka_unit_test(test_path_hygiene),
