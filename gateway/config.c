@@ -992,8 +992,11 @@ resolve_tls(struct parse *p, const struct tls_raw *pr, unsigned line,
 		return -1;
 	}
 	src = pr != NULL && pr->ca != NULL ? pr : g;
+	/* Opportunistic accepts what a "may" MTA accepts; require and
+	 * verify keep TLS 1.2 and up. */
 	if ((sel->cli = gw_tls_add_client(c->tls, up == SMTPFIX_TLSUP_VERIFY,
-	         src->ca, e, sizeof(e))) < 0) {
+	         up == SMTPFIX_TLSUP_OPPORTUNISTIC, src->ca, e, sizeof(e))) <
+	    0) {
 		perr(p, line, "%s: %s", what, e);
 		return -1;
 	}
