@@ -706,6 +706,9 @@ gateway_key(struct parse *p, const char *name, const char *v)
 	        3600},
 	    {"data_end_timeout_s",
 	        offsetof(struct gw_config, data_end_timeout_s), 1, 3600},
+	    {"tls_fallback_remember_s",
+	        offsetof(struct gw_config, tls_fallback_remember_s), 0,
+	        604800},
 	};
 
 	if ((rc = uint_key(
@@ -850,6 +853,7 @@ gw_config_defaults(struct gw_config *c)
 	c->data_init_timeout_s = 120;
 	c->data_timeout_s = 180;
 	c->data_end_timeout_s = 600;
+	c->tls_fallback_remember_s = 3600;
 	c->packet.queue_max_packets = 4096;
 	c->packet.icmp_errors = 1;
 	c->packet.ipv4_mtu_bytes = NAT_XLAT_MTU4_DEFAULT;

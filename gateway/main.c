@@ -150,15 +150,16 @@ packet_reload(struct ev_loop *loop, const struct gw_config *old,
 		(void)packet_start(loop, cfg);
 }
 
-/* SIGUSR1: the packet path's counters, one line. */
+/* SIGUSR1: the packet path's counters and the sessions', a line each. */
 static void
 stats_cb(struct ev_loop *loop, ev_signal *w, int revents)
 {
 	(void)loop;
-	(void)w;
 	(void)revents;
 	if (gw_nfq_running())
 		gw_nfq_log_stats(LOG_INFO);
+	if (w->data != NULL)
+		gw_ctx_log_stats(w->data);
 }
 
 /*
@@ -231,6 +232,7 @@ serve(struct gw_config *cfg, struct gw_listener *listeners, size_t nlisten,
 	ev_signal_init(&sighup, reload_cb, SIGHUP);
 	sighup.data = &ctx;
 	ev_signal_init(&sigusr1, stats_cb, SIGUSR1);
+	sigusr1.data = &ctx;
 	ev_signal_start(loop, &sigterm);
 	ev_signal_start(loop, &sigint);
 	ev_signal_start(loop, &sighup);

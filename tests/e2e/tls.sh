@@ -21,10 +21,10 @@
 #  - against a scripted server with TLS: bytes the client pipelines after
 #    STARTTLS and bytes the server pipelines after its 220 are dropped
 #    (CVE-2011-0411 and CVE-2021-38371 classes); a client that sends clear
-#    text after the 220 is disconnected with no clear-text reply; a failed
-#    upstream handshake gives 421 4.7.0; require with a server that offers
-#    no STARTTLS gives 454 4.7.0; opportunistic gives the client TLS over a
-#    clear-text upstream.
+#    text after the 220 is disconnected with no clear-text reply; require
+#    with a failed upstream handshake gives 421 4.7.0 naming it; require
+#    with a server that offers no STARTTLS gives 454 4.7.0; opportunistic
+#    gives the client TLS over a clear-text upstream.
 set -u
 . "$(dirname "$0")/../lab/lib.sh"
 HELO='[IPv6:2001:db8::1]'
@@ -299,13 +299,6 @@ fi
 check "client handshake failure logged" \
     grep -q 'event=tls_failed leg=client' <(log_since "$m")
 
-if scene badsrv "$G $ET l:STARTTLS s:220\x20go\r\n w:0.3 s:this\x20is\x20not\x20TLS\r\n c" \
-    'e:220' "$H" 'e:250' 's:STARTTLS\r\n' 'e:421 4.7.0' 'c'; then
-	pass "upstream handshake fails: client gets 421 4.7.0 in clear text"
-else
-	fail "upstream handshake failure"
-fi
-
 if scene cli_only "$G $EN l:EHLO\x20gw.example.net s:250\x20ok\r\n l:QUIT s:221\x20bye\r\n" \
     'e:220' "$H" 'e:250' 's:STARTTLS\r\n' 'e:220' 't' "${CPOST[@]}"; then
 	pass "opportunistic, server without STARTTLS: TLS for the client, clear upstream"
@@ -326,6 +319,17 @@ else
 fi
 check "require: STARTTLS not offered to the client" \
     bash -c "! grep -q STARTTLS <(grep '^<<' '$LAB_DIR/cli-require.out')"
+
+# Under opportunistic a failed upstream handshake falls back to clear text
+# (tests/e2e/tls_fallback.sh); require refuses, naming the cause.
+if scene badsrv "$G $ET l:STARTTLS s:220\x20go\r\n w:0.3 s:this\x20is\x20not\x20TLS\r\n c" \
+    'e:220' "$H" 'e:250' 's:STARTTLS\r\n' 'e:421 4.7.0' 'c'; then
+	pass "require, upstream handshake fails: client gets 421 4.7.0 in clear text"
+else
+	fail "require, upstream handshake failure"
+fi
+check "require: the 421 names the failed handshake with the server" \
+    grep -q 'TLS handshake with the server failed' "$LAB_DIR/cli-badsrv.out"
 
 check "daemon survived everything" kill -0 "$SMTP64D_PID"
 if [ "$FAIL" -gt 0 ]; then lab_dump_logs 30; fi
