@@ -707,8 +707,7 @@ gateway_key(struct parse *p, const char *name, const char *v)
 	    {"data_end_timeout_s",
 	        offsetof(struct gw_config, data_end_timeout_s), 1, 3600},
 	    {"tls_fallback_remember_s",
-	        offsetof(struct gw_config, tls_fallback_remember_s), 0,
-	        604800},
+	        offsetof(struct gw_config, tls_fallback_remember_s), 0, 604800},
 	};
 
 	if ((rc = uint_key(

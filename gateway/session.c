@@ -70,7 +70,8 @@ struct gw_session {
 	    up_counted : 1;           /* up_local in ctx->ups */
 	struct nat_addr up_local;     /* our end of the upstream */
 	unsigned up_port;
-	struct nat_addr up_dst, up_src; /* to connect again (TLS fallback) */
+	/* Where to connect again after a failed upstream handshake. */
+	struct nat_addr up_dst, up_src;
 	uint64_t c2s, s2c;  /* bytes read from each peer */
 	const char *reason; /* how it ended */
 	struct nat_addr client;
@@ -80,8 +81,8 @@ struct gw_session {
 
 static void session_end(struct gw_session *);
 static void session_update(struct gw_session *);
-static void upstream_connect(struct gw_session *, const struct nat_addr *,
-    const struct nat_addr *);
+static void upstream_connect(
+    struct gw_session *, const struct nat_addr *, const struct nat_addr *);
 
 void
 gw_ctx_init(struct gw_ctx *ctx, struct ev_loop *loop, struct gw_config *cfg)
@@ -492,8 +493,9 @@ step(struct gw_session *s, int c2s)
 	case SMTPFIX_ACT_ABORT:
 		upstream_close(s, 1);
 		if (s->reason == NULL)
-			s->reason = st.event == SMTPFIX_EV_PREGREET ? "pregreet"
-			                                            : "smuggling";
+			s->reason = st.event == SMTPFIX_EV_PREGREET
+			                ? "pregreet"
+			                : "smuggling";
 		break;
 	case SMTPFIX_ACT_OPAQUE:
 		gw_buf_put(out, gw_buf_head(in), st.consumed);
@@ -760,9 +762,9 @@ server_handshake(struct gw_session *s)
 		s->s_hs = 0;
 		log_tls_failed(s, "server",
 		    rc == GW_TLS_FAIL_VERIFY ? "verify" : "handshake", err);
-		if (smtpfix_stream_tls_done(&s->fix, rc == GW_TLS_FAIL_VERIFY
-		                                         ? SMTPFIX_TLSR_UP_VERIFY
-		                                         : SMTPFIX_TLSR_UP_FAIL)) {
+		if (smtpfix_stream_tls_done(&s->fix,
+		        rc == GW_TLS_FAIL_VERIFY ? SMTPFIX_TLSR_UP_VERIFY
+		                                 : SMTPFIX_TLSR_UP_FAIL)) {
 			upstream_fallback(s, "handshake");
 			return;
 		}

@@ -391,8 +391,8 @@ client_legacy(SSL_CTX *ctx)
 }
 
 int
-gw_tls_add_client(struct gw_tls *t, int verify, int legacy,
-    const char *ca_file, char *err, size_t errcap)
+gw_tls_add_client(struct gw_tls *t, int verify, int legacy, const char *ca_file,
+    char *err, size_t errcap)
 {
 	struct gw_tls_client *c, **ncli;
 	const char *ca = ca_file != NULL ? ca_file : "";

@@ -652,9 +652,9 @@ test_legacy_client(void **state)
 			    SSL_set_cipher_list(p.srv.ssl, "aNULL:@SECLEVEL=0"),
 			    1);
 		}
-		assert_int_equal(gw_tls_leg_connect(&p.cli, t,
-		                     i % 2 ? legacy : strict, NULL, NULL, err,
-		                     sizeof(err)),
+		assert_int_equal(
+		    gw_tls_leg_connect(&p.cli, t, i % 2 ? legacy : strict, NULL,
+		        NULL, err, sizeof(err)),
 		    0);
 		a = handshake(&p, &b, err, sizeof(err));
 		if (i % 2 == 0) {

@@ -82,8 +82,7 @@ smtpfix_ehlo_keyword(const char *line, size_t len)
 {
 	size_t i;
 
-	for (i = 0; i < len && !smtpfix_is_wsp(line[i]) && line[i] != '=';
-	     i++)
+	for (i = 0; i < len && !smtpfix_is_wsp(line[i]) && line[i] != '='; i++)
 		continue;
 	if (i < len && line[i] == '=')
 		return SMTPFIX_KW_DROP;

@@ -40,10 +40,10 @@ enum smtpfix_ehlo_kw {
 enum smtpfix_ehlo_kw smtpfix_ehlo_keyword(const char *line, size_t len);
 
 enum smtpfix_verb_class {
-	SMTPFIX_VERB_RELAY = 0,     /* RFC 5321 or a kept extension */
-	SMTPFIX_VERB_NOT_OFFERED,   /* a known extension we never offer:
-	                               502 5.5.1 (RFC 5321 §4.2.4) */
-	SMTPFIX_VERB_UNRECOGNIZED,  /* 500 5.5.1 (RFC 5321 §4.2.4) */
+	SMTPFIX_VERB_RELAY = 0,    /* RFC 5321 or a kept extension */
+	SMTPFIX_VERB_NOT_OFFERED,  /* a known extension we never offer:
+	                              502 5.5.1 (RFC 5321 §4.2.4) */
+	SMTPFIX_VERB_UNRECOGNIZED, /* 500 5.5.1 (RFC 5321 §4.2.4) */
 };
 
 /*

@@ -1221,12 +1221,12 @@ test_ehlo_filter(void **state)
 	    "250-mx\r\n250-BinaryMime\r\n250 chunking\r\n", "250 mx\r\n");
 	EHLO_FILTER("250 mx\r\n", "250 mx\r\n");
 	EHLO_FILTER("250 CHUNKING\r\n", "250 CHUNKING\r\n");
-	EHLO_FILTER("250-mx\r\n250-CHUNKINGX\r\n250 BINARYMIME\r\n",
-	    "250 mx\r\n");
+	EHLO_FILTER(
+	    "250-mx\r\n250-CHUNKINGX\r\n250 BINARYMIME\r\n", "250 mx\r\n");
 	EHLO_FILTER("250-mx\r\n250-CHUNKING extra\r\n250 DSN\r\n",
 	    "250-mx\r\n250 DSN\r\n");
-	EHLO_FILTER("250-mx\r\n250-X CHUNKING\r\n250 DSN\r\n",
-	    "250-mx\r\n250 DSN\r\n");
+	EHLO_FILTER(
+	    "250-mx\r\n250-X CHUNKING\r\n250 DSN\r\n", "250-mx\r\n250 DSN\r\n");
 	/* An allowlist: what the gateway cannot keep never reaches the
 	 * client (the identity of XCLIENT and XFORWARD, the loop of
 	 * IPV6-IPV4-FALLBACK, anything unknown). */
@@ -1842,9 +1842,9 @@ test_tls_upstream_fail(void **state)
 		feed(m, 0, S("STARTTLS\r\n"));
 		feed(m, 1, S("220 go\r\n"));
 		assert_int_equal(m->tls_up, 1);
-		assert_int_equal(smtpfix_stream_tls_done(&m->s,
-		                     v ? SMTPFIX_TLSR_UP_VERIFY
-		                       : SMTPFIX_TLSR_UP_FAIL),
+		assert_int_equal(
+		    smtpfix_stream_tls_done(&m->s,
+		        v ? SMTPFIX_TLSR_UP_VERIFY : SMTPFIX_TLSR_UP_FAIL),
 		    0);
 		pump(m);
 		assert_true(m->closed);
@@ -2355,14 +2355,13 @@ test_verbs_refused(void **state)
 		const char *verb;
 		const char *reply;
 	} v[] = {
-	    {"XCLIENT ADDR=192.0.2.99 NAME=spoofed.example.net\r\n",
-	        "XCLIENT", "502 5.5.1 " FQDN " command not implemented\r\n"},
+	    {"XCLIENT ADDR=192.0.2.99 NAME=spoofed.example.net\r\n", "XCLIENT",
+	        "502 5.5.1 " FQDN " command not implemented\r\n"},
 	    {"xforward ADDR=192.0.2.99\r\n", "XFORWARD",
 	        "502 5.5.1 " FQDN " command not implemented\r\n"},
 	    {"ETRN example.org\r\n", "ETRN",
 	        "502 5.5.1 " FQDN " command not implemented\r\n"},
-	    {"MAILX\r\n", NULL,
-	        "500 5.5.1 " FQDN " command unrecognized\r\n"},
+	    {"MAILX\r\n", NULL, "500 5.5.1 " FQDN " command unrecognized\r\n"},
 	    {"XEXCH50 1 2\r\n", NULL,
 	        "500 5.5.1 " FQDN " command unrecognized\r\n"},
 	    {"\r\n", NULL, "500 5.5.1 " FQDN " command unrecognized\r\n"},
@@ -2405,8 +2404,9 @@ test_reply_456(void **state)
 	(void)state;
 	open_session(m, SMTPFIX_HELO_ALWAYS);
 	feed(m, 0, S("MAIL FROM:<a@example.net>\r\nNOOP\r\n"));
-	feed(m, 1, S("456-4.4.8 please retry immediately the message\r\n"
-	             "456 4.4.8 over IPv4\r\n250 ok\r\n"));
+	feed(m, 1,
+	    S("456-4.4.8 please retry immediately the message\r\n"
+	      "456 4.4.8 over IPv4\r\n250 ok\r\n"));
 	EXPECT_CLI(m, "451-4.4.8 please retry immediately the message\r\n"
 	              "451 4.4.8 over IPv4\r\n250 ok\r\n");
 	assert_int_equal(m->events[SMTPFIX_EV_REPLY_CODE], 2);

@@ -40,7 +40,7 @@ void smtpfix_tlsmemo_note(struct smtpfix_tlsmemo *m, const char *key,
     size_t len, uint64_t now, uint64_t ttl_s);
 
 /* 1 if key[0..len) was noted and has not expired at now. */
-int smtpfix_tlsmemo_known(const struct smtpfix_tlsmemo *m, const char *key,
-    size_t len, uint64_t now);
+int smtpfix_tlsmemo_known(
+    const struct smtpfix_tlsmemo *m, const char *key, size_t len, uint64_t now);
 
 #endif
