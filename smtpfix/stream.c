@@ -1300,8 +1300,11 @@ smtpfix_s2c_step(struct smtpfix_stream *s, const char *in, size_t len,
 	}
 	out->act = SMTPFIX_ACT_FORWARD;
 	out->consumed = used;
-	if (smtpfix_ehlo_reply_code(code) != code && used <= sizeof(out->buf))
+	if (smtpfix_ehlo_reply_code(code) != code && used <= sizeof(out->buf)) {
 		s2c_recode(in, used, smtpfix_ehlo_reply_code(code), out);
+		if (!first)
+			out->event = SMTPFIX_EV_NONE; /* one log line a reply */
+	}
 	if (!final) {
 		s->rfirst = 0;
 		return;
