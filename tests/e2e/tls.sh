@@ -24,7 +24,9 @@
 #    text after the 220 is disconnected with no clear-text reply; require
 #    with a failed upstream handshake gives 421 4.7.0 naming it; require
 #    with a server that offers no STARTTLS gives 454 4.7.0; opportunistic
-#    gives the client TLS over a clear-text upstream.
+#    gives the client TLS over a clear-text upstream; a client that never
+#    starts its handshake is closed at command_timeout_s with its
+#    descriptors released.
 set -u
 . "$(dirname "$0")/../lab/lib.sh"
 HELO='[IPv6:2001:db8::1]'
@@ -330,6 +332,24 @@ else
 fi
 check "require: the 421 names the failed handshake with the server" \
     grep -q 'TLS handshake with the server failed' "$LAB_DIR/cli-badsrv.out"
+
+# A client that takes our 220 and never starts its handshake is closed at
+# command_timeout_s, without a clear-text reply, and every descriptor of
+# the session is released.
+lab_gw_conf_tls "$conf" terminate "" "command_timeout_s = 3"
+check "stall: reload accepted" gw_reload ok
+nfd() { ls "/proc/$SMTP64D_PID/fd" | wc -l; }
+fds=$(nfd) m=$(log_mark)
+if scene stall "$G $ET l:STARTTLS s:220\x20go\r\n $TS c" \
+    'e:220' "$H" 'e:250' 's:STARTTLS\r\n' 'e:220' 'N'; then
+	pass "stall: a client that never starts its handshake is closed, no reply"
+else
+	fail "stall: a client that never starts its handshake"
+fi
+check "stall: closed after the 3 s timeout (reason=client_tls_timeout)" \
+    grep -qE 'event=close reason=client_tls_timeout .*duration_ms=(2[5-9][0-9][0-9]|[3-4][0-9][0-9][0-9])$' <(log_since "$m")
+fd_back() { [ "$(nfd)" -eq "$fds" ]; }
+check "stall: descriptors back to where they were ($fds)" wait_for 30 fd_back
 
 check "daemon survived everything" kill -0 "$SMTP64D_PID"
 if [ "$FAIL" -gt 0 ]; then lab_dump_logs 30; fi
