@@ -908,6 +908,8 @@ gateway_key(struct parse *p, const char *name, const char *v)
 	        3600},
 	    {"data_end_timeout_s",
 	        offsetof(struct gw_config, data_end_timeout_s), 1, 3600},
+	    {"tls_fallback_remember_s",
+	        offsetof(struct gw_config, tls_fallback_remember_s), 0, 604800},
 	};
 
 	if ((rc = uint_key(
@@ -1040,6 +1042,7 @@ static const struct gw_config_key keys[] = {
     {"gateway", "tls_upstream"},
     {"gateway", "tls_ca_file"},
     {"gateway", "bare_line_endings"},
+    {"gateway", "tls_fallback_remember_s"},
     {"pair", "ipv4"},
     {"pair", "ipv6"},
     {"pair", "helo_name"},
@@ -1187,6 +1190,7 @@ gw_config_defaults(struct gw_config *c)
 	c->data_init_timeout_s = 120;
 	c->data_timeout_s = 180;
 	c->data_end_timeout_s = 600;
+	c->tls_fallback_remember_s = 3600;
 	c->packet.queue_max_packets = 4096;
 	c->packet.icmp_errors = 1;
 	c->packet.ipv4_mtu_bytes = NAT_XLAT_MTU4_DEFAULT;
@@ -1422,8 +1426,11 @@ resolve_tls(struct parse *p, const struct tls_raw *pr, unsigned line,
 		return -1;
 	}
 	src = pr != NULL && pr->ca != NULL ? pr : g;
+	/* Opportunistic accepts what a "may" MTA accepts; require and
+	 * verify keep TLS 1.2 and up. */
 	if ((sel->cli = gw_tls_add_client(c->tls, up == SMTPFIX_TLSUP_VERIFY,
-	         src->ca, e, sizeof(e))) < 0) {
+	         up == SMTPFIX_TLSUP_OPPORTUNISTIC, src->ca, e, sizeof(e))) <
+	    0) {
 		perr(p, line, "%s: %s", what, e);
 		return -1;
 	}

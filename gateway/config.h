@@ -94,6 +94,9 @@ struct gw_config {
 	unsigned data_init_timeout_s; /* §4.5.3.2.4: 2 min */
 	unsigned data_timeout_s;      /* §4.5.3.2.5: 3 min */
 	unsigned data_end_timeout_s;  /* §4.5.3.2.6: 10 min */
+	/* How long a server whose TLS failed (tls_upstream = opportunistic)
+	 * gets no STARTTLS; 0: never remembered. */
+	unsigned tls_fallback_remember_s;
 	/* Cross-realm policy and source addresses (issue 6). */
 	int transparent; /* IP_TRANSPARENT listeners */
 	int source_pairing;

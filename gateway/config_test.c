@@ -121,6 +121,15 @@ test_defaults(void **state)
 	assert_int_equal(c.data_init_timeout_s, 120);
 	assert_int_equal(c.data_timeout_s, 180);
 	assert_int_equal(c.data_end_timeout_s, 600);
+	/* A server whose TLS failed is remembered for an hour. */
+	assert_int_equal(c.tls_fallback_remember_s, 3600);
+	gw_config_free(&c);
+	assert_int_equal(load("[gateway]\nfqdn = a.example\n"
+	                      "tls_fallback_remember_s = 0\n[pair x]\n"
+	                      "ipv4 = 192.0.2.1\nipv6 = 2001:db8::1\n",
+	                     &c, err, sizeof(err)),
+	    0);
+	assert_int_equal(c.tls_fallback_remember_s, 0);
 	gw_config_free(&c);
 }
 
@@ -157,6 +166,8 @@ test_bad(void **state)
 	        ":3: listen: '192.0.2.1:99999'"},
 	    {"[gateway]\nfqdn = a.example\nconnect_timeout_s = 0\n",
 	        ":3: connect_timeout_s"},
+	    {"[gateway]\nfqdn = a.example\ntls_fallback_remember_s = 604801\n",
+	        ":3: tls_fallback_remember_s"},
 	    {"[gateway]\nfqdn = a.example\nconnect_timeout_s = 5s\n",
 	        ":3: connect_timeout_s"},
 	    {"[gateway]\nfqdn = a.example\nbuffer_bytes = 100\n",
@@ -959,6 +970,16 @@ test_tls_per_pair(void **state)
 	t = sel_of(&c, "198.51.100.25");
 	assert_int_equal(t->pol.mode, SMTPFIX_TLS_STRIP);
 	assert_int_equal(t->cert, -1);
+	gw_config_free(&c);
+
+	/* Opportunistic and require do not share an upstream context: the
+	 * first accepts TLS 1.0 and up, the second TLS 1.2 and up. */
+	assert_int_equal(load_tls("tls_cert_file = %D/gw.crt\n"
+	                          "tls_key_file = %D/gw.key\n",
+	                     "tls_upstream = require\n", &c, err, sizeof(err)),
+	    0);
+	assert_int_not_equal(
+	    sel_of(&c, "192.0.2.30")->cli, sel_of(&c, "198.51.100.25")->cli);
 	gw_config_free(&c);
 
 	/* Explicit passthrough beside a certificate. */

@@ -332,8 +332,8 @@ packet_reload(struct ev_loop *loop, const struct gw_config *old,
 		(void)packet_start(loop, cfg);
 }
 
-/* SIGUSR1: the packet path's counters and the SMTP path's, a line
- * each. */
+/* SIGUSR1: the packet path's counters, the SMTP path's and the
+ * sessions', a line each. */
 static void
 stats_cb(struct ev_loop *loop, ev_signal *w, int revents)
 {
@@ -341,8 +341,10 @@ stats_cb(struct ev_loop *loop, ev_signal *w, int revents)
 	(void)revents;
 	if (gw_nfq_running())
 		gw_nfq_log_stats(LOG_INFO);
-	if (w->data != NULL)
+	if (w->data != NULL) {
 		gw_session_log_stats(w->data, LOG_INFO);
+		gw_ctx_log_stats(w->data);
+	}
 }
 
 /*

@@ -71,6 +71,8 @@ struct gw_session {
 	    up_counted : 1;           /* up_local in ctx->ups */
 	struct nat_addr up_local;     /* our end of the upstream */
 	unsigned up_port;
+	/* Where to connect again after a failed upstream handshake. */
+	struct nat_addr up_dst, up_src;
 	uint64_t c2s, s2c;  /* bytes read from each peer */
 	uint32_t inl[3];    /* this message: bare CR, LF, NUL inlined */
 	const char *reason; /* how it ended */
@@ -81,6 +83,8 @@ struct gw_session {
 
 static void session_end(struct gw_session *);
 static void session_update(struct gw_session *);
+static void upstream_connect(
+    struct gw_session *, const struct nat_addr *, const struct nat_addr *);
 
 void
 gw_ctx_init(struct gw_ctx *ctx, struct ev_loop *loop, struct gw_config *cfg)
@@ -91,6 +95,14 @@ gw_ctx_init(struct gw_ctx *ctx, struct ev_loop *loop, struct gw_config *cfg)
 	TAILQ_INIT(&ctx->sessions);
 	gw_tally_init(&ctx->clients);
 	gw_tally_init(&ctx->ups);
+	smtpfix_tlsmemo_init(&ctx->tls_failed);
+}
+
+void
+gw_ctx_log_stats(const struct gw_ctx *ctx)
+{
+	gw_log(LOG_INFO, "event=stats sessions=%u tls_fallbacks=%llu",
+	    ctx->nsessions, (unsigned long long)ctx->tls_fallbacks);
 }
 
 void
@@ -357,6 +369,28 @@ log_step(struct gw_session *s, const struct smtpfix_step *st)
 	case SMTPFIX_EV_QUEUE_FULL:
 		gw_log(LOG_DEBUG, "session=%08x event=pipeline_full", s->id);
 		return;
+	case SMTPFIX_EV_PREGREET:
+		gw_log(LOG_WARNING,
+		    "session=%08x event=reject reason=pregreet "
+		    "detail=%s action=abort_upstream reply=554",
+		    s->id, st->detail != NULL ? st->detail : "?");
+		return;
+	case SMTPFIX_EV_VERB:
+		gw_log(LOG_WARNING,
+		    "session=%08x event=reject reason=verb_%s verb=%s "
+		    "reply=%s",
+		    s->id, st->detail != NULL ? st->detail : "?",
+		    st->verb != NULL ? st->verb : "unknown",
+		    st->detail != NULL && strcmp(st->detail, "not_offered") == 0
+		        ? "502"
+		        : "500");
+		return;
+	case SMTPFIX_EV_REPLY_CODE:
+		gw_log(LOG_INFO,
+		    "session=%08x event=reply_recoded from=456 to=451 "
+		    "reason=ipv6_ipv4_fallback_not_negotiated",
+		    s->id);
+		return;
 	case SMTPFIX_EV_STARTTLS:
 		gw_log(LOG_INFO,
 		    "session=%08x event=starttls mode=%s "
@@ -413,6 +447,35 @@ drain_client(struct gw_session *s)
 	}
 }
 
+/*
+ * RFC 7435 §1: the upstream handshake failed under opportunistic; the
+ * stream wants a new clear-text connection to the same server.  The old
+ * one goes with everything read from it, the server is remembered for
+ * tls_fallback_remember_s (so the next session does not fail first), and
+ * the client, still waiting for its 220, gets its TLS once the new
+ * greeting is in.
+ */
+static void
+upstream_fallback(struct gw_session *s, const char *why)
+{
+	unsigned ttl = s->cfg->tls_fallback_remember_s;
+
+	s->ctx->tls_fallbacks++;
+	smtpfix_tlsmemo_note(&s->ctx->tls_failed, s->up_name,
+	    strlen(s->up_name), (uint64_t)ev_now(s->ctx->loop), ttl);
+	gw_log(LOG_WARNING,
+	    "session=%08x event=tls_fallback leg=server dest=%s reason=%s "
+	    "action=reconnect_clear remember_s=%u fallbacks=%llu",
+	    s->id, s->up_name, why, ttl,
+	    (unsigned long long)s->ctx->tls_fallbacks);
+	upstream_close(s, 1);
+	s->sin.len = s->sin.off = 0;
+	s->sout.len = s->sout.off = 0;
+	s->s_eof = 0;
+	s->s_shut = 0;
+	upstream_connect(s, &s->up_dst, &s->up_src);
+}
+
 /* Puts TLS on the upstream leg after the server's 220 to our STARTTLS. */
 static void
 upstream_tls_start(struct gw_session *s)
@@ -425,9 +488,10 @@ upstream_tls_start(struct gw_session *s)
 		if (s->tls == NULL || s->cfg->tls == NULL)
 			(void)snprintf(err, sizeof(err), "no TLS context");
 		log_tls_failed(s, "server", "setup", err);
-		if (s->reason == NULL)
+		if (smtpfix_stream_tls_done(&s->fix, SMTPFIX_TLSR_UP_FAIL))
+			upstream_fallback(s, "setup");
+		else if (s->reason == NULL)
 			s->reason = "tls_server_failed";
-		smtpfix_stream_tls_done(&s->fix, SMTPFIX_TLSR_UP_FAIL);
 		return;
 	}
 	s->s_hs = 1;
@@ -477,7 +541,9 @@ step(struct gw_session *s, int c2s)
 	case SMTPFIX_ACT_ABORT:
 		upstream_close(s, 1);
 		if (s->reason == NULL)
-			s->reason = "smuggling";
+			s->reason = st.event == SMTPFIX_EV_PREGREET
+			                ? "pregreet"
+			                : "smuggling";
 		break;
 	case SMTPFIX_ACT_OPAQUE:
 		gw_buf_put(out, gw_buf_head(in), st.consumed);
@@ -763,13 +829,16 @@ server_handshake(struct gw_session *s)
 		s->s_hs = 0;
 		log_tls_failed(s, "server",
 		    rc == GW_TLS_FAIL_VERIFY ? "verify" : "handshake", err);
+		if (smtpfix_stream_tls_done(&s->fix,
+		        rc == GW_TLS_FAIL_VERIFY ? SMTPFIX_TLSR_UP_VERIFY
+		                                 : SMTPFIX_TLSR_UP_FAIL)) {
+			upstream_fallback(s, "handshake");
+			return;
+		}
 		if (s->reason == NULL)
 			s->reason = rc == GW_TLS_FAIL_VERIFY
 			                ? "tls_server_verify_failed"
 			                : "tls_server_failed";
-		smtpfix_stream_tls_done(&s->fix, rc == GW_TLS_FAIL_VERIFY
-		                                     ? SMTPFIX_TLSR_UP_VERIFY
-		                                     : SMTPFIX_TLSR_UP_FAIL);
 		pump(s);
 		return;
 	}
@@ -1519,6 +1588,12 @@ gw_session_start(struct gw_ctx *ctx, int cfd,
 		smtpfix_stream_set_tls(&s->fix, &s->tls->pol);
 	else
 		s->tls = NULL;
+	/* RFC 7435 §1: a server whose TLS failed lately gets clear text at
+	 * once (the policy decides whether that applies). */
+	if (s->tls != NULL &&
+	    smtpfix_tlsmemo_known(&ctx->tls_failed, s->up_name,
+	        strlen(s->up_name), (uint64_t)ev_now(ctx->loop)))
+		smtpfix_stream_set_upstream_clear(&s->fix);
 	if (src.family != 0)
 		(void)nat_addr_fmt(&src, ssb, sizeof(ssb));
 	else
@@ -1530,6 +1605,8 @@ gw_session_start(struct gw_ctx *ctx, int cfd,
 	    s->tls != NULL ? smtpfix_tlspolicy_mode_name(
 	                         smtpfix_tlspolicy_mode(&s->tls->pol))
 	                   : "passthrough");
+	s->up_dst = r.dst;
+	s->up_src = src;
 	upstream_connect(s, &r.dst, &src);
 	session_update(s);
 }

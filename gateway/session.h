@@ -14,6 +14,7 @@
 
 #include "gateway/config.h"
 #include "gateway/tally.h"
+#include "smtpfix/tlsmemo.h"
 
 struct gw_session;
 
@@ -36,7 +37,14 @@ struct gw_ctx {
 	uint32_t next_id;
 	struct gw_smtp_stats stats;
 	TAILQ_HEAD(, gw_session) sessions;
+	/* Servers whose TLS failed lately (per process, bounded), and how
+	 * many sessions fell back to clear text upstream. */
+	struct smtpfix_tlsmemo tls_failed;
+	uint64_t tls_fallbacks;
 };
+
+/* One log line with the session counters (SIGUSR1). */
+void gw_ctx_log_stats(const struct gw_ctx *ctx);
 
 void gw_ctx_init(
     struct gw_ctx *ctx, struct ev_loop *loop, struct gw_config *cfg);

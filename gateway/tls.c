@@ -53,6 +53,7 @@ struct ccache_slot {
 struct gw_tls_client {
 	SSL_CTX *ctx;
 	int verify;
+	int legacy; /* TLS 1.0 and up, the cipher floor of a "may" MTA */
 	char ca_file[PATH_CAP]; /* "" for the default store */
 	struct ccache_slot slot[CCACHE_SLOTS];
 };
@@ -369,17 +370,40 @@ new_session_cb(SSL *ssl, SSL_SESSION *sess)
 	return 1;
 }
 
+/*
+ * RFC 7435 §1, RFC 7672 §8.2-like practice of MTAs at security level
+ * "may": an unauthenticated channel is better than clear text, so the
+ * opportunistic upstream accepts what such an MTA accepts.  TLS 1.0 and
+ * up (RFC 8996 deprecates 1.0 and 1.1 for authenticated use; clear text
+ * is the alternative here), and Postfix's "medium" cipher grade with
+ * anonymous suites last; OpenSSL 3 refuses all of that above security
+ * level 0 (SHA-1 signatures, small keys).
+ */
+#define LEGACY_CIPHERS "aNULL:-aNULL:HIGH:MEDIUM:!eNULL:@SECLEVEL=0"
+
+static int
+client_legacy(SSL_CTX *ctx)
+{
+	if (SSL_CTX_set_min_proto_version(ctx, TLS1_VERSION) != 1 ||
+	    SSL_CTX_set_cipher_list(ctx, LEGACY_CIPHERS) != 1)
+		return -1;
+	return 0;
+}
+
 int
-gw_tls_add_client(
-    struct gw_tls *t, int verify, const char *ca_file, char *err, size_t errcap)
+gw_tls_add_client(struct gw_tls *t, int verify, int legacy, const char *ca_file,
+    char *err, size_t errcap)
 {
 	struct gw_tls_client *c, **ncli;
 	const char *ca = ca_file != NULL ? ca_file : "";
 	size_t i;
 
 	verify = verify != 0;
+	/* A certificate that must verify gets the strict protocols. */
+	legacy = legacy != 0 && !verify;
 	for (i = 0; i < t->ncli; i++)
 		if (t->cli[i]->verify == verify &&
+		    t->cli[i]->legacy == legacy &&
 		    (!verify || strcmp(t->cli[i]->ca_file, ca) == 0))
 			return (int)i;
 	if (t->ncli >= INT_MAX) {
@@ -397,6 +421,7 @@ gw_tls_add_client(
 		return -1;
 	}
 	c->verify = verify;
+	c->legacy = legacy;
 	if (verify && copy_path(c->ca_file, ca) != 0) {
 		(void)snprintf(err, errcap, "%s: path too long", ca);
 		free(c);
@@ -407,7 +432,7 @@ gw_tls_add_client(
 		ssl_err(err, errcap, "tls", "cannot create a context");
 		goto fail;
 	}
-	if (ctx_common(c->ctx) != 0) {
+	if (ctx_common(c->ctx) != 0 || (legacy && client_legacy(c->ctx) != 0)) {
 		ssl_err(err, errcap, "tls", "cannot set the protocol versions");
 		goto fail;
 	}

@@ -18,7 +18,9 @@
  * of the data.  Nothing here blocks, logs, or keeps global state other
  * than one OpenSSL ex_data index.
  *
- * Protocols: TLS 1.2 and 1.3 only (RFC 8996 deprecates 1.0 and 1.1).
+ * Protocols: TLS 1.2 and 1.3 only (RFC 8996 deprecates 1.0 and 1.1),
+ * except on an opportunistic upstream leg (legacy client context), where
+ * the alternative to old TLS is clear text.
  * Renegotiation and compression are off.  Sessions resume: the server
  * side keeps a bounded session cache and issues tickets (RFC 5077,
  * RFC 8446 §4.6.1); the client side keeps the last session of each
@@ -81,11 +83,14 @@ int gw_tls_add_cert(struct gw_tls *t, const char *cert_file,
  * A client context for upstream legs: verify = 0 checks nothing (RFC 7435
  * opportunistic TLS, as MTAs do); verify = 1 checks the chain against
  * ca_file (PEM; NULL: OpenSSL's default store) and, per leg, the server
- * name.  Contexts with the same settings are shared.  Returns its index
- * or -1 with err.
+ * name.  legacy = 1 (ignored with verify) accepts what an MTA at security
+ * level "may" accepts: TLS 1.0 and up, medium ciphers and anonymous
+ * suites, OpenSSL security level 0; otherwise TLS 1.2 and 1.3 only.
+ * Contexts with the same settings are shared.  Returns its index or -1
+ * with err.
  */
-int gw_tls_add_client(struct gw_tls *t, int verify, const char *ca_file,
-    char *err, size_t errcap);
+int gw_tls_add_client(struct gw_tls *t, int verify, int legacy,
+    const char *ca_file, char *err, size_t errcap);
 
 size_t gw_tls_cert_count(const struct gw_tls *t);
 

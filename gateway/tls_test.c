@@ -263,7 +263,7 @@ test_load_errors(void **state)
 	assert_int_equal(gw_tls_cert_count(t), 2);
 	/* A CA file that does not exist. */
 	path(cp, sizeof(cp), "missing", "crt");
-	assert_int_equal(gw_tls_add_client(t, 1, cp, err, sizeof(err)), -1);
+	assert_int_equal(gw_tls_add_client(t, 1, 0, cp, err, sizeof(err)), -1);
 	assert_non_null(strstr(err, cp));
 
 	gw_tls_cert_describe(t, 0, err, sizeof(err));
@@ -286,11 +286,11 @@ test_handshake_and_data(void **state)
 	(void)state;
 	t = gw_tls_new(err, sizeof(err));
 	assert_int_equal(add(t, "gw"), 0);
-	cli = gw_tls_add_client(t, 0, NULL, err, sizeof(err));
+	cli = gw_tls_add_client(t, 0, 0, NULL, err, sizeof(err));
 	assert_int_equal(cli, 0);
 	/* Opportunistic contexts are shared whatever the CA file. */
 	assert_int_equal(
-	    gw_tls_add_client(t, 0, "/nonexistent", err, sizeof(err)), 0);
+	    gw_tls_add_client(t, 0, 0, "/nonexistent", err, sizeof(err)), 0);
 	pair_open(&p);
 	gw_tls_describe(&p.srv, d, sizeof(d));
 	assert_string_equal(d, "tls=no");
@@ -345,7 +345,7 @@ test_pending(void **state)
 	memset(big, 'x', sizeof(big));
 	t = gw_tls_new(err, sizeof(err));
 	add(t, "gw");
-	gw_tls_add_client(t, 0, NULL, err, sizeof(err));
+	gw_tls_add_client(t, 0, 0, NULL, err, sizeof(err));
 	pair_open(&p);
 	gw_tls_leg_accept(&p.srv, t, 0, err, sizeof(err));
 	gw_tls_leg_connect(&p.cli, t, 0, NULL, NULL, err, sizeof(err));
@@ -378,7 +378,7 @@ test_buf_io(void **state)
 	(void)state;
 	t = gw_tls_new(err, sizeof(err));
 	add(t, "gw");
-	gw_tls_add_client(t, 0, NULL, err, sizeof(err));
+	gw_tls_add_client(t, 0, 0, NULL, err, sizeof(err));
 	pair_open(&p);
 	gw_tls_leg_accept(&p.srv, t, 0, err, sizeof(err));
 	gw_tls_leg_connect(&p.cli, t, 0, NULL, NULL, err, sizeof(err));
@@ -428,7 +428,7 @@ test_sni(void **state)
 	t = gw_tls_new(err, sizeof(err));
 	assert_int_equal(add(t, "gw"), 0);
 	assert_int_equal(add(t, "other"), 1);
-	gw_tls_add_client(t, 0, NULL, err, sizeof(err));
+	gw_tls_add_client(t, 0, 0, NULL, err, sizeof(err));
 	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		pair_open(&p);
 		gw_tls_leg_accept(&p.srv, t, 0, err, sizeof(err));
@@ -491,7 +491,7 @@ test_resumption(void **state)
 	(void)state;
 	t = gw_tls_new(err, sizeof(err));
 	add(t, "gw");
-	gw_tls_add_client(t, 0, NULL, err, sizeof(err));
+	gw_tls_add_client(t, 0, 0, NULL, err, sizeof(err));
 	assert_int_equal(one_session(t, 0, NULL, "[2001:db8::25]:25"), 0);
 	assert_int_equal(one_session(t, 0, NULL, "[2001:db8::25]:25"), 1);
 	/* Another upstream address has its own (empty) entry. */
@@ -527,10 +527,10 @@ test_verify(void **state)
 	path(ca, sizeof(ca), "ca", "crt");
 	t = gw_tls_new(err, sizeof(err));
 	add(t, "gw");
-	v = gw_tls_add_client(t, 1, ca, err, sizeof(err));
+	v = gw_tls_add_client(t, 1, 0, ca, err, sizeof(err));
 	assert_int_equal(v, 0);
-	assert_int_equal(gw_tls_add_client(t, 1, ca, err, sizeof(err)), 0);
-	assert_int_equal(gw_tls_add_client(t, 0, NULL, err, sizeof(err)), 1);
+	assert_int_equal(gw_tls_add_client(t, 1, 0, ca, err, sizeof(err)), 0);
+	assert_int_equal(gw_tls_add_client(t, 0, 0, NULL, err, sizeof(err)), 1);
 
 	/* The right name: verified. */
 	pair_open(&p);
@@ -567,7 +567,7 @@ test_verify(void **state)
 	t = gw_tls_new(err, sizeof(err));
 	add(t, "gw");
 	path(ca, sizeof(ca), "other", "crt");
-	v = gw_tls_add_client(t, 1, ca, err, sizeof(err));
+	v = gw_tls_add_client(t, 1, 0, ca, err, sizeof(err));
 	pair_open(&p);
 	gw_tls_leg_accept(&p.srv, t, 0, err, sizeof(err));
 	gw_tls_leg_connect(
@@ -617,6 +617,62 @@ test_garbage(void **state)
 }
 
 /* RFC 8996: TLS 1.1 is refused; TLS 1.2 still works. */
+/* The opportunistic upstream accepts what a "may" MTA accepts (a TLS
+ * 1.0-only server, an anonymous-only one); the strict one does not. */
+static void
+test_legacy_client(void **state)
+{
+	struct gw_tls *t;
+	struct pair p;
+	enum gw_tls_rc a, b;
+	char err[256], d[256];
+	int strict, legacy, i;
+
+	(void)state;
+	t = gw_tls_new(err, sizeof(err));
+	add(t, "gw");
+	strict = gw_tls_add_client(t, 0, 0, NULL, err, sizeof(err));
+	legacy = gw_tls_add_client(t, 0, 1, NULL, err, sizeof(err));
+	assert_true(strict >= 0 && legacy >= 0 && strict != legacy);
+	/* Shared like the others; verify is never legacy. */
+	assert_int_equal(
+	    gw_tls_add_client(t, 0, 1, NULL, err, sizeof(err)), legacy);
+	for (i = 0; i < 4; i++) {
+		pair_open(&p);
+		assert_int_equal(
+		    gw_tls_leg_accept(&p.srv, t, 0, err, sizeof(err)), 0);
+		/* The server side as an old or anonymous-only server. */
+		SSL_set_security_level(p.srv.ssl, 0);
+		if (i < 2) {
+			SSL_set_min_proto_version(p.srv.ssl, TLS1_VERSION);
+			SSL_set_max_proto_version(p.srv.ssl, TLS1_VERSION);
+		} else {
+			SSL_set_max_proto_version(p.srv.ssl, TLS1_2_VERSION);
+			assert_int_equal(
+			    SSL_set_cipher_list(p.srv.ssl, "aNULL:@SECLEVEL=0"),
+			    1);
+		}
+		assert_int_equal(
+		    gw_tls_leg_connect(&p.cli, t, i % 2 ? legacy : strict, NULL,
+		        NULL, err, sizeof(err)),
+		    0);
+		a = handshake(&p, &b, err, sizeof(err));
+		if (i % 2 == 0) {
+			assert_int_equal(a, GW_TLS_FAIL);
+		} else {
+			assert_int_equal(a, GW_TLS_OK);
+			assert_int_equal(b, GW_TLS_OK);
+			gw_tls_describe(&p.cli, d, sizeof(d));
+			if (i == 1)
+				assert_non_null(strstr(d, "tls=TLSv1 "));
+			else
+				assert_non_null(strstr(d, "peer_cert=no"));
+		}
+		pair_close(&p);
+	}
+	gw_tls_free(t);
+}
+
 static void
 test_versions(void **state)
 {
@@ -708,6 +764,7 @@ main(void)
 	    cmocka_unit_test(test_verify),
 	    cmocka_unit_test(test_garbage),
 	    cmocka_unit_test(test_versions),
+	    cmocka_unit_test(test_legacy_client),
 	    cmocka_unit_test(test_clear_leg),
 	};
 

@@ -348,7 +348,11 @@ fs_s2c(struct fsim *m)
 		fs_count_step(m);
 		switch (fs_rand(m) % 8) {
 		case 0:
-			smtpfix_stream_tls_done(&m->s, SMTPFIX_TLSR_UP_FAIL);
+			/* 1: a new clear-text connection (RFC 7435 §1);
+			 * the old one's bytes are gone. */
+			if (smtpfix_stream_tls_done(
+			        &m->s, SMTPFIX_TLSR_UP_FAIL))
+				m->sin_len = 0;
 			break;
 		case 1:
 			smtpfix_stream_tls_done(&m->s, SMTPFIX_TLSR_UP_VERIFY);

@@ -9,6 +9,7 @@
 
 #include "smtpfix/helo.h"
 #include "smtpfix/chars.h"
+#include "smtpfix/ehlo.h"
 #include "smtpfix/line.h"
 #include "smtpfix/path.h"
 #include "smtpfix/stream.h"
@@ -28,6 +29,10 @@ enum smtpfix_kind {
 	KIND_QUIT,
 	KIND_OTHER,
 	KIND_LOCAL,
+	KIND_EHLO_PROBE, /* the gateway's own EHLO: its reply is not
+	                    relayed, only its STARTTLS offer noted */
+	KIND_REGREET,    /* the greeting of a new clear-text connection
+	                    after a failed upstream handshake: not relayed */
 };
 
 /* The gateway's own replies; struct smtpfix_pending.local indexes this. */
@@ -44,6 +49,9 @@ enum smtpfix_local {
 	LOCAL_TLS_READY, /* our 220 to STARTTLS: ACT_TLS_CLIENT */
 	LOCAL_TLS_REPLY, /* the policy's answer (s->tls_code, s->tls_text) */
 	LOCAL_SYNC,      /* client did not wait: emitted with ACT_CLOSE */
+	LOCAL_PREGREET,
+	LOCAL_NOT_OFFERED,
+	LOCAL_UNRECOGNIZED,
 };
 
 /* Commands whose reply the client must wait for (stream.sync). */
@@ -108,6 +116,16 @@ static const struct smtpfix_local_reply local_replies[] = {
     /* RFC 2920 §3.1: the client sent on past a command that ends a
      * pipelined group; the words hardened servers use. */
     [LOCAL_SYNC] = {"554 5.5.0", "Error: SMTP protocol synchronization", 1},
+    /* RFC 5321 §3.1, §4.3.1: the server speaks first; a client that
+     * talks before the greeting is not an SMTP client (a proxy header,
+     * a script that does not wait).  Refused as postscreen(8) does. */
+    [LOCAL_PREGREET] = {"554 5.5.1",
+        "protocol error: client sent data before the greeting", 1},
+    /* RFC 5321 §4.2.4: 502 for a known command that is not
+     * implemented here (the gateway never offered its extension). */
+    [LOCAL_NOT_OFFERED] = {"502 5.5.1", "command not implemented", 0},
+    /* RFC 5321 §4.2.4: 500 for a command not recognized. */
+    [LOCAL_UNRECOGNIZED] = {"500 5.5.1", "command unrecognized", 0},
 };
 
 #define LOCAL_COUNT (sizeof(local_replies) / sizeof(local_replies[0]))
@@ -472,6 +490,36 @@ c2s_discard_line(struct smtpfix_stream *s, const char *in, size_t len,
 }
 
 /*
+ * RFC 3207 §4 lets a client send STARTTLS before EHLO (and after HELO),
+ * when the server's offer is not known yet; the decision depends on it
+ * under terminate, so the gateway asks with an EHLO of its own first
+ * (its reply is not relayed: the client sent no EHLO).  The STARTTLS line
+ * stays unread until that reply is in.  Returns 1 if it sent the EHLO.
+ */
+static int
+c2s_probe(struct smtpfix_stream *s, struct smtpfix_step *out)
+{
+	const struct smtpfix_policy *pol = s->pol;
+
+	if (s->srv_known || s->tls_client ||
+	    smtpfix_tlspolicy_mode(s->tls) != SMTPFIX_TLS_TERMINATE ||
+	    pol->fqdn_len + 7 > sizeof(out->buf))
+		return 0;
+	s->hold = 0; /* the STARTTLS line is read again */
+	memcpy(out->buf, "EHLO ", 5);
+	memcpy(out->buf + 5, pol->fqdn, pol->fqdn_len);
+	memcpy(out->buf + 5 + pol->fqdn_len, "\r\n", 2);
+	out->act = SMTPFIX_ACT_EMIT;
+	out->consumed = 0;
+	out->emit = out->buf;
+	out->emit_len = pol->fqdn_len + 7;
+	out->verb = NULL;
+	out->detail = "ehlo_upstream_first";
+	q_push(s, KIND_EHLO_PROBE, LOCAL_NONE);
+	return 1;
+}
+
+/*
  * STARTTLS under terminate or strip: the line in[0..used) (verb ending at
  * vend) is answered by the gateway or sent upstream on its behalf.  The
  * decision waits until every earlier reply is in, so that the server's
@@ -498,6 +546,8 @@ c2s_starttls(struct smtpfix_stream *s, const char *in, size_t used, size_t vend,
 	hold_sync(s, SYNC_STARTTLS, 0);
 	for (i = vend; i + 2 < used && smtpfix_is_wsp(in[i]); i++)
 		continue;
+	if (i + 2 >= used && c2s_probe(s, out))
+		return;
 	if (i + 2 < used) {
 		/* RFC 3207 §4: "501 Syntax error (no parameters allowed)". */
 		d.act = SMTPFIX_TLSA_REPLY;
@@ -508,6 +558,7 @@ c2s_starttls(struct smtpfix_stream *s, const char *in, size_t used, size_t vend,
 	} else {
 		st.server_offered = s->srv_tls;
 		st.client_tls = s->tls_client;
+		st.server_failed = s->up_clear;
 		smtpfix_tlspolicy_starttls(s->tls, &st, &d);
 	}
 	out->detail = d.why;
@@ -553,6 +604,62 @@ auth_ir(const char *line, size_t end, size_t vend)
 	return i < end;
 }
 
+/* 1 while the server's greeting has not been relayed in full. */
+static int
+greeting_pending(struct smtpfix_stream *s)
+{
+	const struct smtpfix_pending *p = q_head(s);
+
+	return p != NULL && p->kind == KIND_GREETING;
+}
+
+/*
+ * RFC 5321 §3.1, §4.3.1: the client spoke before the greeting.  Nothing
+ * it sent is relayed (not even after the greeting: a PROXY header or a
+ * pipelined script would reach the server as commands); the upstream
+ * connection is reset and the client gets 554 and a close.
+ */
+static void
+c2s_pregreet(struct smtpfix_stream *s, struct smtpfix_step *out)
+{
+	out->act = SMTPFIX_ACT_ABORT;
+	out->consumed = 0;
+	out->event = SMTPFIX_EV_PREGREET;
+	out->detail = "client_spoke_first";
+	s->cmode = SMTPFIX_C_DEAD;
+	s->qhead = s->qlen = 0;
+	q_local(s, LOCAL_PREGREET);
+}
+
+/*
+ * A verb the gateway does not relay (smtpfix/ehlo.h): answered here, so
+ * that it never reaches the server.  Returns 1 if it answered.
+ */
+static int
+c2s_verb_refused(struct smtpfix_stream *s, const char *in, size_t used,
+    struct smtpfix_step *out)
+{
+	const char *name;
+
+	switch (smtpfix_ehlo_verb(in, used - 2, &name)) {
+	case SMTPFIX_VERB_RELAY:
+		return 0;
+	case SMTPFIX_VERB_NOT_OFFERED:
+		out->detail = "not_offered";
+		q_local(s, LOCAL_NOT_OFFERED);
+		break;
+	case SMTPFIX_VERB_UNRECOGNIZED:
+	default:
+		out->detail = "unrecognized";
+		q_local(s, LOCAL_UNRECOGNIZED);
+		break;
+	}
+	out->act = SMTPFIX_ACT_DISCARD;
+	out->event = SMTPFIX_EV_VERB;
+	out->verb = name;
+	return 1;
+}
+
 static void
 c2s_cmd(struct smtpfix_stream *s, const char *in, size_t len,
     struct smtpfix_step *out)
@@ -561,6 +668,10 @@ c2s_cmd(struct smtpfix_stream *s, const char *in, size_t len,
 	uint64_t size;
 	size_t used, vend;
 
+	if (len > 0 && greeting_pending(s)) {
+		c2s_pregreet(s, out);
+		return;
+	}
 	if (s->hold || len == 0)
 		return;
 	/* RFC 2920 §3.1: the client may send a whole group before any
@@ -663,6 +774,11 @@ c2s_cmd(struct smtpfix_stream *s, const char *in, size_t len,
 	case VERB_MAIL:
 	case VERB_RCPT:
 		if (s->pol->hygiene && c2s_path(s, in, used, out))
+			break;
+		q_push(s, KIND_OTHER, LOCAL_NONE);
+		break;
+	case VERB_UNKNOWN:
+		if (c2s_verb_refused(s, in, used, out))
 			break;
 		q_push(s, KIND_OTHER, LOCAL_NONE);
 		break;
@@ -910,32 +1026,24 @@ reply_parse(const char *line, size_t used, unsigned *code, int *final)
 	}
 }
 
-/* 1 if the keyword of EHLO reply line[0..used) (a line after the
- * first) is the upper-case word w. */
-static int
-ehlo_kw(const char *line, size_t used, const char *w)
-{
-	size_t i, end;
-
-	end = used - 2;
-	for (i = 4; i < end && !smtpfix_is_wsp(line[i]); i++)
-		continue;
-	return i >= 4 && smtpfix_word_eq(line + 4, i - 4, w);
-}
-
-/* RFC 3030: CHUNKING and BINARYMIME lead the client to BDAT, which we
- * cannot frame safely; STARTTLS goes when the gateway answers it itself
- * (RFC 3207 §4: the offer is the gateway's) or strips it.  line[0..used)
- * is a 250 line after the first.  Notes the server's STARTTLS offer. */
+/* The EHLO reply the client sees is an allowlist (smtpfix/ehlo.h): what
+ * the gateway cannot keep goes, and STARTTLS goes when the gateway
+ * answers it itself (RFC 3207 §4: the offer is the gateway's) or strips
+ * it.  line[0..used) is a 250 line after the first.  Notes the server's
+ * STARTTLS offer. */
 static int
 ehlo_dropped(struct smtpfix_stream *s, const char *line, size_t used)
 {
-	if (ehlo_kw(line, used, "STARTTLS")) {
+	switch (smtpfix_ehlo_keyword(line + 4, used >= 6 ? used - 6 : 0)) {
+	case SMTPFIX_KW_STARTTLS:
 		s->srv_tls = 1;
 		return s->rdrop_tls;
+	case SMTPFIX_KW_KEEP:
+		return 0;
+	case SMTPFIX_KW_DROP:
+	default:
+		return 1;
 	}
-	return ehlo_kw(line, used, "CHUNKING") ||
-	       ehlo_kw(line, used, "BINARYMIME");
 }
 
 /* 1 if the EHLO reply now ending gets the gateway's own STARTTLS line. */
@@ -949,6 +1057,7 @@ ehlo_offer(const struct smtpfix_stream *s)
 		return 0;
 	st.server_offered = s->srv_tls;
 	st.client_tls = s->tls_client;
+	st.server_failed = s->up_clear;
 	smtpfix_tlspolicy_ehlo(s->tls, &st, &e);
 	return e.offer;
 }
@@ -1032,6 +1141,33 @@ reply_end(struct smtpfix_stream *s, unsigned code, struct smtpfix_step *out)
 	switch (kind) {
 	case KIND_GREETING:
 		s->hold = 0;
+		break;
+	case KIND_EHLO:
+		s->srv_known = code / 100 == 2;
+		break;
+	case KIND_HELO:
+		s->srv_known = 0; /* a HELO session: the offer is unknown */
+		break;
+	case KIND_EHLO_PROBE:
+		s->srv_known = 1;
+		break;
+	case KIND_REGREET:
+		/* The new connection after a failed upstream handshake
+		 * (RFC 7435 §1): the client, held since its STARTTLS, gets
+		 * its TLS; its EHLO inside TLS goes to the new connection,
+		 * in clear text. */
+		out->event = SMTPFIX_EV_STARTTLS;
+		if (code == 220) {
+			out->detail = "fallback_clear_upstream";
+			q_local(s, LOCAL_TLS_READY);
+			break;
+		}
+		out->detail = "fallback_refused";
+		s->tls_code = "421 4.7.0";
+		s->tls_text = "TLS with the server failed and it refused a "
+		              "new connection, try again later";
+		s->tls_close = 1;
+		q_local(s, LOCAL_TLS_REPLY);
 		break;
 	case KIND_DATA:
 		release(s);
@@ -1159,6 +1295,22 @@ s2c_ehlo(struct smtpfix_stream *s, const char *in, size_t len, size_t used,
 	return 1;
 }
 
+/* Line line[0..used) relayed with reply code code instead of its own
+ * (smtpfix_ehlo_reply_code); used fits out->buf. */
+static void
+s2c_recode(
+    const char *line, size_t used, unsigned code, struct smtpfix_step *out)
+{
+	memcpy(out->buf, line, used);
+	out->buf[0] = (char)('0' + code / 100 % 10);
+	out->buf[1] = (char)('0' + code / 10 % 10);
+	out->buf[2] = (char)('0' + code % 10);
+	out->act = SMTPFIX_ACT_EMIT;
+	out->emit = out->buf;
+	out->emit_len = used;
+	out->event = SMTPFIX_EV_REPLY_CODE;
+}
+
 void
 smtpfix_s2c_step(struct smtpfix_stream *s, const char *in, size_t len,
     struct smtpfix_step *out)
@@ -1268,8 +1420,9 @@ smtpfix_s2c_step(struct smtpfix_stream *s, const char *in, size_t len,
 		s->rkind = p != NULL ? p->kind : KIND_NONE;
 		s->rcode = code;
 		s->rfilter = s->rkind == KIND_EHLO && code / 100 == 2;
-		if (s->rkind == KIND_EHLO || s->rkind == KIND_HELO) {
-			struct smtpfix_tls_state ts = {0, s->tls_client};
+		if (s->rkind == KIND_EHLO || s->rkind == KIND_HELO ||
+		    s->rkind == KIND_EHLO_PROBE) {
+			struct smtpfix_tls_state ts = {0, s->tls_client, 0};
 			struct smtpfix_tls_ehlo e;
 
 			/* A new EHLO reply: the server's offer starts
@@ -1290,8 +1443,10 @@ smtpfix_s2c_step(struct smtpfix_stream *s, const char *in, size_t len,
 		}
 		/* Our own STARTTLS: its 220 is for us, and a refusal the
 		 * client does not see when it gets TLS anyway. */
-		s->rswallow = s->rkind == KIND_STARTTLS && s->tls_ours &&
-		              (code == 220 || s->tls_fallback);
+		s->rswallow = (s->rkind == KIND_STARTTLS && s->tls_ours &&
+		                  (code == 220 || s->tls_fallback)) ||
+		              s->rkind == KIND_EHLO_PROBE ||
+		              s->rkind == KIND_REGREET;
 	} else if (code != s->rcode) {
 		/* RFC 5321 §4.2.1: every line of a reply has its code. */
 		goto bad;
@@ -1305,6 +1460,11 @@ smtpfix_s2c_step(struct smtpfix_stream *s, const char *in, size_t len,
 		return;
 	}
 	if (s->rswallow) {
+		/* RFC 3207 §4: the offer, from our own EHLO's reply. */
+		if (s->rkind == KIND_EHLO_PROBE && code / 100 == 2 && !first &&
+		    smtpfix_ehlo_keyword(in + 4, used >= 6 ? used - 6 : 0) ==
+		        SMTPFIX_KW_STARTTLS)
+			s->srv_tls = 1;
 		out->act = SMTPFIX_ACT_DISCARD;
 		out->consumed = used;
 		if (!final) {
@@ -1328,6 +1488,11 @@ smtpfix_s2c_step(struct smtpfix_stream *s, const char *in, size_t len,
 	}
 	out->act = SMTPFIX_ACT_FORWARD;
 	out->consumed = used;
+	if (smtpfix_ehlo_reply_code(code) != code && used <= sizeof(out->buf)) {
+		s2c_recode(in, used, smtpfix_ehlo_reply_code(code), out);
+		if (!first)
+			out->event = SMTPFIX_EV_NONE; /* one log line a reply */
+	}
 	if (!final) {
 		s->rfirst = 0;
 		return;
@@ -1340,7 +1505,30 @@ bad:
 	s2c_close(s, out, "421 4.4.2", "upstream protocol error, closing");
 }
 
-void
+/*
+ * The upstream handshake failed and the policy falls back to clear text
+ * (RFC 7435 §1): the gateway opens a new connection; its greeting is
+ * awaited, not relayed (the client, held since its STARTTLS, had its
+ * own), and nothing of the old connection counts.
+ */
+static void
+tls_reconnect(struct smtpfix_stream *s)
+{
+	s->up_clear = 1;
+	s->srv_tls = 0;
+	s->srv_known = 0;
+	s->rcode = 0;
+	s->rfirst = 1;
+	s->rbound = 0;
+	s->rkind = KIND_NONE;
+	s->rfilter = 0;
+	s->rswallow = 0;
+	s->ehlo_tail = 0;
+	s->qhead = s->qlen = 0;
+	q_push(s, KIND_REGREET, LOCAL_NONE);
+}
+
+int
 smtpfix_stream_tls_done(struct smtpfix_stream *s, enum smtpfix_tls_result r)
 {
 	struct smtpfix_tls_decision d;
@@ -1348,29 +1536,33 @@ smtpfix_stream_tls_done(struct smtpfix_stream *s, enum smtpfix_tls_result r)
 	switch (r) {
 	case SMTPFIX_TLSR_UP_OK:
 		if (s->tls_phase != TLSP_UP)
-			return;
+			return 0;
 		s->tls_phase = TLSP_NONE;
 		s->tls_server = 1;
 		q_local(s, LOCAL_TLS_READY);
-		return;
+		return 0;
 	case SMTPFIX_TLSR_UP_FAIL:
 	case SMTPFIX_TLSR_UP_VERIFY:
 		if (s->tls_phase != TLSP_UP)
-			return;
+			return 0;
 		s->tls_phase = TLSP_NONE;
 		smtpfix_tlspolicy_upstream_fail(s->tls,
 		    r == SMTPFIX_TLSR_UP_VERIFY ? SMTPFIX_TLSF_VERIFY
 		                                : SMTPFIX_TLSF_HANDSHAKE,
 		    &d);
+		if (d.act == SMTPFIX_TLSA_RECONNECT) {
+			tls_reconnect(s);
+			return 1;
+		}
 		/* The client is still in clear text: it can be told. */
 		s->tls_code = d.code_enh != NULL ? d.code_enh : "421 4.7.0";
 		s->tls_text = d.text != NULL ? d.text : "TLS failed";
 		s->tls_close = (uint8_t)(d.code_enh == NULL || d.close);
 		q_local(s, LOCAL_TLS_REPLY);
-		return;
+		return 0;
 	case SMTPFIX_TLSR_CLIENT_OK:
 		if (s->tls_phase != TLSP_CLIENT)
-			return;
+			return 0;
 		/* RFC 3207 §4.2: "the SMTP protocol is reset to the initial
 		 * state (the state in SMTP after a server issues a 220
 		 * service ready greeting)"; no new greeting is sent, and
@@ -1389,16 +1581,23 @@ smtpfix_stream_tls_done(struct smtpfix_stream *s, enum smtpfix_tls_result r)
 		s->rkind = KIND_NONE;
 		s->rfilter = 0;
 		s->srv_tls = 0;
+		s->srv_known = 0;
 		s->rswallow = 0;
 		s->ehlo_tail = 0;
-		return;
+		return 0;
 	case SMTPFIX_TLSR_CLIENT_FAIL:
 	default:
 		s->tls_phase = TLSP_NONE;
 		s->closed = 1;
 		s->cmode = SMTPFIX_C_DEAD;
-		return;
+		return 0;
 	}
+}
+
+void
+smtpfix_stream_set_upstream_clear(struct smtpfix_stream *s)
+{
+	s->up_clear = 1;
 }
 
 int
@@ -1477,6 +1676,7 @@ smtpfix_stream_wait(const struct smtpfix_stream *s)
 		case KIND_LOCAL:
 			continue;
 		case KIND_GREETING:
+		case KIND_REGREET:
 			return SMTPFIX_WAIT_GREETING;
 		case KIND_DATA:
 			return SMTPFIX_WAIT_DATA_INIT;

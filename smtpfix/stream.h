@@ -28,8 +28,12 @@
  *    server would read data where we relay commands);
  *  - BDAT is never relayed: CHUNKING is never offered, so BDAT is
  *    answered locally and its chunk skipped (RFC 3030 §2);
- *  - client bytes are held until the server's final greeting line
- *    (RFC 5321 §4.3.1: the client waits for the greeting).
+ *  - the client must wait for the server's final greeting line
+ *    (RFC 5321 §3.1, §4.3.1): a byte before it ends the session with
+ *    554 5.5.1, and nothing it sent is ever relayed;
+ *  - the EHLO reply the client sees is an allowlist (smtpfix/ehlo.h), and
+ *    a verb the gateway does not relay is answered here (500 or 502
+ *    5.5.1) and never reaches the server.
  *
  * Synchronisation (RFC 2920 §3.1: DATA, and extension commands such as
  * STARTTLS and AUTH, end a pipelined group; the client waits for their
@@ -55,7 +59,9 @@
  *    and the command is answered 502 here;
  *  - terminate: the EHLO reply offers the gateway's own STARTTLS.  The
  *    client's STARTTLS is decided once every earlier reply is in (so the
- *    server's offer is known): it goes upstream, and on the server's 220
+ *    server's offer is known; a client that sends STARTTLS before EHLO,
+ *    as RFC 3207 allows, makes the gateway send an EHLO of its own first,
+ *    whose reply is not relayed): it goes upstream, and on the server's 220
  *    (not relayed) the gateway runs the upstream handshake
  *    (ACT_TLS_UPSTREAM); then, or at once when the client leg alone is
  *    to be encrypted, the client gets "220 2.0.0" and the gateway runs the
@@ -100,7 +106,7 @@ struct smtpfix_tlspolicy; /* smtpfix/tlspolicy.h */
 #define SMTPFIX_QUEUE_LEN 128    /* replies outstanding at once */
 /* Dropped EHLO keyword lines looked past before a reply is judged
  * malformed (a server that sends pages of CHUNKING lines). */
-#define SMTPFIX_EHLO_SKIP_MAX 8
+#define SMTPFIX_EHLO_SKIP_MAX 16
 
 /*
  * A bare CR, a bare LF or a NUL inside message data (RFC 5321 §2.3.8: CR
@@ -188,6 +194,14 @@ enum smtpfix_event {
 	SMTPFIX_EV_INLINE,     /* bare_line_endings inline: one bare CR, LF
 	                          or NUL made text of its line; detail says
 	                          which ("bare_cr", "bare_lf", "nul") */
+	SMTPFIX_EV_PREGREET,   /* the client spoke before the greeting:
+	                          ABORT, then 554 5.5.1 and close */
+	SMTPFIX_EV_VERB,       /* a verb answered here, never relayed
+	                          (smtpfix/ehlo.h): verb names it if known,
+	                          detail is "not_offered" (502) or
+	                          "unrecognized" (500) */
+	SMTPFIX_EV_REPLY_CODE, /* a server reply code the client must not
+	                          see was changed (456 to 451) */
 };
 
 struct smtpfix_step {
@@ -266,6 +280,10 @@ struct smtpfix_stream {
 	uint8_t tls_ours;     /* the pending STARTTLS is the gateway's */
 	uint8_t tls_fallback; /* refused upstream: client leg only */
 	uint8_t srv_tls;      /* the last EHLO reply offered STARTTLS */
+	uint8_t srv_known;    /* srv_tls comes from an EHLO reply of this
+	                         server session (else EHLO is sent first) */
+	uint8_t up_clear;     /* the server's TLS failed (in this session
+	                         or lately): opportunistic stays clear */
 	uint8_t rdrop_tls;    /* this EHLO reply loses its STARTTLS */
 	uint8_t rswallow;     /* this reply is not relayed */
 	uint8_t ehlo_tail;    /* our STARTTLS line still ends the reply */
@@ -300,12 +318,21 @@ enum smtpfix_tls_result {
 /*
  * Reports a handshake's outcome.  UP_OK queues the client's 220 (the next
  * s2c step returns ACT_TLS_CLIENT); UP_FAIL and UP_VERIFY queue the reply
- * the policy gives (421 4.7.0 and a close); CLIENT_OK resets the session
- * to the state after the greeting (RFC 3207 §4.2).  A result that does not
- * match the handshake in progress is ignored.
+ * the policy gives (421 4.7.0 and a close) and return 0, or, when the
+ * policy falls back to clear text (opportunistic, RFC 7435 §1), return 1:
+ * the gateway then closes the upstream connection, discards what it read
+ * from it and connects again; the new greeting is not relayed, and the
+ * client gets its 220 and TLS after it.  CLIENT_OK resets the session to
+ * the state after the greeting (RFC 3207 §4.2).  A result that does not
+ * match the handshake in progress is ignored (0).
  */
-void smtpfix_stream_tls_done(
+int smtpfix_stream_tls_done(
     struct smtpfix_stream *s, enum smtpfix_tls_result r);
+
+/* The server's TLS failed lately (the gateway remembers it): under
+ * opportunistic, a client's STARTTLS gets TLS on its own leg only, and no
+ * STARTTLS goes upstream.  Call before the first step. */
+void smtpfix_stream_set_upstream_clear(struct smtpfix_stream *s);
 
 /* 1 once the client leg, resp. the server leg, is in TLS under the
  * gateway's own handshake. */
@@ -325,7 +352,8 @@ void smtpfix_c2s_step(struct smtpfix_stream *s, const char *in, size_t len,
 /*
  * Server to client.  First emits local replies at the head of the queue
  * (consumed == 0), then relays server reply lines one at a time, with the
- * EHLO reply filtered (CHUNKING and BINARYMIME removed, RFC 3030).
+ * EHLO reply filtered (the allowlist of smtpfix/ehlo.h) and a 456 sent
+ * as 451 (the client never negotiated IPV6-IPV4-FALLBACK).
  */
 void smtpfix_s2c_step(struct smtpfix_stream *s, const char *in, size_t len,
     struct smtpfix_step *out);

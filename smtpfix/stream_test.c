@@ -61,7 +61,7 @@ struct sim {
 	int aborted, closed, opaque;
 	int tls_up, tls_cli; /* ACT_TLS_UPSTREAM, ACT_TLS_CLIENT seen */
 	const char *detail;  /* of the last EV_STARTTLS */
-	unsigned events[16];
+	unsigned events[32];
 	char helo_in[600], helo_out[600];
 	size_t helo_in_len, helo_out_len;
 	struct logent log[LOGMAX];
@@ -120,7 +120,7 @@ logstep(struct sim *m, int s2c, const struct smtpfix_step *st)
 {
 	struct logent *e;
 
-	if (st->event < 16)
+	if (st->event < sizeof(m->events) / sizeof(m->events[0]))
 		m->events[st->event]++;
 	if (st->event == SMTPFIX_EV_STARTTLS)
 		m->detail = st->detail;
@@ -450,19 +450,56 @@ test_greeting_hold(void **state)
 	(void)state;
 	sim_init(m, SMTPFIX_HELO_ALWAYS);
 	assert_int_equal(smtpfix_stream_upstream_gone(&m->s), 1);
-	/* RFC 5321 §4.3.1: a client that talks first is held. */
-	feed(m, 0, S("EHLO [192.0.2.1]\r\n"));
-	assert_int_equal(m->srv_len, 0);
+	/* The greeting in pieces: the client waits for its last line. */
 	feed(m, 1, S("220-mx.example.org ESMTP\r\n"));
-	assert_int_equal(m->srv_len, 0);
 	feed(m, 1, S("220 "));
-	assert_int_equal(m->srv_len, 0);
 	feed(m, 1, S("ready\r"));
-	assert_int_equal(m->srv_len, 0);
 	feed(m, 1, S("\n"));
+	feed(m, 0, S("EHLO [192.0.2.1]\r\n"));
 	EXPECT_SRV(m, "EHLO " FQDN "\r\n");
 	EXPECT_CLI(m, "220-mx.example.org ESMTP\r\n220 ready\r\n");
 	check_clean(m);
+}
+
+#define R554PRE                                                                \
+	"554 5.5.1 " FQDN                                                      \
+	" protocol error: client sent data before the greeting\r\n"
+
+/* RFC 5321 §3.1, §4.3.1: the server speaks first.  A client that does
+ * not wait (a PROXY header, a script) is refused, and none of its bytes
+ * reach the server, then or later. */
+static void
+test_pregreet(void **state)
+{
+	static const char *const early[] = {
+	    "PROXY TCP4 192.0.2.99 192.0.2.30 4711 25\r\n",
+	    "EHLO [192.0.2.1]\r\n",
+	    "E",
+	    "\r\n",
+	};
+	struct sim *m = &sim;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < NSEG(early); i++) {
+		sim_init(m, SMTPFIX_HELO_ALWAYS);
+		feed(m, 0, early[i], strlen(early[i]));
+		assert_true(m->aborted);
+		assert_true(m->closed);
+		assert_int_equal(m->events[SMTPFIX_EV_PREGREET], 1);
+		EXPECT_CLI(m, R554PRE);
+		feed(m, 1, S(GREET));
+		feed(m, 0, S("MAIL FROM:<a@example.net>\r\n"));
+		assert_int_equal(m->srv_len, 0);
+		EXPECT_CLI(m, R554PRE);
+	}
+	/* Inside a multi-line greeting: still before the greeting. */
+	sim_init(m, SMTPFIX_HELO_ALWAYS);
+	feed(m, 1, S("220-mx.example.org ESMTP\r\n"));
+	feed(m, 0, S("EHLO x\r\n"));
+	assert_true(m->closed);
+	EXPECT_CLI(m, "220-mx.example.org ESMTP\r\n" R554PRE);
+	assert_int_equal(m->srv_len, 0);
 }
 
 static void
@@ -473,8 +510,8 @@ test_greeting_554(void **state)
 	(void)state;
 	/* RFC 5321 §3.1: a 554 greeting still ends the greeting. */
 	sim_init(m, SMTPFIX_HELO_ALWAYS);
-	feed(m, 0, S("QUIT\r\n"));
 	feed(m, 1, S("554 go away\r\n"));
+	feed(m, 0, S("QUIT\r\n"));
 	EXPECT_SRV(m, "QUIT\r\n");
 	feed(m, 1, S("221 bye\r\n"));
 	EXPECT_CLI(m, "554 go away\r\n221 bye\r\n");
@@ -720,20 +757,18 @@ test_data_refused(void **state)
 	EXPECT_SRV(m, "DATA\r\n");
 	feed(m, 1, S("554 5.5.1 Error: no valid recipients\r\n"));
 	feed(m, 0, S("RSET\r\nSubject: x\r\n"));
-	EXPECT_SRV(m, "DATA\r\nRSET\r\nSubject: x\r\n");
-	feed(m, 1,
-	    S("250 2.0.0 Ok\r\n502 5.5.2 Error: command not "
-	      "recognized\r\n"));
+	EXPECT_SRV(m, "DATA\r\nRSET\r\n");
+	feed(m, 1, S("250 2.0.0 Ok\r\n"));
 	EXPECT_CLI(m, "554 5.5.1 Error: no valid recipients\r\n"
 	              "250 2.0.0 Ok\r\n"
-	              "502 5.5.2 Error: command not recognized\r\n");
+	              "500 5.5.1 " FQDN " command unrecognized\r\n");
 	assert_int_equal(m->events[SMTPFIX_EV_DATA_END], 0);
 	assert_int_equal(smtpfix_stream_upstream_gone(&m->s), 0);
 	/* 503 to DATA: still commands. */
 	feed(m, 0, S("DATA\r\n"));
 	feed(m, 1, S("503 5.5.1 Error: need RCPT command\r\n"));
 	feed(m, 0, S(".\r\n"));
-	EXPECT_SRV(m, "DATA\r\nRSET\r\nSubject: x\r\nDATA\r\n.\r\n");
+	EXPECT_SRV(m, "DATA\r\nRSET\r\nDATA\r\n");
 	assert_int_equal(m->s.cmode, SMTPFIX_C_CMD);
 	assert_int_equal(m->events[SMTPFIX_EV_SYNC], 0);
 	/* RFC 2920 §3.1: sent on before the reply to DATA, whatever the
@@ -1602,7 +1637,7 @@ test_ehlo_filter(void **state)
 	            "250-8BITMIME\r\n250-DSN\r\n250-SMTPUTF8\r\n"
 	            "250 CHUNKING\r\n",
 	    "250-mx.example.org\r\n250-PIPELINING\r\n"
-	    "250-SIZE 10240000\r\n250-VRFY\r\n250-ETRN\r\n"
+	    "250-SIZE 10240000\r\n250-VRFY\r\n"
 	    "250-STARTTLS\r\n250-ENHANCEDSTATUSCODES\r\n"
 	    "250-8BITMIME\r\n250-DSN\r\n250 SMTPUTF8\r\n");
 	EHLO_FILTER("250-mx.example.org\r\n250-PIPELINING\r\n250-CHUNKING\r\n"
@@ -1615,12 +1650,30 @@ test_ehlo_filter(void **state)
 	    "250-mx\r\n250-BinaryMime\r\n250 chunking\r\n", "250 mx\r\n");
 	EHLO_FILTER("250 mx\r\n", "250 mx\r\n");
 	EHLO_FILTER("250 CHUNKING\r\n", "250 CHUNKING\r\n");
-	EHLO_FILTER("250-mx\r\n250-CHUNKINGX\r\n250 BINARYMIME\r\n",
-	    "250-mx\r\n250 CHUNKINGX\r\n");
+	EHLO_FILTER(
+	    "250-mx\r\n250-CHUNKINGX\r\n250 BINARYMIME\r\n", "250 mx\r\n");
 	EHLO_FILTER("250-mx\r\n250-CHUNKING extra\r\n250 DSN\r\n",
 	    "250-mx\r\n250 DSN\r\n");
-	EHLO_FILTER("250-mx\r\n250-X CHUNKING\r\n250 DSN\r\n",
-	    "250-mx\r\n250-X CHUNKING\r\n250 DSN\r\n");
+	EHLO_FILTER(
+	    "250-mx\r\n250-X CHUNKING\r\n250 DSN\r\n", "250-mx\r\n250 DSN\r\n");
+	/* An allowlist: what the gateway cannot keep never reaches the
+	 * client (the identity of XCLIENT and XFORWARD, the loop of
+	 * IPV6-IPV4-FALLBACK, anything unknown). */
+	EHLO_FILTER("250-mx.example.org\r\n250-PIPELINING\r\n"
+	            "250-XCLIENT NAME ADDR PROTO HELO REVERSE_NAME PORT\r\n"
+	            "250-XFORWARD NAME ADDR PROTO HELO SOURCE PORT IDENT\r\n"
+	            "250-IPV6-IPV4-FALLBACK\r\n250-ETRN\r\n"
+	            "250-AUTH=LOGIN PLAIN\r\n250-AUTH LOGIN PLAIN\r\n"
+	            "250-REQUIRETLS\r\n250-X-FUTURE\r\n250-xclient ADDR\r\n"
+	            "250 DSN\r\n",
+	    "250-mx.example.org\r\n250-PIPELINING\r\n"
+	    "250-AUTH LOGIN PLAIN\r\n250 DSN\r\n");
+	EHLO_FILTER("250-mx\r\n250-SIZE 1000\r\n250 XCLIENT ADDR NAME\r\n",
+	    "250-mx\r\n250 SIZE 1000\r\n");
+	EHLO_FILTER("250-mx\r\n250-IPV6-IPV4-FALLBACK\r\n250 XFORWARD\r\n",
+	    "250 mx\r\n");
+	EHLO_FILTER("250-mx\r\n250-8bitmime\r\n250-Help\r\n250 smtputf8\r\n",
+	    "250-mx\r\n250-8bitmime\r\n250-Help\r\n250 smtputf8\r\n");
 	/* Not 2xx: as it is. */
 	EHLO_FILTER("550-no\r\n550 CHUNKING\r\n", "550-no\r\n550 CHUNKING\r\n");
 	EHLO_FILTER("421 4.3.2 busy\r\n", "421 4.3.2 busy\r\n");
@@ -1728,6 +1781,7 @@ test_ehlo_reply_long_lines(void **state)
 	w = n;
 	memcpy(reply + n, "250-", 4);
 	memset(reply + n + 4, 'b', 4000);
+	memcpy(reply + n + 4, "SIZE ", 5);
 	memcpy(reply + n + 4004, "\r\n", 2);
 	memcpy(want + w, reply + n, 4006);
 	want[w + 3] = ' ';
@@ -1897,7 +1951,7 @@ test_tls_ehlo_offer(void **state)
 	    "250-8BITMIME\r\n250-DSN\r\n250-SMTPUTF8\r\n"
 	    "250 CHUNKING\r\n",
 	    "250-mx.example.org\r\n250-PIPELINING\r\n"
-	    "250-SIZE 10240000\r\n250-VRFY\r\n250-ETRN\r\n"
+	    "250-SIZE 10240000\r\n250-VRFY\r\n"
 	    "250-ENHANCEDSTATUSCODES\r\n"
 	    "250-8BITMIME\r\n250-DSN\r\n250-SMTPUTF8\r\n"
 	    "250 STARTTLS\r\n");
@@ -1908,7 +1962,7 @@ test_tls_ehlo_offer(void **state)
 	EHLO_TLS(TE, OPP, "250-mx\r\n250-starttls\r\n250 CHUNKING\r\n",
 	    "250-mx\r\n250 STARTTLS\r\n");
 	EHLO_TLS(TE, OPP, "250-mx\r\n250-STARTTLSX\r\n250 DSN\r\n",
-	    "250-mx\r\n250-STARTTLSX\r\n250-DSN\r\n250 STARTTLS\r\n");
+	    "250-mx\r\n250-DSN\r\n250 STARTTLS\r\n");
 	/* Not 2xx: as it is. */
 	EHLO_TLS(TE, OPP, "550 5.7.1 no\r\n", "550 5.7.1 no\r\n");
 	/* Require: offered only when the server offers it too. */
@@ -2060,6 +2114,110 @@ test_tls_client_only(void **state)
 	EXPECT_CLI(m, "250-mx\r\n250 8BITMIME\r\n");
 }
 
+/* RFC 3207 §4: STARTTLS before EHLO (or after HELO).  The gateway asks
+ * the server with an EHLO of its own first, so that the upstream leg
+ * gets STARTTLS whenever the server offers it, whatever the client's
+ * order; that reply is not the client's. */
+static void
+test_tls_starttls_first(void **state)
+{
+	static const char offer[] =
+	    "250-mx.example.org\r\n250-PIPELINING\r\n250-STARTTLS\r\n"
+	    "250 8BITMIME\r\n";
+	struct sim *m = &sim;
+	struct seg seg;
+	size_t chunk;
+
+	(void)state;
+	for (chunk = 0; chunk < 8; chunk++) {
+		sim_init_tls(m, TE, OPP);
+		feed(m, 1, S(GREET));
+		m->cli_len = 0;
+		feed(m, 0, S("STARTTLS\r\n"));
+		EXPECT_SRV(m, EHLO_GW);
+		assert_string_equal(m->detail, "ehlo_upstream_first");
+		seg = (struct seg){1, S(offer)};
+		play(m, &seg, 1, chunk, (size_t)-1, 0);
+		/* The server offers it: our STARTTLS goes upstream. */
+		EXPECT_SRV(m, EHLO_GW "STARTTLS\r\n");
+		assert_int_equal(m->cli_len, 0);
+		assert_string_equal(m->detail, "upstream");
+		feed(m, 1, S("220 go\r\n"));
+		assert_int_equal(m->tls_up, 1);
+		smtpfix_stream_tls_done(&m->s, SMTPFIX_TLSR_UP_OK);
+		pump(m);
+		EXPECT_CLI(m, R220TLS);
+		assert_int_equal(m->tls_cli, 1);
+		smtpfix_stream_tls_done(&m->s, SMTPFIX_TLSR_CLIENT_OK);
+		assert_int_equal(smtpfix_stream_tls_server(&m->s), 1);
+		m->srv_len = m->cli_len = 0;
+		feed(m, 0, S(EHLO_LIT));
+		EXPECT_SRV(m, EHLO_GW);
+	}
+
+	/* A command pipelined after that STARTTLS (CVE-2011-0411) never
+	 * goes anywhere: RFC 2920 §3.1, the client gets 554 5.5.0. */
+	sim_init_tls(m, TE, OPP);
+	feed(m, 1, S(GREET));
+	m->cli_len = 0;
+	feed(m, 0, S("STARTTLS\r\nMAIL FROM:<evil@x>\r\n"));
+	feed(m, 1, S(offer));
+	feed(m, 1, S("220 go\r\n"));
+	if (m->tls_up)
+		smtpfix_stream_tls_done(&m->s, SMTPFIX_TLSR_UP_OK);
+	pump(m);
+	assert_null(find_mem(m->srv, m->srv_len, S("evil")));
+	EXPECT_CLI(m, R554SYNC);
+	assert_true(m->closed);
+
+	/* After HELO too. */
+	sim_init_tls(m, TE, OPP);
+	feed(m, 1, S(GREET));
+	feed(m, 0, S("HELO client.example.org\r\n"));
+	feed(m, 1, S("250 mx\r\n"));
+	m->srv_len = 0;
+	feed(m, 0, S("STARTTLS\r\n"));
+	EXPECT_SRV(m, EHLO_GW);
+	feed(m, 1, S(offer));
+	EXPECT_SRV(m, EHLO_GW "STARTTLS\r\n");
+
+	/* The server offers none: the client leg alone, as before. */
+	sim_init_tls(m, TE, OPP);
+	feed(m, 1, S(GREET));
+	m->cli_len = 0;
+	feed(m, 0, S("STARTTLS\r\n"));
+	feed(m, 1, S("250-mx\r\n250 8BITMIME\r\n"));
+	EXPECT_SRV(m, EHLO_GW);
+	assert_string_equal(m->detail, "client_only");
+	EXPECT_CLI(m, R220TLS);
+
+	/* Require: refused only when the server really offers nothing. */
+	sim_init_tls(m, TE, REQ);
+	feed(m, 1, S(GREET));
+	m->cli_len = 0;
+	feed(m, 0, S("STARTTLS\r\n"));
+	feed(m, 1, S(offer));
+	EXPECT_SRV(m, EHLO_GW "STARTTLS\r\n");
+	sim_init_tls(m, TE, REQ);
+	feed(m, 1, S(GREET));
+	m->cli_len = 0;
+	feed(m, 0, S("STARTTLS\r\n"));
+	feed(m, 1, S("502 5.5.1 no EHLO here\r\n"));
+	EXPECT_SRV(m, EHLO_GW);
+	EXPECT_CLI(m, "454 4.7.0 " FQDN
+	              " TLS not available: the server does not offer it\r\n");
+
+	/* Passthrough and strip never ask. */
+	sim_init_tls(m, SMTPFIX_TLS_STRIP, OPP);
+	feed(m, 1, S(GREET));
+	feed(m, 0, S("STARTTLS\r\n"));
+	assert_int_equal(m->srv_len, 0);
+	sim_init_tls(m, SMTPFIX_TLS_PASSTHROUGH, OPP);
+	feed(m, 1, S(GREET));
+	feed(m, 0, S("STARTTLS\r\n"));
+	EXPECT_SRV(m, "STARTTLS\r\n");
+}
+
 /* The server offered STARTTLS but refuses ours. */
 static void
 test_tls_server_refuses(void **state)
@@ -2119,14 +2277,17 @@ test_tls_upstream_fail(void **state)
 	int v;
 
 	(void)state;
+	/* Require and verify refuse, and the reply names the cause. */
 	for (v = 0; v < 2; v++) {
-		open_tls(m, TE, v ? SMTPFIX_TLSUP_VERIFY : OPP,
+		open_tls(m, TE, v ? SMTPFIX_TLSUP_VERIFY : REQ,
 		    S("250-mx\r\n250 STARTTLS\r\n"));
 		feed(m, 0, S("STARTTLS\r\n"));
 		feed(m, 1, S("220 go\r\n"));
 		assert_int_equal(m->tls_up, 1);
-		smtpfix_stream_tls_done(
-		    &m->s, v ? SMTPFIX_TLSR_UP_VERIFY : SMTPFIX_TLSR_UP_FAIL);
+		assert_int_equal(
+		    smtpfix_stream_tls_done(&m->s,
+		        v ? SMTPFIX_TLSR_UP_VERIFY : SMTPFIX_TLSR_UP_FAIL),
+		    0);
 		pump(m);
 		assert_true(m->closed);
 		assert_int_equal(m->tls_cli, 0);
@@ -2138,6 +2299,93 @@ test_tls_upstream_fail(void **state)
 			    "421 4.7.0 " FQDN " TLS handshake with the "
 			    "server failed, try again later\r\n");
 	}
+}
+
+/* RFC 7435 §1: under opportunistic, a failed upstream handshake is not
+ * the end: the gateway connects again, in clear text, the client still
+ * gets its TLS, and its EHLO inside TLS goes to the new connection. */
+static void
+test_tls_upstream_fallback(void **state)
+{
+	struct sim *m = &sim;
+
+	(void)state;
+	open_tls(m, TE, OPP, S("250-mx\r\n250 STARTTLS\r\n"));
+	feed(m, 0, S("STARTTLS\r\n"));
+	EXPECT_SRV(m, "STARTTLS\r\n");
+	feed(m, 1, S("220 go\r\n"));
+	assert_int_equal(m->tls_up, 1);
+	assert_int_equal(
+	    smtpfix_stream_tls_done(&m->s, SMTPFIX_TLSR_UP_FAIL), 1);
+	/* The gateway's part: the old connection and its bytes are gone. */
+	m->sin_len = 0;
+	m->srv_len = 0;
+	pump(m);
+	assert_int_equal(m->cli_len, 0);
+	assert_int_equal(smtpfix_stream_wait(&m->s), SMTPFIX_WAIT_GREETING);
+	/* The new greeting is not relayed: the client is owed a 220. */
+	feed(m, 1, S("220-mx.example.org ESMTP\r\n220 again\r\n"));
+	EXPECT_CLI(m, R220TLS);
+	assert_string_equal(m->detail, "fallback_clear_upstream");
+	assert_int_equal(m->tls_cli, 1);
+	smtpfix_stream_tls_done(&m->s, SMTPFIX_TLSR_CLIENT_OK);
+	assert_int_equal(smtpfix_stream_tls_server(&m->s), 0);
+	assert_int_equal(m->srv_len, 0);
+	m->cli_len = 0;
+	feed(m, 0, S(EHLO_LIT));
+	EXPECT_SRV(m, EHLO_GW);
+	/* The server's STARTTLS is not offered again (RFC 3207 §4.2). */
+	feed(m, 1, S("250-mx\r\n250-STARTTLS\r\n250 8BITMIME\r\n"));
+	EXPECT_CLI(m, "250-mx\r\n250 8BITMIME\r\n");
+	feed(m, 0, S("MAIL FROM:<a@example.net>\r\n"));
+	feed(m, 1, S("250 ok\r\n"));
+	EXPECT_SRV(m, EHLO_GW "MAIL FROM:<a@example.net>\r\n");
+	assert_false(m->closed);
+
+	/* The new connection is refused: the client, still in clear text,
+	 * is told why, and the session ends. */
+	open_tls(m, TE, OPP, S("250-mx\r\n250 STARTTLS\r\n"));
+	feed(m, 0, S("STARTTLS\r\n"));
+	feed(m, 1, S("220 go\r\n"));
+	assert_int_equal(
+	    smtpfix_stream_tls_done(&m->s, SMTPFIX_TLSR_UP_FAIL), 1);
+	m->sin_len = 0;
+	feed(m, 1, S("554 5.7.1 go away\r\n"));
+	assert_true(m->closed);
+	assert_int_equal(m->tls_cli, 0);
+	EXPECT_CLI(m, "421 4.7.0 " FQDN " TLS with the server failed and it "
+	              "refused a new connection, try again later\r\n");
+}
+
+/* A server remembered for a failed handshake: no STARTTLS upstream under
+ * opportunistic (the next session does not fail first). */
+static void
+test_tls_remembered(void **state)
+{
+	struct sim *m = &sim;
+
+	(void)state;
+	sim_init_tls(m, TE, OPP);
+	smtpfix_stream_set_upstream_clear(&m->s);
+	feed(m, 1, S(GREET));
+	feed(m, 0, S(EHLO_LIT));
+	feed(m, 1, S("250-mx\r\n250 STARTTLS\r\n"));
+	/* Still offered to the client: its leg gets TLS. */
+	EXPECT_CLI(m, GREET "250-mx\r\n250 STARTTLS\r\n");
+	m->srv_len = m->cli_len = 0;
+	feed(m, 0, S("STARTTLS\r\n"));
+	assert_int_equal(m->srv_len, 0);
+	assert_string_equal(m->detail, "client_only_remembered");
+	EXPECT_CLI(m, R220TLS);
+	/* Require does not skip it. */
+	sim_init_tls(m, TE, REQ);
+	smtpfix_stream_set_upstream_clear(&m->s);
+	feed(m, 1, S(GREET));
+	feed(m, 0, S(EHLO_LIT));
+	feed(m, 1, S("250-mx\r\n250 STARTTLS\r\n"));
+	m->srv_len = 0;
+	feed(m, 0, S("STARTTLS\r\n"));
+	EXPECT_SRV(m, "STARTTLS\r\n");
 }
 
 /* A failed client handshake ends everything: no more steps act. */
@@ -2412,7 +2660,6 @@ test_bad_reply(void **state)
 	assert_int_equal(m->cli_len, 512);
 	/* A bad greeting. */
 	sim_init(m, SMTPFIX_HELO_ALWAYS);
-	feed(m, 0, S("EHLO x\r\n"));
 	feed(m, 1, S("SSH-2.0-OpenSSH_9.2\r\n"));
 	EXPECT_CLI(m, R421);
 	assert_int_equal(m->srv_len, 0);
@@ -2441,7 +2688,7 @@ test_354_not_data(void **state)
 	feed(m, 1, S("354 go\r\n"));
 	EXPECT_CLI(m, R421);
 	open_session(m, SMTPFIX_HELO_ALWAYS);
-	feed(m, 0, S("XEXCH50 1 2\r\n"));
+	feed(m, 0, S("HELP\r\n"));
 	feed(m, 1, S("354-a\r\n354 b\r\n"));
 	EXPECT_CLI(m, R421);
 }
@@ -2525,9 +2772,8 @@ test_wait(void **state)
 	(void)state;
 	sim_init(m, SMTPFIX_HELO_ALWAYS);
 	assert_int_equal(smtpfix_stream_wait(&m->s), SMTPFIX_WAIT_GREETING);
-	feed(m, 0, S("EHLO x\r\n"));
-	assert_int_equal(smtpfix_stream_wait(&m->s), SMTPFIX_WAIT_GREETING);
 	feed(m, 1, S(GREET));
+	feed(m, 0, S("EHLO x\r\n"));
 	assert_int_equal(smtpfix_stream_wait(&m->s), SMTPFIX_WAIT_REPLY);
 	feed(m, 1, S("250 mx\r\n"));
 	assert_int_equal(smtpfix_stream_wait(&m->s), SMTPFIX_WAIT_COMMAND);
@@ -2582,9 +2828,6 @@ test_verbs(void **state)
 	    {"VRFY a\r\n", "VRFY"},
 	    {"EXPN a\r\n", "EXPN"},
 	    {"HELP\r\n", "HELP"},
-	    {"XCLIENT ADDR=1.2.3.4\r\n", NULL},
-	    {"MAILX\r\n", NULL},
-	    {"\r\n", NULL},
 	};
 	struct sim *m = &sim;
 	const struct logent *e;
@@ -2603,6 +2846,75 @@ test_verbs(void **state)
 			assert_string_equal(e->verb, v[i].verb);
 		assert_int_equal(e->secret, 0);
 	}
+}
+
+/* A verb the gateway did not advertise is answered here and never
+ * reaches the server (RFC 5321 §4.2.4: 502 for a known command not
+ * implemented, 500 for one not recognized). */
+static void
+test_verbs_refused(void **state)
+{
+	static const struct {
+		const char *line;
+		const char *verb;
+		const char *reply;
+	} v[] = {
+	    {"XCLIENT ADDR=192.0.2.99 NAME=spoofed.example.net\r\n", "XCLIENT",
+	        "502 5.5.1 " FQDN " command not implemented\r\n"},
+	    {"xforward ADDR=192.0.2.99\r\n", "XFORWARD",
+	        "502 5.5.1 " FQDN " command not implemented\r\n"},
+	    {"ETRN example.org\r\n", "ETRN",
+	        "502 5.5.1 " FQDN " command not implemented\r\n"},
+	    {"MAILX\r\n", NULL, "500 5.5.1 " FQDN " command unrecognized\r\n"},
+	    {"XEXCH50 1 2\r\n", NULL,
+	        "500 5.5.1 " FQDN " command unrecognized\r\n"},
+	    {"\r\n", NULL, "500 5.5.1 " FQDN " command unrecognized\r\n"},
+	};
+	struct sim *m = &sim;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < NSEG(v); i++) {
+		open_session(m, SMTPFIX_HELO_ALWAYS);
+		/* In a pipelined group: the replies keep command order. */
+		feed(m, 0, S("NOOP\r\n"));
+		feed(m, 0, v[i].line, strlen(v[i].line));
+		feed(m, 0, S("NOOP\r\n"));
+		EXPECT_SRV(m, "NOOP\r\nNOOP\r\n");
+		assert_int_equal(m->events[SMTPFIX_EV_VERB], 1);
+		if (v[i].verb == NULL)
+			assert_null(last_c2s(m, SMTPFIX_ACT_DISCARD)->verb);
+		else
+			assert_string_equal(
+			    last_c2s(m, SMTPFIX_ACT_DISCARD)->verb, v[i].verb);
+		feed(m, 1, S("250 a\r\n250 b\r\n"));
+		assert_true(m->cli_len == 7 + strlen(v[i].reply) + 7);
+		expect_bytes("client", m->cli, 7, S("250 a\r\n"));
+		expect_bytes("client", m->cli + 7, strlen(v[i].reply),
+		    v[i].reply, strlen(v[i].reply));
+		expect_bytes("client", m->cli + 7 + strlen(v[i].reply), 7,
+		    S("250 b\r\n"));
+		assert_false(m->closed);
+	}
+}
+
+/* draft-martin-smtp-ipv6-to-ipv4-fallback §3.1: 456 is only for a client
+ * that negotiated IPV6-IPV4-FALLBACK, which the gateway never offers. */
+static void
+test_reply_456(void **state)
+{
+	struct sim *m = &sim;
+
+	(void)state;
+	open_session(m, SMTPFIX_HELO_ALWAYS);
+	feed(m, 0, S("MAIL FROM:<a@example.net>\r\nNOOP\r\n"));
+	feed(m, 1,
+	    S("456-4.4.8 please retry immediately the message\r\n"
+	      "456 4.4.8 over IPv4\r\n250 ok\r\n"));
+	EXPECT_CLI(m, "451-4.4.8 please retry immediately the message\r\n"
+	              "451 4.4.8 over IPv4\r\n250 ok\r\n");
+	assert_int_equal(m->events[SMTPFIX_EV_REPLY_CODE], 1);
+	assert_false(m->closed);
 }
 
 /* DATA with arguments, with a tab or leading blanks is still held:
@@ -2673,6 +2985,12 @@ main(void)
 	    cmocka_unit_test(test_bdat_refused),
 	    cmocka_unit_test(test_bdat_syntax),
 	    cmocka_unit_test(test_ehlo_filter),
+	    cmocka_unit_test(test_pregreet),
+	    cmocka_unit_test(test_tls_starttls_first),
+	    cmocka_unit_test(test_tls_upstream_fallback),
+	    cmocka_unit_test(test_tls_remembered),
+	    cmocka_unit_test(test_verbs_refused),
+	    cmocka_unit_test(test_reply_456),
 	    cmocka_unit_test(test_path_hygiene),
 	    cmocka_unit_test(test_ehlo_many_dropped),
 	    cmocka_unit_test(test_helo_reply_unfiltered),

@@ -110,6 +110,14 @@ smtpfix_tlspolicy_starttls(const struct smtpfix_tlspolicy *pol,
 		    "already_active");
 		return;
 	}
+	if (st->server_offered && st->server_failed && clear_upstream_ok(pol)) {
+		/* RFC 7435 §1: a server whose TLS just failed is not made to
+		 * fail first again; clear text upstream, as after a failed
+		 * handshake. */
+		out->act = SMTPFIX_TLSA_CLIENT_ONLY;
+		out->why = "client_only_remembered";
+		return;
+	}
 	if (st->server_offered) {
 		out->act = SMTPFIX_TLSA_UPSTREAM;
 		out->why = "upstream";
@@ -152,6 +160,15 @@ smtpfix_tlspolicy_upstream_fail(const struct smtpfix_tlspolicy *pol,
 		return;
 	case SMTPFIX_TLSF_HANDSHAKE:
 	default:
+		/* RFC 7435 §1, §6: opportunistic means what it means for an
+		 * MTA: a server with broken or old TLS still gets the mail,
+		 * over a new clear-text connection. */
+		if (smtpfix_tlspolicy_mode(pol) == SMTPFIX_TLS_TERMINATE &&
+		    clear_upstream_ok(pol)) {
+			out->act = SMTPFIX_TLSA_RECONNECT;
+			out->why = "handshake_failed_fallback_clear";
+			return;
+		}
 		reply(out, "421 4.7.0",
 		    "TLS handshake with the server failed, try again later", 1,
 		    "handshake_failed");

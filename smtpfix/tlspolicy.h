@@ -17,7 +17,11 @@
  *  - opportunistic: STARTTLS upstream when the server offers it, no
  *    certificate check (as MTAs do, RFC 7435); a client that asks for
  *    TLS still gets it when the server offers none (the upstream leg then
- *    stays in clear text);
+ *    stays in clear text).  When the upstream handshake fails, the
+ *    gateway connects to the server again and goes on in clear text
+ *    upstream (RFC 7435 §1: "it is better to fall back to cleartext than
+ *    to not communicate"), and a server remembered for that skips
+ *    STARTTLS for a while;
  *  - verify: as require, and the server's certificate must verify against
  *    the configured CA and name;
  *  - require: what the client sends inside TLS never travels upstream in
@@ -50,6 +54,8 @@ struct smtpfix_tlspolicy {
 struct smtpfix_tls_state {
 	int server_offered; /* the server's last EHLO reply had STARTTLS */
 	int client_tls;     /* the client leg is already inside TLS */
+	int server_failed;  /* its TLS failed lately (the gateway keeps a
+	                       note for a while): opportunistic skips it */
 };
 
 /*
@@ -91,6 +97,9 @@ enum smtpfix_tls_act {
 	                             after it when close is set */
 	SMTPFIX_TLSA_RELAY,       /* relay the server's reply unchanged;
 	                             the session goes on in clear text */
+	SMTPFIX_TLSA_RECONNECT,   /* after a failed upstream handshake:
+	                             connect to the server again, in clear
+	                             text, and give the client its TLS */
 };
 
 struct smtpfix_tls_decision {

@@ -168,6 +168,7 @@ test_ehlo(void **state)
 		pol.have_cert = r->cert;
 		st.server_offered = r->offered;
 		st.client_tls = r->ctls;
+		st.server_failed = 0;
 		smtpfix_tlspolicy_ehlo(&pol, &st, &e);
 		row_name(r, name, sizeof(name));
 		if (e.drop_server != r->drop || e.offer != r->offer)
@@ -194,6 +195,7 @@ test_starttls(void **state)
 		pol.have_cert = r->cert;
 		st.server_offered = r->offered;
 		st.client_tls = r->ctls;
+		st.server_failed = 0;
 		smtpfix_tlspolicy_starttls(&pol, &st, &d);
 		row_name(r, name, sizeof(name));
 		if (d.act != r->act)
@@ -281,7 +283,9 @@ static const struct frow frows[] = {
     /* opportunistic: a server that says no to STARTTLS still leaves the
      * client its TLS, over a clear-text upstream */
     {TE, OPP, 1, RF, CLI, NULL, 0},
-    {TE, OPP, 1, HS, RPL, "421 4.7.0", 1},
+    /* opportunistic: a failed handshake falls back to clear text on a
+     * new connection (RFC 7435 §1) */
+    {TE, OPP, 1, HS, SMTPFIX_TLSA_RECONNECT, NULL, 0},
     {TE, OPP, 1, VF, RPL, "421 4.7.0", 1},
     {TE, VER, 0, RF, REL, NULL, 0},
     {TE, VER, 0, HS, RPL, "421 4.7.0", 1},
@@ -334,6 +338,34 @@ test_upstream_fail(void **state)
 	assert_int_equal(NFROWS, 3 * 3 * 2 * 3);
 	for (i = 0; i < NFROWS; i++)
 		assert_int_equal(((unsigned *)seen)[i], 1);
+}
+
+/* A server remembered for a failed handshake: opportunistic gives the
+ * client its TLS over clear text upstream; require and verify still try
+ * (and refuse when it fails). */
+static void
+test_remembered(void **state)
+{
+	struct smtpfix_tlspolicy pol = {TE, OPP, 1};
+	struct smtpfix_tls_state st = {1, 0, 1};
+	struct smtpfix_tls_decision d;
+
+	(void)state;
+	smtpfix_tlspolicy_starttls(&pol, &st, &d);
+	assert_int_equal(d.act, CLI);
+	assert_string_equal(d.why, "client_only_remembered");
+	pol.upstream = REQ;
+	smtpfix_tlspolicy_starttls(&pol, &st, &d);
+	assert_int_equal(d.act, UPS);
+	pol.upstream = VER;
+	smtpfix_tlspolicy_starttls(&pol, &st, &d);
+	assert_int_equal(d.act, UPS);
+	/* Inside TLS already: the same answer as without the note. */
+	pol.upstream = OPP;
+	st.client_tls = 1;
+	smtpfix_tlspolicy_starttls(&pol, &st, &d);
+	assert_int_equal(d.act, RPL);
+	assert_string_equal(d.code_enh, "503 5.5.1");
 }
 
 /* The two failures a client is told about say which one it was. */
@@ -425,6 +457,7 @@ main(void)
 	    cmocka_unit_test(test_starttls),
 	    cmocka_unit_test(test_upstream_fail),
 	    cmocka_unit_test(test_fail_texts_differ),
+	    cmocka_unit_test(test_remembered),
 	    cmocka_unit_test(test_mode),
 	    cmocka_unit_test(test_names),
 	};

@@ -9,6 +9,8 @@
 #    with ESMTPS; swaks shows the gateway's certificate; both legs are
 #    logged (protocol, cipher, client certificate offered or not); the
 #    upstream session and the client's are resumed on the next connection;
+#  - a client that sends STARTTLS before EHLO still gets the server leg in
+#    TLS (the gateway sends its own EHLO upstream first);
 #  - tls_upstream = verify: the MX's certificate is checked against the
 #    lab CA and the configured name; a wrong name gives 421 4.7.0;
 #  - tls = passthrough: the same client is refused by the strict MX, since
@@ -19,10 +21,12 @@
 #  - against a scripted server with TLS: bytes the client pipelines after
 #    STARTTLS and bytes the server pipelines after its 220 are dropped
 #    (CVE-2011-0411 and CVE-2021-38371 classes); a client that sends clear
-#    text after the 220 is disconnected with no clear-text reply; a failed
-#    upstream handshake gives 421 4.7.0; require with a server that offers
-#    no STARTTLS gives 454 4.7.0; opportunistic gives the client TLS over a
-#    clear-text upstream.
+#    text after the 220 is disconnected with no clear-text reply; require
+#    with a failed upstream handshake gives 421 4.7.0 naming it; require
+#    with a server that offers no STARTTLS gives 454 4.7.0; opportunistic
+#    gives the client TLS over a clear-text upstream; a client that never
+#    starts its handshake is closed at command_timeout_s with its
+#    descriptors released.
 set -u
 . "$(dirname "$0")/../lab/lib.sh"
 HELO='[IPv6:2001:db8::1]'
@@ -126,6 +130,31 @@ f=$(maildir_find s6 "X-Lab-Id: $id")
 check "large: the body arrived byte for byte (dot-stuffing undone)" \
     cmp -s <(awk 'b{print} /^$/{b=1}' "${f:-/dev/null}" | sed -e :a -e '/^\n*$/{$d;N;ba' -e '}') \
     <(sed -e :a -e '/^\n*$/{$d;N;ba' -e '}' "$big")
+
+echo "# 1c: STARTTLS before EHLO (RFC 3207 allows it): the server leg gets TLS too"
+id=first-$LAB_TAG m=$(log_mark) p=$(pf_mark)
+if lab_chat "$NS_C4" tlsfirst "$MX6_V4" 'e:220' 's:STARTTLS\r\n' 'e:220' 't' \
+    "s:EHLO $HELO\r\n" 'e:250' 's:MAIL FROM:<a@example.net>\r\n' 'e:250' \
+    's:RCPT TO:<user@example.org>\r\n' 'e:250' 's:DATA\r\n' 'e:354' \
+    "s:X-Lab-Id: $id\r\n\r\nSTARTTLS before EHLO\r\n.\r\n" 'e:250' \
+    's:QUIT\r\n' 'e:221'; then
+	pass "STARTTLS first: the client gets TLS and delivers"
+else
+	fail "STARTTLS first"; lab_chat_show tlsfirst
+fi
+check "STARTTLS first: delivered" delivered "$id"
+check "STARTTLS first: the gateway asked the server with its own EHLO first" \
+    grep -q 'action=ehlo_upstream_first' <(log_since "$m")
+check "STARTTLS first: STARTTLS went upstream (action=upstream)" \
+    grep -q 'event=starttls mode=terminate upstream=opportunistic action=upstream' <(log_since "$m")
+check "STARTTLS first: the server leg is TLS (the gateway's log)" \
+    grep -qE 'event=tls leg=server tls=TLSv1\.[23]' <(log_since "$m")
+check "STARTTLS first: Postfix logs a TLS session from the gateway" \
+    grep -qE "TLS connection established from unknown\[$GW_S6_ADDR\]" <(pf_since "$p")
+f=$(maildir_find s6 "X-Lab-Id: $id")
+hdr=$(received_header "${f:-/dev/null}" 2>/dev/null)
+check "STARTTLS first: Received: over TLS (ESMTPS)" \
+    grep -qE 'using TLSv1\.[23] with cipher .* with ESMTPS ' <<<"$hdr"
 
 echo "# 2: resumption on both legs"
 m=$(log_mark)
@@ -274,13 +303,6 @@ fi
 check "client handshake failure logged" \
     grep -q 'event=tls_failed leg=client' <(log_since "$m")
 
-if scene badsrv "$G $ET l:STARTTLS s:220\x20go\r\n w:0.3 s:this\x20is\x20not\x20TLS\r\n c" \
-    'e:220' "$H" 'e:250' 's:STARTTLS\r\n' 'e:421 4.7.0' 'c'; then
-	pass "upstream handshake fails: client gets 421 4.7.0 in clear text"
-else
-	fail "upstream handshake failure"
-fi
-
 if scene cli_only "$G $EN l:EHLO\x20gw.example.net s:250\x20ok\r\n l:QUIT s:221\x20bye\r\n" \
     'e:220' "$H" 'e:250' 's:STARTTLS\r\n' 'e:220' 't' "${CPOST[@]}"; then
 	pass "opportunistic, server without STARTTLS: TLS for the client, clear upstream"
@@ -301,6 +323,35 @@ else
 fi
 check "require: STARTTLS not offered to the client" \
     bash -c "! grep -q STARTTLS <(grep '^<<' '$LAB_DIR/cli-require.out')"
+
+# Under opportunistic a failed upstream handshake falls back to clear text
+# (tests/e2e/tls_fallback.sh); require refuses, naming the cause.
+if scene badsrv "$G $ET l:STARTTLS s:220\x20go\r\n w:0.3 s:this\x20is\x20not\x20TLS\r\n c" \
+    'e:220' "$H" 'e:250' 's:STARTTLS\r\n' 'e:421 4.7.0' 'c'; then
+	pass "require, upstream handshake fails: client gets 421 4.7.0 in clear text"
+else
+	fail "require, upstream handshake failure"
+fi
+check "require: the 421 names the failed handshake with the server" \
+    grep -q 'TLS handshake with the server failed' "$LAB_DIR/cli-badsrv.out"
+
+# A client that takes our 220 and never starts its handshake is closed at
+# command_timeout_s, without a clear-text reply, and every descriptor of
+# the session is released.
+lab_gw_conf_tls "$conf" terminate "" "command_timeout_s = 3"
+check "stall: reload accepted" gw_reload ok
+nfd() { ls "/proc/$SMTP64D_PID/fd" | wc -l; }
+fds=$(nfd) m=$(log_mark)
+if scene stall "$G $ET l:STARTTLS s:220\x20go\r\n $TS c" \
+    'e:220' "$H" 'e:250' 's:STARTTLS\r\n' 'e:220' 'N'; then
+	pass "stall: a client that never starts its handshake is closed, no reply"
+else
+	fail "stall: a client that never starts its handshake"
+fi
+check "stall: closed after the 3 s timeout (reason=client_tls_timeout)" \
+    grep -qE 'event=close reason=client_tls_timeout .*duration_ms=(2[5-9][0-9][0-9]|[3-4][0-9][0-9][0-9])$' <(log_since "$m")
+fd_back() { [ "$(nfd)" -eq "$fds" ]; }
+check "stall: descriptors back to where they were ($fds)" wait_for 30 fd_back
 
 check "daemon survived everything" kill -0 "$SMTP64D_PID"
 if [ "$FAIL" -gt 0 ]; then lab_dump_logs 30; fi

@@ -395,7 +395,8 @@ lab_pf_altdir() {
 }
 
 # lab_postfix_start NAME [MYHOSTNAME] [EXTRA]: starts a private Postfix in
-# this run's namespace NAME (s6 or s4), listening on the MX address there
+# this run's namespace NAME (s6 or s4, or c4 as a sender), listening on the
+# MX address there (c4: the client's address)
 # and delivering mail for example.org to a Maildir.  Strict HELO checks;
 # only its own address is in mynetworks.  EXTRA: main.cf settings, one
 # "key = value" a line, applied with postconf -e over the defaults below
@@ -408,6 +409,8 @@ lab_postfix_start() {
 	case $name in
 	s6) addr=$S6_ADDR proto=ipv6 mynet="[$S6_ADDR]/128" ;;
 	s4) addr=$S4_ADDR proto=ipv4 mynet="$S4_ADDR/32" ;;
+	# A sending MTA on the client side (give it a relayhost in EXTRA).
+	c4) addr=$C4_ADDR proto=ipv4 mynet="$C4_ADDR/32" ;;
 	*) lab_err "lab_postfix_start: unknown server $name"; return 1 ;;
 	esac
 	# Layout: $top/etc (config_directory), $top/queue, $top/data, $top/mail.
