@@ -1299,6 +1299,8 @@ reset(void **state)
 	(void)state;
 	conf.mtu4 = 0;
 	conf.mtu6 = 0;
+	conf.link6 = 0;
+	conf.ident_nonzero = 0;
 	conf.icmp_errors = 1;
 	conf.proxy_port = 25;
 	conf.nprefixes = 2;
@@ -2115,8 +2117,10 @@ test_df_set_too_big_4to6(void **state)
 	size_t n, k;
 
 	(void)state;
-	/* DF and over 1280 once translated: Fragmentation Needed with the
-	 * MTU that fits, 1280 - 20 (RFC 1191 §4: in the low 16 bits). */
+	/* DF and over the IPv6 next hop's MTU (1280 here) once translated:
+	 * Fragmentation Needed with the MTU that fits, 1280 - 20 (RFC 1191
+	 * §4: in the low 16 bits). */
+	conf.link6 = 1280;
 	k = mkudp(u, 1, 2, 1300);
 	n = b4(p, "192.0.2.10", "192.0.2.30", IPPROTO_UDP, 64, 0x4000, NULL, 0,
 	    u, k);
@@ -2235,7 +2239,7 @@ test_icmp4_map(void **state)
 	    /* RFC 7915 §4.2 */
 	    {3, 0, 0, 1, 1, 0, 0}, {3, 1, 0, 1, 1, 0, 0}, {3, 2, 0, 1, 4, 1, 6},
 	    {3, 3, 0, 1, 1, 4, 0},
-	    {3, 4, 1400, 1, 2, 0, 1280}, /* capped by mtu6 1280 */
+	    {3, 4, 1400, 1, 2, 0, 1420}, /* 1400 + 20 < link6 1500 */
 	    {3, 5, 0, 1, 1, 0, 0}, {3, 9, 0, 1, 1, 1, 0},
 	    {3, 10, 0, 1, 1, 1, 0}, {3, 13, 0, 1, 1, 1, 0},
 	    {3, 14, 0, 0, 0, 0, 0}, {3, 15, 0, 1, 1, 1, 0},
@@ -2332,7 +2336,7 @@ test_icmp6_map(void **state)
 	    {1, 0, 0, 1, 3, 1, 0}, {1, 1, 0, 1, 3, 10, 0},
 	    {1, 2, 0, 1, 3, 1, 0}, {1, 3, 0, 1, 3, 1, 0}, {1, 4, 0, 1, 3, 3, 0},
 	    {1, 5, 0, 0, 0, 0, 0},
-	    {2, 0, 1400, 1, 3, 4, 1260}, /* mtu6 1280 - 20 */
+	    {2, 0, 1400, 1, 3, 4, 1380}, /* 1400 - 20 < link6 - 20 */
 	    {3, 0, 0, 1, 11, 0, 0}, {3, 1, 0, 1, 11, 1, 0},
 	    {4, 0, 0, 1, 12, 0, 0}, {4, 0, 1, 1, 12, 0, 0x01000000},
 	    {4, 0, 2, 0, 0, 0, 0}, {4, 0, 4, 1, 12, 0, 0x02000000},
@@ -2445,12 +2449,13 @@ test_fragments_untranslatable(void **state)
 	    u, 40);
 	assert_int_equal(xl(p, n), NAT_XLAT_DROP);
 	assert_int_equal(res.reason, NAT_XLAT_R_ICMP_FRAG);
-	/* RFC 7915 §4.5: first fragment of UDP with checksum zero. */
+	/* RFC 7915 §4.5: first fragment of UDP with checksum zero (§4.4:
+	 * 3/13 back, test_frag_udp0_icmp4 has the octets). */
 	k = mkudp(u, 1, 2, 40);
 	n = b4(p, "192.0.2.10", "192.0.2.30", IPPROTO_UDP, 64, 0x2000, NULL, 0,
 	    u, 24);
 	(void)k;
-	assert_int_equal(xl(p, n), NAT_XLAT_DROP);
+	assert_int_equal(xl(p, n), NAT_XLAT_ICMP);
 	assert_int_equal(res.reason, NAT_XLAT_R_FRAG_UDP0);
 	/* RFC 1858: a first TCP fragment without the whole header, and a
 	 * fragment at offset 1. */
@@ -2606,11 +2611,12 @@ test_malformed_ipv6(void **state)
 	assert_int_equal(res.reason, NAT_XLAT_R_TRUNCATED);
 	assert_int_equal(xl(p, n - 1), NAT_XLAT_DROP);
 	assert_int_equal(res.reason, NAT_XLAT_R_TRUNCATED);
-	/* Payload Length 0: a jumbogram. */
+	/* Payload Length 0 with UDP: no UDP header (RFC 2675 §3: only a
+	 * Hop-by-Hop header makes it a jumbogram, test_payload_length_0). */
 	memcpy(q, p, n);
 	q[4] = q[5] = 0;
 	assert_int_equal(xl(q, n), NAT_XLAT_DROP);
-	assert_int_equal(res.reason, NAT_XLAT_R_JUMBO);
+	assert_int_equal(res.reason, NAT_XLAT_R_L4_SHORT);
 	/* UDP with no checksum (RFC 8200 §8.1). */
 	memcpy(q, p, n);
 	q[46] = q[47] = 0;
@@ -2631,12 +2637,13 @@ test_malformed_ipv6(void **state)
 	q[41] = 5; /* 48 octets, past the payload */
 	assert_int_equal(xl(q, 64), NAT_XLAT_DROP);
 	assert_int_equal(res.reason, NAT_XLAT_R_EXTHDR);
+	/* Two Fragment headers: RFC 7915 §5.1.1 (test_frag_ext_header). */
 	q[6] = IPPROTO_FRAGMENT;
 	q[40] = IPPROTO_FRAGMENT;
 	q[41] = 0;
 	q[48] = IPPROTO_UDP;
-	assert_int_equal(xl(q, 64), NAT_XLAT_DROP);
-	assert_int_equal(res.reason, NAT_XLAT_R_EXTHDR);
+	assert_int_equal(xl(q, 64), NAT_XLAT_ICMP);
+	assert_int_equal(res.reason, NAT_XLAT_R_FRAG_EXTHDR);
 	/* ICMPv4 inside IPv6. */
 	n = b6(q, "2001:db8::25", "2001:db8:64::c000:20a", IPPROTO_ICMP, 64,
 	    udp8, 8);
