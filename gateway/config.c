@@ -827,6 +827,8 @@ packet_key(struct parse *p, const char *name, const char *v)
 	        65535},
 	    {"ipv6_mtu_bytes", offsetof(struct gw_packet, ipv6_mtu_bytes), 1280,
 	        65535},
+	    {"ipv6_link_mtu_bytes",
+	        offsetof(struct gw_packet, ipv6_link_mtu_bytes), 1280, 65535},
 	};
 
 	if ((rc = uint_key(
@@ -1065,6 +1067,7 @@ static const struct gw_config_key keys[] = {
     {"packet", "icmp_errors"},
     {"packet", "ipv4_mtu_bytes"},
     {"packet", "ipv6_mtu_bytes"},
+    {"packet", "ipv6_link_mtu_bytes"},
 };
 
 const struct gw_config_key *
@@ -1566,6 +1569,13 @@ gw_config_load(const char *path, struct gw_config *c, char *err, size_t errcap)
 		perr(&p, p.gateway_line ? p.gateway_line : 1,
 		    "fqdn is required in [gateway]: the name the gateway "
 		    "gives in HELO and replies");
+	/* RFC 7915 §4: no path is wider than its first link. */
+	if (p.err[0] == '\0' && c->packet.ipv6_link_mtu_bytes != 0 &&
+	    c->packet.ipv6_mtu_bytes > c->packet.ipv6_link_mtu_bytes)
+		perr(&p, c->packet.line,
+		    "ipv6_mtu_bytes %u is over ipv6_link_mtu_bytes %u (the "
+		    "lowest IPv6 MTU of the paths, and the next hop's)",
+		    c->packet.ipv6_mtu_bytes, c->packet.ipv6_link_mtu_bytes);
 	if (p.err[0] == '\0')
 		(void)build_pairs(&p);
 	if (p.err[0] == '\0')

@@ -56,6 +56,9 @@ struct gw_packet {
 	int icmp_errors; /* TTL, MTU, source route */
 	unsigned ipv4_mtu_bytes;
 	unsigned ipv6_mtu_bytes; /* RFC 7915 §4: 1280 */
+	/* RFC 7915 §4.1: the IPv6 next hop's MTU, for packets with DF;
+	 * 0: 1500, or ipv6_mtu_bytes if larger (nat_xlat_conf link6) */
+	unsigned ipv6_link_mtu_bytes;
 };
 
 /* [nat64 NAME]: IPv6 clients reach IPv4 servers through a prefix. */

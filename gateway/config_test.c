@@ -223,6 +223,12 @@ test_bad(void **state)
 	    {"[gateway]\nfqdn = a.example\n[packet]\n"
 	     "ipv4_mtu_bytes = 67\n",
 	        ":4: ipv4_mtu_bytes"},
+	    {"[gateway]\nfqdn = a.example\n[packet]\n"
+	     "ipv6_link_mtu_bytes = 1279\n",
+	        ":4: ipv6_link_mtu_bytes"},
+	    {"[gateway]\nfqdn = a.example\n[packet]\n"
+	     "ipv6_mtu_bytes = 9000\nipv6_link_mtu_bytes = 1500\n",
+	        ":3: ipv6_mtu_bytes 9000 is over ipv6_link_mtu_bytes 1500"},
 	    {"[gateway]\nfqdn = a.example\n[nat64 w]\n"
 	     "prefix = 2001:db8:64::/96\nallow_clients = any\n"
 	     "translate_sources = maybe\n",
@@ -472,6 +478,7 @@ test_packet(void **state)
 	assert_int_equal(c.packet.icmp_errors, 1);
 	assert_int_equal(c.packet.ipv4_mtu_bytes, 1500);
 	assert_int_equal(c.packet.ipv6_mtu_bytes, 1280);
+	assert_int_equal(c.packet.ipv6_link_mtu_bytes, 0);
 	gw_config_free(&c);
 	assert_int_equal(
 	    load("[gateway]\nfqdn = a.example\n"
@@ -479,7 +486,7 @@ test_packet(void **state)
 	         "[nat64 w]\nprefix = 64:ff9b::/96\nallow_clients = any\n"
 	         "[packet]\nenable = yes\nqueue = 7\nicmp_errors = no\n"
 	         "ipv4_mtu_bytes = 9000\nipv6_mtu_bytes = 1500\n"
-	         "queue_max_packets = 100\n",
+	         "ipv6_link_mtu_bytes = 9000\nqueue_max_packets = 100\n",
 	        &c, err, sizeof(err)),
 	    0);
 	assert_int_equal(c.packet.enable, 1);
@@ -488,6 +495,7 @@ test_packet(void **state)
 	assert_int_equal(c.packet.icmp_errors, 0);
 	assert_int_equal(c.packet.ipv4_mtu_bytes, 9000);
 	assert_int_equal(c.packet.ipv6_mtu_bytes, 1500);
+	assert_int_equal(c.packet.ipv6_link_mtu_bytes, 9000);
 	assert_int_equal(c.packet.line, 9);
 	/* File order; RFC 6052 §3.1 for the well-known prefix only. */
 	assert_int_equal(c.xlat_prefix[0].plen, 96);

@@ -270,6 +270,7 @@ packet_conf(const struct gw_config *cfg, struct gw_nfq_conf *nc)
 	nc->xlat.nprefixes = cfg->nnat64;
 	nc->xlat.mtu4 = cfg->packet.ipv4_mtu_bytes;
 	nc->xlat.mtu6 = cfg->packet.ipv6_mtu_bytes;
+	nc->xlat.link6 = cfg->packet.ipv6_link_mtu_bytes;
 	/* The MX port: SMTP stays with the proxy even if a rule queued
 	 * it by mistake. */
 	nc->xlat.proxy_port = (uint16_t)cfg->upstream_port;
@@ -295,9 +296,10 @@ packet_start(struct ev_loop *loop, const struct gw_config *cfg)
 	}
 	gw_log(LOG_INFO,
 	    "event=packet_start queue=%u pairs=%zu prefixes=%zu "
-	    "ipv4_mtu=%u ipv6_mtu=%u icmp_errors=%s",
+	    "ipv4_mtu=%u ipv6_mtu=%u ipv6_link_mtu=%u icmp_errors=%s",
 	    nc.queue, cfg->pairs.n, cfg->nnat64, cfg->packet.ipv4_mtu_bytes,
-	    cfg->packet.ipv6_mtu_bytes, cfg->packet.icmp_errors ? "yes" : "no");
+	    cfg->packet.ipv6_mtu_bytes, cfg->packet.ipv6_link_mtu_bytes,
+	    cfg->packet.icmp_errors ? "yes" : "no");
 	return 0;
 }
 

@@ -596,6 +596,11 @@ gw_nfq_start(struct ev_loop *loop, const struct gw_nfq_conf *conf, char *err,
 	}
 	memset(&q.st, 0, sizeof(q.st));
 	q.conf = *conf;
+	/* raw_send_hdrinc (net/ipv4/raw.c) writes a fresh Identification
+	 * into every packet with 0, so fragments of one datagram whose
+	 * IPv6 Identification ends in 16 zero bits would each get their
+	 * own: nat/xlat.h ident_nonzero keeps them together. */
+	q.conf.xlat.ident_nonzero = 1;
 	q.naccept = 0;
 	q.have_drop = 0;
 	q.rx = malloc((size_t)BATCH * MSG_ROOM);
@@ -666,6 +671,7 @@ gw_nfq_reconf(const struct gw_nfq_conf *conf)
 
 	q.conf = *conf;
 	q.conf.queue = queue;
+	q.conf.xlat.ident_nonzero = 1; /* as in gw_nfq_start */
 }
 
 void

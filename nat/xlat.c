@@ -8,13 +8,16 @@
  *
  *	addresses	map46, map64		RFC 7757 §3.2, RFC 6052 §2.2
  *			src6_spoofed		RFC 6052 §2.2, BCP 38
- *	IPv4 -> IPv6	parse4, xlat46		RFC 7915 §4.1
+ *	sizes		mtu4, mtu6, link6	§4, §4.1, §5.1
+ *	IPv4 -> IPv6	parse4, nat_xlat_4to6	RFC 7915 §4.1
  *			icmp46_map, icmp46_err	§4.2, §4.3
- *			body46			§4.5 (TCP, UDP, others)
+ *			ext4884			§4.3 with RFC 4884 §4, §5
+ *			body46			§4, §4.1, §4.5
  *			err4			§4.4 (our ICMPv4 errors)
- *	IPv6 -> IPv4	parse6, xlat64		§5.1, §5.1.1
+ *	IPv6 -> IPv4	parse6, nat_xlat_6to4	§5.1, §5.1.1
  *			icmp64_map, icmp64_err	§5.2, §5.3
- *			body64			§5.5
+ *			frag_ident		§5.1.1
+ *			body64			§5.1, §5.5
  *			err6			§5.4 (our ICMPv6 errors)
  *	fragments	nat_xlat_split		§4 (IPv6), RFC 791 §3.2 (IPv4)
  *
@@ -97,6 +100,7 @@ struct ip6 {
 	size_t l4len;  /* upper-layer octets present */
 	uint8_t proto; /* upper-layer protocol */
 	int frag;      /* a Fragment header was seen */
+	int fragext;   /* an extension header follows it (§5.1.1) */
 	unsigned foff;
 	int mf;
 	uint32_t fid;
@@ -337,14 +341,37 @@ src6_spoofed(const struct nat_xlat_conf *c, const uint8_t *a6)
 }
 
 static unsigned
+clamp6(unsigned m)
+{
+	/* RFC 8200 §5: no IPv6 link is smaller. */
+	if (m < 1280)
+		return 1280;
+	return m > 65535 ? 65535 : m;
+}
+
+/* RFC 7915 §4.1: the MTU of the IPv6 next hop, for packets with DF and
+ * as MTU_of_IPv6_nexthop in §4.2 and §5.2. */
+static unsigned
+link6(const struct nat_xlat_conf *c)
+{
+	unsigned m = c->link6;
+
+	if (m == 0) {
+		m = NAT_XLAT_LINK6_DEFAULT;
+		if (c->mtu6 > m)
+			m = c->mtu6;
+	}
+	return clamp6(m);
+}
+
+/* RFC 7915 §4: the lowest IPv6 MTU, which packets without DF are cut to
+ * fit; never more than the next hop takes. */
+static unsigned
 mtu6(const struct nat_xlat_conf *c)
 {
-	if (c->mtu6 == 0)
-		return NAT_XLAT_MTU6_DEFAULT;
-	/* RFC 8200 §5: no IPv6 link is smaller. */
-	if (c->mtu6 < 1280)
-		return 1280;
-	return c->mtu6 > 65535 ? 65535 : c->mtu6;
+	unsigned m = c->mtu6 == 0 ? NAT_XLAT_MTU6_DEFAULT : clamp6(c->mtu6);
+
+	return m > link6(c) ? link6(c) : m;
 }
 
 static unsigned
@@ -494,11 +521,38 @@ opts4(const uint8_t *o, size_t n)
 }
 
 /*
+ * IPv6 extension headers (RFC 7045 §4, the IANA list it points to) other
+ * than ESP: RFC 7915 §5.1.1 drops a fragment whose Fragment header is
+ * followed by one of them (AH included), since only the first fragment
+ * would carry it (RFC 8200 §4.5).
+ */
+static int
+exthdr_not_esp(uint8_t nh)
+{
+	switch (nh) {
+	case IPPROTO_HOPOPTS:
+	case IPPROTO_ROUTING:
+	case IPPROTO_FRAGMENT:
+	case IPPROTO_DSTOPTS:
+	case 51:  /* AH, RFC 4302 */
+	case 135: /* Mobility, RFC 6275 */
+	case 139: /* HIP, RFC 7401 */
+	case 140: /* Shim6, RFC 5533 */
+	case 253: /* experimentation, RFC 3692 */
+	case 254:
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+/*
  * Validates an IPv6 header and walks its extension headers (RFC 8200
- * §4): Hop-by-Hop only first, then Routing, Destination Options and one
- * Fragment header, up to the upper layer.  After a non-first fragment's
- * Fragment header the rest is data.  An inner header may be cut short
- * after the chain.
+ * §4): Hop-by-Hop only first, then Routing and Destination Options, up
+ * to the upper layer or a Fragment header.  After the Fragment header
+ * the chain ends: what its Next Header names is the upper layer, unless
+ * it is another extension header (ip->fragext, RFC 7915 §5.1.1).  An
+ * inner header may be cut short after the chain.
  */
 static enum nat_xlat_reason
 parse6(const uint8_t *p, size_t len, int inner, struct ip6 *ip)
@@ -513,13 +567,18 @@ parse6(const uint8_t *p, size_t len, int inner, struct ip6 *ip)
 	if (p[0] >> 4 != 6)
 		return NAT_XLAT_R_VERSION;
 	plen = rd16(p + 4);
-	/* RFC 2675 §3: zero means a jumbogram, never seen on our links. */
-	if (plen == 0)
+	/* RFC 2675 §3: a jumbogram has Payload Length 0 and a Jumbo Payload
+	 * option, which only a Hop-by-Hop Options header carries (never on
+	 * our links).  Payload Length 0 with any other Next Header is an
+	 * empty payload, No Next Header (RFC 8200 §4.7) or a header cut
+	 * short, judged as any other. */
+	if (plen == 0 && p[6] == IPPROTO_HOPOPTS)
 		return NAT_XLAT_R_JUMBO;
 	if (!inner && IP6_HLEN + plen > len)
 		return NAT_XLAT_R_TRUNCATED;
 	end = min_sz(IP6_HLEN + plen, len);
 	ip->frag = 0;
+	ip->fragext = 0;
 	ip->foff = 0;
 	ip->mf = 0;
 	ip->fid = 0;
@@ -559,9 +618,11 @@ parse6(const uint8_t *p, size_t len, int inner, struct ip6 *ip)
 			ip->fid = rd32(p + off + 4);
 			nh = p[off];
 			off += FRAG_HLEN;
-			if (ip->foff != 0)
-				break;
-			continue;
+			/* RFC 7915 §5.1.1: the upper layer must follow the
+			 * Fragment header; an extension header there is
+			 * refused by the caller. */
+			ip->fragext = exthdr_not_esp(nh);
+			break;
 		default:
 			break;
 		}
@@ -810,11 +871,13 @@ icmp46_map(const struct nat_xlat_conf *c, const uint8_t *o, size_t inner_tot,
 			mtu = rd16(o + 6);
 			if (mtu == 0)
 				mtu = plateau(inner_tot);
-			/* minimum(MTU + 20, IPv6 MTU, IPv4 MTU + 20), never
-			 * below the IPv6 minimum (RFC 8200 §5). */
+			/* minimum(advertised MTU + 20, MTU_of_IPv6_nexthop,
+			 * MTU_of_IPv4_nexthop + 20); §6: never below the
+			 * IPv6 minimum (RFC 8200 §5), which IPv6 hosts
+			 * behind filters do not heed. */
 			mtu += 20;
-			if (mtu > mtu6(c))
-				mtu = mtu6(c);
+			if (mtu > link6(c))
+				mtu = link6(c);
 			if (mtu > mtu4(c) + 20)
 				mtu = mtu4(c) + 20;
 			*rest6 = mtu < 1280 ? 1280 : mtu;
@@ -846,6 +909,52 @@ icmp46_map(const struct nat_xlat_conf *c, const uint8_t *o, size_t inner_tot,
 		 * redirect, source quench: obsolete or single-hop. */
 		return -1;
 	}
+}
+
+/*
+ * RFC 4884 §4: an ICMP error (o, olen octets with its 8-octet header) of
+ * a type with a length attribute (octet at, in units of unit octets)
+ * that is not zero has an ICMP Extension Structure after the original
+ * datagram field of that length.  Returns the field's length and sets
+ * *extlen to the octets after it.  No attribute, or one that leaves less
+ * than the 128 octets §4 asks for or no room for the 4-octet extension
+ * header (§7): the whole rest is the datagram and *extlen is 0, as a
+ * receiver without extensions reads it (§5).
+ */
+static size_t
+ext4884(const uint8_t *o, size_t olen, size_t at, size_t unit, size_t *extlen)
+{
+	size_t l = (size_t)o[at] * unit;
+
+	*extlen = 0;
+	if (l < 128 || ICMP_HLEN + l + 4 > olen)
+		return olen - ICMP_HLEN;
+	*extlen = olen - ICMP_HLEN - l;
+	return l;
+}
+
+/*
+ * RFC 4884 §4: with an extension kept, the original datagram field is
+ * zero-padded to a multiple of unit octets (4 in ICMPv4, 8 in ICMPv6) and
+ * to at least 128, and the whole message, fixed octets of IP and ICMP
+ * header before the field and extlen after it, stays within max (RFC
+ * 1812 §4.3.2.3, RFC 4443 §2.4 (c)): the datagram (*dgram octets) is cut
+ * to make room.  Returns the field's padded length, or 0 if less than 128
+ * octets would be left for it: the extension is then left out.
+ */
+static size_t
+pad4884(size_t *dgram, size_t fixed, size_t extlen, size_t unit, size_t max)
+{
+	size_t room, field;
+
+	if (fixed + extlen + 128 > max)
+		return 0;
+	/* 128 is a multiple of the unit: room stays at least 128. */
+	room = (max - fixed - extlen) / unit * unit;
+	if (*dgram > room)
+		*dgram = room;
+	field = (*dgram + unit - 1) / unit * unit;
+	return field < 128 ? 128 : field;
 }
 
 /*
@@ -881,7 +990,11 @@ fix46(uint8_t proto, uint8_t *l4, size_t l4len, size_t ulen,
  * is the packet in error translated the same way (no TTL decrement),
  * cut so the whole stays within the IPv6 minimum MTU.  The ICMPv4
  * checksum is checked first: the ICMPv6 one is computed afresh and must
- * not bless corruption.
+ * not bless corruption.  An RFC 4884 extension of Destination
+ * Unreachable or Time Exceeded is kept, after the translated datagram,
+ * with the length attribute recounted in 64-bit words (§4.2, RFC 4884
+ * §4); Packet Too Big and Parameter Problem have no attribute in ICMPv6,
+ * so theirs is left out.
  */
 static enum nat_xlat_verdict
 icmp46_err(struct xl *x, const struct ip4 *ip, const uint8_t *s6,
@@ -891,13 +1004,17 @@ icmp46_err(struct xl *x, const struct ip4 *ip, const uint8_t *s6,
 	struct ip4 in;
 	uint8_t is6[16], id6[16], t6, c6, *d = x->dst, *q;
 	uint32_t rest6;
-	size_t n, ihl, body, msg;
+	size_t n, ihl, body, msg, orig, extlen = 0, dgram, field = 0;
 	int ifh;
 
 	if (fold(sum16(0, o, ip->l4len)) != 0xffff)
 		return drop(x, NAT_XLAT_R_ICMP_CSUM);
-	if (parse4(o + ICMP_HLEN, ip->l4len - ICMP_HLEN, 1, &in) !=
-	    NAT_XLAT_R_NONE)
+	/* RFC 4884 §4: in ICMPv4, octet 5, in 32-bit words. */
+	if (o[0] == I4_UNREACH || o[0] == I4_TIMXCEED || o[0] == I4_PARAMPROB)
+		orig = ext4884(o, ip->l4len, 5, 4, &extlen);
+	else
+		orig = ip->l4len - ICMP_HLEN;
+	if (parse4(o + ICMP_HLEN, orig, 1, &in) != NAT_XLAT_R_NONE)
 		return drop(x, NAT_XLAT_R_ICMP_INNER);
 	/* An error about the proxy's own TCP belongs to its socket. */
 	if (proxied(x->c, in.proto, in.foff, in.l4, in.l4len))
@@ -909,8 +1026,17 @@ icmp46_err(struct xl *x, const struct ip4 *ip, const uint8_t *s6,
 		return drop(x, NAT_XLAT_R_ICMP_INNER);
 	ifh = FRAG4(&in);
 	ihl = IP6_HLEN + (ifh ? FRAG_HLEN : 0);
-	body = min_sz(in.l4len, ICMP6_ERR_MAX - IP6_HLEN - ICMP_HLEN - ihl);
-	msg = ICMP_HLEN + ihl + body;
+	dgram = ihl + in.l4len;
+	if (extlen != 0 && (t6 == I6_UNREACH || t6 == I6_TIMXCEED))
+		field = pad4884(
+		    &dgram, IP6_HLEN + ICMP_HLEN, extlen, 8, ICMP6_ERR_MAX);
+	if (field == 0) {
+		extlen = 0;
+		dgram = min_sz(dgram, ICMP6_ERR_MAX - IP6_HLEN - ICMP_HLEN);
+		field = dgram;
+	}
+	body = dgram - ihl;
+	msg = ICMP_HLEN + field + extlen;
 	n = IP6_HLEN + msg;
 	if (n > x->cap)
 		return drop(x, NAT_XLAT_R_NO_ROOM);
@@ -928,6 +1054,12 @@ icmp46_err(struct xl *x, const struct ip4 *ip, const uint8_t *s6,
 	if (in.foff == 0)
 		fix46(in.proto, q + ICMP_HLEN + ihl, body, in.tot - in.hlen,
 		    in.h, q + ICMP_HLEN);
+	if (extlen != 0) {
+		/* RFC 4884 §4: in ICMPv6, octet 4, in 64-bit words. */
+		q[4] = (uint8_t)(field / 8);
+		memset(q + ICMP_HLEN + dgram, 0, field - dgram);
+		memcpy(q + ICMP_HLEN + field, o + ICMP_HLEN + orig, extlen);
+	}
 	wr16(q + 2, (uint16_t)~fold(
 	                sum16(pseudo6(s6, d6, IPPROTO_ICMPV6, msg), q, msg)));
 	return done(x, AF_INET6, n);
@@ -935,9 +1067,16 @@ icmp46_err(struct xl *x, const struct ip4 *ip, const uint8_t *s6,
 
 /*
  * RFC 7915 §4.1 and §4.5 for everything but ICMP errors: header, then
- * the payload copied whole, then the transport checksum.  DF clear and
- * over the IPv6 MTU: a Fragment header and SPLIT (RFC 7915 §4).  DF set
- * and over: Fragmentation Needed back to the sender (RFC 1191 §3).
+ * the payload copied whole, then the transport checksum.
+ *
+ * Sizes, §4 and §4.1: with DF set the sender does path MTU discovery, so
+ * the packet is judged against the IPv6 next hop's MTU (link6), not the
+ * lowest IPv6 MTU meant for packets without DF, and goes whole without a
+ * Fragment header if it fits.  Over it, a fragment with DF included, it
+ * gets Fragmentation Needed (RFC 1191 §4) with the largest IPv4 packet
+ * that fits: link6 less the 20 octets the IPv6 header adds, less 8 more
+ * for the Fragment header a fragment gets.  With DF clear and over the
+ * lowest IPv6 MTU (mtu6): a Fragment header and SPLIT.
  */
 static enum nat_xlat_verdict
 body46(struct xl *x, const struct ip4 *ip, const uint8_t *s6, const uint8_t *d6,
@@ -946,14 +1085,14 @@ body46(struct xl *x, const struct ip4 *ip, const uint8_t *s6, const uint8_t *d6,
 	uint8_t *d = x->dst, *l4;
 	size_t hl, n;
 	int fh = FRAG4(ip), split = 0;
-	unsigned mtu = mtu6(x->c);
+	unsigned mtu = mtu6(x->c), link = link6(x->c);
 	uint16_t ck;
 
 	n = IP6_HLEN + (fh ? FRAG_HLEN : 0) + ip->l4len;
-	if (n > mtu) {
-		if (ip->df && !fh)
-			return err4(
-			    x, ip, NAT_XLAT_R_TOO_BIG, I4_UNREACH, 4, mtu - 20);
+	if (ip->df && n > link)
+		return err4(x, ip, NAT_XLAT_R_TOO_BIG, I4_UNREACH, 4,
+		    link - 20 - (fh ? FRAG_HLEN : 0));
+	if (!ip->df && n > mtu) {
 		if (!fh)
 			n += FRAG_HLEN;
 		fh = 1;
@@ -1005,6 +1144,13 @@ nat_xlat_4to6(const struct nat_xlat_conf *c, const uint8_t *pkt, size_t len,
 		return not_ours(&x, NAT_XLAT_R_DST_UNMAPPED);
 	if (proxied(c, ip.proto, ip.foff, ip.l4, ip.l4len))
 		return not_ours(&x, NAT_XLAT_R_PROXIED);
+	/* RFC 7915 §4.1: an illegal source (RFC 1812 §5.3.7: 0/8, 127/8,
+	 * class D and E, the broadcast) is silently dropped; an ICMP error
+	 * from one too: no router sends from there, so it is neither
+	 * embedded under the prefix nor sent on from self6 (RFC 6791 is for
+	 * routers with addresses that are merely not mapped). */
+	if (v4_martian(ip.h + 12))
+		return drop(&x, NAT_XLAT_R_SRC_ILLEGAL);
 	is_err = ip.proto == IPPROTO_ICMP && ip.foff == 0 && ip.l4len >= 1 &&
 	         icmp4_is_error(ip.l4[0]);
 	if (map46(c, ip.h + 12, s6) != 0) {
@@ -1046,9 +1192,13 @@ nat_xlat_4to6(const struct nat_xlat_conf *c, const uint8_t *pkt, size_t len,
 		    NAT_XLAT_R_NONE)
 			return drop(&x, r);
 		/* RFC 7915 §4.5: a stateless translator cannot compute
-		 * the checksum of a fragmented datagram. */
+		 * the checksum of a fragmented datagram, so drops it; §4.4:
+		 * Destination Unreachable, Communication Administratively
+		 * Prohibited (3/13) to the sender, from the first fragment
+		 * (RFC 1812 §4.3.2.7: never about a later one). */
 		if (ip.proto == IPPROTO_UDP && ip.mf && rd16(ip.l4 + 6) == 0)
-			return drop(&x, NAT_XLAT_R_FRAG_UDP0);
+			return err4(
+			    &x, &ip, NAT_XLAT_R_FRAG_UDP0, I4_UNREACH, 13, 0);
 	} else if (ip.proto == IPPROTO_TCP && ip.foff == 1)
 		/* RFC 1858 §4: offset 1 only serves to overwrite flags. */
 		return drop(&x, NAT_XLAT_R_FRAG_SHORT);
@@ -1140,15 +1290,40 @@ err6(struct xl *x, const struct ip6 *ip, enum nat_xlat_reason r, uint8_t type,
 }
 
 /*
+ * RFC 7915 §5.1.1: the IPv4 Identification of a fragment is the
+ * low-order 16 bits of its Fragment header's.  Where the output cannot
+ * send 0 (nat_xlat_conf ident_nonzero: a Linux raw socket with
+ * IP_HDRINCL writes a fresh Identification into every packet that has
+ * 0, so the fragments of one datagram would no longer match), a zero
+ * takes the high-order 16 bits, or 0xffff if they are zero too: the
+ * same for every fragment of the datagram, as reassembly needs (RFC 791
+ * §3.2).
+ */
+static uint16_t
+frag_ident(uint32_t fid, int nonzero)
+{
+	uint16_t id = (uint16_t)fid;
+
+	if (id == 0 && nonzero) {
+		id = (uint16_t)(fid >> 16);
+		if (id == 0)
+			id = 0xffff;
+	}
+	return id;
+}
+
+/*
  * RFC 7915 §5.1 and §5.1.1: the IPv4 header for ip into d (20 octets,
  * no options).  upper: upper-layer octets it announces.  Identification:
- * from the Fragment header; else zero, which RFC 6864 §4.1 allows for
- * atomic datagrams (DF set), and for the rest a Linux raw socket with
- * IP_HDRINCL fills in (nat_xlat_split takes one from its caller).
+ * from the Fragment header (frag_ident; nonzero for a packet the output
+ * sends, 0 for one inside an ICMP error, which is only data); else zero,
+ * which RFC 6864 §4.1 allows for atomic datagrams (DF set), and for the
+ * rest a Linux raw socket with IP_HDRINCL fills in (nat_xlat_split
+ * takes one from its caller).
  */
 static void
 hdr64(const struct ip6 *ip, const uint8_t *s4, const uint8_t *d4, size_t upper,
-    uint8_t ttl, uint8_t *d)
+    uint8_t ttl, int nonzero, uint8_t *d)
 {
 	size_t tot = IP4_HLEN + upper;
 	uint16_t fl;
@@ -1157,7 +1332,7 @@ hdr64(const struct ip6 *ip, const uint8_t *s4, const uint8_t *d4, size_t upper,
 	/* Type of Service = Traffic Class */
 	d[1] = (uint8_t)((ip->h[0] & 0x0f) << 4 | ip->h[1] >> 4);
 	wr16(d + 2, (uint16_t)tot);
-	wr16(d + 4, ip->frag ? (uint16_t)ip->fid : 0);
+	wr16(d + 4, ip->frag ? frag_ident(ip->fid, nonzero) : 0);
 	if (ip->frag)
 		fl = (uint16_t)((ip->mf ? 0x2000 : 0) | ip->foff);
 	else
@@ -1210,15 +1385,17 @@ icmp64_map(const struct nat_xlat_conf *c, const uint8_t *o, int inner_frag,
 	case I6_PKTTOOBIG:
 		*t4 = I4_UNREACH;
 		*c4 = 4;
-		/* minimum(MTU - 20, IPv4 MTU, IPv6 MTU - 20), less 8 more
-		 * if we had added a Fragment header. */
+		/* minimum(advertised MTU - 20, MTU_of_IPv4_nexthop,
+		 * MTU_of_IPv6_nexthop - 20), each IPv6 figure 8 less if the
+		 * packet in error has a Fragment header (we added it). */
 		v = rd32(o + 4);
 		mtu = v > 65535 ? 65535 : v;
 		mtu = mtu > 28 ? mtu - 20 - (inner_frag ? FRAG_HLEN : 0) : 0;
 		if (mtu > mtu4(c))
 			mtu = mtu4(c);
-		if (mtu > mtu6(c) - 20)
-			mtu = mtu6(c) - 20;
+		if (mtu > link6(c) - 20 - (inner_frag ? FRAG_HLEN : 0))
+			mtu = link6(c) - 20 - (inner_frag ? FRAG_HLEN : 0);
+		/* RFC 791 §3.2: every IPv4 link takes 68. */
 		*rest4 = mtu < 68 ? 68 : mtu;
 		return 0;
 	case I6_TIMXCEED:
@@ -1281,8 +1458,13 @@ fix64(uint8_t proto, uint8_t *l4, size_t l4len, size_t ulen,
 	wr16(l4 + 2, ck);
 }
 
-/* RFC 7915 §5.3: the ICMPv6 error's packet translated too, the whole
- * cut to 576 octets (RFC 1812 §4.3.2.3). */
+/*
+ * RFC 7915 §5.3: the ICMPv6 error's packet translated too, the whole
+ * cut to 576 octets (RFC 1812 §4.3.2.3).  An RFC 4884 extension of
+ * Destination Unreachable or Time Exceeded is kept after the translated
+ * datagram, the length attribute recounted in 32-bit words (§5.2, RFC
+ * 4884 §4).
+ */
 static enum nat_xlat_verdict
 icmp64_err(struct xl *x, const struct ip6 *ip, const uint8_t *s4,
     const uint8_t *d4, uint8_t ttl)
@@ -1291,14 +1473,19 @@ icmp64_err(struct xl *x, const struct ip6 *ip, const uint8_t *s4,
 	struct ip6 in;
 	uint8_t is4[4], id4[4], t4, c4, *d = x->dst, *q;
 	uint32_t rest4;
-	size_t n, body, msg;
+	size_t n, body, msg, orig, extlen = 0, dgram, field = 0;
 
 	if (fold(
 	        sum16(pseudo6(ip->h + 8, ip->h + 24, IPPROTO_ICMPV6, ip->l4len),
 	            o, ip->l4len)) != 0xffff)
 		return drop(x, NAT_XLAT_R_ICMP_CSUM);
-	if (parse6(o + ICMP_HLEN, ip->l4len - ICMP_HLEN, 1, &in) !=
-	    NAT_XLAT_R_NONE)
+	/* RFC 4884 §4: in ICMPv6, octet 4, in 64-bit words. */
+	if (o[0] == I6_UNREACH || o[0] == I6_TIMXCEED)
+		orig = ext4884(o, ip->l4len, 4, 8, &extlen);
+	else
+		orig = ip->l4len - ICMP_HLEN;
+	if (parse6(o + ICMP_HLEN, orig, 1, &in) != NAT_XLAT_R_NONE ||
+	    in.fragext)
 		return drop(x, NAT_XLAT_R_ICMP_INNER);
 	if (proxied(x->c, in.proto, in.foff, in.l4, in.l4len))
 		return not_ours(x, NAT_XLAT_R_PROXIED);
@@ -1308,22 +1495,37 @@ icmp64_err(struct xl *x, const struct ip6 *ip, const uint8_t *s4,
 	    (proto_v6_only(in.proto) && in.proto != IPPROTO_ICMPV6) ||
 	    map64(x->c, in.h + 8, is4) != 0 || map64(x->c, in.h + 24, id4) != 0)
 		return drop(x, NAT_XLAT_R_ICMP_INNER);
-	body = min_sz(in.l4len, ICMP4_ERR_MAX - 2 * IP4_HLEN - ICMP_HLEN);
-	msg = ICMP_HLEN + IP4_HLEN + body;
+	dgram = IP4_HLEN + in.l4len;
+	if (extlen != 0 && (t4 == I4_UNREACH || t4 == I4_TIMXCEED))
+		field = pad4884(
+		    &dgram, IP4_HLEN + ICMP_HLEN, extlen, 4, ICMP4_ERR_MAX);
+	if (field == 0) {
+		extlen = 0;
+		dgram = min_sz(dgram, ICMP4_ERR_MAX - IP4_HLEN - ICMP_HLEN);
+		field = dgram;
+	}
+	body = dgram - IP4_HLEN;
+	msg = ICMP_HLEN + field + extlen;
 	n = IP4_HLEN + msg;
 	if (n > x->cap)
 		return drop(x, NAT_XLAT_R_NO_ROOM);
-	hdr64(ip, s4, d4, msg, ttl, d);
+	hdr64(ip, s4, d4, msg, ttl, x->c->ident_nonzero, d);
 	q = d + IP4_HLEN;
 	q[0] = t4;
 	q[1] = c4;
 	wr16(q + 2, 0);
 	wr32(q + 4, rest4);
-	hdr64(&in, is4, id4, in.ulen, in.h[7], q + ICMP_HLEN);
+	hdr64(&in, is4, id4, in.ulen, in.h[7], 0, q + ICMP_HLEN);
 	memcpy(q + ICMP_HLEN + IP4_HLEN, in.l4, body);
 	if (in.foff == 0)
 		fix64(in.proto, q + ICMP_HLEN + IP4_HLEN, body, in.ulen, in.h,
 		    q + ICMP_HLEN);
+	if (extlen != 0) {
+		/* RFC 4884 §4: in ICMPv4, octet 5, in 32-bit words. */
+		q[5] = (uint8_t)(field / 4);
+		memset(q + ICMP_HLEN + dgram, 0, field - dgram);
+		memcpy(q + ICMP_HLEN + field, o + ICMP_HLEN + orig, extlen);
+	}
 	wr16(q + 2, (uint16_t)~fold(sum16(0, q, msg)));
 	return done(x, AF_INET, n);
 }
@@ -1358,7 +1560,7 @@ body64(struct xl *x, const struct ip6 *ip, const uint8_t *s4, const uint8_t *d4,
 		return drop(x, NAT_XLAT_R_LENGTH);
 	if (n > x->cap)
 		return drop(x, NAT_XLAT_R_NO_ROOM);
-	hdr64(ip, s4, d4, ip->l4len, ttl, d);
+	hdr64(ip, s4, d4, ip->l4len, ttl, x->c->ident_nonzero, d);
 	memcpy(d + IP4_HLEN, ip->l4, ip->l4len);
 	if (ip->foff == 0)
 		fix64(ip->proto, d + IP4_HLEN, ip->l4len, ip->ulen, ip->h, d);
@@ -1409,6 +1611,15 @@ nat_xlat_6to4(const struct nat_xlat_conf *c, const uint8_t *pkt, size_t len,
 	if (ip.segleft != 0)
 		return err6(&x, &ip, NAT_XLAT_R_SEG_LEFT, I6_PARAMPROB, 0,
 		    (uint32_t)ip.segleft);
+	/* §5.1.1: an extension header after the Fragment header: dropped.
+	 * §5.4: Destination Unreachable, Communication Administratively
+	 * Prohibited (1/1) to the sender, once, for the first fragment,
+	 * the one that carries the header; the others are only counted. */
+	if (ip.fragext) {
+		if (ip.foff != 0)
+			return drop(&x, NAT_XLAT_R_FRAG_EXTHDR);
+		return err6(&x, &ip, NAT_XLAT_R_FRAG_EXTHDR, I6_UNREACH, 1, 0);
+	}
 	if (ip.proto == IPPROTO_ICMP ||
 	    (proto_v6_only(ip.proto) && ip.proto != IPPROTO_ICMPV6))
 		return drop(&x, NAT_XLAT_R_PROTO);
@@ -1567,11 +1778,13 @@ nat_xlat_reason_name(enum nat_xlat_reason r)
 	    [NAT_XLAT_R_ICMP_FRAG] = "icmp_fragment",
 	    [NAT_XLAT_R_FRAG_UDP0] = "fragment_udp_zero_checksum",
 	    [NAT_XLAT_R_FRAG_SHORT] = "fragment_too_short",
+	    [NAT_XLAT_R_FRAG_EXTHDR] = "fragment_ext_header",
 	    [NAT_XLAT_R_TTL] = "ttl_expired",
 	    [NAT_XLAT_R_SRC_ROUTE] = "source_route",
 	    [NAT_XLAT_R_SEG_LEFT] = "segments_left",
 	    [NAT_XLAT_R_TOO_BIG] = "too_big",
 	    [NAT_XLAT_R_SRC_PREFIX] = "src_under_prefix",
+	    [NAT_XLAT_R_SRC_ILLEGAL] = "src_illegal",
 	    [NAT_XLAT_R_NO_ROOM] = "no_room",
 	};
 

@@ -19,8 +19,16 @@
  * Fragments are translated (RFC 7915 §4.1, §5.1.1: Fragment header <->
  * IPv4 fragment fields), except fragmented ICMP (its checksum needs the
  * whole message: NAT_XLAT_R_ICMP_FRAG), a first fragment of UDP with a
- * zero checksum (RFC 7915 §4.5: NAT_XLAT_R_FRAG_UDP0) and first fragments
- * too short to hold the transport header (RFC 1858).
+ * zero checksum (RFC 7915 §4.5: NAT_XLAT_R_FRAG_UDP0), an IPv6 fragment
+ * whose Fragment header is followed by another extension header (§5.1.1:
+ * NAT_XLAT_R_FRAG_EXTHDR) and first fragments too short to hold the
+ * transport header (RFC 1858).
+ *
+ * Sizes (RFC 7915 §4, §4.1): an IPv4 packet without DF is cut to fit
+ * mtu6, the lowest IPv6 MTU of the paths; one with DF (a fragment too) is
+ * judged against link6, the MTU of the IPv6 next hop, and answered with
+ * Fragmentation Needed when over it.  IPv6 packets are judged against
+ * mtu4, the MTU of the IPv4 next hop (§5.1).
  */
 #ifndef NAT_XLAT_H
 #define NAT_XLAT_H
@@ -35,6 +43,8 @@
  * minimum IPv6 MTU (RFC 8200 §5). */
 #define NAT_XLAT_MTU6_DEFAULT 1280
 #define NAT_XLAT_MTU4_DEFAULT 1500
+/* The IPv6 next hop's MTU when none is configured: Ethernet's. */
+#define NAT_XLAT_LINK6_DEFAULT 1500
 
 /* A translated packet is at most this much longer than its input: IPv6
  * header (20 more than IPv4 without options) plus a Fragment header.  A
@@ -62,7 +72,13 @@ struct nat_xlat_conf {
 	const struct nat_xlat_prefix *prefixes;
 	size_t nprefixes;
 	unsigned mtu4; /* IPv4 next-hop MTU; 0: 1500 */
-	unsigned mtu6; /* IPv6 MTU; 0: 1280, and never below it */
+	/* RFC 7915 §4: the lowest IPv6 MTU of the paths, which IPv4 packets
+	 * without DF are cut to fit (at most link6); 0: 1280, never below */
+	unsigned mtu6;
+	/* RFC 7915 §4.1: the MTU of the IPv6 next hop, which IPv4 packets
+	 * with DF must fit; MTU_of_IPv6_nexthop of §4.2 and §5.2.  0: 1500,
+	 * or mtu6 if that is larger; never below 1280. */
+	unsigned link6;
 	/* The TCP port the SMTP proxy serves, left to the host; 0: none */
 	uint16_t proxy_port;
 	/* 1: build ICMP errors for the sender (RFC 7915 §4.4, §5.4) */
@@ -72,6 +88,14 @@ struct nat_xlat_conf {
 	 * original packet's destination, and no RFC 6791 fallback. */
 	struct in_addr self4;
 	struct in6_addr self6;
+	/* 1: the output cannot carry IPv4 Identification 0 (a Linux raw
+	 * socket with IP_HDRINCL writes a fresh one into each packet that
+	 * has it, RFC 6864 §4.1 leaves that to the sender), so an IPv6
+	 * fragment whose Identification has zero low-order 16 bits takes
+	 * the high-order 16 bits instead (0xffff if those are zero too):
+	 * every fragment of the datagram gets the same one, where RFC 7915
+	 * §5.1.1's zero would become one per packet.  0: §5.1.1 as written. */
+	int ident_nonzero;
 };
 
 enum nat_xlat_verdict {
@@ -101,26 +125,30 @@ enum nat_xlat_reason {
 	NAT_XLAT_R_IP_CSUM,   /* IPv4 header checksum */
 	NAT_XLAT_R_OPTIONS,   /* malformed IPv4 options */
 	NAT_XLAT_R_EXTHDR,    /* IPv6 extension header chain */
-	NAT_XLAT_R_JUMBO,     /* IPv6 jumbogram */
+	NAT_XLAT_R_JUMBO,     /* IPv6 jumbogram (RFC 2675) */
 	NAT_XLAT_R_PROTO,     /* protocol with no meaning across */
 	NAT_XLAT_R_L4_SHORT,  /* TCP/UDP/ICMP header cut short */
 	NAT_XLAT_R_UDP_LEN,   /* UDP length field */
 	NAT_XLAT_R_UDP_ZERO6, /* IPv6 UDP without checksum */
 	NAT_XLAT_R_ICMP_CSUM, /* ICMP error with a bad checksum */
 	/* untranslatable */
-	NAT_XLAT_R_ICMP_TYPE,  /* no counterpart (§4.2, §5.2) */
-	NAT_XLAT_R_ICMP_INNER, /* bad or unmappable inner packet */
-	NAT_XLAT_R_ICMP_FRAG,  /* fragmented ICMP */
-	NAT_XLAT_R_FRAG_UDP0,  /* §4.5: fragmented, UDP checksum 0 */
-	NAT_XLAT_R_FRAG_SHORT, /* first fragment, transport header
-	                          incomplete; or RFC 1858 offset 1 */
+	NAT_XLAT_R_ICMP_TYPE,   /* no counterpart (§4.2, §5.2) */
+	NAT_XLAT_R_ICMP_INNER,  /* bad or unmappable inner packet */
+	NAT_XLAT_R_ICMP_FRAG,   /* fragmented ICMP */
+	NAT_XLAT_R_FRAG_UDP0,   /* §4.5: fragmented, UDP checksum 0 */
+	NAT_XLAT_R_FRAG_SHORT,  /* first fragment, transport header
+	                           incomplete; or RFC 1858 offset 1 */
+	NAT_XLAT_R_FRAG_EXTHDR, /* §5.1.1: extension header after the
+	                           Fragment header */
 	/* router duties */
 	NAT_XLAT_R_TTL,       /* TTL / hop limit expired */
 	NAT_XLAT_R_SRC_ROUTE, /* §4.1: unexpired source route */
 	NAT_XLAT_R_SEG_LEFT,  /* §5.1: Segments Left not zero */
 	NAT_XLAT_R_TOO_BIG,   /* over the MTU and not to be cut */
 	/* policy */
-	NAT_XLAT_R_SRC_PREFIX, /* IPv6 source under a prefix: spoofed */
+	NAT_XLAT_R_SRC_PREFIX,  /* IPv6 source under a prefix: spoofed */
+	NAT_XLAT_R_SRC_ILLEGAL, /* §4.1: IPv4 source 0/8, 127/8, class D
+	                           or E (RFC 1812 §5.3.7) */
 	/* caller */
 	NAT_XLAT_R_NO_ROOM, /* dst too small */
 	NAT_XLAT_R_MAX

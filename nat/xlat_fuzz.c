@@ -37,7 +37,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 #define F_IPCK 0x08    /* fix the IPv4 header checksum */
 #define F_L4CK 0x10    /* fix the transport checksum */
 #define F_ICMPERR 0x20 /* icmp_errors */
-#define F_SMALL 0x40   /* mtu4 576, mtu6 1280; else 9000 both */
+#define F_SMALL 0x40   /* mtu4 576, mtu6 1280, link6 1500; else 9000 */
 #define F_PROXY 0x80   /* proxy_port 25 */
 
 static struct nat_pairs pairs;
@@ -351,7 +351,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	c.icmp_errors = (ctl & F_ICMPERR) != 0;
 	c.mtu4 = (ctl & F_SMALL) ? 576 : 9000;
 	c.mtu6 = (ctl & F_SMALL) ? 1280 : 9000;
+	c.link6 = (ctl & F_SMALL) ? 1500 : 9000;
 	c.proxy_port = (ctl & F_PROXY) ? 25 : 0;
+	/* Both ways of writing a zero IPv4 Identification. */
+	c.ident_nonzero = (len >> 2) & 1;
 
 	/* Exactly enough room, as the header promises; on odd lengths a
 	 * little less, which must be refused, never overrun. */
@@ -369,7 +372,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	switch (v) {
 	case NAT_XLAT_OK:
 		check_out(o, res.len, res.family, cap);
-		if (res.family == AF_INET6 && res.len > c.mtu6)
+		/* Without DF an IPv4 packet is cut to mtu6 (SPLIT); with
+		 * DF it may be as large as the next hop takes. */
+		if (res.family == AF_INET6 && res.len > c.link6)
 			abort();
 		if (res.family == AF_INET && res.len > c.mtu4)
 			abort();
@@ -381,6 +386,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		break;
 	case NAT_XLAT_SPLIT:
 		check_out(o, res.len, res.family, cap);
+		if (res.family == AF_INET6 && res.mtu > c.mtu6)
+			abort();
 		check_split(o, res.len, res.mtu, res.family);
 		break;
 	case NAT_XLAT_ICMP:

@@ -1299,6 +1299,8 @@ reset(void **state)
 	(void)state;
 	conf.mtu4 = 0;
 	conf.mtu6 = 0;
+	conf.link6 = 0;
+	conf.ident_nonzero = 0;
 	conf.icmp_errors = 1;
 	conf.proxy_port = 25;
 	conf.nprefixes = 2;
@@ -1451,6 +1453,80 @@ assert_bytes(const uint8_t *want, size_t wlen)
 {
 	assert_int_equal(res.len, wlen);
 	assert_memory_equal(out, want, wlen);
+}
+
+/*
+ * Hex rows, as the vectors below are written ("45 00 00 1c ...": pairs
+ * of hex digits, spaces ignored).  unhex writes them into p (cap octets)
+ * and returns how many, "xx" as 0 (a field the test fills in after);
+ * assert_hex checks got against them, where "xx" stands for an octet
+ * checked otherwise (a checksum: ck_ok4, ck_ok6).
+ */
+static int
+nibble(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	return -1;
+}
+
+/* The octets of rows into p, and 1 into mask (if not NULL) for each
+ * octet that is not "xx". */
+static size_t
+hexrows(uint8_t *p, uint8_t *mask, size_t cap, const char *const *rows,
+    size_t nrows)
+{
+	const char *r;
+	size_t i, n = 0;
+	int hi, lo;
+
+	for (i = 0; i < nrows; i++) {
+		for (r = rows[i]; *r != '\0'; r++) {
+			if (*r == ' ')
+				continue;
+			assert_true(n < cap && r[1] != '\0');
+			if (r[0] == 'x' && r[1] == 'x') {
+				if (mask != NULL)
+					mask[n] = 0;
+				p[n++] = 0;
+				r++;
+				continue;
+			}
+			hi = nibble(r[0]);
+			lo = nibble(r[1]);
+			assert_true(hi >= 0 && lo >= 0);
+			if (mask != NULL)
+				mask[n] = 1;
+			p[n++] = (uint8_t)(hi << 4 | lo);
+			r++;
+		}
+	}
+	return n;
+}
+
+#define NROWS(rows) (sizeof(rows) / sizeof(rows[0]))
+
+static size_t
+unhex(uint8_t *p, size_t cap, const char *const *rows, size_t nrows)
+{
+	return hexrows(p, NULL, cap, rows, nrows);
+}
+
+/* Checks got against the rows; returns the octets they cover. */
+static size_t
+assert_hex(const uint8_t *got, const char *const *rows, size_t nrows)
+{
+	uint8_t want[2048], mask[2048];
+	size_t n, i;
+
+	n = hexrows(want, mask, sizeof(want), rows, nrows);
+	for (i = 0; i < n; i++)
+		if (mask[i] && got[i] != want[i])
+			fail_msg("octet %zu: got %02x, want %02x", i, got[i],
+			    want[i]);
+	return n;
 }
 
 /* ------------------------------------------------ literal, both ways */
@@ -2115,8 +2191,10 @@ test_df_set_too_big_4to6(void **state)
 	size_t n, k;
 
 	(void)state;
-	/* DF and over 1280 once translated: Fragmentation Needed with the
-	 * MTU that fits, 1280 - 20 (RFC 1191 §4: in the low 16 bits). */
+	/* DF and over the IPv6 next hop's MTU (1280 here) once translated:
+	 * Fragmentation Needed with the MTU that fits, 1280 - 20 (RFC 1191
+	 * §4: in the low 16 bits). */
+	conf.link6 = 1280;
 	k = mkudp(u, 1, 2, 1300);
 	n = b4(p, "192.0.2.10", "192.0.2.30", IPPROTO_UDP, 64, 0x4000, NULL, 0,
 	    u, k);
@@ -2235,7 +2313,7 @@ test_icmp4_map(void **state)
 	    /* RFC 7915 §4.2 */
 	    {3, 0, 0, 1, 1, 0, 0}, {3, 1, 0, 1, 1, 0, 0}, {3, 2, 0, 1, 4, 1, 6},
 	    {3, 3, 0, 1, 1, 4, 0},
-	    {3, 4, 1400, 1, 2, 0, 1280}, /* capped by mtu6 1280 */
+	    {3, 4, 1400, 1, 2, 0, 1420}, /* 1400 + 20 < link6 1500 */
 	    {3, 5, 0, 1, 1, 0, 0}, {3, 9, 0, 1, 1, 1, 0},
 	    {3, 10, 0, 1, 1, 1, 0}, {3, 13, 0, 1, 1, 1, 0},
 	    {3, 14, 0, 0, 0, 0, 0}, {3, 15, 0, 1, 1, 1, 0},
@@ -2332,7 +2410,7 @@ test_icmp6_map(void **state)
 	    {1, 0, 0, 1, 3, 1, 0}, {1, 1, 0, 1, 3, 10, 0},
 	    {1, 2, 0, 1, 3, 1, 0}, {1, 3, 0, 1, 3, 1, 0}, {1, 4, 0, 1, 3, 3, 0},
 	    {1, 5, 0, 0, 0, 0, 0},
-	    {2, 0, 1400, 1, 3, 4, 1260}, /* mtu6 1280 - 20 */
+	    {2, 0, 1400, 1, 3, 4, 1380}, /* 1400 - 20 < link6 - 20 */
 	    {3, 0, 0, 1, 11, 0, 0}, {3, 1, 0, 1, 11, 1, 0},
 	    {4, 0, 0, 1, 12, 0, 0}, {4, 0, 1, 1, 12, 0, 0x01000000},
 	    {4, 0, 2, 0, 0, 0, 0}, {4, 0, 4, 1, 12, 0, 0x02000000},
@@ -2445,12 +2523,13 @@ test_fragments_untranslatable(void **state)
 	    u, 40);
 	assert_int_equal(xl(p, n), NAT_XLAT_DROP);
 	assert_int_equal(res.reason, NAT_XLAT_R_ICMP_FRAG);
-	/* RFC 7915 §4.5: first fragment of UDP with checksum zero. */
+	/* RFC 7915 §4.5: first fragment of UDP with checksum zero (§4.4:
+	 * 3/13 back, test_frag_udp0_icmp4 has the octets). */
 	k = mkudp(u, 1, 2, 40);
 	n = b4(p, "192.0.2.10", "192.0.2.30", IPPROTO_UDP, 64, 0x2000, NULL, 0,
 	    u, 24);
 	(void)k;
-	assert_int_equal(xl(p, n), NAT_XLAT_DROP);
+	assert_int_equal(xl(p, n), NAT_XLAT_ICMP);
 	assert_int_equal(res.reason, NAT_XLAT_R_FRAG_UDP0);
 	/* RFC 1858: a first TCP fragment without the whole header, and a
 	 * fragment at offset 1. */
@@ -2606,11 +2685,12 @@ test_malformed_ipv6(void **state)
 	assert_int_equal(res.reason, NAT_XLAT_R_TRUNCATED);
 	assert_int_equal(xl(p, n - 1), NAT_XLAT_DROP);
 	assert_int_equal(res.reason, NAT_XLAT_R_TRUNCATED);
-	/* Payload Length 0: a jumbogram. */
+	/* Payload Length 0 with UDP: no UDP header (RFC 2675 §3: only a
+	 * Hop-by-Hop header makes it a jumbogram, test_payload_length_0). */
 	memcpy(q, p, n);
 	q[4] = q[5] = 0;
 	assert_int_equal(xl(q, n), NAT_XLAT_DROP);
-	assert_int_equal(res.reason, NAT_XLAT_R_JUMBO);
+	assert_int_equal(res.reason, NAT_XLAT_R_L4_SHORT);
 	/* UDP with no checksum (RFC 8200 §8.1). */
 	memcpy(q, p, n);
 	q[46] = q[47] = 0;
@@ -2631,12 +2711,13 @@ test_malformed_ipv6(void **state)
 	q[41] = 5; /* 48 octets, past the payload */
 	assert_int_equal(xl(q, 64), NAT_XLAT_DROP);
 	assert_int_equal(res.reason, NAT_XLAT_R_EXTHDR);
+	/* Two Fragment headers: RFC 7915 §5.1.1 (test_frag_ext_header). */
 	q[6] = IPPROTO_FRAGMENT;
 	q[40] = IPPROTO_FRAGMENT;
 	q[41] = 0;
 	q[48] = IPPROTO_UDP;
-	assert_int_equal(xl(q, 64), NAT_XLAT_DROP);
-	assert_int_equal(res.reason, NAT_XLAT_R_EXTHDR);
+	assert_int_equal(xl(q, 64), NAT_XLAT_ICMP);
+	assert_int_equal(res.reason, NAT_XLAT_R_FRAG_EXTHDR);
 	/* ICMPv4 inside IPv6. */
 	n = b6(q, "2001:db8::25", "2001:db8:64::c000:20a", IPPROTO_ICMP, 64,
 	    udp8, 8);
@@ -2740,6 +2821,670 @@ test_split_refuses(void **state)
 	    0);
 }
 
+/* ------------------------------------------- sizes: RFC 7915 §4, §4.1 */
+
+/* The addresses of c4's packets to s6 once translated: c4 under the
+ * prefix, 2001:db8:64::c000:20a; s6, 2001:db8::25. */
+#define ROW_C4_6 "20 01 0d b8 00 64 00 00 00 00 00 00 c0 00 02 0a"
+#define ROW_S6 "20 01 0d b8 00 00 00 00 00 00 00 00 00 00 00 25"
+
+/* An IPv4 packet of total octets from the header row h: UDP 40000 ->
+ * 5353, checksum 0 unless ck, payload a pattern; header checksum by the
+ * test. */
+static size_t
+big4(uint8_t *p, const char *const *h, size_t nh, size_t total, int ck)
+{
+	uint8_t u[1600];
+	size_t k;
+
+	assert_int_equal(unhex(p, 20, h, nh), 20);
+	p[2] = (uint8_t)(total >> 8);
+	p[3] = (uint8_t)total;
+	k = mkudp(u, 40000, 5353, total - 28);
+	if (ck)
+		u[7] = 0x5a;
+	memcpy(p + 20, u, k);
+	fix4(p);
+	return 20 + k;
+}
+
+static void
+test_df_judged_by_next_hop_4to6(void **state)
+{
+	/* c4 -> s6's pair address, ID 0x1234, DF, TTL 64, UDP; Total
+	 * Length and header checksum set by big4. */
+	static const char *const in_df[] = {
+	    "45 00 xx xx 12 34 40 00 40 11 xx xx c0 00 02 0a c0 00 02 1e",
+	};
+	/* §4.1: 1400 octets with DF fit link6 1500 though over mtu6 1280:
+	 * Payload Length 1380, Next Header UDP, hop limit 63, and no
+	 * Fragment header ("SHOULD NOT add" one: DF set, not a fragment). */
+	static const char *const out_whole[] = {
+	    "60 00 00 00 05 64 11 3f",
+	    ROW_C4_6,
+	    ROW_S6,
+	};
+	/* §4: the same without DF is cut to the lowest IPv6 MTU: Payload
+	 * Length 1388 with the Fragment header (offset 0, M 0,
+	 * Identification 0x1234 zero-extended), SPLIT at 1280. */
+	static const char *const out_split[] = {
+	    "60 00 00 00 05 6c 2c 3f",
+	    ROW_C4_6,
+	    ROW_S6,
+	    "11 00 00 00 00 00 12 34",
+	};
+	/* §4.1: 1500 octets with DF are 1520 translated, over link6 1500:
+	 * Fragmentation Needed (3/4) from the address c4 sent to, TTL 64,
+	 * MTU 1480 = 1500 - 20 in the low 16 bits (RFC 1191 §4), the
+	 * datagram cut so the whole is 576 octets (RFC 1812 §4.3.2.3). */
+	static const char *const out_fn[] = {
+	    "45 00 02 40 00 00 00 00 40 01 xx xx c0 00 02 1e c0 00 02 0a",
+	    "03 04 xx xx 00 00 05 c8",
+	};
+	uint8_t p[1600];
+	size_t n;
+
+	(void)state;
+	conf.link6 = 1500;
+	n = big4(p, in_df, NROWS(in_df), 1400, 0);
+	assert_int_equal(xl(p, n), NAT_XLAT_OK);
+	assert_int_equal(res.len, 1420);
+	assert_int_equal(assert_hex(out, out_whole, NROWS(out_whole)), 40);
+	assert_memory_equal(out + 48, p + 28, n - 28);
+	assert_true(ck_ok6(out));
+	p[6] = 0; /* DF clear */
+	fix4(p);
+	assert_int_equal(xl(p, n), NAT_XLAT_SPLIT);
+	assert_int_equal(res.mtu, 1280);
+	assert_int_equal(res.len, 1428);
+	assert_int_equal(assert_hex(out, out_split, NROWS(out_split)), 48);
+	n = big4(p, in_df, NROWS(in_df), 1500, 0);
+	assert_int_equal(xl(p, n), NAT_XLAT_ICMP);
+	assert_int_equal(res.reason, NAT_XLAT_R_TOO_BIG);
+	assert_int_equal(res.len, 576);
+	assert_int_equal(assert_hex(out, out_fn, NROWS(out_fn)), 28);
+	assert_memory_equal(out + 28, p, 576 - 28);
+	assert_true(ck_ok4(out));
+	/* A next hop that takes 9000: it goes whole. */
+	conf.link6 = 9000;
+	assert_int_equal(xl(p, n), NAT_XLAT_OK);
+	assert_int_equal(res.len, 1520);
+	assert_int_equal(out[6], IPPROTO_UDP);
+	/* link6 unset: 1500, or mtu6 where that is larger. */
+	conf.link6 = 0;
+	assert_int_equal(xl(p, n), NAT_XLAT_ICMP);
+	assert_int_equal(be16(out + 26), 1480);
+	conf.mtu6 = 9000;
+	assert_int_equal(xl(p, n), NAT_XLAT_OK);
+	/* mtu6 above link6 is held to link6: without DF, cut at 1500. */
+	conf.link6 = 1500;
+	p[6] = 0;
+	fix4(p);
+	assert_int_equal(xl(p, n), NAT_XLAT_SPLIT);
+	assert_int_equal(res.mtu, 1500);
+}
+
+static void
+test_df_fragment_not_cut_4to6(void **state)
+{
+	/* A first fragment with DF and MF both set: ID 0x1234, offset 0;
+	 * UDP header with a non-zero checksum. */
+	static const char *const in_dfmf[] = {
+	    "45 00 xx xx 12 34 60 00 40 11 xx xx c0 00 02 0a c0 00 02 1e",
+	};
+	/* §4.1: 1400 octets are 1428 with the Fragment header (offset 0,
+	 * M 1), within link6 1500: sent as they are, not cut to 1280. */
+	static const char *const out_whole[] = {
+	    "60 00 00 00 05 6c 2c 3f",
+	    ROW_C4_6,
+	    ROW_S6,
+	    "11 00 00 01 00 00 12 34",
+	};
+	/* §4.1: 1480 octets are 1508, over link6: Fragmentation Needed
+	 * with MTU 1472 = 1500 - 20 - 8, what fits with the Fragment
+	 * header it gets, instead of fragments of a fragment. */
+	static const char *const out_fn[] = {
+	    "45 00 02 40 00 00 00 00 40 01 xx xx c0 00 02 1e c0 00 02 0a",
+	    "03 04 xx xx 00 00 05 c0",
+	};
+	/* A later fragment with DF (offset 1480 = 185 * 8, MF): never an
+	 * ICMP error about it (RFC 1812 §4.3.2.7), dropped as too big. */
+	static const char *const in_later[] = {
+	    "45 00 xx xx 12 34 60 b9 40 11 xx xx c0 00 02 0a c0 00 02 1e",
+	};
+	uint8_t p[1600];
+	size_t n;
+
+	(void)state;
+	conf.link6 = 1500;
+	n = big4(p, in_dfmf, NROWS(in_dfmf), 1400, 1);
+	assert_int_equal(xl(p, n), NAT_XLAT_OK);
+	assert_int_equal(res.len, 1428);
+	assert_int_equal(assert_hex(out, out_whole, NROWS(out_whole)), 48);
+	assert_memory_equal(out + 56, p + 28, n - 28);
+	n = big4(p, in_dfmf, NROWS(in_dfmf), 1480, 1);
+	assert_int_equal(xl(p, n), NAT_XLAT_ICMP);
+	assert_int_equal(res.reason, NAT_XLAT_R_TOO_BIG);
+	assert_int_equal(assert_hex(out, out_fn, NROWS(out_fn)), 28);
+	assert_memory_equal(out + 28, p, 576 - 28);
+	assert_true(ck_ok4(out));
+	/* The same fragment without DF is cut again (§4). */
+	p[6] = 0x20;
+	fix4(p);
+	assert_int_equal(xl(p, n), NAT_XLAT_SPLIT);
+	assert_int_equal(res.mtu, 1280);
+	n = big4(p, in_later, NROWS(in_later), 1480, 1);
+	assert_int_equal(xl(p, n), NAT_XLAT_DROP);
+	assert_int_equal(res.reason, NAT_XLAT_R_TOO_BIG);
+}
+
+/* An ICMPv6 Packet Too Big (MTU mtu) about a UDP packet c4 -> s6 that
+ * had a Fragment header (offset 0, M 1: we added it), from s6. */
+static size_t
+ptb_about_fragment(uint8_t *p, uint32_t mtu)
+{
+	uint8_t m[100], in[80];
+	size_t k;
+
+	memset(in, 0, 56);
+	in[0] = 0x60;
+	in[5] = 16;
+	in[6] = IPPROTO_FRAGMENT;
+	in[7] = 60;
+	pton(AF_INET6, "2001:db8:64::c000:20a", in + 8);
+	pton(AF_INET6, "2001:db8::25", in + 24);
+	in[40] = IPPROTO_UDP;
+	in[43] = 1;
+	memcpy(in + 48, udp8, 8);
+	k = 56;
+	memset(m, 0, 8);
+	m[0] = 2;
+	m[4] = (uint8_t)(mtu >> 24);
+	m[5] = (uint8_t)(mtu >> 16);
+	m[6] = (uint8_t)(mtu >> 8);
+	m[7] = (uint8_t)mtu;
+	memcpy(m + 8, in, k);
+	return b6(p, "2001:db8::25", "2001:db8:64::c000:20a", IPPROTO_ICMPV6,
+	    64, m, 8 + k);
+}
+
+static void
+test_translated_mtu_fields(void **state)
+{
+	uint8_t p[200];
+	size_t n;
+
+	(void)state;
+	/* §4.2: Fragmentation Needed -> Packet Too Big with
+	 * minimum(MTU + 20, MTU_of_IPv6_nexthop, MTU_of_IPv4_nexthop + 20):
+	 * the next hop's MTU (link6), not the lowest IPv6 MTU (mtu6). */
+	conf.mtu6 = 1280;
+	conf.link6 = 1300;
+	n = icmp4_about(p, 3, 4, 1400);
+	assert_int_equal(xl(p, n), NAT_XLAT_OK);
+	assert_int_equal(be16(out + 46), 1300);
+	conf.link6 = 9000;
+	assert_int_equal(xl(p, n), NAT_XLAT_OK);
+	assert_int_equal(be16(out + 46), 1420);
+	/* §6: never below the IPv6 minimum: 1000 + 20 is sent as 1280. */
+	n = icmp4_about(p, 3, 4, 1000);
+	assert_int_equal(xl(p, n), NAT_XLAT_OK);
+	assert_int_equal(be16(out + 46), 1280);
+	/* §5.2: Packet Too Big -> Fragmentation Needed with
+	 * minimum(MTU - 20, MTU_of_IPv4_nexthop, MTU_of_IPv6_nexthop - 20). */
+	conf.link6 = 1300;
+	n = icmp6_about(p, 2, 0, 1400);
+	assert_int_equal(xl(p, n), NAT_XLAT_OK);
+	assert_int_equal(be16(out + 26), 1280);
+	conf.link6 = 9000;
+	assert_int_equal(xl(p, n), NAT_XLAT_OK);
+	assert_int_equal(be16(out + 26), 1380);
+	/* ... 8 less on each IPv6 figure when the packet in error had the
+	 * Fragment header we added: 1400 - 28, then 1300 - 28. */
+	n = ptb_about_fragment(p, 1400);
+	assert_int_equal(xl(p, n), NAT_XLAT_OK);
+	assert_int_equal(be16(out + 26), 1372);
+	conf.link6 = 1300;
+	assert_int_equal(xl(p, n), NAT_XLAT_OK);
+	assert_int_equal(be16(out + 26), 1272);
+}
+
+/* ---------------------------- RFC 4884 extensions: RFC 7915 §4.3, §5.3 */
+
+/*
+ * Time Exceeded (11/0) from c4 to s6's pair address about a UDP packet
+ * 192.0.2.30 -> 192.0.2.10 (TTL 60, 28 octets), with the length
+ * attribute 32 (octet 5: 128 octets of original datagram, zero-padded,
+ * RFC 4884 §4) and an ICMP Extension Structure after it: version 2,
+ * checksum, one MPLS Label Stack object (RFC 4950: length 8, class 1,
+ * c-type 1, label 16, S, TTL 1).
+ */
+static const char *const ext46_in[] = {
+    "45 00 00 a8 00 00 00 00 40 01 f6 2c c0 00 02 0a",
+    "c0 00 02 1e 0b 00 79 22 00 20 00 00 45 00 00 1c",
+    "00 00 00 00 3c 11 fa a8 c0 00 02 1e c0 00 02 0a",
+    "9c 40 14 e9 00 08 ca 8b 00 00 00 00 00 00 00 00",
+    "00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00",
+    "00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00",
+    "00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00",
+    "00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00",
+    "00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00",
+    "00 00 00 00 00 00 00 00 00 00 00 00 20 00 dd f4",
+    "00 08 01 01 00 01 01 01",
+};
+
+/*
+ * §4.2, §4.3: Time Exceeded 3/0, hop limit 63; the datagram translated
+ * (40 + 8 octets) and zero-padded to 128 again, now counted in 64-bit
+ * words: length attribute 16 in octet 4 (RFC 4884 §4); the extension
+ * structure follows unchanged (its checksum covers only itself).
+ */
+static const char *const ext46_out[] = {
+    "60 00 00 00 00 94 3a 3f 20 01 0d b8 00 64 00 00",
+    "00 00 00 00 c0 00 02 0a 20 01 0d b8 00 00 00 00",
+    "00 00 00 00 00 00 00 25 03 00 5d 00 10 00 00 00",
+    "60 00 00 00 00 08 11 3c 20 01 0d b8 00 00 00 00",
+    "00 00 00 00 00 00 00 25 20 01 0d b8 00 64 00 00",
+    "00 00 00 00 c0 00 02 0a 9c 40 14 e9 00 08 30 af",
+    "00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00",
+    "00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00",
+    "00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00",
+    "00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00",
+    "00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00",
+    "20 00 dd f4 00 08 01 01 00 01 01 01",
+};
+
+/* Destination Unreachable, port (1/4) from s6 about a UDP packet c4 ->
+ * s6 (hop limit 60, 48 octets): length attribute 16 (octet 4, 128
+ * octets), the same extension structure. */
+static const char *const ext64_in[] = {
+    "60 00 00 00 00 94 3a 40 20 01 0d b8 00 00 00 00",
+    "00 00 00 00 00 00 00 25 20 01 0d b8 00 64 00 00",
+    "00 00 00 00 c0 00 02 0a 01 04 5e fc 10 00 00 00",
+    "60 00 00 00 00 08 11 3c 20 01 0d b8 00 64 00 00",
+    "00 00 00 00 c0 00 02 0a 20 01 0d b8 00 00 00 00",
+    "00 00 00 00 00 00 00 25 14 e9 9c 40 00 08 30 af",
+    "00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00",
+    "00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00",
+    "00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00",
+    "00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00",
+    "00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00",
+    "20 00 dd f4 00 08 01 01 00 01 01 01",
+};
+
+/* §5.2, §5.3: Port Unreachable 3/3, TTL 63, DF clear (168 <= 1260);
+ * the datagram (20 + 8) zero-padded to 128, length attribute 32 in
+ * octet 5 in 32-bit words (RFC 4884 §4); the extension unchanged. */
+static const char *const ext64_out[] = {
+    "45 00 00 a8 00 00 00 00 3f 01 f7 2c c0 00 02 1e",
+    "c0 00 02 0a 03 03 81 1f 00 20 00 00 45 00 00 1c",
+    "00 00 00 00 3c 11 fa a8 c0 00 02 0a c0 00 02 1e",
+    "14 e9 9c 40 00 08 ca 8b 00 00 00 00 00 00 00 00",
+    "00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00",
+    "00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00",
+    "00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00",
+    "00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00",
+    "00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00",
+    "00 00 00 00 00 00 00 00 00 00 00 00 20 00 dd f4",
+    "00 08 01 01 00 01 01 01",
+};
+
+static void
+test_icmp_extensions(void **state)
+{
+	uint8_t p[300], w[300];
+	size_t n, m;
+
+	(void)state;
+	n = unhex(p, sizeof(p), ext46_in, NROWS(ext46_in));
+	assert_true(ck_ok4(p));
+	assert_int_equal(xl(p, n), NAT_XLAT_OK);
+	m = unhex(w, sizeof(w), ext46_out, NROWS(ext46_out));
+	assert_bytes(w, m);
+	assert_true(ck_ok6(out));
+	n = unhex(p, sizeof(p), ext64_in, NROWS(ext64_in));
+	assert_true(ck_ok6(p));
+	assert_int_equal(xl(p, n), NAT_XLAT_OK);
+	m = unhex(w, sizeof(w), ext64_out, NROWS(ext64_out));
+	assert_bytes(w, m);
+	assert_true(ck_ok4(out));
+	/* Parameter Problem (12/0, pointer 9: Protocol) with the same
+	 * extension: ICMPv6 Parameter Problem has no length attribute (RFC
+	 * 4884 §4), so the extension is left out; pointer 6 (§4.2). */
+	n = unhex(p, sizeof(p), ext46_in, NROWS(ext46_in));
+	p[20] = 12;
+	p[24] = 9;
+	fix_icmp4(p);
+	assert_int_equal(xl(p, n), NAT_XLAT_OK);
+	assert_int_equal(res.len, 40 + 8 + 48);
+	assert_int_equal(out[40], 4);
+	assert_int_equal(be16(out + 46), 6);
+	assert_true(ck_ok6(out));
+	/* A length attribute under 128 octets (RFC 4884 §4) is not one:
+	 * the message is read as without extension (§5), the datagram
+	 * ending where its Total Length says. */
+	n = unhex(p, sizeof(p), ext46_in, NROWS(ext46_in));
+	p[25] = 8;
+	fix_icmp4(p);
+	assert_int_equal(xl(p, n), NAT_XLAT_OK);
+	assert_int_equal(res.len, 40 + 8 + 48);
+	assert_int_equal(out[44], 0);
+	assert_true(ck_ok6(out));
+	/* A longer extension (412 octets) still fits 576 octets (RFC 1812
+	 * §4.3.2.3) with 128 of datagram; one of 512 does not: left out,
+	 * attribute zero. */
+	{
+		static uint8_t big[1300];
+		size_t k = unhex(big, sizeof(big), ext64_in, NROWS(ext64_in));
+
+		memset(big + k, 0, 500);
+		n = k + 400;
+		big[4] = (uint8_t)((n - 40) >> 8);
+		big[5] = (uint8_t)(n - 40);
+		fix_l4_6(big);
+		assert_int_equal(xl(big, n), NAT_XLAT_OK);
+		assert_int_equal(res.len, 20 + 8 + 128 + 412);
+		assert_int_equal(out[25], 32);
+		assert_true(ck_ok4(out));
+		n = k + 500;
+		big[4] = (uint8_t)((n - 40) >> 8);
+		big[5] = (uint8_t)(n - 40);
+		fix_l4_6(big);
+		assert_int_equal(xl(big, n), NAT_XLAT_OK);
+		assert_int_equal(res.len, 20 + 8 + 28);
+		assert_int_equal(out[25], 0);
+		assert_true(ck_ok4(out));
+	}
+}
+
+/* ------------------------- extension headers after a Fragment header */
+
+/*
+ * A first fragment from s6 to c4 whose Fragment header (Next Header 60,
+ * offset 0, M 1, Identification 0xabcd) is followed by a Destination
+ * Options header (Next Header UDP, PadN), then UDP.
+ */
+static const char *const fragext_in[] = {
+    "60 00 00 00 00 20 2c 40 20 01 0d b8 00 00 00 00",
+    "00 00 00 00 00 00 00 25 20 01 0d b8 00 64 00 00",
+    "00 00 00 00 c0 00 02 0a 3c 00 00 01 00 00 ab cd",
+    "11 00 01 04 00 00 00 00 9c 40 14 e9 00 18 12 34",
+    "01 02 03 04 05 06 07 08",
+};
+
+/* RFC 7915 §5.1.1: not translated; §5.4: Destination Unreachable,
+ * Communication Administratively Prohibited (1/1) back, from the
+ * address s6 sent to, hop limit 64, the packet whole inside. */
+static const char *const fragext_out[] = {
+    "60 00 00 00 00 50 3a 40 20 01 0d b8 00 64 00 00",
+    "00 00 00 00 c0 00 02 0a 20 01 0d b8 00 00 00 00",
+    "00 00 00 00 00 00 00 25 01 01 68 ab 00 00 00 00",
+    "60 00 00 00 00 20 2c 40 20 01 0d b8 00 00 00 00",
+    "00 00 00 00 00 00 00 25 20 01 0d b8 00 64 00 00",
+    "00 00 00 00 c0 00 02 0a 3c 00 00 01 00 00 ab cd",
+    "11 00 01 04 00 00 00 00 9c 40 14 e9 00 18 12 34",
+    "01 02 03 04 05 06 07 08",
+};
+
+static void
+test_frag_ext_header(void **state)
+{
+	uint8_t p[200], w[200], e[200];
+	size_t n, m;
+
+	(void)state;
+	n = unhex(p, sizeof(p), fragext_in, NROWS(fragext_in));
+	assert_int_equal(xl(p, n), NAT_XLAT_ICMP);
+	assert_int_equal(res.reason, NAT_XLAT_R_FRAG_EXTHDR);
+	assert_string_equal(
+	    nat_xlat_reason_name(res.reason), "fragment_ext_header");
+	m = unhex(w, sizeof(w), fragext_out, NROWS(fragext_out));
+	assert_bytes(w, m);
+	assert_true(ck_ok6(out));
+	/* AH after it too (RFC 7915 §5.1.1: "including AH") ... */
+	p[40] = 51;
+	assert_int_equal(xl(p, n), NAT_XLAT_ICMP);
+	assert_int_equal(res.reason, NAT_XLAT_R_FRAG_EXTHDR);
+	/* ... but not ESP: protocol 50, the rest its data. */
+	p[40] = 50;
+	assert_int_equal(xl(p, n), NAT_XLAT_OK);
+	assert_int_equal(res.len, 20 + 24);
+	assert_int_equal(out[9], 50);
+	assert_memory_equal(out + 20, p + 48, 24);
+	/* A later fragment naming an extension header: dropped, counted,
+	 * no error (the first fragment's is enough). */
+	p[40] = 60;
+	p[43] = 0x40; /* offset 8 */
+	assert_int_equal(xl(p, n), NAT_XLAT_DROP);
+	assert_int_equal(res.reason, NAT_XLAT_R_FRAG_EXTHDR);
+	/* Errors off: dropped. */
+	conf.icmp_errors = 0;
+	n = unhex(p, sizeof(p), fragext_in, NROWS(fragext_in));
+	assert_int_equal(xl(p, n), NAT_XLAT_DROP);
+	assert_int_equal(res.reason, NAT_XLAT_R_FRAG_EXTHDR);
+	/* Inside an ICMPv6 error (from s6, about such a packet c4 -> s6) it
+	 * is no packet we could have sent. */
+	memset(e, 0, 8);
+	e[0] = 1;
+	e[1] = 4;
+	memcpy(e + 8, p, n);
+	pton(AF_INET6, "2001:db8:64::c000:20a", e + 8 + 8);
+	pton(AF_INET6, "2001:db8::25", e + 8 + 24);
+	e[8 + 40] = 51; /* AH: a protocol IPv4 has, were it not for §5.1.1 */
+	m = b6(w, "2001:db8::25", "2001:db8:64::c000:20a", IPPROTO_ICMPV6, 64,
+	    e, 8 + n);
+	assert_int_equal(xl(w, m), NAT_XLAT_DROP);
+	assert_int_equal(res.reason, NAT_XLAT_R_ICMP_INNER);
+}
+
+/* ----------------------------------------------- Payload Length 0 */
+
+/* From s6 to c4: Payload Length 0, No Next Header (59), hop limit 64:
+ * an empty packet, not a jumbogram (RFC 2675 §3 needs a Jumbo Payload
+ * option, in a Hop-by-Hop Options header). */
+static const char *const nonext_in[] = {
+    "60 00 00 00 00 00 3b 40 20 01 0d b8 00 00 00 00",
+    "00 00 00 00 00 00 00 25 20 01 0d b8 00 64 00 00",
+    "00 00 00 00 c0 00 02 0a",
+};
+
+/* RFC 7915 §5.1: Total Length 20, ID 0, DF clear (<= 1260), TTL 63,
+ * Protocol copied (59), 192.0.2.30 -> 192.0.2.10. */
+static const char *const nonext_out[] = {
+    "45 00 00 14 00 00 00 00 3f 3b f7 86 c0 00 02 1e",
+    "c0 00 02 0a",
+};
+
+/* Payload Length 0 and a Hop-by-Hop header with a Jumbo Payload option
+ * (type 0xc2, length 4, 65544): a jumbogram, which no link of ours
+ * carries. */
+static const char *const jumbo_in[] = {
+    "60 00 00 00 00 00 00 40 20 01 0d b8 00 00 00 00",
+    "00 00 00 00 00 00 00 25 20 01 0d b8 00 64 00 00",
+    "00 00 00 00 c0 00 02 0a 11 00 c2 04 00 01 00 08",
+    "9c 40 14 e9 00 00 00 00",
+};
+
+static void
+test_payload_length_0(void **state)
+{
+	uint8_t p[100], w[100];
+	size_t n, m;
+
+	(void)state;
+	n = unhex(p, sizeof(p), nonext_in, NROWS(nonext_in));
+	assert_int_equal(xl(p, n), NAT_XLAT_OK);
+	m = unhex(w, sizeof(w), nonext_out, NROWS(nonext_out));
+	assert_bytes(w, m);
+	assert_true(ck_ok4(out));
+	n = unhex(p, sizeof(p), jumbo_in, NROWS(jumbo_in));
+	assert_int_equal(xl(p, n), NAT_XLAT_DROP);
+	assert_int_equal(res.reason, NAT_XLAT_R_JUMBO);
+}
+
+/* --------------------------------- Identification: RFC 7915 §5.1.1 */
+
+static void
+test_frag_ident_zero(void **state)
+{
+	/* A later fragment (offset 8, M 0) of UDP from s6 to c4, 8 octets
+	 * of data; its Identification in the last four octets of row 3. */
+	static const char *const fid0_in[] = {
+	    "60 00 00 00 00 10 2c 40 20 01 0d b8 00 00 00 00",
+	    "00 00 00 00 00 00 00 25 20 01 0d b8 00 64 00 00",
+	    "00 00 00 00 c0 00 02 0a 11 00 00 40 87 65 00 00",
+	    "01 02 03 04 05 06 07 08",
+	};
+	/* §5.1.1: Identification the low-order 16 bits (0x0000), MF 0,
+	 * offset 1 (8 octets), DF clear, TTL 63, Protocol UDP. */
+	static const char *const fid0_out[] = {
+	    "45 00 00 1c 00 00 00 08 3f 11 f7 a0 c0 00 02 1e",
+	    "c0 00 02 0a 01 02 03 04 05 06 07 08",
+	};
+	/* ident_nonzero (the gateway's raw socket would replace 0 by a
+	 * fresh value per packet): the high-order 16 bits, 0x8765. */
+	static const char *const fid0_nz_out[] = {
+	    "45 00 00 1c 87 65 00 08 3f 11 70 3b c0 00 02 1e",
+	    "c0 00 02 0a 01 02 03 04 05 06 07 08",
+	};
+	/* Identification 0 whole: 0xffff. */
+	static const char *const fid00_nz_out[] = {
+	    "45 00 00 1c ff ff 00 08 3f 11 f7 a0 c0 00 02 1e",
+	    "c0 00 02 0a 01 02 03 04 05 06 07 08",
+	};
+	/* 0x00012345: the low-order bits, 0x2345, either way. */
+	static const char *const fid_out[] = {
+	    "45 00 00 1c 23 45 00 08 3f 11 d4 5b c0 00 02 1e",
+	    "c0 00 02 0a 01 02 03 04 05 06 07 08",
+	};
+	uint8_t p[100], w[100];
+	size_t n, m;
+
+	(void)state;
+	n = unhex(p, sizeof(p), fid0_in, NROWS(fid0_in));
+	assert_int_equal(xl(p, n), NAT_XLAT_OK);
+	m = unhex(w, sizeof(w), fid0_out, NROWS(fid0_out));
+	assert_bytes(w, m);
+	conf.ident_nonzero = 1;
+	assert_int_equal(xl(p, n), NAT_XLAT_OK);
+	m = unhex(w, sizeof(w), fid0_nz_out, NROWS(fid0_nz_out));
+	assert_bytes(w, m);
+	p[44] = p[45] = 0;
+	assert_int_equal(xl(p, n), NAT_XLAT_OK);
+	m = unhex(w, sizeof(w), fid00_nz_out, NROWS(fid00_nz_out));
+	assert_bytes(w, m);
+	p[45] = 0x01;
+	p[46] = 0x23;
+	p[47] = 0x45;
+	m = unhex(w, sizeof(w), fid_out, NROWS(fid_out));
+	assert_int_equal(xl(p, n), NAT_XLAT_OK);
+	assert_bytes(w, m);
+	conf.ident_nonzero = 0;
+	assert_int_equal(xl(p, n), NAT_XLAT_OK);
+	assert_bytes(w, m);
+	/* Every fragment of one datagram gets the same Identification,
+	 * cut again into IPv4 fragments too (nat_xlat_split keeps a
+	 * non-zero one). */
+	conf.ident_nonzero = 1;
+	{
+		static uint8_t big[1400], piece[700];
+		size_t pos = 0, fl, k;
+		int r;
+
+		memset(big, 0, sizeof(big));
+		memcpy(big, p, 48);
+		big[44] = 0x87;
+		big[45] = 0x65;
+		big[46] = big[47] = 0;
+		big[43] = 0x40; /* offset 8, M 0 */
+		k = 1000;
+		big[4] = (uint8_t)((8 + k) >> 8);
+		big[5] = (uint8_t)(8 + k);
+		conf.mtu4 = 576;
+		assert_int_equal(xl(big, 48 + k), NAT_XLAT_SPLIT);
+		while ((r = nat_xlat_split(out, res.len, res.mtu, 0x5151, &pos,
+		            piece, sizeof(piece), &fl)) == 1)
+			assert_int_equal(be16(piece + 4), 0x8765);
+		assert_int_equal(r, 0);
+	}
+}
+
+/* ---------------------- fragmented UDP, checksum 0: RFC 7915 §4.5 */
+
+static void
+test_frag_udp0_icmp4(void **state)
+{
+	/* A first fragment (ID 0x1234, MF) of UDP from c4 to s6's pair
+	 * address with checksum 0 and Length 40: 16 octets here. */
+	static const char *const in[] = {
+	    "45 00 00 24 12 34 20 00 40 11 c4 6c c0 00 02 0a",
+	    "c0 00 02 1e 9c 40 14 e9 00 28 00 00 01 02 03 04",
+	    "05 06 07 08",
+	};
+	/* §4.5: dropped; §4.4: Destination Unreachable, Communication
+	 * Administratively Prohibited (3/13) from the address c4 sent to,
+	 * TTL 64, the fragment whole inside. */
+	static const char *const want[] = {
+	    "45 00 00 40 00 00 00 00 40 01 f6 94 c0 00 02 1e",
+	    "c0 00 02 0a 03 0d 3b 8d 00 00 00 00 45 00 00 24",
+	    "12 34 20 00 40 11 c4 6c c0 00 02 0a c0 00 02 1e",
+	    "9c 40 14 e9 00 28 00 00 01 02 03 04 05 06 07 08",
+	};
+	uint8_t p[100], w[100];
+	size_t n, m;
+
+	(void)state;
+	n = unhex(p, sizeof(p), in, NROWS(in));
+	assert_int_equal(xl(p, n), NAT_XLAT_ICMP);
+	assert_int_equal(res.reason, NAT_XLAT_R_FRAG_UDP0);
+	m = unhex(w, sizeof(w), want, NROWS(want));
+	assert_bytes(w, m);
+	assert_true(ck_ok4(out));
+	conf.icmp_errors = 0;
+	assert_int_equal(xl(p, n), NAT_XLAT_DROP);
+	assert_int_equal(res.reason, NAT_XLAT_R_FRAG_UDP0);
+}
+
+/* -------------------------- illegal IPv4 sources: RFC 7915 §4.1 */
+
+static void
+test_illegal_source_4to6(void **state)
+{
+	/* UDP from 127.0.0.1 to s6's pair address (header checksum set by
+	 * the test). */
+	static const char *const udp_lo[] = {
+	    "45 00 00 1c 12 34 00 00 40 11 xx xx 7f 00 00 01",
+	    "c0 00 02 1e 9c 40 14 e9 00 08 00 00",
+	};
+	static const char *const bad[] = {"127.0.0.1", "0.0.0.0", "0.1.2.3",
+	    "224.0.0.1", "240.0.0.1", "255.255.255.255"};
+	uint8_t p[200];
+	size_t n, i;
+
+	(void)state;
+	/* §4.1: "an illegal source address (e.g., 0.0.0.0, 127.0.0.1)":
+	 * silently dropped (RFC 1812 §5.3.7), not left to the host. */
+	n = unhex(p, sizeof(p), udp_lo, NROWS(udp_lo));
+	fix4(p);
+	assert_int_equal(xl(p, n), NAT_XLAT_DROP);
+	assert_int_equal(res.reason, NAT_XLAT_R_SRC_ILLEGAL);
+	assert_string_equal(nat_xlat_reason_name(res.reason), "src_illegal");
+	/* An ICMP error from such a source is no router's: not sent on
+	 * from self6 (RFC 6791 is for routers merely unmapped), nor
+	 * embedded under the prefix. */
+	pton(AF_INET6, "2001:db8::1", &conf.self6);
+	for (i = 0; i < NROWS(bad); i++) {
+		n = icmp4_about(p, 11, 0, 0);
+		pton(AF_INET, bad[i], p + 12);
+		fix4(p);
+		assert_int_equal(xl(p, n), NAT_XLAT_DROP);
+		assert_int_equal(res.reason, NAT_XLAT_R_SRC_ILLEGAL);
+	}
+	/* The same error from c4 goes through. */
+	n = icmp4_about(p, 11, 0, 0);
+	assert_int_equal(xl(p, n), NAT_XLAT_OK);
+}
+
 static void
 test_reason_names(void **state)
 {
@@ -2797,6 +3542,15 @@ main(void)
 	    cmocka_unit_test_setup(test_echo_all_zero_checksum, reset),
 	    cmocka_unit_test_setup(test_no_room, reset),
 	    cmocka_unit_test_setup(test_split_refuses, reset),
+	    cmocka_unit_test_setup(test_df_judged_by_next_hop_4to6, reset),
+	    cmocka_unit_test_setup(test_df_fragment_not_cut_4to6, reset),
+	    cmocka_unit_test_setup(test_translated_mtu_fields, reset),
+	    cmocka_unit_test_setup(test_icmp_extensions, reset),
+	    cmocka_unit_test_setup(test_frag_ext_header, reset),
+	    cmocka_unit_test_setup(test_payload_length_0, reset),
+	    cmocka_unit_test_setup(test_frag_ident_zero, reset),
+	    cmocka_unit_test_setup(test_frag_udp0_icmp4, reset),
+	    cmocka_unit_test_setup(test_illegal_source_4to6, reset),
 	    cmocka_unit_test_setup(test_reason_names, reset),
 	};
 

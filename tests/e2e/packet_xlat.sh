@@ -20,8 +20,10 @@
 # came through, the gateway's own would say 64); UDP and TCP both ways
 # (the far end sees the translated source and the bytes intact); iperf3
 # TCP both ways and UDP 64-octet; a 3000-octet UDP datagram without DF
-# (IPv4 fragments -> Fragment headers, cut again to 1280); Fragmentation
-# Needed with MTU 1260 (DF set, over 1280 translated); Time Exceeded at
+# (IPv4 fragments -> Fragment headers, cut again to 1280); a 1328-octet
+# ping with DF through whole (RFC 7915 §4.1: DF packets are held to the
+# IPv6 link's MTU, 1500, not to ipv6_mtu_bytes); Fragmentation Needed with
+# MTU 1480 (DF set, 1500 octets, 1520 translated); Time Exceeded at
 # TTL 1; a fragmented ping dropped and counted; SMTP relayed by the proxy
 # (the MX sees the gateway, not the client's prefix address); an IPv6
 # source under the prefix dropped as spoofed; the counters.
@@ -142,18 +144,26 @@ check "ping c4 -> $MX6_V4 (s6 answers, TTL 63)" ping_ttl "$NS_C4" "$MX6_V4"
 check "ping s6 -> $C4_V6 (c4 answers)" ping_ttl "$NS_S6" "$C4_V6"
 check "ping c6 -> $MX4_V6 (s4 answers, pair to pair)" ping_ttl "$NS_C6" "$MX4_V6"
 check "ping s4 -> $C6_V4 (c6 answers)" ping_ttl "$NS_S4" "$C6_V4"
-# Before any TCP teaches c4 the path MTU: the first 1328-octet ping with
-# DF meets our Fragmentation Needed (RFC 1191), the next one c4 refuses
-# itself, with the MTU it learnt.
+# RFC 7915 §4.1: a packet with DF is judged against the IPv6 link's MTU
+# (ipv6_link_mtu_bytes, default 1500), not ipv6_mtu_bytes (1280, for
+# packets without DF): 1328 octets (1348 translated) go through whole.
+df_fits() {
+	ip netns exec "$NS_C4" ping -c 2 -i 0.3 -W 2 -M "do" -s 1300 \
+		"$MX6_V4" >>"$LAB_DIR/pmtu.log" 2>&1
+}
+check "DF set, 1328 octets: through whole (within the IPv6 link's 1500)" df_fits
+# Before any TCP teaches c4 the path MTU: the first 1500-octet ping with
+# DF (1520 translated) meets our Fragmentation Needed with 1500 - 20
+# (RFC 1191), the next one c4 refuses itself, with the MTU it learnt.
 pmtu() {
 	local out
-	out=$(ip netns exec "$NS_C4" ping -c 2 -i 0.3 -W 2 -M "do" -s 1300 \
+	out=$(ip netns exec "$NS_C4" ping -c 2 -i 0.3 -W 2 -M "do" -s 1472 \
 		"$MX6_V4" 2>&1)
 	printf '%s\n' "$out" >>"$LAB_DIR/pmtu.log"
-	grep -q 'Frag needed.*mtu = 1260' <<<"$out" &&
-		grep -q 'mtu=1260' <<<"$out"
+	grep -q 'Frag needed.*mtu = 1480' <<<"$out" &&
+		grep -q 'mtu=1480' <<<"$out"
 }
-check "DF set, 1328 octets: Fragmentation Needed, MTU 1260" pmtu
+check "DF set, 1500 octets: Fragmentation Needed, MTU 1480" pmtu
 
 # ------------------------------------------------------ UDP and TCP
 for s in "s6 $NS_S6 $S6_ADDR" "c4 $NS_C4 $C4_ADDR" "s4 $NS_S4 $S4_ADDR" \
@@ -197,6 +207,22 @@ check "TCP s4 -> $C6_V4, 200 kB: c6 sees $MX4_V6" \
 # each cut again to fit 1280; s6 reassembles.
 check "UDP 3000 octets without DF c4 -> $MX6_V4: reassembled on s6" \
 	peer_says "$NS_C4" udp-client "$MX6_V4" 7007 3000 "peer=$C4_V6 len=3000 ok=1" nodf
+# RFC 7915 §5.1.1: IPv6 fragments whose Identification ends in 16 zero
+# bits.  IPv4 Identification 0 on the raw socket would become a fresh
+# value per fragment (raw_send_hdrinc) and c4 could not reassemble; the
+# gateway sends the high 16 bits (0x1234), or 0xffff for 0 whole.
+frag6() { # FID
+	local out
+	out=$(ip netns exec "$NS_S6" timeout 20 python3 "$PEER" udp6-frag \
+		"$S6_ADDR" "$C4_V6" 7007 2000 "$1" 2>&1)
+	printf '%s\n' "$out" >>"$LAB_DIR/clients.log"
+	[ "$out" = "peer=$MX6_V4 len=2000 ok=1" ]
+}
+check "IPv6 fragments, Identification 0x12340000 s6 -> $C4_V6: reassembled on c4" \
+	frag6 12340000
+check "IPv6 fragments, Identification 0 s6 -> $C4_V6: reassembled on c4" \
+	frag6 0
+
 # A source under the prefix claims to be an IPv4 host: spoofed.  s6 sends
 # from 2001:db8:64::808:808; translated, it would reach c4 as IPv4 from
 # 8.8.8.8.  Dropped and counted (src_under_prefix).

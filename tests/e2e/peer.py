@@ -5,13 +5,17 @@
   peer.py tcp-server ADDR PORT     read to EOF, answer "peer=A len=N"
   peer.py udp-client ADDR PORT SIZE [nodf]
   peer.py tcp-client ADDR PORT SIZE
+  peer.py udp6-frag SRC DST PORT SIZE FID
 
 A client prints the answer and exits 0, or exits 1 after its timeouts.
 "nodf" clears DF (IP_PMTUDISC_DONT), so a big datagram leaves in IPv4
 fragments.  The servers see the source address the translator gave the
-packet, which is what the lab checks.
+packet, which is what the lab checks.  udp6-frag writes the IPv6
+fragments of one UDP datagram itself (a raw socket), with Fragment
+Identification FID (hex), so the lab can choose it.
 """
 import socket
+import struct
 import sys
 
 
@@ -72,6 +76,45 @@ def udp_client(addr, port, size, nodf):
     return 1
 
 
+def csum(b):
+    if len(b) % 2:
+        b += b"\0"
+    s = sum(struct.unpack("!%dH" % (len(b) // 2), b))
+    while s >> 16:
+        s = (s & 0xFFFF) + (s >> 16)
+    return ~s & 0xFFFF
+
+
+def udp6_frag(src, dst, port, size, fid):
+    """One UDP datagram SRC -> DST:PORT in two IPv6 fragments (RFC 8200
+    §4.5), Identification fid; the answer comes to a UDP socket."""
+    u = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+    u.bind((src, 0))
+    u.settimeout(1.0)
+    sport = u.getsockname()[1]
+    s6, d6 = (socket.inet_pton(socket.AF_INET6, a) for a in (src, dst))
+    data = payload(size)
+    dgram = struct.pack("!HHHH", sport, port, 8 + size, 0) + data
+    ck = csum(s6 + d6 + struct.pack("!IxxxB", len(dgram), 17) + dgram)
+    dgram = dgram[:6] + struct.pack("!H", ck or 0xFFFF) + dgram[8:]
+    first = 1448  # 40 + 8 + 1448 = 1496 octets: within a 1500 link
+    r = socket.socket(socket.AF_INET6, socket.SOCK_RAW, socket.IPPROTO_RAW)
+    for _ in range(5):
+        for off, piece, more in ((0, dgram[:first], 1),
+                                 (first, dgram[first:], 0)):
+            fh = struct.pack("!BBHI", 17, 0, off | more, fid)
+            pl = fh + piece
+            hdr = struct.pack("!IHBB", 0x60000000, len(pl), 44, 64) + s6 + d6
+            r.sendto(hdr + pl, (dst, 0))
+        try:
+            ans, _ = u.recvfrom(65535)
+            print(ans.decode())
+            return 0
+        except socket.timeout:
+            continue
+    return 1
+
+
 def tcp_client(addr, port, size):
     s = socket.create_connection((addr, port), timeout=10)
     s.sendall(payload(size))
@@ -90,6 +133,9 @@ def main(argv):
     if len(argv) < 4:
         print(__doc__, file=sys.stderr)
         return 2
+    if argv[1] == "udp6-frag" and len(argv) == 7:
+        return udp6_frag(argv[2], argv[3], int(argv[4]), int(argv[5]),
+                         int(argv[6], 16))
     mode, addr, port = argv[1], argv[2], int(argv[3])
     if mode == "udp-server":
         udp_server(addr, port)
