@@ -1919,10 +1919,13 @@ pc_align(const struct pc_trace *ct, const struct pc_trace *ut,
 			    !pc_tl_same(rows[r].c, rows[r].u)) {
 				rows[r].mark = '~';
 				rows[r].note = "HELO rewritten";
-			} else if (!pc_tl_same(rows[r].c, rows[r].u) &&
-			           rows[r].c->kind == PC_TL_CMD) {
+			} else if (!pc_tl_same(rows[r].c, rows[r].u)) {
+				/* A command rewritten, or a reply of the
+				 * gateway's own or edited (an EHLO list). */
 				rows[r].mark = '~';
-				rows[r].note = "changed by the gateway";
+				rows[r].note = rows[r].c->kind == PC_TL_CMD
+				                   ? "changed by the gateway"
+				                   : "reply differs";
 			} else {
 				rows[r].mark = '=';
 			}
