@@ -150,7 +150,7 @@ check: test-deps
 	@$(MAKE) --no-print-directory WERROR=1 all $(TESTS) $(DNS_DRIVER)
 	@bash tests/check
 
-demo: test-deps $(SMTP64D)
+demo: test-deps $(SMTP64D) $(TOOLS) $(LAB_TOOL)
 	@bash tests/lab/demo.sh
 
 FUZZ_SECONDS	?= 60
