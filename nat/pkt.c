@@ -203,8 +203,8 @@ nat_pkt_ip(const uint8_t *p, size_t n, struct nat_pkt_tcp *out)
 }
 
 enum nat_pkt_rc
-nat_pkt_parse(enum nat_pkt_link link, const uint8_t *p, size_t n,
-    struct nat_pkt_tcp *out)
+nat_pkt_parse(
+    enum nat_pkt_link link, const uint8_t *p, size_t n, struct nat_pkt_tcp *out)
 {
 	enum nat_pkt_rc rc;
 	size_t off = 0;

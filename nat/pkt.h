@@ -38,7 +38,7 @@ enum nat_pkt_rc {
 
 /* One TCP segment.  data points into the caller's packet. */
 struct nat_pkt_tcp {
-	int family; /* AF_INET or AF_INET6 */
+	int family;               /* AF_INET or AF_INET6 */
 	uint8_t src[16], dst[16]; /* IPv4 in the first 4 bytes, rest 0 */
 	uint16_t sport, dport;
 	uint32_t seq, ack;

@@ -45,11 +45,10 @@ hex(const char *s, uint8_t *buf, size_t cap)
 
 /* Ethernet II, IPv4 192.0.2.10 -> 192.0.2.30, TCP 40000 -> 25 with
  * PSH|ACK and the 6 payload bytes "EHLO x". */
-static const char eth_v4[] =
-    "0200 0000 0001 0200 0000 0002 0800"
-    "4500 002e 0001 4000 4006 0000 c000 020a c000 021e"
-    "9c40 0019 0000 0064 0000 00c8 5018 ffff 0000 0000"
-    "4548 4c4f 2078";
+static const char eth_v4[] = "0200 0000 0001 0200 0000 0002 0800"
+                             "4500 002e 0001 4000 4006 0000 c000 020a c000 021e"
+                             "9c40 0019 0000 0064 0000 00c8 5018 ffff 0000 0000"
+                             "4548 4c4f 2078";
 
 /* Raw IPv6 2001:db8::1 -> 2001:db8::25 with one destination options
  * header (8 bytes) before TCP, SYN only, no payload. */
@@ -69,8 +68,8 @@ test_ether_v4(void **state)
 
 	(void)state;
 	n = hex(eth_v4, b, sizeof(b));
-	assert_int_equal(nat_pkt_parse(NAT_PKT_LINK_ETHER, b, n, &k),
-	    NAT_PKT_OK);
+	assert_int_equal(
+	    nat_pkt_parse(NAT_PKT_LINK_ETHER, b, n, &k), NAT_PKT_OK);
 	assert_int_equal(k.family, AF_INET);
 	assert_memory_equal(k.src, "\xc0\x00\x02\x0a", 4);
 	assert_memory_equal(k.dst, "\xc0\x00\x02\x1e", 4);
@@ -84,12 +83,12 @@ test_ether_v4(void **state)
 	assert_memory_equal(k.data, "EHLO x", 6);
 	/* Ethernet padding past the IP total length is not payload. */
 	memset(b + n, 0, 8);
-	assert_int_equal(nat_pkt_parse(NAT_PKT_LINK_ETHER, b, n + 8, &k),
-	    NAT_PKT_OK);
+	assert_int_equal(
+	    nat_pkt_parse(NAT_PKT_LINK_ETHER, b, n + 8, &k), NAT_PKT_OK);
 	assert_int_equal(k.len, 6);
 	/* Cut by the snap length: 2 payload bytes captured of 6. */
-	assert_int_equal(nat_pkt_parse(NAT_PKT_LINK_ETHER, b, n - 4, &k),
-	    NAT_PKT_OK);
+	assert_int_equal(
+	    nat_pkt_parse(NAT_PKT_LINK_ETHER, b, n - 4, &k), NAT_PKT_OK);
 	assert_int_equal(k.len, 2);
 	assert_int_equal(k.real_len, 6);
 }
@@ -105,17 +104,17 @@ test_v4_fragment_and_udp(void **state)
 	n = hex(eth_v4, b, sizeof(b));
 	/* RFC 791 §3.1: MF set. */
 	b[14 + 6] = 0x20;
-	assert_int_equal(nat_pkt_parse(NAT_PKT_LINK_ETHER, b, n, &k),
-	    NAT_PKT_FRAG);
+	assert_int_equal(
+	    nat_pkt_parse(NAT_PKT_LINK_ETHER, b, n, &k), NAT_PKT_FRAG);
 	b[14 + 6] = 0x40;
 	b[14 + 9] = 17; /* UDP */
-	assert_int_equal(nat_pkt_parse(NAT_PKT_LINK_ETHER, b, n, &k),
-	    NAT_PKT_NOT_TCP);
+	assert_int_equal(
+	    nat_pkt_parse(NAT_PKT_LINK_ETHER, b, n, &k), NAT_PKT_NOT_TCP);
 	b[14 + 9] = 6;
 	b[12] = 0x08;
 	b[13] = 0x06; /* ARP */
-	assert_int_equal(nat_pkt_parse(NAT_PKT_LINK_ETHER, b, n, &k),
-	    NAT_PKT_NOT_TCP);
+	assert_int_equal(
+	    nat_pkt_parse(NAT_PKT_LINK_ETHER, b, n, &k), NAT_PKT_NOT_TCP);
 }
 
 static void
@@ -129,17 +128,17 @@ test_bad_lengths(void **state)
 	n = hex(eth_v4, b, sizeof(b));
 	/* Every cut inside the headers is malformed, never read past. */
 	for (i = 0; i < 14 + 20 + 20; i++)
-		assert_int_equal(nat_pkt_parse(NAT_PKT_LINK_ETHER, b, i, &k),
-		    NAT_PKT_BAD);
+		assert_int_equal(
+		    nat_pkt_parse(NAT_PKT_LINK_ETHER, b, i, &k), NAT_PKT_BAD);
 	/* IHL of 4 words is under the minimum of 5. */
 	b[14] = 0x44;
-	assert_int_equal(nat_pkt_parse(NAT_PKT_LINK_ETHER, b, n, &k),
-	    NAT_PKT_BAD);
+	assert_int_equal(
+	    nat_pkt_parse(NAT_PKT_LINK_ETHER, b, n, &k), NAT_PKT_BAD);
 	b[14] = 0x45;
 	/* TCP data offset 15 words: past the segment. */
 	b[14 + 20 + 12] = 0xf0;
-	assert_int_equal(nat_pkt_parse(NAT_PKT_LINK_ETHER, b, n, &k),
-	    NAT_PKT_BAD);
+	assert_int_equal(
+	    nat_pkt_parse(NAT_PKT_LINK_ETHER, b, n, &k), NAT_PKT_BAD);
 }
 
 static void
@@ -151,8 +150,7 @@ test_raw_v6_ext(void **state)
 
 	(void)state;
 	n = hex(raw_v6_dstopt, b, sizeof(b));
-	assert_int_equal(nat_pkt_parse(NAT_PKT_LINK_RAW, b, n, &k),
-	    NAT_PKT_OK);
+	assert_int_equal(nat_pkt_parse(NAT_PKT_LINK_RAW, b, n, &k), NAT_PKT_OK);
 	assert_int_equal(k.family, AF_INET6);
 	assert_int_equal(k.dst[15], 0x25);
 	assert_int_equal(k.sport, 50000);
@@ -160,13 +158,13 @@ test_raw_v6_ext(void **state)
 	assert_int_equal(k.len, 0);
 	/* A fragment header (44) instead. */
 	b[6] = 44;
-	assert_int_equal(nat_pkt_parse(NAT_PKT_LINK_RAW, b, n, &k),
-	    NAT_PKT_FRAG);
+	assert_int_equal(
+	    nat_pkt_parse(NAT_PKT_LINK_RAW, b, n, &k), NAT_PKT_FRAG);
 	/* An options header whose length runs past the packet. */
 	b[6] = 60;
 	b[41] = 0xff;
-	assert_int_equal(nat_pkt_parse(NAT_PKT_LINK_RAW, b, n, &k),
-	    NAT_PKT_BAD);
+	assert_int_equal(
+	    nat_pkt_parse(NAT_PKT_LINK_RAW, b, n, &k), NAT_PKT_BAD);
 }
 
 static void
@@ -185,11 +183,11 @@ test_cooked(void **state)
 	memset(b, 0, 14);
 	b[14] = 0x08;
 	b[15] = 0x00;
-	assert_int_equal(nat_pkt_parse(NAT_PKT_LINK_SLL, b, n + 2, &k),
-	    NAT_PKT_OK);
+	assert_int_equal(
+	    nat_pkt_parse(NAT_PKT_LINK_SLL, b, n + 2, &k), NAT_PKT_OK);
 	assert_int_equal(k.dport, 25);
-	assert_int_equal(nat_pkt_parse(NAT_PKT_LINK_SLL, b, 16, &k),
-	    NAT_PKT_BAD);
+	assert_int_equal(
+	    nat_pkt_parse(NAT_PKT_LINK_SLL, b, 16, &k), NAT_PKT_BAD);
 }
 
 int

@@ -194,8 +194,8 @@ struct pc_sess {
 	unsigned hostile[PC_H_COUNT];
 	unsigned notes; /* 1 << enum pc_note */
 	struct smtpfix_stream sm;
-	const char *end;     /* how it ended (-T) */
-	struct pc_trace *tr; /* the dialogue (-T) */
+	const char *end;      /* how it ended (-T) */
+	struct pc_trace *tr;  /* the dialogue (-T) */
 	struct pc_sess *peer; /* the other leg (-T) */
 };
 TAILQ_HEAD(pc_sessq, pc_sess);
@@ -242,7 +242,7 @@ struct pc_ctx {
 	struct timeval now;
 	struct pc_sessq done; /* ended sessions kept for -T */
 	unsigned ndone;
-	uint64_t dropped; /* ended sessions over -n, not kept */
+	uint64_t dropped;     /* ended sessions over -n, not kept */
 	struct pc_gwmap *map; /* -C and -L (-T) */
 };
 
@@ -812,7 +812,7 @@ enum pc_tl {
 struct pc_tline {
 	struct timeval t;
 	unsigned char dir;
-	unsigned char kind; /* enum pc_tl */
+	unsigned char kind;  /* enum pc_tl */
 	unsigned short code; /* replies: the code */
 	char verb[12];       /* commands: the verb, upper case */
 	size_t len;
@@ -823,7 +823,7 @@ struct pc_tline {
 struct pc_trace {
 	struct pc_tline *l;
 	size_t n, cap;
-	int more;               /* lines past PC_TR_LINES */
+	int more;                 /* lines past PC_TR_LINES */
 	char part[2][PC_TR_TEXT]; /* the line being received */
 	size_t plen[2];           /* its length (counted past the cap) */
 	int pcr[2];               /* its last byte was CR */
@@ -888,8 +888,8 @@ pc_tr_awaited(const struct pc_trace *t)
 }
 
 static void
-pc_tr_cmd(struct pc_ctx *c, struct pc_trace *t, const char *p, size_t n,
-    size_t full)
+pc_tr_cmd(
+    struct pc_ctx *c, struct pc_trace *t, const char *p, size_t n, size_t full)
 {
 	struct pc_tline *l;
 	size_t v, i;
@@ -900,9 +900,10 @@ pc_tr_cmd(struct pc_ctx *c, struct pc_trace *t, const char *p, size_t n,
 			t->in_body = 0;
 			l = pc_tr_add(c, t, PC_C2S, PC_TL_DATA);
 			if (l != NULL)
-				l->len = (size_t)snprintf(l->text,
-				    sizeof(l->text), "[message data: %llu lines]",
-				    (unsigned long long)t->body_lines);
+				l->len =
+				    (size_t)snprintf(l->text, sizeof(l->text),
+				        "[message data: %llu lines]",
+				        (unsigned long long)t->body_lines);
 		} else {
 			t->body_lines++;
 		}
@@ -922,9 +923,9 @@ pc_tr_cmd(struct pc_ctx *c, struct pc_trace *t, const char *p, size_t n,
 		;
 	if (l != NULL)
 		for (i = 0; i < v; i++)
-			l->verb[i] = (char)(p[i] >= 'a' && p[i] <= 'z'
-			                        ? p[i] - 'a' + 'A'
-			                        : p[i]);
+			l->verb[i] =
+			    (char)(p[i] >= 'a' && p[i] <= 'z' ? p[i] - 'a' + 'A'
+			                                      : p[i]);
 	if (v == 4 && pc_ieq(p, "DATA", 4) && n == 4)
 		t->data_at = pc_tr_awaited(t);
 	else if (v == 8 && pc_ieq(p, "STARTTLS", 8) && n == 8)
@@ -950,8 +951,8 @@ pc_tr_cmd(struct pc_ctx *c, struct pc_trace *t, const char *p, size_t n,
 }
 
 static void
-pc_tr_reply(struct pc_ctx *c, struct pc_trace *t, const char *p, size_t n,
-    size_t full)
+pc_tr_reply(
+    struct pc_ctx *c, struct pc_trace *t, const char *p, size_t n, size_t full)
 {
 	struct pc_tline *l;
 	unsigned code = 0, num;
@@ -1009,16 +1010,16 @@ pc_tr_reply(struct pc_ctx *c, struct pc_trace *t, const char *p, size_t n,
 			t->opaque = 1;
 			l = pc_tr_add(c, t, PC_S2C, PC_TL_TLS);
 			if (l != NULL)
-				pc_tl_text(l, "[TLS from here: not readable]",
-				    29);
+				pc_tl_text(
+				    l, "[TLS from here: not readable]", 29);
 		}
 	}
 }
 
 /* In-order bytes of one direction, for the dialogue. */
 static void
-pc_tr_feed(struct pc_ctx *c, struct pc_sess *s, int dir, const uint8_t *p,
-    size_t n)
+pc_tr_feed(
+    struct pc_ctx *c, struct pc_sess *s, int dir, const uint8_t *p, size_t n)
 {
 	struct pc_trace *t = s->tr;
 	size_t i, keep;
@@ -1373,8 +1374,8 @@ pc_finish(struct pc_ctx *c, struct pc_sess *s, const char *end)
 }
 
 static struct pc_sess *
-pc_new(
-    struct pc_ctx *c, const struct nat_pkt_tcp *k, int client_is_src, int midstream)
+pc_new(struct pc_ctx *c, const struct nat_pkt_tcp *k, int client_is_src,
+    int midstream)
 {
 	struct pc_sess *s;
 	unsigned h;
@@ -1421,7 +1422,8 @@ pc_done(const struct pc_dir *d)
 
 /* One segment of session s in direction dir.  Returns 1 if s ended. */
 static int
-pc_segment(struct pc_ctx *c, struct pc_sess *s, int dir, const struct nat_pkt_tcp *k)
+pc_segment(
+    struct pc_ctx *c, struct pc_sess *s, int dir, const struct nat_pkt_tcp *k)
 {
 	struct pc_dir *d = &s->d[dir], *o = &s->d[!dir];
 	uint32_t seq = k->seq;
@@ -1606,10 +1608,10 @@ pc_summary(const struct pc_ctx *c)
  * upstream connection right after it accepts the client's.
  */
 
-#define PC_MAP_PAIRS 1024     /* pairs read from -C */
-#define PC_MAP_OPENS 65536    /* open lines read from -L */
+#define PC_MAP_PAIRS 1024         /* pairs read from -C */
+#define PC_MAP_OPENS 65536        /* open lines read from -L */
 #define PC_PAIR_WINDOW_US 5000000 /* upstream SYN after the client's */
-#define PC_COL 44             /* width of a column of the side-by-side */
+#define PC_COL 44                 /* width of a column of the side-by-side */
 
 struct pc_ep {
 	struct nat_addr a;
@@ -1746,8 +1748,8 @@ pc_map_log(struct pc_gwmap *m, const char *file)
 		fprintf(stderr, "smtp64-pcap: out of memory\n");
 		return -1;
 	}
-	while (fgets(line, sizeof(line), f) != NULL &&
-	       m->nopen < PC_MAP_OPENS) {
+	while (
+	    fgets(line, sizeof(line), f) != NULL && m->nopen < PC_MAP_OPENS) {
 		if (strstr(line, " event=open ") == NULL)
 			continue;
 		p = strstr(line, "session=");
@@ -1755,9 +1757,9 @@ pc_map_log(struct pc_gwmap *m, const char *file)
 			continue;
 		p += 8;
 		memset(&o, 0, sizeof(o));
-		for (n = 0; n < sizeof(o.id) - 1 &&
-		            ((p[n] >= '0' && p[n] <= '9') ||
-		                (p[n] >= 'a' && p[n] <= 'f'));
+		for (n = 0;
+		     n < sizeof(o.id) - 1 && ((p[n] >= '0' && p[n] <= '9') ||
+		                                 (p[n] >= 'a' && p[n] <= 'f'));
 		     n++)
 			o.id[n] = p[n];
 		if (n == 0 || pc_log_ep(line, " client=", &o.client) != 0 ||
@@ -1772,8 +1774,8 @@ pc_map_log(struct pc_gwmap *m, const char *file)
 
 /* -C: the other address of the pair holding a; 0 if none. */
 static int
-pc_map_partner(const struct pc_gwmap *m, int family, const uint8_t *a,
-    struct pc_ep *out)
+pc_map_partner(
+    const struct pc_gwmap *m, int family, const uint8_t *a, struct pc_ep *out)
 {
 	unsigned i;
 	struct pc_ep e;
@@ -1853,7 +1855,7 @@ pc_pair_open(struct pc_gwmap *m, const struct pc_sess *a)
  */
 struct pc_row {
 	const struct pc_tline *c, *u; /* either may be NULL */
-	char mark; /* '=', '~', 'G', '+', '!' */
+	char mark;                    /* '=', '~', 'G', '+', '!' */
 	const char *note;
 };
 
@@ -1903,7 +1905,8 @@ pc_align(const struct pc_trace *ct, const struct pc_trace *ut,
 		for (j = m; j-- > 0;)
 			L[i * (m + 1) + j] =
 			    pc_tl_match(&ct->l[i], &ut->l[j])
-			        ? (unsigned short)(L[(i + 1) * (m + 1) + j + 1] +
+			        ? (unsigned short)(L[(i + 1) * (m + 1) + j +
+			                               1] +
 			                           1)
 			    : L[(i + 1) * (m + 1) + j] >= L[i * (m + 1) + j + 1]
 			        ? L[(i + 1) * (m + 1) + j]
@@ -2068,8 +2071,8 @@ pc_leg_json(const char *name, const struct pc_sess *s)
 	pc_ep_text(s->family, s->caddr, s->cport, src, sizeof(src));
 	pc_ep_text(s->family, s->saddr, s->sport, dst, sizeof(dst));
 	pc_tr_helo(s->tr, &h, &hn);
-	printf("\"%s\":{\"src\":\"%s\",\"dst\":\"%s\",\"start\":\"", name,
-	    src, dst);
+	printf("\"%s\":{\"src\":\"%s\",\"dst\":\"%s\",\"start\":\"", name, src,
+	    dst);
 	pc_time_put(&s->first);
 	printf("\",\"helo\":");
 	pc_json_str(h, hn);
@@ -2136,8 +2139,8 @@ pc_pair_print(struct pc_ctx *c, const struct pc_sess *a,
 			printf("null");
 		printf(",\"rows\":[");
 		for (i = 0; i < n; i++) {
-			printf("%s{\"mark\":\"%c\",\"client\":", i > 0 ? "," : "",
-			    rows[i].mark);
+			printf("%s{\"mark\":\"%c\",\"client\":",
+			    i > 0 ? "," : "", rows[i].mark);
 			if (rows[i].c != NULL) {
 				pc_tl_fmt(rows[i].c, lt, sizeof(lt));
 				pc_json_str(lt, strlen(lt));
@@ -2157,12 +2160,12 @@ pc_pair_print(struct pc_ctx *c, const struct pc_sess *a,
 		free(rows);
 		return;
 	}
-	printf("pair=%llu session=%s paired_by=%s",
-	    (unsigned long long)no, id != NULL ? id : "-", how);
+	printf("pair=%llu session=%s paired_by=%s", (unsigned long long)no,
+	    id != NULL ? id : "-", how);
 	pc_leg_text("client", a);
 	pc_leg_text("upstream", b);
-	printf(" delay_ms=%lld helo_client=",
-	    pc_us(&b->first, &a->first) / 1000);
+	printf(
+	    " delay_ms=%lld helo_client=", pc_us(&b->first, &a->first) / 1000);
 	if (hna > 0)
 		pc_esc_put(ha, hna);
 	else
@@ -2366,8 +2369,8 @@ pc_opts_parse(int argc, char **argv, struct pc_opts *o)
 	o->sess_max = PC_SESS_DEFAULT;
 	o->idle_s = PC_IDLE_DEFAULT;
 	o->summary = 1;
-	while ((ch = getopt(argc, argv, "C:c:f:hi:jL:l:m:n:p:Pqr:sTt:v")) !=
-	       -1) {
+	while (
+	    (ch = getopt(argc, argv, "C:c:f:hi:jL:l:m:n:p:Pqr:sTt:v")) != -1) {
 		switch (ch) {
 		case 'C':
 			o->conf = optarg;
@@ -2581,7 +2584,8 @@ main(int argc, char **argv)
 			status = 1;
 			goto out;
 		}
-		if ((c->o.conf != NULL && pc_map_conf(c->map, c->o.conf) != 0) ||
+		if ((c->o.conf != NULL &&
+		        pc_map_conf(c->map, c->o.conf) != 0) ||
 		    (c->o.log != NULL && pc_map_log(c->map, c->o.log) != 0)) {
 			status = 1;
 			goto out;
