@@ -1887,6 +1887,18 @@ pc_is_helo(const struct pc_tline *l)
 	       (strcmp(l->verb, "HELO") == 0 || strcmp(l->verb, "EHLO") == 0);
 }
 
+/* How well two lines match: 0 not at all, 1 same verb or code, 2 the
+ * same text (or a HELO/EHLO, whose argument the gateway rewrites).  The
+ * best total pairs a relayed command with its copy, not with a lookalike
+ * that the gateway refused. */
+static unsigned
+pc_tl_score(const struct pc_tline *a, const struct pc_tline *b)
+{
+	if (!pc_tl_match(a, b))
+		return 0;
+	return pc_tl_same(a, b) || pc_is_helo(a) ? 2 : 1;
+}
+
 /* Fills rows (capacity 2 * PC_TR_LINES); returns how many, and the
  * index of the first divergence in *div (-1: none). */
 static size_t
@@ -1895,26 +1907,30 @@ pc_align(const struct pc_trace *ct, const struct pc_trace *ut,
 {
 	size_t n = ct->n, m = ut->n, i, j, r = 0;
 	unsigned short *L;
+	unsigned w, best;
 	int gw = 0;
 
 	*div = -1;
 	L = calloc((n + 1) * (m + 1), sizeof(*L));
 	if (L == NULL)
 		return 0;
+	/* L[i][j]: the best score of the dialogues from line i and j. */
 	for (i = n; i-- > 0;)
-		for (j = m; j-- > 0;)
-			L[i * (m + 1) + j] =
-			    pc_tl_match(&ct->l[i], &ut->l[j])
-			        ? (unsigned short)(L[(i + 1) * (m + 1) + j +
-			                               1] +
-			                           1)
-			    : L[(i + 1) * (m + 1) + j] >= L[i * (m + 1) + j + 1]
-			        ? L[(i + 1) * (m + 1) + j]
-			        : L[i * (m + 1) + j + 1];
+		for (j = m; j-- > 0;) {
+			w = pc_tl_score(&ct->l[i], &ut->l[j]);
+			best = L[(i + 1) * (m + 1) + j];
+			if (L[i * (m + 1) + j + 1] > best)
+				best = L[i * (m + 1) + j + 1];
+			if (w > 0 && L[(i + 1) * (m + 1) + j + 1] + w > best)
+				best = L[(i + 1) * (m + 1) + j + 1] + w;
+			L[i * (m + 1) + j] = (unsigned short)best;
+		}
 	i = j = 0;
 	while (i < n || j < m) {
 		memset(&rows[r], 0, sizeof(rows[r]));
-		if (i < n && j < m && pc_tl_match(&ct->l[i], &ut->l[j])) {
+		w = i < n && j < m ? pc_tl_score(&ct->l[i], &ut->l[j]) : 0;
+		if (w > 0 &&
+		    L[i * (m + 1) + j] == L[(i + 1) * (m + 1) + j + 1] + w) {
 			rows[r].c = &ct->l[i++];
 			rows[r].u = &ut->l[j++];
 			gw = 0;
