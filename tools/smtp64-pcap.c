@@ -828,6 +828,8 @@ struct pc_trace {
 	size_t plen[2];           /* its length (counted past the cap) */
 	int pcr[2];               /* its last byte was CR */
 	int in_reply;             /* a multiline reply is open */
+	int reply_kept;           /* ... and its first line was kept */
+	size_t reply_at;          /* ... as this line */
 	int greeted;
 	unsigned cmds, replies; /* commands sent, final replies after the
 	                           greeting */
@@ -963,14 +965,16 @@ pc_tr_reply(
 		code = (unsigned)(p[0] - '0') * 100 +
 		       (unsigned)(p[1] - '0') * 10 + (unsigned)(p[2] - '0');
 	last = !(n >= 4 && p[3] == '-');
-	if (t->in_reply && t->n > 0 && t->l[t->n - 1].kind == PC_TL_REPLY) {
+	if (t->in_reply && t->reply_kept) {
 		/* A continuation: its text after "NNN-" joins the line. */
-		l = &t->l[t->n - 1];
+		l = &t->l[t->reply_at];
 		pc_tl_text(l, " | ", 3);
 		if (n > 4)
 			pc_tl_text(l, p + 4, n - 4);
 	} else {
 		l = pc_tr_add(c, t, PC_S2C, PC_TL_REPLY);
+		t->reply_kept = l != NULL;
+		t->reply_at = t->n - 1;
 		if (l != NULL) {
 			l->code = (unsigned short)code;
 			pc_tl_text(l, p, n);
