@@ -2663,6 +2663,15 @@ main(int argc, char **argv)
 	}
 	while (!TAILQ_EMPTY(&c->lru))
 		pc_finish(c, TAILQ_FIRST(&c->lru), "open");
+	/* The log again: a live capture has seen sessions that it logged
+	 * after the start. */
+	if (c->o.trace && c->o.iface != NULL && c->o.log != NULL) {
+		free(c->map->open);
+		c->map->open = NULL;
+		c->map->nopen = 0;
+		if (pc_map_log(c->map, c->o.log) != 0)
+			status = 1;
+	}
 	if (c->o.trace)
 		pc_trace_report(c);
 	else

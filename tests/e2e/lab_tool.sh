@@ -6,7 +6,9 @@
 #    checks; status and logs report it;
 #  - trace pairs each client leg with its upstream leg and shows both
 #    HELOs (the client's IPv6 literal over IPv4 and the rewritten one),
-#    in text and in JSON;
+#    in text and in JSON; a bare LF answered by the gateway and SMTP
+#    smuggling show as such; smtp64-pcap -T gives the same pairs from one
+#    capture per leg, pairs by the config alone, and captures live;
 #  - a second lab exists beside the first; its `up`, killed with SIGKILL
 #    half-way (a crash), is still removed by `down` from its state on disk;
 #  - after down nothing is left: no namespace of the lab, no process it
@@ -166,6 +168,29 @@ assert pairs[0]["client"]["helo"] == "[IPv6:2001:db8::1]"
 assert rows[-1]["summary"]["pairs"] == 4
 assert pairs[3]["diverge"] is not None and pairs[3]["gateway_answered"] == 1
 PY
+
+# ------------------------------------------------------------ smtp64-pcap -T
+PCAP=${SMTP64_PCAP:-$(dirname "$LAB")/smtp64-pcap}
+echo "# smtp64-pcap -T: two captures, the config alone, live"
+tcpdump -r "$labdir/trace.pcap" -w "$T/v4.pcap" ip >/dev/null 2>&1
+tcpdump -r "$labdir/trace.pcap" -w "$T/v6.pcap" ip6 >/dev/null 2>&1
+"$PCAP" -T -C "$labdir/smtp64.conf" -L "$labdir/smtp64d.log" \
+    -r "$T/v4.pcap" -r "$T/v6.pcap" >"$T/two.out" 2>&1
+check "one capture per leg (-r twice) gives the same pairs" \
+    grep -q '^trace: sessions=8 pairs=4 unpaired=0 helo_rewritten=4 gateway_answered=1 diverged=1 ' "$T/two.out"
+"$PCAP" -T -C "$labdir/smtp64.conf" -r "$labdir/trace.pcap" >"$T/conf.out" 2>&1
+check "without the log, the config's pairs pair the legs" \
+    bash -c "[ \$(grep -c '^pair=[0-9]* session=- paired_by=config ' '$T/conf.out') -eq 4 ]"
+ip netns exec "s64lab-$N1-gw" "$PCAP" -T -C "$labdir/smtp64.conf" \
+    -L "$labdir/smtp64d.log" -i any -c 2 >"$T/live.out" 2>"$T/live.err" &
+live=$!
+wait_for 100 grep -q 'listening on any' "$T/live.err" ||
+	fail "smtp64-pcap -T -i any starts"
+"$LAB" --name "$N1" send >/dev/null 2>&1
+wait_gone "$live" 100 || fail "smtp64-pcap -T -i any -c 2 ends after one pair"
+lab_kill "$live"
+check "live (-i any -c 2): the new session's legs paired by its log line" \
+    grep -qE '^pair=1 session=0000000[0-9a-f] paired_by=log .*helo_upstream=gw\.example\.net helo_rewritten=yes' "$T/live.out"
 
 # ------------------------------------------------------------ the crash
 # Two labs at once: kill the second's up half-way (it has made
