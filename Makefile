@@ -13,6 +13,8 @@ BINDIR		?= $(PREFIX)/bin
 MANDIR		?= $(PREFIX)/share/man
 # systemd reads /usr/local/lib/systemd/system too.
 SYSTEMDUNITDIR	?= $(PREFIX)/lib/systemd/system
+# smtp64-lab's library (tests/lab/lib.sh and the files it uses).
+LABDIR		?= $(PREFIX)/share/smtp64/lab
 # PREFIX=/usr is a system install: its configuration lives in /etc.
 SYSCONFDIR	?= $(if $(filter /usr,$(PREFIX)),/etc,$(PREFIX)/etc)
 DESTDIR		?=
@@ -67,13 +69,18 @@ LIBGW		:= $(B)/libgw.a
 SMTP64D		:= $(B)/smtp64d
 TOOLS		:= $(patsubst tools/%.c,$(B)/%,$(TOOL_SRC))
 TOOL_MAN	:= $(wildcard docs/smtp64-*.1)
+# smtp64-lab is a bash program over the lab library; installed, it finds
+# the library in $(LABDIR) and smtp64d in $(SBINDIR).
+LAB_TOOL	:= $(B)/smtp64-lab
+LAB_FILES	:= tests/lab/lib.sh tests/lab/master.cf tests/lab/mkcert.sh \
+		   tests/lab/smtpchat.py tests/lab/demo.conf
 TESTS		:= $(patsubst %.c,$(B)/test/%,$(TEST_SRC))
 GW_LIBS		:= $(EV_LIBS) $(INIH_LIBS) $(OPENSSL_LIBS) $(NFQ_LIBS) $(CARES_LIBS)
 TOOL_LIBS	:= $(shell $(PKG_CONFIG) --libs libpcap 2>/dev/null || echo -lpcap)
 
 .PHONY: all check unit sanitize e2e demo fuzz bench install uninstall \
 	clean lint fmt fmt-check deps test-deps FORCE
-all: $(SMTP64D) $(TOOLS)
+all: $(SMTP64D) $(TOOLS) $(LAB_TOOL)
 
 $(B)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -108,6 +115,11 @@ $(SMTP64D): $(call obj,gateway/main.c) $(LIBGW) $(LIBSMTPFIX) $(LIBNAT)
 
 $(B)/smtp64-%: $(call obj,tools/smtp64-%.c) $(LIBSMTPFIX) $(LIBNAT)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(TOOL_LIBS)
+
+# In build/, it finds tests/lab/ and build/smtp64d beside it.
+$(LAB_TOOL): tools/smtp64-lab
+	@mkdir -p $(dir $@)
+	install -m 755 $< $@
 
 # A unit test links the library of its own directory and those below it:
 # nat/ stands alone, smtpfix/ may use nat/, gateway/ uses both.
@@ -154,7 +166,7 @@ check: test-deps
 	@$(MAKE) --no-print-directory WERROR=1 all $(TESTS) $(DNS_DRIVER)
 	@bash tests/check
 
-demo: test-deps $(SMTP64D)
+demo: test-deps $(SMTP64D) $(TOOLS) $(LAB_TOOL)
 	@bash tests/lab/demo.sh
 
 FUZZ_SECONDS	?= 60
@@ -186,6 +198,12 @@ install: all
 	    $(DESTDIR)$(SYSCONFDIR)/smtp64 $(DESTDIR)$(SYSTEMDUNITDIR)
 	install -m 755 $(SMTP64D) $(DESTDIR)$(SBINDIR)/smtp64d
 	$(if $(TOOLS),install -m 755 $(TOOLS) $(DESTDIR)$(BINDIR)/)
+	install -d $(DESTDIR)$(LABDIR)
+	install -m 644 $(LAB_FILES) $(DESTDIR)$(LABDIR)/
+	sed -e 's|^LAB_LIBDIR_INSTALLED=.*|LAB_LIBDIR_INSTALLED=$(LABDIR)|' \
+	    -e 's|^LAB_SBINDIR_INSTALLED=.*|LAB_SBINDIR_INSTALLED=$(SBINDIR)|' \
+	    tools/smtp64-lab >$(DESTDIR)$(BINDIR)/smtp64-lab
+	chmod 755 $(DESTDIR)$(BINDIR)/smtp64-lab
 	$(if $(TOOL_MAN),install -m 644 $(TOOL_MAN) $(DESTDIR)$(MANDIR)/man1/)
 	install -m 644 docs/smtp64d.8 $(DESTDIR)$(MANDIR)/man8/smtp64d.8
 	install -m 644 docs/smtp64.conf.5 $(DESTDIR)$(MANDIR)/man5/smtp64.conf.5
@@ -199,6 +217,8 @@ install: all
 uninstall:
 	rm -f $(DESTDIR)$(SBINDIR)/smtp64d \
 	    $(addprefix $(DESTDIR)$(BINDIR)/,$(notdir $(TOOLS))) \
+	    $(DESTDIR)$(BINDIR)/smtp64-lab \
+	    $(addprefix $(DESTDIR)$(LABDIR)/,$(notdir $(LAB_FILES))) \
 	    $(addprefix $(DESTDIR)$(MANDIR)/man1/,$(notdir $(TOOL_MAN))) \
 	    $(DESTDIR)$(MANDIR)/man8/smtp64d.8 \
 	    $(DESTDIR)$(MANDIR)/man5/smtp64.conf.5 \

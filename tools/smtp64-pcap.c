@@ -39,6 +39,7 @@
 #include <pcap/pcap.h>
 
 #include "nat/addr.h"
+#include "nat/pkt.h"
 #include "smtpfix/helo.h"
 #include "smtpfix/line.h"
 #include "smtpfix/stream.h"
@@ -62,13 +63,6 @@
 #define PC_IDLE_DEFAULT 600
 #define PC_CMD_DEFAULT 2048 /* smtp64d's command_line_max_bytes */
 #define PC_REPLY_MAX 2048   /* smtp64d's reply line cap */
-#define PC_IPV6_EXT_MAX 8   /* extension headers followed */
-
-/* TCP flags (RFC 9293 §3.1). */
-#define PC_TH_FIN 0x01
-#define PC_TH_SYN 0x02
-#define PC_TH_RST 0x04
-#define PC_TH_ACK 0x10
 
 enum pc_dirn {
 	PC_C2S = 0,
@@ -208,11 +202,19 @@ struct pc_sess {
 	unsigned hostile[PC_H_COUNT];
 	unsigned notes; /* 1 << enum pc_note */
 	struct smtpfix_stream sm;
+	const char *end;      /* how it ended (-T) */
+	struct pc_trace *tr;  /* the dialogue (-T) */
+	struct pc_sess *peer; /* the other leg (-T) */
 };
 TAILQ_HEAD(pc_sessq, pc_sess);
 
 struct pc_opts {
 	const char *file;   /* -r */
+	const char *file2;  /* a second -r (-T) */
+	const char *conf;   /* -C: smtp64.conf with the pairs (-T) */
+	const char *log;    /* -L: smtp64d's log (-T) */
+	int trace;          /* -T: pair the two legs */
+	int json;           /* -j */
 	const char *iface;  /* -i */
 	const char *filter; /* -f */
 	unsigned port;      /* -p */
@@ -244,27 +246,12 @@ struct pc_ctx {
 	uint64_t next_id;
 	uint64_t ended;
 	struct pc_stats st;
-	int dlt;
+	int link; /* enum nat_pkt_link of the packet at hand */
 	struct timeval now;
-};
-
-/* One TCP segment, as parsed from a packet. */
-struct pc_pkt {
-	int family;
-	uint8_t src[16], dst[16];
-	uint16_t sport, dport;
-	uint32_t seq, ack;
-	unsigned flags;
-	const uint8_t *data;
-	size_t len;      /* payload captured */
-	size_t real_len; /* payload length the IP header gives */
-};
-
-enum pc_parse {
-	PC_P_OK = 0,
-	PC_P_NOT_TCP, /* not IP, or not TCP */
-	PC_P_FRAG,    /* an IP fragment: not reassembled */
-	PC_P_BAD,     /* malformed or cut short */
+	struct pc_sessq done; /* ended sessions kept for -T */
+	unsigned ndone;
+	uint64_t dropped;     /* ended sessions over -n, not kept */
+	struct pc_gwmap *map; /* -C and -L (-T) */
 };
 
 /* For the signal handler: stop a live capture. */
@@ -281,7 +268,21 @@ usage(FILE *f)
 	    "[-l line_bytes] [-m bytes]\n"
 	    "                   [-n sessions] [-p port] [-t seconds] "
 	    "-r file | -i interface\n"
+	    "       smtp64-pcap -T [-j] [-C smtp64.conf] [-L smtp64d.log] "
+	    "[options]\n"
+	    "                   -r file [-r file] | -i interface\n"
+	    "       smtp64-pcap -h | -V\n"
 	    "\n"
+	    "  -T            two-leg trace: pair each client leg with its "
+	    "upstream leg\n"
+	    "                and print the two dialogues side by side (-r "
+	    "twice: one\n"
+	    "                capture per leg)\n"
+	    "  -C file       -T: the gateway's smtp64.conf (its [pair] "
+	    "sections)\n"
+	    "  -L file       -T: smtp64d's log (event=open lines: session "
+	    "ids)\n"
+	    "  -j            -T: JSON, one object a line\n"
 	    "  -r file       read a capture file (pcap or pcapng; - is "
 	    "stdin)\n"
 	    "  -i interface  capture live (any: every interface) until "
@@ -333,19 +334,6 @@ opt_num(const char *s, unsigned long lo, unsigned long hi, unsigned long *out)
 	return 0;
 }
 
-static uint16_t
-rd16(const uint8_t *p)
-{
-	return (uint16_t)(p[0] << 8 | p[1]);
-}
-
-static uint32_t
-rd32(const uint8_t *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
-	       (uint32_t)p[2] << 8 | (uint32_t)p[3];
-}
-
 /* a - b in sequence space (RFC 9293 §3.4: arithmetic modulo 2^32). */
 static int32_t
 seq_diff(uint32_t a, uint32_t b)
@@ -353,17 +341,22 @@ seq_diff(uint32_t a, uint32_t b)
 	return (int32_t)(a - b);
 }
 
+/* The link framing of a libpcap link type; -1 if not supported. */
 static int
-pc_dlt_ok(int dlt)
+pc_dlt_link(int dlt)
 {
 	switch (dlt) {
 	case DLT_EN10MB:
+		return NAT_PKT_LINK_ETHER;
 	case DLT_LINUX_SLL:
+		return NAT_PKT_LINK_SLL;
 #ifdef DLT_LINUX_SLL2
 	case DLT_LINUX_SLL2:
+		return NAT_PKT_LINK_SLL2;
 #endif
 	case DLT_NULL:
 	case DLT_LOOP:
+		return NAT_PKT_LINK_NULL;
 	case DLT_RAW:
 #ifdef DLT_IPV4
 	case DLT_IPV4:
@@ -371,158 +364,9 @@ pc_dlt_ok(int dlt)
 #ifdef DLT_IPV6
 	case DLT_IPV6:
 #endif
-		return 1;
+		return NAT_PKT_LINK_RAW;
 	default:
-		return 0;
-	}
-}
-
-/* Skips the link-layer header; *off is where the IP header starts. */
-static enum pc_parse
-pc_link(int dlt, const uint8_t *p, size_t n, size_t *off)
-{
-	uint16_t et = 0;
-	size_t o = 0;
-	int i;
-
-	switch (dlt) {
-	case DLT_EN10MB:
-		if (n < 14)
-			return PC_P_BAD;
-		et = rd16(p + 12);
-		o = 14;
-		/* IEEE 802.1Q and 802.1ad tags, one or two. */
-		for (i = 0; i < 2 && (et == 0x8100 || et == 0x88a8); i++) {
-			if (n < o + 4)
-				return PC_P_BAD;
-			et = rd16(p + o + 2);
-			o += 4;
-		}
-		break;
-	case DLT_LINUX_SLL:
-		if (n < 16)
-			return PC_P_BAD;
-		et = rd16(p + 14);
-		o = 16;
-		break;
-#ifdef DLT_LINUX_SLL2
-	case DLT_LINUX_SLL2:
-		if (n < 20)
-			return PC_P_BAD;
-		et = rd16(p);
-		o = 20;
-		break;
-#endif
-	case DLT_NULL:
-	case DLT_LOOP:
-		/* The address family, in an order that varies: the IP
-		 * version nibble decides instead. */
-		o = 4;
-		break;
-	default:
-		o = 0;
-		break;
-	}
-	if (et != 0 && et != 0x0800 && et != 0x86dd)
-		return PC_P_NOT_TCP;
-	if (n <= o)
-		return PC_P_BAD;
-	*off = o;
-	return PC_P_OK;
-}
-
-/* The TCP header at p[0..avail), whose segment has real bytes per the
- * IP header (avail <= real). */
-static enum pc_parse
-pc_tcp(const uint8_t *p, size_t avail, size_t real, struct pc_pkt *k)
-{
-	size_t doff;
-
-	if (avail < 20 || real < 20)
-		return PC_P_BAD;
-	doff = (size_t)(p[12] >> 4) * 4;
-	if (doff < 20 || doff > avail)
-		return PC_P_BAD;
-	k->sport = rd16(p);
-	k->dport = rd16(p + 2);
-	k->seq = rd32(p + 4);
-	k->ack = rd32(p + 8);
-	k->flags = p[13];
-	k->data = p + doff;
-	k->len = avail - doff;
-	k->real_len = real - doff;
-	return PC_P_OK;
-}
-
-/* One IP packet at p[0..n); fills *k for a TCP segment. */
-static enum pc_parse
-pc_ip(const uint8_t *p, size_t n, struct pc_pkt *k)
-{
-	size_t ihl, tot, off, avail;
-	unsigned nh, i;
-
-	if (n < 1)
-		return PC_P_BAD;
-	switch (p[0] >> 4) {
-	case 4:
-		if (n < 20)
-			return PC_P_BAD;
-		ihl = (size_t)(p[0] & 0x0f) * 4;
-		tot = rd16(p + 2);
-		/* A segmentation-offloaded packet may say 0. */
-		if (tot == 0)
-			tot = n;
-		if (ihl < 20 || ihl > n || tot < ihl)
-			return PC_P_BAD;
-		/* RFC 791 §3.1: MF flag and fragment offset. */
-		if ((rd16(p + 6) & 0x3fff) != 0)
-			return PC_P_FRAG;
-		if (p[9] != IPPROTO_TCP)
-			return PC_P_NOT_TCP;
-		k->family = AF_INET;
-		memset(k->src, 0, sizeof(k->src));
-		memset(k->dst, 0, sizeof(k->dst));
-		memcpy(k->src, p + 12, 4);
-		memcpy(k->dst, p + 16, 4);
-		/* Ethernet pads short frames: the IP length rules. */
-		avail = (n < tot ? n : tot) - ihl;
-		return pc_tcp(p + ihl, avail, tot - ihl, k);
-	case 6:
-		if (n < 40)
-			return PC_P_BAD;
-		tot = 40 + (size_t)rd16(p + 4);
-		if (tot == 40)
-			tot = n; /* jumbogram or offloaded: trust the capture */
-		nh = p[6];
-		off = 40;
-		/* RFC 8200 §4: extension headers before the TCP header. */
-		for (i = 0; nh != IPPROTO_TCP; i++) {
-			if (i >= PC_IPV6_EXT_MAX)
-				return PC_P_NOT_TCP;
-			switch (nh) {
-			case 0:  /* hop-by-hop options */
-			case 43: /* routing */
-			case 60: /* destination options */
-				if (off + 8 > n || off + 8 > tot)
-					return PC_P_BAD;
-				nh = p[off];
-				off += ((size_t)p[off + 1] + 1) * 8;
-				break;
-			case 44:
-				return PC_P_FRAG;
-			default:
-				return PC_P_NOT_TCP;
-			}
-		}
-		if (off > tot || off > n)
-			return PC_P_BAD;
-		k->family = AF_INET6;
-		memcpy(k->src, p + 8, 16);
-		memcpy(k->dst, p + 24, 16);
-		avail = (n < tot ? n : tot) - off;
-		return pc_tcp(p + off, avail, tot - off, k);
-	default:
-		return PC_P_NOT_TCP;
+		return -1;
 	}
 }
 
@@ -958,6 +802,273 @@ pc_pump(struct pc_ctx *c, struct pc_sess *s)
 	}
 }
 
+/*
+ * The dialogue of a session, for -T: each command and each reply as one
+ * line (RFC 5321 §4.2.1: a multiline reply is joined into one), message
+ * data as one line that counts it, AUTH exchanges masked, and nothing
+ * after a STARTTLS that the server accepted (RFC 3207 §4: TLS from
+ * there).  Commands end at CRLF only, as smtp64d frames them, so a bare
+ * LF shows inside its line.
+ */
+
+#define PC_TR_LINES 256 /* lines kept per session */
+#define PC_TR_TEXT 200  /* bytes of each line kept */
+
+enum pc_tl {
+	PC_TL_CMD = 0, /* a command, "C:" */
+	PC_TL_REPLY,   /* a reply, "S:" */
+	PC_TL_DATA,    /* message data, counted */
+	PC_TL_SECRET,  /* an AUTH response, masked */
+	PC_TL_TLS,     /* STARTTLS accepted: opaque from here */
+};
+
+struct pc_tline {
+	struct timeval t;
+	unsigned char dir;
+	unsigned char kind;  /* enum pc_tl */
+	unsigned short code; /* replies: the code */
+	char verb[12];       /* commands: the verb, upper case */
+	size_t len;
+	int cut;
+	char text[PC_TR_TEXT];
+};
+
+struct pc_trace {
+	struct pc_tline *l;
+	size_t n, cap;
+	int more;                 /* lines past PC_TR_LINES */
+	char part[2][PC_TR_TEXT]; /* the line being received */
+	size_t plen[2];           /* its length (counted past the cap) */
+	int pcr[2];               /* its last byte was CR */
+	int in_reply;             /* a multiline reply is open */
+	int reply_kept;           /* ... and its first line was kept */
+	size_t reply_at;          /* ... as this line */
+	int greeted;
+	unsigned cmds, replies; /* commands sent, final replies after the
+	                           greeting */
+	unsigned data_at, tls_at, auth_at; /* reply numbers awaited */
+	int in_body, opaque, secret;
+	uint64_t body_bytes, body_lines;
+};
+
+static struct pc_tline *
+pc_tr_add(struct pc_ctx *c, struct pc_trace *t, int dir, enum pc_tl kind)
+{
+	struct pc_tline *l;
+	size_t cap;
+
+	if (t->n >= PC_TR_LINES) {
+		t->more++;
+		return NULL;
+	}
+	if (t->n == t->cap) {
+		cap = t->cap == 0 ? 16 : t->cap * 2;
+		if (cap > PC_TR_LINES)
+			cap = PC_TR_LINES;
+		l = realloc(t->l, cap * sizeof(*l));
+		if (l == NULL) {
+			t->more++;
+			return NULL;
+		}
+		t->l = l;
+		t->cap = cap;
+	}
+	l = &t->l[t->n++];
+	memset(l, 0, sizeof(*l));
+	l->t = c->now;
+	l->dir = (unsigned char)dir;
+	l->kind = (unsigned char)kind;
+	return l;
+}
+
+static void
+pc_tl_text(struct pc_tline *l, const char *p, size_t n)
+{
+	size_t room = sizeof(l->text) - l->len;
+
+	if (n > room) {
+		n = room;
+		l->cut = 1;
+	}
+	memcpy(l->text + l->len, p, n);
+	l->len += n;
+}
+
+/* The reply number (after the greeting) that answers the command just
+ * counted. */
+static unsigned
+pc_tr_awaited(const struct pc_trace *t)
+{
+	return t->cmds;
+}
+
+static void
+pc_tr_cmd(
+    struct pc_ctx *c, struct pc_trace *t, const char *p, size_t n, size_t full)
+{
+	struct pc_tline *l;
+	size_t v, i;
+
+	if (t->in_body) {
+		t->body_bytes += full + 2;
+		if (n == 1 && p[0] == '.') {
+			t->in_body = 0;
+			l = pc_tr_add(c, t, PC_C2S, PC_TL_DATA);
+			if (l != NULL)
+				l->len =
+				    (size_t)snprintf(l->text, sizeof(l->text),
+				        "[message data: %llu lines]",
+				        (unsigned long long)t->body_lines);
+		} else {
+			t->body_lines++;
+		}
+		return;
+	}
+	if (t->secret) {
+		/* A response to a 334 (RFC 4954 §4): never shown. */
+		t->secret = 0;
+		l = pc_tr_add(c, t, PC_C2S, PC_TL_SECRET);
+		if (l != NULL)
+			pc_tl_text(l, "***", 3);
+		return;
+	}
+	t->cmds++;
+	l = pc_tr_add(c, t, PC_C2S, PC_TL_CMD);
+	for (v = 0; v < n && v < sizeof(l->verb) - 1 && p[v] != ' '; v++)
+		;
+	if (l != NULL)
+		for (i = 0; i < v; i++)
+			l->verb[i] =
+			    (char)(p[i] >= 'a' && p[i] <= 'z' ? p[i] - 'a' + 'A'
+			                                      : p[i]);
+	if (v == 4 && pc_ieq(p, "DATA", 4) && n == 4)
+		t->data_at = pc_tr_awaited(t);
+	else if (v == 8 && pc_ieq(p, "STARTTLS", 8) && n == 8)
+		t->tls_at = pc_tr_awaited(t);
+	else if (v == 4 && pc_ieq(p, "AUTH", 4)) {
+		t->auth_at = pc_tr_awaited(t);
+		/* RFC 4954 §4: an initial response follows the
+		 * mechanism; keep the verb and the mechanism. */
+		for (i = v + 1; i < n && p[i] != ' '; i++)
+			;
+		if (i < n) {
+			if (l != NULL) {
+				pc_tl_text(l, p, i);
+				pc_tl_text(l, " ***", 4);
+			}
+			return;
+		}
+	}
+	if (l != NULL) {
+		pc_tl_text(l, p, n);
+		l->cut |= full > n;
+	}
+}
+
+static void
+pc_tr_reply(
+    struct pc_ctx *c, struct pc_trace *t, const char *p, size_t n, size_t full)
+{
+	struct pc_tline *l;
+	unsigned code = 0, num;
+	int last;
+
+	if (n >= 3 && p[0] >= '1' && p[0] <= '5' && p[1] >= '0' &&
+	    p[1] <= '9' && p[2] >= '0' && p[2] <= '9')
+		code = (unsigned)(p[0] - '0') * 100 +
+		       (unsigned)(p[1] - '0') * 10 + (unsigned)(p[2] - '0');
+	last = !(n >= 4 && p[3] == '-');
+	if (t->in_reply && t->reply_kept) {
+		/* A continuation: its text after "NNN-" joins the line. */
+		l = &t->l[t->reply_at];
+		pc_tl_text(l, " | ", 3);
+		if (n > 4)
+			pc_tl_text(l, p + 4, n - 4);
+	} else {
+		l = pc_tr_add(c, t, PC_S2C, PC_TL_REPLY);
+		t->reply_kept = l != NULL;
+		t->reply_at = t->n - 1;
+		if (l != NULL) {
+			l->code = (unsigned short)code;
+			pc_tl_text(l, p, n);
+			l->cut |= full > n;
+		}
+	}
+	t->in_reply = !last;
+	if (!last)
+		return;
+	if (!t->greeted) {
+		t->greeted = 1;
+		return;
+	}
+	num = ++t->replies;
+	if (t->data_at != 0 && num == t->data_at) {
+		t->data_at = 0;
+		/* RFC 5321 §4.1.1.4: data only after a 354. */
+		if (code == 354) {
+			t->in_body = 1;
+			t->body_bytes = t->body_lines = 0;
+		}
+	}
+	if (t->auth_at != 0 && num >= t->auth_at) {
+		if (code == 334)
+			t->secret = 1;
+		else
+			t->auth_at = 0;
+		/* Each 334 awaits one more response line. */
+		if (code == 334) {
+			t->cmds++;
+			t->auth_at = t->cmds;
+		}
+	}
+	if (t->tls_at != 0 && num == t->tls_at) {
+		t->tls_at = 0;
+		if (code == 220) {
+			t->opaque = 1;
+			l = pc_tr_add(c, t, PC_S2C, PC_TL_TLS);
+			if (l != NULL)
+				pc_tl_text(
+				    l, "[TLS from here: not readable]", 29);
+		}
+	}
+}
+
+/* In-order bytes of one direction, for the dialogue. */
+static void
+pc_tr_feed(
+    struct pc_ctx *c, struct pc_sess *s, int dir, const uint8_t *p, size_t n)
+{
+	struct pc_trace *t = s->tr;
+	size_t i, keep;
+	int eol;
+
+	for (i = 0; i < n && !t->opaque; i++) {
+		eol = 0;
+		if (p[i] == '\n' && (dir == PC_S2C || t->pcr[dir])) {
+			/* The CR is not part of the line. */
+			if (t->pcr[dir] && t->plen[dir] > 0)
+				t->plen[dir]--;
+			eol = 1;
+		} else {
+			if (t->plen[dir] < sizeof(t->part[dir]))
+				t->part[dir][t->plen[dir]] = (char)p[i];
+			t->plen[dir]++;
+		}
+		t->pcr[dir] = p[i] == '\r';
+		if (!eol)
+			continue;
+		keep = t->plen[dir] < sizeof(t->part[dir])
+		           ? t->plen[dir]
+		           : sizeof(t->part[dir]);
+		if (dir == PC_C2S)
+			pc_tr_cmd(c, t, t->part[dir], keep, t->plen[dir]);
+		else
+			pc_tr_reply(c, t, t->part[dir], keep, t->plen[dir]);
+		t->plen[dir] = 0;
+		t->pcr[dir] = 0;
+	}
+}
+
 /* Makes room for n more bytes in d's buffer, growing it up to max;
  * returns the room there is (0 when full). */
 static size_t
@@ -990,6 +1101,8 @@ pc_inorder(
 	size_t room;
 
 	d->bytes += n;
+	if (s->tr != NULL)
+		pc_tr_feed(c, s, dir, p, n);
 	while (n > 0 && s->replay) {
 		room = pc_room(d, n, c->o.buf_max);
 		if (room == 0) {
@@ -1222,6 +1335,17 @@ pc_count(struct pc_ctx *c, const struct pc_sess *s)
 	t->hostile_sess += bad;
 }
 
+/* Frees an ended session kept for -T, taking it off q. */
+static void
+pc_sess_free(struct pc_sess *s, struct pc_sessq *q)
+{
+	TAILQ_REMOVE(q, s, lru);
+	if (s->tr != NULL)
+		free(s->tr->l);
+	free(s->tr);
+	free(s);
+}
+
 /* Reports s and forgets it. */
 static void
 pc_finish(struct pc_ctx *c, struct pc_sess *s, const char *end)
@@ -1236,8 +1360,10 @@ pc_finish(struct pc_ctx *c, struct pc_sess *s, const char *end)
 	if (strcmp(end, "open") == 0 && s->d[PC_C2S].fin_seen &&
 	    s->d[PC_S2C].fin_seen)
 		end = "fin";
-	pc_print(c, s, end);
+	if (!c->o.trace)
+		pc_print(c, s, end);
 	pc_count(c, s);
+	s->end = end;
 	pp = &c->hash[pc_hash(
 	    s->family, s->caddr, s->cport, s->saddr, s->sport)];
 	while (*pp != NULL && *pp != s)
@@ -1249,12 +1375,24 @@ pc_finish(struct pc_ctx *c, struct pc_sess *s, const char *end)
 	c->ended++;
 	pc_dir_drop(&s->d[PC_C2S]);
 	pc_dir_drop(&s->d[PC_S2C]);
-	free(s);
+	if (s->tr == NULL) {
+		free(s);
+		return;
+	}
+	/* -T: kept until the end, where the legs are paired; at most -n
+	 * of them (the oldest go first). */
+	if (c->ndone >= c->o.sess_max) {
+		pc_sess_free(TAILQ_FIRST(&c->done), &c->done);
+		c->ndone--;
+		c->dropped++;
+	}
+	TAILQ_INSERT_TAIL(&c->done, s, lru);
+	c->ndone++;
 }
 
 static struct pc_sess *
-pc_new(
-    struct pc_ctx *c, const struct pc_pkt *k, int client_is_src, int midstream)
+pc_new(struct pc_ctx *c, const struct nat_pkt_tcp *k, int client_is_src,
+    int midstream)
 {
 	struct pc_sess *s;
 	unsigned h;
@@ -1274,6 +1412,13 @@ pc_new(
 	TAILQ_INIT(&s->d[PC_C2S].ooo);
 	TAILQ_INIT(&s->d[PC_S2C].ooo);
 	smtpfix_stream_init(&s->sm, &c->pol);
+	if (c->o.trace) {
+		s->tr = calloc(1, sizeof(*s->tr));
+		if (s->tr == NULL) {
+			free(s);
+			return NULL;
+		}
+	}
 	if (midstream)
 		s->notes |= 1u << PC_N_MIDSTREAM;
 	else
@@ -1294,16 +1439,17 @@ pc_done(const struct pc_dir *d)
 
 /* One segment of session s in direction dir.  Returns 1 if s ended. */
 static int
-pc_segment(struct pc_ctx *c, struct pc_sess *s, int dir, const struct pc_pkt *k)
+pc_segment(
+    struct pc_ctx *c, struct pc_sess *s, int dir, const struct nat_pkt_tcp *k)
 {
 	struct pc_dir *d = &s->d[dir], *o = &s->d[!dir];
 	uint32_t seq = k->seq;
 
-	if (k->flags & PC_TH_RST) {
+	if (k->flags & NAT_PKT_TH_RST) {
 		pc_finish(c, s, "rst");
 		return 1;
 	}
-	if (k->flags & PC_TH_SYN) {
+	if (k->flags & NAT_PKT_TH_SYN) {
 		if (!d->syn) {
 			d->syn = 1;
 			d->isn = seq;
@@ -1315,13 +1461,13 @@ pc_segment(struct pc_ctx *c, struct pc_sess *s, int dir, const struct pc_pkt *k)
 		seq++; /* the SYN takes one sequence number */
 	}
 	/* The peer's next byte, from an ACK, if its SYN was missed. */
-	if ((k->flags & PC_TH_ACK) && !o->have_next &&
+	if ((k->flags & NAT_PKT_TH_ACK) && !o->have_next &&
 	    !(s->notes & (1u << PC_N_MIDSTREAM))) {
 		o->next = k->ack;
 		o->have_next = 1;
 	}
 	pc_data(c, s, dir, seq, k->data, k->len, k->real_len);
-	if ((k->flags & PC_TH_FIN) && !d->fin_seen) {
+	if ((k->flags & NAT_PKT_TH_FIN) && !d->fin_seen) {
 		d->fin_seen = 1;
 		d->fin_seq = seq + (uint32_t)k->real_len;
 		/* Nothing was ever seen of this direction. */
@@ -1353,40 +1499,29 @@ pc_expire(struct pc_ctx *c)
 static void
 pc_packet(struct pc_ctx *c, const struct pcap_pkthdr *h, const uint8_t *p)
 {
-	struct pc_pkt k;
+	struct nat_pkt_tcp k;
 	struct pc_sess *s;
-	size_t off;
 	int dir, syn, ack, client_is_src;
 
 	c->st.packets++;
 	c->now = h->ts;
 	pc_expire(c);
-	switch (pc_link(c->dlt, p, h->caplen, &off)) {
-	case PC_P_OK:
-		break;
-	case PC_P_NOT_TCP:
-		c->st.ignored++;
-		return;
-	default:
-		c->st.malformed++;
-		return;
-	}
 	memset(&k, 0, sizeof(k));
-	switch (pc_ip(p + off, h->caplen - off, &k)) {
-	case PC_P_OK:
+	switch (nat_pkt_parse((enum nat_pkt_link)c->link, p, h->caplen, &k)) {
+	case NAT_PKT_OK:
 		break;
-	case PC_P_NOT_TCP:
+	case NAT_PKT_NOT_TCP:
 		c->st.ignored++;
 		return;
-	case PC_P_FRAG:
+	case NAT_PKT_FRAG:
 		c->st.fragments++;
 		return;
 	default:
 		c->st.malformed++;
 		return;
 	}
-	syn = (k.flags & PC_TH_SYN) != 0;
-	ack = (k.flags & PC_TH_ACK) != 0;
+	syn = (k.flags & NAT_PKT_TH_SYN) != 0;
+	ack = (k.flags & NAT_PKT_TH_ACK) != 0;
 	dir = PC_C2S;
 	s = pc_find(c, k.family, k.src, k.sport, k.dst, k.dport);
 	if (s == NULL) {
@@ -1481,6 +1616,738 @@ pc_summary(const struct pc_ctx *c)
 		    (unsigned long long)t->helo_domain);
 }
 
+/*
+ * -T: pairing each client leg with its upstream leg.  What is known of
+ * the gateway comes from its config (-C: the [pair NAME] sections,
+ * each an IPv4 and an IPv6 address standing for each other) and its log
+ * (-L: "session=ID event=open client=C local=L dest=D" for each session).
+ * Without either, legs are paired by timing alone: the gateway opens the
+ * upstream connection right after it accepts the client's.
+ */
+
+#define PC_MAP_PAIRS 1024         /* pairs read from -C */
+#define PC_MAP_OPENS 65536        /* open lines read from -L */
+#define PC_PAIR_WINDOW_US 5000000 /* upstream SYN after the client's */
+#define PC_COL 44                 /* width of a column of the side-by-side */
+
+struct pc_ep {
+	struct nat_addr a;
+	unsigned port; /* 0: any */
+};
+
+struct pc_open {
+	char id[12];
+	struct pc_ep client, local, dest;
+	int used;
+};
+
+struct pc_gwmap {
+	struct nat_addr pair[PC_MAP_PAIRS][2]; /* [0] IPv4, [1] IPv6 */
+	unsigned npairs;
+	struct pc_open *open;
+	unsigned nopen;
+};
+
+static int
+pc_ep_match(const struct pc_ep *e, int family, const uint8_t *a, uint16_t port)
+{
+	if (e->a.family != family || (e->port != 0 && e->port != port))
+		return 0;
+	if (family == AF_INET)
+		return memcmp(&e->a.u.v4, a, 4) == 0;
+	return memcmp(&e->a.u.v6, a, 16) == 0;
+}
+
+static void
+pc_trim(const char **p, size_t *n)
+{
+	while (*n > 0 && (**p == ' ' || **p == '\t')) {
+		(*p)++;
+		(*n)--;
+	}
+	while (*n > 0 && ((*p)[*n - 1] == ' ' || (*p)[*n - 1] == '\t' ||
+	                     (*p)[*n - 1] == '\r' || (*p)[*n - 1] == '\n'))
+		(*n)--;
+}
+
+/* -C: the [pair NAME] sections of smtp64.conf(5).  Everything else is
+ * smtp64d's to check (smtp64d -t); here a line that does not parse is
+ * skipped. */
+static int
+pc_map_conf(struct pc_gwmap *m, const char *file)
+{
+	FILE *f;
+	char line[1024], *eq;
+	const char *k, *v;
+	size_t kn, vn;
+	int in_pair = 0, have[2] = {0, 0};
+	struct nat_addr a;
+
+	f = fopen(file, "r");
+	if (f == NULL) {
+		fprintf(stderr, "smtp64-pcap: %s: %s\n", file, strerror(errno));
+		return -1;
+	}
+	while (fgets(line, sizeof(line), f) != NULL) {
+		k = line;
+		kn = strlen(line);
+		pc_trim(&k, &kn);
+		if (kn == 0 || k[0] == '#' || k[0] == ';')
+			continue;
+		if (k[0] == '[') {
+			if (in_pair && have[0] && have[1])
+				m->npairs++;
+			in_pair = kn > 6 && strncmp(k, "[pair ", 6) == 0 &&
+			          m->npairs < PC_MAP_PAIRS;
+			have[0] = have[1] = 0;
+			continue;
+		}
+		eq = memchr(k, '=', kn);
+		if (!in_pair || eq == NULL)
+			continue;
+		v = eq + 1;
+		vn = kn - (size_t)(v - k);
+		kn = (size_t)(eq - k);
+		pc_trim(&k, &kn);
+		pc_trim(&v, &vn);
+		if (nat_addr_parse(v, vn, &a) != 0)
+			continue;
+		if (kn == 4 && memcmp(k, "ipv4", 4) == 0 &&
+		    a.family == AF_INET) {
+			m->pair[m->npairs][0] = a;
+			have[0] = 1;
+		} else if (kn == 4 && memcmp(k, "ipv6", 4) == 0 &&
+		           a.family == AF_INET6) {
+			m->pair[m->npairs][1] = a;
+			have[1] = 1;
+		}
+	}
+	if (in_pair && have[0] && have[1])
+		m->npairs++;
+	fclose(f);
+	return 0;
+}
+
+/* The value of "key=" in line, as an endpoint. */
+static int
+pc_log_ep(const char *line, const char *key, struct pc_ep *e)
+{
+	const char *p, *end;
+
+	p = strstr(line, key);
+	if (p == NULL)
+		return -1;
+	p += strlen(key);
+	for (end = p; *end != '\0' && *end != ' ' && *end != '\n'; end++)
+		;
+	e->port = 0;
+	return nat_addr_parse_port(p, (size_t)(end - p), 0, &e->a, &e->port);
+}
+
+/* -L: smtp64d's "event=open" lines (syslog or -f). */
+static int
+pc_map_log(struct pc_gwmap *m, const char *file)
+{
+	FILE *f;
+	char line[2048];
+	const char *p;
+	struct pc_open o;
+	size_t n;
+
+	f = fopen(file, "r");
+	if (f == NULL) {
+		fprintf(stderr, "smtp64-pcap: %s: %s\n", file, strerror(errno));
+		return -1;
+	}
+	m->open = calloc(PC_MAP_OPENS, sizeof(*m->open));
+	if (m->open == NULL) {
+		fclose(f);
+		fprintf(stderr, "smtp64-pcap: out of memory\n");
+		return -1;
+	}
+	while (
+	    fgets(line, sizeof(line), f) != NULL && m->nopen < PC_MAP_OPENS) {
+		if (strstr(line, " event=open ") == NULL)
+			continue;
+		p = strstr(line, "session=");
+		if (p == NULL)
+			continue;
+		p += 8;
+		memset(&o, 0, sizeof(o));
+		for (n = 0;
+		     n < sizeof(o.id) - 1 && ((p[n] >= '0' && p[n] <= '9') ||
+		                                 (p[n] >= 'a' && p[n] <= 'f'));
+		     n++)
+			o.id[n] = p[n];
+		if (n == 0 || pc_log_ep(line, " client=", &o.client) != 0 ||
+		    pc_log_ep(line, " local=", &o.local) != 0 ||
+		    pc_log_ep(line, " dest=", &o.dest) != 0)
+			continue;
+		m->open[m->nopen++] = o;
+	}
+	fclose(f);
+	return 0;
+}
+
+/* -C: the other address of the pair holding a; 0 if none. */
+static int
+pc_map_partner(
+    const struct pc_gwmap *m, int family, const uint8_t *a, struct pc_ep *out)
+{
+	unsigned i;
+	struct pc_ep e;
+	int f;
+
+	for (i = 0; i < m->npairs; i++)
+		for (f = 0; f < 2; f++) {
+			e.a = m->pair[i][f];
+			e.port = 0;
+			if (pc_ep_match(&e, family, a, 0)) {
+				out->a = m->pair[i][!f];
+				out->port = 0;
+				return 1;
+			}
+		}
+	return 0;
+}
+
+static long long
+pc_us(const struct timeval *a, const struct timeval *b)
+{
+	return (long long)(a->tv_sec - b->tv_sec) * 1000000 +
+	       (a->tv_usec - b->tv_usec);
+}
+
+/* How a, a client leg, was paired with b; NULL if b cannot be its
+ * upstream leg. */
+static const char *
+pc_pair_test(const struct pc_gwmap *m, const struct pc_sess *a,
+    const struct pc_sess *b, const struct pc_open *o)
+{
+	struct pc_ep want;
+	long long d = pc_us(&b->first, &a->first);
+
+	if (b->peer != NULL || b == a || d < 0 || d > PC_PAIR_WINDOW_US)
+		return NULL;
+	/* The upstream leg starts at the gateway, not at the client. */
+	if (b->family == a->family && memcmp(b->caddr, a->caddr, 16) == 0)
+		return NULL;
+	if (o != NULL)
+		return pc_ep_match(&o->dest, b->family, b->saddr, b->sport)
+		           ? "log"
+		           : NULL;
+	if (m != NULL && m->npairs > 0) {
+		if (!pc_map_partner(m, a->family, a->saddr, &want))
+			return NULL;
+		return pc_ep_match(&want, b->family, b->saddr, b->sport)
+		           ? "config"
+		           : NULL;
+	}
+	return "timing";
+}
+
+/* The log's open line of client leg a, if any. */
+static struct pc_open *
+pc_pair_open(struct pc_gwmap *m, const struct pc_sess *a)
+{
+	unsigned i;
+	struct pc_open *o;
+
+	if (m == NULL)
+		return NULL;
+	for (i = 0; i < m->nopen; i++) {
+		o = &m->open[i];
+		if (!o->used &&
+		    pc_ep_match(&o->client, a->family, a->caddr, a->cport) &&
+		    pc_ep_match(&o->local, a->family, a->saddr, a->sport))
+			return o;
+	}
+	return NULL;
+}
+
+/*
+ * Alignment of the two dialogues: a longest common subsequence over
+ * lines that match by kind and verb (commands) or code (replies), so a
+ * rewritten HELO argument still lines up.
+ */
+struct pc_row {
+	const struct pc_tline *c, *u; /* either may be NULL */
+	char mark;                    /* '=', '~', 'G', '+', '!' */
+	const char *note;
+};
+
+static int
+pc_tl_match(const struct pc_tline *a, const struct pc_tline *b)
+{
+	if (a->kind != b->kind)
+		return 0;
+	switch (a->kind) {
+	case PC_TL_CMD:
+		return strcmp(a->verb, b->verb) == 0;
+	case PC_TL_REPLY:
+		return a->code == b->code;
+	default:
+		return 1;
+	}
+}
+
+static int
+pc_tl_same(const struct pc_tline *a, const struct pc_tline *b)
+{
+	return a->len == b->len && memcmp(a->text, b->text, a->len) == 0;
+}
+
+static int
+pc_is_helo(const struct pc_tline *l)
+{
+	return l->kind == PC_TL_CMD &&
+	       (strcmp(l->verb, "HELO") == 0 || strcmp(l->verb, "EHLO") == 0);
+}
+
+/* How well two lines match: 0 not at all, 1 same verb or code, 2 the
+ * same text (or a HELO/EHLO, whose argument the gateway rewrites).  The
+ * best total pairs a relayed command with its copy, not with a lookalike
+ * that the gateway refused. */
+static unsigned
+pc_tl_score(const struct pc_tline *a, const struct pc_tline *b)
+{
+	if (!pc_tl_match(a, b))
+		return 0;
+	return pc_tl_same(a, b) || pc_is_helo(a) ? 2 : 1;
+}
+
+/* Fills rows (capacity 2 * PC_TR_LINES); returns how many, and the
+ * index of the first divergence in *div (-1: none). */
+static size_t
+pc_align(const struct pc_trace *ct, const struct pc_trace *ut,
+    struct pc_row *rows, long *div)
+{
+	size_t n = ct->n, m = ut->n, i, j, r = 0;
+	unsigned short *L;
+	unsigned w, best;
+	int gw = 0;
+
+	*div = -1;
+	L = calloc((n + 1) * (m + 1), sizeof(*L));
+	if (L == NULL)
+		return 0;
+	/* L[i][j]: the best score of the dialogues from line i and j. */
+	for (i = n; i-- > 0;)
+		for (j = m; j-- > 0;) {
+			w = pc_tl_score(&ct->l[i], &ut->l[j]);
+			best = L[(i + 1) * (m + 1) + j];
+			if (L[i * (m + 1) + j + 1] > best)
+				best = L[i * (m + 1) + j + 1];
+			if (w > 0 && L[(i + 1) * (m + 1) + j + 1] + w > best)
+				best = L[(i + 1) * (m + 1) + j + 1] + w;
+			L[i * (m + 1) + j] = (unsigned short)best;
+		}
+	i = j = 0;
+	while (i < n || j < m) {
+		memset(&rows[r], 0, sizeof(rows[r]));
+		w = i < n && j < m ? pc_tl_score(&ct->l[i], &ut->l[j]) : 0;
+		if (w > 0 &&
+		    L[i * (m + 1) + j] == L[(i + 1) * (m + 1) + j + 1] + w) {
+			rows[r].c = &ct->l[i++];
+			rows[r].u = &ut->l[j++];
+			gw = 0;
+			if (pc_is_helo(rows[r].c) &&
+			    !pc_tl_same(rows[r].c, rows[r].u)) {
+				rows[r].mark = '~';
+				rows[r].note = "HELO rewritten";
+			} else if (!pc_tl_same(rows[r].c, rows[r].u)) {
+				/* A command rewritten, or a reply of the
+				 * gateway's own or edited (an EHLO list). */
+				rows[r].mark = '~';
+				rows[r].note = rows[r].c->kind == PC_TL_CMD
+				                   ? "changed by the gateway"
+				                   : "reply differs";
+			} else {
+				rows[r].mark = '=';
+			}
+		} else if (i < n && (j >= m || L[(i + 1) * (m + 1) + j] >=
+		                                   L[i * (m + 1) + j + 1])) {
+			rows[r].c = &ct->l[i++];
+			if (rows[r].c->kind == PC_TL_CMD) {
+				/* A command that never went upstream. */
+				rows[r].mark = 'G';
+				rows[r].note = "answered by the gateway";
+				gw = 1;
+			} else if (gw && rows[r].c->kind == PC_TL_REPLY) {
+				rows[r].mark = 'G';
+				rows[r].note = "the gateway's reply";
+				gw = 0;
+			} else {
+				rows[r].mark = '!';
+			}
+		} else {
+			rows[r].u = &ut->l[j++];
+			rows[r].mark = '+';
+			rows[r].note = "upstream only";
+			gw = 0;
+			/* A command of the gateway's own upstream is
+			 * expected (e.g. its STARTTLS, its QUIT); any other
+			 * lone line is a divergence. */
+			if (rows[r].u->kind != PC_TL_CMD &&
+			    !(r > 0 && rows[r - 1].mark == '+'))
+				rows[r].mark = '!';
+		}
+		if (rows[r].mark == '!') {
+			rows[r].note = "the legs diverge";
+			if (*div < 0)
+				*div = (long)r;
+		}
+		r++;
+	}
+	free(L);
+	return r;
+}
+
+/* One line of a leg's dialogue as text: "C: ..." or "S: ...". */
+static size_t
+pc_tl_fmt(const struct pc_tline *l, char *dst, size_t cap)
+{
+	size_t o = 0, i;
+	unsigned char ch;
+	int n;
+
+	if (l == NULL) {
+		dst[0] = '\0';
+		return 0;
+	}
+	n = snprintf(dst, cap, "%s",
+	    l->kind == PC_TL_REPLY || l->kind == PC_TL_TLS ? "S: " : "C: ");
+	o = n > 0 ? (size_t)n : 0;
+	for (i = 0; i < l->len && o + 5 < cap; i++) {
+		ch = (unsigned char)l->text[i];
+		if (ch >= 0x20 && ch < 0x7f && ch != '\\') {
+			dst[o++] = (char)ch;
+		} else {
+			n = snprintf(dst + o, cap - o, "\\x%02x", ch);
+			o += n > 0 ? (size_t)n : 0;
+		}
+	}
+	if (l->cut && o + 4 < cap) {
+		memcpy(dst + o, "...", 3);
+		o += 3;
+	}
+	dst[o] = '\0';
+	return o;
+}
+
+static void
+pc_json_str(const char *p, size_t n)
+{
+	size_t i;
+	unsigned char ch;
+
+	putchar('"');
+	for (i = 0; i < n; i++) {
+		ch = (unsigned char)p[i];
+		if (ch == '"' || ch == '\\')
+			printf("\\%c", ch);
+		else if (ch < 0x20 || ch >= 0x7f)
+			printf("\\u%04x", ch); /* bytes as Latin-1 */
+		else
+			putchar(ch);
+	}
+	putchar('"');
+}
+
+static void
+pc_ep_text(int family, const uint8_t *a, uint16_t port, char *dst, size_t cap)
+{
+	struct nat_addr na;
+	char buf[INET6_ADDRSTRLEN];
+
+	memset(&na, 0, sizeof(na));
+	na.family = family;
+	if (family == AF_INET)
+		memcpy(&na.u.v4, a, 4);
+	else
+		memcpy(&na.u.v6, a, 16);
+	if (nat_addr_fmt(&na, buf, sizeof(buf)) < 0)
+		buf[0] = '\0';
+	snprintf(dst, cap, family == AF_INET6 ? "[%s]:%u" : "%s:%u", buf, port);
+}
+
+/* The first HELO/EHLO argument of a leg ("" if none). */
+static void
+pc_tr_helo(const struct pc_trace *t, const char **arg, size_t *len)
+{
+	size_t i;
+	const struct pc_tline *l;
+
+	*arg = "";
+	*len = 0;
+	for (i = 0; i < t->n; i++) {
+		l = &t->l[i];
+		if (pc_is_helo(l)) {
+			*arg = l->len > 5 ? l->text + 5 : "";
+			*len = l->len > 5 ? l->len - 5 : 0;
+			return;
+		}
+	}
+}
+
+struct pc_tstats {
+	uint64_t pairs, unpaired, rewritten, gw_answered, diverged;
+};
+
+static void
+pc_leg_json(const char *name, const struct pc_sess *s)
+{
+	char src[64], dst[64];
+	const char *h;
+	size_t hn;
+
+	pc_ep_text(s->family, s->caddr, s->cport, src, sizeof(src));
+	pc_ep_text(s->family, s->saddr, s->sport, dst, sizeof(dst));
+	pc_tr_helo(s->tr, &h, &hn);
+	printf("\"%s\":{\"src\":\"%s\",\"dst\":\"%s\",\"start\":\"", name, src,
+	    dst);
+	pc_time_put(&s->first);
+	printf("\",\"helo\":");
+	pc_json_str(h, hn);
+	printf(",\"end\":\"%s\",\"lines_dropped\":%d}", s->end, s->tr->more);
+}
+
+static void
+pc_leg_text(const char *name, const struct pc_sess *s)
+{
+	char src[64], dst[64];
+
+	pc_ep_text(s->family, s->caddr, s->cport, src, sizeof(src));
+	pc_ep_text(s->family, s->saddr, s->sport, dst, sizeof(dst));
+	printf(" %s=%s>%s %s_end=%s", name, src, dst, name, s->end);
+}
+
+/* Prints client leg a beside its upstream leg b. */
+static void
+pc_pair_print(struct pc_ctx *c, const struct pc_sess *a,
+    const struct pc_sess *b, const char *how, const char *id, uint64_t no,
+    struct pc_tstats *ts)
+{
+	struct pc_row *rows;
+	size_t n, i, gw = 0;
+	long div;
+	int rew = 0;
+	char lt[PC_TR_TEXT * 4 + 8], rt[PC_TR_TEXT * 4 + 8];
+	const char *ha, *hb;
+	size_t hna, hnb;
+
+	rows = calloc(2 * PC_TR_LINES + 2, sizeof(*rows));
+	if (rows == NULL) {
+		fprintf(stderr, "smtp64-pcap: out of memory\n");
+		return;
+	}
+	n = pc_align(a->tr, b->tr, rows, &div);
+	for (i = 0; i < n; i++) {
+		rew |= rows[i].note != NULL &&
+		       strcmp(rows[i].note, "HELO rewritten") == 0;
+		gw += rows[i].mark == 'G' && rows[i].c->kind == PC_TL_CMD;
+	}
+	ts->pairs++;
+	ts->rewritten += rew;
+	ts->gw_answered += gw;
+	ts->diverged += div >= 0;
+	pc_tr_helo(a->tr, &ha, &hna);
+	pc_tr_helo(b->tr, &hb, &hnb);
+	if (c->o.json) {
+		printf("{\"pair\":%llu,\"session\":", (unsigned long long)no);
+		if (id != NULL)
+			printf("\"%s\"", id);
+		else
+			printf("null");
+		printf(",\"paired_by\":\"%s\",", how);
+		pc_leg_json("client", a);
+		putchar(',');
+		pc_leg_json("upstream", b);
+		printf(",\"helo_rewritten\":%s,\"gateway_answered\":%zu,"
+		       "\"diverge\":",
+		    rew ? "true" : "false", gw);
+		if (div >= 0)
+			printf("%ld", div);
+		else
+			printf("null");
+		printf(",\"rows\":[");
+		for (i = 0; i < n; i++) {
+			printf("%s{\"mark\":\"%c\",\"client\":",
+			    i > 0 ? "," : "", rows[i].mark);
+			if (rows[i].c != NULL) {
+				pc_tl_fmt(rows[i].c, lt, sizeof(lt));
+				pc_json_str(lt, strlen(lt));
+			} else
+				printf("null");
+			printf(",\"upstream\":");
+			if (rows[i].u != NULL) {
+				pc_tl_fmt(rows[i].u, rt, sizeof(rt));
+				pc_json_str(rt, strlen(rt));
+			} else
+				printf("null");
+			if (rows[i].note != NULL)
+				printf(",\"note\":\"%s\"", rows[i].note);
+			putchar('}');
+		}
+		printf("]}\n");
+		free(rows);
+		return;
+	}
+	printf("pair=%llu session=%s paired_by=%s", (unsigned long long)no,
+	    id != NULL ? id : "-", how);
+	pc_leg_text("client", a);
+	pc_leg_text("upstream", b);
+	printf(
+	    " delay_ms=%lld helo_client=", pc_us(&b->first, &a->first) / 1000);
+	if (hna > 0)
+		pc_esc_put(ha, hna);
+	else
+		printf("-");
+	printf(" helo_upstream=");
+	if (hnb > 0)
+		pc_esc_put(hb, hnb);
+	else
+		printf("-");
+	printf(" helo_rewritten=%s gateway_answered=%zu diverge=",
+	    rew ? "yes" : "no", gw);
+	if (div >= 0)
+		printf("%ld\n", div + 1);
+	else
+		printf("-\n");
+	printf("    %-*s   %s\n", PC_COL, "client leg", "upstream leg");
+	for (i = 0; i < n; i++) {
+		pc_tl_fmt(rows[i].c, lt, sizeof(lt));
+		pc_tl_fmt(rows[i].u, rt, sizeof(rt));
+		/* The left column is cut to its width, the right one
+		 * is the end of the line. */
+		if (strlen(lt) > PC_COL)
+			memcpy(lt + PC_COL - 3, "...", 4);
+		printf("  %c %-*s | %-*s%s%s\n", rows[i].mark, PC_COL, lt,
+		    rows[i].note != NULL ? PC_COL : 0, rt,
+		    rows[i].note != NULL ? "  <- " : "",
+		    rows[i].note != NULL ? rows[i].note : "");
+	}
+	printf("\n");
+	free(rows);
+}
+
+static void
+pc_single_print(struct pc_ctx *c, const struct pc_sess *s, const char *leg,
+    struct pc_tstats *ts)
+{
+	size_t i;
+	char t[PC_TR_TEXT * 4 + 8];
+
+	ts->unpaired++;
+	if (c->o.json) {
+		printf("{\"unpaired\":\"%s\",", leg);
+		pc_leg_json("leg", s);
+		printf(",\"lines\":[");
+		for (i = 0; i < s->tr->n; i++) {
+			pc_tl_fmt(&s->tr->l[i], t, sizeof(t));
+			if (i > 0)
+				putchar(',');
+			pc_json_str(t, strlen(t));
+		}
+		printf("]}\n");
+		return;
+	}
+	printf("unpaired leg=%s", leg);
+	pc_leg_text("session", s);
+	printf("\n");
+	for (i = 0; i < s->tr->n; i++) {
+		pc_tl_fmt(&s->tr->l[i], t, sizeof(t));
+		printf("    %s\n", t);
+	}
+	printf("\n");
+}
+
+static int
+pc_first_cmp(const void *x, const void *y)
+{
+	const struct pc_sess *a = *(const struct pc_sess *const *)x;
+	const struct pc_sess *b = *(const struct pc_sess *const *)y;
+	long long d = pc_us(&a->first, &b->first);
+
+	if (d != 0)
+		return d < 0 ? -1 : 1;
+	return a->id < b->id ? -1 : a->id > b->id;
+}
+
+/* -T at the end: pairs every kept session and prints the pairs. */
+static void
+pc_trace_report(struct pc_ctx *c)
+{
+	struct pc_sess **v, *s;
+	struct pc_open *o;
+	struct pc_tstats ts;
+	const char *how;
+	size_t n = 0, i, j;
+	uint64_t no = 0;
+
+	memset(&ts, 0, sizeof(ts));
+	v = calloc(c->ndone + 1, sizeof(*v));
+	if (v == NULL) {
+		fprintf(stderr, "smtp64-pcap: out of memory\n");
+		return;
+	}
+	TAILQ_FOREACH(s, &c->done, lru)
+	v[n++] = s;
+	qsort(v, n, sizeof(*v), pc_first_cmp);
+	if (!c->o.json)
+		printf("marks: = same on both legs, ~ changed by the gateway, "
+		       "G answered by the gateway, + upstream only, ! the "
+		       "legs diverge\n\n");
+	for (i = 0; i < n; i++) {
+		if (v[i]->peer != NULL)
+			continue;
+		o = pc_pair_open(c->map, v[i]);
+		/* With a log, a client leg is one the log names. */
+		if (o == NULL && c->map != NULL && c->map->nopen > 0)
+			continue;
+		for (j = i + 1; j < n; j++) {
+			how = pc_pair_test(c->map, v[i], v[j], o);
+			if (how == NULL)
+				continue;
+			v[i]->peer = v[j];
+			v[j]->peer = v[i];
+			if (o != NULL)
+				o->used = 1;
+			pc_pair_print(c, v[i], v[j], how,
+			    o != NULL ? o->id : NULL, ++no, &ts);
+			break;
+		}
+	}
+	for (i = 0; i < n; i++)
+		if (v[i]->peer == NULL)
+			pc_single_print(c, v[i], "unknown", &ts);
+	if (c->o.json)
+		printf("{\"summary\":{\"sessions\":%zu,\"pairs\":%llu,"
+		       "\"unpaired\":%llu,\"helo_rewritten\":%llu,"
+		       "\"gateway_answered\":%llu,\"diverged\":%llu,"
+		       "\"dropped\":%llu}}\n",
+		    n, (unsigned long long)ts.pairs,
+		    (unsigned long long)ts.unpaired,
+		    (unsigned long long)ts.rewritten,
+		    (unsigned long long)ts.gw_answered,
+		    (unsigned long long)ts.diverged,
+		    (unsigned long long)c->dropped);
+	else
+		printf("trace: sessions=%zu pairs=%llu unpaired=%llu "
+		       "helo_rewritten=%llu gateway_answered=%llu "
+		       "diverged=%llu dropped=%llu\n",
+		    n, (unsigned long long)ts.pairs,
+		    (unsigned long long)ts.unpaired,
+		    (unsigned long long)ts.rewritten,
+		    (unsigned long long)ts.gw_answered,
+		    (unsigned long long)ts.diverged,
+		    (unsigned long long)c->dropped);
+	for (i = 0; i < n; i++)
+		pc_sess_free(v[i], &c->done);
+	c->ndone = 0;
+	free(v);
+}
+
 static void
 pc_on_signal(int sig)
 {
@@ -1491,13 +2358,13 @@ pc_on_signal(int sig)
 }
 
 static pcap_t *
-pc_open(const struct pc_opts *o, char *errbuf)
+pc_open(const struct pc_opts *o, const char *file, char *errbuf)
 {
 	pcap_t *p;
 	int rc;
 
-	if (o->file != NULL)
-		return pcap_open_offline(o->file, errbuf);
+	if (file != NULL)
+		return pcap_open_offline(file, errbuf);
 	p = pcap_create(o->iface, errbuf);
 	if (p == NULL)
 		return NULL;
@@ -1540,9 +2407,21 @@ pc_opts_parse(int argc, char **argv, struct pc_opts *o)
 	o->sess_max = PC_SESS_DEFAULT;
 	o->idle_s = PC_IDLE_DEFAULT;
 	o->summary = 1;
-	while ((ch = getopt_long(argc, argv, "c:f:hi:l:m:n:p:Pqr:st:vV",
+	while ((ch = getopt_long(argc, argv, "C:c:f:hi:jL:l:m:n:p:Pqr:sTt:vV",
 	            longopts, NULL)) != -1) {
 		switch (ch) {
+		case 'C':
+			o->conf = optarg;
+			break;
+		case 'j':
+			o->json = 1;
+			break;
+		case 'L':
+			o->log = optarg;
+			break;
+		case 'T':
+			o->trace = 1;
+			break;
 		case 'c':
 			if (opt_num(optarg, 1, UINT32_MAX, &v) != 0)
 				goto bad;
@@ -1585,7 +2464,12 @@ pc_opts_parse(int argc, char **argv, struct pc_opts *o)
 			o->summary = 0;
 			break;
 		case 'r':
-			o->file = optarg;
+			if (o->file != NULL && o->file2 != NULL)
+				goto bad;
+			if (o->file != NULL)
+				o->file2 = optarg;
+			else
+				o->file = optarg;
 			break;
 		case 's':
 			o->summary = 2;
@@ -1606,7 +2490,9 @@ pc_opts_parse(int argc, char **argv, struct pc_opts *o)
 			return -1;
 		}
 	}
-	if (optind != argc || (o->file == NULL) == (o->iface == NULL)) {
+	if (optind != argc || (o->file == NULL) == (o->iface == NULL) ||
+	    (!o->trace && (o->file2 != NULL || o->conf != NULL ||
+	                      o->log != NULL || o->json))) {
 		usage(stderr);
 		return -1;
 	}
@@ -1616,18 +2502,100 @@ bad:
 	return -1;
 }
 
+/* One capture being read: a file or a live interface. */
+struct pc_src {
+	pcap_t *p;
+	const char *name;
+	int link;
+	struct pcap_pkthdr *h; /* the packet read ahead, if any */
+	const u_char *data;
+	int eof;
+};
+
+/* Opens a source, checks its link type and sets the filter; 0 ok, else
+ * the exit status. */
+static int
+pc_src_open(struct pc_ctx *c, struct pc_src *sc, const char *file)
+{
+	struct bpf_program prog;
+	char errbuf[PCAP_ERRBUF_SIZE], filter[64];
+	const char *flt;
+	int dlt, rc;
+
+	memset(sc, 0, sizeof(*sc));
+	sc->name = file != NULL ? file : c->o.iface;
+	errbuf[0] = '\0';
+	sc->p = pc_open(&c->o, file, errbuf);
+	if (sc->p == NULL) {
+		fprintf(stderr, "smtp64-pcap: %s: %s\n", sc->name, errbuf);
+		return 1;
+	}
+	dlt = pcap_datalink(sc->p);
+	sc->link = pc_dlt_link(dlt);
+	if (sc->link < 0) {
+		fprintf(stderr, "smtp64-pcap: %s: link type %s not supported\n",
+		    sc->name,
+		    pcap_datalink_val_to_name(dlt) != NULL
+		        ? pcap_datalink_val_to_name(dlt)
+		        : "unknown");
+		return 1;
+	}
+	flt = c->o.filter;
+	if (flt == NULL) {
+		snprintf(filter, sizeof(filter), "tcp port %u", c->o.port);
+		flt = filter;
+	}
+	if (pcap_compile(sc->p, &prog, flt, 1, PCAP_NETMASK_UNKNOWN) != 0) {
+		fprintf(stderr, "smtp64-pcap: filter \"%s\": %s\n", flt,
+		    pcap_geterr(sc->p));
+		return 2;
+	}
+	rc = pcap_setfilter(sc->p, &prog);
+	pcap_freecode(&prog);
+	if (rc != 0) {
+		fprintf(stderr, "smtp64-pcap: filter \"%s\": %s\n", flt,
+		    pcap_geterr(sc->p));
+		return 1;
+	}
+	if (c->o.iface != NULL)
+		fprintf(stderr,
+		    "smtp64-pcap: listening on %s, link-type %s, filter "
+		    "\"%s\"\n",
+		    c->o.iface, pcap_datalink_val_to_name(dlt), flt);
+	return 0;
+}
+
+/* Reads ahead in sc; 0 ok or end of file, 1 a read error. */
+static int
+pc_src_fill(struct pc_src *sc)
+{
+	int rc;
+
+	while (sc->h == NULL && !sc->eof && !pc_stop) {
+		rc = pcap_next_ex(sc->p, &sc->h, &sc->data);
+		if (rc == 1)
+			return 0;
+		sc->h = NULL;
+		if (rc == 0)
+			return 0; /* live: nothing for a while */
+		sc->eof = 1;
+		if (rc != PCAP_ERROR_BREAK && rc != PCAP_ERROR_NOT_ACTIVATED &&
+		    rc != -2) {
+			fprintf(stderr, "smtp64-pcap: %s: %s\n", sc->name,
+			    pcap_geterr(sc->p));
+			return 1;
+		}
+	}
+	return 0;
+}
+
 int
 main(int argc, char **argv)
 {
 	struct pc_ctx *c;
-	struct pcap_pkthdr *h;
-	const u_char *data;
-	struct bpf_program prog;
+	struct pc_src src[2], *sc;
 	struct sigaction sa;
-	char errbuf[PCAP_ERRBUF_SIZE], filter[64];
-	const char *src, *flt;
-	pcap_t *p;
-	int rc, status = 0;
+	int i, nsrc, status = 0;
 
 	c = calloc(1, sizeof(*c));
 	if (c == NULL) {
@@ -1639,6 +2607,7 @@ main(int argc, char **argv)
 		return 2;
 	}
 	TAILQ_INIT(&c->lru);
+	TAILQ_INIT(&c->done);
 	/* Observe only: HELO relayed unchanged, the gateway's caps; bare
 	 * CR, LF and NUL in data flagged (bare_line_endings = reject). */
 	c->pol.fqdn = "smtp64-pcap.invalid";
@@ -1647,47 +2616,31 @@ main(int argc, char **argv)
 	c->pol.cmd_max = c->o.cmd_max;
 	c->pol.reply_max = PC_REPLY_MAX;
 	c->pol.hygiene = 1;
+	memset(src, 0, sizeof(src));
+	nsrc = 0;
 
-	src = c->o.file != NULL ? c->o.file : c->o.iface;
-	errbuf[0] = '\0';
-	p = pc_open(&c->o, errbuf);
-	if (p == NULL) {
-		fprintf(stderr, "smtp64-pcap: %s: %s\n", src, errbuf);
-		free(c);
-		return 1;
+	if (c->o.conf != NULL || c->o.log != NULL) {
+		c->map = calloc(1, sizeof(*c->map));
+		if (c->map == NULL) {
+			fprintf(stderr, "smtp64-pcap: out of memory\n");
+			status = 1;
+			goto out;
+		}
+		if ((c->o.conf != NULL &&
+		        pc_map_conf(c->map, c->o.conf) != 0) ||
+		    (c->o.log != NULL && pc_map_log(c->map, c->o.log) != 0)) {
+			status = 1;
+			goto out;
+		}
 	}
-	c->dlt = pcap_datalink(p);
-	if (!pc_dlt_ok(c->dlt)) {
-		fprintf(stderr, "smtp64-pcap: %s: link type %s not supported\n",
-		    src,
-		    pcap_datalink_val_to_name(c->dlt) != NULL
-		        ? pcap_datalink_val_to_name(c->dlt)
-		        : "unknown");
-		status = 1;
+	status = pc_src_open(c, &src[nsrc++], c->o.file);
+	if (status == 0 && c->o.file2 != NULL)
+		status = pc_src_open(c, &src[nsrc++], c->o.file2);
+	if (status != 0)
 		goto out;
-	}
-	flt = c->o.filter;
-	if (flt == NULL) {
-		snprintf(filter, sizeof(filter), "tcp port %u", c->o.port);
-		flt = filter;
-	}
-	if (pcap_compile(p, &prog, flt, 1, PCAP_NETMASK_UNKNOWN) != 0) {
-		fprintf(stderr, "smtp64-pcap: filter \"%s\": %s\n", flt,
-		    pcap_geterr(p));
-		status = 2;
-		goto out;
-	}
-	rc = pcap_setfilter(p, &prog);
-	pcap_freecode(&prog);
-	if (rc != 0) {
-		fprintf(stderr, "smtp64-pcap: filter \"%s\": %s\n", flt,
-		    pcap_geterr(p));
-		status = 1;
-		goto out;
-	}
 
 	if (c->o.iface != NULL) {
-		pc_live = p;
+		pc_live = src[0].p;
 		memset(&sa, 0, sizeof(sa));
 		sa.sa_handler = pc_on_signal;
 		sigemptyset(&sa.sa_mask);
@@ -1699,42 +2652,64 @@ main(int argc, char **argv)
 			goto out;
 		}
 		setvbuf(stdout, NULL, _IOLBF, 0);
-		fprintf(stderr,
-		    "smtp64-pcap: listening on %s, link-type %s, filter "
-		    "\"%s\"\n",
-		    c->o.iface, pcap_datalink_val_to_name(c->dlt), flt);
 	}
 
+	/* Packets in time order across the sources (two files of the two
+	 * legs merge into one timeline). */
 	while (!pc_stop) {
-		rc = pcap_next_ex(p, &h, &data);
-		if (rc == 1) {
-			pc_packet(c, h, data);
-			if (c->o.count > 0 && c->ended >= c->o.count)
+		sc = NULL;
+		for (i = 0; i < nsrc; i++) {
+			if (pc_src_fill(&src[i]) != 0)
+				status = 1;
+			if (src[i].h != NULL &&
+			    (sc == NULL ||
+			        timercmp(&src[i].h->ts, &sc->h->ts, <)))
+				sc = &src[i];
+		}
+		if (sc == NULL) {
+			for (i = 0; i < nsrc && src[i].eof; i++)
+				;
+			if (i == nsrc)
 				break;
-		} else if (rc == 0) {
 			/* Live capture, nothing for a while: idle
 			 * sessions still end. */
 			gettimeofday(&c->now, NULL);
 			pc_expire(c);
-		} else if (rc == PCAP_ERROR_BREAK) {
-			break;
-		} else {
-			fprintf(stderr, "smtp64-pcap: %s: %s\n", src,
-			    pcap_geterr(p));
-			status = 1;
-			break;
+			continue;
 		}
+		c->link = sc->link;
+		pc_packet(c, sc->h, sc->data);
+		sc->h = NULL;
+		if (c->o.count > 0 && c->ended >= c->o.count)
+			break;
 	}
 	while (!TAILQ_EMPTY(&c->lru))
 		pc_finish(c, TAILQ_FIRST(&c->lru), "open");
-	pc_summary(c);
+	/* The log again: a live capture has seen sessions that it logged
+	 * after the start. */
+	if (c->o.trace && c->o.iface != NULL && c->o.log != NULL) {
+		free(c->map->open);
+		c->map->open = NULL;
+		c->map->nopen = 0;
+		if (pc_map_log(c->map, c->o.log) != 0)
+			status = 1;
+	}
+	if (c->o.trace)
+		pc_trace_report(c);
+	else
+		pc_summary(c);
 	if (fflush(stdout) != 0 || ferror(stdout)) {
 		fprintf(stderr, "smtp64-pcap: write error\n");
 		status = 1;
 	}
 out:
 	pc_live = NULL;
-	pcap_close(p);
+	for (i = 0; i < nsrc; i++)
+		if (src[i].p != NULL)
+			pcap_close(src[i].p);
+	if (c->map != NULL)
+		free(c->map->open);
+	free(c->map);
 	free(c);
 	return status;
 }

@@ -20,7 +20,11 @@
 # ---------------------------------------------------------------- globals
 # Globals below are read by the scripts that source this file.
 # shellcheck disable=SC2034
-LAB_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+# LAB_LIB_DIR: this file's folder, with master.cf, mkcert.sh and
+# smtpchat.py (tests/lab in the tree, $(PREFIX)/share/smtp64/lab once
+# installed); LAB_ROOT: the source tree (in-tree runs only).
+LAB_LIB_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+LAB_ROOT=$(cd "$LAB_LIB_DIR/../.." && pwd)
 SMTP64D=${SMTP64D:-$LAB_ROOT/build/smtp64d}
 LAB_MAIN_CF=/etc/postfix/main.cf
 LAB_LOCK=/run/smtp64-lab.lock
@@ -344,7 +348,7 @@ lab_gw_conf() {
 # split on blanks on purpose (steps write a blank as \x20).  Fails, with
 # both transcripts, if either end's steps did not hold.
 lab_scene() {
-	local name=$1 srv=$2 chat="python3 $LAB_ROOT/tests/lab/smtpchat.py"
+	local name=$1 srv=$2 chat="python3 $LAB_LIB_DIR/smtpchat.py"
 	local spid rc_c rc_s
 	shift 2
 	# shellcheck disable=SC2086
@@ -457,7 +461,7 @@ smtpd_banner = \$myhostname ESMTP smtp64-lab
 biff = no
 EOF
 	# Every service runs unchrooted (no copies of /etc files needed).
-	cp "$LAB_ROOT/tests/lab/master.cf" "$dir/master.cf"
+	cp "$LAB_LIB_DIR/master.cf" "$dir/master.cf"
 	while IFS= read -r line; do
 		[ -n "${line//[[:space:]]/}" ] || continue
 		postconf -c "$dir" -e "$line" || {
@@ -580,7 +584,7 @@ lab_swaks() {
 lab_chat() {
 	local ns=$1 name=$2 host=$3
 	shift 3
-	ip netns exec "$ns" python3 "$LAB_ROOT/tests/lab/smtpchat.py" \
+	ip netns exec "$ns" python3 "$LAB_LIB_DIR/smtpchat.py" \
 		client "$host" 25 "$@" </dev/null >"$LAB_DIR/chat-$name.out" 2>&1
 }
 
@@ -702,13 +706,13 @@ LAB_TLS_DIR=""        # certificates of this run (lab_tls_certs)
 # in $LAB_DIR/tls; sets LAB_TLS_DIR.
 lab_tls_certs() {
 	LAB_TLS_DIR=$LAB_DIR/tls
-	bash "$LAB_ROOT/tests/lab/mkcert.sh" "$LAB_TLS_DIR"
+	bash "$LAB_LIB_DIR/mkcert.sh" "$LAB_TLS_DIR"
 }
 
 # lab_tls_leaf NAME CN [OU]: one more certificate NAME.crt/NAME.key from
 # the run's CA (OU tells two certificates for one name apart).
 lab_tls_leaf() {
-	MKCERT_OU=${3:-} bash "$LAB_ROOT/tests/lab/mkcert.sh" "$LAB_TLS_DIR" \
+	MKCERT_OU=${3:-} bash "$LAB_LIB_DIR/mkcert.sh" "$LAB_TLS_DIR" \
 	    leaf "$1" "$2"
 }
 
