@@ -121,7 +121,9 @@ check "logs s6: Postfix delivered" grep -q 'status=sent' "$T/logs6.out"
 
 # ------------------------------------------------------------ hostile
 # A bare LF in a command (the gateway answers 500 itself), then SMTP
-# smuggling in the data (the gateway refuses the message: 554 5.6.0).
+# smuggling in the data: under the default bare_line_endings = inline the
+# bare LFs become line ends inside the one message, the smuggled commands
+# stay text of it, and the server answers the client's own end of data.
 echo "# a hostile session: bare LF, then smuggling"
 smuggled='MAIL FROM:<evil@example.net>\r\nRCPT TO:<user@example.org>\r\nDATA\r\nSubject: smuggled\r\n\r\nx\r\n.\r\n'
 ip netns exec "s64lab-$N1-c4" python3 "$LAB_LIB_DIR/smtpchat.py" client 192.0.2.30 25 \
@@ -129,18 +131,21 @@ ip netns exec "s64lab-$N1-c4" python3 "$LAB_LIB_DIR/smtpchat.py" client 192.0.2.
     's:MAIL FROM:<a@example.net>\nRCPT TO:<user@example.org>\r\n' 'e:500 5.5.2' \
     's:MAIL FROM:<a@example.net>\r\nRCPT TO:<user@example.org>\r\nDATA\r\n' \
     'e:250' 'e:250' 'e:354' \
-    "s:Subject: first\\r\\n\\r\\nbody\\n.\\n$smuggled" 'e:554 5.6.0' 'c' \
+    "s:Subject: first\\r\\n\\r\\nbody\\n.\\n$smuggled" 'e:250' \
+    's:QUIT\r\n' 'e:221' 'c' \
     >"$T/chat.out" 2>&1
-check "the gateway answers 500 5.5.2, then 554 5.6.0 and closes" test $? -eq 0
+check "the gateway answers 500 5.5.2, then the one message is accepted" test $? -eq 0
 
 # ------------------------------------------------------------ trace
 echo "# trace"
 "$LAB" --name "$N1" trace >"$T/trace.out" 2>&1
 rc=$?
 sed 's/^/    | /' "$T/trace.out" | head -n 24
+grep -E '^(trace:|pair=4 )' "$T/trace.out" | sed 's/^/    | /'
+grep -A16 '^pair=4 ' "$T/trace.out" | tail -n 14 | sed 's/^/    | /'
 check "trace exits 0 (got $rc)" test "$rc" -eq 0
-check "trace: 4 pairs, nothing unpaired, one command answered by the gateway, one divergence" \
-    grep -q '^trace: sessions=8 pairs=4 unpaired=0 helo_rewritten=4 gateway_answered=1 diverged=1 ' "$T/trace.out"
+check "trace: 4 pairs, nothing unpaired, one command answered by the gateway, no divergence" \
+    grep -q '^trace: sessions=8 pairs=4 unpaired=0 helo_rewritten=4 gateway_answered=1 diverged=0 ' "$T/trace.out"
 check "trace: the pair carries smtp64d's session id and both HELOs" \
     grep -qE '^pair=1 session=00000001 paired_by=log client=192\.0\.2\.10:[0-9]+>192\.0\.2\.30:25 .*upstream=\[2001:db8::1\]:[0-9]+>\[2001:db8::25\]:25 .*helo_client=\[IPv6:2001:db8::1\] helo_upstream=gw\.example\.net helo_rewritten=yes' "$T/trace.out"
 check "trace: the EHLO rows side by side, the rewrite marked" \
@@ -149,8 +154,8 @@ check "trace: the bare-LF command is marked as answered by the gateway" \
     grep -qE '^  G C: MAIL FROM:<a@example\.net>\\x0aRCPT TO:.* \| +<- answered by the gateway$' "$T/trace.out"
 check "trace: ... its 500 too, and the relayed MAIL FROM lines up after it" \
     bash -c "grep -A1 '^  G S: 500 5.5.2' '$T/trace.out' | grep -q '^  = C: MAIL FROM:<a@example.net> *| C: MAIL FROM:<a@example.net>'"
-check "trace: the smuggled data is where the legs diverge" \
-    grep -qE '^pair=4 .*gateway_answered=1 diverge=[0-9]+$' "$T/trace.out"
+check "trace: the smuggled data is marked as changed by the gateway (inline: 8 client lines, 10 upstream)" \
+    grep -qE '^  ~ C: \[message data: 8 lines\] +\| C: \[message data: 10 lines\]' "$T/trace.out"
 check "trace: the TLS session is shown up to STARTTLS on both legs" \
     grep -qE '^  = S: \[TLS from here: not readable\] +\| S: \[TLS from here' "$T/trace.out"
 "$LAB" --name "$N1" trace --json >"$T/trace.json" 2>&1
@@ -166,7 +171,7 @@ for p in pairs:
     assert p["helo_rewritten"] is True
 assert pairs[0]["client"]["helo"] == "[IPv6:2001:db8::1]"
 assert rows[-1]["summary"]["pairs"] == 4
-assert pairs[3]["diverge"] is not None and pairs[3]["gateway_answered"] == 1
+assert pairs[3]["diverge"] is None and pairs[3]["gateway_answered"] == 1
 PY
 
 # ------------------------------------------------------------ smtp64-pcap -T
@@ -177,7 +182,7 @@ tcpdump -r "$labdir/trace.pcap" -w "$T/v6.pcap" ip6 >/dev/null 2>&1
 "$PCAP" -T -C "$labdir/smtp64.conf" -L "$labdir/smtp64d.log" \
     -r "$T/v4.pcap" -r "$T/v6.pcap" >"$T/two.out" 2>&1
 check "one capture per leg (-r twice) gives the same pairs" \
-    grep -q '^trace: sessions=8 pairs=4 unpaired=0 helo_rewritten=4 gateway_answered=1 diverged=1 ' "$T/two.out"
+    grep -q '^trace: sessions=8 pairs=4 unpaired=0 helo_rewritten=4 gateway_answered=1 diverged=0 ' "$T/two.out"
 "$PCAP" -T -C "$labdir/smtp64.conf" -r "$labdir/trace.pcap" >"$T/conf.out" 2>&1
 check "without the log, the config's pairs pair the legs" \
     bash -c "[ \$(grep -c '^pair=[0-9]* session=- paired_by=config ' '$T/conf.out') -eq 4 ]"
