@@ -38,9 +38,16 @@ trap 'exit 143' TERM
 
 # ------------------------------------------------------------ no root
 if command -v setpriv >/dev/null 2>&1; then
-	setpriv --reuid=65534 --regid=65534 --clear-groups \
-	    "$LAB" --name "$N1" up >"$T/noroot.out" 2>&1
+	# A copy the unprivileged user can read (the clone may sit under a
+	# home folder it cannot enter, as /root is).
+	nr=$(mktemp -d /tmp/smtp64-lab-noroot.XXXXXX)
+	cp "$LAB" "$nr/smtp64-lab" && cp -r "$LAB_LIB_DIR" "$nr/lab" &&
+		chmod -R a+rX "$nr"
+	SMTP64_LAB_LIB=$nr/lab setpriv --reuid=65534 --regid=65534 \
+	    --clear-groups "$nr/smtp64-lab" --name "$N1" up \
+	    >"$T/noroot.out" 2>&1
 	rc=$?
+	rm -rf "$nr"
 	check "without root, up exits non-zero (got $rc)" test "$rc" -ne 0
 	check "... and says it must run as root" \
 	    grep -q 'must run as root' "$T/noroot.out"
