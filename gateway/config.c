@@ -1277,6 +1277,41 @@ nat64_overlap(const struct gw_nat64 *a, const struct gw_nat64 *b)
 	return nat_cidr_match(&ca, &xb) || nat_cidr_match(&cb, &xa);
 }
 
+/* The view nat/dest.h decides from: pointers into c, which is loaded in
+ * place and never copied. */
+static int
+build_dest(struct parse *p)
+{
+	struct gw_config *c = p->cfg;
+	size_t i;
+
+	if (c->pairs.n > 0 && (c->pair_clients = calloc(c->pairs.n,
+	                           sizeof(*c->pair_clients))) == NULL) {
+		perr(p, 0, "out of memory for %zu pairs", c->pairs.n);
+		return -1;
+	}
+	for (i = 0; i < c->pairs.n; i++) {
+		int acl = c->pair_opt[i].acl;
+
+		c->pair_clients[i] = acl >= 0 ? &c->acls[acl] : &c->clients;
+	}
+	for (i = 0; i < c->nnat64; i++) {
+		c->dest_prefix[i].prefix = c->nat64[i].prefix;
+		c->dest_prefix[i].plen = c->nat64[i].plen;
+		c->dest_prefix[i].wkp = c->nat64[i].wkp;
+		c->dest_prefix[i].clients = &c->nat64[i].clients;
+		c->dest_prefix[i].dests = &c->nat64[i].dests;
+	}
+	c->dest.pairs = &c->pairs;
+	c->dest.pair_clients = c->pair_clients;
+	c->dest.prefixes = c->dest_prefix;
+	c->dest.nprefixes = c->nnat64;
+	c->dest.source_pairing = c->source_pairing;
+	c->dest.source4 = c->source4;
+	c->dest.source6 = c->source6;
+	return 0;
+}
+
 static int
 build_pairs(struct parse *p)
 {
@@ -1359,7 +1394,7 @@ build_pairs(struct parse *p)
 		c->pair_opt[c->pairs.n - 1] = pp->opt;
 		pp->opt.helo_name = NULL; /* moved */
 	}
-	return 0;
+	return build_dest(p);
 }
 
 /*
@@ -1612,6 +1647,8 @@ gw_config_free(struct gw_config *c)
 	nat_pairs_free(&c->pairs);
 	free(c->pair_opt);
 	c->pair_opt = NULL;
+	free(c->pair_clients);
+	c->pair_clients = NULL;
 	free(c->acls);
 	c->acls = NULL;
 	c->nacls = 0;

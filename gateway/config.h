@@ -9,6 +9,7 @@
 
 #include "nat/acl.h"
 #include "nat/addr.h"
+#include "nat/dest.h"
 #include "nat/pair.h"
 #include "nat/xlat.h"
 #include "smtpfix/stream.h"
@@ -122,8 +123,13 @@ struct gw_config {
 	struct gw_tls_sel tls_default; /* [nat64] sessions */
 	struct nat_pairs pairs;
 	struct gw_pair_opt *pair_opt; /* owned, pairs.n entries */
-	unsigned refs;                /* holders: the daemon and each
-	                                 session started under it */
+	/* The destination decision's view of the above (nat/dest.h),
+	 * built at load; points into this struct. */
+	struct nat_dest_conf dest;
+	struct nat_dest_prefix dest_prefix[GW_NAT64_MAX];
+	const struct nat_acl **pair_clients; /* owned, by pair */
+	unsigned refs;                       /* holders: the daemon and each
+	                                        session started under it */
 };
 
 /*

@@ -1,14 +1,18 @@
 /*
  * gateway/session.c: relays one SMTP session between a client and the
- * server its local address is paired with.
+ * server its local address stands for (nat/dest.h decides which).
  *
- * Four buffers of buffer_bytes each: cin (read from the client, not yet
- * parsed), sout (parsed, to the server), sin (read from the server, not
- * yet parsed), cout (to the client).  smtpfix decides what moves from an
- * input buffer to the opposite output buffer; this file only moves bytes
- * and keeps the sockets' interest in step with the buffers: read a peer
- * only while its input buffer has room, so one side can never make the
- * gateway hold more than it can pass on (backpressure).
+ * A session has two sides of one type (struct gw_side): the client's and
+ * the server's, each a socket, a TLS leg, an input buffer (read from that
+ * peer, not yet parsed) and an output buffer (to write to it), of
+ * buffer_bytes each.  smtpfix decides what moves from one side's input to
+ * the other side's output; this file only moves bytes and keeps each
+ * socket's interest in step with its buffers: read a peer only while its
+ * input buffer has room, so one side can never make the gateway hold more
+ * than it can pass on (backpressure).  One read, one write and one
+ * handshake path serve both sides; where the peers differ (a client that
+ * fails ends the session, a server that fails is reported to the client)
+ * the side's direction says so.
  *
  * Each side is a TLS leg (gateway/tls.h): clear text until a STARTTLS
  * the gateway terminates, then TLS.  A TLS leg may need the opposite
@@ -38,8 +42,7 @@
 #include "gateway/session.h"
 #include "gateway/tls.h"
 #include "nat/addr.h"
-#include "nat/pair.h"
-#include "nat/rfc6052.h"
+#include "nat/dest.h"
 #include "nat/scope.h"
 #include "smtpfix/refuse.h"
 #include "smtpfix/stream.h"
@@ -48,22 +51,37 @@
 #define CLOSE_GRACE_S 10. /* flushing a last reply at most this long */
 #define DRAIN_MAX 64      /* reads when discarding pre-TLS bytes */
 
+enum gw_dir {
+	GW_CLIENT = 0,
+	GW_SERVER = 1,
+};
+
+/* One peer of a session: the client's side or the server's. */
+struct gw_side {
+	struct gw_session *s;
+	int fd;                /* -1: not open (the server's, at times) */
+	struct gw_tls_leg tls; /* clear text, or TLS the gateway runs */
+	struct gw_buf in;      /* read from this peer, not yet parsed */
+	struct gw_buf out;     /* parsed, to write to this peer */
+	ev_io rd, wr;          /* data: this side */
+	uint64_t bytes;        /* read from this peer */
+	unsigned dir : 1,      /* enum gw_dir */
+	    eof : 1,           /* nothing more to read from this peer */
+	    shut : 1,          /* our write end is shut */
+	    hs : 1,            /* TLS handshake running */
+	    hs_wait : 1,       /* our 220 to STARTTLS first, then TLS */
+	    connecting : 1;    /* connect(2) in progress */
+};
+
 struct gw_session {
 	TAILQ_ENTRY(gw_session) entry;
 	struct gw_ctx *ctx;
 	struct gw_config *cfg; /* held until the end */
 	uint32_t id;
-	int cfd, sfd;
-	ev_io crd, cwr, srd, swr;
+	struct gw_side side[2]; /* by enum gw_dir */
 	ev_timer timer;
 	ev_tstamp start, last;
-	struct gw_buf cin, sout, sin, cout;
-	unsigned connecting : 1, c_eof : 1, s_eof : 1, s_shut : 1, closing : 1,
-	    opaque : 1, told : 1, refusing : 1;
-	unsigned c_hs_wait : 1,       /* our 220 out: then TLS */
-	    c_hs : 1,                 /* client handshake running */
-	    s_hs : 1;                 /* upstream handshake running */
-	struct gw_tls_leg cl, sl;     /* client and server legs */
+	unsigned closing : 1, opaque : 1, told : 1, refusing : 1;
 	const struct gw_tls_sel *tls; /* pair's, in cfg */
 	char up_name[64];             /* "[a]:port" */
 	unsigned ncmds;               /* refusing: commands seen */
@@ -73,13 +91,15 @@ struct gw_session {
 	unsigned up_port;
 	/* Where to connect again after a failed upstream handshake. */
 	struct nat_addr up_dst, up_src;
-	uint64_t c2s, s2c;  /* bytes read from each peer */
 	uint32_t inl[3];    /* this message: bare CR, LF, NUL inlined */
 	const char *reason; /* how it ended */
 	struct nat_addr client;
 	struct smtpfix_policy pol; /* cfg's, HELO name per pair */
 	struct smtpfix_stream fix; /* last: the largest part */
 };
+
+#define CL(s) (&(s)->side[GW_CLIENT])
+#define UP(s) (&(s)->side[GW_SERVER])
 
 static void session_end(struct gw_session *);
 static void session_update(struct gw_session *);
@@ -202,41 +222,42 @@ say(struct gw_session *s, const char *code_enh, const char *text)
 	char line[512];
 	size_t n;
 
-	if (gw_buf_alloc(&s->cout, s->cfg->buffer_bytes) != 0)
+	if (gw_buf_alloc(&CL(s)->out, s->cfg->buffer_bytes) != 0)
 		return;
 	n = smtpfix_reply_fmt(
 	    line, sizeof(line), pol->fqdn, pol->fqdn_len, code_enh, text);
-	if (n > 0 && gw_buf_room(&s->cout) >= n)
-		gw_buf_put(&s->cout, line, n);
+	if (n > 0 && gw_buf_room(&CL(s)->out) >= n)
+		gw_buf_put(&CL(s)->out, line, n);
 	s->told = 1;
 }
 
 static void
 upstream_close(struct gw_session *s, int reset)
 {
+	struct gw_side *u = UP(s);
 	struct linger lg = {1, 0};
 
-	if (s->sfd < 0)
+	if (u->fd < 0)
 		return;
-	ev_io_stop(s->ctx->loop, &s->srd);
-	ev_io_stop(s->ctx->loop, &s->swr);
+	ev_io_stop(s->ctx->loop, &u->rd);
+	ev_io_stop(s->ctx->loop, &u->wr);
 	/* SO_LINGER 0 makes close send RST: the server then knows the
 	 * transaction was cut, and never sees a clean end of data. */
 	if (reset)
-		(void)setsockopt(
-		    s->sfd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+		(void)setsockopt(u->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
 	else
-		gw_tls_shutdown(&s->sl);
-	gw_tls_leg_free(&s->sl);
-	s->s_hs = 0;
-	close(s->sfd);
-	s->sfd = -1;
+		gw_tls_shutdown(&u->tls);
+	gw_tls_leg_free(&u->tls);
+	u->hs = 0;
+	u->connecting = 0;
+	close(u->fd);
+	u->fd = -1;
 	if (s->up_counted) {
 		gw_tally_sub(&s->ctx->ups, &s->up_local, s->up_port);
 		s->up_counted = 0;
 	}
-	s->s_eof = 1;
-	s->sout.len = 0;
+	u->eof = 1;
+	u->out.len = 0;
 }
 
 /* Stop relaying; flush what the client is owed, then end. */
@@ -247,7 +268,7 @@ begin_close(struct gw_session *s, const char *reason, int reset_upstream)
 		s->reason = reason;
 	s->closing = 1;
 	upstream_close(s, reset_upstream);
-	ev_io_stop(s->ctx->loop, &s->crd);
+	ev_io_stop(s->ctx->loop, &CL(s)->rd);
 }
 
 /* bare_line_endings inline: every normalisation is counted and logged
@@ -435,12 +456,13 @@ log_tls_failed(
 static void
 drain_client(struct gw_session *s)
 {
+	struct gw_side *c = CL(s);
 	char junk[4096];
 	int i;
 
-	s->cin.len = s->cin.off = 0;
+	c->in.len = c->in.off = 0;
 	for (i = 0; i < DRAIN_MAX; i++) {
-		ssize_t n = recv(s->cfd, junk, sizeof(junk), MSG_DONTWAIT);
+		ssize_t n = recv(c->fd, junk, sizeof(junk), MSG_DONTWAIT);
 
 		if (n <= 0)
 			break;
@@ -458,6 +480,7 @@ drain_client(struct gw_session *s)
 static void
 upstream_fallback(struct gw_session *s, const char *why)
 {
+	struct gw_side *u = UP(s);
 	unsigned ttl = s->cfg->tls_fallback_remember_s;
 
 	s->ctx->tls_fallbacks++;
@@ -469,10 +492,10 @@ upstream_fallback(struct gw_session *s, const char *why)
 	    s->id, s->up_name, why, ttl,
 	    (unsigned long long)s->ctx->tls_fallbacks);
 	upstream_close(s, 1);
-	s->sin.len = s->sin.off = 0;
-	s->sout.len = s->sout.off = 0;
-	s->s_eof = 0;
-	s->s_shut = 0;
+	u->in.len = u->in.off = 0;
+	u->out.len = u->out.off = 0;
+	u->eof = 0;
+	u->shut = 0;
 	upstream_connect(s, &s->up_dst, &s->up_src);
 }
 
@@ -480,10 +503,11 @@ upstream_fallback(struct gw_session *s, const char *why)
 static void
 upstream_tls_start(struct gw_session *s)
 {
+	struct gw_side *u = UP(s);
 	char err[300];
 
 	if (s->tls == NULL || s->cfg->tls == NULL ||
-	    gw_tls_leg_connect(&s->sl, s->cfg->tls, s->tls->cli,
+	    gw_tls_leg_connect(&u->tls, s->cfg->tls, s->tls->cli,
 	        s->tls->server_name, s->up_name, err, sizeof(err)) != 0) {
 		if (s->tls == NULL || s->cfg->tls == NULL)
 			(void)snprintf(err, sizeof(err), "no TLS context");
@@ -494,15 +518,15 @@ upstream_tls_start(struct gw_session *s)
 			s->reason = "tls_server_failed";
 		return;
 	}
-	s->s_hs = 1;
+	u->hs = 1;
 }
 
-/* One step in one direction; returns 1 if anything moved. */
+/* One step from side `from` to the other; returns 1 if anything moved. */
 static int
-step(struct gw_session *s, int c2s)
+step(struct gw_session *s, enum gw_dir from)
 {
-	struct gw_buf *in = c2s ? &s->cin : &s->sin;
-	struct gw_buf *out = c2s ? &s->sout : &s->cout;
+	struct gw_buf *in = &s->side[from].in;
+	struct gw_buf *out = &s->side[!from].out;
 	struct smtpfix_step st;
 	size_t cap = s->cfg->buffer_bytes, len;
 	size_t room = out->data != NULL ? gw_buf_room(out) : cap;
@@ -510,7 +534,7 @@ step(struct gw_session *s, int c2s)
 	if (room < SMTPFIX_EMIT_MAX)
 		return 0;
 	len = in->len < room ? in->len : room;
-	if (c2s)
+	if (from == GW_CLIENT)
 		smtpfix_c2s_step(
 		    &s->fix, in->data ? gw_buf_head(in) : "", len, &st);
 	else
@@ -549,7 +573,7 @@ step(struct gw_session *s, int c2s)
 		gw_buf_put(out, gw_buf_head(in), st.consumed);
 		gw_buf_drop(in, st.consumed);
 		st.consumed = 0;
-		s->sin.len = s->sin.off = 0; /* server bytes after its 220 */
+		UP(s)->in.len = UP(s)->in.off = 0; /* after its 220 */
 		drain_client(s);
 		s->opaque = 1;
 		break;
@@ -559,7 +583,7 @@ step(struct gw_session *s, int c2s)
 		 * starts when the socket is writable (session_update). */
 		gw_buf_drop(in, st.consumed);
 		st.consumed = 0;
-		s->sin.len = s->sin.off = 0;
+		UP(s)->in.len = UP(s)->in.off = 0;
 		upstream_tls_start(s);
 		break;
 	case SMTPFIX_ACT_TLS_CLIENT:
@@ -567,7 +591,7 @@ step(struct gw_session *s, int c2s)
 		 * not TLS and never a command (the CVE-2011-0411 class). */
 		drain_client(s);
 		gw_buf_put(out, st.emit, st.emit_len);
-		s->c_hs_wait = 1;
+		CL(s)->hs_wait = 1;
 		break;
 	}
 	if (st.consumed > 0)
@@ -587,14 +611,15 @@ step(struct gw_session *s, int c2s)
 static void
 pump_refusing(struct gw_session *s)
 {
+	struct gw_buf *in = &CL(s)->in;
 	struct smtpfix_refuse_step st;
 
-	while (!s->closing && s->cin.len > 0) {
-		smtpfix_refuse_step(gw_buf_head(&s->cin), s->cin.len,
+	while (!s->closing && in->len > 0) {
+		smtpfix_refuse_step(gw_buf_head(in), in->len,
 		    s->cfg->pol.cmd_max, &s->ncmds, &st);
 		if (st.act == SMTPFIX_REFUSE_NONE)
 			break;
-		gw_buf_drop(&s->cin, st.consumed);
+		gw_buf_drop(in, st.consumed);
 		say(s, st.code_enh, st.text);
 		s->last = ev_now(s->ctx->loop);
 		if (st.act == SMTPFIX_REFUSE_CLOSE)
@@ -610,12 +635,13 @@ pump_refusing(struct gw_session *s)
 static void
 sync_peek(struct gw_session *s)
 {
+	struct gw_side *c = CL(s);
 	int n = 0;
 
-	if (!smtpfix_stream_sync_wait(&s->fix) || s->cfd < 0)
+	if (!smtpfix_stream_sync_wait(&s->fix) || c->fd < 0)
 		return;
-	if (gw_tls_pending(&s->cl) ||
-	    (ioctl(s->cfd, FIONREAD, &n) == 0 && n > 0))
+	if (gw_tls_pending(&c->tls) ||
+	    (ioctl(c->fd, FIONREAD, &n) == 0 && n > 0))
 		smtpfix_stream_client_early(&s->fix);
 }
 
@@ -632,9 +658,9 @@ pump(struct gw_session *s)
 
 	for (i = 0; i < PUMP_ROUNDS && !s->closing; i++) {
 		moved = 0;
-		while (!s->closing && step(s, 1))
+		while (!s->closing && step(s, GW_CLIENT))
 			moved = 1;
-		while (!s->closing && step(s, 0))
+		while (!s->closing && step(s, GW_SERVER))
 			moved = 1;
 		if (!moved)
 			break;
@@ -647,19 +673,13 @@ sock_error(int e)
 	return e != EAGAIN && e != EWOULDBLOCK && e != EINTR;
 }
 
-/* 1 while the session may take more bytes from the client. */
+/* 1 while the session may take more bytes from this peer. */
 static int
-client_wants_read(struct gw_session *s)
+side_wants_read(const struct gw_session *s, struct gw_side *d)
 {
-	return !s->c_eof && !s->closing && !s->c_hs_wait && !s->c_hs &&
-	       (s->cin.data == NULL || gw_buf_room(&s->cin) > 0);
-}
-
-static int
-server_wants_read(struct gw_session *s)
-{
-	return s->sfd >= 0 && !s->connecting && !s->s_eof && !s->s_hs &&
-	       (s->sin.data == NULL || gw_buf_room(&s->sin) > 0);
+	return d->fd >= 0 && !s->closing && !d->connecting && !d->eof &&
+	       !d->hs && !d->hs_wait &&
+	       (d->in.data == NULL || gw_buf_room(&d->in) > 0);
 }
 
 /*
@@ -679,227 +699,151 @@ client_gone(struct gw_session *s, const char *why)
 	session_end(s);
 }
 
-/* Reads what the client sent; returns -1 if the session ended. */
+/*
+ * A side's socket failed (errno says how).  The client vanished or broke
+ * TLS: a message in progress must not be completed, so the server gets a
+ * reset and the session ends (-1).  The server: its leg ends; reading
+ * keeps what it sent, to relay it first (session_update then tells the
+ * client), writing closes the leg at once (0).
+ */
 static int
-client_read(struct gw_session *s)
+side_failed(struct gw_session *s, struct gw_side *d, int reading, int e)
 {
-	ssize_t n;
-
-	if (gw_buf_alloc(&s->cin, s->cfg->buffer_bytes) != 0) {
-		s->reason = "no_memory";
-		upstream_close(s, 1);
-		session_end(s);
+	if (d->dir == GW_CLIENT) {
+		client_gone(s, reading && e == EPROTO ? "client_tls_error"
+		                                      : "client_reset");
 		return -1;
 	}
-	n = gw_tls_buf_read(&s->cl, &s->cin);
-	if (n > 0) {
-		s->c2s += (uint64_t)n;
-		pump(s);
-	} else if (n == 0) {
-		s->c_eof = 1;
-		ev_io_stop(s->ctx->loop, &s->crd);
-		pump(s);
-	} else if (sock_error(errno)) {
-		/* The client vanished (or broke TLS): a message in progress
-		 * must not be completed, so the server gets a reset. */
-		client_gone(
-		    s, errno == EPROTO ? "client_tls_error" : "client_reset");
-		return -1;
-	}
+	if (s->reason == NULL)
+		s->reason = reading && e == EPROTO ? "server_tls_error"
+		                                   : "server_reset";
+	d->eof = 1;
+	if (reading)
+		ev_io_stop(s->ctx->loop, &d->rd);
+	else
+		upstream_close(s, 0);
 	return 0;
 }
 
-/* Writes what the client is owed; returns -1 if the session ended. */
+/* Reads what a peer sent; returns -1 if the session ended. */
 static int
-client_write(struct gw_session *s)
+side_read(struct gw_session *s, struct gw_side *d)
 {
 	ssize_t n;
 
-	n = gw_tls_buf_write(&s->cl, &s->cout);
-	if (n < 0 && sock_error(errno)) {
-		client_gone(s, "client_reset");
-		return -1;
-	}
-	if (n > 0) {
-		s->last = ev_now(s->ctx->loop);
-		pump(s);
-	}
-	return 0;
-}
-
-static void
-server_read(struct gw_session *s)
-{
-	ssize_t n;
-
-	if (gw_buf_alloc(&s->sin, s->cfg->buffer_bytes) != 0) {
+	if (gw_buf_alloc(&d->in, s->cfg->buffer_bytes) != 0) {
+		if (d->dir == GW_CLIENT) {
+			s->reason = "no_memory";
+			upstream_close(s, 1);
+			session_end(s);
+			return -1;
+		}
 		say(s, "421 4.3.0", "out of memory, try later");
 		begin_close(s, "no_memory", 1);
-		return;
+		return 0;
 	}
-	n = gw_tls_buf_read(&s->sl, &s->sin);
+	n = gw_tls_buf_read(&d->tls, &d->in);
 	if (n > 0) {
-		s->s2c += (uint64_t)n;
-		pump(s);
-	} else if (n == 0 || sock_error(errno)) {
-		s->s_eof = 1;
-		ev_io_stop(s->ctx->loop, &s->srd);
-		if (n < 0 && s->reason == NULL)
-			s->reason = errno == EPROTO ? "server_tls_error"
-			                            : "server_reset";
-		pump(s);
+		d->bytes += (uint64_t)n;
+	} else if (n == 0) {
+		d->eof = 1;
+		ev_io_stop(s->ctx->loop, &d->rd);
+	} else if (!sock_error(errno)) {
+		return 0;
+	} else if (side_failed(s, d, 1, errno) != 0) {
+		return -1;
 	}
+	pump(s);
+	return 0;
 }
 
-static void
-server_write(struct gw_session *s)
+/* Writes what a peer is owed; returns -1 if the session ended. */
+static int
+side_write(struct gw_session *s, struct gw_side *d)
 {
 	ssize_t n;
 
-	n = gw_tls_buf_write(&s->sl, &s->sout);
-	if (n < 0 && sock_error(errno)) {
-		s->s_eof = 1;
-		if (s->reason == NULL)
-			s->reason = "server_reset";
-		upstream_close(s, 0);
-	} else if (n > 0) {
+	n = gw_tls_buf_write(&d->tls, &d->out);
+	if (n < 0 && sock_error(errno))
+		return side_failed(s, d, 0, errno);
+	if (n > 0) {
 		s->last = ev_now(s->ctx->loop);
 		pump(s);
 	}
+	return 0;
 }
 
 /*
- * One step of the client's handshake.  A failure closes the connection
- * without a word: the client expects TLS, so anything in clear text now
- * would be a continuation it did not ask for.  Returns -1 if the session
- * ended.
+ * One step of a side's handshake; returns -1 if the session ended.  The
+ * client's failure closes its connection without a word: it expects TLS,
+ * so anything in clear text now would be a continuation it did not ask
+ * for.  The server's failure gives the client, still in clear text, the
+ * policy's reply (421 4.7.0), or a clear-text retry (RFC 7435 §1).
  */
 static int
-client_handshake(struct gw_session *s)
+side_handshake(struct gw_session *s, struct gw_side *d)
 {
+	int client = d->dir == GW_CLIENT;
+	enum gw_tls_rc rc;
 	char err[256];
 
-	switch (gw_tls_handshake(&s->cl, err, sizeof(err))) {
-	case GW_TLS_AGAIN:
+	rc = gw_tls_handshake(&d->tls, err, sizeof(err));
+	if (rc == GW_TLS_AGAIN)
 		return 0;
-	case GW_TLS_OK:
-		s->c_hs = 0;
+	d->hs = 0;
+	if (rc == GW_TLS_OK) {
 		s->last = ev_now(s->ctx->loop);
-		log_tls(s, "client", &s->cl);
-		smtpfix_stream_tls_done(&s->fix, SMTPFIX_TLSR_CLIENT_OK);
+		log_tls(s, client ? "client" : "server", &d->tls);
+		smtpfix_stream_tls_done(&s->fix,
+		    client ? SMTPFIX_TLSR_CLIENT_OK : SMTPFIX_TLSR_UP_OK);
 		pump(s);
 		return 0;
-	case GW_TLS_FAIL:
-	case GW_TLS_FAIL_VERIFY:
-	default:
-		s->c_hs = 0;
+	}
+	if (client) {
 		log_tls_failed(s, "client", "handshake", err);
 		smtpfix_stream_tls_done(&s->fix, SMTPFIX_TLSR_CLIENT_FAIL);
 		if (s->reason == NULL)
 			s->reason = "tls_client_failed";
-		s->cout.len = 0;
+		d->out.len = 0;
 		upstream_close(s, 0);
 		session_end(s);
 		return -1;
 	}
-}
-
-/* One step of the upstream handshake; a failure gives the client, still
- * in clear text, the policy's reply (421 4.7.0). */
-static void
-server_handshake(struct gw_session *s)
-{
-	enum gw_tls_rc rc;
-	char err[256];
-
-	rc = gw_tls_handshake(&s->sl, err, sizeof(err));
-	switch (rc) {
-	case GW_TLS_AGAIN:
-		return;
-	case GW_TLS_OK:
-		s->s_hs = 0;
-		s->last = ev_now(s->ctx->loop);
-		log_tls(s, "server", &s->sl);
-		smtpfix_stream_tls_done(&s->fix, SMTPFIX_TLSR_UP_OK);
-		pump(s);
-		return;
-	case GW_TLS_FAIL:
-	case GW_TLS_FAIL_VERIFY:
-	default:
-		s->s_hs = 0;
-		log_tls_failed(s, "server",
-		    rc == GW_TLS_FAIL_VERIFY ? "verify" : "handshake", err);
-		if (smtpfix_stream_tls_done(&s->fix,
-		        rc == GW_TLS_FAIL_VERIFY ? SMTPFIX_TLSR_UP_VERIFY
-		                                 : SMTPFIX_TLSR_UP_FAIL)) {
-			upstream_fallback(s, "handshake");
-			return;
-		}
-		if (s->reason == NULL)
-			s->reason = rc == GW_TLS_FAIL_VERIFY
-			                ? "tls_server_verify_failed"
-			                : "tls_server_failed";
-		pump(s);
-		return;
+	log_tls_failed(s, "server",
+	    rc == GW_TLS_FAIL_VERIFY ? "verify" : "handshake", err);
+	if (smtpfix_stream_tls_done(&s->fix, rc == GW_TLS_FAIL_VERIFY
+	                                         ? SMTPFIX_TLSR_UP_VERIFY
+	                                         : SMTPFIX_TLSR_UP_FAIL)) {
+		upstream_fallback(s, "handshake");
+		return 0;
 	}
+	if (s->reason == NULL)
+		s->reason = rc == GW_TLS_FAIL_VERIFY
+		                ? "tls_server_verify_failed"
+		                : "tls_server_failed";
+	pump(s);
+	return 0;
 }
 
-/* The client's socket is readable: a handshake step, a write that
- * waited to read, or a read. */
+/* A side's socket is readable: a handshake step, a write that waited to
+ * read, or a read. */
 static void
-client_read_cb(struct ev_loop *loop, ev_io *w, int revents)
+side_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
-	struct gw_session *s = w->data;
+	struct gw_side *d = w->data;
+	struct gw_session *s = d->s;
 
 	(void)loop;
 	(void)revents;
-	if (s->c_hs) {
-		if (client_handshake(s) != 0)
+	if (d->hs) {
+		if (side_handshake(s, d) != 0)
 			return;
 	} else {
-		if (s->cout.len > 0 && s->cl.wr_want == GW_TLS_WANT_READ &&
-		    client_write(s) != 0)
+		if (d->out.len > 0 && d->tls.wr_want == GW_TLS_WANT_READ &&
+		    side_write(s, d) != 0)
 			return;
-		if (client_wants_read(s) && client_read(s) != 0)
+		if (side_wants_read(s, d) && side_read(s, d) != 0)
 			return;
-	}
-	session_update(s);
-}
-
-static void
-client_write_cb(struct ev_loop *loop, ev_io *w, int revents)
-{
-	struct gw_session *s = w->data;
-
-	(void)loop;
-	(void)revents;
-	if (s->c_hs) {
-		if (client_handshake(s) != 0)
-			return;
-	} else {
-		if (s->cout.len > 0 && client_write(s) != 0)
-			return;
-		if (s->cl.rd_want == GW_TLS_WANT_WRITE &&
-		    client_wants_read(s) && client_read(s) != 0)
-			return;
-	}
-	session_update(s);
-}
-
-static void
-server_read_cb(struct ev_loop *loop, ev_io *w, int revents)
-{
-	struct gw_session *s = w->data;
-
-	(void)loop;
-	(void)revents;
-	if (s->s_hs) {
-		server_handshake(s);
-	} else {
-		if (s->sout.len > 0 && s->sl.wr_want == GW_TLS_WANT_READ)
-			server_write(s);
-		if (server_wants_read(s))
-			server_read(s);
 	}
 	session_update(s);
 }
@@ -909,8 +853,8 @@ connect_failed(struct gw_session *s, int err)
 {
 	char d[64];
 
-	/* Keith Moore's review / RFC 3463: 4.4.1 no answer from host,
-	 * 4.4.2 bad connection (here: refused or reset while connecting). */
+	/* Seed 002 / RFC 3463: 4.4.1 no answer from host, 4.4.2 bad
+	 * connection (here: refused or reset while connecting). */
 	if (err == ECONNREFUSED || err == ECONNRESET) {
 		say(s, "421 4.4.2",
 		    "connection to the server refused, "
@@ -936,38 +880,46 @@ connect_failed(struct gw_session *s, int err)
 	begin_close(s, s->reason, 0);
 }
 
+/* The upstream connect(2) finished, one way or the other. */
 static void
-server_write_cb(struct ev_loop *loop, ev_io *w, int revents)
+upstream_connected(struct gw_session *s)
 {
-	struct gw_session *s = w->data;
+	struct gw_side *u = UP(s);
+	int err = 0;
+	socklen_t el = sizeof(err);
+
+	if (getsockopt(u->fd, SOL_SOCKET, SO_ERROR, &err, &el) != 0)
+		err = errno;
+	if (err != 0) {
+		connect_failed(s, err);
+		return;
+	}
+	u->connecting = 0;
+	s->last = ev_now(s->ctx->loop);
+	gw_log(LOG_DEBUG, "session=%08x event=connected", s->id);
+}
+
+/* A side's socket is writable: a connect that ended, a handshake step, a
+ * write, or a read that waited to write. */
+static void
+side_write_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct gw_side *d = w->data;
+	struct gw_session *s = d->s;
 
 	(void)loop;
 	(void)revents;
-	if (s->connecting) {
-		int err = 0;
-		socklen_t el = sizeof(err);
-
-		if (getsockopt(s->sfd, SOL_SOCKET, SO_ERROR, &err, &el) != 0)
-			err = errno;
-		if (err != 0) {
-			connect_failed(s, err);
-			session_update(s);
+	if (d->connecting) {
+		upstream_connected(s);
+	} else if (d->hs) {
+		if (side_handshake(s, d) != 0)
 			return;
-		}
-		s->connecting = 0;
-		s->last = ev_now(s->ctx->loop);
-		gw_log(LOG_DEBUG, "session=%08x event=connected", s->id);
-		session_update(s);
-		return;
-	}
-	if (s->s_hs) {
-		server_handshake(s);
 	} else {
-		if (s->sout.len > 0)
-			server_write(s);
-		if (s->sfd >= 0 && s->sl.rd_want == GW_TLS_WANT_WRITE &&
-		    server_wants_read(s))
-			server_read(s);
+		if (d->out.len > 0 && side_write(s, d) != 0)
+			return;
+		if (d->tls.rd_want == GW_TLS_WANT_WRITE &&
+		    side_wants_read(s, d) && side_read(s, d) != 0)
+			return;
 	}
 	session_update(s);
 }
@@ -980,7 +932,7 @@ current_timeout(const struct gw_session *s)
 
 	if (s->closing)
 		return CLOSE_GRACE_S;
-	if (s->connecting)
+	if (UP(s)->connecting)
 		return c->connect_timeout_s;
 	if (s->refusing)
 		return c->command_timeout_s;
@@ -1022,9 +974,9 @@ timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 		session_end(s);
 		return;
 	}
-	if (s->connecting) {
+	if (UP(s)->connecting) {
 		connect_failed(s, ETIMEDOUT);
-	} else if (s->opaque || s->refusing || s->c_hs_wait || s->c_hs) {
+	} else if (s->opaque || s->refusing || CL(s)->hs_wait || CL(s)->hs) {
 		/* Inside TLS a plain-text reply would only corrupt the
 		 * stream; a refused client has had its answer; a client
 		 * in its handshake can take no reply at all. */
@@ -1050,19 +1002,23 @@ timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 }
 
 /*
- * The watchers of one leg: during a handshake, what it waits for;
- * otherwise a read (wanted while the input buffer has room) and a write
- * (while output is pending), each on the readiness its last EAGAIN asked
- * for.  Bytes already decrypted inside OpenSSL are fed as a read event.
+ * The watchers of one side: while connecting, writability; during a
+ * handshake, what it waits for; otherwise a read (wanted while the input
+ * buffer has room) and a write (while output is pending), each on the
+ * readiness its last EAGAIN asked for.  Bytes already decrypted inside
+ * OpenSSL are fed as a read event.
  */
 static void
-watch(struct gw_session *s, struct gw_tls_leg *l, ev_io *rd, ev_io *wr, int hs,
-    int want_read, int want_write)
+watch(struct gw_session *s, struct gw_side *d)
 {
 	struct ev_loop *loop = s->ctx->loop;
+	const struct gw_tls_leg *l = &d->tls;
+	int want_read = side_wants_read(s, d), want_write = d->out.len > 0;
 	int r = 0, w = 0;
 
-	if (hs) {
+	if (d->connecting) {
+		w = 1;
+	} else if (d->hs) {
 		r = l->hs_want == GW_TLS_WANT_READ;
 		w = l->hs_want == GW_TLS_WANT_WRITE;
 	} else {
@@ -1080,15 +1036,41 @@ watch(struct gw_session *s, struct gw_tls_leg *l, ev_io *rd, ev_io *wr, int hs,
 		}
 	}
 	if (r)
-		ev_io_start(loop, rd);
+		ev_io_start(loop, &d->rd);
 	else
-		ev_io_stop(loop, rd);
+		ev_io_stop(loop, &d->rd);
 	if (w)
-		ev_io_start(loop, wr);
+		ev_io_start(loop, &d->wr);
 	else
-		ev_io_stop(loop, wr);
-	if (!hs && want_read && gw_tls_pending(l))
-		ev_feed_event(loop, rd, EV_READ);
+		ev_io_stop(loop, &d->wr);
+	if (!d->connecting && !d->hs && want_read && gw_tls_pending(l))
+		ev_feed_event(loop, &d->rd, EV_READ);
+}
+
+/* RFC 3207 §4: our 220 is out; the client's next bytes are its
+ * ClientHello.  Returns -1 if the session ended. */
+static int
+client_tls_start(struct gw_session *s)
+{
+	struct gw_side *c = CL(s);
+	char err[256];
+
+	c->hs_wait = 0;
+	if (s->tls == NULL || s->cfg->tls == NULL ||
+	    gw_tls_leg_accept(
+	        &c->tls, s->cfg->tls, s->tls->cert, err, sizeof(err)) != 0) {
+		if (s->tls == NULL || s->cfg->tls == NULL)
+			(void)snprintf(err, sizeof(err), "no TLS context");
+		log_tls_failed(s, "client", "setup", err);
+		smtpfix_stream_tls_done(&s->fix, SMTPFIX_TLSR_CLIENT_FAIL);
+		if (s->reason == NULL)
+			s->reason = "tls_client_failed";
+		upstream_close(s, 0);
+		session_end(s);
+		return -1;
+	}
+	c->hs = 1;
+	return 0;
 }
 
 /*
@@ -1099,64 +1081,43 @@ static void
 session_update(struct gw_session *s)
 {
 	struct ev_loop *loop = s->ctx->loop;
+	struct gw_side *c = CL(s), *u = UP(s);
 	enum smtpfix_wait wt;
+	int i;
 
 	/* Try the writes now: usually the socket has room, saving a trip
 	 * through the loop. */
-	if (s->cout.len > 0 && !s->c_hs &&
-	    gw_tls_buf_write(&s->cl, &s->cout) < 0 && sock_error(errno)) {
-		client_gone(s, "client_reset");
-		return;
-	}
-	if (s->sfd >= 0 && !s->connecting && !s->s_hs && s->sout.len > 0 &&
-	    gw_tls_buf_write(&s->sl, &s->sout) < 0 && sock_error(errno)) {
-		if (s->reason == NULL)
-			s->reason = "server_reset";
-		upstream_close(s, 0);
+	for (i = 0; i < 2; i++) {
+		struct gw_side *d = &s->side[i];
+
+		if (d->fd >= 0 && !d->connecting && !d->hs && d->out.len > 0 &&
+		    gw_tls_buf_write(&d->tls, &d->out) < 0 &&
+		    sock_error(errno) && side_failed(s, d, 0, errno) != 0)
+			return;
 	}
 	if (!s->closing)
 		pump(s);
-	/* RFC 3207 §4: our 220 is out; the client's next bytes are its
-	 * ClientHello. */
-	if (s->c_hs_wait && s->cout.len == 0 && !s->closing) {
-		char err[256];
-
-		s->c_hs_wait = 0;
-		if (s->tls == NULL || s->cfg->tls == NULL ||
-		    gw_tls_leg_accept(&s->cl, s->cfg->tls, s->tls->cert, err,
-		        sizeof(err)) != 0) {
-			if (s->tls == NULL || s->cfg->tls == NULL)
-				(void)snprintf(
-				    err, sizeof(err), "no TLS context");
-			log_tls_failed(s, "client", "setup", err);
-			smtpfix_stream_tls_done(
-			    &s->fix, SMTPFIX_TLSR_CLIENT_FAIL);
-			if (s->reason == NULL)
-				s->reason = "tls_client_failed";
-			upstream_close(s, 0);
-			session_end(s);
-			return;
-		}
-		s->c_hs = 1;
-	}
+	if (c->hs_wait && c->out.len == 0 && !s->closing &&
+	    client_tls_start(s) != 0)
+		return;
 
 	wt = smtpfix_stream_wait(&s->fix);
 	/* Client done sending and all of it passed on: half-close. */
-	if (s->c_eof && !s->s_shut && s->sfd >= 0 && !s->connecting &&
-	    !s->s_hs && s->sout.len == 0 &&
-	    (s->cin.len == 0 || wt == SMTPFIX_WAIT_COMMAND ||
+	if (c->eof && !u->shut && u->fd >= 0 && !u->connecting && !u->hs &&
+	    u->out.len == 0 &&
+	    (c->in.len == 0 || wt == SMTPFIX_WAIT_COMMAND ||
 	        wt == SMTPFIX_WAIT_DATA || wt == SMTPFIX_WAIT_OPAQUE)) {
 		/* RFC 8446 §6.1: close_notify first on a TLS leg. */
-		gw_tls_shutdown(&s->sl);
-		(void)shutdown(s->sfd, SHUT_WR);
-		s->s_shut = 1;
+		gw_tls_shutdown(&u->tls);
+		(void)shutdown(u->fd, SHUT_WR);
+		u->shut = 1;
 	}
-	if (s->refusing && s->c_eof && !s->closing)
+	if (s->refusing && c->eof && !s->closing)
 		begin_close(s, s->reason, 0);
 	/* Server gone and its last bytes relayed: tell the client if it
 	 * was owed a reply, then close. */
-	if (s->s_eof && !s->closing &&
-	    (s->sin.len == 0 || s->opaque || s->sfd < 0)) {
+	if (u->eof && !s->closing &&
+	    (u->in.len == 0 || s->opaque || u->fd < 0)) {
 		if (!s->opaque && !s->told &&
 		    smtpfix_stream_upstream_gone(&s->fix))
 			say(s, "421 4.4.2", "connection to the server lost");
@@ -1165,28 +1126,20 @@ session_update(struct gw_session *s)
 		                                          : "server_closed",
 		    0);
 	}
-	if (s->closing && s->cout.len == 0) {
+	if (s->closing && c->out.len == 0) {
 		session_end(s);
 		return;
 	}
 	/* Return the storage of empty buffers: an idle session costs only
-	 * its struct. */
-	gw_buf_release(&s->cin);
-	gw_buf_release(&s->sin);
-	gw_buf_release(&s->cout);
-	gw_buf_release(&s->sout);
+	 * its struct.  Interest follows room (no storage yet counts as
+	 * room), and on a TLS leg what OpenSSL asks for. */
+	for (i = 0; i < 2; i++) {
+		struct gw_side *d = &s->side[i];
 
-	/* Interest follows room (no storage yet counts as room), and on a
-	 * TLS leg what OpenSSL asks for. */
-	watch(s, &s->cl, &s->crd, &s->cwr, s->c_hs, client_wants_read(s),
-	    s->cout.len > 0);
-	if (s->sfd >= 0) {
-		if (s->connecting) {
-			ev_io_stop(loop, &s->srd);
-			ev_io_start(loop, &s->swr);
-		} else
-			watch(s, &s->sl, &s->srd, &s->swr, s->s_hs,
-			    server_wants_read(s), s->sout.len > 0);
+		gw_buf_release(&d->in);
+		gw_buf_release(&d->out);
+		if (d->fd >= 0)
+			watch(s, d);
 	}
 	s->timer.repeat = s->last + current_timeout(s) - ev_now(loop);
 	if (s->timer.repeat < 0.001)
@@ -1198,30 +1151,32 @@ static void
 session_end(struct gw_session *s)
 {
 	struct ev_loop *loop = s->ctx->loop;
+	struct gw_side *c = CL(s);
+	int i;
 
 	gw_log(LOG_INFO,
 	    "session=%08x event=close reason=%s c2s_bytes=%llu "
 	    "s2c_bytes=%llu messages=%llu duration_ms=%lld",
 	    s->id, s->reason != NULL ? s->reason : "done",
-	    (unsigned long long)s->c2s, (unsigned long long)s->s2c,
+	    (unsigned long long)c->bytes, (unsigned long long)UP(s)->bytes,
 	    (unsigned long long)smtpfix_stream_messages(&s->fix),
 	    (long long)((ev_now(loop) - s->start) * 1000.));
 	upstream_close(s, 0);
-	ev_io_stop(loop, &s->crd);
-	ev_io_stop(loop, &s->cwr);
+	ev_io_stop(loop, &c->rd);
+	ev_io_stop(loop, &c->wr);
 	ev_timer_stop(loop, &s->timer);
-	gw_tls_shutdown(&s->cl);
-	gw_tls_leg_free(&s->cl);
+	gw_tls_shutdown(&c->tls);
+	gw_tls_leg_free(&c->tls);
 	/* Unread input makes close() send RST, and an RST can destroy our
 	 * last reply (a 421 or 554) before the client reads it: drop what
 	 * has arrived, so the close is a FIN. */
-	if (!s->c_eof)
+	if (!c->eof)
 		drain_client(s);
-	close(s->cfd);
-	gw_buf_free(&s->cin);
-	gw_buf_free(&s->cout);
-	gw_buf_free(&s->sin);
-	gw_buf_free(&s->sout);
+	close(c->fd);
+	for (i = 0; i < 2; i++) {
+		gw_buf_free(&s->side[i].in);
+		gw_buf_free(&s->side[i].out);
+	}
 	if (s->counted)
 		gw_tally_sub(&s->ctx->clients, &s->client, 0);
 	TAILQ_REMOVE(&s->ctx->sessions, s, entry);
@@ -1230,126 +1185,18 @@ session_end(struct gw_session *s)
 	free(s);
 }
 
-enum route_verdict {
-	ROUTE_OK = 0,
-	ROUTE_NO_MAPPING, /* 554 5.4.4: nothing stands behind it */
-	ROUTE_CLIENT,     /* 554 5.7.1: client not allowed */
-	ROUTE_NONGLOBAL,  /* 554 5.4.4: RFC 6052 §3.1 */
-	ROUTE_NOT_HOST,   /* 554 5.4.4: the host itself, its link, a
-	                     group (nat_scope_dest_refused) */
-};
-
-struct route {
-	struct nat_addr dst;
-	const struct gw_tls_sel *tls; /* the pair's STARTTLS policy */
-	int bare;                     /* the pair's bare_line_endings, -1 */
-	const char *kind;             /* "pair" or "nat64" */
-	const char *name;             /* its section name */
-	const char *why;              /* refused: the range's name */
-};
-
-/*
- * Where a client that reached `local` goes: the partner of a paired
- * address, else the IPv4 address embedded in a [nat64] prefix (RFC 6052
- * §2.2).  Keith Moore's review: a cross-realm relay is never open, so
- * nothing else is ever reached, and only listed clients may use it.
- */
-static enum route_verdict
-route_find(const struct gw_config *cfg, const struct nat_addr *local,
-    const struct nat_addr *client, struct route *r)
+static void
+side_init(struct gw_session *s, enum gw_dir dir, int fd)
 {
-	const struct nat_pair *p;
-	const struct nat_acl *acl;
-	size_t i;
+	struct gw_side *d = &s->side[dir];
 
-	memset(r, 0, sizeof(*r));
-	r->bare = -1;
-	p = local->family == AF_INET
-	        ? nat_pairs_by_v4(&cfg->pairs, &local->u.v4)
-	        : nat_pairs_by_v6(&cfg->pairs, &local->u.v6);
-	if (p != NULL) {
-		const struct gw_pair_opt *o = &cfg->pair_opt[p->user];
-
-		r->kind = "pair";
-		r->name = o->name;
-		r->tls = &o->tls;
-		r->bare = o->bare;
-		acl = o->acl >= 0 ? &cfg->acls[o->acl] : &cfg->clients;
-		if (!nat_acl_match(acl, client))
-			return ROUTE_CLIENT;
-		if (local->family == AF_INET) {
-			r->dst.family = AF_INET6;
-			r->dst.u.v6 = p->v6;
-		} else {
-			r->dst.family = AF_INET;
-			r->dst.u.v4 = p->v4;
-		}
-		/* The configuration refuses such a pair; checked again
-		 * where the destination is used, whatever produced it. */
-		if ((r->why = nat_scope_dest_refused(&r->dst)) != NULL)
-			return ROUTE_NOT_HOST;
-		return ROUTE_OK;
-	}
-	if (local->family != AF_INET6)
-		return ROUTE_NO_MAPPING;
-	for (i = 0; i < cfg->nnat64; i++) {
-		const struct gw_nat64 *n = &cfg->nat64[i];
-
-		if (nat_6052_extract(
-		        &n->prefix, n->plen, &local->u.v6, &r->dst.u.v4) != 0)
-			continue;
-		r->dst.family = AF_INET;
-		r->kind = "nat64";
-		r->name = n->name;
-		r->tls = &cfg->tls_default;
-		if (!nat_acl_match(&n->clients, client))
-			return ROUTE_CLIENT;
-		/* "This host" and "this link" (0/8, 127/8, 169.254/16,
-		 * broadcast) would reach the gateway host itself, where a
-		 * local MTA may trust loopback, and a group is no host:
-		 * never, under any prefix (nat/scope.h). */
-		if ((r->why = nat_scope_dest_refused(&r->dst)) != NULL)
-			return ROUTE_NOT_HOST;
-		/* RFC 6052 §3.1: the well-known prefix must not carry
-		 * non-global IPv4 addresses, unless the operator says so. */
-		if (n->wkp && !nat_scope_v4_global(&r->dst.u.v4) &&
-		    !nat_acl_match(&n->dests, &r->dst)) {
-			r->why = nat_scope_v4_reason(&r->dst.u.v4);
-			return ROUTE_NONGLOBAL;
-		}
-		return ROUTE_OK;
-	}
-	return ROUTE_NO_MAPPING;
-}
-
-/*
- * The upstream source: the partner of the client's own address when it
- * has a pair (so the server sees one stable address per client that it
- * can reverse-resolve), else the configured source of that family, else
- * the kernel's choice (family 0).  Returns that pair's HELO name, or NULL
- * for the gateway FQDN.
- */
-static const char *
-source_for(const struct gw_config *cfg, const struct nat_addr *client,
-    int family, struct nat_addr *src)
-{
-	const struct nat_pair *p = NULL;
-
-	memset(src, 0, sizeof(*src));
-	if (cfg->source_pairing)
-		p = client->family == AF_INET
-		        ? nat_pairs_by_v4(&cfg->pairs, &client->u.v4)
-		        : nat_pairs_by_v6(&cfg->pairs, &client->u.v6);
-	if (p != NULL && family != client->family) {
-		src->family = family;
-		if (family == AF_INET)
-			src->u.v4 = p->v4;
-		else
-			src->u.v6 = p->v6;
-		return cfg->pair_opt[p->user].helo_name;
-	}
-	*src = family == AF_INET ? cfg->source4 : cfg->source6;
-	return NULL;
+	d->s = s;
+	d->dir = dir;
+	d->fd = fd;
+	gw_tls_leg_init(&d->tls, fd);
+	ev_io_init(&d->rd, side_read_cb, fd, EV_READ);
+	ev_io_init(&d->wr, side_write_cb, fd, EV_WRITE);
+	d->rd.data = d->wr.data = d;
 }
 
 static struct gw_session *
@@ -1362,10 +1209,8 @@ session_new(struct gw_ctx *ctx, int cfd, const struct nat_addr *client)
 	s->ctx = ctx;
 	s->cfg = gw_config_hold(ctx->cfg);
 	s->id = ++ctx->next_id;
-	s->cfd = cfd;
-	s->sfd = -1;
-	gw_tls_leg_init(&s->cl, cfd);
-	gw_tls_leg_init(&s->sl, -1);
+	side_init(s, GW_CLIENT, cfd);
+	side_init(s, GW_SERVER, -1);
 	s->client = *client;
 	s->counted = gw_tally_add(&ctx->clients, client, 0) == 0;
 	s->start = s->last = ev_now(ctx->loop);
@@ -1373,10 +1218,8 @@ session_new(struct gw_ctx *ctx, int cfd, const struct nat_addr *client)
 	smtpfix_stream_init(&s->fix, &s->pol);
 	TAILQ_INSERT_TAIL(&ctx->sessions, s, entry);
 	ctx->nsessions++;
-	ev_io_init(&s->crd, client_read_cb, cfd, EV_READ);
-	ev_io_init(&s->cwr, client_write_cb, cfd, EV_WRITE);
 	ev_timer_init(&s->timer, timer_cb, 0., 1.);
-	s->crd.data = s->cwr.data = s->timer.data = s;
+	s->timer.data = s;
 	return s;
 }
 
@@ -1436,12 +1279,8 @@ upstream_connect(struct gw_session *s, const struct nat_addr *dst,
 		begin_close(s, "bind_failed", 0);
 		return;
 	}
-	s->sfd = fd;
-	gw_tls_leg_init(&s->sl, fd);
-	ev_io_init(&s->srd, server_read_cb, fd, EV_READ);
-	ev_io_init(&s->swr, server_write_cb, fd, EV_WRITE);
-	s->srd.data = s->swr.data = s;
-	s->connecting = 1;
+	side_init(s, GW_SERVER, fd);
+	UP(s)->connecting = 1;
 	if (connect(fd, (struct sockaddr *)&ds, dl) != 0 &&
 	    errno != EINPROGRESS) {
 		int e = errno;
@@ -1484,8 +1323,10 @@ gw_session_start(struct gw_ctx *ctx, int cfd,
 	unsigned cport, lport, n;
 	char cs[64], lsb[64], dsb[64], ssb[INET6_ADDRSTRLEN];
 	struct gw_session *s;
-	struct route r;
-	const char *helo;
+	struct nat_dest d;
+	const struct gw_tls_sel *tls;
+	const char *kind, *name;
+	uint32_t pair;
 	int loop;
 
 	sa_to_addr(peer, &client, &cport);
@@ -1540,49 +1381,60 @@ gw_session_start(struct gw_ctx *ctx, int cfd,
 		refuse(cfg, cfd, "421 4.3.0", "out of memory, try later");
 		return;
 	}
-	switch (route_find(cfg, &local, &client, &r)) {
-	case ROUTE_OK:
+	switch (nat_dest_find(&cfg->dest, &local, &client, &d)) {
+	case NAT_DEST_OK:
 		break;
-	case ROUTE_NO_MAPPING:
+	case NAT_DEST_NO_MAPPING:
 		refusing(s, cs, lsb, "no_pair", "554 5.4.4",
 		    "no route: this "
 		    "address stands for no server");
 		return;
-	case ROUTE_CLIENT:
+	case NAT_DEST_CLIENT:
 		refusing(s, cs, lsb, "client_not_allowed", "554 5.7.1",
 		    "relaying denied: your address may not use this gateway");
 		return;
-	case ROUTE_NONGLOBAL:
+	case NAT_DEST_NONGLOBAL:
 		gw_log(LOG_INFO,
 		    "session=%08x event=refuse_detail "
 		    "destination_scope=%s",
-		    s->id, r.why != NULL ? r.why : "?");
+		    s->id, d.why != NULL ? d.why : "?");
 		refusing(s, cs, lsb, "nonglobal_destination", "554 5.4.4",
 		    "no route: a non-global IPv4 address is not reachable "
 		    "through the well-known prefix (RFC 6052 section 3.1)");
 		return;
-	case ROUTE_NOT_HOST:
-		(void)nat_addr_fmt(&r.dst, ssb, sizeof(ssb));
+	case NAT_DEST_NOT_HOST:
+		(void)nat_addr_fmt(&d.dst, ssb, sizeof(ssb));
 		gw_log(LOG_INFO,
 		    "session=%08x event=refuse_detail dest=%s "
 		    "destination_scope=%s",
-		    s->id, ssb, r.why != NULL ? r.why : "?");
+		    s->id, ssb, d.why != NULL ? d.why : "?");
 		refusing(s, cs, lsb, "destination_not_host", "554 5.4.4",
 		    "no route: the destination is the gateway host, its "
 		    "link or no single host");
 		return;
 	}
-	if (r.bare >= 0)
-		s->pol.bare = (enum smtpfix_bare)r.bare;
-	helo = source_for(cfg, &client, r.dst.family, &src);
-	if (helo != NULL) {
-		s->pol.fqdn = helo;
-		s->pol.fqdn_len = strlen(helo);
+	if (d.kind == NAT_DEST_PAIR) {
+		const struct gw_pair_opt *o = &cfg->pair_opt[d.index];
+
+		kind = "pair";
+		name = o->name;
+		tls = &o->tls;
+		if (o->bare >= 0)
+			s->pol.bare = (enum smtpfix_bare)o->bare;
+	} else {
+		kind = "nat64";
+		name = cfg->nat64[d.index].name;
+		tls = &cfg->tls_default;
 	}
-	addr_str(&r.dst, cfg->upstream_port, dsb, sizeof(dsb));
+	if (nat_dest_source(&cfg->dest, &client, d.dst.family, &src, &pair) &&
+	    cfg->pair_opt[pair].helo_name != NULL) {
+		s->pol.fqdn = cfg->pair_opt[pair].helo_name;
+		s->pol.fqdn_len = strlen(s->pol.fqdn);
+	}
+	addr_str(&d.dst, cfg->upstream_port, dsb, sizeof(dsb));
 	(void)snprintf(s->up_name, sizeof(s->up_name), "%s", dsb);
 	/* The pair's STARTTLS policy (terminate needs its contexts). */
-	s->tls = r.tls;
+	s->tls = tls;
 	if (s->tls != NULL &&
 	    (s->tls->pol.mode != SMTPFIX_TLS_TERMINATE || cfg->tls != NULL))
 		smtpfix_stream_set_tls(&s->fix, &s->tls->pol);
@@ -1601,13 +1453,13 @@ gw_session_start(struct gw_ctx *ctx, int cfd,
 	gw_log(LOG_INFO,
 	    "session=%08x event=open client=%s local=%s dest=%s "
 	    "via=%s:%s source=%s helo_name=%s tls=%s",
-	    s->id, cs, lsb, dsb, r.kind, r.name, ssb, s->pol.fqdn,
+	    s->id, cs, lsb, dsb, kind, name, ssb, s->pol.fqdn,
 	    s->tls != NULL ? smtpfix_tlspolicy_mode_name(
 	                         smtpfix_tlspolicy_mode(&s->tls->pol))
 	                   : "passthrough");
-	s->up_dst = r.dst;
+	s->up_dst = d.dst;
 	s->up_src = src;
-	upstream_connect(s, &r.dst, &src);
+	upstream_connect(s, &d.dst, &src);
 	session_update(s);
 }
 
