@@ -196,10 +196,10 @@ check "without the log, the config's pairs pair the legs" \
 ip netns exec "s64lab-$N1-gw" "$PCAP" -T -C "$labdir/smtp64.conf" \
     -L "$labdir/smtp64d.log" -i any -c 2 >"$T/live.out" 2>"$T/live.err" &
 live=$!
-wait_for 100 grep -q 'listening on any' "$T/live.err" ||
+wait_for 300 grep -q 'listening on any' "$T/live.err" ||
 	fail "smtp64-pcap -T -i any starts"
 "$LAB" --name "$N1" send >/dev/null 2>&1
-wait_gone "$live" 100 || fail "smtp64-pcap -T -i any -c 2 ends after one pair"
+wait_gone "$live" 300 || fail "smtp64-pcap -T -i any -c 2 ends after one pair"
 lab_kill "$live"
 check "live (-i any -c 2): the new session's legs paired by its log line" \
     grep -qE '^pair=1 session=0000000[0-9a-f] paired_by=log .*helo_upstream=gw\.example\.net helo_rewritten=yes' "$T/live.out"
