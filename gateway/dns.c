@@ -226,6 +226,46 @@ sub_done(struct gw_dns_query *q)
 		finish(q);
 }
 
+/* Keeps one address record of host h with its TTL. */
+static void
+keep(struct store *st, unsigned h, int af, const void *addr, int ttl)
+{
+	struct nat_addr *a = &st->h[h].addrs[st->h[h].naddrs++];
+
+	a->family = af;
+	if (af == AF_INET)
+		memcpy(&a->u.v4, addr, 4);
+	else
+		memcpy(&a->u.v6, addr, 16);
+	st->ttl = min_u(st->ttl, ttl > 0 ? (unsigned)ttl : 0);
+}
+
+/* Parses an A or AAAA reply into host h: the count kept, or -1 if
+ * c-ares cannot parse it. */
+static int
+parse_addrs(
+    struct store *st, unsigned h, int af, const unsigned char *abuf, int alen)
+{
+	struct ares_addrttl t4[MAXA];
+	struct ares_addr6ttl t6[MAXA];
+	int i, n = MAXA;
+
+	if (af == AF_INET) {
+		if (ares_parse_a_reply(abuf, alen, NULL, t4, &n) !=
+		    ARES_SUCCESS)
+			return -1;
+		for (i = 0; i < n; i++)
+			keep(st, h, af, &t4[i].ipaddr, t4[i].ttl);
+	} else {
+		if (ares_parse_aaaa_reply(abuf, alen, NULL, t6, &n) !=
+		    ARES_SUCCESS)
+			return -1;
+		for (i = 0; i < n; i++)
+			keep(st, h, af, &t6[i].ip6addr, t6[i].ttl);
+	}
+	return n;
+}
+
 static void
 addr_cb(void *arg, int status, int timeouts, unsigned char *abuf, int alen)
 {
@@ -233,41 +273,11 @@ addr_cb(void *arg, int status, int timeouts, unsigned char *abuf, int alen)
 	struct gw_dns_query *q = s->q;
 	struct store *st = &q->st;
 	enum nat_dns_rc rc = map_status(status);
-	int i, n = MAXA;
+	int n;
 
 	(void)timeouts;
 	if (rc == NAT_DNS_OK && !q->cancelled && !q->d->dying) {
-		if (s->af == AF_INET) {
-			struct ares_addrttl t[MAXA];
-
-			if (ares_parse_a_reply(abuf, alen, NULL, t, &n) !=
-			    ARES_SUCCESS)
-				n = -1;
-			for (i = 0; i < n; i++) {
-				struct nat_addr *a =
-				    &st->h[s->host]
-				         .addrs[st->h[s->host].naddrs++];
-
-				a->family = AF_INET;
-				a->u.v4 = t[i].ipaddr;
-				st->ttl = min_u(st->ttl, (unsigned)t[i].ttl);
-			}
-		} else {
-			struct ares_addr6ttl t[MAXA];
-
-			if (ares_parse_aaaa_reply(abuf, alen, NULL, t, &n) !=
-			    ARES_SUCCESS)
-				n = -1;
-			for (i = 0; i < n; i++) {
-				struct nat_addr *a =
-				    &st->h[s->host]
-				         .addrs[st->h[s->host].naddrs++];
-
-				a->family = AF_INET6;
-				memcpy(&a->u.v6, &t[i].ip6addr, 16);
-				st->ttl = min_u(st->ttl, (unsigned)t[i].ttl);
-			}
-		}
+		n = parse_addrs(st, s->host, s->af, abuf, alen);
 		/* A reply c-ares cannot parse is as good as no answer. */
 		if (n < 0)
 			rc = NAT_DNS_SERVFAIL;
