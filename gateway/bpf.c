@@ -529,3 +529,60 @@ gw_bpf_log_stats(int level)
 	}
 	gw_log(level, "%s", line);
 }
+
+/* 1 if /proc says forwarding is on for family's "all" interfaces. */
+static int
+forwarding(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	int c;
+
+	if (f == NULL)
+		return 0;
+	c = fgetc(f);
+	fclose(f);
+	return c == '1';
+}
+
+void
+gw_bpf_engine(int want, const struct nat_xlat_conf *xc)
+{
+	char err[256], ifs[512];
+	int f4, f6;
+
+	if (!want) {
+		if (!b.running)
+			return;
+		gw_bpf_log_stats(LOG_INFO);
+		gw_bpf_stop();
+		gw_log(LOG_INFO, "event=packet_bpf result=stopped");
+		return;
+	}
+	if (b.running) {
+		if (gw_bpf_reconf(xc, err, sizeof(err)) != 0)
+			gw_log(LOG_ERR,
+			    "event=packet_bpf result=refused error=\"%s\" "
+			    "fallback=nfqueue",
+			    err);
+		return;
+	}
+	if (gw_bpf_start(xc, 0, err, sizeof(err)) != 0) {
+		gw_log(LOG_ERR,
+		    "event=packet_bpf result=refused error=\"%s\" "
+		    "fallback=nfqueue",
+		    err);
+		return;
+	}
+	(void)gw_bpf_ifaces(ifs, sizeof(ifs));
+	f4 = forwarding("/proc/sys/net/ipv4/conf/all/forwarding");
+	f6 = forwarding("/proc/sys/net/ipv6/conf/all/forwarding");
+	gw_log(LOG_INFO,
+	    "event=packet_bpf result=ok ifaces=%s ipv4_forwarding=%d "
+	    "ipv6_forwarding=%d",
+	    ifs, f4, f6);
+	if (!f4 || !f6)
+		gw_log(LOG_WARNING,
+		    "event=packet_bpf warning=forwarding_off "
+		    "note=\"packets of the family without forwarding take "
+		    "the NFQUEUE path\"");
+}

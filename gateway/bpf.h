@@ -75,4 +75,12 @@ const char *gw_bpf_count_name(unsigned i);
 /* Logs the counters as one key=value line. */
 void gw_bpf_log_stats(int level);
 
+/*
+ * The engine for smtp64d's packet path, logged: want 1 starts it (or
+ * takes xc, if it runs), 0 stops it, with its counters logged.  A start
+ * the kernel refuses is logged (event=packet_bpf result=refused
+ * fallback=nfqueue) and leaves the NFQUEUE path alone to translate.
+ */
+void gw_bpf_engine(int want, const struct nat_xlat_conf *xc);
+
 #endif
