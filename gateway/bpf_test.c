@@ -618,6 +618,26 @@ test_ttl_tos(void **state)
 		}
 }
 
+/* The program takes only what the NFQUEUE rules queue: an IPv4 packet
+ * to an address that is no pair's is left alone, though nat_xlat would
+ * embed its destination under the first prefix. */
+static void
+test_ipv4_destination_pairs_only(void **state)
+{
+	uint8_t p[PKT_MAX], out[PKT_MAX + NAT_XLAT_GROWTH];
+	struct nat_xlat_out res;
+	size_t n;
+
+	(void)state;
+	n = b4(p, "198.51.100.110", "8.8.8.8", K_UDP, 80, 64, 1, 0, 53);
+	assert_int_equal(
+	    nat_xlat(&conf, p, n, out, sizeof(out), &res), NAT_XLAT_OK);
+	assert_int_equal(run(p, n), PASSED);
+	n = b6(
+	    p, "2001:db8:1::10", "2001:db8:64::808:808", K_UDP, 80, 64, 0, 53);
+	assert_int_equal(run(p, n), XLATED);
+}
+
 /* IPv4 packets with bytes past Total Length: Ethernet's padding is
  * trimmed, anything longer is the slow path's. */
 static void
@@ -718,6 +738,7 @@ main(void)
 	    cmocka_unit_test_setup(test_sweep_mtus, reset),
 	    cmocka_unit_test_setup(test_sweep_sources_no_proxy, reset),
 	    cmocka_unit_test_setup(test_proxy_port, reset),
+	    cmocka_unit_test_setup(test_ipv4_destination_pairs_only, reset),
 	    cmocka_unit_test_setup(test_ttl_tos, reset),
 	    cmocka_unit_test_setup(test_trailing_octets, reset),
 	    cmocka_unit_test_setup(test_corrupted, reset),

@@ -6,6 +6,10 @@
  * prefixes from its maps, and forwards the result itself
  * (bpf_fib_lookup, then bpf_redirect or bpf_redirect_neigh).
  *
+ * It takes only what the NFQUEUE rules would queue (docs/operations.md):
+ * IPv4 packets to a pair's address, IPv6 packets to a pair's address or
+ * under a prefix; the rest of the host's traffic goes by untouched.
+ *
  * Everything else goes on untouched (TC_ACT_OK) to netfilter, where the
  * NFQUEUE rules hand it to the slow path, gateway/nfq.c over nat/xlat.c,
  * which stays the reference: a packet is only rewritten once every check
@@ -433,7 +437,7 @@ xlat46(struct __sk_buff *skb, const struct nat_bpf_conf *c)
 	void *end = (void *)(long)skb->data_end;
 	struct iphdr *ip = data + ETH_LEN;
 	struct bpf_fib_lookup f = {};
-	union nat_bpf_in6 s6, d6;
+	union nat_bpf_in6 s6, d6, *p6;
 	struct l4info li = {};
 	__u32 tot, len, l4len, n, r, old[2];
 	__u8 h6[IP6_HLEN], tos, ttl, proto;
@@ -455,8 +459,15 @@ xlat46(struct __sk_buff *skb, const struct nat_bpf_conf *c)
 	fl = bpf_ntohs(ip->frag_off);
 	if (fl & 0x3fff)
 		return pass(NAT_BPF_C_FRAGMENT);
-	if (map46(c, ip->daddr, &d6) != 0)
+	/* Only a pair's IPv4 address as destination: the NFQUEUE rules
+	 * (docs/operations.md) queue nothing else on the IPv4 side, and the
+	 * program sees every packet of the host, its own and its transit
+	 * traffic too; nat_xlat would embed any destination under the
+	 * first prefix. */
+	p6 = bpf_map_lookup_elem(&pair4, &ip->daddr);
+	if (p6 == NULL)
 		return pass(NAT_BPF_C_NOT_OURS);
+	d6 = *p6;
 	proto = ip->protocol;
 	l4len = tot - IP4_HLEN;
 	if ((r = check_l4(c, ip + 1, end, proto, l4len, &li)) != 0)

@@ -77,7 +77,8 @@ enum nat_bpf_count {
 	NAT_BPF_C_XLAT46 = 0,
 	NAT_BPF_C_XLAT64,
 	NAT_BPF_C_NOT_IP,   /* neither IPv4 nor IPv6 over Ethernet */
-	NAT_BPF_C_NOT_OURS, /* destination maps to nothing */
+	NAT_BPF_C_NOT_OURS, /* destination not a pair's, nor (IPv6) under a
+	                       prefix */
 	NAT_BPF_C_PAUSED,   /* the maps are being rewritten */
 	NAT_BPF_C_PROXIED,  /* TCP to or from the proxy's port */
 	NAT_BPF_C_SOURCE,   /* source unmapped, illegal or spoofed */

@@ -26,6 +26,8 @@
 #
 # UDP cells run with a 4 MB socket buffer at the sink (iperf3 -w 4M).
 #
+#   SMTP64D=... SMTP64D_NFQ=... (smtp64d's binary; its build for the
+#   smtp64d configuration, default the same)
 #   bash tests/bench/w6.sh [--quick] [--rounds N] [--seconds S]
 #                          [--tsv FILE] [--meta FILE] [--keep] [--perf]
 #
@@ -192,6 +194,9 @@ ns "$NS_GW" iptables -t raw -A PREROUTING -d 192.0.2.30 -j SMTP64
 ns "$NS_GW" ip6tables -t raw -A PREROUTING -d 2001:db8:64::/96 -j SMTP64
 
 SMTP64D=${SMTP64D:-$ROOT/build/smtp64d}
+# The smtp64d configuration's binary may be another build (an earlier
+# version, to compare the NFQUEUE engine with itself); bpf's is SMTP64D.
+SMTP64D_NFQ=${SMTP64D_NFQ:-$SMTP64D}
 conf=$WORK/smtp64.conf
 cat >"$conf" <<EOF
 [gateway]
@@ -212,11 +217,11 @@ queue = $QUEUE
 ipv6_mtu_bytes = 1500
 EOF
 XLAT_KIND=""
-if [ -x "$SMTP64D" ] && "$SMTP64D" -t -c "$conf" >/dev/null 2>&1; then
-	ip netns exec "$NS_GW" "$SMTP64D" -f -c "$conf" </dev/null \
+if [ -x "$SMTP64D_NFQ" ] && "$SMTP64D_NFQ" -t -c "$conf" >/dev/null 2>&1; then
+	ip netns exec "$NS_GW" "$SMTP64D_NFQ" -f -c "$conf" </dev/null \
 		>"$WORK/xlat.log" 2>&1 &
 	XLAT_PID=$!
-	XLAT_KIND="$("$SMTP64D" -V 2>&1 | head -n 1) with [packet] (NFQUEUE queue $QUEUE, ipv6_mtu_bytes 1500), single process"
+	XLAT_KIND="$("$SMTP64D_NFQ" -V 2>&1 | head -n 1) with [packet] (NFQUEUE queue $QUEUE, ipv6_mtu_bytes 1500), single process"
 else
 	drv=$WORK/nfq_driver
 	natsrc=()
