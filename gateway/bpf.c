@@ -301,6 +301,19 @@ attach_one(int ifindex, const char *name, char *err, size_t errcap)
 }
 
 static int
+attached(unsigned ifindex)
+{
+	size_t i;
+
+	for (i = 0; i < b.nifs; i++)
+		if (b.ifs[i].ifindex == (int)ifindex)
+			return 1;
+	return 0;
+}
+
+/* Attaches to every Ethernet interface not attached to yet.  On failure
+ * everything is detached. */
+static int
 attach_all(char *err, size_t errcap)
 {
 	struct if_nameindex *ifs, *i;
@@ -318,7 +331,7 @@ attach_all(char *err, size_t errcap)
 		return -1;
 	}
 	for (i = ifs; i->if_index != 0 && i->if_name != NULL; i++) {
-		if (!is_ether(fd, i->if_name))
+		if (attached(i->if_index) || !is_ether(fd, i->if_name))
 			continue;
 		if (b.nifs == GW_BPF_IF_MAX) {
 			(void)snprintf(err, errcap,
@@ -440,6 +453,11 @@ gw_bpf_reconf(const struct nat_xlat_conf *xc, char *err, size_t errcap)
 	if (conf_write(xc, 0, err, errcap) != 0 ||
 	    pairs_write(xc, err, errcap) != 0 ||
 	    conf_write(xc, 1, err, errcap) != 0) {
+		unload();
+		return -1;
+	}
+	/* Interfaces that came since the start. */
+	if (!(flags & GW_BPF_TEST) && attach_all(err, errcap) != 0) {
 		unload();
 		return -1;
 	}

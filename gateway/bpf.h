@@ -47,8 +47,9 @@ int gw_bpf_start(
 
 /*
  * New translation settings (a reload): the program hands every packet to
- * the slow path while its maps are rewritten.  0, or -1 with a message in
- * err, the program stopped.
+ * the slow path while its maps are rewritten, then is attached to the
+ * Ethernet interfaces that came since it started.  0, or -1 with a
+ * message in err, the program stopped.
  */
 int gw_bpf_reconf(const struct nat_xlat_conf *xc, char *err, size_t errcap);
 

@@ -360,15 +360,29 @@ reloaded() { # N: the Nth "event=reload result=ok" is in the log
 }
 no_ping() { ! ip netns exec "$NS_C4" ping -c 2 -i 0.3 -W 1 "$MX6_V4" >/dev/null 2>&1; }
 if [ "$XLAT_PID" = "${SMTP64D_PID:-}" ]; then
+	if [ "$ENGINE" = bpf ]; then
+		# An interface that comes after the start is covered from the
+		# next reload on (both ends in gw: none in the root namespace).
+		ip -n "$NS_GW" link add xtra0 type veth peer name xtra1
+		ip -n "$NS_GW" link set xtra0 up
+	fi
 	write_conf packet
 	kill -HUP "$XLAT_PID"
 	wait_for 50 reloaded 1
 	check "SIGHUP, [packet] unchanged: still translated" ping_ttl "$NS_C4" "$MX6_V4"
+	tc_ours() { ip netns exec "$NS_GW" tc filter show dev "$1" ingress | grep -q 'handle 0x6464'; }
+	if [ "$ENGINE" = bpf ]; then
+		check "... and the tc program is on an interface added since" tc_ours xtra0
+	fi
 	write_conf
 	kill -HUP "$XLAT_PID"
 	wait_for 50 reloaded 2
 	check "SIGHUP, [packet] gone: the path stops (logged)" \
 		grep -q 'event=packet_stop reason=reload' "$XLAT_LOG"
+	if [ "$ENGINE" = bpf ]; then
+		no_tc() { ! tc_ours to-c4 && ! tc_ours xtra0; }
+		check "... the tc program detached from every interface" no_tc
+	fi
 	check "... and nothing is translated" no_ping
 	check "... while SMTP is still relayed" \
 		lab_swaks "$NS_C4" "$MX6_V4" mta.example.com pkt2 "$LAB_DIR/swaks2.out"
