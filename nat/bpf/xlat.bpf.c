@@ -21,11 +21,12 @@
  * checksum of zero, an unmapped, illegal or spoofed source, and whatever
  * has no route.
  *
- *	addresses	map46, map64, src64	RFC 7757 §3.2, RFC 6052 §2.2
+ *	addresses	map46, map64		RFC 7757 §3.2, RFC 6052 §2.2;
+ *						map64 of a source: src6_spoofed
  *	IPv4 -> IPv6	xlat46			RFC 7915 §4.1, §4.2 (echo), §4.5
  *	IPv6 -> IPv4	xlat64			RFC 7915 §5.1, §5.2 (echo), §5.5
- *	forwarding	forward			RFC 7915 §1.2: a translator is
- *						a router (RFC 1812 §5.3.1)
+ *	forwarding	route, forward		RFC 7915 §4.1, §5.1: as a
+ *						router (RFC 1812 §5.3.1)
  *
  * Checksums: transport checksums are adjusted for the pseudo-header
  * (RFC 1624) with bpf_l4_csum_replace, which also keeps a partial
@@ -374,7 +375,8 @@ fix_l4(struct __sk_buff *skb, __u32 l4, __u8 proto, const struct l4info *li,
 /* ------------------------------------------------------- forwarding */
 
 /*
- * RFC 7915 §1.2: the translated packet is routed as a router would: the
+ * RFC 7915 §4.1, §5.1: the translated packet is routed as a router would
+ * route it (RFC 1812 §5.3.1, with TTL and hop limit already less one): the
  * route is looked up before anything is rewritten, so a packet without
  * one still goes on untouched.  0, or the counter to pass it under.
  */
