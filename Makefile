@@ -48,9 +48,22 @@ NFQ_LIBS	:= $(shell $(PKG_CONFIG) --libs libnetfilter_queue libmnl \
 CARES_CFLAGS	:= $(shell $(PKG_CONFIG) --cflags libcares 2>/dev/null)
 CARES_LIBS	:= $(shell $(PKG_CONFIG) --libs libcares 2>/dev/null || echo -lcares)
 
+# [packet] engine = bpf: the tc program (nat/bpf/xlat.bpf.c) is built
+# with clang's BPF target into an object that bpftool turns into a
+# skeleton header (the object inside it), which gateway/bpf.c loads with
+# libbpf.
+LIBBPF_CFLAGS	:= $(shell $(PKG_CONFIG) --cflags libbpf 2>/dev/null)
+LIBBPF_LIBS	:= $(shell $(PKG_CONFIG) --libs libbpf 2>/dev/null || echo -lbpf)
+BPF_CLANG	?= clang
+BPFTOOL		?= bpftool
+# <asm/types.h> of linux-libc-dev sits under the host's multiarch name.
+BPF_ARCH_INC	:= /usr/include/$(shell $(CC) -dumpmachine 2>/dev/null)
+BPF_CFLAGS	:= -target bpf -O2 -g -Wall -Wextra -I. -I$(BPF_ARCH_INC)
+
 B		:= build
-ALL_CFLAGS	= $(STD) $(WARN) $(CFLAGS) -I. $(INIH_CFLAGS) $(CMOCKA_CFLAGS) \
-		  $(OPENSSL_CFLAGS) $(NFQ_CFLAGS) $(CARES_CFLAGS)
+ALL_CFLAGS	= $(STD) $(WARN) $(CFLAGS) -I. -I$(B) $(INIH_CFLAGS) \
+		  $(CMOCKA_CFLAGS) $(OPENSSL_CFLAGS) $(NFQ_CFLAGS) \
+		  $(CARES_CFLAGS) $(LIBBPF_CFLAGS)
 
 # Sources are discovered: <dir>/<name>_test.c is a cmocka unit test of
 # <dir>/<name>.c, <dir>/<name>_fuzz.c a libFuzzer target.
@@ -75,7 +88,10 @@ LAB_TOOL	:= $(B)/smtp64-lab
 LAB_FILES	:= tests/lab/lib.sh tests/lab/master.cf tests/lab/mkcert.sh \
 		   tests/lab/smtpchat.py tests/lab/demo.conf
 TESTS		:= $(patsubst %.c,$(B)/test/%,$(TEST_SRC))
-GW_LIBS		:= $(EV_LIBS) $(INIH_LIBS) $(OPENSSL_LIBS) $(NFQ_LIBS) $(CARES_LIBS)
+GW_LIBS		:= $(EV_LIBS) $(INIH_LIBS) $(OPENSSL_LIBS) $(NFQ_LIBS) \
+		   $(CARES_LIBS) $(LIBBPF_LIBS)
+BPF_OBJ		:= $(B)/bpf/xlat.bpf.o
+BPF_SKEL	:= $(B)/bpf/xlat.skel.h
 TOOL_LIBS	:= $(shell $(PKG_CONFIG) --libs libpcap 2>/dev/null || echo -lpcap)
 
 .PHONY: all check unit sanitize e2e demo fuzz bench install uninstall \
@@ -85,6 +101,13 @@ all: $(SMTP64D) $(TOOLS) $(LAB_TOOL)
 $(B)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
+
+$(BPF_OBJ): nat/bpf/xlat.bpf.c nat/bpf/xlat_bpf.h
+	@mkdir -p $(dir $@)
+	$(BPF_CLANG) $(BPF_CFLAGS) -c -o $@ $<
+$(BPF_SKEL): $(BPF_OBJ)
+	$(BPFTOOL) gen skeleton $< name smtp64_xlat >$@.tmp && mv $@.tmp $@
+$(B)/obj/gateway/bpf.o: $(BPF_SKEL)
 
 $(LIBSMTPFIX): $(call obj,$(SMTPFIX_SRC))
 	$(AR) rcs $@ $^
@@ -182,12 +205,14 @@ bench:
 lint:
 	@! grep -nE '\b(strcpy|strcat|sprintf|vsprintf|strncpy|gets|atoi)\(' \
 	    $(SMTPFIX_SRC) $(NAT_SRC) $(GW_SRC) gateway/main.c $(TOOL_SRC) \
+	    nat/bpf/xlat.bpf.c \
 	    || { echo "lint: banned function (see STYLE)"; exit 1; }
 
+FMT_SRC		= $(wildcard */*.c */*.h nat/bpf/*.c nat/bpf/*.h)
 fmt:
-	clang-format -i $(wildcard */*.c */*.h)
+	clang-format -i $(FMT_SRC)
 fmt-check:
-	clang-format --dry-run --Werror $(wildcard */*.c */*.h)
+	clang-format --dry-run --Werror $(FMT_SRC)
 
 # The systemd unit names the daemon and its configuration where this
 # install puts them (contrib/smtp64d.service says /usr/local).

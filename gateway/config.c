@@ -838,6 +838,15 @@ packet_key(struct parse *p, const char *name, const char *v)
 		return parse_yesno(p, name, v, &k->enable);
 	if (strcmp(name, "icmp_errors") == 0)
 		return parse_yesno(p, name, v, &k->icmp_errors);
+	if (strcmp(name, "engine") == 0) {
+		if (strcmp(v, "nfqueue") == 0 || strcmp(v, "bpf") == 0) {
+			k->engine =
+			    v[0] == 'b' ? GW_PACKET_BPF : GW_PACKET_NFQUEUE;
+			return 1;
+		}
+		perr(p, p->line, "engine: want nfqueue or bpf");
+		return 0;
+	}
 	perr(p, p->line, "unknown key '%s' in [packet]", name);
 	return 0;
 }
@@ -1068,6 +1077,7 @@ static const struct gw_config_key keys[] = {
     {"packet", "ipv4_mtu_bytes"},
     {"packet", "ipv6_mtu_bytes"},
     {"packet", "ipv6_link_mtu_bytes"},
+    {"packet", "engine"},
 };
 
 const struct gw_config_key *

@@ -60,7 +60,12 @@ struct gw_packet {
 	/* RFC 7915 §4.1: the IPv6 next hop's MTU, for packets with DF;
 	 * 0: 1500, or ipv6_mtu_bytes if larger (nat_xlat_conf link6) */
 	unsigned ipv6_link_mtu_bytes;
+	int engine; /* GW_PACKET_NFQUEUE, or GW_PACKET_BPF (gateway/bpf) */
 };
+
+/* [packet] engine: NFQUEUE alone, or the tc fast path in front of it. */
+#define GW_PACKET_NFQUEUE 0
+#define GW_PACKET_BPF 1
 
 /* [nat64 NAME]: IPv6 clients reach IPv4 servers through a prefix. */
 struct gw_nat64 {

@@ -235,6 +235,8 @@ test_bad(void **state)
 	        ":6: translate_sources: 'maybe': want yes or no"},
 	    {"[gateway]\nfqdn = a.example\n[packet]\nmtu = 1500\n",
 	        ":4: unknown key 'mtu' in [packet]"},
+	    {"[gateway]\nfqdn = a.example\n[packet]\nengine = xdp\n",
+	        ":4: engine: want nfqueue or bpf"},
 	    /* Two prefixes that overlap: the second's allow_clients would
 	     * never apply.  Both lines named. */
 	    {"[gateway]\nfqdn = a.example\n[nat64 a]\n"
@@ -479,6 +481,7 @@ test_packet(void **state)
 	assert_int_equal(c.packet.ipv4_mtu_bytes, 1500);
 	assert_int_equal(c.packet.ipv6_mtu_bytes, 1280);
 	assert_int_equal(c.packet.ipv6_link_mtu_bytes, 0);
+	assert_int_equal(c.packet.engine, GW_PACKET_NFQUEUE);
 	gw_config_free(&c);
 	assert_int_equal(
 	    load("[gateway]\nfqdn = a.example\n"
@@ -486,9 +489,11 @@ test_packet(void **state)
 	         "[nat64 w]\nprefix = 64:ff9b::/96\nallow_clients = any\n"
 	         "[packet]\nenable = yes\nqueue = 7\nicmp_errors = no\n"
 	         "ipv4_mtu_bytes = 9000\nipv6_mtu_bytes = 1500\n"
-	         "ipv6_link_mtu_bytes = 9000\nqueue_max_packets = 100\n",
+	         "ipv6_link_mtu_bytes = 9000\nqueue_max_packets = 100\n"
+	         "engine = bpf\n",
 	        &c, err, sizeof(err)),
 	    0);
+	assert_int_equal(c.packet.engine, GW_PACKET_BPF);
 	assert_int_equal(c.packet.enable, 1);
 	assert_int_equal(c.packet.queue, 7);
 	assert_int_equal(c.packet.queue_max_packets, 100);

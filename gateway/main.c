@@ -19,6 +19,7 @@
 
 #include <ev.h>
 
+#include "gateway/bpf.h"
 #include "gateway/config.h"
 #include "gateway/listener.h"
 #include "gateway/log.h"
@@ -300,6 +301,7 @@ packet_start(struct ev_loop *loop, const struct gw_config *cfg)
 	    nc.queue, cfg->pairs.n, cfg->nnat64, cfg->packet.ipv4_mtu_bytes,
 	    cfg->packet.ipv6_mtu_bytes, cfg->packet.ipv6_link_mtu_bytes,
 	    cfg->packet.icmp_errors ? "yes" : "no");
+	gw_bpf_engine(cfg->packet.engine == GW_PACKET_BPF, &nc.xlat);
 	return 0;
 }
 
@@ -308,6 +310,7 @@ packet_stop(struct ev_loop *loop, const char *why)
 {
 	if (!gw_nfq_running())
 		return;
+	gw_bpf_engine(0, NULL);
 	gw_nfq_log_stats(LOG_INFO);
 	gw_nfq_stop(loop);
 	gw_log(LOG_INFO, "event=packet_stop reason=%s", why);
@@ -327,6 +330,7 @@ packet_reload(struct ev_loop *loop, const struct gw_config *old,
 	    cfg->packet.queue == old->packet.queue) {
 		packet_conf(cfg, &nc);
 		gw_nfq_reconf(&nc);
+		gw_bpf_engine(cfg->packet.engine == GW_PACKET_BPF, &nc.xlat);
 		return;
 	}
 	packet_stop(loop, "reload");
@@ -343,6 +347,8 @@ stats_cb(struct ev_loop *loop, ev_signal *w, int revents)
 	(void)revents;
 	if (gw_nfq_running())
 		gw_nfq_log_stats(LOG_INFO);
+	if (gw_bpf_running())
+		gw_bpf_log_stats(LOG_INFO);
 	if (w->data != NULL) {
 		gw_session_log_stats(w->data, LOG_INFO);
 		gw_ctx_log_stats(w->data);

@@ -200,3 +200,20 @@ nat_scope_dest_refused(const struct nat_addr *a)
 		return s->reason;
 	return NULL;
 }
+
+int
+nat_scope_v4_range(size_t i, struct in_addr *net, unsigned *plen, int *refused)
+{
+	const struct scope_v4 *s;
+	uint32_t h;
+
+	if (i >= sizeof(scope_v4) / sizeof(scope_v4[0]))
+		return -1;
+	s = &scope_v4[i];
+	h = s->net;
+	net->s_addr = htonl(h);
+	*plen = s->plen;
+	/* As nat_scope_dest_refused: host or link scope, or a group. */
+	*refused = s->local || strcmp(s->reason, "multicast") == 0;
+	return 0;
+}

@@ -73,4 +73,16 @@ int nat_scope_v6_scoped(const struct in6_addr *a);
  */
 const char *nat_scope_dest_refused(const struct nat_addr *a);
 
+/*
+ * The i-th IPv4 range of the table nat_scope_v4_global and
+ * nat_scope_dest_refused read, for a longest-prefix-match copy of it (a
+ * fast path's): the table is read first match first, and the only range
+ * inside another (255.255.255.255 in 240.0.0.0/4) comes before it, so the
+ * longest match gives the same answer.  0 with *net (network byte order),
+ * *plen and *refused (1: nat_scope_dest_refused refuses the range) set,
+ * or -1 past the last range.
+ */
+int nat_scope_v4_range(
+    size_t i, struct in_addr *net, unsigned *plen, int *refused);
+
 #endif

@@ -1751,6 +1751,15 @@ nat_xlat_split(const uint8_t *pkt, size_t len, unsigned mtu, uint16_t ident,
 	return -1;
 }
 
+void
+nat_xlat_mtus(
+    const struct nat_xlat_conf *c, unsigned *m4, unsigned *m6, unsigned *l6)
+{
+	*m4 = mtu4(c);
+	*m6 = mtu6(c);
+	*l6 = link6(c);
+}
+
 const char *
 nat_xlat_reason_name(enum nat_xlat_reason r)
 {

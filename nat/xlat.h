@@ -191,6 +191,16 @@ enum nat_xlat_verdict nat_xlat_6to4(const struct nat_xlat_conf *conf,
 int nat_xlat_split(const uint8_t *pkt, size_t len, unsigned mtu, uint16_t ident,
     size_t *pos, uint8_t *dst, size_t cap, size_t *outlen);
 
+/*
+ * The sizes conf stands for, defaults and clamps applied: *mtu4 the IPv4
+ * next hop's MTU (§5.1), *mtu6 the lowest IPv6 MTU that IPv4 packets
+ * without DF are cut to fit (§4), *link6 the IPv6 next hop's MTU that
+ * packets with DF must fit (§4.1).  For a fast path that must judge
+ * sizes as nat_xlat does.
+ */
+void nat_xlat_mtus(const struct nat_xlat_conf *conf, unsigned *mtu4,
+    unsigned *mtu6, unsigned *link6);
+
 /* A short static token for a reason ("dst_unmapped", ...), for counters
  * and log lines; "unknown" out of range.  Never free it. */
 const char *nat_xlat_reason_name(enum nat_xlat_reason r);

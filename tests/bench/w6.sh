@@ -6,6 +6,11 @@
 #   smtp64d  the NFQUEUE translator (gateway/nfq.c + nat/xlat.c): smtp64d
 #            with [packet] when it has that section, else
 #            tests/e2e/nfq_driver.c built here with -O2 (the same code)
+#   bpf      smtp64d with [packet] engine = bpf, in a gateway namespace of
+#            its own: the tc program (nat/bpf/xlat.bpf.c) translates and
+#            forwards in the kernel, the NFQUEUE path behind it takes
+#            what it hands on (the first Fragmentation Needed of a TCP
+#            connection, for one)
 #   tayga    TAYGA (Debian package), in its own namespace, a TUN device,
 #            the network-specific prefix 2001:db8:46::/96, a static map
 #   direct   no translation: the client's IPv6 address, routed by the
@@ -13,11 +18,16 @@
 #
 # interleaved over rounds (each round another order), and prints the
 # median and min-max per cell, the ratio of each to direct and smtp64d's
-# to TAYGA's (target: >= 2x TAYGA's UDP packets/s).  Rows go to a TSV in
+# and bpf's to TAYGA's (targets for bpf: >= 2x TAYGA's UDP packets/s,
+# >= 0.5x direct's TCP Mbit/s; for smtp64d: no slower than before).  Rows go to a TSV in
 # make bench's format:
 #
 #   round config workload metric value unit status detail
 #
+# UDP cells run with a 4 MB socket buffer at the sink (iperf3 -w 4M).
+#
+#   SMTP64D=... SMTP64D_NFQ=... (smtp64d's binary; its build for the
+#   smtp64d configuration, default the same)
 #   bash tests/bench/w6.sh [--quick] [--rounds N] [--seconds S]
 #                          [--tsv FILE] [--meta FILE] [--keep] [--perf]
 #
@@ -38,11 +48,15 @@
 #                                           [gw] 2001:db8::1 --- 2001:db8::25 s
 #   c  203.0.113.10/24 --- [tg] 203.0.113.1, TAYGA on nat64
 #                           [tg] 2001:db8:2::1 --- 2001:db8:2::25 s
+#   c  198.51.100.138/25 --- [gb] 198.51.100.129 198.51.100.140
+#                            [gb] 2001:db8:3::1 --- 2001:db8:3::25 s
 #   smtp64d: pair 192.0.2.30 = 2001:db8::25, prefix 2001:db8:64::/96
+#   bpf:     pair 198.51.100.140 = 2001:db8:3::25, prefix 2001:db8:65::/96
 #   TAYGA:   map 198.51.100.30 = 2001:db8:2::25, prefix 2001:db8:46::/96
 #   direct:  2001:db8:1::10 -> 2001:db8::25
-# Both translators are told the IPv6 MTU is 1500 (smtp64d: mtu6; TAYGA:
-# its TUN MTU), so TCP runs at MSS 1440 through either.
+# The translators are told the IPv6 MTU is 1500 (smtp64d: mtu6; TAYGA:
+# its TUN MTU), so TCP runs at MSS 1440 through each.  gb forwards (the
+# program's bpf_fib_lookup needs it) with FORWARD policies of DROP.
 set -u
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
@@ -89,7 +103,7 @@ fi
 
 TAG=$(printf 'w6-%x%03x' "$$" "$((RANDOM % 4096))")
 WORK=$(mktemp -d "/tmp/smtp64-w6.$TAG.XXXXXX") || exit 2
-NS_C=$TAG-c NS_GW=$TAG-gw NS_TG=$TAG-tg NS_S=$TAG-s
+NS_C=$TAG-c NS_GW=$TAG-gw NS_TG=$TAG-tg NS_S=$TAG-s NS_GB=$TAG-gb
 NSES=() PIDS=()
 CLEANED=0
 
@@ -132,7 +146,13 @@ link() { # NS1 IF1 NS2 IF2
 }
 addr() { case $3 in *:*) ip -n "$1" -6 addr add "$3" dev "$2" nodad ;; *) ip -n "$1" addr add "$3" dev "$2" ;; esac; }
 
-for n in "$NS_C" "$NS_GW" "$NS_TG" "$NS_S"; do mkns "$n"; done
+for n in "$NS_C" "$NS_GW" "$NS_TG" "$NS_S" "$NS_GB"; do mkns "$n"; done
+# gb forwards, for bpf_fib_lookup, but routes nothing untranslated.
+ns "$NS_GB" sysctl -qw net.ipv6.conf.all.forwarding=1 net.ipv4.ip_forward=1 >/dev/null
+ns "$NS_GB" iptables -P FORWARD DROP
+ns "$NS_GB" ip6tables -P FORWARD DROP
+link "$NS_C" eth-gb "$NS_GB" to-c
+link "$NS_GB" to-s "$NS_S" eth-gb
 link "$NS_C" eth-gw "$NS_GW" to-c
 link "$NS_GW" to-s "$NS_S" eth-gw
 link "$NS_C" eth-tg "$NS_TG" to-c
@@ -148,6 +168,12 @@ addr "$NS_C" eth-tg 203.0.113.10/24
 addr "$NS_TG" to-c 203.0.113.1/24
 addr "$NS_TG" to-s 2001:db8:2::1/64
 addr "$NS_S" eth-tg 2001:db8:2::25/64
+addr "$NS_C" eth-gb 198.51.100.138/25
+addr "$NS_GB" to-c 198.51.100.129/25
+addr "$NS_GB" to-c 198.51.100.140/25
+addr "$NS_GB" to-s 2001:db8:3::1/64
+addr "$NS_S" eth-gb 2001:db8:3::25/64
+ip -n "$NS_S" -6 route add 2001:db8:65::/96 via 2001:db8:3::1
 ip -n "$NS_C" -6 route add 2001:db8::/64 via 2001:db8:1::1
 ip -n "$NS_C" route add 198.51.100.30/32 via 203.0.113.1
 ip -n "$NS_S" -6 route add 2001:db8:1::/64 via 2001:db8::1
@@ -168,6 +194,9 @@ ns "$NS_GW" iptables -t raw -A PREROUTING -d 192.0.2.30 -j SMTP64
 ns "$NS_GW" ip6tables -t raw -A PREROUTING -d 2001:db8:64::/96 -j SMTP64
 
 SMTP64D=${SMTP64D:-$ROOT/build/smtp64d}
+# The smtp64d configuration's binary may be another build (an earlier
+# version, to compare the NFQUEUE engine with itself); bpf's is SMTP64D.
+SMTP64D_NFQ=${SMTP64D_NFQ:-$SMTP64D}
 conf=$WORK/smtp64.conf
 cat >"$conf" <<EOF
 [gateway]
@@ -188,11 +217,11 @@ queue = $QUEUE
 ipv6_mtu_bytes = 1500
 EOF
 XLAT_KIND=""
-if [ -x "$SMTP64D" ] && "$SMTP64D" -t -c "$conf" >/dev/null 2>&1; then
-	ip netns exec "$NS_GW" "$SMTP64D" -f -c "$conf" </dev/null \
+if [ -x "$SMTP64D_NFQ" ] && "$SMTP64D_NFQ" -t -c "$conf" >/dev/null 2>&1; then
+	ip netns exec "$NS_GW" "$SMTP64D_NFQ" -f -c "$conf" </dev/null \
 		>"$WORK/xlat.log" 2>&1 &
 	XLAT_PID=$!
-	XLAT_KIND="$("$SMTP64D" -V 2>&1 | head -n 1) with [packet] (NFQUEUE queue $QUEUE, ipv6_mtu_bytes 1500), single process"
+	XLAT_KIND="$("$SMTP64D_NFQ" -V 2>&1 | head -n 1) with [packet] (NFQUEUE queue $QUEUE, ipv6_mtu_bytes 1500), single process"
 else
 	drv=$WORK/nfq_driver
 	natsrc=()
@@ -213,6 +242,55 @@ else
 	XLAT_KIND="tests/e2e/nfq_driver.c over gateway/nfq.c and nat/xlat.c, built here with -O2 ($SMTP64D does not accept [packet])"
 fi
 PIDS+=("$XLAT_PID")
+
+# ------------------------------------------------------ smtp64d (bpf)
+QUEUE_B=7
+for t in iptables ip6tables; do
+	ns "$NS_GB" $t -t raw -N SMTP64
+	ns "$NS_GB" $t -t raw -A SMTP64 -p tcp --dport 25 -j RETURN
+	ns "$NS_GB" $t -t raw -A SMTP64 -p tcp --sport 25 -j RETURN
+	ns "$NS_GB" $t -t raw -A SMTP64 -j NFQUEUE --queue-num $QUEUE_B
+done
+ns "$NS_GB" iptables -t raw -A PREROUTING -d 198.51.100.140 -j SMTP64
+ns "$NS_GB" ip6tables -t raw -A PREROUTING -d 2001:db8:65::/96 -j SMTP64
+confb=$WORK/smtp64-bpf.conf
+cat >"$confb" <<EOF
+[gateway]
+fqdn = gb.example.net
+listen = 198.51.100.140:25
+
+[pair mx]
+ipv4 = 198.51.100.140
+ipv6 = 2001:db8:3::25
+
+[nat64 bench]
+prefix = 2001:db8:65::/96
+allow_clients = 2001:db8:3::/64
+
+[packet]
+enable = yes
+queue = $QUEUE_B
+ipv6_mtu_bytes = 1500
+engine = bpf
+EOF
+BPF_PID=""
+BPF_KIND=""
+if [ -x "$SMTP64D" ] && "$SMTP64D" -t -c "$confb" >/dev/null 2>&1; then
+	ip netns exec "$NS_GB" "$SMTP64D" -f -c "$confb" </dev/null \
+		>"$WORK/bpf.log" 2>&1 &
+	BPF_PID=$!
+	PIDS+=("$BPF_PID")
+	BPF_KIND="$("$SMTP64D" -V 2>&1 | head -n 1) with [packet] engine = bpf (tc ingress on to-c and to-s; NFQUEUE queue $QUEUE_B behind it)"
+	for i in $(seq 50); do
+		grep -q 'event=packet_bpf result=' "$WORK/bpf.log" && break
+		sleep 0.1
+	done
+	grep -q 'event=packet_bpf result=ok' "$WORK/bpf.log" ||
+		{ echo "w6: the bpf engine did not start" >&2; cat "$WORK/bpf.log" >&2; exit 1; }
+else
+	echo "w6: $SMTP64D does not take [packet] engine = bpf" >&2
+	exit 1
+fi
 
 # ------------------------------------------------------------- TAYGA
 mkdir -p "$WORK/tayga"
@@ -242,14 +320,15 @@ up() { # CONFIG: the path answers a ping
 	case $1 in
 	direct) ns "$NS_C" ping -c 1 -W 1 2001:db8::25 ;;
 	smtp64d) ns "$NS_C" ping -c 1 -W 1 192.0.2.30 ;;
+	bpf) ns "$NS_C" ping -c 1 -W 1 198.51.100.140 ;;
 	tayga) ns "$NS_C" ping -c 1 -W 1 198.51.100.30 ;;
 	esac >/dev/null 2>&1
 }
 for i in $(seq 50); do
-	up direct && up smtp64d && up tayga && break
+	up direct && up smtp64d && up bpf && up tayga && break
 	sleep 0.2
 done
-for c in direct smtp64d tayga; do
+for c in direct smtp64d bpf tayga; do
 	up "$c" || { echo "w6: $c path does not answer" >&2; tail "$WORK"/*.log >&2; exit 1; }
 done
 ours() { ns "$NS_S" ss -Hltnp sport = :5201 | grep -q "pid=$SRV_PID,"; }
@@ -260,12 +339,14 @@ target() {
 	case $1 in
 	direct) echo 2001:db8::25 ;;
 	smtp64d) echo 192.0.2.30 ;;
+	bpf) echo 198.51.100.140 ;;
 	tayga) echo 198.51.100.30 ;;
 	esac
 }
 xlat_pid() {
 	case $1 in
 	smtp64d) echo "$XLAT_PID" ;;
+	bpf) echo "$BPF_PID" ;;
 	tayga) echo "$TAYGA_PID" ;;
 	*) echo "" ;;
 	esac
@@ -317,8 +398,12 @@ cell() {
 		ns "$NS_C" timeout $((SECS + 20)) iperf3 -c "$t" -p 5201 -t "$SECS" \
 			--json >"$json" 2>&1
 	else
+		# -w: a 4 MB socket buffer at the sink (iperf3 hands it to
+		# the server), so that what is counted lost is lost on the
+		# path, not in bursts the server, sharing two cores with the
+		# client and the path, reads late.
 		ns "$NS_C" timeout $((SECS + 20)) iperf3 -c "$t" -p 5201 -t "$SECS" \
-			-u -l 64 -b 0 --json >"$json" 2>&1
+			-u -l 64 -b 0 -w 4M --json >"$json" 2>&1
 	fi
 	rc=$?
 	c1=$(cpu_s "$pid")
@@ -370,7 +455,7 @@ EOF
 
 if [ "$PERF" -eq 1 ]; then
 	command -v perf >/dev/null || { echo "w6: perf not installed" >&2; exit 2; }
-	for c in smtp64d tayga; do
+	for c in smtp64d bpf tayga; do
 		for k in udp tcp; do
 			pd=$WORK/perf.$c.$k.data
 			perf record -a -g -F 999 -o "$pd" -- sleep "$SECS" \
@@ -388,13 +473,15 @@ if [ "$PERF" -eq 1 ]; then
 				--stdio -g none 2>/dev/null | grep '%' | head -n 25
 		done
 	done
-	kill -USR1 "$XLAT_PID" 2>/dev/null
+	kill -USR1 "$XLAT_PID" "$BPF_PID" 2>/dev/null
 	sleep 0.3
 	grep -h event=packet_stats "$WORK/xlat.log" | tail -n 1
+	grep -h event=packet_bpf_stats "$WORK/bpf.log" | tail -n 1
 	exit 0
 fi
 
-ORDERS=("direct smtp64d tayga" "tayga direct smtp64d" "smtp64d tayga direct")
+ORDERS=("direct smtp64d bpf tayga" "tayga bpf direct smtp64d"
+	"bpf smtp64d tayga direct")
 T0=$SECONDS
 echo "w6: $ROUNDS round(s) of ${SECS} s cells; translator: $XLAT_KIND; tayga $(dpkg-query -W -f='${Version}' tayga)"
 for ((r = 1; r <= ROUNDS; r++)); do
@@ -402,6 +489,7 @@ for ((r = 1; r <= ROUNDS; r++)); do
 	for c in $order; do
 		# Every cell gets a live path and our own server.
 		if ! kill -0 "$XLAT_PID" 2>/dev/null ||
+			! kill -0 "$BPF_PID" 2>/dev/null ||
 			! kill -0 "$TAYGA_PID" 2>/dev/null; then
 			echo "w6: a translator died" >&2
 			tail "$WORK"/*.log >&2
@@ -412,20 +500,25 @@ for ((r = 1; r <= ROUNDS; r++)); do
 	done
 done
 
-kill -USR1 "$XLAT_PID" 2>/dev/null
+kill -USR1 "$XLAT_PID" "$BPF_PID" 2>/dev/null
 sleep 0.3
 STATS=$(grep -h event=packet_stats "$WORK/xlat.log" | tail -n 1 |
 	sed 's/^smtp64d: //')
+BSTATS=$(grep -h -e event=packet_bpf_stats -e event=packet_stats \
+	"$WORK/bpf.log" | tail -n 2 | sed 's/^smtp64d: //' | tr '\n' ' ')
 if [ -n "$META" ]; then
 	{
 		printf 'W6 translator\t%s\n' "$XLAT_KIND"
 		printf 'W6 TAYGA\tTAYGA %s (Debian package), own namespace, TUN device nat64 (MTU 1500), prefix 2001:db8:46::/96, static map 198.51.100.30 = 2001:db8:2::25\n' "$(dpkg-query -W -f='${Version}' tayga)"
-		printf 'W6 iperf3\t%s; %s s cells, %s round(s): TCP (one stream) and UDP -l 64 -b 0\n' "$(iperf3 --version | head -n1 | cut -d' ' -f1-2)" "$SECS" "$ROUNDS"
+		printf 'W6 iperf3\t%s; %s s cells, %s round(s): TCP (one stream) and UDP -l 64 -b 0 -w 4M\n' "$(iperf3 --version | head -n1 | cut -d' ' -f1-2)" "$SECS" "$ROUNDS"
 		[ -z "$STATS" ] || printf 'W6 smtp64d counters\t%s\n' "$STATS"
+		printf 'W6 bpf\t%s\n' "$BPF_KIND"
+		[ -z "$BSTATS" ] || printf 'W6 bpf counters\t%s\n' "$BSTATS"
 	} >>"$META"
 fi
 
 [ -z "$STATS" ] || echo "# smtp64d: $STATS"
+[ -z "$BSTATS" ] || echo "# bpf: $BSTATS"
 
 python3 - "$ROWS" <<'EOF'
 import sys, statistics as st
@@ -441,14 +534,14 @@ for r in rows:
 med = {}
 print("%-8s %-12s %12s %22s %9s" % ("config", "metric", "median", "min-max", "x direct"))
 for metric in ("tcp_mbit_s", "udp64_pps"):
-    for cfg in ("direct", "smtp64d", "tayga"):
+    for cfg in ("direct", "smtp64d", "bpf", "tayga"):
         k = [c for c in cells if c[0] == cfg and c[1] == metric]
         if (cfg, metric) in bad or not k:
             print("%-8s %-12s %12s" % (cfg, metric, "FAILED"))
             continue
         v = cells[k[0]]
         med[(cfg, metric)] = st.median(v)
-    for cfg in ("direct", "smtp64d", "tayga"):
+    for cfg in ("direct", "smtp64d", "bpf", "tayga"):
         if (cfg, metric) not in med:
             continue
         k = [c for c in cells if c[0] == cfg and c[1] == metric][0]
@@ -456,11 +549,16 @@ for metric in ("tcp_mbit_s", "udp64_pps"):
         d = med.get(("direct", metric))
         print("%-8s %-12s %12.1f %10.1f-%-11.1f %9s" % (cfg, metric, med[(cfg, metric)],
               min(v), max(v), ("%.2f" % (med[(cfg, metric)] / d)) if d else "-"))
-for metric in ("tcp_mbit_s", "udp64_pps"):
-    a, b = med.get(("smtp64d", metric)), med.get(("tayga", metric))
-    if a and b:
-        print("smtp64d / tayga %-12s %.2f%s" % (metric, a / b,
-              "  (target >= 2)" if metric == "udp64_pps" else ""))
+for x in ("smtp64d", "bpf"):
+    for metric in ("tcp_mbit_s", "udp64_pps"):
+        a, b = med.get((x, metric)), med.get(("tayga", metric))
+        if a and b:
+            print("%-7s / tayga  %-12s %.2f%s" % (x, metric, a / b,
+                  "  (target >= 2)" if metric == "udp64_pps" and x == "bpf"
+                  else ""))
+a, b = med.get(("bpf", "tcp_mbit_s")), med.get(("direct", "tcp_mbit_s"))
+if a and b:
+    print("bpf     / direct tcp_mbit_s   %.2f  (target >= 0.5)" % (a / b))
 EOF
 if [ "$TSV" = "$WORK/w6.tsv" ] && [ "$KEEP" -eq 0 ]; then
 	# No --tsv: the rows go with the work folder, so show them.
