@@ -1295,8 +1295,12 @@ xc_failed(struct smtpfix_stream *s, struct smtpfix_step *out, const char *why)
 	s->xc_phase = XC_DONE;
 	out->event = SMTPFIX_EV_IDENTITY;
 	out->detail = why;
-	if (s->xc_required)
+	if (s->xc_required) {
+		/* Nothing of the client's goes on: its command gets the
+		 * 421 (emitted with ACT_CLOSE). */
+		s->cmode = SMTPFIX_C_DEAD;
 		q_local(s, LOCAL_IDENTITY);
+	}
 }
 
 /* The final line of a reply was consumed: pop what it answers and act
