@@ -315,8 +315,10 @@ log_identity(struct gw_session *s, const struct smtpfix_step *st)
 
 	if (strcmp(d, "accepted") != 0 && strcmp(d, "not_offered") != 0 &&
 	    strcmp(d, "refused") != 0 && strcmp(d, "required") != 0) {
-		gw_log(LOG_DEBUG, "session=%08x event=identity mode=xclient "
-		    "step=%s", s->id, d);
+		gw_log(LOG_DEBUG,
+		    "session=%08x event=identity mode=xclient "
+		    "step=%s",
+		    s->id, d);
 		return;
 	}
 	attrs[0] = '\0';
@@ -653,8 +655,8 @@ step(struct gw_session *s, enum gw_dir from)
 		gw_buf_drop(in, st.consumed);
 	if (st.act == SMTPFIX_ACT_CLOSE)
 		begin_close(s,
-		    st.event == SMTPFIX_EV_BAD_REPLY ? "server_protocol_error"
-		    : st.event == SMTPFIX_EV_SYNC    ? "sync_violation"
+		    st.event == SMTPFIX_EV_BAD_REPLY  ? "server_protocol_error"
+		    : st.event == SMTPFIX_EV_SYNC     ? "sync_violation"
 		    : st.event == SMTPFIX_EV_IDENTITY ? "identity_refused"
 		                                      : "refused",
 		    st.event == SMTPFIX_EV_SYNC);
@@ -1397,8 +1399,8 @@ upstream_connect(struct gw_session *s, const struct nat_addr *dst,
  * PROXY header, as the section says. */
 static void
 session_identity(struct gw_session *s, const struct gw_identity *idc,
-    const struct nat_addr *client, unsigned cport,
-    const struct nat_addr *local, unsigned lport)
+    const struct nat_addr *client, unsigned cport, const struct nat_addr *local,
+    unsigned lport)
 {
 	memset(&s->ident, 0, sizeof(s->ident));
 	s->ident.client = *client;

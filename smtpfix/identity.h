@@ -29,8 +29,7 @@ enum smtpfix_identity_mode {
 };
 
 /* "none", "xclient", "proxy-v1", "proxy-v2" to a mode: 0, or -1. */
-int smtpfix_identity_mode_parse(
-    const char *s, enum smtpfix_identity_mode *out);
+int smtpfix_identity_mode_parse(const char *s, enum smtpfix_identity_mode *out);
 /* The mode's name as the configuration writes it (static). */
 const char *smtpfix_identity_mode_name(enum smtpfix_identity_mode m);
 

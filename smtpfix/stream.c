@@ -145,8 +145,7 @@ static const struct smtpfix_local_reply local_replies[] = {
     /* RFC 3463 X.7.0: other security status; a 4xx, so that the sender
      * keeps the message while the server's trust is put right. */
     [LOCAL_IDENTITY] = {"421 4.7.0",
-        "the server did not accept the client's identity, try again later",
-        1},
+        "the server did not accept the client's identity, try again later", 1},
 };
 
 #define LOCAL_COUNT (sizeof(local_replies) / sizeof(local_replies[0]))
@@ -732,8 +731,8 @@ c2s_verb_refused(struct smtpfix_stream *s, const char *in, size_t used,
 /* 1 if the command line in[0..used), verb v, goes upstream (so that
  * XCLIENT must precede it): not QUIT, and not a verb answered here. */
 static int
-xc_relayed(const struct smtpfix_stream *s, enum smtpfix_verb v,
-    const char *in, size_t used)
+xc_relayed(const struct smtpfix_stream *s, enum smtpfix_verb v, const char *in,
+    size_t used)
 {
 	const char *name;
 
@@ -1647,12 +1646,11 @@ smtpfix_s2c_step(struct smtpfix_stream *s, const char *in, size_t len,
 		}
 		/* Our own STARTTLS: its 220 is for us, and a refusal the
 		 * client does not see when it gets TLS anyway. */
-		s->rswallow = (s->rkind == KIND_STARTTLS && s->tls_ours &&
-		                  (code == 220 || s->tls_fallback)) ||
-		              s->rkind == KIND_EHLO_PROBE ||
-		              s->rkind == KIND_REGREET ||
-		              s->rkind == KIND_XC_EHLO ||
-		              s->rkind == KIND_XCLIENT;
+		s->rswallow =
+		    (s->rkind == KIND_STARTTLS && s->tls_ours &&
+		        (code == 220 || s->tls_fallback)) ||
+		    s->rkind == KIND_EHLO_PROBE || s->rkind == KIND_REGREET ||
+		    s->rkind == KIND_XC_EHLO || s->rkind == KIND_XCLIENT;
 		if (s->rkind == KIND_XC_EHLO)
 			s->xc_mask = 0;
 	} else if (code != s->rcode) {
@@ -1669,8 +1667,7 @@ smtpfix_s2c_step(struct smtpfix_stream *s, const char *in, size_t len,
 	}
 	if (s->rswallow) {
 		/* RFC 3207 §4: the offer, from our own EHLO's reply. */
-		if ((s->rkind == KIND_EHLO_PROBE ||
-		        s->rkind == KIND_XC_EHLO) &&
+		if ((s->rkind == KIND_EHLO_PROBE || s->rkind == KIND_XC_EHLO) &&
 		    code / 100 == 2 && !first &&
 		    smtpfix_ehlo_keyword(in + 4, used >= 6 ? used - 6 : 0) ==
 		        SMTPFIX_KW_STARTTLS)

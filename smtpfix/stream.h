@@ -315,8 +315,9 @@ struct smtpfix_stream {
 	uint8_t sync;
 	uint8_t sync_ir; /* that AUTH carried an initial response */
 	uint8_t early;
-	/* Client identity (smtpfix_stream_set_identity). */
-	const struct smtpfix_identity *xc_id; /* XCLIENT; NULL: off */
+	/* Client identity (smtpfix_stream_set_identity); xc_id is what
+	 * XCLIENT states, NULL when it is off. */
+	const struct smtpfix_identity *xc_id;
 	uint8_t xc_required; /* not accepted: 421 and close */
 	uint8_t xc_phase;    /* enum smtpfix_xc_phase (stream.c) */
 	uint8_t xc_mask;     /* attributes offered, then sent */

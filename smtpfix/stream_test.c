@@ -60,8 +60,8 @@ struct sim {
 	size_t srv_clear; /* srv bytes before TLS */
 	size_t cli_clear;
 	int aborted, closed, opaque;
-	int tls_up, tls_cli; /* ACT_TLS_UPSTREAM, ACT_TLS_CLIENT seen */
-	const char *detail;  /* of the last EV_STARTTLS */
+	int tls_up, tls_cli;   /* ACT_TLS_UPSTREAM, ACT_TLS_CLIENT seen */
+	const char *detail;    /* of the last EV_STARTTLS */
 	const char *id_detail; /* of the last EV_IDENTITY */
 	struct smtpfix_identity id;
 	unsigned events[32];
