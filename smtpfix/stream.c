@@ -392,12 +392,22 @@ smtpfix_stream_xclient_mask(const struct smtpfix_stream *s)
 	return s->xc_mask;
 }
 
-/* A new upstream transport (TLS up, or a new connection): XCLIENT again
- * before the next command; the server knows only what a PROXY header
- * told it. */
+/*
+ * A new upstream transport: on a new connection (conn), XCLIENT again
+ * before the next command, and the server knows only what a PROXY header
+ * told it.  Inside the upstream TLS of the same connection, an XCLIENT
+ * the server accepted stands: XCLIENT_README gives its attributes "the
+ * entire duration of an SMTP session", and Postfix keeps them across
+ * STARTTLS (and offers XCLIENT no more); one that was not accepted is
+ * tried again, since a server may offer it inside TLS only.
+ */
 static void
-xc_restart(struct smtpfix_stream *s)
+xc_restart(struct smtpfix_stream *s, int conn)
 {
+	if (conn)
+		s->xc_ok = 0;
+	if (s->xc_ok)
+		return;
 	if (s->xc_id != NULL)
 		s->xc_phase = XC_DUE;
 	s->id_known = s->id_proxy;
@@ -1346,6 +1356,7 @@ reply_end(struct smtpfix_stream *s, unsigned code, struct smtpfix_step *out)
 			break;
 		}
 		s->xc_phase = XC_DONE;
+		s->xc_ok = 1;
 		s->id_known = (s->xc_mask & SMTPFIX_XC_ADDR) != 0;
 		out->event = SMTPFIX_EV_IDENTITY;
 		out->detail = "accepted";
@@ -1739,7 +1750,7 @@ tls_reconnect(struct smtpfix_stream *s)
 	s->rswallow = 0;
 	s->ehlo_tail = 0;
 	s->qhead = s->qlen = 0;
-	xc_restart(s);
+	xc_restart(s, 1);
 	q_push(s, KIND_REGREET, LOCAL_NONE);
 }
 
@@ -1754,8 +1765,8 @@ smtpfix_stream_tls_done(struct smtpfix_stream *s, enum smtpfix_tls_result r)
 			return 0;
 		s->tls_phase = TLSP_NONE;
 		s->tls_server = 1;
-		/* RFC 3207 §4.2: the server forgets what it knew. */
-		xc_restart(s);
+		/* RFC 3207 §4.2: the server forgets what it learned. */
+		xc_restart(s, 0);
 		q_local(s, LOCAL_TLS_READY);
 		return 0;
 	case SMTPFIX_TLSR_UP_FAIL:

@@ -74,9 +74,10 @@
  *
  * Client identity (smtpfix/identity.h, set with smtpfix_stream_set_identity).
  * Under XCLIENT, before the first client command that goes upstream on
- * each upstream transport (the clear-text connection, then again inside
- * the upstream TLS the gateway runs, and on a new connection after a
- * failed handshake), the gateway sends an EHLO of its own, reads the
+ * each upstream connection (and on a new connection after a failed
+ * handshake; inside the upstream TLS the gateway runs only if it was not
+ * accepted before: the server keeps it for the whole connection), the
+ * gateway sends an EHLO of its own, reads the
  * XCLIENT offer from its reply, sends XCLIENT with the offered attributes
  * (HELO is the client's argument when that command is HELO or EHLO) and
  * absorbs the server's new greeting; only then is the client's command
@@ -321,6 +322,7 @@ struct smtpfix_stream {
 	uint8_t xc_required; /* not accepted: 421 and close */
 	uint8_t xc_phase;    /* enum smtpfix_xc_phase (stream.c) */
 	uint8_t xc_mask;     /* attributes offered, then sent */
+	uint8_t xc_ok;       /* accepted on this upstream connection */
 	uint8_t id_known;    /* the server knows the client's address */
 	uint8_t id_proxy;    /* a PROXY header precedes every connection */
 };

@@ -3190,9 +3190,10 @@ test_xclient_client_forged(void **state)
 	EXPECT_SRV(m, "QUIT\r\n");
 }
 
-/* STARTTLS terminated: XCLIENT in clear text, then again inside the
- * upstream TLS (RFC 3207 §4.2: the server forgets), before the client's
- * post-TLS EHLO. */
+/* STARTTLS terminated: XCLIENT in clear text; once accepted it stands
+ * inside the upstream TLS (the server keeps it for the connection, and
+ * Postfix offers it no more), so the client's post-TLS EHLO goes at once,
+ * as its own. */
 static void
 test_xclient_tls(void **state)
 {
@@ -3235,13 +3236,69 @@ test_xclient_tls(void **state)
 		m->srv_len = m->cli_len = 0;
 		seg = (struct seg){0, S(XC_EHLO)};
 		play(m, &seg, 1, chunk, (size_t)-1, 0);
-		EXPECT_SRV(m, "EHLO " FQDN "\r\n");
-		seg = (struct seg){1, S(XC_OFFER XC_220 XC_REPLY)};
+		EXPECT_SRV(m, XC_EHLO);
+		seg = (struct seg){1, S(XC_SEEN)};
 		play(m, &seg, 1, chunk, (size_t)-1, 0);
-		EXPECT_SRV(m, "EHLO " FQDN "\r\n" XC_LINE XC_EHLO);
 		EXPECT_CLI(m, XC_SEEN);
-		assert_string_equal(m->id_detail, "accepted");
 	}
+
+	/* Not offered in clear text: asked again inside TLS, where this
+	 * server offers it. */
+	sim_init_xc(m, SMTPFIX_ID_XCLIENT, 0);
+	m->tls.mode = TE;
+	m->tls.upstream = OPP;
+	m->tls.have_cert = 1;
+	smtpfix_stream_set_tls(&m->s, &m->tls);
+	feed(m, 1, S(GREET));
+	feed(m, 0, S("STARTTLS\r\n"));
+	feed(m, 1, S("250-mx\r\n250 STARTTLS\r\n"));
+	assert_string_equal(m->id_detail, "not_offered");
+	EXPECT_SRV(m, "EHLO " FQDN "\r\nSTARTTLS\r\n");
+	feed(m, 1, S("220 2.0.0 Ready\r\n"));
+	smtpfix_stream_tls_done(&m->s, SMTPFIX_TLSR_UP_OK);
+	pump(m);
+	smtpfix_stream_tls_done(&m->s, SMTPFIX_TLSR_CLIENT_OK);
+	m->srv_len = m->cli_len = 0;
+	feed(m, 0, S(XC_EHLO));
+	EXPECT_SRV(m, "EHLO " FQDN "\r\n");
+	feed(m, 1, S(XC_OFFER XC_220 XC_REPLY));
+	EXPECT_SRV(m, "EHLO " FQDN "\r\n" XC_LINE XC_EHLO);
+	EXPECT_CLI(m, XC_SEEN);
+	assert_string_equal(m->id_detail, "accepted");
+}
+
+/* A clear-text fallback after a failed upstream handshake is a new
+ * connection: XCLIENT again before the client's post-TLS EHLO. */
+static void
+test_xclient_reconnect(void **state)
+{
+	struct sim *m = &sim;
+
+	(void)state;
+	sim_init_xc(m, SMTPFIX_ID_XCLIENT, 0);
+	m->tls.mode = TE;
+	m->tls.upstream = OPP;
+	m->tls.have_cert = 1;
+	smtpfix_stream_set_tls(&m->s, &m->tls);
+	feed(m, 1, S(GREET));
+	feed(m, 0, S(XC_EHLO));
+	feed(m, 1, S(XC_OFFER XC_220 "250-mx\r\n250 STARTTLS\r\n"));
+	feed(m, 0, S("STARTTLS\r\n"));
+	feed(m, 1, S("220 2.0.0 Ready\r\n"));
+	assert_int_equal(m->tls_up, 1);
+	assert_int_equal(
+	    smtpfix_stream_tls_done(&m->s, SMTPFIX_TLSR_UP_FAIL), 1);
+	m->srv_len = m->cli_len = 0;
+	m->sin_len = 0;
+	feed(m, 1, S(GREET));
+	EXPECT_CLI(m, R220TLS);
+	smtpfix_stream_tls_done(&m->s, SMTPFIX_TLSR_CLIENT_OK);
+	m->cli_len = 0;
+	feed(m, 0, S(XC_EHLO));
+	EXPECT_SRV(m, "EHLO " FQDN "\r\n");
+	feed(m, 1, S(XC_OFFER XC_220 XC_REPLY));
+	EXPECT_SRV(m, "EHLO " FQDN "\r\n" XC_LINE XC_EHLO);
+	EXPECT_CLI(m, XC_SEEN);
 }
 
 /* PROXY header modes: the stream sends nothing of its own, and the
@@ -3341,6 +3398,7 @@ main(void)
 	    cmocka_unit_test(test_xclient_required),
 	    cmocka_unit_test(test_xclient_client_forged),
 	    cmocka_unit_test(test_xclient_tls),
+	    cmocka_unit_test(test_xclient_reconnect),
 	    cmocka_unit_test(test_identity_proxy),
 	};
 

@@ -93,6 +93,45 @@ check "xclient: smtp64d logs the accepted identity" \
 identity_case proxy-v1 proxy-v1 "smtpd_upstream_proxy_protocol = haproxy"
 identity_case proxy-v2 proxy-v2 "smtpd_upstream_proxy_protocol = haproxy"
 
+# tls_case MODE: XCLIENT with STARTTLS under tls = MODE; the message goes
+# inside TLS on both legs.
+tls_case() {
+	local mode=$1 f rcv n
+	echo "# xclient, tls = $mode"
+	lab_smtp64d_stop
+	lab_gw_conf_tls "$conf" "$mode" "identity = xclient" \
+	    "source_ipv6 = $GW_S6_ADDR"
+	lab_smtp64d_start "$conf" || { fail "tls $mode: smtp64d starts"; return; }
+	n=$(wc -l <"$SMTP64D_LOG")
+	check "tls $mode: message delivered (swaks --tls)" lab_swaks "$NS_C4" \
+	    "$MX6_V4" client.example.net "tls-$mode" "$LAB_DIR/swaks-tls-$mode.out" \
+	    --tls
+	f=$(delivered "tls-$mode") && rcv=$(received_header "$f") || rcv=""
+	echo "    $rcv"
+	check "tls $mode: the server's leg was TLS" grep -q 'with ESMTPS' <<<"$rcv"
+	check "tls $mode: Received: header names 192.0.2.10" \
+	    grep -qF "[$C4_ADDR])" <<<"$rcv"
+	check "tls $mode: the access rule on 192.0.2.10 applied" \
+	    grep -qF "$RULE_HDR" "$f"
+	check "tls $mode: the client's own post-TLS HELO reached Postfix" \
+	    grep -qF "from client.example.net " <<<"$rcv"
+	# Postfix keeps XCLIENT's attributes across STARTTLS (and offers
+	# XCLIENT no more inside TLS): accepted once, before it, it stands.
+	check "tls $mode: XCLIENT accepted once, in clear text" \
+	    test "$(tail -n "+$((n + 1))" "$SMTP64D_LOG" |
+	        grep -c 'result=accepted.* tls=no')" -eq 1
+	check "tls $mode: no XCLIENT failure logged" \
+	    test -z "$(tail -n "+$((n + 1))" "$SMTP64D_LOG" |
+	        grep -E 'result=(not_offered|refused|accepted.* tls=yes)')"
+}
+
+if mx_start "$XC_TRUST" && lab_tls_certs && lab_postfix_tls s6; then
+	tls_case terminate
+	tls_case passthrough
+else
+	fail "Postfix with TLS trusting the gateway starts"
+fi
+
 echo "# xclient with a server that does not trust the gateway"
 if mx_start ""; then
 	gw_start xclient || fail "smtp64d starts"
