@@ -32,6 +32,7 @@
 #include "gateway/tls.h"
 #include "nat/rfc6052.h"
 #include "nat/scope.h"
+#include "smtpfix/identity.h"
 
 /* TLS keys as written in one section; resolved by resolve_tls. */
 struct tls_raw {
@@ -153,6 +154,7 @@ nat64_section(struct parse *p, const char *rest)
 	n->line = p->line;
 	n->clients.flags = NAT_ACL_NONE;
 	n->dests.flags = NAT_ACL_NONE;
+	n->identity.mode = n->identity.required = -1;
 	if (section_name(p, rest, n->name, sizeof(n->name)) == 0)
 		p->nat64_section = p->line;
 }
@@ -465,6 +467,7 @@ new_pair(struct parse *p)
 	pp->opt.line = p->line;
 	pp->opt.acl = -1;
 	pp->opt.bare = -1;
+	pp->opt.identity.mode = pp->opt.identity.required = -1;
 	pp->tls.mode = pp->tls.upstream = -1;
 	return pp;
 }
@@ -525,6 +528,32 @@ parse_yesno(struct parse *p, const char *name, const char *v, int *out)
 		return 0;
 	}
 	return 1;
+}
+
+/*
+ * identity and identity_required, in [gateway], [pair NAME] or [nat64
+ * NAME].  Returns 1 if set, 0 on error, -1 if NAME is neither.
+ */
+static int
+identity_key(
+    struct parse *p, const char *name, const char *v, struct gw_identity *id)
+{
+	enum smtpfix_identity_mode m;
+
+	if (strcmp(name, "identity") == 0) {
+		if (smtpfix_identity_mode_parse(v, &m) != 0) {
+			perr(p, p->line,
+			    "identity: '%s': want xclient, proxy-v1, "
+			    "proxy-v2 or none",
+			    v);
+			return 0;
+		}
+		id->mode = (int)m;
+		return 1;
+	}
+	if (strcmp(name, "identity_required") == 0)
+		return parse_yesno(p, name, v, &id->required);
+	return -1;
 }
 
 static int
@@ -723,6 +752,8 @@ pair_key(
 		return (pp->opt.acl = add_acl(p, name, value)) >= 0;
 	if (strcmp(name, "bare_line_endings") == 0)
 		return parse_bare(p, value, &pp->opt.bare);
+	if ((rc = identity_key(p, name, value, &pp->opt.identity)) >= 0)
+		return rc;
 	if ((rc = tls_key(p, &pp->tls, 1, name, value)) >= 0)
 		return rc;
 	perr(p, p->line, "unknown key '%s' in [%s]", name, section);
@@ -738,6 +769,7 @@ nat64_key(
 	struct nat_cidr cidr;
 	struct in6_addr wkp;
 	const char *why;
+	int rc;
 
 	if (p->cfg->nnat64 == 0 || p->nat64_section != p->section_line)
 		return 0; /* the reader reported the section already */
@@ -779,6 +811,8 @@ nat64_key(
 		return parse_acl(p, name, value, &n->dests);
 	if (strcmp(name, "translate_sources") == 0)
 		return parse_yesno(p, name, value, &n->translate_sources);
+	if ((rc = identity_key(p, name, value, &n->identity)) >= 0)
+		return rc;
 	perr(p, p->line, "unknown key '%s' in [%s]", name, section);
 	return 0;
 }
@@ -928,6 +962,8 @@ gateway_key(struct parse *p, const char *name, const char *v)
 		return rc;
 	if ((rc = tls_key(p, &p->gtls, 0, name, v)) >= 0)
 		return rc;
+	if ((rc = identity_key(p, name, v, &c->identity)) >= 0)
+		return rc;
 	if (strcmp(name, "fqdn") == 0) {
 		if (!valid_fqdn(v)) {
 			perr(p, p->line,
@@ -1054,6 +1090,8 @@ static const struct gw_config_key keys[] = {
     {"gateway", "tls_ca_file"},
     {"gateway", "bare_line_endings"},
     {"gateway", "tls_fallback_remember_s"},
+    {"gateway", "identity"},
+    {"gateway", "identity_required"},
     {"pair", "ipv4"},
     {"pair", "ipv6"},
     {"pair", "helo_name"},
@@ -1065,11 +1103,15 @@ static const struct gw_config_key keys[] = {
     {"pair", "tls_ca_file"},
     {"pair", "tls_server_name"},
     {"pair", "bare_line_endings"},
+    {"pair", "identity"},
+    {"pair", "identity_required"},
     {"pairs", "pair"},
     {"nat64", "prefix"},
     {"nat64", "allow_clients"},
     {"nat64", "allow_destinations"},
     {"nat64", "translate_sources"},
+    {"nat64", "identity"},
+    {"nat64", "identity_required"},
     {"packet", "enable"},
     {"packet", "queue"},
     {"packet", "queue_max_packets"},

@@ -31,6 +31,13 @@ struct gw_tls_sel {
 	const char *server_name;      /* SNI, name to verify; NULL */
 };
 
+/* Who connected, told to servers that trust the gateway
+ * (smtpfix/identity.h): in [gateway], [pair NAME] and [nat64 NAME]. */
+struct gw_identity {
+	int mode;     /* enum smtpfix_identity_mode; -1: [gateway]'s */
+	int required; /* XCLIENT not accepted: 421, close; -1: [gateway]'s */
+};
+
 struct gw_listen {
 	struct nat_addr addr;
 	unsigned port;
@@ -45,6 +52,7 @@ struct gw_pair_opt {
 	struct gw_tls_sel tls;  /* STARTTLS (issue 7) */
 	char *tls_name;         /* owned: tls.server_name */
 	int bare;               /* enum smtpfix_bare; -1: [gateway]'s */
+	struct gw_identity identity;
 };
 
 /* [packet]: everything but SMTP between paired addresses, translated
@@ -81,6 +89,7 @@ struct gw_nat64 {
 	/* [packet]: IPv6 sources under the prefix are translated (else
 	 * dropped as spoofed: struct nat_xlat_prefix sources) */
 	int translate_sources;
+	struct gw_identity identity;
 };
 
 struct gw_config {
@@ -113,6 +122,7 @@ struct gw_config {
 	                                     source routes in MAIL/RCPT */
 	struct nat_addr source4, source6; /* family 0: unset */
 	struct nat_acl clients;           /* default for pairs: any */
+	struct gw_identity identity;      /* default: none, not required */
 	struct gw_nat64 nat64[GW_NAT64_MAX];
 	size_t nnat64;
 	/* The same prefixes as nat/xlat takes them, in file order: IPv4

@@ -16,6 +16,7 @@
 
 #include "gateway/config.h"
 #include "gateway/tls.h"
+#include "smtpfix/identity.h"
 
 static char path[64];
 
@@ -212,6 +213,14 @@ test_bad(void **state)
 	        ":4: bare_line_endings: 'lf'"},
 	    {"[gateway]\nfqdn = a.example\n[pair x]\nhelo_name = bad_name\n",
 	        ":4: helo_name"},
+	    {"[gateway]\nfqdn = a.example\nidentity = xforward\n",
+	        ":3: identity: 'xforward': want xclient, proxy-v1, proxy-v2 "
+	        "or none"},
+	    {"[gateway]\nfqdn = a.example\n[pair x]\nidentity = proxy\n",
+	        ":4: identity: 'proxy'"},
+	    {"[gateway]\nfqdn = a.example\n[nat64 n]\n"
+	     "identity_required = maybe\n",
+	        ":4: identity_required: 'maybe'"},
 	    {"[pairs]\npair = 192.0.2.1 192.0.2.2\n", ":2: pair has two IPv4"},
 	    {"[gateway]\nfqdn = a.example\n[packet]\nenable = on\n",
 	        ":4: enable: 'on'"},
@@ -360,6 +369,7 @@ test_policy(void **state)
 	    "source_pairing = no\n"
 	    "address_hygiene = pass\n"
 	    "bare_line_endings = reject\n"
+	    "identity = proxy-v2\n"
 	    "source_ipv4 = 198.51.100.1\n"
 	    "source_ipv6 = 2001:db8::1\n"
 	    "allow_clients = 192.0.2.0/24\n"
@@ -369,6 +379,8 @@ test_policy(void **state)
 	    "helo_name = a.gw.example.net\n"
 	    "allow_clients = 198.51.100.0/24, 2001:db8::/32\n"
 	    "bare_line_endings = inline\n"
+	    "identity = xclient\n"
+	    "identity_required = yes\n"
 	    "[pair b]\n"
 	    "ipv4 = 192.0.2.31\n"
 	    "ipv6 = 2001:db8::26\n"
@@ -376,6 +388,7 @@ test_policy(void **state)
 	    "prefix = 64:ff9b::/96\n"
 	    "allow_clients = 2001:db8:1::/48\n"
 	    "allow_destinations = 10.0.0.0/8\n"
+	    "identity = none\n"
 	    "[nat64 nsp]\n"
 	    "prefix = 2001:db8:64::/48\n"
 	    "allow_clients = any\n";
@@ -400,12 +413,20 @@ test_policy(void **state)
 	assert_int_equal(c.nat64[1].wkp, 0);
 	assert_int_equal(c.nat64[1].plen, 48);
 	assert_int_equal(c.nat64[1].clients.flags, NAT_ACL_ANY);
+	/* identity: [gateway]'s, and each section's own or -1 (inherit). */
+	assert_int_equal(c.identity.mode, SMTPFIX_ID_PROXY_V2);
+	assert_int_equal(c.identity.required, 0);
+	assert_int_equal(c.nat64[0].identity.mode, SMTPFIX_ID_NONE);
+	assert_int_equal(c.nat64[0].identity.required, -1);
+	assert_int_equal(c.nat64[1].identity.mode, -1);
 	inet_pton(AF_INET, "192.0.2.30", &v4);
 	p = nat_pairs_by_v4(&c.pairs, &v4);
 	assert_non_null(p);
 	assert_string_equal(c.pair_opt[p->user].helo_name, "a.gw.example.net");
 	assert_int_equal(c.pair_opt[p->user].acl, 0);
 	assert_int_equal(c.pair_opt[p->user].bare, SMTPFIX_BARE_INLINE);
+	assert_int_equal(c.pair_opt[p->user].identity.mode, SMTPFIX_ID_XCLIENT);
+	assert_int_equal(c.pair_opt[p->user].identity.required, 1);
 	assert_int_equal(c.acls[0].n, 2);
 	inet_pton(AF_INET, "192.0.2.31", &v4);
 	p = nat_pairs_by_v4(&c.pairs, &v4);
@@ -413,6 +434,8 @@ test_policy(void **state)
 	assert_null(c.pair_opt[p->user].helo_name);
 	assert_int_equal(c.pair_opt[p->user].acl, -1);
 	assert_int_equal(c.pair_opt[p->user].bare, -1); /* [gateway]'s */
+	assert_int_equal(c.pair_opt[p->user].identity.mode, -1);
+	assert_int_equal(c.pair_opt[p->user].identity.required, -1);
 	gw_config_free(&c);
 }
 

@@ -44,6 +44,7 @@
 #include "nat/addr.h"
 #include "nat/dest.h"
 #include "nat/scope.h"
+#include "smtpfix/identity.h"
 #include "smtpfix/refuse.h"
 #include "smtpfix/stream.h"
 
@@ -94,6 +95,10 @@ struct gw_session {
 	uint32_t inl[3];    /* this message: bare CR, LF, NUL inlined */
 	const char *reason; /* how it ended */
 	struct nat_addr client;
+	/* Who connected, for servers that trust the gateway. */
+	struct smtpfix_identity ident;
+	enum smtpfix_identity_mode id_mode;
+	int id_required;
 	struct smtpfix_policy pol; /* cfg's, HELO name per pair */
 	struct smtpfix_stream fix; /* last: the largest part */
 };
@@ -296,6 +301,55 @@ log_inline(struct gw_session *s, const struct smtpfix_step *st)
 	    (unsigned long long)smtpfix_stream_messages(&s->fix) + 1);
 }
 
+/* XCLIENT's progress at debug; its outcome once per transport, at
+ * info when accepted, else warning (the server judges the gateway). */
+static void
+log_identity(struct gw_session *s, const struct smtpfix_step *st)
+{
+	static const char *const names[] = {
+	    "NAME", "ADDR", "PORT", "PROTO", "HELO", "DESTADDR", "DESTPORT"};
+	const char *d = st->detail != NULL ? st->detail : "?";
+	int mask = smtpfix_stream_xclient_mask(&s->fix);
+	char attrs[80];
+	size_t n = 0, i;
+
+	if (strcmp(d, "accepted") != 0 && strcmp(d, "not_offered") != 0 &&
+	    strcmp(d, "refused") != 0 && strcmp(d, "required") != 0) {
+		gw_log(LOG_DEBUG,
+		    "session=%08x event=identity mode=xclient "
+		    "step=%s",
+		    s->id, d);
+		return;
+	}
+	attrs[0] = '\0';
+	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		int k;
+
+		if (!(mask & (1 << i)))
+			continue;
+		k = snprintf(attrs + n, sizeof(attrs) - n, "%s%s",
+		    n > 0 ? "," : "", names[i]);
+		if (k < 0 || (size_t)k >= sizeof(attrs) - n)
+			break;
+		n += (size_t)k;
+	}
+	if (strcmp(d, "required") == 0) {
+		gw_log(LOG_WARNING,
+		    "session=%08x event=identity mode=xclient "
+		    "result=not_accepted action=close reply=421",
+		    s->id);
+		return;
+	}
+	gw_log(strcmp(d, "accepted") == 0 ? LOG_INFO : LOG_WARNING,
+	    "session=%08x event=identity mode=xclient result=%s attrs=%s "
+	    "tls=%s action=%s",
+	    s->id, d, n > 0 ? attrs : "-",
+	    smtpfix_stream_tls_server(&s->fix) ? "yes" : "no",
+	    strcmp(d, "accepted") == 0 ? "none"
+	    : s->id_required           ? "close"
+	                               : "continue_as_gateway");
+}
+
 static void
 log_step(struct gw_session *s, const struct smtpfix_step *st)
 {
@@ -411,6 +465,9 @@ log_step(struct gw_session *s, const struct smtpfix_step *st)
 		    "session=%08x event=reply_recoded from=456 to=451 "
 		    "reason=ipv6_ipv4_fallback_not_negotiated",
 		    s->id);
+		return;
+	case SMTPFIX_EV_IDENTITY:
+		log_identity(s, st);
 		return;
 	case SMTPFIX_EV_STARTTLS:
 		gw_log(LOG_INFO,
@@ -598,9 +655,10 @@ step(struct gw_session *s, enum gw_dir from)
 		gw_buf_drop(in, st.consumed);
 	if (st.act == SMTPFIX_ACT_CLOSE)
 		begin_close(s,
-		    st.event == SMTPFIX_EV_BAD_REPLY ? "server_protocol_error"
-		    : st.event == SMTPFIX_EV_SYNC    ? "sync_violation"
-		                                     : "refused",
+		    st.event == SMTPFIX_EV_BAD_REPLY  ? "server_protocol_error"
+		    : st.event == SMTPFIX_EV_SYNC     ? "sync_violation"
+		    : st.event == SMTPFIX_EV_IDENTITY ? "identity_refused"
+		                                      : "refused",
 		    st.event == SMTPFIX_EV_SYNC);
 	s->last = ev_now(s->ctx->loop);
 	return 1;
@@ -1250,6 +1308,39 @@ bind_source(int fd, const struct nat_addr *src, int transparent)
 	return bind(fd, (struct sockaddr *)&ss, sl);
 }
 
+/*
+ * identity = proxy-v1 or proxy-v2: the header is the first thing queued
+ * on a new upstream connection, written once it is up, before any SMTP
+ * byte (HAProxy's proxy-protocol.txt §2: the receiver reads it before
+ * anything else, and Postfix wants it whole in one read).  0, or -1 if
+ * it cannot be built.
+ */
+static int
+proxy_header(struct gw_session *s)
+{
+	struct gw_buf *out = &UP(s)->out;
+	uint8_t h[128];
+	size_t n;
+
+	if (s->id_mode != SMTPFIX_ID_PROXY_V1 &&
+	    s->id_mode != SMTPFIX_ID_PROXY_V2)
+		return 0;
+	n = s->id_mode == SMTPFIX_ID_PROXY_V1
+	        ? smtpfix_proxy_v1(&s->ident, (char *)h, sizeof(h))
+	        : smtpfix_proxy_v2(&s->ident, h, sizeof(h));
+	if (n == 0 || gw_buf_alloc(out, s->cfg->buffer_bytes) != 0 ||
+	    gw_buf_room(out) < n) {
+		gw_log(LOG_ERR,
+		    "session=%08x event=identity mode=%s result=no_header",
+		    s->id, smtpfix_identity_mode_name(s->id_mode));
+		return -1;
+	}
+	gw_buf_put(out, h, n);
+	gw_log(LOG_DEBUG, "session=%08x event=identity mode=%s step=header",
+	    s->id, smtpfix_identity_mode_name(s->id_mode));
+	return 0;
+}
+
 static void
 upstream_connect(struct gw_session *s, const struct nat_addr *dst,
     const struct nat_addr *src)
@@ -1281,6 +1372,12 @@ upstream_connect(struct gw_session *s, const struct nat_addr *dst,
 	}
 	side_init(s, GW_SERVER, fd);
 	UP(s)->connecting = 1;
+	if (proxy_header(s) != 0) {
+		upstream_close(s, 0);
+		say(s, "421 4.3.0", "cannot state the client's identity");
+		begin_close(s, "identity_header", 0);
+		return;
+	}
 	if (connect(fd, (struct sockaddr *)&ds, dl) != 0 &&
 	    errno != EINPROGRESS) {
 		int e = errno;
@@ -1295,6 +1392,26 @@ upstream_connect(struct gw_session *s, const struct nat_addr *dst,
 		s->up_counted =
 		    gw_tally_add(&s->ctx->ups, &s->up_local, s->up_port) == 0;
 	}
+}
+
+/* The client's identity as the gateway saw it: its address and port and
+ * the address it reached (one socket: one family), for XCLIENT or a
+ * PROXY header, as the section says. */
+static void
+session_identity(struct gw_session *s, const struct gw_identity *idc,
+    const struct nat_addr *client, unsigned cport, const struct nat_addr *local,
+    unsigned lport)
+{
+	memset(&s->ident, 0, sizeof(s->ident));
+	s->ident.client = *client;
+	s->ident.client_port = cport;
+	s->ident.dest = *local;
+	s->ident.dest_port = lport;
+	s->id_mode = idc->mode > 0 ? (enum smtpfix_identity_mode)idc->mode
+	                           : SMTPFIX_ID_NONE;
+	s->id_required = idc->required > 0;
+	smtpfix_stream_set_identity(
+	    &s->fix, (int)s->id_mode, &s->ident, idc->required > 0);
 }
 
 /* Greets with a refusal and answers 503 until QUIT (RFC 5321 §3.1). */
@@ -1325,6 +1442,8 @@ gw_session_start(struct gw_ctx *ctx, int cfd,
 	struct gw_session *s;
 	struct nat_dest d;
 	const struct gw_tls_sel *tls;
+	const struct gw_identity *idp;
+	struct gw_identity idc;
 	const char *kind, *name;
 	uint32_t pair;
 	int loop;
@@ -1413,6 +1532,7 @@ gw_session_start(struct gw_ctx *ctx, int cfd,
 		    "link or no single host");
 		return;
 	}
+	idc = cfg->identity;
 	if (d.kind == NAT_DEST_PAIR) {
 		const struct gw_pair_opt *o = &cfg->pair_opt[d.index];
 
@@ -1421,11 +1541,19 @@ gw_session_start(struct gw_ctx *ctx, int cfd,
 		tls = &o->tls;
 		if (o->bare >= 0)
 			s->pol.bare = (enum smtpfix_bare)o->bare;
+		idp = &o->identity;
 	} else {
 		kind = "nat64";
 		name = cfg->nat64[d.index].name;
 		tls = &cfg->tls_default;
+		idp = &cfg->nat64[d.index].identity;
 	}
+	/* The section's own identity keys, else [gateway]'s. */
+	if (idp->mode >= 0)
+		idc.mode = idp->mode;
+	if (idp->required >= 0)
+		idc.required = idp->required;
+	session_identity(s, &idc, &client, cport, &local, lport);
 	if (nat_dest_source(&cfg->dest, &client, d.dst.family, &src, &pair) &&
 	    cfg->pair_opt[pair].helo_name != NULL) {
 		s->pol.fqdn = cfg->pair_opt[pair].helo_name;
@@ -1452,11 +1580,12 @@ gw_session_start(struct gw_ctx *ctx, int cfd,
 		(void)snprintf(ssb, sizeof(ssb), "auto");
 	gw_log(LOG_INFO,
 	    "session=%08x event=open client=%s local=%s dest=%s "
-	    "via=%s:%s source=%s helo_name=%s tls=%s",
+	    "via=%s:%s source=%s helo_name=%s tls=%s identity=%s",
 	    s->id, cs, lsb, dsb, kind, name, ssb, s->pol.fqdn,
 	    s->tls != NULL ? smtpfix_tlspolicy_mode_name(
 	                         smtpfix_tlspolicy_mode(&s->tls->pol))
-	                   : "passthrough");
+	                   : "passthrough",
+	    smtpfix_identity_mode_name(s->id_mode));
 	s->up_dst = d.dst;
 	s->up_src = src;
 	upstream_connect(s, &d.dst, &src);

@@ -118,18 +118,44 @@ put_port(char *dst, size_t cap, size_t *n, unsigned port)
 	return l < 0 ? -1 : put(dst, cap, n, buf, (size_t)l);
 }
 
-/* A HELO argument goes only if it is printable ASCII (it is the client's
- * own bytes, bound for another peer) and not empty. */
-static int
-helo_ok(const struct smtpfix_identity *id)
+static const char *const mode_names[] = {
+    [SMTPFIX_ID_NONE] = "none",
+    [SMTPFIX_ID_XCLIENT] = "xclient",
+    [SMTPFIX_ID_PROXY_V1] = "proxy-v1",
+    [SMTPFIX_ID_PROXY_V2] = "proxy-v2",
+};
+#define NMODES (sizeof(mode_names) / sizeof(mode_names[0]))
+
+int
+smtpfix_identity_mode_parse(const char *s, enum smtpfix_identity_mode *out)
 {
 	size_t i;
 
-	if (id->helo == NULL || id->helo_len == 0 || id->helo_len > 255)
+	for (i = 0; i < NMODES; i++)
+		if (strcmp(s, mode_names[i]) == 0) {
+			*out = (enum smtpfix_identity_mode)i;
+			return 0;
+		}
+	return -1;
+}
+
+const char *
+smtpfix_identity_mode_name(enum smtpfix_identity_mode m)
+{
+	return (unsigned)m < NMODES ? mode_names[m] : "?";
+}
+
+/* A HELO argument goes only if it is printable ASCII (it is the client's
+ * own bytes, bound for another peer) and not empty. */
+int
+smtpfix_identity_helo_ok(const char *arg, size_t len)
+{
+	size_t i;
+
+	if (arg == NULL || len == 0 || len > 255)
 		return 0;
-	for (i = 0; i < id->helo_len; i++)
-		if ((unsigned char)id->helo[i] <= 32 ||
-		    (unsigned char)id->helo[i] > 126)
+	for (i = 0; i < len; i++)
+		if ((unsigned char)arg[i] <= 32 || (unsigned char)arg[i] > 126)
 			return 0;
 	return 1;
 }
@@ -171,7 +197,7 @@ smtpfix_xclient_build(
 			               : put(dst, cap, &n, "SMTP", 4);
 			break;
 		case SMTPFIX_XC_HELO:
-			if (helo_ok(id)) {
+			if (smtpfix_identity_helo_ok(id->helo, id->helo_len)) {
 				size_t mark = n;
 
 				if (put_xtext(dst, cap, &n, id->helo,

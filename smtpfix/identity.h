@@ -20,6 +20,19 @@
 
 #include "nat/addr.h"
 
+/* How a session tells the server who connected (per pair or prefix). */
+enum smtpfix_identity_mode {
+	SMTPFIX_ID_NONE = 0,
+	SMTPFIX_ID_XCLIENT,  /* Postfix's XCLIENT, if offered */
+	SMTPFIX_ID_PROXY_V1, /* PROXY protocol header, text form */
+	SMTPFIX_ID_PROXY_V2, /* PROXY protocol header, binary form */
+};
+
+/* "none", "xclient", "proxy-v1", "proxy-v2" to a mode: 0, or -1. */
+int smtpfix_identity_mode_parse(const char *s, enum smtpfix_identity_mode *out);
+/* The mode's name as the configuration writes it (static). */
+const char *smtpfix_identity_mode_name(enum smtpfix_identity_mode m);
+
 /* XCLIENT attributes, as bits of a mask. */
 #define SMTPFIX_XC_NAME 0x01
 #define SMTPFIX_XC_ADDR 0x02
@@ -62,6 +75,11 @@ int smtpfix_xclient_offer(const char *line, size_t len);
  */
 size_t smtpfix_xclient_build(
     const struct smtpfix_identity *id, int mask, char *dst, size_t cap);
+
+/* 1 if a HELO argument arg[0..len) may be passed on as the client's
+ * own: 1 to 255 octets (RFC 1035 §2.3.4, Postfix's limit for the
+ * XCLIENT HELO value), printable ASCII without blanks. */
+int smtpfix_identity_helo_ok(const char *arg, size_t len);
 
 /* "PROXY TCP4 src dst sport dport\r\n" (TCP6 for IPv6); both addresses
  * must be of one family (the caller maps them).  Returns the length, or

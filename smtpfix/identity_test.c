@@ -158,6 +158,36 @@ test_proxy_v2(void **state)
 	assert_int_equal(smtpfix_proxy_v2(&id, buf, 51), 0);
 }
 
+static void
+test_mode_and_helo(void **state)
+{
+	static const char *const names[] = {
+	    "none", "xclient", "proxy-v1", "proxy-v2"};
+	enum smtpfix_identity_mode m;
+	size_t i;
+	char long_name[257];
+
+	(void)state;
+	for (i = 0; i < 4; i++) {
+		assert_int_equal(smtpfix_identity_mode_parse(names[i], &m), 0);
+		assert_int_equal(m, (int)i);
+		assert_string_equal(smtpfix_identity_mode_name(m), names[i]);
+	}
+	assert_int_equal(smtpfix_identity_mode_parse("XCLIENT", &m), -1);
+	assert_int_equal(smtpfix_identity_mode_parse("proxy", &m), -1);
+	assert_int_equal(smtpfix_identity_mode_parse("", &m), -1);
+	/* RFC 1035 §2.3.4: 255 octets at most; printable, no blanks. */
+	assert_true(smtpfix_identity_helo_ok(LINE("client.example.net")));
+	assert_true(smtpfix_identity_helo_ok(LINE("[IPv6:2001:db8::1]")));
+	assert_false(smtpfix_identity_helo_ok(LINE("")));
+	assert_false(smtpfix_identity_helo_ok(LINE("a b")));
+	assert_false(smtpfix_identity_helo_ok(LINE("caf\xc3\xa9")));
+	assert_false(smtpfix_identity_helo_ok(LINE("a\x7f")));
+	memset(long_name, 'a', sizeof(long_name));
+	assert_true(smtpfix_identity_helo_ok(long_name, 255));
+	assert_false(smtpfix_identity_helo_ok(long_name, 256));
+}
+
 int
 main(void)
 {
@@ -166,6 +196,7 @@ main(void)
 	    cmocka_unit_test(test_xclient_build),
 	    cmocka_unit_test(test_proxy_v1),
 	    cmocka_unit_test(test_proxy_v2),
+	    cmocka_unit_test(test_mode_and_helo),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -10,6 +10,7 @@
 #include "smtpfix/helo.h"
 #include "smtpfix/chars.h"
 #include "smtpfix/ehlo.h"
+#include "smtpfix/identity.h"
 #include "smtpfix/line.h"
 #include "smtpfix/path.h"
 #include "smtpfix/stream.h"
@@ -33,6 +34,20 @@ enum smtpfix_kind {
 	                    relayed, only its STARTTLS offer noted */
 	KIND_REGREET,    /* the greeting of a new clear-text connection
 	                    after a failed upstream handshake: not relayed */
+	KIND_XC_EHLO,    /* the gateway's EHLO before XCLIENT: its reply
+	                    gives the offer, and is not relayed */
+	KIND_XCLIENT,    /* the gateway's XCLIENT: its 220 is not relayed */
+};
+
+/* Where XCLIENT stands on the current upstream transport
+ * (struct smtpfix_stream.xc_phase). */
+enum smtpfix_xc_phase {
+	XC_OFF = 0,
+	XC_DUE,   /* before the next command that goes upstream */
+	XC_PROBE, /* our EHLO sent, its reply awaited */
+	XC_READY, /* offer known: XCLIENT goes next */
+	XC_SENT,  /* XCLIENT sent, its reply awaited */
+	XC_DONE,  /* nothing more on this transport */
 };
 
 /* The gateway's own replies; struct smtpfix_pending.local indexes this. */
@@ -52,6 +67,7 @@ enum smtpfix_local {
 	LOCAL_PREGREET,
 	LOCAL_NOT_OFFERED,
 	LOCAL_UNRECOGNIZED,
+	LOCAL_IDENTITY, /* identity required, not accepted: close */
 };
 
 /* Commands whose reply the client must wait for (stream.sync). */
@@ -126,6 +142,10 @@ static const struct smtpfix_local_reply local_replies[] = {
     [LOCAL_NOT_OFFERED] = {"502 5.5.1", "command not implemented", 0},
     /* RFC 5321 §4.2.4: 500 for a command not recognized. */
     [LOCAL_UNRECOGNIZED] = {"500 5.5.1", "command unrecognized", 0},
+    /* RFC 3463 X.7.0: other security status; a 4xx, so that the sender
+     * keeps the message while the server's trust is put right. */
+    [LOCAL_IDENTITY] = {"421 4.7.0",
+        "the server did not accept the client's identity, try again later", 1},
 };
 
 #define LOCAL_COUNT (sizeof(local_replies) / sizeof(local_replies[0]))
@@ -341,6 +361,58 @@ smtpfix_stream_set_tls(
 	s->tls = tls;
 }
 
+void
+smtpfix_stream_set_identity(struct smtpfix_stream *s, int mode,
+    const struct smtpfix_identity *id, int required)
+{
+	s->xc_id = NULL;
+	s->xc_phase = XC_OFF;
+	s->id_proxy = 0;
+	switch (mode) {
+	case SMTPFIX_ID_XCLIENT:
+		if (id == NULL)
+			break;
+		s->xc_id = id;
+		s->xc_required = (uint8_t)(required != 0);
+		s->xc_phase = XC_DUE;
+		break;
+	case SMTPFIX_ID_PROXY_V1:
+	case SMTPFIX_ID_PROXY_V2:
+		s->id_proxy = 1;
+		break;
+	default:
+		break;
+	}
+	s->id_known = s->id_proxy;
+}
+
+int
+smtpfix_stream_xclient_mask(const struct smtpfix_stream *s)
+{
+	return s->xc_mask;
+}
+
+/*
+ * A new upstream transport: on a new connection (conn), XCLIENT again
+ * before the next command, and the server knows only what a PROXY header
+ * told it.  Inside the upstream TLS of the same connection, an XCLIENT
+ * the server accepted stands: XCLIENT_README gives its attributes "the
+ * entire duration of an SMTP session", and Postfix keeps them across
+ * STARTTLS (and offers XCLIENT no more); one that was not accepted is
+ * tried again, since a server may offer it inside TLS only.
+ */
+static void
+xc_restart(struct smtpfix_stream *s, int conn)
+{
+	if (conn)
+		s->xc_ok = 0;
+	if (s->xc_ok)
+		return;
+	if (s->xc_id != NULL)
+		s->xc_phase = XC_DUE;
+	s->id_known = s->id_proxy;
+}
+
 /* 1 if the gateway, not the server, answers STARTTLS. */
 static int
 tls_local(const struct smtpfix_stream *s)
@@ -425,6 +497,12 @@ c2s_helo(struct smtpfix_stream *s, const char *in, size_t used,
 	out->helo_in_len = h.arg.len;
 	out->helo_out = h.arg.p;
 	out->helo_out_len = h.arg.len;
+	/* The server knows the client's address (XCLIENT ADDR, a PROXY
+	 * header): it judges the client's own name against it. */
+	if (s->id_known && smtpfix_identity_helo_ok(h.arg.p, h.arg.len)) {
+		q_push(s, h.ehlo ? KIND_EHLO : KIND_HELO, LOCAL_NONE);
+		return;
+	}
 	/* RFC 3974 Appendix A: the server sees the gateway's name, not
 	 * the client's (whose address family it cannot reach). */
 	if (smtpfix_helo_rewrite(&h, pol->helo, pol->fqdn, pol->fqdn_len,
@@ -660,6 +738,101 @@ c2s_verb_refused(struct smtpfix_stream *s, const char *in, size_t used,
 	return 1;
 }
 
+/* 1 if the command line in[0..used), verb v, goes upstream (so that
+ * XCLIENT must precede it): not QUIT, and not a verb answered here. */
+static int
+xc_relayed(const struct smtpfix_stream *s, enum smtpfix_verb v, const char *in,
+    size_t used)
+{
+	const char *name;
+
+	switch (v) {
+	case VERB_QUIT:
+	case VERB_BDAT:
+		return 0;
+	case VERB_STARTTLS:
+		return !tls_local(s) ||
+		       smtpfix_tlspolicy_mode(s->tls) == SMTPFIX_TLS_TERMINATE;
+	case VERB_UNKNOWN:
+		return smtpfix_ehlo_verb(in, used - 2, &name) ==
+		       SMTPFIX_VERB_RELAY;
+	default:
+		return 1;
+	}
+}
+
+/*
+ * XCLIENT (Postfix's XCLIENT_README) before the command in[0..used),
+ * verb v: the gateway's EHLO (the offer), then XCLIENT with the offered
+ * attributes, each once every earlier reply is in; the command stays
+ * unread meanwhile.  Returns 1 if it set *out (an EMIT, or NONE to wait),
+ * 0 when the command goes on as usual.
+ */
+static int
+c2s_xclient(struct smtpfix_stream *s, const char *in, size_t used,
+    enum smtpfix_verb v, struct smtpfix_step *out)
+{
+	const struct smtpfix_policy *pol = s->pol;
+	struct smtpfix_identity id;
+	struct smtpfix_helo h;
+	size_t n;
+
+	if (s->xc_id == NULL || s->xc_phase == XC_DONE ||
+	    s->xc_phase == XC_OFF || !xc_relayed(s, v, in, used))
+		return 0;
+	out->act = SMTPFIX_ACT_NONE;
+	out->consumed = 0;
+	if (s->qlen > 0)
+		return 1; /* in command order: earlier replies first */
+	switch (s->xc_phase) {
+	case XC_DUE:
+		if (pol->fqdn_len + 7 > sizeof(out->buf))
+			break;
+		memcpy(out->buf, "EHLO ", 5);
+		memcpy(out->buf + 5, pol->fqdn, pol->fqdn_len);
+		memcpy(out->buf + 5 + pol->fqdn_len, "\r\n", 2);
+		out->emit_len = pol->fqdn_len + 7;
+		out->detail = "ehlo_upstream_first";
+		s->xc_phase = XC_PROBE;
+		s->xc_mask = 0;
+		q_push(s, KIND_XC_EHLO, LOCAL_NONE);
+		goto emit;
+	case XC_READY:
+		/* The client's own HELO argument and protocol, when this
+		 * command is HELO or EHLO; else "[UNAVAILABLE]" and SMTP. */
+		id = *s->xc_id;
+		id.helo = NULL;
+		id.helo_len = 0;
+		id.esmtp = 0;
+		if ((v == VERB_HELO || v == VERB_EHLO) &&
+		    smtpfix_helo_parse(in, used, &h) == SMTPFIX_OK) {
+			id.helo = h.arg.p;
+			id.helo_len = h.arg.len;
+			id.esmtp = h.ehlo;
+		}
+		n = smtpfix_xclient_build(
+		    &id, s->xc_mask, out->buf, sizeof(out->buf));
+		if (n == 0)
+			break;
+		out->emit_len = n;
+		out->detail = "sent";
+		s->xc_phase = XC_SENT;
+		q_push(s, KIND_XCLIENT, LOCAL_NONE);
+		goto emit;
+	default:
+		break;
+	}
+	/* Unreachable (a phase that waits has a reply queued): go on. */
+	s->xc_phase = XC_DONE;
+	return 0;
+
+emit:
+	out->act = SMTPFIX_ACT_EMIT;
+	out->emit = out->buf;
+	out->event = SMTPFIX_EV_IDENTITY;
+	return 1;
+}
+
 static void
 c2s_cmd(struct smtpfix_stream *s, const char *in, size_t len,
     struct smtpfix_step *out)
@@ -719,6 +892,8 @@ c2s_cmd(struct smtpfix_stream *s, const char *in, size_t len,
 	}
 
 	v = verb_find(in, used - 2, &vend);
+	if (c2s_xclient(s, in, used, v, out))
+		return;
 	out->verb = v == VERB_UNKNOWN ? NULL : verbs[v];
 	switch (v) {
 	case VERB_HELO:
@@ -1121,6 +1296,22 @@ sync_reply(const struct smtpfix_stream *s, unsigned kind)
 	}
 }
 
+/* XCLIENT not offered or refused on this transport: reported, and the
+ * session goes on, unless the identity is required. */
+static void
+xc_failed(struct smtpfix_stream *s, struct smtpfix_step *out, const char *why)
+{
+	s->xc_phase = XC_DONE;
+	out->event = SMTPFIX_EV_IDENTITY;
+	out->detail = why;
+	if (s->xc_required) {
+		/* Nothing of the client's goes on: its command gets the
+		 * 421 (emitted with ACT_CLOSE). */
+		s->cmode = SMTPFIX_C_DEAD;
+		q_local(s, LOCAL_IDENTITY);
+	}
+}
+
 /* The final line of a reply was consumed: pop what it answers and act
  * on the code. */
 static void
@@ -1150,6 +1341,25 @@ reply_end(struct smtpfix_stream *s, unsigned code, struct smtpfix_step *out)
 		break;
 	case KIND_EHLO_PROBE:
 		s->srv_known = 1;
+		break;
+	case KIND_XC_EHLO:
+		s->srv_known = code / 100 == 2;
+		if (code / 100 == 2 && s->xc_mask != 0)
+			s->xc_phase = XC_READY;
+		else
+			xc_failed(s, out, "not_offered");
+		break;
+	case KIND_XCLIENT:
+		/* XCLIENT_README: success is a new 220 greeting. */
+		if (code != 220) {
+			xc_failed(s, out, "refused");
+			break;
+		}
+		s->xc_phase = XC_DONE;
+		s->xc_ok = 1;
+		s->id_known = (s->xc_mask & SMTPFIX_XC_ADDR) != 0;
+		out->event = SMTPFIX_EV_IDENTITY;
+		out->detail = "accepted";
 		break;
 	case KIND_REGREET:
 		/* The new connection after a failed upstream handshake
@@ -1377,6 +1587,10 @@ smtpfix_s2c_step(struct smtpfix_stream *s, const char *in, size_t len,
 			q_pop(s);
 			if (fatal) {
 				s2c_close(s, out, code_enh, text);
+				if (local == LOCAL_IDENTITY) {
+					out->event = SMTPFIX_EV_IDENTITY;
+					out->detail = "required";
+				}
 				return;
 			}
 			out->act = SMTPFIX_ACT_EMIT;
@@ -1421,7 +1635,7 @@ smtpfix_s2c_step(struct smtpfix_stream *s, const char *in, size_t len,
 		s->rcode = code;
 		s->rfilter = s->rkind == KIND_EHLO && code / 100 == 2;
 		if (s->rkind == KIND_EHLO || s->rkind == KIND_HELO ||
-		    s->rkind == KIND_EHLO_PROBE) {
+		    s->rkind == KIND_EHLO_PROBE || s->rkind == KIND_XC_EHLO) {
 			struct smtpfix_tls_state ts = {0, s->tls_client, 0};
 			struct smtpfix_tls_ehlo e;
 
@@ -1443,10 +1657,13 @@ smtpfix_s2c_step(struct smtpfix_stream *s, const char *in, size_t len,
 		}
 		/* Our own STARTTLS: its 220 is for us, and a refusal the
 		 * client does not see when it gets TLS anyway. */
-		s->rswallow = (s->rkind == KIND_STARTTLS && s->tls_ours &&
-		                  (code == 220 || s->tls_fallback)) ||
-		              s->rkind == KIND_EHLO_PROBE ||
-		              s->rkind == KIND_REGREET;
+		s->rswallow =
+		    (s->rkind == KIND_STARTTLS && s->tls_ours &&
+		        (code == 220 || s->tls_fallback)) ||
+		    s->rkind == KIND_EHLO_PROBE || s->rkind == KIND_REGREET ||
+		    s->rkind == KIND_XC_EHLO || s->rkind == KIND_XCLIENT;
+		if (s->rkind == KIND_XC_EHLO)
+			s->xc_mask = 0;
 	} else if (code != s->rcode) {
 		/* RFC 5321 §4.2.1: every line of a reply has its code. */
 		goto bad;
@@ -1461,10 +1678,18 @@ smtpfix_s2c_step(struct smtpfix_stream *s, const char *in, size_t len,
 	}
 	if (s->rswallow) {
 		/* RFC 3207 §4: the offer, from our own EHLO's reply. */
-		if (s->rkind == KIND_EHLO_PROBE && code / 100 == 2 && !first &&
+		if ((s->rkind == KIND_EHLO_PROBE || s->rkind == KIND_XC_EHLO) &&
+		    code / 100 == 2 && !first &&
 		    smtpfix_ehlo_keyword(in + 4, used >= 6 ? used - 6 : 0) ==
 		        SMTPFIX_KW_STARTTLS)
 			s->srv_tls = 1;
+		/* The XCLIENT offer, from our own EHLO's reply. */
+		if (s->rkind == KIND_XC_EHLO && code / 100 == 2 && !first) {
+			int m = smtpfix_xclient_offer(in, used);
+
+			if (m > 0)
+				s->xc_mask |= (uint8_t)m;
+		}
 		out->act = SMTPFIX_ACT_DISCARD;
 		out->consumed = used;
 		if (!final) {
@@ -1525,6 +1750,7 @@ tls_reconnect(struct smtpfix_stream *s)
 	s->rswallow = 0;
 	s->ehlo_tail = 0;
 	s->qhead = s->qlen = 0;
+	xc_restart(s, 1);
 	q_push(s, KIND_REGREET, LOCAL_NONE);
 }
 
@@ -1539,6 +1765,8 @@ smtpfix_stream_tls_done(struct smtpfix_stream *s, enum smtpfix_tls_result r)
 			return 0;
 		s->tls_phase = TLSP_NONE;
 		s->tls_server = 1;
+		/* RFC 3207 §4.2: the server forgets what it learned. */
+		xc_restart(s, 0);
 		q_local(s, LOCAL_TLS_READY);
 		return 0;
 	case SMTPFIX_TLSR_UP_FAIL:

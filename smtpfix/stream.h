@@ -72,6 +72,25 @@
  *    starts again from the greeting's state (RFC 3207 §4.2: the client
  *    must EHLO again), so the new EHLO is rewritten like any other.
  *
+ * Client identity (smtpfix/identity.h, set with smtpfix_stream_set_identity).
+ * Under XCLIENT, before the first client command that goes upstream on
+ * each upstream connection (and on a new connection after a failed
+ * handshake; inside the upstream TLS the gateway runs only if it was not
+ * accepted before: the server keeps it for the whole connection), the
+ * gateway sends an EHLO of its own, reads the
+ * XCLIENT offer from its reply, sends XCLIENT with the offered attributes
+ * (HELO is the client's argument when that command is HELO or EHLO) and
+ * absorbs the server's new greeting; only then is the client's command
+ * relayed.  None of these replies reaches the client: it sees only the
+ * replies to its own commands.  A server that does not offer XCLIENT, or
+ * refuses it, is reported (EV_IDENTITY) and the session goes on, or,
+ * when the identity is required, the client gets "421 4.7.0" and the
+ * session closes.  Once the server knows the client's address (XCLIENT
+ * accepted with ADDR, or a PROXY header sent), the client's HELO/EHLO
+ * argument is relayed as its own when it is a plain printable word: the
+ * server judges it against the client's address (the reason for
+ * helo_rewrite, RFC 3974 Appendix A, is gone).
+ *
  * Local replies (errors the gateway answers itself) are queued in the
  * same reply queue, so they reach the client in command order even in a
  * pipelined group; smtpfix_s2c_step emits them when they reach the head
@@ -202,6 +221,10 @@ enum smtpfix_event {
 	                          "unrecognized" (500) */
 	SMTPFIX_EV_REPLY_CODE, /* a server reply code the client must not
 	                          see was changed (456 to 451) */
+	SMTPFIX_EV_IDENTITY,   /* XCLIENT: detail is "ehlo_upstream_first"
+	                          (our EHLO sent), "sent" (XCLIENT sent),
+	                          "accepted", "not_offered" or "refused";
+	                          with ACT_CLOSE, the identity was required */
 };
 
 struct smtpfix_step {
@@ -293,12 +316,39 @@ struct smtpfix_stream {
 	uint8_t sync;
 	uint8_t sync_ir; /* that AUTH carried an initial response */
 	uint8_t early;
+	/* Client identity (smtpfix_stream_set_identity); xc_id is what
+	 * XCLIENT states, NULL when it is off. */
+	const struct smtpfix_identity *xc_id;
+	uint8_t xc_required; /* not accepted: 421 and close */
+	uint8_t xc_phase;    /* enum smtpfix_xc_phase (stream.c) */
+	uint8_t xc_mask;     /* attributes offered, then sent */
+	uint8_t xc_ok;       /* accepted on this upstream connection */
+	uint8_t id_known;    /* the server knows the client's address */
+	uint8_t id_proxy;    /* a PROXY header precedes every connection */
 };
 
 /* Prepares s for a new session; pol must outlive s.  The greeting is the
  * first expected reply. */
 void smtpfix_stream_init(
     struct smtpfix_stream *s, const struct smtpfix_policy *pol);
+
+struct smtpfix_identity; /* smtpfix/identity.h */
+
+/*
+ * Sets how the server learns who connected (before the first step):
+ * SMTPFIX_ID_XCLIENT sends XCLIENT with id's addresses and ports (id must
+ * outlive s; its helo fields are ignored: the client's own command gives
+ * them); required makes a server that does not accept it end the
+ * session.  SMTPFIX_ID_PROXY_V1/V2 only tell the stream that the
+ * gateway writes a PROXY header on every upstream connection.  The mode
+ * is an enum smtpfix_identity_mode.
+ */
+void smtpfix_stream_set_identity(struct smtpfix_stream *s, int mode,
+    const struct smtpfix_identity *id, int required);
+
+/* The XCLIENT attributes the server offered (SMTPFIX_XC_* bits), for the
+ * log line of EV_IDENTITY. */
+int smtpfix_stream_xclient_mask(const struct smtpfix_stream *s);
 
 /* Sets the STARTTLS policy of the session (before the first step); tls
  * must outlive s.  NULL (the default) is passthrough. */

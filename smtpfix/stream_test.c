@@ -15,6 +15,7 @@
 
 #include <cmocka.h>
 
+#include "smtpfix/identity.h"
 #include "smtpfix/stream.h"
 #include "smtpfix/tlspolicy.h"
 
@@ -59,8 +60,10 @@ struct sim {
 	size_t srv_clear; /* srv bytes before TLS */
 	size_t cli_clear;
 	int aborted, closed, opaque;
-	int tls_up, tls_cli; /* ACT_TLS_UPSTREAM, ACT_TLS_CLIENT seen */
-	const char *detail;  /* of the last EV_STARTTLS */
+	int tls_up, tls_cli;   /* ACT_TLS_UPSTREAM, ACT_TLS_CLIENT seen */
+	const char *detail;    /* of the last EV_STARTTLS */
+	const char *id_detail; /* of the last EV_IDENTITY */
+	struct smtpfix_identity id;
 	unsigned events[32];
 	char helo_in[600], helo_out[600];
 	size_t helo_in_len, helo_out_len;
@@ -124,6 +127,8 @@ logstep(struct sim *m, int s2c, const struct smtpfix_step *st)
 		m->events[st->event]++;
 	if (st->event == SMTPFIX_EV_STARTTLS)
 		m->detail = st->detail;
+	if (st->event == SMTPFIX_EV_IDENTITY)
+		m->id_detail = st->detail;
 	if (m->nlog >= LOGMAX)
 		return;
 	e = &m->log[m->nlog++];
@@ -2954,6 +2959,374 @@ test_data_wide(void **state)
 	}
 }
 
+/*
+ * Client identity: XCLIENT (Postfix's XCLIENT_README) before the first
+ * relayed command, values in xtext (RFC 3461 §4).
+ */
+
+#define XC_OFFER                                                               \
+	"250-mx.example.org\r\n250-PIPELINING\r\n"                             \
+	"250-XCLIENT NAME ADDR PORT PROTO HELO LOGIN DESTADDR DESTPORT\r\n"    \
+	"250 8BITMIME\r\n"
+#define XC_NO_OFFER "250-mx.example.org\r\n250 8BITMIME\r\n"
+#define XC_LINE                                                                \
+	"XCLIENT NAME=[UNAVAILABLE] ADDR=192.0.2.10 PORT=40000 PROTO=ESMTP "   \
+	"HELO=client.example.org DESTADDR=192.0.2.30 DESTPORT=25\r\n"
+#define XC_220 "220 mx.example.org ESMTP\r\n"
+#define XC_550 "550 5.7.0 Error: insufficient authorization\r\n"
+#define XC_EHLO "EHLO client.example.org\r\n"
+#define XC_REPLY "250-mx.example.org\r\n250-XCLIENT ADDR\r\n250 8BITMIME\r\n"
+#define XC_SEEN "250-mx.example.org\r\n250 8BITMIME\r\n"
+#define R421ID                                                                 \
+	"421 4.7.0 " FQDN " the server did not accept the client's "           \
+	"identity, try again later\r\n"
+
+static void
+sim_init_xc(struct sim *m, int mode, int required)
+{
+	sim_init(m, SMTPFIX_HELO_ALWAYS);
+	assert_int_equal(nat_addr_parse(S("192.0.2.10"), &m->id.client), 0);
+	assert_int_equal(nat_addr_parse(S("192.0.2.30"), &m->id.dest), 0);
+	m->id.client_port = 40000;
+	m->id.dest_port = 25;
+	smtpfix_stream_set_identity(&m->s, mode, &m->id, required);
+}
+
+/* The whole exchange, every segment cut at every position and in
+ * chunks: the server gets our EHLO, XCLIENT, then the client's own EHLO
+ * (its argument, not rewritten: the server now knows its address); the
+ * client sees only the replies to its own commands. */
+static void
+test_xclient_flow(void **state)
+{
+	static const struct seg segs[] = {
+	    SV(GREET),
+	    C(XC_EHLO),
+	    SV(XC_OFFER),
+	    SV("220-mx.example.org\r\n220 ESMTP again\r\n"),
+	    SV(XC_REPLY),
+	    C("MAIL FROM:<a@x>\r\n"),
+	    SV("250 2.1.0 Ok\r\n"),
+	};
+	static const char want_srv[] =
+	    "EHLO " FQDN "\r\n" XC_LINE XC_EHLO "MAIL FROM:<a@x>\r\n";
+	static const char want_cli[] = GREET XC_SEEN "250 2.1.0 Ok\r\n";
+	struct sim *m = &sim;
+	size_t i, at, chunk;
+
+	(void)state;
+	for (i = 0; i < NSEG(segs); i++)
+		for (at = 0; at <= segs[i].len; at++) {
+			sim_init_xc(m, SMTPFIX_ID_XCLIENT, 0);
+			play(m, segs, NSEG(segs), 0, i, at);
+			EXPECT_SRV(m, want_srv);
+			EXPECT_CLI(m, want_cli);
+			assert_string_equal(m->id_detail, "accepted");
+			assert_int_equal(
+			    smtpfix_stream_xclient_mask(&m->s), 0x7f);
+			assert_false(m->closed);
+		}
+	for (chunk = 1; chunk < 10; chunk++) {
+		sim_init_xc(m, SMTPFIX_ID_XCLIENT, 0);
+		play(m, segs, NSEG(segs), chunk, (size_t)-1, 0);
+		EXPECT_SRV(m, want_srv);
+		EXPECT_CLI(m, want_cli);
+	}
+	/* Pipelined behind the EHLO: still in command order. */
+	sim_init_xc(m, SMTPFIX_ID_XCLIENT, 0);
+	feed(m, 1, S(GREET));
+	feed(m, 0, S(XC_EHLO "MAIL FROM:<a@x>\r\n"));
+	EXPECT_SRV(m, "EHLO " FQDN "\r\n");
+	feed(m, 1, S(XC_OFFER XC_220 XC_REPLY "250 2.1.0 Ok\r\n"));
+	EXPECT_SRV(m, want_srv);
+	EXPECT_CLI(m, want_cli);
+}
+
+/* Only the offered attributes; the client's HELO in xtext, or
+ * [UNAVAILABLE] when it is not a plain word (then rewritten as usual). */
+static void
+test_xclient_attrs(void **state)
+{
+	struct sim *m = &sim;
+
+	(void)state;
+	sim_init_xc(m, SMTPFIX_ID_XCLIENT, 0);
+	feed(m, 1, S(GREET));
+	feed(m, 0, S("HELO a+b=c\r\n"));
+	feed(m, 1, S("250-mx\r\n250 XCLIENT ADDR HELO PROTO\r\n"));
+	EXPECT_SRV(m, "EHLO " FQDN "\r\n"
+	              "XCLIENT ADDR=192.0.2.10 PROTO=SMTP HELO=a+2Bb+3Dc\r\n");
+	feed(m, 1, S(XC_220));
+	EXPECT_SRV(m, "EHLO " FQDN "\r\n"
+	              "XCLIENT ADDR=192.0.2.10 PROTO=SMTP HELO=a+2Bb+3Dc\r\n"
+	              "HELO a+b=c\r\n");
+
+	sim_init_xc(m, SMTPFIX_ID_XCLIENT, 0);
+	feed(m, 1, S(GREET));
+	feed(m, 0, S("EHLO caf\xc3\xa9.example\r\n"));
+	feed(m, 1, S("250-mx\r\n250 XCLIENT HELO ADDR\r\n" XC_220));
+	EXPECT_SRV(m, "EHLO " FQDN "\r\n"
+	              "XCLIENT ADDR=192.0.2.10 HELO=[UNAVAILABLE]\r\n"
+	              "EHLO " FQDN "\r\n");
+
+	/* A first command that is not HELO/EHLO: no HELO to tell. */
+	sim_init_xc(m, SMTPFIX_ID_XCLIENT, 0);
+	feed(m, 1, S(GREET));
+	feed(m, 0, S("MAIL FROM:<a@x>\r\n"));
+	feed(m, 1, S(XC_OFFER XC_220));
+	EXPECT_SRV(m, "EHLO " FQDN "\r\n"
+	              "XCLIENT NAME=[UNAVAILABLE] ADDR=192.0.2.10 PORT=40000 "
+	              "PROTO=SMTP HELO=[UNAVAILABLE] DESTADDR=192.0.2.30 "
+	              "DESTPORT=25\r\n"
+	              "MAIL FROM:<a@x>\r\n");
+
+	/* IPv6: the "IPV6:" tag. */
+	sim_init(m, SMTPFIX_HELO_ALWAYS);
+	assert_int_equal(nat_addr_parse(S("2001:db8::10"), &m->id.client), 0);
+	assert_int_equal(nat_addr_parse(S("2001:db8:1::25"), &m->id.dest), 0);
+	smtpfix_stream_set_identity(&m->s, SMTPFIX_ID_XCLIENT, &m->id, 0);
+	feed(m, 1, S(GREET));
+	feed(m, 0, S("EHLO [IPv6:2001:db8::10]\r\n"));
+	feed(m, 1, S("250-mx\r\n250 XCLIENT ADDR DESTADDR\r\n" XC_220));
+	EXPECT_SRV(m, "EHLO " FQDN "\r\n"
+	              "XCLIENT ADDR=IPV6:2001:db8::10 "
+	              "DESTADDR=IPV6:2001:db8:1::25\r\n"
+	              "EHLO [IPv6:2001:db8::10]\r\n");
+}
+
+/* Not offered, or refused: logged, and the session goes on as the
+ * gateway (HELO rewritten); the client never sees those replies. */
+static void
+test_xclient_not_accepted(void **state)
+{
+	struct sim *m = &sim;
+
+	(void)state;
+	sim_init_xc(m, SMTPFIX_ID_XCLIENT, 0);
+	feed(m, 1, S(GREET));
+	feed(m, 0, S(XC_EHLO));
+	feed(m, 1, S(XC_NO_OFFER));
+	assert_string_equal(m->id_detail, "not_offered");
+	EXPECT_SRV(m, "EHLO " FQDN "\r\n"
+	              "EHLO " FQDN "\r\n");
+	feed(m, 1, S(XC_NO_OFFER));
+	EXPECT_CLI(m, GREET XC_NO_OFFER);
+
+	sim_init_xc(m, SMTPFIX_ID_XCLIENT, 0);
+	feed(m, 1, S(GREET));
+	feed(m, 0, S(XC_EHLO));
+	feed(m, 1, S(XC_OFFER));
+	feed(m, 1, S(XC_550));
+	assert_string_equal(m->id_detail, "refused");
+	EXPECT_SRV(m, "EHLO " FQDN "\r\n" XC_LINE "EHLO " FQDN "\r\n");
+	feed(m, 1, S(XC_REPLY));
+	EXPECT_CLI(m, GREET XC_SEEN);
+	assert_false(m->closed);
+
+	/* A server that knows no EHLO at all. */
+	sim_init_xc(m, SMTPFIX_ID_XCLIENT, 0);
+	feed(m, 1, S(GREET));
+	feed(m, 0, S(XC_EHLO));
+	feed(m, 1, S("502 5.5.2 Error: command not recognized\r\n"));
+	assert_string_equal(m->id_detail, "not_offered");
+	EXPECT_SRV(m, "EHLO " FQDN "\r\n"
+	              "EHLO " FQDN "\r\n");
+}
+
+/* identity_required: the client's command is answered 421 4.7.0 and the
+ * session closes; nothing of the client's reaches the server. */
+static void
+test_xclient_required(void **state)
+{
+	struct sim *m = &sim;
+	size_t at;
+
+	(void)state;
+	for (at = 0; at <= sizeof(XC_550) - 1; at++) {
+		sim_init_xc(m, SMTPFIX_ID_XCLIENT, 1);
+		feed(m, 1, S(GREET));
+		feed(m, 0, S(XC_EHLO "MAIL FROM:<a@x>\r\n"));
+		feed(m, 1, S(XC_OFFER));
+		feed(m, 1, XC_550, at);
+		feed(m, 1, XC_550 + at, sizeof(XC_550) - 1 - at);
+		EXPECT_SRV(m, "EHLO " FQDN "\r\n" XC_LINE);
+		EXPECT_CLI(m, GREET R421ID);
+		assert_true(m->closed);
+		assert_string_equal(m->id_detail, "required");
+	}
+	sim_init_xc(m, SMTPFIX_ID_XCLIENT, 1);
+	feed(m, 1, S(GREET));
+	feed(m, 0, S(XC_EHLO));
+	feed(m, 1, S(XC_NO_OFFER));
+	EXPECT_SRV(m, "EHLO " FQDN "\r\n");
+	EXPECT_CLI(m, GREET R421ID);
+	assert_true(m->closed);
+}
+
+/* A client cannot state an identity: its XCLIENT, XFORWARD and PROXY
+ * lines are answered here and never trigger ours; QUIT needs none. */
+static void
+test_xclient_client_forged(void **state)
+{
+	static const char v2[] = "\r\n\r\n\0\r\nQUIT\n\x21\x11\x00\x0c"
+	                         "\xc6\x33\x64\x01\xc0\x00\x02\x1e"
+	                         "\x9c\x40\x00\x19";
+	struct sim *m = &sim;
+
+	(void)state;
+	sim_init_xc(m, SMTPFIX_ID_XCLIENT, 0);
+	feed(m, 1, S(GREET));
+	m->cli_len = 0;
+	feed(m, 0, S("XCLIENT ADDR=198.51.100.1\r\n"));
+	feed(m, 0, S("XFORWARD ADDR=198.51.100.1\r\n"));
+	feed(m, 0, S("PROXY TCP4 198.51.100.1 192.0.2.30 1 25\r\n"));
+	feed(m, 0, v2, sizeof(v2) - 1);
+	feed(m, 0, S("\r\n"));
+	assert_int_equal(m->srv_len, 0);
+	assert_null(find_mem(m->cli, m->cli_len, S("250")));
+	assert_non_null(find_mem(m->cli, m->cli_len, S("502 5.5.1")));
+	assert_non_null(find_mem(m->cli, m->cli_len, S("500 5.5.1")));
+	feed(m, 0, S("QUIT\r\n"));
+	EXPECT_SRV(m, "QUIT\r\n");
+}
+
+/* STARTTLS terminated: XCLIENT in clear text; once accepted it stands
+ * inside the upstream TLS (the server keeps it for the connection, and
+ * Postfix offers it no more), so the client's post-TLS EHLO goes at once,
+ * as its own. */
+static void
+test_xclient_tls(void **state)
+{
+	static const char offer_tls[] =
+	    "250-mx.example.org\r\n250-STARTTLS\r\n"
+	    "250-XCLIENT NAME ADDR PORT PROTO HELO LOGIN DESTADDR DESTPORT\r\n"
+	    "250 8BITMIME\r\n";
+	struct sim *m = &sim;
+	size_t chunk;
+
+	(void)state;
+	for (chunk = 0; chunk < 6; chunk++) {
+		struct seg seg;
+
+		sim_init_xc(m, SMTPFIX_ID_XCLIENT, 0);
+		m->tls.mode = TE;
+		m->tls.upstream = OPP;
+		m->tls.have_cert = 1;
+		smtpfix_stream_set_tls(&m->s, &m->tls);
+		feed(m, 1, S(GREET));
+		feed(m, 0, S(XC_EHLO));
+		seg = (struct seg){1, S(offer_tls)};
+		play(m, &seg, 1, chunk, (size_t)-1, 0);
+		seg = (struct seg){1, S(XC_220)};
+		play(m, &seg, 1, chunk, (size_t)-1, 0);
+		seg = (struct seg){1, S(offer_tls)};
+		play(m, &seg, 1, chunk, (size_t)-1, 0);
+		EXPECT_SRV(m, "EHLO " FQDN "\r\n" XC_LINE XC_EHLO);
+		EXPECT_CLI(m, GREET "250-mx.example.org\r\n250-8BITMIME\r\n"
+		                    "250 STARTTLS\r\n");
+		m->srv_len = m->cli_len = 0;
+		feed(m, 0, S("STARTTLS\r\n"));
+		EXPECT_SRV(m, "STARTTLS\r\n");
+		feed(m, 1, S("220 2.0.0 Ready\r\n"));
+		assert_int_equal(m->tls_up, 1);
+		smtpfix_stream_tls_done(&m->s, SMTPFIX_TLSR_UP_OK);
+		pump(m);
+		EXPECT_CLI(m, R220TLS);
+		smtpfix_stream_tls_done(&m->s, SMTPFIX_TLSR_CLIENT_OK);
+		m->srv_len = m->cli_len = 0;
+		seg = (struct seg){0, S(XC_EHLO)};
+		play(m, &seg, 1, chunk, (size_t)-1, 0);
+		EXPECT_SRV(m, XC_EHLO);
+		seg = (struct seg){1, S(XC_SEEN)};
+		play(m, &seg, 1, chunk, (size_t)-1, 0);
+		EXPECT_CLI(m, XC_SEEN);
+	}
+
+	/* Not offered in clear text: asked again inside TLS, where this
+	 * server offers it. */
+	sim_init_xc(m, SMTPFIX_ID_XCLIENT, 0);
+	m->tls.mode = TE;
+	m->tls.upstream = OPP;
+	m->tls.have_cert = 1;
+	smtpfix_stream_set_tls(&m->s, &m->tls);
+	feed(m, 1, S(GREET));
+	feed(m, 0, S("STARTTLS\r\n"));
+	feed(m, 1, S("250-mx\r\n250 STARTTLS\r\n"));
+	assert_string_equal(m->id_detail, "not_offered");
+	EXPECT_SRV(m, "EHLO " FQDN "\r\nSTARTTLS\r\n");
+	feed(m, 1, S("220 2.0.0 Ready\r\n"));
+	smtpfix_stream_tls_done(&m->s, SMTPFIX_TLSR_UP_OK);
+	pump(m);
+	smtpfix_stream_tls_done(&m->s, SMTPFIX_TLSR_CLIENT_OK);
+	m->srv_len = m->cli_len = 0;
+	feed(m, 0, S(XC_EHLO));
+	EXPECT_SRV(m, "EHLO " FQDN "\r\n");
+	feed(m, 1, S(XC_OFFER XC_220 XC_REPLY));
+	EXPECT_SRV(m, "EHLO " FQDN "\r\n" XC_LINE XC_EHLO);
+	EXPECT_CLI(m, XC_SEEN);
+	assert_string_equal(m->id_detail, "accepted");
+}
+
+/* A clear-text fallback after a failed upstream handshake is a new
+ * connection: XCLIENT again before the client's post-TLS EHLO. */
+static void
+test_xclient_reconnect(void **state)
+{
+	struct sim *m = &sim;
+
+	(void)state;
+	sim_init_xc(m, SMTPFIX_ID_XCLIENT, 0);
+	m->tls.mode = TE;
+	m->tls.upstream = OPP;
+	m->tls.have_cert = 1;
+	smtpfix_stream_set_tls(&m->s, &m->tls);
+	feed(m, 1, S(GREET));
+	feed(m, 0, S(XC_EHLO));
+	feed(m, 1, S(XC_OFFER XC_220 "250-mx\r\n250 STARTTLS\r\n"));
+	feed(m, 0, S("STARTTLS\r\n"));
+	feed(m, 1, S("220 2.0.0 Ready\r\n"));
+	assert_int_equal(m->tls_up, 1);
+	assert_int_equal(
+	    smtpfix_stream_tls_done(&m->s, SMTPFIX_TLSR_UP_FAIL), 1);
+	m->srv_len = m->cli_len = 0;
+	m->sin_len = 0;
+	feed(m, 1, S(GREET));
+	EXPECT_CLI(m, R220TLS);
+	smtpfix_stream_tls_done(&m->s, SMTPFIX_TLSR_CLIENT_OK);
+	m->cli_len = 0;
+	feed(m, 0, S(XC_EHLO));
+	EXPECT_SRV(m, "EHLO " FQDN "\r\n");
+	feed(m, 1, S(XC_OFFER XC_220 XC_REPLY));
+	EXPECT_SRV(m, "EHLO " FQDN "\r\n" XC_LINE XC_EHLO);
+	EXPECT_CLI(m, XC_SEEN);
+}
+
+/* PROXY header modes: the stream sends nothing of its own, and the
+ * client's HELO goes as it is (the server knows its address). */
+static void
+test_identity_proxy(void **state)
+{
+	struct sim *m = &sim;
+
+	(void)state;
+	sim_init_xc(m, SMTPFIX_ID_PROXY_V2, 0);
+	feed(m, 1, S(GREET));
+	feed(m, 0, S(XC_EHLO));
+	EXPECT_SRV(m, XC_EHLO);
+	feed(m, 1, S(XC_REPLY));
+	EXPECT_CLI(m, GREET XC_SEEN);
+	/* A literal too. */
+	sim_init_xc(m, SMTPFIX_ID_PROXY_V1, 0);
+	feed(m, 1, S(GREET));
+	feed(m, 0, S("EHLO [192.0.2.10]\r\n"));
+	EXPECT_SRV(m, "EHLO [192.0.2.10]\r\n");
+	/* none: as before. */
+	sim_init_xc(m, SMTPFIX_ID_NONE, 0);
+	feed(m, 1, S(GREET));
+	feed(m, 0, S(XC_EHLO));
+	EXPECT_SRV(m, "EHLO " FQDN "\r\n");
+}
+
 int
 main(void)
 {
@@ -3019,6 +3392,14 @@ main(void)
 	    cmocka_unit_test(test_reply_fmt),
 	    cmocka_unit_test(test_verbs),
 	    cmocka_unit_test(test_data_wide),
+	    cmocka_unit_test(test_xclient_flow),
+	    cmocka_unit_test(test_xclient_attrs),
+	    cmocka_unit_test(test_xclient_not_accepted),
+	    cmocka_unit_test(test_xclient_required),
+	    cmocka_unit_test(test_xclient_client_forged),
+	    cmocka_unit_test(test_xclient_tls),
+	    cmocka_unit_test(test_xclient_reconnect),
+	    cmocka_unit_test(test_identity_proxy),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
