@@ -658,7 +658,7 @@ test_keys_known(void **state)
 {
 	static const char *const hdr[][2] = {{"gateway", "[gateway]"},
 	    {"pair", "[pair y]"}, {"pairs", "[pairs]"}, {"nat64", "[nat64 n]"},
-	    {"packet", "[packet]"}};
+	    {"packet", "[packet]"}, {"route", "[route r]"}};
 	const struct gw_config_key *k;
 	struct gw_config c;
 	char text[512], err[512];
@@ -723,7 +723,7 @@ doc_kind(const char *l)
 {
 	static const char *const kinds[][2] = {{"[gateway]", "gateway"},
 	    {"[pair ", "pair"}, {"[pairs]", "pairs"}, {"[nat64", "nat64"},
-	    {"[packet]", "packet"}};
+	    {"[route", "route"}, {"[packet]", "packet"}};
 	size_t i;
 
 	for (i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)

@@ -72,7 +72,8 @@ nat_dest_find(const struct nat_dest_conf *c, const struct nat_addr *local,
 		out->index = (uint32_t)r;
 		/* A smarthost serves only the clients it names. */
 		if ((rt->smarthost || rt->clients != NULL) &&
-		    (rt->clients == NULL || !nat_acl_match(rt->clients, client)))
+		    (rt->clients == NULL ||
+		        !nat_acl_match(rt->clients, client)))
 			return NAT_DEST_CLIENT;
 		return NAT_DEST_OK;
 	}

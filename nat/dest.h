@@ -159,8 +159,7 @@ enum nat_route_rc nat_dest_route(const struct nat_dest_route *r,
  * chosen for domain a (the same domain, without regard to ASCII case and
  * a trailing dot), else 0: RFC 5321 §3.3 lets one transaction go to one
  * server only. */
-int nat_dest_route_same(
-    const char *a, size_t alen, const char *b, size_t blen);
+int nat_dest_route_same(const char *a, size_t alen, const char *b, size_t blen);
 
 /*
  * The source of an upstream leg of `family` for this client: the partner

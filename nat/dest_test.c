@@ -260,12 +260,12 @@ route_setup(struct nat_dest_route *r)
 	com_addrs[0] = A("2001:db8:ffff::2:1");
 	com_addrs[1] = A("192.0.2.30");
 	v4_addrs[0] = A("198.51.100.1");
-	org_host = (struct nat_mx_host){1, "mx1.example.org", 15, NAT_DNS_OK,
-	    NAT_DNS_OK, org_addrs, 2};
-	com_host = (struct nat_mx_host){1, "mx1.example.com", 15, NAT_DNS_OK,
-	    NAT_DNS_OK, com_addrs, 2};
-	v4_host = (struct nat_mx_host){1, "mx1.ip4only.example", 19,
-	    NAT_DNS_OK, NAT_DNS_NODATA, v4_addrs, 1};
+	org_host = (struct nat_mx_host){
+	    1, "mx1.example.org", 15, NAT_DNS_OK, NAT_DNS_OK, org_addrs, 2};
+	com_host = (struct nat_mx_host){
+	    1, "mx1.example.com", 15, NAT_DNS_OK, NAT_DNS_OK, com_addrs, 2};
+	v4_host = (struct nat_mx_host){1, "mx1.ip4only.example", 19, NAT_DNS_OK,
+	    NAT_DNS_NODATA, v4_addrs, 1};
 	lan = ACL("2001:db8:c::/48");
 	memset(r, 0, sizeof(*r));
 	r->addrs = rt_addrs;
@@ -307,18 +307,17 @@ test_route_published(void **state)
 	(void)state;
 	route_setup(&r);
 	/* Nothing configured: nothing served. */
-	assert_int_equal(route(&r, AF_INET, "example.org", &org, ""),
-	    NAT_ROUTE_NOT_SERVED);
+	assert_int_equal(
+	    route(&r, AF_INET, "example.org", &org, ""), NAT_ROUTE_NOT_SERVED);
 	r.serve_published = 1;
-	assert_int_equal(route(&r, AF_INET, "example.org", &org,
-	                     "2001:db8:ffff::1:1"),
+	assert_int_equal(
+	    route(&r, AF_INET, "example.org", &org, "2001:db8:ffff::1:1"),
 	    NAT_ROUTE_OK);
-	assert_int_equal(route(&r, AF_INET, "EXAMPLE.COM.", &com,
-	                     "2001:db8:ffff::2:1"),
+	assert_int_equal(
+	    route(&r, AF_INET, "EXAMPLE.COM.", &com, "2001:db8:ffff::2:1"),
 	    NAT_ROUTE_OK);
 	/* ip4only.example does not publish the gateway: not served. */
-	assert_int_equal(
-	    route(&r, AF_INET, "ip4only.example", &v4, ""),
+	assert_int_equal(route(&r, AF_INET, "ip4only.example", &v4, ""),
 	    NAT_ROUTE_NOT_SERVED);
 }
 
@@ -335,13 +334,13 @@ test_route_listed(void **state)
 	route_setup(&r);
 	r.domains = list;
 	r.ndomains = 2;
-	assert_int_equal(route(&r, AF_INET6, "ip4only.example", &v4,
-	                     "198.51.100.1"),
+	assert_int_equal(
+	    route(&r, AF_INET6, "ip4only.example", &v4, "198.51.100.1"),
 	    NAT_ROUTE_OK);
 	assert_int_equal(route(&r, AF_INET, "ip4only.example", &v4, ""),
 	    NAT_ROUTE_NOADDRESS);
-	assert_int_equal(route(&r, AF_INET6, "sub.ip4only.example", &v4,
-	                     "198.51.100.1"),
+	assert_int_equal(
+	    route(&r, AF_INET6, "sub.ip4only.example", &v4, "198.51.100.1"),
 	    NAT_ROUTE_OK);
 	assert_int_equal(route(&r, AF_INET6, "xip4only.example", &v4, ""),
 	    NAT_ROUTE_NOT_SERVED);
@@ -355,16 +354,16 @@ test_route_errors(void **state)
 	struct nat_mx_answer nx = {NAT_DNS_NXDOMAIN, NULL, 0};
 	struct nat_mx_answer sf = {NAT_DNS_SERVFAIL, NULL, 0};
 	struct nat_mx_answer to = {NAT_DNS_TIMEOUT, NULL, 0};
-	struct nat_mx_host null_host = {0, "", 0, NAT_DNS_NOTASKED,
-	    NAT_DNS_NOTASKED, NULL, 0};
+	struct nat_mx_host null_host = {
+	    0, "", 0, NAT_DNS_NOTASKED, NAT_DNS_NOTASKED, NULL, 0};
 	struct nat_mx_answer nullmx = {NAT_DNS_OK, &null_host, 1};
 	struct nat_addr self6 = A("2001:db8:ffff::30");
 	struct nat_addr lo = A("::1");
-	struct nat_mx_host self_host = {5, "mx.example.com", 14, NAT_DNS_NODATA,
-	    NAT_DNS_OK, &self6, 1};
+	struct nat_mx_host self_host = {
+	    5, "mx.example.com", 14, NAT_DNS_NODATA, NAT_DNS_OK, &self6, 1};
 	struct nat_mx_answer self = {NAT_DNS_OK, &self_host, 1};
-	struct nat_mx_host lo_host = {5, "mx.example.com", 14, NAT_DNS_NODATA,
-	    NAT_DNS_OK, &lo, 1};
+	struct nat_mx_host lo_host = {
+	    5, "mx.example.com", 14, NAT_DNS_NODATA, NAT_DNS_OK, &lo, 1};
 	struct nat_mx_answer loa = {NAT_DNS_OK, &lo_host, 1};
 	/* RFC 3974 §5: SERVFAIL on AAAA, an A record: from IPv6, go on
 	 * over IPv4. */
@@ -376,32 +375,32 @@ test_route_errors(void **state)
 	route_setup(&r);
 	r.domains = served;
 	r.ndomains = 1;
-	assert_int_equal(route(&r, AF_INET, "example.com", &nx, ""),
-	    NAT_ROUTE_NXDOMAIN);
-	assert_int_equal(route(&r, AF_INET, "example.com", &sf, ""),
-	    NAT_ROUTE_TEMPFAIL);
-	assert_int_equal(route(&r, AF_INET, "example.com", &to, ""),
-	    NAT_ROUTE_TEMPFAIL);
-	assert_int_equal(route(&r, AF_INET, "example.com", &nullmx, ""),
-	    NAT_ROUTE_NULLMX);
-	assert_int_equal(route(&r, AF_INET, "example.com", &self, ""),
-	    NAT_ROUTE_SELF);
-	assert_int_equal(route(&r, AF_INET, "example.com", &loa, ""),
-	    NAT_ROUTE_NOADDRESS);
-	assert_int_equal(route(&r, AF_INET6, "example.com", &broken,
-	                     "198.51.100.1"),
+	assert_int_equal(
+	    route(&r, AF_INET, "example.com", &nx, ""), NAT_ROUTE_NXDOMAIN);
+	assert_int_equal(
+	    route(&r, AF_INET, "example.com", &sf, ""), NAT_ROUTE_TEMPFAIL);
+	assert_int_equal(
+	    route(&r, AF_INET, "example.com", &to, ""), NAT_ROUTE_TEMPFAIL);
+	assert_int_equal(
+	    route(&r, AF_INET, "example.com", &nullmx, ""), NAT_ROUTE_NULLMX);
+	assert_int_equal(
+	    route(&r, AF_INET, "example.com", &self, ""), NAT_ROUTE_SELF);
+	assert_int_equal(
+	    route(&r, AF_INET, "example.com", &loa, ""), NAT_ROUTE_NOADDRESS);
+	assert_int_equal(
+	    route(&r, AF_INET6, "example.com", &broken, "198.51.100.1"),
 	    NAT_ROUTE_OK);
 	/* From IPv4 the same answer leaves only the AAAA that failed:
 	 * try again later, not a bounce. */
-	assert_int_equal(route(&r, AF_INET, "example.com", &broken, ""),
-	    NAT_ROUTE_TEMPFAIL);
+	assert_int_equal(
+	    route(&r, AF_INET, "example.com", &broken, ""), NAT_ROUTE_TEMPFAIL);
 	/* Published only, and the DNS did not answer: try later. */
 	r.ndomains = 0;
 	r.serve_published = 1;
-	assert_int_equal(route(&r, AF_INET, "example.com", &sf, ""),
-	    NAT_ROUTE_TEMPFAIL);
-	assert_int_equal(route(&r, AF_INET, "example.com", &nx, ""),
-	    NAT_ROUTE_NOT_SERVED);
+	assert_int_equal(
+	    route(&r, AF_INET, "example.com", &sf, ""), NAT_ROUTE_TEMPFAIL);
+	assert_int_equal(
+	    route(&r, AF_INET, "example.com", &nx, ""), NAT_ROUTE_NOT_SERVED);
 }
 
 /* The replies, as the RCPT gets them. */
@@ -451,8 +450,8 @@ test_route_smarthost(void **state)
 	route_setup(&r);
 	r.smarthost = 1;
 	r.clients = &lan;
-	assert_int_equal(route(&r, AF_INET6, "ip4only.example", &v4,
-	                     "198.51.100.1"),
+	assert_int_equal(
+	    route(&r, AF_INET6, "ip4only.example", &v4, "198.51.100.1"),
 	    NAT_ROUTE_OK);
 	c.routes = &r;
 	c.nroutes = 1;
@@ -484,8 +483,8 @@ main(void)
 	    cmocka_unit_test(test_route_listed),
 	    cmocka_unit_test(test_route_errors),
 	    cmocka_unit_test(test_route_replies),
-	    cmocka_unit_test_setup_teardown(test_route_smarthost, setup,
-	        teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_route_smarthost, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -59,6 +59,7 @@ struct sim {
 	size_t srv_clear; /* srv bytes before TLS */
 	size_t cli_clear;
 	int aborted, closed, opaque;
+	int front;           /* ACT_FRONT seen (route mode) */
 	int tls_up, tls_cli; /* ACT_TLS_UPSTREAM, ACT_TLS_CLIENT seen */
 	const char *detail;  /* of the last EV_STARTTLS */
 	unsigned events[32];
@@ -172,6 +173,10 @@ check_step(const struct smtpfix_step *st, size_t len)
 		assert_non_null(st->emit);
 		assert_true(st->emit_len > 0);
 		break;
+	case SMTPFIX_ACT_FRONT:
+		assert_int_equal(st->consumed, 0);
+		assert_int_equal(st->emit_len, 0);
+		break;
 	default:
 		fail();
 	}
@@ -187,6 +192,9 @@ c2s_once(struct sim *m)
 	logstep(m, 0, &st);
 	switch (st.act) {
 	case SMTPFIX_ACT_NONE:
+		return 0;
+	case SMTPFIX_ACT_FRONT:
+		m->front++;
 		return 0;
 	case SMTPFIX_ACT_FORWARD:
 		assert_false(m->aborted);
@@ -2954,6 +2962,80 @@ test_data_wide(void **state)
 	}
 }
 
+/*
+ * Route mode: the front answered EHLO and MAIL, the opener gave MAIL to
+ * the server; the relay takes the RCPTs.  One transaction, one server
+ * (RFC 5321 §3.3): a recipient of another domain gets 452 4.5.3 and never
+ * reaches the server; the next MAIL goes back to the front, once every
+ * reply of this transaction is in.
+ */
+static void
+test_routed(void **state)
+{
+	static const struct seg segs[] = {
+	    C("RCPT TO:<a@example.org>\r\n"
+	      "RCPT TO:<b@example.com>\r\n"
+	      "RCPT TO:<c@EXAMPLE.ORG.>\r\n"
+	      "DATA\r\n"),
+	    SV("250 2.1.5 a\r\n250 2.1.5 c\r\n354 go\r\n"),
+	    C("Subject: x\r\n\r\nbody\r\n.\r\nMAIL FROM:<d@example.net>\r\n"),
+	    SV("250 2.0.0 queued\r\n"),
+	};
+	static const char srv[] = "RCPT TO:<a@example.org>\r\n"
+	                          "RCPT TO:<c@EXAMPLE.ORG.>\r\n"
+	                          "DATA\r\n"
+	                          "Subject: x\r\n\r\nbody\r\n.\r\n";
+	static const char cli[] =
+	    "250 2.1.5 a\r\n"
+	    "452 4.5.3 " FQDN " that domain goes to another server: send it "
+	    "again in a new transaction\r\n"
+	    "250 2.1.5 c\r\n354 go\r\n250 2.0.0 queued\r\n";
+	size_t chunk;
+
+	(void)state;
+	for (chunk = 0; chunk < 8; chunk += 7) {
+		sim_init(&sim, SMTPFIX_HELO_ALWAYS);
+		smtpfix_stream_init_routed(&sim.s, &sim.pol, S("example.org"));
+		play(&sim, segs, NSEG(segs), chunk, (size_t)-1, 0);
+		expect_bytes("server", sim.srv, sim.srv_len, S(srv));
+		expect_bytes("client", sim.cli, sim.cli_len, S(cli));
+		assert_int_equal(sim.events[SMTPFIX_EV_OTHER_SERVER], 1);
+		assert_true(sim.front > 0);
+		/* The MAIL line stays for the front. */
+		assert_int_equal(sim.cin_len, 27);
+		assert_memory_equal(
+		    sim.cin, "MAIL FROM:<d@example.net>\r\n", 27);
+		assert_int_equal(
+		    smtpfix_stream_wait(&sim.s), SMTPFIX_WAIT_COMMAND);
+	}
+}
+
+/* RSET ends the relay too, but only after the replies it follows; AUTH
+ * was never offered. */
+static void
+test_routed_rset(void **state)
+{
+	static const struct seg segs[] = {
+	    C("RCPT TO:<a@example.org>\r\nAUTH PLAIN AGFAYg==\r\nRSET\r\n"),
+	};
+	static const char cli[] =
+	    "250 2.1.5 a\r\n"
+	    "502 5.5.1 " FQDN " command not implemented\r\n";
+
+	(void)state;
+	sim_init(&sim, SMTPFIX_HELO_ALWAYS);
+	smtpfix_stream_init_routed(&sim.s, &sim.pol, S("example.org"));
+	play(&sim, segs, NSEG(segs), 0, (size_t)-1, 0);
+	/* The RCPT's reply is still owed: RSET waits. */
+	assert_int_equal(sim.front, 0);
+	expect_bytes(
+	    "server", sim.srv, sim.srv_len, S("RCPT TO:<a@example.org>\r\n"));
+	feed(&sim, 1, S("250 2.1.5 a\r\n"));
+	expect_bytes("client", sim.cli, sim.cli_len, S(cli));
+	assert_true(sim.front > 0);
+	assert_int_equal(sim.cin_len, 6);
+}
+
 int
 main(void)
 {
@@ -3019,6 +3101,8 @@ main(void)
 	    cmocka_unit_test(test_reply_fmt),
 	    cmocka_unit_test(test_verbs),
 	    cmocka_unit_test(test_data_wide),
+	    cmocka_unit_test(test_routed),
+	    cmocka_unit_test(test_routed_rset),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
