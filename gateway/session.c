@@ -133,8 +133,9 @@ struct gw_routed {
 	char dom[256];          /* the transaction's domain, lower case */
 	size_t dom_len;
 	struct nat_mx_target t[ROUTE_TARGETS];
-	size_t nt, ti; /* targets, the next to try */
-	char mail[];   /* the MAIL line, cmd_max bytes */
+	size_t nt, ti;   /* targets, the next to try */
+	int clear_retry; /* this target again, without STARTTLS */
+	char mail[];     /* the MAIL line, cmd_max bytes */
 };
 
 #define CL(s) (&(s)->side[GW_CLIENT])
@@ -1482,6 +1483,8 @@ route_connect_next(struct gw_session *s)
 		route_refuse(s, NAT_ROUTE_UNREACHABLE);
 		return;
 	}
+	if (rt->ti > 0 && !nat_addr_eq(&rt->t[rt->ti].addr, &s->up_dst))
+		rt->clear_retry = 0;
 	s->up_dst = rt->t[rt->ti++].addr;
 	(void)nat_dest_source(
 	    &s->cfg->dest, &s->client, s->up_dst.family, &src, &pair);
@@ -1553,14 +1556,34 @@ route_connected(struct gw_session *s)
 
 	rt->phase = PH_OPEN;
 	smtpfix_opener_init(&rt->op, s->cfg->pol.fqdn, s->cfg->pol.fqdn_len,
-	    m != NULL ? m : "", ml, rt->optls, s->cfg->pol.reply_max);
+	    m != NULL ? m : "", ml,
+	    rt->clear_retry ? SMTPFIX_OPENER_TLS_NO : rt->optls,
+	    s->cfg->pol.reply_max);
 }
 
-/* The upstream handshake after the opener's STARTTLS ended. */
+/*
+ * The upstream handshake after the opener's STARTTLS ended.  A failure
+ * under tls_upstream = opportunistic connects to the same server again in
+ * clear text (RFC 7435 §1: clear text is better than no delivery), once.
+ */
 static void
 route_upstream_tls_done(struct gw_session *s, int ok)
 {
-	smtpfix_opener_tls_done(&s->rt->op, ok);
+	struct gw_routed *rt = s->rt;
+
+	if (ok || rt->optls != SMTPFIX_OPENER_TLS_MAY || rt->clear_retry) {
+		smtpfix_opener_tls_done(&rt->op, ok);
+		return;
+	}
+	s->ctx->tls_fallbacks++;
+	gw_log(LOG_WARNING,
+	    "session=%08x event=tls_fallback leg=server dest=%s "
+	    "action=reconnect_clear",
+	    s->id, s->up_name);
+	upstream_close(s, 1);
+	rt->clear_retry = 1;
+	rt->ti--; /* the same address again */
+	route_connect_next(s);
 }
 
 /* The opener asked for TLS on the upstream leg (RFC 3207 §4). */
@@ -1604,6 +1627,7 @@ route_dns_cb(void *arg, const struct nat_mx_answer *ans)
 	rc = nat_dest_route(&s->cfg->dest_route[rt->route], rt->local_family,
 	    rt->dom, rt->dom_len, ans, seed, rt->t, ROUTE_TARGETS, &rt->nt);
 	rt->ti = 0;
+	rt->clear_retry = 0;
 	gw_log(LOG_INFO,
 	    "session=%08x event=route domain=%s result=%s targets=%zu", s->id,
 	    rt->dom, nat_dest_route_name(rc), rt->nt);
