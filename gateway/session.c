@@ -48,6 +48,7 @@
 #include "smtpfix/front.h"
 #include "smtpfix/line.h"
 #include "smtpfix/opener.h"
+#include "smtpfix/path.h"
 #include "smtpfix/refuse.h"
 #include "smtpfix/stream.h"
 
@@ -132,6 +133,7 @@ struct gw_routed {
 	struct gw_dns_query *q; /* RESOLVE: the lookup */
 	char dom[256];          /* the transaction's domain, lower case */
 	size_t dom_len;
+	char cdom[256]; /* a RCPT's other domain, being checked */
 	struct nat_mx_target t[ROUTE_TARGETS];
 	size_t nt, ti;   /* targets, the next to try */
 	int clear_retry; /* this target again, without STARTTLS */
@@ -149,6 +151,7 @@ static void upstream_connect(
     struct gw_session *, const struct nat_addr *, const struct nat_addr *);
 static void pump_route(struct gw_session *);
 static void route_to_front(struct gw_session *);
+static void route_check_start(struct gw_session *);
 static int route_connect_failed(struct gw_session *, int);
 static void route_connected(struct gw_session *);
 static void route_upstream_tls_done(struct gw_session *, int);
@@ -658,6 +661,9 @@ step(struct gw_session *s, enum gw_dir from)
 		break;
 	case SMTPFIX_ACT_FRONT:
 		route_to_front(s);
+		break;
+	case SMTPFIX_ACT_ROUTE_CHECK:
+		route_check_start(s);
 		break;
 	}
 	if (st.consumed > 0)
@@ -1683,6 +1689,63 @@ route_resolve(struct gw_session *s, const struct smtpfix_span *dom)
 		route_refuse(s, NAT_ROUTE_TEMPFAIL);
 		return;
 	}
+}
+
+/*
+ * RFC 5321 §3.3: a RCPT of another domain may join the transaction only
+ * if that domain's servers include the one this leg reached.
+ */
+static void
+route_check_cb(void *arg, const struct nat_mx_answer *ans)
+{
+	struct gw_session *s = arg;
+	struct gw_routed *rt = s->rt;
+	struct nat_mx_target t[ROUTE_TARGETS];
+	enum nat_route_rc rc;
+	size_t n = 0, i;
+	int same = 0;
+
+	rt->q = NULL;
+	rc = nat_dest_route(&s->cfg->dest_route[rt->route], rt->local_family,
+	    rt->cdom, strlen(rt->cdom), ans, 0, t, ROUTE_TARGETS, &n);
+	for (i = 0; rc == NAT_ROUTE_OK && i < n; i++)
+		if (nat_addr_eq(&t[i].addr, &s->up_dst))
+			same = 1;
+	gw_log(LOG_INFO,
+	    "session=%08x event=route_check domain=%s result=%s "
+	    "same_server=%s",
+	    s->id, rt->cdom, nat_dest_route_name(rc), same ? "yes" : "no");
+	smtpfix_stream_route_verdict(&s->fix, same);
+	session_update(s);
+}
+
+static void
+route_check_start(struct gw_session *s)
+{
+	struct gw_routed *rt = s->rt;
+	struct gw_buf *in = &CL(s)->in;
+	struct smtpfix_path pa;
+	size_t used = 0, n, i;
+
+	if (smtpfix_line_find(gw_buf_head(in), in->len, s->cfg->pol.cmd_max,
+	        &used) != SMTPFIX_OK ||
+	    smtpfix_path_check(gw_buf_head(in), used, &pa) ==
+	        SMTPFIX_PATH_NOT_PATH ||
+	    (n = pa.domain.len) == 0 || n > 254 || s->ctx->dns == NULL) {
+		smtpfix_stream_route_verdict(&s->fix, 0);
+		return;
+	}
+	if (pa.domain.p[n - 1] == '.')
+		n--;
+	for (i = 0; i < n; i++) {
+		char ch = pa.domain.p[i];
+
+		rt->cdom[i] = ch >= 'A' && ch <= 'Z' ? (char)(ch + 32) : ch;
+	}
+	rt->cdom[n] = '\0';
+	if (n == 0 || (rt->q = gw_dns_mx(s->ctx->dns, rt->cdom, n,
+	                   route_check_cb, s)) == NULL)
+		smtpfix_stream_route_verdict(&s->fix, 0);
 }
 
 /* The transaction is over: the upstream leg goes (with QUIT, best

@@ -55,6 +55,15 @@ enum smtpfix_local {
 	LOCAL_OTHER_SERVER,
 };
 
+/* Route mode: a RCPT of another domain waits for the gateway's verdict
+ * (stream.rcheck). */
+enum smtpfix_rcheck {
+	RCHECK_NONE = 0,
+	RCHECK_ASKED, /* ACT_ROUTE_CHECK returned */
+	RCHECK_SAME,  /* the same server: relay it */
+	RCHECK_OTHER, /* another server: 452 4.5.3 */
+};
+
 /* Commands whose reply the client must wait for (stream.sync). */
 enum smtpfix_sync {
 	SYNC_NONE = 0,
@@ -352,6 +361,13 @@ smtpfix_stream_init_routed(struct smtpfix_stream *s,
 	s->routed = 1;
 	s->rdom = domain;
 	s->rdom_len = len;
+}
+
+void
+smtpfix_stream_route_verdict(struct smtpfix_stream *s, int same)
+{
+	if (s->rcheck == RCHECK_ASKED)
+		s->rcheck = same ? RCHECK_SAME : RCHECK_OTHER;
 }
 
 void
@@ -745,9 +761,29 @@ c2s_routed(struct smtpfix_stream *s, const char *in, size_t used,
 	case VERB_RCPT:
 		if (smtpfix_path_check(in, used, &pa) !=
 		        SMTPFIX_PATH_NOT_PATH &&
-		    !pa.is_mail && pa.domain.len > 0 &&
-		    domain_eq(pa.domain.p, pa.domain.len, s->rdom, s->rdom_len))
+		    !pa.is_mail && pa.domain.len > 0 && pa.domain.p[0] != '[' &&
+		    !domain_eq(
+		        pa.domain.p, pa.domain.len, s->rdom, s->rdom_len)) {
+			/* Another domain may still have the same server: the
+			 * gateway asks its DNS (smtpfix_stream_route_verdict)
+			 * while the line waits. */
+			if (s->rcheck == RCHECK_NONE) {
+				s->rcheck = RCHECK_ASKED;
+				out->act = SMTPFIX_ACT_ROUTE_CHECK;
+				out->consumed = 0;
+				out->verb = verbs[v];
+				return 1;
+			}
+			if (s->rcheck == RCHECK_ASKED)
+				return 1; /* NONE: the answer is not in */
+			if (s->rcheck == RCHECK_SAME) {
+				s->rcheck = RCHECK_NONE;
+				return 0;
+			}
+			s->rcheck = RCHECK_NONE;
+		} else if (pa.domain.len > 0 && pa.domain.p[0] != '[') {
 			return 0;
+		}
 		out->act = SMTPFIX_ACT_DISCARD;
 		out->consumed = used;
 		out->event = SMTPFIX_EV_OTHER_SERVER;

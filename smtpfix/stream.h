@@ -167,6 +167,12 @@ enum smtpfix_act {
 	                           the client; once the 220 is flushed, run
 	                           the TLS handshake with the client, and
 	                           report with smtpfix_stream_tls_done */
+	SMTPFIX_ACT_ROUTE_CHECK,  /* c2s, routed: the next line is a RCPT of
+	                             another domain; nothing consumed: find
+	                             whether that domain's servers include
+	                             this leg's and report with
+	                             smtpfix_stream_route_verdict (steps
+	                             return NONE meanwhile) */
 	SMTPFIX_ACT_FRONT,        /* c2s, routed: the transaction is over (a
 	                             MAIL, RSET, HELO, EHLO or STARTTLS with
 	                             every reply in); nothing consumed: close
@@ -303,6 +309,7 @@ struct smtpfix_stream {
 	/* Route mode (smtpfix_stream_init_routed): the domain whose servers
 	 * this upstream leg reaches; the caller's storage. */
 	uint8_t routed;
+	uint8_t rcheck; /* enum smtpfix_rcheck (stream.c) */
 	const char *rdom;
 	size_t rdom_len;
 };
@@ -319,9 +326,11 @@ void smtpfix_stream_init(
  * first RCPT, for a recipient at domain[0..len), is the next command.
  * From here on commands are relayed as in smtpfix_stream_init's sessions,
  * except that (RFC 5321 §3.3: one transaction goes to one server):
- *  - a RCPT whose domain is not `domain` gets "452 4.5.3" here
- *    (EV_OTHER_SERVER) and is never relayed; the client sends it again in
- *    a later transaction, which may go to another server;
+ *  - a RCPT whose domain is not `domain` waits (ACT_ROUTE_CHECK) for the
+ *    gateway to say whether that domain's servers include this leg's; if
+ *    not it gets "452 4.5.3" here (EV_OTHER_SERVER) and is never relayed:
+ *    the client sends it again in a later transaction, which may go to
+ *    another server;
  *  - MAIL, RSET, HELO, EHLO and STARTTLS end the relay: once every reply
  *    is in, the step returns ACT_FRONT and consumes nothing;
  *  - AUTH gets 502 (never offered by the front).
@@ -329,6 +338,10 @@ void smtpfix_stream_init(
  */
 void smtpfix_stream_init_routed(struct smtpfix_stream *s,
     const struct smtpfix_policy *pol, const char *domain, size_t len);
+
+/* The verdict on the RCPT that ACT_ROUTE_CHECK asked about: same = 1 if
+ * its domain has this leg's server among its own, else 0. */
+void smtpfix_stream_route_verdict(struct smtpfix_stream *s, int same);
 
 /* Sets the STARTTLS policy of the session (before the first step); tls
  * must outlive s.  NULL (the default) is passthrough. */

@@ -60,6 +60,8 @@ struct sim {
 	size_t cli_clear;
 	int aborted, closed, opaque;
 	int front;           /* ACT_FRONT seen (route mode) */
+	int route_same;      /* verdict given to ACT_ROUTE_CHECK */
+	int checks;          /* ACT_ROUTE_CHECK seen */
 	int tls_up, tls_cli; /* ACT_TLS_UPSTREAM, ACT_TLS_CLIENT seen */
 	const char *detail;  /* of the last EV_STARTTLS */
 	unsigned events[32];
@@ -174,6 +176,7 @@ check_step(const struct smtpfix_step *st, size_t len)
 		assert_true(st->emit_len > 0);
 		break;
 	case SMTPFIX_ACT_FRONT:
+	case SMTPFIX_ACT_ROUTE_CHECK:
 		assert_int_equal(st->consumed, 0);
 		assert_int_equal(st->emit_len, 0);
 		break;
@@ -196,6 +199,11 @@ c2s_once(struct sim *m)
 	case SMTPFIX_ACT_FRONT:
 		m->front++;
 		return 0;
+	case SMTPFIX_ACT_ROUTE_CHECK:
+		/* The gateway's DNS answers at once here. */
+		m->checks++;
+		smtpfix_stream_route_verdict(&m->s, m->route_same);
+		return 1;
 	case SMTPFIX_ACT_FORWARD:
 		assert_false(m->aborted);
 		append(m->srv, &m->srv_len, m->cin, st.consumed);
@@ -3000,6 +3008,7 @@ test_routed(void **state)
 		expect_bytes("server", sim.srv, sim.srv_len, S(srv));
 		expect_bytes("client", sim.cli, sim.cli_len, S(cli));
 		assert_int_equal(sim.events[SMTPFIX_EV_OTHER_SERVER], 1);
+		assert_int_equal(sim.checks, 1);
 		assert_true(sim.front > 0);
 		/* The MAIL line stays for the front. */
 		assert_int_equal(sim.cin_len, 27);
@@ -3008,6 +3017,28 @@ test_routed(void **state)
 		assert_int_equal(
 		    smtpfix_stream_wait(&sim.s), SMTPFIX_WAIT_COMMAND);
 	}
+}
+
+/* A RCPT of another domain whose servers include this leg's joins the
+ * transaction (the gateway's DNS says so). */
+static void
+test_routed_same_server(void **state)
+{
+	static const struct seg segs[] = {
+	    C("RCPT TO:<a@example.org>\r\nRCPT TO:<b@example.net>\r\n"),
+	    SV("250 2.1.5 a\r\n250 2.1.5 b\r\n"),
+	};
+	static const char srv[] = "RCPT TO:<a@example.org>\r\n"
+	                          "RCPT TO:<b@example.net>\r\n";
+
+	(void)state;
+	sim_init(&sim, SMTPFIX_HELO_ALWAYS);
+	smtpfix_stream_init_routed(&sim.s, &sim.pol, S("example.org"));
+	sim.route_same = 1;
+	play(&sim, segs, NSEG(segs), 0, (size_t)-1, 0);
+	expect_bytes("server", sim.srv, sim.srv_len, S(srv));
+	assert_int_equal(sim.checks, 1);
+	assert_int_equal(sim.events[SMTPFIX_EV_OTHER_SERVER], 0);
 }
 
 /* RSET ends the relay too, but only after the replies it follows; AUTH
@@ -3103,6 +3134,7 @@ main(void)
 	    cmocka_unit_test(test_data_wide),
 	    cmocka_unit_test(test_routed),
 	    cmocka_unit_test(test_routed_rset),
+	    cmocka_unit_test(test_routed_same_server),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

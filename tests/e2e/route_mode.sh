@@ -56,6 +56,7 @@ if ! lab_dnsmasq_start gw "$DNS4" --listen-address="$DNS6" \
 	--mx-host=a.example,mx.a.example,10 \
 	--host-record=mx.a.example,$ROUTE4,$SA \
 	--mx-host=b.example,mx.b.example,10 \
+	--mx-host=e.example,mx.a.example,10 \
 	--host-record=mx.b.example,$ROUTE4,$SB \
 	--mx-host=c.example,mx.c.example,10 --host-record=mx.c.example,$SC \
 	--mx-host=d.example,mx.d.example,10 --host-record=mx.d.example,$SD \
@@ -124,6 +125,8 @@ wait_for 300 got sa a.example
 check "IPv4 MTA -> tunnel address -> a.example's IPv6-only MX" got sa a.example
 wait_for 300 got sb b.example
 check "the same message -> b.example's own IPv6-only MX" got sb b.example
+check "b.example's servers are not a.example's: 452 4.5.3" \
+	grep -q 'domain=b.example result=ok same_server=no' "$SMTP64D_LOG"
 check "the gateway answered b.example's RCPT with 452 4.5.3" \
 	grep -q 'reason=other_server reply=452' "$SMTP64D_LOG"
 check "the IPv4 MTA's queue retried b.example in a later transaction" \
@@ -159,6 +162,18 @@ check "an unserved domain (its MX is not the gateway): 550 5.7.1" \
 rcpt_reply nx nx.example 550
 check "a served domain that does not exist: 550 5.1.2" \
 	grep -q '550 5.1.2' "$LAB_DIR/chat-nx.out"
+
+# Another domain whose MX is the server this transaction already reached
+# joins it (RFC 5321 §3.3 asks one server per transaction, not one domain):
+# the RCPT goes to that server, which answers it itself.
+chat c4 same $ROUTE4 e:220 s:'EHLO mta4.example.net\r\n' e:250 \
+	s:'MAIL FROM:<s@c4.example.net>\r\n' e:250 \
+	s:'RCPT TO:<user@a.example>\r\n' e:250 \
+	s:'RCPT TO:<user@e.example>\r\n' e:5 s:'QUIT\r\n' e:221
+check "a domain with the same server joins the transaction (no 452)" \
+	grep -q 'domain=e.example result=ok same_server=yes' "$SMTP64D_LOG"
+check "and the server answered that RCPT itself" \
+	grep -q 'Relay access denied' "$LAB_DIR/chat-same.out"
 
 # A resolver that does not answer holds up only its own session.
 start=$SECONDS
