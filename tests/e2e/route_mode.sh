@@ -9,7 +9,9 @@
 # the gateway as relayhost (smarthost) reaches two IPv4-only domains found
 # by MX lookup; a client outside allow_clients gets 554 5.7.1.  Refusals:
 # an unserved domain (550 5.7.1), NXDOMAIN (550 5.1.2), a resolver that
-# does not answer (451 4.4.3) while another session flows.
+# does not answer (451 4.4.3) while another session flows.  Also: a
+# domain with the same server joins the transaction, and the client leg
+# in TLS through the route's own STARTTLS.
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=/dev/null
@@ -68,6 +70,7 @@ if ! lab_dnsmasq_start gw "$DNS4" --listen-address="$DNS6" \
 fi
 pass "dnsmasq publishes mx.a.example and mx.b.example with A $ROUTE4"
 
+lab_tls_certs || { fail "certificates"; lab_summary; exit 1; }
 conf=$LAB_DIR/route.conf
 cat >"$conf" <<EOF
 [gateway]
@@ -82,6 +85,9 @@ log_level = debug
 address = $ROUTE4
 serve_published = yes
 domains = .slow.example, nx.example
+tls = terminate
+tls_cert_file = $LAB_TLS_DIR/gw.crt
+tls_key_file = $LAB_TLS_DIR/gw.key
 
 [route smarthost]
 address = $ROUTE6
@@ -174,6 +180,17 @@ check "a domain with the same server joins the transaction (no 452)" \
 	grep -q 'domain=e.example result=ok same_server=yes' "$SMTP64D_LOG"
 check "and the server answered that RCPT itself" \
 	grep -q 'Relay access denied' "$LAB_DIR/chat-same.out"
+
+# The client leg in TLS (RFC 3207): the route's own STARTTLS, then the
+# same dialogue inside TLS, relayed to the domain's server.
+chat c4 tls $ROUTE4 e:220 s:'EHLO mta4.example.net\r\n' e:250 \
+	s:'STARTTLS\r\n' e:220 t:mx.a.example s:'EHLO mta4.example.net\r\n' \
+	e:250 s:'MAIL FROM:<s@c4.example.net>\r\n' e:250 \
+	s:'RCPT TO:<user@a.example>\r\n' e:250 s:'QUIT\r\n' e:221
+check "STARTTLS on the client leg, then relayed (RCPT 250 from the MX)" \
+	grep -q 'event=tls leg=client tls=TLSv1.3' "$SMTP64D_LOG"
+check "the route's EHLO reply offers STARTTLS" \
+	grep -q '250-STARTTLS\|250 STARTTLS' "$LAB_DIR/chat-tls.out"
 
 # A resolver that does not answer holds up only its own session.
 start=$SECONDS
