@@ -69,7 +69,9 @@ struct parse {
 	unsigned pp_section;    /* section_line of pp[npp-1] */
 	unsigned nat64_section; /* section_line of the last */
 	size_t aclcap;
-	struct tls_raw gtls; /* of [gateway] */
+	struct tls_raw gtls;               /* of [gateway] */
+	unsigned route_section;            /* section_line of the last */
+	struct tls_raw rtls[GW_ROUTE_MAX]; /* of each [route] */
 };
 
 static void perr(struct parse *p, unsigned line, const char *fmt, ...)
@@ -159,6 +161,26 @@ nat64_section(struct parse *p, const char *rest)
 		p->nat64_section = p->line;
 }
 
+/* "[route NAME]": a new route. */
+static void
+route_section(struct parse *p, const char *rest)
+{
+	struct gw_config *c = p->cfg;
+	struct gw_route *r;
+
+	if (c->nroutes == GW_ROUTE_MAX) {
+		perr(p, p->line, "more than %d [route] sections", GW_ROUTE_MAX);
+		return;
+	}
+	p->rtls[c->nroutes].mode = p->rtls[c->nroutes].upstream = -1;
+	r = &c->routes[c->nroutes++];
+	memset(r, 0, sizeof(*r));
+	r->line = p->line;
+	r->clients.flags = NAT_ACL_NONE;
+	if (section_name(p, rest, r->name, sizeof(r->name)) == 0)
+		p->route_section = p->line;
+}
+
 /* "[pair NAME]": starts a pending pair named NAME. */
 static void
 pair_section(struct parse *p, const char *rest)
@@ -236,6 +258,9 @@ reader(char *str, int num, void *stream)
 		else if (strncmp(r, "[nat64", 6) == 0 &&
 		         (r[6] == ' ' || r[6] == '\t'))
 			nat64_section(p, r + 6);
+		else if (strncmp(r, "[route", 6) == 0 &&
+		         (r[6] == ' ' || r[6] == '\t'))
+			route_section(p, r + 6);
 		else if (strncmp(r, "[packet]", 8) == 0)
 			p->cfg->packet.line = p->line;
 	}
@@ -817,6 +842,116 @@ nat64_key(
 	return 0;
 }
 
+/* domains = a, .b, c: stored one by one (nat_mx_domain_listed). */
+static int
+route_domains(struct parse *p, struct gw_route *r, const char *v)
+{
+	const char *q = v;
+
+	while (*q != '\0') {
+		size_t n;
+		char one[GW_FQDN_MAX + 2];
+
+		while (*q == ' ' || *q == '\t' || *q == ',')
+			q++;
+		if (*q == '\0')
+			break;
+		n = strcspn(q, " \t,");
+		if (n >= sizeof(one)) {
+			perr(p, p->line, "domains: an entry is too long");
+			return 0;
+		}
+		memcpy(one, q, n);
+		one[n] = '\0';
+		if (!valid_fqdn(one[0] == '.' ? one + 1 : one)) {
+			perr(p, p->line,
+			    "domains: '%s' is not a domain name (write "
+			    "example.org, or .example.org for the names "
+			    "below it)",
+			    one);
+			return 0;
+		}
+		if (r->ndomains == GW_ROUTE_DOMAINS) {
+			perr(p, p->line, "domains: more than %d entries",
+			    GW_ROUTE_DOMAINS);
+			return 0;
+		}
+		if ((r->domains[r->ndomains] = strdup(one)) == NULL) {
+			perr(p, p->line, "out of memory");
+			return 0;
+		}
+		r->ndomains++;
+		q += n;
+	}
+	return 1;
+}
+
+/* [route NAME]: address, domains, serve_published, smarthost,
+ * allow_clients, size_max_bytes and the TLS keys. */
+static int
+route_key(
+    struct parse *p, const char *section, const char *name, const char *value)
+{
+	struct gw_config *c = p->cfg;
+	struct gw_route *r;
+	int rc;
+
+	if (c->nroutes == 0 || p->route_section != p->section_line)
+		return 0; /* the reader reported the section already */
+	r = &c->routes[c->nroutes - 1];
+	if (strcmp(name, "address") == 0) {
+		struct nat_addr a;
+		const char *why;
+
+		if (nat_addr_parse(value, strlen(value), &a) != 0) {
+			perr(p, p->line, "address: '%s' is not an address",
+			    value);
+			return 0;
+		}
+		if ((why = nat_scope_dest_refused(&a)) != NULL) {
+			perr(p, p->line,
+			    "address: '%s' lies in %s space: clients could "
+			    "not reach it",
+			    value, why);
+			return 0;
+		}
+		if (r->naddrs == GW_ROUTE_ADDRS) {
+			perr(p, p->line, "more than %d address = in [%s]",
+			    GW_ROUTE_ADDRS, section);
+			return 0;
+		}
+		r->addrs[r->naddrs++] = a;
+		return 1;
+	}
+	if (strcmp(name, "domains") == 0)
+		return route_domains(p, r, value);
+	if (strcmp(name, "serve_published") == 0)
+		return parse_yesno(p, name, value, &r->serve_published);
+	if (strcmp(name, "smarthost") == 0)
+		return parse_yesno(p, name, value, &r->smarthost);
+	if (strcmp(name, "allow_clients") == 0) {
+		r->clients_set = 1;
+		return parse_acl(p, name, value, &r->clients);
+	}
+	if (strcmp(name, "size_max_bytes") == 0) {
+		unsigned long n;
+
+		/* RFC 1870 §4: a decimal count of octets; 0 offers no
+		 * SIZE. */
+		if (parse_uint(value, 0, 4294967295UL, &n) != 0) {
+			perr(p, p->line, "size_max_bytes: want 0..4294967295");
+			return 0;
+		}
+		r->size_max = n;
+		return 1;
+	}
+	if (strcmp(name, "tls_server_name") != 0 &&
+	    (rc = tls_key(p, &p->rtls[c->nroutes - 1], 0, name, value)) >= 0)
+		return rc;
+	perr(p, p->line, "unknown key '%s' in [%s]", name, section);
+	return 0;
+}
+
 /* [packet]: the per-packet translator (gateway/nfq). */
 /* A whole-number key: name, where it goes, its range. */
 struct uint_key {
@@ -955,6 +1090,10 @@ gateway_key(struct parse *p, const char *name, const char *v)
 	        offsetof(struct gw_config, data_end_timeout_s), 1, 3600},
 	    {"tls_fallback_remember_s",
 	        offsetof(struct gw_config, tls_fallback_remember_s), 0, 604800},
+	    {"dns_timeout_ms", offsetof(struct gw_config, dns_timeout_ms), 100,
+	        60000},
+	    {"dns_cache_max_s", offsetof(struct gw_config, dns_cache_max_s), 0,
+	        86400},
 	};
 
 	if ((rc = uint_key(
@@ -973,6 +1112,25 @@ gateway_key(struct parse *p, const char *name, const char *v)
 		memcpy(c->fqdn, v, strlen(v) + 1);
 	} else if (strcmp(name, "listen") == 0) {
 		return add_listen(p, v);
+	} else if (strcmp(name, "dns_servers") == 0) {
+		/* c-ares's CSV form: ADDR, [ADDR]:PORT, ... */
+		for (const char *q = v; *q != '\0'; q++)
+			if (!((*q >= '0' && *q <= '9') ||
+			        (*q >= 'a' && *q <= 'f') ||
+			        (*q >= 'A' && *q <= 'F') || *q == '.' ||
+			        *q == ':' || *q == '[' || *q == ']' ||
+			        *q == ',' || *q == ' ')) {
+				perr(p, p->line,
+				    "dns_servers: '%s': want addresses "
+				    "(ADDR or [ADDR]:PORT) separated by commas",
+				    v);
+				return 0;
+			}
+		if (strlen(v) >= sizeof(c->dns_servers)) {
+			perr(p, p->line, "dns_servers: too long");
+			return 0;
+		}
+		memcpy(c->dns_servers, v, strlen(v) + 1);
 	} else if (strcmp(name, "transparent") == 0) {
 		return parse_yesno(p, name, v, &c->transparent);
 	} else if (strcmp(name, "source_pairing") == 0) {
@@ -1092,6 +1250,9 @@ static const struct gw_config_key keys[] = {
     {"gateway", "tls_fallback_remember_s"},
     {"gateway", "identity"},
     {"gateway", "identity_required"},
+    {"gateway", "dns_servers"},
+    {"gateway", "dns_timeout_ms"},
+    {"gateway", "dns_cache_max_s"},
     {"pair", "ipv4"},
     {"pair", "ipv6"},
     {"pair", "helo_name"},
@@ -1112,6 +1273,17 @@ static const struct gw_config_key keys[] = {
     {"nat64", "translate_sources"},
     {"nat64", "identity"},
     {"nat64", "identity_required"},
+    {"route", "address"},
+    {"route", "domains"},
+    {"route", "serve_published"},
+    {"route", "smarthost"},
+    {"route", "allow_clients"},
+    {"route", "size_max_bytes"},
+    {"route", "tls"},
+    {"route", "tls_cert_file"},
+    {"route", "tls_key_file"},
+    {"route", "tls_upstream"},
+    {"route", "tls_ca_file"},
     {"packet", "enable"},
     {"packet", "queue"},
     {"packet", "queue_max_packets"},
@@ -1141,6 +1313,8 @@ kind_header(const char *kind)
 		return "[gateway]";
 	if (strcmp(kind, "pairs") == 0)
 		return "[pairs]";
+	if (strcmp(kind, "route") == 0)
+		return "[route NAME]";
 	return "[packet]";
 }
 
@@ -1158,6 +1332,9 @@ section_kind(const char *section)
 	if (strncmp(section, "nat64", 5) == 0 &&
 	    (section[5] == ' ' || section[5] == '\t'))
 		return "nat64";
+	if (strncmp(section, "route", 5) == 0 &&
+	    (section[5] == ' ' || section[5] == '\t'))
+		return "route";
 	return NULL;
 }
 
@@ -1208,6 +1385,9 @@ handler(void *user, const char *section, const char *name, const char *value)
 	if (strncmp(section, "nat64", 5) == 0 &&
 	    (section[5] == ' ' || section[5] == '\t'))
 		return nat64_key(p, section, name, value);
+	if (strncmp(section, "route", 5) == 0 &&
+	    (section[5] == ' ' || section[5] == '\t'))
+		return route_key(p, section, name, value);
 	if (section[0] == '\0') {
 		perr(p, p->line,
 		    "'%s' outside any section: put it under "
@@ -1246,6 +1426,8 @@ gw_config_defaults(struct gw_config *c)
 	c->data_timeout_s = 180;
 	c->data_end_timeout_s = 600;
 	c->tls_fallback_remember_s = 3600;
+	c->dns_timeout_ms = 2000;
+	c->dns_cache_max_s = 3600;
 	c->packet.queue_max_packets = 4096;
 	c->packet.icmp_errors = 1;
 	c->packet.ipv4_mtu_bytes = NAT_XLAT_MTU4_DEFAULT;
@@ -1329,6 +1511,97 @@ nat64_overlap(const struct gw_nat64 *a, const struct gw_nat64 *b)
 	return nat_cidr_match(&ca, &xb) || nat_cidr_match(&cb, &xa);
 }
 
+/* Checks each [route] and builds the view nat/dest.h reads. */
+static int
+build_routes(struct parse *p)
+{
+	struct gw_config *c = p->cfg;
+	size_t i, j, k;
+
+	c->nown = 0;
+	for (i = 0; i < c->nroutes; i++) {
+		struct gw_route *r = &c->routes[i];
+
+		if (r->naddrs == 0) {
+			perr(p, r->line,
+			    "[route %s] needs address = (where clients reach "
+			    "it)",
+			    r->name);
+			return -1;
+		}
+		if (r->ndomains == 0 && !r->serve_published && !r->smarthost) {
+			perr(p, r->line,
+			    "[route %s] serves no domain: set domains =, "
+			    "serve_published = yes or smarthost = yes",
+			    r->name);
+			return -1;
+		}
+		/* Seed 002: a cross-realm relay for any destination
+		 * serves only its own customers. */
+		if (r->smarthost &&
+		    (!r->clients_set || (r->clients.flags & NAT_ACL_ANY))) {
+			perr(p, r->line,
+			    "[route %s] smarthost = yes needs allow_clients = "
+			    "(the networks it relays for; never any)",
+			    r->name);
+			return -1;
+		}
+		for (j = 0; j < r->naddrs; j++) {
+			char a[INET6_ADDRSTRLEN];
+
+			(void)nat_addr_fmt(&r->addrs[j], a, sizeof(a));
+			if (c->pairs.n > 0 &&
+			    (r->addrs[j].family == AF_INET
+			            ? nat_pairs_by_v4(
+			                  &c->pairs, &r->addrs[j].u.v4) != NULL
+			            : nat_pairs_by_v6(&c->pairs,
+			                  &r->addrs[j].u.v6) != NULL)) {
+				perr(p, r->line,
+				    "[route %s]: %s is also in a pair", r->name,
+				    a);
+				return -1;
+			}
+			if (!reachable(c, &r->addrs[j])) {
+				perr(p, r->line,
+				    "[route %s]: no listener reaches %s (see "
+				    "listen)",
+				    r->name, a);
+				return -1;
+			}
+			for (k = 0; k < c->nown; k++)
+				if (nat_addr_eq(&c->own[k], &r->addrs[j])) {
+					perr(p, r->line,
+					    "[route %s]: %s is in another "
+					    "[route]",
+					    r->name, a);
+					return -1;
+				}
+			c->own[c->nown++] = r->addrs[j];
+		}
+	}
+	for (i = 0; i < c->nlisten; i++)
+		if (!listen_is_any(&c->listen[i]))
+			c->own[c->nown++] = c->listen[i].addr;
+	for (i = 0; i < c->nroutes; i++) {
+		struct gw_route *r = &c->routes[i];
+		struct nat_dest_route *d = &c->dest_route[i];
+
+		memset(d, 0, sizeof(*d));
+		d->addrs = r->addrs;
+		d->naddrs = r->naddrs;
+		d->domains = (const char *const *)r->domains;
+		d->ndomains = r->ndomains;
+		d->serve_published = r->serve_published;
+		d->smarthost = r->smarthost;
+		d->clients = r->clients_set ? &r->clients : NULL;
+		d->own = c->own;
+		d->nown = c->nown;
+		d->own_name = c->fqdn;
+		d->own_name_len = strlen(c->fqdn);
+	}
+	return 0;
+}
+
 /* The view nat/dest.h decides from: pointers into c, which is loaded in
  * place and never copied. */
 static int
@@ -1354,6 +1627,10 @@ build_dest(struct parse *p)
 		c->dest_prefix[i].clients = &c->nat64[i].clients;
 		c->dest_prefix[i].dests = &c->nat64[i].dests;
 	}
+	if (build_routes(p) != 0)
+		return -1;
+	c->dest.routes = c->dest_route;
+	c->dest.nroutes = c->nroutes;
 	c->dest.pairs = &c->pairs;
 	c->dest.pair_clients = c->pair_clients;
 	c->dest.prefixes = c->dest_prefix;
@@ -1412,10 +1689,10 @@ build_pairs(struct parse *p)
 		c->xlat_prefix[i].global_only = n->wkp;
 		c->xlat_prefix[i].sources = n->translate_sources;
 	}
-	if (p->npp == 0 && c->nnat64 == 0) {
+	if (p->npp == 0 && c->nnat64 == 0 && c->nroutes == 0) {
 		perr(p, p->line > 0 ? p->line : 1,
 		    "no pairs: add a [pair NAME] section with ipv4 = and "
-		    "ipv6 =, or a [nat64 NAME] section");
+		    "ipv6 =, a [nat64 NAME] or a [route NAME] section");
 		return -1;
 	}
 	if (nat_pairs_init(&c->pairs, p->npp) != 0 ||
@@ -1547,6 +1824,13 @@ build_tls(struct parse *p)
 		o->tls.server_name = o->tls_name;
 		pp->tls.name = NULL;
 	}
+	for (i = 0; i < c->nroutes; i++) {
+		struct gw_route *r = &c->routes[i];
+
+		(void)snprintf(what, sizeof(what), "route %s", r->name);
+		if (resolve_tls(p, &p->rtls[i], r->line, what, &r->tls) != 0)
+			return -1;
+	}
 	if (c->nnat64 == 0)
 		return 0;
 	return resolve_tls(p, NULL, p->gateway_line ? p->gateway_line : 1,
@@ -1672,6 +1956,8 @@ gw_config_load(const char *path, struct gw_config *c, char *err, size_t errcap)
 		tls_raw_free(&p.pp[i].tls);
 	}
 	tls_raw_free(&p.gtls);
+	for (size_t i = 0; i < GW_ROUTE_MAX; i++)
+		tls_raw_free(&p.rtls[i]);
 	free(p.pp);
 	c->pol.fqdn = c->fqdn;
 	c->pol.fqdn_len = strlen(c->fqdn);
@@ -1701,6 +1987,11 @@ gw_config_free(struct gw_config *c)
 	c->pair_opt = NULL;
 	free(c->pair_clients);
 	c->pair_clients = NULL;
+	for (i = 0; i < c->nroutes; i++)
+		for (size_t j = 0; j < c->routes[i].ndomains; j++) {
+			free(c->routes[i].domains[j]);
+			c->routes[i].domains[j] = NULL;
+		}
 	free(c->acls);
 	c->acls = NULL;
 	c->nacls = 0;

@@ -19,6 +19,10 @@
 #define GW_FQDN_MAX 253 /* RFC 1035 §2.3.4, without the final dot */
 #define GW_NAME_MAX 64
 #define GW_NAT64_MAX 8
+#define GW_ROUTE_MAX 8
+#define GW_ROUTE_ADDRS 8    /* addresses per [route] */
+#define GW_ROUTE_DOMAINS 64 /* domains = entries per [route] */
+#define GW_OWN_MAX (GW_ROUTE_MAX * GW_ROUTE_ADDRS + GW_LISTEN_MAX)
 
 struct gw_tls; /* gateway/tls.h: the loaded TLS contexts */
 
@@ -92,6 +96,23 @@ struct gw_nat64 {
 	struct gw_identity identity;
 };
 
+/* [route NAME]: route mode (the gateway answers the client itself and
+ * chooses the server from the recipient's domain in DNS). */
+struct gw_route {
+	char name[GW_NAME_MAX];
+	unsigned line;
+	struct nat_addr addrs[GW_ROUTE_ADDRS]; /* address = */
+	size_t naddrs;
+	char *domains[GW_ROUTE_DOMAINS]; /* owned: domains = */
+	size_t ndomains;
+	int serve_published; /* MX host's A/AAAA is a route address */
+	int smarthost;       /* any domain, allow_clients only */
+	struct nat_acl clients;
+	int clients_set;
+	unsigned long long size_max; /* size_max_bytes; RFC 1870 SIZE */
+	struct gw_tls_sel tls;       /* client leg (cert), upstream */
+};
+
 struct gw_config {
 	char path[256];
 	char fqdn[GW_FQDN_MAX + 1];
@@ -142,6 +163,15 @@ struct gw_config {
 	 * built at load; points into this struct. */
 	struct nat_dest_conf dest;
 	struct nat_dest_prefix dest_prefix[GW_NAT64_MAX];
+	struct nat_dest_route dest_route[GW_ROUTE_MAX];
+	struct nat_addr own[GW_OWN_MAX]; /* never a destination */
+	size_t nown;
+	/* Route mode. */
+	struct gw_route routes[GW_ROUTE_MAX];
+	size_t nroutes;
+	char dns_servers[256]; /* c-ares CSV; "" the system's */
+	unsigned dns_timeout_ms;
+	unsigned dns_cache_max_s;
 	const struct nat_acl **pair_clients; /* owned, by pair */
 	unsigned refs;                       /* holders: the daemon and each
 	                                        session started under it */
@@ -164,7 +194,8 @@ struct gw_config *gw_config_hold(struct gw_config *cfg);
 void gw_config_release(struct gw_config *cfg);
 
 /* A key smtp64.conf may hold: the kind of its section ("gateway",
- * "pair" for [pair NAME], "pairs", "nat64" for [nat64 NAME], "packet")
+ * "pair" for [pair NAME], "pairs", "nat64" for [nat64 NAME], "route" for
+ * [route NAME], "packet")
  * and its name. */
 struct gw_config_key {
 	const char *section;

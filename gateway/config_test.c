@@ -686,7 +686,7 @@ test_keys_known(void **state)
 {
 	static const char *const hdr[][2] = {{"gateway", "[gateway]"},
 	    {"pair", "[pair y]"}, {"pairs", "[pairs]"}, {"nat64", "[nat64 n]"},
-	    {"packet", "[packet]"}};
+	    {"packet", "[packet]"}, {"route", "[route r]"}};
 	const struct gw_config_key *k;
 	struct gw_config c;
 	char text[512], err[512];
@@ -751,7 +751,7 @@ doc_kind(const char *l)
 {
 	static const char *const kinds[][2] = {{"[gateway]", "gateway"},
 	    {"[pair ", "pair"}, {"[pairs]", "pairs"}, {"[nat64", "nat64"},
-	    {"[packet]", "packet"}};
+	    {"[route", "route"}, {"[packet]", "packet"}};
 	size_t i;
 
 	for (i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
@@ -1085,6 +1085,81 @@ test_tls_bad(void **state)
 	}
 }
 
+/* [route NAME]: route mode; never open, each address reachable and in
+ * one place only. */
+static void
+test_route(void **state)
+{
+	static const char head[] =
+	    "[gateway]\nfqdn = gw.example.net\n"
+	    "dns_servers = 192.0.2.53, [2001:db8::53]:53\n"
+	    "dns_timeout_ms = 1500\n";
+	static const struct {
+		const char *body, *err;
+	} bad[] = {
+	    {"[route t]\ndomains = example.org\n",
+	        ":5: [route t] needs address"},
+	    {"[route t]\naddress = 192.0.2.40\n",
+	        ":5: [route t] serves no domain"},
+	    {"[route t]\naddress = 192.0.2.40\nsmarthost = yes\n",
+	        ":5: [route t] smarthost = yes needs allow_clients"},
+	    {"[route t]\naddress = 192.0.2.40\nsmarthost = yes\n"
+	     "allow_clients = any\n",
+	        ":5: [route t] smarthost = yes needs allow_clients"},
+	    {"[route t]\naddress = 127.0.0.1\n",
+	        ":6: address: '127.0.0.1' lies"},
+	    {"[route t]\naddress = 192.0.2.40\ndomains = example.org "
+	     "mple..org\n",
+	        ":7: domains: 'mple..org' is not a domain name"},
+	    {"[route t]\naddress = 192.0.2.40\ndomains = example.org\n"
+	     "[pair p]\nipv4 = 192.0.2.40\nipv6 = 2001:db8::25\n",
+	        ":5: [route t]: 192.0.2.40 is also in a pair"},
+	    {"[route t]\naddress = 192.0.2.40\ndomains = example.org\n"
+	     "[route u]\naddress = 192.0.2.40\nserve_published = yes\n",
+	        ":8: [route u]: 192.0.2.40 is in another [route]"},
+	    {"[route t]\naddress = 192.0.2.40\ndomains = a.example\n"
+	     "tls_server_name = mx.example\n",
+	        ":8: unknown key 'tls_server_name' in [route t]"},
+	};
+	struct gw_config c;
+	char text[1024], err[512];
+	size_t i;
+
+	(void)state;
+	(void)snprintf(text, sizeof(text),
+	    "%s[route tunnel]\naddress = 192.0.2.40\naddress = 2001:db8::40\n"
+	    "serve_published = yes\ndomains = example.org, .example.com\n"
+	    "size_max_bytes = 1000000\n"
+	    "[route smart]\naddress = 2001:db8:1::40\nsmarthost = yes\n"
+	    "allow_clients = 2001:db8:1::/64\n",
+	    head);
+	assert_int_equal(load(text, &c, err, sizeof(err)), 0);
+	assert_int_equal(c.nroutes, 2);
+	assert_int_equal(c.routes[0].naddrs, 2);
+	assert_int_equal(c.routes[0].ndomains, 2);
+	assert_string_equal(c.routes[0].domains[1], ".example.com");
+	assert_int_equal(c.routes[0].size_max, 1000000);
+	assert_int_equal(c.dest.nroutes, 2);
+	assert_int_equal(c.dest_route[1].smarthost, 1);
+	assert_non_null(c.dest_route[1].clients);
+	assert_null(c.dest_route[0].clients);
+	assert_int_equal(c.nown, 3);
+	assert_string_equal(c.dns_servers, "192.0.2.53, [2001:db8::53]:53");
+	assert_int_equal(c.dns_timeout_ms, 1500);
+	assert_int_equal(c.dns_cache_max_s, 3600);
+	gw_config_free(&c);
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		(void)snprintf(text, sizeof(text), "%s%s", head, bad[i].body);
+		err[0] = '\0';
+		if (load(text, &c, err, sizeof(err)) == 0) {
+			gw_config_free(&c);
+			fail_msg("loaded: %s", bad[i].body);
+		}
+		if (strstr(err, bad[i].err) == NULL)
+			fail_msg("want '%s', got '%s'", bad[i].err, err);
+	}
+}
+
 int
 main(void)
 {
@@ -1101,6 +1176,7 @@ main(void)
 	    cmocka_unit_test(test_not_a_file),
 	    cmocka_unit_test(test_keys_known),
 	    cmocka_unit_test(test_docs_keys),
+	    cmocka_unit_test(test_route),
 	    cmocka_unit_test_setup_teardown(
 	        test_tls_defaults, tls_setup, tls_teardown),
 	    cmocka_unit_test_setup_teardown(

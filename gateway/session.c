@@ -38,6 +38,7 @@
 #include <ev.h>
 
 #include "gateway/buf.h"
+#include "gateway/dns.h"
 #include "gateway/log.h"
 #include "gateway/session.h"
 #include "gateway/tls.h"
@@ -45,12 +46,17 @@
 #include "nat/dest.h"
 #include "nat/scope.h"
 #include "smtpfix/identity.h"
+#include "smtpfix/front.h"
+#include "smtpfix/line.h"
+#include "smtpfix/opener.h"
+#include "smtpfix/path.h"
 #include "smtpfix/refuse.h"
 #include "smtpfix/stream.h"
 
 #define PUMP_ROUNDS 64    /* steps per wake-up before yielding */
 #define CLOSE_GRACE_S 10. /* flushing a last reply at most this long */
 #define DRAIN_MAX 64      /* reads when discarding pre-TLS bytes */
+#define ROUTE_TARGETS 16  /* addresses tried per recipient domain */
 
 enum gw_dir {
 	GW_CLIENT = 0,
@@ -100,16 +106,70 @@ struct gw_session {
 	enum smtpfix_identity_mode id_mode;
 	int id_required;
 	struct smtpfix_policy pol; /* cfg's, HELO name per pair */
+	struct gw_routed *rt;      /* route mode; NULL for pairs */
 	struct smtpfix_stream fix; /* last: the largest part */
 };
 
+/*
+ * Route mode (smtp64.conf(5) ROUTE MODE): the phases of a session whose
+ * server is chosen per transaction.  FRONT: smtpfix/front answers the
+ * client; RESOLVE: the recipient's domain is being looked up; CONNECT: a
+ * target is being connected (the next on failure, RFC 3974 §3 step 8);
+ * OPEN: smtpfix/opener greets the server and replays MAIL; RELAY: the
+ * stream machine relays, as in a pair's session, until the transaction
+ * ends and the client goes back to FRONT.
+ */
+enum gw_phase {
+	PH_RELAY = 0,
+	PH_FRONT,
+	PH_RESOLVE,
+	PH_CONNECT,
+	PH_OPEN,
+};
+
+struct gw_routed {
+	size_t route; /* index into cfg->routes */
+	enum gw_phase phase;
+	int local_family;
+	struct smtpfix_front_policy fpol;
+	struct smtpfix_front front;
+	struct smtpfix_opener op;
+	enum smtpfix_opener_tls optls;
+	struct gw_dns_query *q; /* RESOLVE: the lookup */
+	char dom[256];          /* the transaction's domain, lower case */
+	size_t dom_len;
+	char cdom[256]; /* a RCPT's other domain, being checked */
+	struct nat_mx_target t[ROUTE_TARGETS];
+	size_t nt, ti;   /* targets, the next to try */
+	int clear_retry; /* this target again, without STARTTLS */
+	char mail[];     /* the MAIL line, cmd_max bytes */
+};
+
 #define CL(s) (&(s)->side[GW_CLIENT])
+/* RFC 3463 X.4.2: the connection broke while the leg was being opened. */
+#define S_ROUTE_LOST "451 4.4.2 The destination server did not answer\r\n"
 #define UP(s) (&(s)->side[GW_SERVER])
 
 static void session_end(struct gw_session *);
 static void session_update(struct gw_session *);
 static void upstream_connect(
     struct gw_session *, const struct nat_addr *, const struct nat_addr *);
+static void pump_route(struct gw_session *);
+static void route_to_front(struct gw_session *);
+static void route_check_start(struct gw_session *);
+static int route_connect_failed(struct gw_session *, int);
+static void route_connected(struct gw_session *);
+static void route_upstream_tls_done(struct gw_session *, int);
+static void route_target_failed(
+    struct gw_session *, const char *, size_t, const char *);
+
+/* 1 while the stream machine relays (every pair session; a route-mode
+ * session between its first RCPT and the end of its transaction). */
+static int
+relaying(const struct gw_session *s)
+{
+	return s->rt == NULL || s->rt->phase == PH_RELAY;
+}
 
 void
 gw_ctx_init(struct gw_ctx *ctx, struct ev_loop *loop, struct gw_config *cfg)
@@ -460,6 +520,12 @@ log_step(struct gw_session *s, const struct smtpfix_step *st)
 		        ? "502"
 		        : "500");
 		return;
+	case SMTPFIX_EV_OTHER_SERVER:
+		gw_log(LOG_INFO,
+		    "session=%08x event=reject verb=RCPT reason=other_server "
+		    "reply=452",
+		    s->id);
+		return;
 	case SMTPFIX_EV_REPLY_CODE:
 		gw_log(LOG_INFO,
 		    "session=%08x event=reply_recoded from=456 to=451 "
@@ -650,6 +716,12 @@ step(struct gw_session *s, enum gw_dir from)
 		gw_buf_put(out, st.emit, st.emit_len);
 		CL(s)->hs_wait = 1;
 		break;
+	case SMTPFIX_ACT_FRONT:
+		route_to_front(s);
+		break;
+	case SMTPFIX_ACT_ROUTE_CHECK:
+		route_check_start(s);
+		break;
 	}
 	if (st.consumed > 0)
 		gw_buf_drop(in, st.consumed);
@@ -704,24 +776,42 @@ sync_peek(struct gw_session *s)
 }
 
 static void
-pump(struct gw_session *s)
+pump_relay(struct gw_session *s)
 {
 	int i, moved;
+
+	sync_peek(s);
+	for (i = 0; i < PUMP_ROUNDS && !s->closing && relaying(s); i++) {
+		moved = 0;
+		while (!s->closing && relaying(s) && step(s, GW_CLIENT))
+			moved = 1;
+		while (!s->closing && relaying(s) && step(s, GW_SERVER))
+			moved = 1;
+		if (!moved)
+			break;
+	}
+}
+
+static void
+pump(struct gw_session *s)
+{
+	int i;
 
 	if (s->refusing) {
 		pump_refusing(s);
 		return;
 	}
-	sync_peek(s);
-
-	for (i = 0; i < PUMP_ROUNDS && !s->closing; i++) {
-		moved = 0;
-		while (!s->closing && step(s, GW_CLIENT))
-			moved = 1;
-		while (!s->closing && step(s, GW_SERVER))
-			moved = 1;
-		if (!moved)
-			break;
+	/* Route mode moves between its own dialogue and the relay; a few
+	 * rounds let a phase change take effect at once. */
+	for (i = 0; i < 4 && !s->closing; i++) {
+		if (!relaying(s)) {
+			pump_route(s);
+			if (!relaying(s))
+				return;
+		}
+		pump_relay(s);
+		if (relaying(s))
+			return;
 	}
 }
 
@@ -852,8 +942,14 @@ side_handshake(struct gw_session *s, struct gw_side *d)
 	if (rc == GW_TLS_OK) {
 		s->last = ev_now(s->ctx->loop);
 		log_tls(s, client ? "client" : "server", &d->tls);
-		smtpfix_stream_tls_done(&s->fix,
-		    client ? SMTPFIX_TLSR_CLIENT_OK : SMTPFIX_TLSR_UP_OK);
+		if (s->rt != NULL && client)
+			smtpfix_front_tls_done(&s->rt->front, 1);
+		else if (s->rt != NULL && s->rt->phase == PH_OPEN)
+			route_upstream_tls_done(s, 1);
+		else
+			smtpfix_stream_tls_done(
+			    &s->fix, client ? SMTPFIX_TLSR_CLIENT_OK
+			                    : SMTPFIX_TLSR_UP_OK);
 		pump(s);
 		return 0;
 	}
@@ -869,6 +965,11 @@ side_handshake(struct gw_session *s, struct gw_side *d)
 	}
 	log_tls_failed(s, "server",
 	    rc == GW_TLS_FAIL_VERIFY ? "verify" : "handshake", err);
+	if (s->rt != NULL && s->rt->phase == PH_OPEN) {
+		route_upstream_tls_done(s, 0);
+		pump(s);
+		return 0;
+	}
 	if (smtpfix_stream_tls_done(&s->fix, rc == GW_TLS_FAIL_VERIFY
 	                                         ? SMTPFIX_TLSR_UP_VERIFY
 	                                         : SMTPFIX_TLSR_UP_FAIL)) {
@@ -911,6 +1012,8 @@ connect_failed(struct gw_session *s, int err)
 {
 	char d[64];
 
+	if (route_connect_failed(s, err))
+		return;
 	/* Seed 002 / RFC 3463: 4.4.1 no answer from host, 4.4.2 bad
 	 * connection (here: refused or reset while connecting). */
 	if (err == ECONNREFUSED || err == ECONNRESET) {
@@ -955,6 +1058,8 @@ upstream_connected(struct gw_session *s)
 	u->connecting = 0;
 	s->last = ev_now(s->ctx->loop);
 	gw_log(LOG_DEBUG, "session=%08x event=connected", s->id);
+	if (s->rt != NULL && s->rt->phase == PH_CONNECT)
+		route_connected(s);
 }
 
 /* A side's socket is writable: a connect that ended, a handshake step, a
@@ -993,6 +1098,10 @@ current_timeout(const struct gw_session *s)
 	if (UP(s)->connecting)
 		return c->connect_timeout_s;
 	if (s->refusing)
+		return c->command_timeout_s;
+	if (s->rt != NULL && s->rt->phase == PH_OPEN)
+		return c->reply_timeout_s;
+	if (!relaying(s))
 		return c->command_timeout_s;
 	switch (smtpfix_stream_wait(&s->fix)) {
 	case SMTPFIX_WAIT_GREETING:
@@ -1034,6 +1143,16 @@ timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	}
 	if (UP(s)->connecting) {
 		connect_failed(s, ETIMEDOUT);
+	} else if (s->rt != NULL && s->rt->phase == PH_OPEN) {
+		gw_log(LOG_WARNING,
+		    "session=%08x event=route_open_failed dest=%s "
+		    "reason=server_timeout",
+		    s->id, s->up_name);
+		route_target_failed(s, S_ROUTE_LOST, sizeof(S_ROUTE_LOST) - 1,
+		    "server_timeout");
+	} else if (!relaying(s)) {
+		say(s, "421 4.4.2", "timeout waiting for the client, closing");
+		begin_close(s, "client_timeout", 0);
 	} else if (s->opaque || s->refusing || CL(s)->hs_wait || CL(s)->hs) {
 		/* Inside TLS a plain-text reply would only corrupt the
 		 * stream; a refused client has had its answer; a client
@@ -1160,9 +1279,24 @@ session_update(struct gw_session *s)
 		return;
 
 	wt = smtpfix_stream_wait(&s->fix);
+	/* Route mode: a server that went away while its leg was being
+	 * opened is a failed target; a client that went away in the front's
+	 * dialogue is the end (there is no message in progress). */
+	if (s->rt != NULL && s->rt->phase == PH_OPEN && u->eof && !s->closing) {
+		gw_log(LOG_WARNING,
+		    "session=%08x event=route_open_failed dest=%s "
+		    "reason=server_closed",
+		    s->id, s->up_name);
+		route_target_failed(
+		    s, S_ROUTE_LOST, sizeof(S_ROUTE_LOST) - 1, "server_closed");
+		pump(s);
+	}
+	if (s->rt != NULL && s->rt->phase == PH_FRONT && c->eof &&
+	    !s->closing && c->in.len == 0)
+		begin_close(s, "client_closed", 0);
 	/* Client done sending and all of it passed on: half-close. */
-	if (c->eof && !u->shut && u->fd >= 0 && !u->connecting && !u->hs &&
-	    u->out.len == 0 &&
+	if (relaying(s) && c->eof && !u->shut && u->fd >= 0 && !u->connecting &&
+	    !u->hs && u->out.len == 0 &&
 	    (c->in.len == 0 || wt == SMTPFIX_WAIT_COMMAND ||
 	        wt == SMTPFIX_WAIT_DATA || wt == SMTPFIX_WAIT_OPAQUE)) {
 		/* RFC 8446 §6.1: close_notify first on a TLS leg. */
@@ -1174,7 +1308,7 @@ session_update(struct gw_session *s)
 		begin_close(s, s->reason, 0);
 	/* Server gone and its last bytes relayed: tell the client if it
 	 * was owed a reply, then close. */
-	if (u->eof && !s->closing &&
+	if (relaying(s) && u->eof && !s->closing &&
 	    (u->in.len == 0 || s->opaque || u->fd < 0)) {
 		if (!s->opaque && !s->told &&
 		    smtpfix_stream_upstream_gone(&s->fix))
@@ -1237,6 +1371,11 @@ session_end(struct gw_session *s)
 	}
 	if (s->counted)
 		gw_tally_sub(&s->ctx->clients, &s->client, 0);
+	if (s->rt != NULL) {
+		if (s->rt->q != NULL)
+			gw_dns_cancel(s->rt->q);
+		free(s->rt);
+	}
 	TAILQ_REMOVE(&s->ctx->sessions, s, entry);
 	s->ctx->nsessions--;
 	gw_config_release(s->cfg);
@@ -1414,6 +1553,487 @@ session_identity(struct gw_session *s, const struct gw_identity *idc,
 	    &s->fix, (int)s->id_mode, &s->ident, idc->required > 0);
 }
 
+/*
+ * Route mode.  The RCPT that named the domain is still unread in the
+ * client's input: the gateway's own reply to it takes its place.
+ */
+static void
+route_rcpt_reply(struct gw_session *s, const char *line, size_t len)
+{
+	struct gw_side *c = CL(s);
+	size_t used = 0;
+
+	if (c->in.len > 0 && smtpfix_line_find(gw_buf_head(&c->in), c->in.len,
+	                         s->cfg->pol.cmd_max, &used) == SMTPFIX_OK)
+		gw_buf_drop(&c->in, used);
+	if (gw_buf_alloc(&c->out, s->cfg->buffer_bytes) == 0 &&
+	    gw_buf_room(&c->out) >= len)
+		gw_buf_put(&c->out, line, len);
+	s->rt->phase = PH_FRONT;
+	s->last = ev_now(s->ctx->loop);
+}
+
+/* The same with one of nat/dest.h's replies. */
+static void
+route_refuse(struct gw_session *s, enum nat_route_rc rc)
+{
+	const struct smtpfix_policy *pol = &s->cfg->pol;
+	const char *code, *text;
+	char line[512];
+	size_t n;
+
+	nat_dest_route_reply(rc, &code, &text);
+	n = smtpfix_reply_fmt(
+	    line, sizeof(line), pol->fqdn, pol->fqdn_len, code, text);
+	route_rcpt_reply(s, line, n);
+}
+
+/* The next target of the recipient's domain, RFC 3974 §3 steps 6-8. */
+static void
+route_connect_next(struct gw_session *s)
+{
+	struct gw_routed *rt = s->rt;
+	struct gw_side *u = UP(s);
+	struct nat_addr src;
+	char ssb[INET6_ADDRSTRLEN];
+	uint32_t pair;
+
+	if (rt->ti >= rt->nt) {
+		gw_log(LOG_WARNING,
+		    "session=%08x event=route_failed domain=%s "
+		    "reason=unreachable tried=%zu reply=451",
+		    s->id, rt->dom, rt->nt);
+		route_refuse(s, NAT_ROUTE_UNREACHABLE);
+		return;
+	}
+	if (rt->ti > 0 && !nat_addr_eq(&rt->t[rt->ti].addr, &s->up_dst))
+		rt->clear_retry = 0;
+	s->up_dst = rt->t[rt->ti++].addr;
+	(void)nat_dest_source(
+	    &s->cfg->dest, &s->client, s->up_dst.family, &src, &pair);
+	s->up_src = src;
+	addr_str(
+	    &s->up_dst, s->cfg->upstream_port, s->up_name, sizeof(s->up_name));
+	if (src.family != 0)
+		(void)nat_addr_fmt(&src, ssb, sizeof(ssb));
+	else
+		(void)snprintf(ssb, sizeof(ssb), "auto");
+	gw_log(LOG_INFO,
+	    "session=%08x event=route_connect domain=%s dest=%s source=%s "
+	    "try=%zu/%zu",
+	    s->id, rt->dom, s->up_name, ssb, rt->ti, rt->nt);
+	u->in.len = u->in.off = 0;
+	u->out.len = u->out.off = 0;
+	u->eof = u->shut = 0;
+	rt->phase = PH_CONNECT;
+	s->last = ev_now(s->ctx->loop);
+	upstream_connect(s, &s->up_dst, &s->up_src);
+}
+
+/* A target failed while connecting: the next one.  1 if route mode took
+ * the failure. */
+static int
+route_connect_failed(struct gw_session *s, int err)
+{
+	if (s->rt == NULL || s->rt->phase != PH_CONNECT)
+		return 0;
+	gw_log(LOG_WARNING,
+	    "session=%08x event=connect_failed dest=%s error=\"%s\"", s->id,
+	    s->up_name, strerror(err));
+	upstream_close(s, 0);
+	route_connect_next(s);
+	return 1;
+}
+
+/*
+ * A target failed after connecting (its greeting, EHLO, STARTTLS or MAIL
+ * was refused, or it went away): a transient failure before MAIL tries
+ * the next target (RFC 3974 §3 step 9); otherwise reply, the answer to
+ * the client's RCPT, goes to the client.
+ */
+static void
+route_target_failed(
+    struct gw_session *s, const char *reply, size_t len, const char *why)
+{
+	struct gw_routed *rt = s->rt;
+
+	upstream_close(s, 0);
+	if (len > 0 && reply[0] == '4' && strcmp(why, "mail-refused") != 0 &&
+	    rt->ti < rt->nt) {
+		route_connect_next(s);
+		return;
+	}
+	gw_log(LOG_INFO,
+	    "session=%08x event=route_failed domain=%s dest=%s reason=%s "
+	    "reply=%.3s",
+	    s->id, rt->dom, s->up_name, why, reply);
+	route_rcpt_reply(s, reply, len);
+}
+
+static void
+route_connected(struct gw_session *s)
+{
+	struct gw_routed *rt = s->rt;
+	size_t ml;
+	const char *m = smtpfix_front_mail(&rt->front, &ml);
+
+	rt->phase = PH_OPEN;
+	smtpfix_opener_init(&rt->op, s->cfg->pol.fqdn, s->cfg->pol.fqdn_len,
+	    m != NULL ? m : "", ml,
+	    rt->clear_retry ? SMTPFIX_OPENER_TLS_NO : rt->optls,
+	    s->cfg->pol.reply_max);
+}
+
+/*
+ * The upstream handshake after the opener's STARTTLS ended.  A failure
+ * under tls_upstream = opportunistic connects to the same server again in
+ * clear text (RFC 7435 §1: clear text is better than no delivery), once.
+ */
+static void
+route_upstream_tls_done(struct gw_session *s, int ok)
+{
+	struct gw_routed *rt = s->rt;
+
+	if (ok || rt->optls != SMTPFIX_OPENER_TLS_MAY || rt->clear_retry) {
+		smtpfix_opener_tls_done(&rt->op, ok);
+		return;
+	}
+	s->ctx->tls_fallbacks++;
+	gw_log(LOG_WARNING,
+	    "session=%08x event=tls_fallback leg=server dest=%s "
+	    "action=reconnect_clear",
+	    s->id, s->up_name);
+	upstream_close(s, 1);
+	rt->clear_retry = 1;
+	rt->ti--; /* the same address again */
+	route_connect_next(s);
+}
+
+/* The opener asked for TLS on the upstream leg (RFC 3207 §4). */
+static void
+route_upstream_tls(struct gw_session *s)
+{
+	const struct gw_tls_sel *sel = &s->cfg->routes[s->rt->route].tls;
+	struct gw_side *u = UP(s);
+	char err[300];
+
+	u->in.len = u->in.off = 0;
+	if (s->cfg->tls == NULL || sel->cli < 0 ||
+	    gw_tls_leg_connect(&u->tls, s->cfg->tls, sel->cli, NULL, s->up_name,
+	        err, sizeof(err)) != 0) {
+		if (s->cfg->tls == NULL || sel->cli < 0)
+			(void)snprintf(err, sizeof(err), "no TLS context");
+		log_tls_failed(s, "server", "setup", err);
+		smtpfix_opener_tls_done(&s->rt->op, 0);
+		return;
+	}
+	u->hs = 1;
+}
+
+/* The recipient's domain is known: authorise it, choose its servers. */
+static void
+route_dns_cb(void *arg, const struct nat_mx_answer *ans)
+{
+	struct gw_session *s = arg;
+	struct gw_routed *rt = s->rt;
+	enum nat_route_rc rc;
+	uint32_t seed;
+
+	rt->q = NULL;
+	if (s->closing) {
+		session_update(s);
+		return;
+	}
+	/* RFC 5321 §5.1: randomised among equal preferences; the order
+	 * need not be unpredictable, only spread. */
+	seed = s->id * 2654435761u ^ (uint32_t)(ev_now(s->ctx->loop) * 1e6);
+	rc = nat_dest_route(&s->cfg->dest_route[rt->route], rt->local_family,
+	    rt->dom, rt->dom_len, ans, seed, rt->t, ROUTE_TARGETS, &rt->nt);
+	rt->ti = 0;
+	rt->clear_retry = 0;
+	gw_log(LOG_INFO,
+	    "session=%08x event=route domain=%s result=%s targets=%zu", s->id,
+	    rt->dom, nat_dest_route_name(rc), rt->nt);
+	if (rc != NAT_ROUTE_OK)
+		route_refuse(s, rc);
+	else
+		route_connect_next(s);
+	session_update(s);
+}
+
+/* The front's RCPT named a domain: look it up (never blocking). */
+static void
+route_resolve(struct gw_session *s, const struct smtpfix_span *dom)
+{
+	struct gw_routed *rt = s->rt;
+	struct gw_ctx *ctx = s->ctx;
+	size_t i, n = dom->len;
+
+	if (n > 0 && dom->p[n - 1] == '.')
+		n--;
+	if (n == 0 || n > 253) {
+		route_refuse(s, NAT_ROUTE_NXDOMAIN);
+		return;
+	}
+	for (i = 0; i < n; i++) {
+		char ch = dom->p[i];
+
+		rt->dom[i] = ch >= 'A' && ch <= 'Z' ? (char)(ch + 32) : ch;
+	}
+	rt->dom[n] = '\0';
+	rt->dom_len = n;
+	if (ctx->dns == NULL) {
+		const struct gw_config *cfg = s->cfg;
+		struct gw_dns_opts o = {
+		    .servers =
+		        cfg->dns_servers[0] != '\0' ? cfg->dns_servers : NULL,
+		    .timeout_ms = cfg->dns_timeout_ms,
+		    .cache_max_s = cfg->dns_cache_max_s,
+		};
+		char err[256];
+
+		if (gw_dns_new(&ctx->dns, ctx->loop, &o, err, sizeof(err)) !=
+		    0) {
+			ctx->dns = NULL;
+			gw_log(LOG_ERR, "event=dns_failed error=\"%s\"", err);
+			route_refuse(s, NAT_ROUTE_TEMPFAIL);
+			return;
+		}
+	}
+	rt->phase = PH_RESOLVE;
+	if ((rt->q = gw_dns_mx(ctx->dns, rt->dom, n, route_dns_cb, s)) ==
+	    NULL) {
+		route_refuse(s, NAT_ROUTE_TEMPFAIL);
+		return;
+	}
+}
+
+/*
+ * RFC 5321 §3.3: a RCPT of another domain may join the transaction only
+ * if that domain's servers include the one this leg reached.
+ */
+static void
+route_check_cb(void *arg, const struct nat_mx_answer *ans)
+{
+	struct gw_session *s = arg;
+	struct gw_routed *rt = s->rt;
+	struct nat_mx_target t[ROUTE_TARGETS];
+	enum nat_route_rc rc;
+	size_t n = 0, i;
+	int same = 0;
+
+	rt->q = NULL;
+	rc = nat_dest_route(&s->cfg->dest_route[rt->route], rt->local_family,
+	    rt->cdom, strlen(rt->cdom), ans, 0, t, ROUTE_TARGETS, &n);
+	for (i = 0; rc == NAT_ROUTE_OK && i < n; i++)
+		if (nat_addr_eq(&t[i].addr, &s->up_dst))
+			same = 1;
+	gw_log(LOG_INFO,
+	    "session=%08x event=route_check domain=%s result=%s "
+	    "same_server=%s",
+	    s->id, rt->cdom, nat_dest_route_name(rc), same ? "yes" : "no");
+	smtpfix_stream_route_verdict(&s->fix, same);
+	session_update(s);
+}
+
+static void
+route_check_start(struct gw_session *s)
+{
+	struct gw_routed *rt = s->rt;
+	struct gw_buf *in = &CL(s)->in;
+	struct smtpfix_path pa;
+	size_t used = 0, n, i;
+
+	if (smtpfix_line_find(gw_buf_head(in), in->len, s->cfg->pol.cmd_max,
+	        &used) != SMTPFIX_OK ||
+	    smtpfix_path_check(gw_buf_head(in), used, &pa) ==
+	        SMTPFIX_PATH_NOT_PATH ||
+	    (n = pa.domain.len) == 0 || n > 254 || s->ctx->dns == NULL) {
+		smtpfix_stream_route_verdict(&s->fix, 0);
+		return;
+	}
+	if (pa.domain.p[n - 1] == '.')
+		n--;
+	for (i = 0; i < n; i++) {
+		char ch = pa.domain.p[i];
+
+		rt->cdom[i] = ch >= 'A' && ch <= 'Z' ? (char)(ch + 32) : ch;
+	}
+	rt->cdom[n] = '\0';
+	if (n == 0 || (rt->q = gw_dns_mx(s->ctx->dns, rt->cdom, n,
+	                   route_check_cb, s)) == NULL)
+		smtpfix_stream_route_verdict(&s->fix, 0);
+}
+
+/* The transaction is over: the upstream leg goes (with QUIT, best
+ * effort) and the client talks to the front again. */
+static void
+route_to_front(struct gw_session *s)
+{
+	struct gw_side *u = UP(s);
+
+	if (u->fd >= 0 && !u->hs)
+		(void)gw_tls_write(&u->tls, "QUIT\r\n", 6);
+	upstream_close(s, 0);
+	smtpfix_front_reset(&s->rt->front);
+	s->rt->phase = PH_FRONT;
+}
+
+/* Route mode outside the relay: the front's dialogue with the client,
+ * or the opener's with the server. */
+static void
+pump_route(struct gw_session *s)
+{
+	struct gw_routed *rt = s->rt;
+	struct gw_side *c = CL(s), *u = UP(s);
+	int i;
+
+	for (i = 0; i < PUMP_ROUNDS && !s->closing; i++) {
+		if (rt->phase == PH_FRONT) {
+			struct smtpfix_front_step st;
+
+			if (gw_buf_alloc(&c->out, s->cfg->buffer_bytes) != 0 ||
+			    gw_buf_room(&c->out) < sizeof(st.buf) + 64 ||
+			    c->hs_wait || c->hs)
+				return;
+			smtpfix_front_step(&rt->front,
+			    c->in.data != NULL ? gw_buf_head(&c->in) : "",
+			    c->in.len, &st);
+			if (st.act == SMTPFIX_FRONT_NONE)
+				return;
+			s->last = ev_now(s->ctx->loop);
+			if (st.reason != NULL)
+				gw_log(LOG_DEBUG,
+				    "session=%08x event=front_refuse verb=%s "
+				    "reason=%s",
+				    s->id, st.verb != NULL ? st.verb : "?",
+				    st.reason);
+			if (st.act == SMTPFIX_FRONT_ROUTE) {
+				route_resolve(s, &st.domain);
+				continue;
+			}
+			gw_buf_drop(&c->in, st.consumed);
+			gw_buf_put(&c->out, st.emit, st.emit_len);
+			if (st.act == SMTPFIX_FRONT_TLS) {
+				drain_client(s);
+				c->hs_wait = 1;
+				return;
+			}
+			if (st.act == SMTPFIX_FRONT_CLOSE) {
+				begin_close(s,
+				    st.verb != NULL &&
+				            strcmp(st.verb, "QUIT") == 0
+				        ? "quit"
+				        : "refused",
+				    0);
+				return;
+			}
+			continue;
+		}
+		if (rt->phase == PH_OPEN) {
+			struct smtpfix_opener_step st;
+
+			if (u->hs)
+				return;
+			smtpfix_opener_step(&rt->op,
+			    u->in.data != NULL ? gw_buf_head(&u->in) : "",
+			    u->in.len, &st);
+			if (st.consumed > 0)
+				gw_buf_drop(&u->in, st.consumed);
+			if (st.act != SMTPFIX_OPENER_NONE)
+				gw_log(LOG_DEBUG,
+				    "session=%08x event=opener act=%d "
+				    "consumed=%zu",
+				    s->id, (int)st.act, st.consumed);
+			switch (st.act) {
+			case SMTPFIX_OPENER_NONE:
+				/* A line of a multi-line reply was used:
+				 * the next one may be here already. */
+				if (st.consumed == 0)
+					return;
+				break;
+			case SMTPFIX_OPENER_SEND:
+				if (gw_buf_alloc(
+				        &u->out, s->cfg->buffer_bytes) != 0 ||
+				    gw_buf_room(&u->out) < st.emit_len) {
+					route_target_failed(s, S_ROUTE_LOST,
+					    sizeof(S_ROUTE_LOST) - 1,
+					    "no_memory");
+					return;
+				}
+				gw_buf_put(&u->out, st.emit, st.emit_len);
+				break;
+			case SMTPFIX_OPENER_TLS:
+				route_upstream_tls(s);
+				break;
+			case SMTPFIX_OPENER_DONE:
+				/* RFC 5321 §3.3: the server took MAIL; the
+				 * client's RCPT is next, relayed. */
+				smtpfix_stream_init_routed(
+				    &s->fix, &s->pol, rt->dom, rt->dom_len);
+				rt->phase = PH_RELAY;
+				s->ctx->routed++;
+				gw_log(LOG_INFO,
+				    "session=%08x event=route_open domain=%s "
+				    "dest=%s tls=%s",
+				    s->id, rt->dom, s->up_name,
+				    smtpfix_opener_in_tls(&rt->op) ? "yes"
+				                                   : "no");
+				return;
+			case SMTPFIX_OPENER_FAIL:
+				route_target_failed(s, st.emit, st.emit_len,
+				    rt->op.why != NULL ? rt->op.why : "?");
+				break;
+			}
+			s->last = ev_now(s->ctx->loop);
+			continue;
+		}
+		return; /* RESOLVE, CONNECT: an event comes */
+	}
+}
+
+/* A session on a route address: the gateway greets (RFC 5321 §4.3.1). */
+static int
+route_start(struct gw_session *s, size_t route, const struct nat_addr *local)
+{
+	const struct gw_config *cfg = s->cfg;
+	const struct gw_route *r = &cfg->routes[route];
+	struct gw_routed *rt;
+	struct gw_side *c = CL(s);
+	char g[600];
+	size_t n;
+
+	if ((rt = calloc(1, sizeof(*rt) + cfg->pol.cmd_max)) == NULL)
+		return -1;
+	s->rt = rt;
+	rt->route = route;
+	rt->phase = PH_FRONT;
+	rt->local_family = local->family;
+	rt->fpol.fqdn = cfg->pol.fqdn;
+	rt->fpol.fqdn_len = cfg->pol.fqdn_len;
+	rt->fpol.size_max = r->size_max;
+	rt->fpol.cmd_max = cfg->pol.cmd_max;
+	rt->fpol.hygiene = cfg->hygiene;
+	/* STARTTLS towards the client when a certificate is loaded for the
+	 * route; towards the servers by tls_upstream (RFC 7435: opportunistic
+	 * takes what is offered). */
+	if (r->tls.pol.mode == SMTPFIX_TLS_TERMINATE && r->tls.cert >= 0 &&
+	    cfg->tls != NULL) {
+		rt->fpol.starttls = 1;
+		s->tls = &r->tls;
+	}
+	rt->optls = r->tls.cli < 0 ? SMTPFIX_OPENER_TLS_NO
+	            : r->tls.pol.upstream == SMTPFIX_TLSUP_OPPORTUNISTIC
+	                ? SMTPFIX_OPENER_TLS_MAY
+	                : SMTPFIX_OPENER_TLS_MUST;
+	smtpfix_front_init(&rt->front, &rt->fpol, rt->mail, cfg->pol.cmd_max);
+	n = smtpfix_front_greeting(&rt->front, g, sizeof(g));
+	if (gw_buf_alloc(&c->out, cfg->buffer_bytes) == 0 &&
+	    gw_buf_room(&c->out) >= n)
+		gw_buf_put(&c->out, g, n);
+	return 0;
+}
+
 /* Greets with a refusal and answers 503 until QUIT (RFC 5321 §3.1). */
 static void
 refusing(struct gw_session *s, const char *cs, const char *lsb, const char *why,
@@ -1532,6 +2152,20 @@ gw_session_start(struct gw_ctx *ctx, int cfd,
 		    "link or no single host");
 		return;
 	}
+	if (d.kind == NAT_DEST_ROUTE) {
+		if (route_start(s, d.index, &local) != 0) {
+			refusing(s, cs, lsb, "no_memory", "421 4.3.0",
+			    "out of memory, try later");
+			return;
+		}
+		gw_log(LOG_INFO,
+		    "session=%08x event=open client=%s local=%s via=route:%s "
+		    "tls=%s",
+		    s->id, cs, lsb, cfg->routes[d.index].name,
+		    s->tls != NULL ? "terminate" : "none");
+		session_update(s);
+		return;
+	}
 	idc = cfg->identity;
 	if (d.kind == NAT_DEST_PAIR) {
 		const struct gw_pair_opt *o = &cfg->pair_opt[d.index];
@@ -1619,4 +2253,8 @@ gw_session_close_all(struct gw_ctx *ctx)
 	}
 	gw_tally_free(&ctx->clients);
 	gw_tally_free(&ctx->ups);
+	if (ctx->dns != NULL) {
+		gw_dns_free(ctx->dns);
+		ctx->dns = NULL;
+	}
 }

@@ -17,6 +17,7 @@
 #include "smtpfix/tlsmemo.h"
 
 struct gw_session;
+struct gw_dns;
 
 /* Counters of the SMTP path since start (SIGUSR1 logs them). */
 struct gw_smtp_stats {
@@ -41,6 +42,10 @@ struct gw_ctx {
 	 * many sessions fell back to clear text upstream. */
 	struct smtpfix_tlsmemo tls_failed;
 	uint64_t tls_fallbacks;
+	/* Route mode's resolver, made at the first route session with
+	 * that config's dns_* keys (later changes need a restart). */
+	struct gw_dns *dns;
+	uint64_t routed; /* route-mode transactions handed to a server */
 };
 
 /* One log line with the session counters (SIGUSR1). */

@@ -68,6 +68,16 @@ enum smtpfix_local {
 	LOCAL_NOT_OFFERED,
 	LOCAL_UNRECOGNIZED,
 	LOCAL_IDENTITY, /* identity required, not accepted: close */
+	LOCAL_OTHER_SERVER,
+};
+
+/* Route mode: a RCPT of another domain waits for the gateway's verdict
+ * (stream.rcheck). */
+enum smtpfix_rcheck {
+	RCHECK_NONE = 0,
+	RCHECK_ASKED, /* ACT_ROUTE_CHECK returned */
+	RCHECK_SAME,  /* the same server: relay it */
+	RCHECK_OTHER, /* another server: 452 4.5.3 */
 };
 
 /* Commands whose reply the client must wait for (stream.sync). */
@@ -146,6 +156,12 @@ static const struct smtpfix_local_reply local_replies[] = {
      * keeps the message while the server's trust is put right. */
     [LOCAL_IDENTITY] = {"421 4.7.0",
         "the server did not accept the client's identity, try again later", 1},
+    /* RFC 5321 §3.3: one transaction, one server; RFC 5321 §4.5.3.1.10
+     * lets the client send a 452'd recipient again later. */
+    [LOCAL_OTHER_SERVER] = {"452 4.5.3",
+        "that domain goes to another server: send it again in a new "
+        "transaction",
+        0},
 };
 
 #define LOCAL_COUNT (sizeof(local_replies) / sizeof(local_replies[0]))
@@ -352,6 +368,26 @@ smtpfix_stream_init(struct smtpfix_stream *s, const struct smtpfix_policy *pol)
 	s->hold = 1;
 	s->rfirst = 1;
 	q_push(s, KIND_GREETING, LOCAL_NONE);
+}
+
+void
+smtpfix_stream_init_routed(struct smtpfix_stream *s,
+    const struct smtpfix_policy *pol, const char *domain, size_t len)
+{
+	memset(s, 0, sizeof(*s));
+	s->pol = pol;
+	s->cmode = SMTPFIX_C_CMD;
+	s->rfirst = 1;
+	s->routed = 1;
+	s->rdom = domain;
+	s->rdom_len = len;
+}
+
+void
+smtpfix_stream_route_verdict(struct smtpfix_stream *s, int same)
+{
+	if (s->rcheck == RCHECK_ASKED)
+		s->rcheck = same ? RCHECK_SAME : RCHECK_OTHER;
 }
 
 void
@@ -833,6 +869,105 @@ emit:
 	return 1;
 }
 
+/* 1 if domain a[0..alen) and b[0..blen) are the same name (ASCII case
+ * and one trailing dot aside). */
+static int
+domain_eq(const char *a, size_t alen, const char *b, size_t blen)
+{
+	size_t i;
+
+	if (alen > 0 && a[alen - 1] == '.')
+		alen--;
+	if (blen > 0 && b[blen - 1] == '.')
+		blen--;
+	if (alen != blen)
+		return 0;
+	for (i = 0; i < alen; i++) {
+		unsigned char x = (unsigned char)a[i], y = (unsigned char)b[i];
+
+		if (x >= 'A' && x <= 'Z')
+			x = (unsigned char)(x + 32);
+		if (y >= 'A' && y <= 'Z')
+			y = (unsigned char)(y + 32);
+		if (x != y)
+			return 0;
+	}
+	return 1;
+}
+
+/*
+ * Route mode (smtpfix_stream_init_routed): what a complete command line
+ * in[0..used) means before it is relayed.  Returns 1 if it set *out.
+ */
+static int
+c2s_routed(struct smtpfix_stream *s, const char *in, size_t used,
+    struct smtpfix_step *out)
+{
+	struct smtpfix_path pa;
+	enum smtpfix_verb v;
+	size_t vend;
+
+	v = verb_find(in, used - 2, &vend);
+	switch (v) {
+	case VERB_MAIL:
+	case VERB_RSET:
+	case VERB_HELO:
+	case VERB_EHLO:
+	case VERB_STARTTLS:
+		/* The transaction is over; the front takes the line once
+		 * every reply of this one is in (in order, RFC 2920 §3.1). */
+		out->verb = verbs[v];
+		if (s->qlen == 0) {
+			out->act = SMTPFIX_ACT_FRONT;
+			out->consumed = 0;
+		}
+		return 1;
+	case VERB_AUTH:
+		out->act = SMTPFIX_ACT_DISCARD;
+		out->consumed = used;
+		out->event = SMTPFIX_EV_VERB;
+		out->verb = verbs[v];
+		out->detail = "not_offered";
+		out->secret = 1;
+		q_local(s, LOCAL_NOT_OFFERED);
+		return 1;
+	case VERB_RCPT:
+		if (smtpfix_path_check(in, used, &pa) !=
+		        SMTPFIX_PATH_NOT_PATH &&
+		    !pa.is_mail && pa.domain.len > 0 && pa.domain.p[0] != '[' &&
+		    !domain_eq(
+		        pa.domain.p, pa.domain.len, s->rdom, s->rdom_len)) {
+			/* Another domain may still have the same server: the
+			 * gateway asks its DNS (smtpfix_stream_route_verdict)
+			 * while the line waits. */
+			if (s->rcheck == RCHECK_NONE) {
+				s->rcheck = RCHECK_ASKED;
+				out->act = SMTPFIX_ACT_ROUTE_CHECK;
+				out->consumed = 0;
+				out->verb = verbs[v];
+				return 1;
+			}
+			if (s->rcheck == RCHECK_ASKED)
+				return 1; /* NONE: the answer is not in */
+			if (s->rcheck == RCHECK_SAME) {
+				s->rcheck = RCHECK_NONE;
+				return 0;
+			}
+			s->rcheck = RCHECK_NONE;
+		} else if (pa.domain.len > 0 && pa.domain.p[0] != '[') {
+			return 0;
+		}
+		out->act = SMTPFIX_ACT_DISCARD;
+		out->consumed = used;
+		out->event = SMTPFIX_EV_OTHER_SERVER;
+		out->verb = verbs[v];
+		q_local(s, LOCAL_OTHER_SERVER);
+		return 1;
+	default:
+		return 0;
+	}
+}
+
 static void
 c2s_cmd(struct smtpfix_stream *s, const char *in, size_t len,
     struct smtpfix_step *out)
@@ -878,6 +1013,8 @@ c2s_cmd(struct smtpfix_stream *s, const char *in, size_t len,
 	default:
 		return;
 	}
+	if (s->routed && !s->secret_next && c2s_routed(s, in, used, out))
+		return;
 	out->act = SMTPFIX_ACT_FORWARD;
 	out->consumed = used;
 

@@ -186,45 +186,58 @@ enum smtpfix_act {
 	                           the client; once the 220 is flushed, run
 	                           the TLS handshake with the client, and
 	                           report with smtpfix_stream_tls_done */
+	SMTPFIX_ACT_ROUTE_CHECK,  /* c2s, routed: the next line is a RCPT of
+	                             another domain; nothing consumed: find
+	                             whether that domain's servers include
+	                             this leg's and report with
+	                             smtpfix_stream_route_verdict (steps
+	                             return NONE meanwhile) */
+	SMTPFIX_ACT_FRONT,        /* c2s, routed: the transaction is over (a
+	                             MAIL, RSET, HELO, EHLO or STARTTLS with
+	                             every reply in); nothing consumed: close
+	                             the upstream leg and give the client's
+	                             input back to smtpfix/front.h */
 };
 
 /* What a step saw, for the gateway's log line (never message content). */
 enum smtpfix_event {
 	SMTPFIX_EV_NONE = 0,
-	SMTPFIX_EV_HELO,       /* HELO/EHLO seen: helo_in, helo_out set */
-	SMTPFIX_EV_BAD_LINE,   /* bare CR/LF or NUL in a command: 500 */
-	SMTPFIX_EV_TOO_LONG,   /* command over cmd_max: 500 */
-	SMTPFIX_EV_SMUGGLE,    /* bare CR/LF or NUL in message data */
-	SMTPFIX_EV_BDAT,       /* BDAT refused locally (CHUNKING not
-	                          offered, RFC 3030 §2) */
-	SMTPFIX_EV_TLS,        /* STARTTLS accepted: opaque from now on;
-	                          the post-TLS EHLO cannot be rewritten */
-	SMTPFIX_EV_BAD_REPLY,  /* malformed or over-long server reply */
-	SMTPFIX_EV_DATA_END,   /* end of message data relayed */
-	SMTPFIX_EV_QUEUE_FULL, /* client outran the reply queue: held */
-	SMTPFIX_EV_PATH,       /* MAIL/RCPT refused: detail says why */
-	SMTPFIX_EV_STARTTLS,   /* STARTTLS handled by the gateway (terminate
-	                          or strip): detail says how ("upstream",
-	                          "client_only", "already_active", ...) */
-	SMTPFIX_EV_SYNC,       /* the client sent more before the reply to
-	                          DATA, STARTTLS or AUTH (RFC 2920 §3.1):
-	                          554 5.5.0 and close; detail names the
-	                          command ("data", "starttls", "auth") */
-	SMTPFIX_EV_INLINE,     /* bare_line_endings inline: one bare CR, LF
-	                          or NUL made text of its line; detail says
-	                          which ("bare_cr", "bare_lf", "nul") */
-	SMTPFIX_EV_PREGREET,   /* the client spoke before the greeting:
-	                          ABORT, then 554 5.5.1 and close */
-	SMTPFIX_EV_VERB,       /* a verb answered here, never relayed
-	                          (smtpfix/ehlo.h): verb names it if known,
-	                          detail is "not_offered" (502) or
-	                          "unrecognized" (500) */
-	SMTPFIX_EV_REPLY_CODE, /* a server reply code the client must not
-	                          see was changed (456 to 451) */
-	SMTPFIX_EV_IDENTITY,   /* XCLIENT: detail is "ehlo_upstream_first"
-	                          (our EHLO sent), "sent" (XCLIENT sent),
-	                          "accepted", "not_offered" or "refused";
-	                          with ACT_CLOSE, the identity was required */
+	SMTPFIX_EV_HELO,         /* HELO/EHLO seen: helo_in, helo_out set */
+	SMTPFIX_EV_BAD_LINE,     /* bare CR/LF or NUL in a command: 500 */
+	SMTPFIX_EV_TOO_LONG,     /* command over cmd_max: 500 */
+	SMTPFIX_EV_SMUGGLE,      /* bare CR/LF or NUL in message data */
+	SMTPFIX_EV_BDAT,         /* BDAT refused locally (CHUNKING not
+	                            offered, RFC 3030 §2) */
+	SMTPFIX_EV_TLS,          /* STARTTLS accepted: opaque from now on;
+	                            the post-TLS EHLO cannot be rewritten */
+	SMTPFIX_EV_BAD_REPLY,    /* malformed or over-long server reply */
+	SMTPFIX_EV_DATA_END,     /* end of message data relayed */
+	SMTPFIX_EV_QUEUE_FULL,   /* client outran the reply queue: held */
+	SMTPFIX_EV_PATH,         /* MAIL/RCPT refused: detail says why */
+	SMTPFIX_EV_STARTTLS,     /* STARTTLS handled by the gateway (terminate
+	                            or strip): detail says how ("upstream",
+	                            "client_only", "already_active", ...) */
+	SMTPFIX_EV_SYNC,         /* the client sent more before the reply to
+	                            DATA, STARTTLS or AUTH (RFC 2920 §3.1):
+	                            554 5.5.0 and close; detail names the
+	                            command ("data", "starttls", "auth") */
+	SMTPFIX_EV_INLINE,       /* bare_line_endings inline: one bare CR, LF
+	                            or NUL made text of its line; detail says
+	                            which ("bare_cr", "bare_lf", "nul") */
+	SMTPFIX_EV_PREGREET,     /* the client spoke before the greeting:
+	                            ABORT, then 554 5.5.1 and close */
+	SMTPFIX_EV_VERB,         /* a verb answered here, never relayed
+	                            (smtpfix/ehlo.h): verb names it if known,
+	                            detail is "not_offered" (502) or
+	                            "unrecognized" (500) */
+	SMTPFIX_EV_REPLY_CODE,   /* a server reply code the client must not
+	                            see was changed (456 to 451) */
+	SMTPFIX_EV_IDENTITY,     /* XCLIENT: detail is "ehlo_upstream_first"
+	                            (our EHLO sent), "sent" (XCLIENT sent),
+	                            "accepted", "not_offered" or "refused";
+	                            with ACT_CLOSE, the identity was required */
+	SMTPFIX_EV_OTHER_SERVER, /* routed: a RCPT of another domain than
+	                            the transaction's got 452 4.5.3 */
 };
 
 struct smtpfix_step {
@@ -325,6 +338,12 @@ struct smtpfix_stream {
 	uint8_t xc_ok;       /* accepted on this upstream connection */
 	uint8_t id_known;    /* the server knows the client's address */
 	uint8_t id_proxy;    /* a PROXY header precedes every connection */
+	/* Route mode (smtpfix_stream_init_routed): the domain whose servers
+	 * this upstream leg reaches; the caller's storage. */
+	uint8_t routed;
+	uint8_t rcheck; /* enum smtpfix_rcheck (stream.c) */
+	const char *rdom;
+	size_t rdom_len;
 };
 
 /* Prepares s for a new session; pol must outlive s.  The greeting is the
@@ -349,6 +368,29 @@ void smtpfix_stream_set_identity(struct smtpfix_stream *s, int mode,
 /* The XCLIENT attributes the server offered (SMTPFIX_XC_* bits), for the
  * log line of EV_IDENTITY. */
 int smtpfix_stream_xclient_mask(const struct smtpfix_stream *s);
+/*
+ * Prepares s for route mode's relay (smtpfix/front.h, smtpfix/opener.h):
+ * the gateway greeted the client and answered its EHLO and MAIL itself,
+ * opened the upstream leg and the server accepted MAIL; the client's
+ * first RCPT, for a recipient at domain[0..len), is the next command.
+ * From here on commands are relayed as in smtpfix_stream_init's sessions,
+ * except that (RFC 5321 §3.3: one transaction goes to one server):
+ *  - a RCPT whose domain is not `domain` waits (ACT_ROUTE_CHECK) for the
+ *    gateway to say whether that domain's servers include this leg's; if
+ *    not it gets "452 4.5.3" here (EV_OTHER_SERVER) and is never relayed:
+ *    the client sends it again in a later transaction, which may go to
+ *    another server;
+ *  - MAIL, RSET, HELO, EHLO and STARTTLS end the relay: once every reply
+ *    is in, the step returns ACT_FRONT and consumes nothing;
+ *  - AUTH gets 502 (never offered by the front).
+ * pol and domain must outlive s.
+ */
+void smtpfix_stream_init_routed(struct smtpfix_stream *s,
+    const struct smtpfix_policy *pol, const char *domain, size_t len);
+
+/* The verdict on the RCPT that ACT_ROUTE_CHECK asked about: same = 1 if
+ * its domain has this leg's server among its own, else 0. */
+void smtpfix_stream_route_verdict(struct smtpfix_stream *s, int same);
 
 /* Sets the STARTTLS policy of the session (before the first step); tls
  * must outlive s.  NULL (the default) is passthrough. */

@@ -171,6 +171,9 @@ CONFIGS = ["direct", "smtp64d", "haproxy", "6tunnel", "socat",
 RELAYS = CONFIGS[1:]
 OTHERS = [c for c in RELAYS if c != "smtp64d"]
 CMDS = ["EHLO", "MAIL", "RCPT", "DATA", "END", "RSET"]
+# smtp64d in route mode (W1 only): the same sink behind a [route] whose
+# domain is found through a local dnsmasq (answers cached within TTL).
+W1_CONFIGS = ["direct", "smtp64d", "smtp64d-route"] + CONFIGS[2:]
 # W6 (tests/bench/w6.sh): the packet path.
 # smtp64d: [packet] engine = nfqueue; bpf: engine = bpf (the tc program).
 W6_CONFIGS = ["direct", "smtp64d", "bpf", "tayga"]
@@ -363,7 +366,7 @@ class Report:
         out = []
         d = self.med("direct", "W1", "sessions_per_s")
         lines = []
-        for c in CONFIGS:
+        for c in W1_CONFIGS:
             s = self.get(c, "W1", "sessions_per_s")
             cpu = self.get(c, "W1", "relay_cpu_us_per_session")
             dl = ""
@@ -382,6 +385,16 @@ class Report:
             "W1", "sessions_per_s", True))
         out.append("- relay CPU per session: " + self.vs_best(
             "W1", "relay_cpu_us_per_session", False))
+        out.append("- route mode / pair mode, sessions/s: %s; relay CPU "
+                   "per session: %s" % (
+                       rstr(ratio(self.med("smtp64d-route", "W1",
+                                           "sessions_per_s"),
+                                  self.med("smtp64d", "W1",
+                                           "sessions_per_s"))),
+                       rstr(ratio(self.med("smtp64d-route", "W1",
+                                           "relay_cpu_us_per_session"),
+                                  self.med("smtp64d", "W1",
+                                           "relay_cpu_us_per_session")))))
         return out
 
     def w2(self):

@@ -189,7 +189,7 @@ sink_stop() { stop_pid "$SINK_PID"; SINK_PID=""; }
 sink_count() { python3 "$BENCH_PY" sinkcount "$SINK_OUT"; }
 
 # ---------------------------------------------------------------- relays
-RELAY_PID="" RELAY_LOG=""
+RELAY_PID="" RELAY_LOG="" ROUTE_DNS_PID=""
 CONF_DIR=""
 
 # relay_write_confs: every relay's configuration, once per run.
@@ -209,6 +209,21 @@ $([ "${SMTP64D_WORKERS:-1}" -gt 1 ] && printf 'workers = %s' "$SMTP64D_WORKERS")
 [pair mx6]
 ipv4 = $GW_PAIR_V4
 ipv6 = $S_V6
+EOF
+	# Route mode: the same address as a [route], its domain's MX found
+	# through a dnsmasq on the gateway's loopback (relay_start).
+	cat >"$CONF_DIR/smtp64d-route.conf" <<EOF
+[gateway]
+fqdn = gw.example.net
+listen = $GW_PAIR_V4:25
+max_sessions = 20000
+max_sessions_per_client = 20000
+log_level = warning
+dns_servers = 127.0.0.1:5353
+$([ "${SMTP64D_WORKERS:-1}" -gt 1 ] && printf 'workers = %s' "$SMTP64D_WORKERS")
+[route bench]
+address = $GW_PAIR_V4
+domains = example.org
 EOF
 	cat >"$CONF_DIR/haproxy.cfg" <<EOF
 # HAProxy 2.6 as a careful operator would run it as an SMTP relay:
@@ -384,6 +399,16 @@ relay_start() {
 	smtp64d)
 		bg RELAY_PID "$RELAY_LOG" "$NS_GW" "$SMTP64D_BIN" \
 		    -f -c "$CONF_DIR/smtp64d.conf" ;;
+	smtp64d-route)
+		bg ROUTE_DNS_PID "$WORK/dnsmasq.$tagname.log" "$NS_GW" dnsmasq \
+		    --keep-in-foreground --conf-file=/dev/null --no-resolv \
+		    --no-hosts --no-poll --bind-interfaces \
+		    --listen-address=127.0.0.1 --port=5353 --cache-size=0 \
+		    --local=/example.org/ --local-ttl=300 \
+		    --mx-host=example.org,mx.example.org,10 \
+		    --host-record=mx.example.org,"$S_V6"
+		bg RELAY_PID "$RELAY_LOG" "$NS_GW" "$SMTP64D_BIN" \
+		    -f -c "$CONF_DIR/smtp64d-route.conf" ;;
 	haproxy)
 		bg RELAY_PID "$RELAY_LOG" "$NS_GW" haproxy -db \
 		    -f "$CONF_DIR/haproxy.cfg" ;;
@@ -404,7 +429,7 @@ relay_start() {
 		return 1 ;;
 	esac
 	local socks=1
-	[ "$cfg" = smtp64d ] && socks=${SMTP64D_WORKERS:-1}
+	case $cfg in smtp64d*) socks=${SMTP64D_WORKERS:-1} ;; esac
 	listener_ok "$NS_GW" "$GW_PAIR_V4:25" "$RELAY_PID" "$socks" || {
 		[ -s "$RELAY_LOG" ] && tail -n 20 "$RELAY_LOG" >&2
 		return 1
@@ -416,6 +441,10 @@ relay_stop() {
 	case $cfg in
 	direct) ;;
 	postfix-relay) pf_stop ;;
+	smtp64d-route)
+		stop_pid "$RELAY_PID"
+		stop_pid "$ROUTE_DNS_PID"
+		ROUTE_DNS_PID="" ;;
 	*) stop_pid "$RELAY_PID" ;;
 	esac
 	RELAY_PID=""

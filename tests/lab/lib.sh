@@ -408,14 +408,28 @@ lab_pf_altdir() {
 # MYHOSTNAME keeps the default name.
 lab_postfix_start() {
 	local name=$1 host=${2:-mx-$1.example.org} extra=${3:-}
-	local ns addr proto mynet top dir line
-	ns=$(lab_nsname "$name")
+	local addr
 	case $name in
-	s6) addr=$S6_ADDR proto=ipv6 mynet="[$S6_ADDR]/128" ;;
-	s4) addr=$S4_ADDR proto=ipv4 mynet="$S4_ADDR/32" ;;
+	s6) addr=$S6_ADDR ;;
+	s4) addr=$S4_ADDR ;;
 	# A sending MTA on the client side (give it a relayhost in EXTRA).
-	c4) addr=$C4_ADDR proto=ipv4 mynet="$C4_ADDR/32" ;;
+	c4) addr=$C4_ADDR ;;
 	*) lab_err "lab_postfix_start: unknown server $name"; return 1 ;;
+	esac
+	lab_postfix_at "$name" "$name" "$addr" example.org "$host" "$extra"
+}
+
+# lab_postfix_at NAME NS-SHORT ADDR DOMAIN MYHOSTNAME [EXTRA]: the same as
+# lab_postfix_start for any instance: NAME names it (LAB_PF_DIR...), it
+# runs in this run's namespace NS-SHORT on ADDR (its family alone) and
+# delivers mail for user@DOMAIN to its Maildir.
+lab_postfix_at() {
+	local name=$1 short=$2 addr=$3 domain=$4 host=$5 extra=${6:-}
+	local ns proto mynet top dir line
+	ns=$(lab_nsname "$short")
+	case $addr in
+	*:*) proto=ipv6 mynet="[$addr]/128" ;;
+	*) proto=ipv4 mynet="$addr/32" ;;
 	esac
 	# Layout: $top/etc (config_directory), $top/queue, $top/data, $top/mail.
 	top=$LAB_DIR/postfix-$name
@@ -437,7 +451,7 @@ data_directory = $top/data
 maillog_file = $top/maillog
 maillog_file_prefixes = /var, /tmp, $top
 myhostname = $host
-mydomain = example.org
+mydomain = $domain
 myorigin = \$myhostname
 mydestination =
 local_recipient_maps =
@@ -448,9 +462,9 @@ smtpd_peername_lookup = no
 smtp_dns_support_level = disabled
 default_transport = error:outbound mail is disabled in the lab
 relay_transport = error:outbound mail is disabled in the lab
-virtual_mailbox_domains = example.org
+virtual_mailbox_domains = $domain
 virtual_mailbox_base = $top/mail
-virtual_mailbox_maps = inline:{ user@example.org=example.org/user/ }
+virtual_mailbox_maps = inline:{ user@$domain=$domain/user/ }
 virtual_uid_maps = static:65534
 virtual_gid_maps = static:65534
 smtpd_helo_required = yes
@@ -465,7 +479,7 @@ EOF
 	while IFS= read -r line; do
 		[ -n "${line//[[:space:]]/}" ] || continue
 		postconf -c "$dir" -e "$line" || {
-			lab_err "lab_postfix_start: bad main.cf setting: $line"
+			lab_err "lab_postfix_at: bad main.cf setting: $line"
 			return 1
 		}
 	done <<<"$extra"
@@ -498,13 +512,14 @@ lab_postfix_stop() {
 	return 0
 }
 
-# maildir_dir NAME: the Maildir of user@example.org in instance NAME.
-maildir_dir() { printf '%s/mail/example.org/user' "${LAB_PF_DIR[$1]}"; }
+# maildir_dir NAME [DOMAIN]: the Maildir of user@DOMAIN (example.org) in
+# instance NAME.
+maildir_dir() { printf '%s/mail/%s/user' "${LAB_PF_DIR[$1]}" "${2:-example.org}"; }
 
 # maildir_count NAME: the number of messages delivered there.
 maildir_count() {
 	local d
-	d=$(maildir_dir "$1")
+	d=$(maildir_dir "$1" "${2:-}")
 	find "$d/new" "$d/cur" -type f 2>/dev/null | wc -l
 }
 

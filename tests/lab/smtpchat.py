@@ -31,7 +31,8 @@ Steps (bytes use Python escapes: \\r \\n \\x00):
 For t and T, bytes already received in clear text and not yet read by a
 step are an error: after STARTTLS nothing sent before the handshake may
 count (RFC 3207 §4.2).
-Every read is bounded by --timeout seconds (default 10).  Exit 0 when
+Every read is bounded by --timeout seconds (default 10).  --bind=ADDR
+(client mode) connects from ADDR.  Exit 0 when
 every step held; 1 with the reason otherwise.  Prints a transcript.
 """
 import re
@@ -258,8 +259,15 @@ def run(peer, steps):
 
 def main(argv):
     timeout = 10.0
-    if len(argv) > 1 and argv[1].startswith("--timeout="):
-        timeout = float(argv[1].split("=", 1)[1])
+    src = None
+    while len(argv) > 1 and argv[1].startswith("--"):
+        if argv[1].startswith("--timeout="):
+            timeout = float(argv[1].split("=", 1)[1])
+        elif argv[1].startswith("--bind="):
+            src = argv[1].split("=", 1)[1]
+        else:
+            sys.stderr.write(__doc__)
+            return 2
         argv = argv[:1] + argv[2:]
     if len(argv) < 4 or argv[1] not in ("client", "server"):
         sys.stderr.write(__doc__)
@@ -270,6 +278,8 @@ def main(argv):
         s = socket.socket(fam, socket.SOCK_STREAM)
         s.settimeout(timeout)
         try:
+            if src is not None:
+                s.bind((src, 0))
             s.connect((host, port))
         except OSError as e:
             print("!! connect: %s" % e)
