@@ -719,6 +719,20 @@ pair_key(
 		}
 		return 1;
 	}
+	if (strcmp(name, "fallback_ipv4") == 0) {
+		const char *why;
+
+		if (!parse_source(p, name, value, AF_INET, &pp->opt.fallback4))
+			return 0;
+		if ((why = nat_scope_dest_refused(&pp->opt.fallback4)) !=
+		    NULL) {
+			perr(p, p->line, "fallback_ipv4: '%s' is not a host "
+			    "address (%s)", value, why);
+			pp->opt.fallback4.family = 0;
+			return 0;
+		}
+		return 1;
+	}
 	if (strcmp(name, "allow_clients") == 0)
 		return (pp->opt.acl = add_acl(p, name, value)) >= 0;
 	if (strcmp(name, "bare_line_endings") == 0)
@@ -912,6 +926,12 @@ gateway_key(struct parse *p, const char *name, const char *v)
 	        offsetof(struct gw_config, data_end_timeout_s), 1, 3600},
 	    {"tls_fallback_remember_s",
 	        offsetof(struct gw_config, tls_fallback_remember_s), 0, 604800},
+	    {"fallback_remember_s",
+	        offsetof(struct gw_config, fallback_remember_s), 0, 604800},
+	    {"spool_memory_bytes",
+	        offsetof(struct gw_config, spool_memory_bytes), 0, 1U << 30},
+	    {"spool_max_bytes", offsetof(struct gw_config, spool_max_bytes),
+	        1, 4294967295UL},
 	};
 
 	if ((rc = uint_key(
@@ -928,6 +948,15 @@ gateway_key(struct parse *p, const char *name, const char *v)
 		memcpy(c->fqdn, v, strlen(v) + 1);
 	} else if (strcmp(name, "listen") == 0) {
 		return add_listen(p, v);
+	} else if (strcmp(name, "spool_dir") == 0) {
+		if (v[0] != '/' || strlen(v) >= sizeof(c->spool_dir)) {
+			perr(p, p->line,
+			    "spool_dir: '%s': want an absolute path shorter "
+			    "than %zu characters",
+			    v, sizeof(c->spool_dir));
+			return 0;
+		}
+		memcpy(c->spool_dir, v, strlen(v) + 1);
 	} else if (strcmp(name, "transparent") == 0) {
 		return parse_yesno(p, name, v, &c->transparent);
 	} else if (strcmp(name, "source_pairing") == 0) {
@@ -1045,6 +1074,10 @@ static const struct gw_config_key keys[] = {
     {"gateway", "tls_ca_file"},
     {"gateway", "bare_line_endings"},
     {"gateway", "tls_fallback_remember_s"},
+    {"gateway", "fallback_remember_s"},
+    {"gateway", "spool_dir"},
+    {"gateway", "spool_memory_bytes"},
+    {"gateway", "spool_max_bytes"},
     {"pair", "ipv4"},
     {"pair", "ipv6"},
     {"pair", "helo_name"},
@@ -1056,6 +1089,7 @@ static const struct gw_config_key keys[] = {
     {"pair", "tls_ca_file"},
     {"pair", "tls_server_name"},
     {"pair", "bare_line_endings"},
+    {"pair", "fallback_ipv4"},
     {"pairs", "pair"},
     {"nat64", "prefix"},
     {"nat64", "allow_clients"},
@@ -1194,6 +1228,10 @@ gw_config_defaults(struct gw_config *c)
 	c->data_timeout_s = 180;
 	c->data_end_timeout_s = 600;
 	c->tls_fallback_remember_s = 3600;
+	c->fallback_remember_s = 3600;
+	memcpy(c->spool_dir, "/var/spool/smtp64", sizeof("/var/spool/smtp64"));
+	c->spool_memory_bytes = 1U << 20;
+	c->spool_max_bytes = 64U << 20;
 	c->packet.queue_max_packets = 4096;
 	c->packet.icmp_errors = 1;
 	c->packet.ipv4_mtu_bytes = NAT_XLAT_MTU4_DEFAULT;

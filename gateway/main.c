@@ -24,6 +24,7 @@
 #include "gateway/log.h"
 #include "gateway/nfq.h"
 #include "gateway/session.h"
+#include "gateway/spool.h"
 #include "gateway/tls.h"
 
 #ifndef SMTP64_VERSION
@@ -455,6 +456,29 @@ serve(struct gw_config *cfg, struct gw_listener *listeners, size_t nlisten,
 	return 0;
 }
 
+/*
+ * The spool of draft-martin fallbacks (gateway/spool.h), when a pair has
+ * fallback_ipv4: made 0700 if absent, and swept of what a crash left.
+ * 0, or -1 with err.
+ */
+static int
+spool_prepare(const struct gw_config *cfg, char *err, size_t errcap)
+{
+	size_t i;
+	int n;
+
+	for (i = 0; i < cfg->pairs.n; i++)
+		if (cfg->pair_opt[i].fallback4.family != 0)
+			break;
+	if (i == cfg->pairs.n)
+		return 0;
+	if ((n = gw_spool_dir_prepare(cfg->spool_dir, err, errcap)) < 0)
+		return -1;
+	gw_log(n > 0 ? LOG_WARNING : LOG_INFO,
+	    "event=spool_sweep dir=%s removed=%d", cfg->spool_dir, n);
+	return 0;
+}
+
 static volatile sig_atomic_t sup_term, sup_hup, sup_usr1, sup_chld;
 
 static void
@@ -708,6 +732,11 @@ main(int argc, char *argv[])
 			fprintf(stderr, "smtp64d: %s\n", err);
 			return 1;
 		}
+	}
+	/* gateway/spool.h: a crash's leftovers go before any session. */
+	if (spool_prepare(cfg, err, sizeof(err)) != 0) {
+		fprintf(stderr, "smtp64d: %s\n", err);
+		return 1;
 	}
 	if (!foreground && daemon(0, 0) != 0) {
 		perror("smtp64d: daemon");
