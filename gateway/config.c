@@ -726,8 +726,10 @@ pair_key(
 			return 0;
 		if ((why = nat_scope_dest_refused(&pp->opt.fallback4)) !=
 		    NULL) {
-			perr(p, p->line, "fallback_ipv4: '%s' is not a host "
-			    "address (%s)", value, why);
+			perr(p, p->line,
+			    "fallback_ipv4: '%s' is not a host "
+			    "address (%s)",
+			    value, why);
 			pp->opt.fallback4.family = 0;
 			return 0;
 		}
@@ -930,8 +932,8 @@ gateway_key(struct parse *p, const char *name, const char *v)
 	        offsetof(struct gw_config, fallback_remember_s), 0, 604800},
 	    {"spool_memory_bytes",
 	        offsetof(struct gw_config, spool_memory_bytes), 0, 1U << 30},
-	    {"spool_max_bytes", offsetof(struct gw_config, spool_max_bytes),
-	        1, 4294967295UL},
+	    {"spool_max_bytes", offsetof(struct gw_config, spool_max_bytes), 1,
+	        4294967295UL},
 	};
 
 	if ((rc = uint_key(

@@ -109,9 +109,9 @@ struct gw_config {
 	 * remembered), and where a message is held until a server's final
 	 * reply (gateway/spool.h). */
 	unsigned fallback_remember_s;
-	char spool_dir[256];          /* absolute */
-	unsigned spool_memory_bytes;  /* in memory before a file */
-	unsigned spool_max_bytes;     /* a message held at most */
+	char spool_dir[256];         /* absolute */
+	unsigned spool_memory_bytes; /* in memory before a file */
+	unsigned spool_max_bytes;    /* a message held at most */
 	/* Cross-realm policy and source addresses (issue 6). */
 	int transparent; /* IP_TRANSPARENT listeners */
 	int source_pairing;

@@ -93,7 +93,7 @@ struct gw_session {
 	unsigned up_port;
 	/* Where to connect again after a failed upstream handshake. */
 	struct nat_addr up_dst, up_src;
-	uint32_t inl[3];    /* this message: bare CR, LF, NUL inlined */
+	uint32_t inl[3]; /* this message: bare CR, LF, NUL inlined */
 	/* IPv6-to-IPv4 fallback (draft-martin §3): the transaction's
 	 * record (NULL: no IPv4 target), the message held until a final
 	 * reply, and where the IPv4 leg goes. */
@@ -657,8 +657,8 @@ fallback_start(struct gw_session *s, const struct smtpfix_step *st)
 	char why[SMTPFIX_REPLAY_WHY_MAX * 4 + 1], to[64];
 
 	s->ctx->fb.started++;
-	smtpfix_tlsmemo_note(&s->ctx->v4_wanted, s->up_name,
-	    strlen(s->up_name), (uint64_t)ev_now(s->ctx->loop), ttl);
+	smtpfix_tlsmemo_note(&s->ctx->v4_wanted, s->up_name, strlen(s->up_name),
+	    (uint64_t)ev_now(s->ctx->loop), ttl);
 	addr_str(&s->fb_dst, s->cfg->upstream_port, to, sizeof(to));
 	gw_log(LOG_WARNING,
 	    "session=%08x event=fallback_448 server=%s phase=%s "
@@ -886,8 +886,8 @@ step(struct gw_session *s, enum gw_dir from)
 		s->spool_off = 0;
 		break;
 	}
-	if (hold && (st.act == SMTPFIX_ACT_FORWARD ||
-	                st.act == SMTPFIX_ACT_EMIT))
+	if (hold &&
+	    (st.act == SMTPFIX_ACT_FORWARD || st.act == SMTPFIX_ACT_EMIT))
 		fallback_hold(s,
 		    st.act == SMTPFIX_ACT_FORWARD ? gw_buf_head(in) : st.emit,
 		    st.act == SMTPFIX_ACT_FORWARD ? st.consumed : st.emit_len);
@@ -899,9 +899,8 @@ step(struct gw_session *s, enum gw_dir from)
 		begin_close(s,
 		    st.event == SMTPFIX_EV_BAD_REPLY ? "server_protocol_error"
 		    : st.event == SMTPFIX_EV_SYNC    ? "sync_violation"
-		    : st.event == SMTPFIX_EV_FALLBACK_FAILED
-		        ? "fallback_failed"
-		        : "refused",
+		    : st.event == SMTPFIX_EV_FALLBACK_FAILED ? "fallback_failed"
+		                                             : "refused",
 		    st.event == SMTPFIX_EV_SYNC ||
 		        st.event == SMTPFIX_EV_FALLBACK_FAILED);
 	s->last = ev_now(s->ctx->loop);

@@ -47,12 +47,12 @@ struct gw_ctx {
 	 * fallbacks, by how they ended. */
 	struct smtpfix_tlsmemo v4_wanted;
 	struct gw_fallback_stats {
-		uint64_t started;    /* a 4.4.8 refusal followed */
-		uint64_t accepted;   /* the IPv4 server took the command */
-		uint64_t refused;    /* ...answered it otherwise */
-		uint64_t failed;     /* no IPv4 leg, or the replay failed */
-		uint64_t remembered; /* sessions sent over IPv4 first */
-		uint64_t spool_files; /* messages that outgrew memory */
+		uint64_t started;      /* a 4.4.8 refusal followed */
+		uint64_t accepted;     /* the IPv4 server took the command */
+		uint64_t refused;      /* ...answered it otherwise */
+		uint64_t failed;       /* no IPv4 leg, or the replay failed */
+		uint64_t remembered;   /* sessions sent over IPv4 first */
+		uint64_t spool_files;  /* messages that outgrew memory */
 		uint64_t spool_errors; /* messages that could not be held */
 	} fb;
 };

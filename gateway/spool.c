@@ -233,13 +233,13 @@ gw_spool_dir_prepare(const char *dir, char *err, size_t errcap)
 	int n;
 
 	if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
-		(void)snprintf(err, errcap, "spool_dir %s: %s", dir,
-		    strerror(errno));
+		(void)snprintf(
+		    err, errcap, "spool_dir %s: %s", dir, strerror(errno));
 		return -1;
 	}
 	if (lstat(dir, &st) != 0) {
-		(void)snprintf(err, errcap, "spool_dir %s: %s", dir,
-		    strerror(errno));
+		(void)snprintf(
+		    err, errcap, "spool_dir %s: %s", dir, strerror(errno));
 		return -1;
 	}
 	if (!S_ISDIR(st.st_mode) || st.st_uid != geteuid() ||
@@ -251,8 +251,8 @@ gw_spool_dir_prepare(const char *dir, char *err, size_t errcap)
 		return -1;
 	}
 	if ((n = gw_spool_sweep(dir)) < 0) {
-		(void)snprintf(err, errcap, "spool_dir %s: %s", dir,
-		    strerror(errno));
+		(void)snprintf(
+		    err, errcap, "spool_dir %s: %s", dir, strerror(errno));
 		return -1;
 	}
 	return n;

@@ -127,8 +127,7 @@ verb_class(const char *line, size_t len, enum smtpfix_replay_class dflt)
 		return dflt;
 	for (a = 0; a < len && smtpfix_is_wsp(line[a]); a++)
 		continue;
-	for (b = a; b < len && !smtpfix_is_wsp(line[b]) && line[b] != '\r';
-	     b++)
+	for (b = a; b < len && !smtpfix_is_wsp(line[b]) && line[b] != '\r'; b++)
 		continue;
 	for (i = 0; i < sizeof(v) / sizeof(v[0]); i++)
 		if (smtpfix_word_eq(line + a, b - a, v[i].w))
@@ -152,7 +151,8 @@ smtpfix_replay_line(struct smtpfix_replay *r, const char *line, size_t len)
 	e->off = (uint32_t)r->used;
 	e->len = (uint16_t)len;
 	r->used += len;
-	e->cls = (uint8_t)verb_class(line, len, (enum smtpfix_replay_class)e->cls);
+	e->cls =
+	    (uint8_t)verb_class(line, len, (enum smtpfix_replay_class)e->cls);
 }
 
 /* RFC 5321 §4.1.1.4, §4.1.1.5, §4.1.4: the transaction ends; what was
@@ -278,8 +278,7 @@ smtpfix_replay_is_448(
 	if (memcmp(line + i, "4.4.8", 5) != 0)
 		return 0;
 	i += 5;
-	return i >= len || line[i] == ' ' || line[i] == '\r' ||
-	       line[i] == '\t';
+	return i >= len || line[i] == ' ' || line[i] == '\r' || line[i] == '\t';
 }
 
 int

@@ -110,15 +110,16 @@ const char *smtpfix_replay_broken(const struct smtpfix_replay *r);
  * command's verb refines it in smtpfix_replay_line), tag and local its
  * own values, given back on replay.  Breaks the record when it is full.
  */
-void smtpfix_replay_push(struct smtpfix_replay *r, enum smtpfix_replay_class cls,
-    uint8_t tag, uint8_t local);
+void smtpfix_replay_push(struct smtpfix_replay *r,
+    enum smtpfix_replay_class cls, uint8_t tag, uint8_t local);
 
 /*
  * The bytes that went upstream for the entry pushed last (a whole command
  * line, CRLF included).  MAIL, RCPT, RSET, HELO and EHLO are told apart
  * by the verb.  Breaks the record when the arena is full.
  */
-void smtpfix_replay_line(struct smtpfix_replay *r, const char *line, size_t len);
+void smtpfix_replay_line(
+    struct smtpfix_replay *r, const char *line, size_t len);
 
 /*
  * The head of the outstanding entries was answered with code (0: a reply

@@ -288,8 +288,8 @@ q_push(
 	if (s->rp == NULL)
 		return;
 	if ((c = rec_class(kind)) == SMTPFIX_RC_COUNT) {
-		smtpfix_replay_break(s->rp,
-		    kind == KIND_AUTH ? "auth" : "starttls_upstream");
+		smtpfix_replay_break(
+		    s->rp, kind == KIND_AUTH ? "auth" : "starttls_upstream");
 		return;
 	}
 	smtpfix_replay_push(s->rp, c, (uint8_t)kind, (uint8_t)local);
@@ -1029,44 +1029,50 @@ c2s_replay(struct smtpfix_stream *s, struct smtpfix_step *out)
 	const struct smtpfix_replay_ent *e;
 	const char *line;
 	size_t len;
-	enum smtpfix_kind kind;
+	unsigned guard;
 
-	if (!smtpfix_replay_pending(s->rp)) {
-		s->fb_active = 0;
-		return 0;
-	}
-	if (q_server_owes(s) || s->qlen >= SMTPFIX_QUEUE_LEN)
-		return 1;
-	if ((e = smtpfix_replay_next(s->rp, &line, &len)) == NULL)
-		return 1;
-	kind = (enum smtpfix_kind)e->tag;
-	out->act = SMTPFIX_ACT_DISCARD; /* consumed 0: moved on */
-	switch (e->cls) {
-	case SMTPFIX_RC_LOCAL:
-		q_push_raw(s, KIND_LOCAL, (enum smtpfix_local)e->local);
-		return 1;
-	case SMTPFIX_RC_GREETING:
+	/* Entries without a line (replies of ours, the greeting) go into
+	 * the queue at once; one a step for the others. */
+	for (guard = 0; guard <= SMTPFIX_REPLAY_ENTS; guard++) {
+		if (!smtpfix_replay_pending(s->rp)) {
+			s->fb_active = 0;
+			return 0;
+		}
+		if (q_server_owes(s) || s->qlen >= SMTPFIX_QUEUE_LEN)
+			return 1;
+		if ((e = smtpfix_replay_next(s->rp, &line, &len)) == NULL)
+			return 1;
+		switch (e->cls) {
+		case SMTPFIX_RC_LOCAL:
+			q_push_raw(s, KIND_LOCAL, (enum smtpfix_local)e->local);
+			continue;
+		case SMTPFIX_RC_GREETING:
+			if (e->quiet)
+				q_push_raw(
+				    s, KIND_REPLAY, (enum smtpfix_local)2);
+			else
+				q_push_raw(s, KIND_GREETING, LOCAL_NONE);
+			continue;
+		case SMTPFIX_RC_DATA_END:
+			q_push_raw(s, KIND_DATA_END, LOCAL_NONE);
+			out->act = SMTPFIX_ACT_REPLAY_DATA;
+			return 1;
+		default:
+			break;
+		}
 		if (e->quiet)
-			q_push_raw(s, KIND_REPLAY, (enum smtpfix_local)2);
+			q_push_raw(s, KIND_REPLAY,
+			    (enum smtpfix_local)(
+			        e->cls == SMTPFIX_RC_DATA ? 3 : 2));
 		else
-			q_push_raw(s, KIND_GREETING, LOCAL_NONE);
-		return 1;
-	case SMTPFIX_RC_DATA_END:
-		q_push_raw(s, KIND_DATA_END, LOCAL_NONE);
-		out->act = SMTPFIX_ACT_REPLAY_DATA;
-		return 1;
-	default:
-		break;
-	}
-	if (e->quiet)
-		q_push_raw(s, KIND_REPLAY,
-		    (enum smtpfix_local)(e->cls == SMTPFIX_RC_DATA ? 3 : 2));
-	else
-		q_push_raw(s, kind, (enum smtpfix_local)e->local);
-	if (len > 0) {
+			q_push_raw(s, (enum smtpfix_kind)e->tag,
+			    (enum smtpfix_local)e->local);
+		if (len == 0) /* unreachable: a command has its line */
+			continue;
 		out->act = SMTPFIX_ACT_EMIT;
 		out->emit = line;
 		out->emit_len = len;
+		return 1;
 	}
 	return 1;
 }
@@ -1664,7 +1670,8 @@ smtpfix_s2c_step(struct smtpfix_stream *s, const char *in, size_t len,
 		/* RFC 5321 §4.3.2: 354 answers DATA and nothing else; a
 		 * server that sends it otherwise reads message data where
 		 * we relay commands. */
-		if (code == 354 && (p == NULL || p->kind != KIND_DATA))
+		if (code == 354 && (p == NULL || p->kind != KIND_DATA) &&
+		    !(p != NULL && p->kind == KIND_REPLAY && p->local == 3))
 			goto bad;
 		s->rbound = p != NULL;
 		s->rkind = p != NULL ? p->kind : KIND_NONE;
@@ -1694,12 +1701,11 @@ smtpfix_s2c_step(struct smtpfix_stream *s, const char *in, size_t len,
 		}
 		/* Our own STARTTLS: its 220 is for us, and a refusal the
 		 * client does not see when it gets TLS anyway. */
-		s->rswallow = (s->rkind == KIND_STARTTLS && s->tls_ours &&
-		                  (code == 220 || s->tls_fallback)) ||
-		              s->rkind == KIND_EHLO_PROBE ||
-		              s->rkind == KIND_REGREET ||
-		              s->rkind == KIND_REPLAY ||
-		              s->rkind == KIND_FB_VERB;
+		s->rswallow =
+		    (s->rkind == KIND_STARTTLS && s->tls_ours &&
+		        (code == 220 || s->tls_fallback)) ||
+		    s->rkind == KIND_EHLO_PROBE || s->rkind == KIND_REGREET ||
+		    s->rkind == KIND_REPLAY || s->rkind == KIND_FB_VERB;
 		/* draft-martin §3: a refusal to be followed over IPv4 is
 		 * never relayed. */
 		if (fb_refusal(s, in, used, code)) {
