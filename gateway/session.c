@@ -661,10 +661,11 @@ fallback_start(struct gw_session *s, const struct smtpfix_step *st)
 	    (uint64_t)ev_now(s->ctx->loop), ttl);
 	addr_str(&s->fb_dst, s->cfg->upstream_port, to, sizeof(to));
 	gw_log(LOG_WARNING,
-	    "session=%08x event=fallback_448 server=%s phase=%s "
-	    "reply=\"%s\" action=retry_ipv4 target=%s held_bytes=%llu "
-	    "remember_s=%u fallbacks=%llu",
-	    s->id, s->up_name, st->detail != NULL ? st->detail : "?",
+	    "session=%08x event=fallback_448 server=%s code=%.3s "
+	    "phase=%s reply=\"%s\" action=retry_ipv4 target=%s "
+	    "held_bytes=%llu remember_s=%u fallbacks=%llu",
+	    s->id, s->up_name, s->rp->why_len >= 3 ? s->rp->why : "?",
+	    st->detail != NULL ? st->detail : "?",
 	    gw_log_escape(why, sizeof(why), s->rp->why, s->rp->why_len), to,
 	    (unsigned long long)gw_spool_size(&s->spool), ttl,
 	    (unsigned long long)s->ctx->fb.started);
