@@ -1410,7 +1410,8 @@ session_update(struct gw_session *s)
 	wt = smtpfix_stream_wait(&s->fix);
 	/* Client done sending and all of it passed on: half-close. */
 	if (c->eof && !u->shut && u->fd >= 0 && !u->connecting && !u->hs &&
-	    u->out.len == 0 &&
+	    u->out.len == 0 && !s->spool_send &&
+	    !smtpfix_stream_fallback_busy(&s->fix) &&
 	    (c->in.len == 0 || wt == SMTPFIX_WAIT_COMMAND ||
 	        wt == SMTPFIX_WAIT_DATA || wt == SMTPFIX_WAIT_OPAQUE)) {
 		/* RFC 8446 §6.1: close_notify first on a TLS leg. */

@@ -1905,6 +1905,13 @@ smtpfix_stream_fell_back(const struct smtpfix_stream *s)
 	return s->fb_done;
 }
 
+int
+smtpfix_stream_fallback_busy(const struct smtpfix_stream *s)
+{
+	return s->fb_swallow ||
+	       (s->fb_active && s->rp != NULL && smtpfix_replay_pending(s->rp));
+}
+
 void
 smtpfix_stream_set_upstream_clear(struct smtpfix_stream *s)
 {

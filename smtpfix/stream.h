@@ -389,6 +389,11 @@ void smtpfix_stream_set_fallback(
  * one). */
 int smtpfix_stream_fell_back(const struct smtpfix_stream *s);
 
+/* 1 while a refusal is being read or the replay still has commands to
+ * send: the upstream leg must not be half-closed yet, even if the client
+ * has finished. */
+int smtpfix_stream_fallback_busy(const struct smtpfix_stream *s);
+
 /* The server's TLS failed lately (the gateway remembers it): under
  * opportunistic, a client's STARTTLS gets TLS on its own leg only, and no
  * STARTTLS goes upstream.  Call before the first step. */

@@ -51,7 +51,7 @@ pass "dual-stack Postfix starts on s6 (421 4.4.8 to $GW_S6_ADDR)"
 PFDIR=${LAB_PF_DIR[s6]}/etc
 
 SPOOL=$LAB_DIR/spool
-# gw_conf FILE FALLBACK(yes|no) REMEMBER_S [EXTRA]
+# gw_conf FILE FALLBACK(yes|no|ADDRESS) REMEMBER_S [EXTRA]
 gw_conf() {
 	{
 		printf '[gateway]\nfqdn = gw.example.net\n'
@@ -60,7 +60,11 @@ gw_conf() {
 		printf 'spool_memory_bytes = 4096\n'
 		[ -z "${4:-}" ] || printf '%s\n' "$4"
 		printf '\n[pair mx6]\nipv4 = %s\nipv6 = %s\n' "$MX6_V4" "$S6_ADDR"
-		[ "$2" = no ] || printf 'fallback_ipv4 = %s\n' "$S6_V4"
+		case $2 in
+		no) ;;
+		yes) printf 'fallback_ipv4 = %s\n' "$S6_V4" ;;
+		*) printf 'fallback_ipv4 = %s\n' "$2" ;;
+		esac
 	} >"$1"
 }
 conf=$LAB_DIR/gw.conf
@@ -108,6 +112,23 @@ check "rcpt: the gateway logs the fallback (server, code, phase)" \
 check "rcpt: ... and its outcome" \
     grep -qE "event=fallback_448_outcome server=$S6_V4:25 phase=rcpt code=250 outcome=accepted" <(log_since "$m")
 
+echo "# 1b: 421 4.4.8 at connection time (smtpd_delay_reject = no)"
+postconf -c "$PFDIR" -e "smtpd_delay_reject = no"
+r=$(lab_pf_reloads "${LAB_PF_DIR[s6]}/maillog")
+ip netns exec "$NS_S6" postfix -c "$PFDIR" reload >/dev/null 2>&1
+check "greeting: Postfix reloaded" wait_for 50 lab_pf_reloaded "${LAB_PF_DIR[s6]}/maillog" "$r"
+sleep 1
+id=greet-$LAB_TAG m=$(log_mark) p=$(lab_pf_mark s6)
+send "$id" && pass "greeting: swaks succeeded" || { fail "greeting: swaks succeeded"; tail -n 20 "$LAB_DIR/swaks-$id.out"; }
+check "greeting: the message reached the Maildir" wait_for 100 arrived "$id"
+sleep 1
+check "greeting: exactly once" test "$(pfcount "$id")" -eq 1
+check "greeting: the client's greeting is the IPv4 leg's 220, no 4.4.8" \
+    bash -c "grep -q '^<-  220 ' '$LAB_DIR/swaks-$id.out' && ! grep -q '4.4.8' '$LAB_DIR/swaks-$id.out'"
+check "greeting: the gateway logs code=421 phase=greeting" \
+    grep -qE "event=fallback_448 server=\[$S6_ADDR\]:25 code=421 phase=greeting" <(log_since "$m")
+postconf -c "$PFDIR" -e "smtpd_delay_reject = yes"
+
 echo "# 2: 451 4.4.8 after the end of data, a message held in a file"
 postconf -c "$PFDIR" -e "smtpd_client_restrictions =" \
     "smtpd_end_of_data_restrictions = check_client_access cidr:$DENY_EOD"
@@ -150,6 +171,21 @@ check "nov4: the client saw the server's 451 4.4.8 with its text" \
 sleep 2
 check "nov4: nothing delivered" test "$(pfcount "$id")" -eq 0
 check "nov4: no fallback logged" bash -c "! grep -q event=fallback_448 <(tail -n +$((m + 1)) '$SMTP64D_LOG')"
+
+echo "# 3b: the IPv4 leg cannot be opened: a 4xx with the server's words"
+lab_smtp64d_stop
+gw_conf "$conf" 203.0.113.99 0 "connect_timeout_s = 5"
+lab_smtp64d_start "$conf" || { fail "smtp64d restart"; lab_summary; exit 1; }
+id=noconn-$LAB_TAG m=$(log_mark)
+send "$id"
+rc=$?
+check "noconn: swaks reports a temporary failure" test "$rc" -ne 0
+check "noconn: the client got 421 4.4.8 naming the IPv6 server's refusal" \
+    grep -q '421 4.4.8 gw.example.net retry over IPv4 failed (.*); the IPv6 server said: 451 4.4.8' "$LAB_DIR/swaks-$id.out"
+check "noconn: the outcome is logged as failed" \
+    grep -q "event=fallback_448_outcome server=203.0.113.99:25 outcome=failed reason=connect" <(log_since "$m")
+sleep 1
+check "noconn: nothing delivered" test "$(pfcount "$id")" -eq 0
 
 echo "# 4: remembered: the next session goes over IPv4 at once"
 lab_smtp64d_stop
