@@ -66,8 +66,9 @@ drop(struct smtpfix_replay *r, unsigned i)
 	if (len > 0) {
 		memmove(r->buf + off, r->buf + off + len, r->used - off - len);
 		r->used -= len;
-		for (k = i + 1; k < r->n; k++)
-			if (r->e[k].len > 0 && r->e[k].off > off)
+		/* Lines need not be in entry order (smtpfix_replay_keep). */
+		for (k = 0; k < r->n; k++)
+			if (k != i && r->e[k].len > 0 && r->e[k].off > off)
 				r->e[k].off -= (uint32_t)len;
 	}
 	memmove(&r->e[i], &r->e[i + 1], (r->n - i - 1) * sizeof(r->e[0]));
@@ -239,6 +240,25 @@ smtpfix_replay_pop(struct smtpfix_replay *r, unsigned code)
 	} else
 		drop(r, i);
 	return c;
+}
+
+void
+smtpfix_replay_keep(struct smtpfix_replay *r, enum smtpfix_replay_class cls,
+    const char *line, size_t len)
+{
+	struct smtpfix_replay_ent e;
+	unsigned at;
+
+	smtpfix_replay_push(r, cls, 0, 0);
+	smtpfix_replay_line(r, line, len);
+	if (r->broken != NULL)
+		return;
+	/* The new entry goes after the kept ones: [kept][outstanding]. */
+	e = r->e[r->n - 1];
+	e.st = SMTPFIX_RS_KEPT;
+	at = find_state(r, SMTPFIX_RS_SENT);
+	memmove(&r->e[at + 1], &r->e[at], (r->n - 1 - at) * sizeof(r->e[0]));
+	r->e[at] = e;
 }
 
 void

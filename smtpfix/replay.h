@@ -130,6 +130,17 @@ void smtpfix_replay_line(
 enum smtpfix_replay_class smtpfix_replay_pop(
     struct smtpfix_replay *r, unsigned code);
 
+/*
+ * Adds a KEPT entry for a command sent upstream by someone else than the
+ * stream, in front of the outstanding ones: route mode's opener
+ * (smtpfix/opener.h) says EHLO and MAIL itself before the stream takes
+ * over, and seeds the record with both (cls SMTPFIX_RC_HELO, then
+ * SMTPFIX_RC_MAIL) so that a later refusal replays them.  Breaks the
+ * record when it is full.
+ */
+void smtpfix_replay_keep(struct smtpfix_replay *r,
+    enum smtpfix_replay_class cls, const char *line, size_t len);
+
 /* Drops every outstanding entry, keeps the kept ones (the client's leg
  * starts over after its own TLS handshake, RFC 3207 §4.2). */
 void smtpfix_replay_flush(struct smtpfix_replay *r);

@@ -230,6 +230,45 @@ test_bounds(void **state)
 	assert_string_equal(smtpfix_replay_broken(r), "too_many_commands");
 }
 
+/* Route mode: the opener's EHLO and MAIL seed the record as kept, in
+ * front of what the stream relays after them. */
+static void
+test_keep_seed(void **state)
+{
+	struct smtpfix_replay *r = &rec;
+	const struct smtpfix_replay_ent *e;
+	const char *line;
+	size_t len;
+
+	(void)state;
+	smtpfix_replay_init(r, arena, sizeof(arena));
+	rec_cmd(r, SMTPFIX_RC_OTHER, "RCPT TO:<b@example.org>\r\n");
+	smtpfix_replay_keep(r, SMTPFIX_RC_HELO, S("EHLO gw.example.net\r\n"));
+	smtpfix_replay_keep(
+	    r, SMTPFIX_RC_MAIL, S("MAIL FROM:<a@example.net>\r\n"));
+	assert_int_equal(r->n, 3);
+	assert_int_equal(r->e[0].cls, SMTPFIX_RC_HELO);
+	assert_int_equal(r->e[1].cls, SMTPFIX_RC_MAIL);
+	assert_int_equal(r->e[2].cls, SMTPFIX_RC_RCPT);
+	/* Dropping an entry whose line is first in the arena moves the
+	 * others' lines, whatever their order. */
+	assert_int_equal(smtpfix_replay_pop(r, 550), SMTPFIX_RC_RCPT);
+	assert_memory_equal(r->buf + r->e[0].off, "EHLO gw", 7);
+	assert_memory_equal(r->buf + r->e[1].off, "MAIL FROM", 9);
+	rec_cmd(r, SMTPFIX_RC_OTHER, "RCPT TO:<c@example.org>\r\n");
+	assert_int_equal(smtpfix_replay_rewind(r, S("451 4.4.8 v4\r\n")), 0);
+	e = smtpfix_replay_next(r, &line, &len); /* greeting */
+	assert_int_equal(e->cls, SMTPFIX_RC_GREETING);
+	e = smtpfix_replay_next(r, &line, &len);
+	assert_int_equal(e->cls, SMTPFIX_RC_HELO);
+	assert_memory_equal(line, "EHLO gw.example.net\r\n", len);
+	e = smtpfix_replay_next(r, &line, &len);
+	assert_memory_equal(line, "MAIL FROM:<a@example.net>\r\n", len);
+	e = smtpfix_replay_next(r, &line, &len);
+	assert_memory_equal(line, "RCPT TO:<c@example.org>\r\n", len);
+	assert_false(e->quiet);
+}
+
 /* ---------------------------------------------------------------- stream */
 
 /* One scripted server leg: its replies by command. */
@@ -809,6 +848,7 @@ main(void)
 	    cmocka_unit_test(test_keep_rules),
 	    cmocka_unit_test(test_rewind_plan),
 	    cmocka_unit_test(test_bounds),
+	    cmocka_unit_test(test_keep_seed),
 	    cmocka_unit_test(test_after_data),
 	    cmocka_unit_test(test_at_rcpt),
 	    cmocka_unit_test(test_at_greeting),
