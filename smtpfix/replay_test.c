@@ -278,6 +278,10 @@ struct srv_script {
 	const char *mail, *rcpt, *data, *end, *other, *verb;
 };
 
+/* The IPv6 server's reply to the end of data from its second message on
+ * (NULL: as to the first). */
+static const char *v6_end2;
+
 struct leg {
 	char in[BUFMAX]; /* what reached this server */
 	size_t in_len, used;
@@ -374,7 +378,10 @@ fs_server(struct fsim *m)
 				return;
 			l->used = (size_t)(end - l->in);
 			l->data = 0;
-			r = sc->end;
+			r = m->leg == 0 && v6_end2 != NULL &&
+			            l->stored + l->refused > 0
+			        ? v6_end2
+			        : sc->end;
 			if (r[0] == '2')
 				l->stored++;
 			else
@@ -484,6 +491,9 @@ fs_s2c(struct fsim *m)
 	}
 	memmove(m->sin, m->sin + st.consumed, m->sin_len - st.consumed);
 	m->sin_len -= st.consumed;
+	/* As gateway/session.c: the message goes once its outcome is in. */
+	if (m->rp != NULL && !smtpfix_replay_holds_message(m->rp))
+		m->held_len = 0;
 	return 1;
 }
 
@@ -840,6 +850,90 @@ test_crash_between_legs(void **state)
 	}
 }
 
+/* A second message in the session: the first went over IPv6; only the
+ * second transaction is replayed (the first ended with its 250). */
+static void
+test_second_message(void **state)
+{
+	static const struct srv_script v6 = {GREET6, EHLO6, "250 2.1.0 ok\r\n",
+	    "250 2.1.5 ok\r\n", "354 go\r\n", "250 2.0.0 queued as V6\r\n",
+	    "250 2.0.0 ok\r\n", "250 ok\r\n"};
+	static const struct cstep two[] = {
+	    {"EHLO client.example.net\r\n", 1},
+	    {"MAIL FROM:<a@example.net>\r\nRCPT TO:<b@example.org>\r\n"
+	     "DATA\r\n",
+	        3},
+	    {"first\r\n.\r\n", 1},
+	    {"MAIL FROM:<z@example.net>\r\nRCPT TO:<y@example.org>\r\n"
+	     "DATA\r\n",
+	        3},
+	    {"second\r\n.\r\n", 1},
+	    {"QUIT\r\n", 1},
+	};
+	struct fsim *m = &fs;
+	size_t chunk;
+
+	(void)state;
+	v6_end2 = R448;
+	for (chunk = 1; chunk <= 40; chunk += 3) {
+		fs_init(m, &v6, &v4_ok, 1, chunk);
+		fs_run(m, two, NS(two));
+		assert_int_equal(m->fallbacks, 1);
+		assert_int_equal(m->legs[0].stored, 1);
+		assert_int_equal(m->legs[1].stored, 1);
+		assert_memory_equal(m->legs[1].in,
+		    "EHLO " FQDN "\r\nMAIL FROM:<z@example.net>\r\n"
+		    "RCPT TO:<y@example.org>\r\nDATA\r\nsecond\r\n.\r\n",
+		    strlen("EHLO " FQDN "\r\nMAIL FROM:<z@example.net>\r\n"
+		           "RCPT TO:<y@example.org>\r\nDATA\r\nsecond\r\n."
+		           "\r\n"));
+		expect_client(m,
+		    GREET6 EHLO6 "250 2.1.0 ok\r\n250 2.1.5 ok\r\n354 go\r\n"
+		                 "250 2.0.0 queued as V6\r\n"
+		                 "250 2.1.0 ok\r\n250 2.1.5 ok\r\n354 go\r\n"
+		                 "250 2.0.0 queued as V4\r\n250 2.0.0 ok\r\n");
+	}
+	v6_end2 = NULL;
+}
+
+/* 451 4.4.8 to DATA, with a reply of the gateway's own among the
+ * pipelined commands (RFC 3974 §6: a scoped literal is refused here):
+ * on the new leg the replies come in the client's order, ours included. */
+static void
+test_at_data_with_local(void **state)
+{
+	static const struct srv_script v6 = {GREET6, EHLO6, "250 2.1.0 ok\r\n",
+	    "250 2.1.5 ok\r\n", R448, "250 2.0.0 V6\r\n", "250 2.0.0 ok\r\n",
+	    "250 ok\r\n"};
+	static const struct cstep pipe[] = {
+	    {"EHLO client.example.net\r\n", 1},
+	    {"MAIL FROM:<a@example.net>\r\nRCPT TO:<b@example.org>\r\n"
+	     "RCPT TO:<x@[IPv6:fe80::1%eth0]>\r\nRCPT TO:<c@example.org>\r\n"
+	     "DATA\r\n",
+	        5},
+	    {"body\r\n.\r\n", 1},
+	    {"QUIT\r\n", 1},
+	};
+	struct fsim *m = &fs;
+	size_t chunk;
+
+	(void)state;
+	for (chunk = 1; chunk <= 60; chunk += 5) {
+		fs_init(m, &v6, &v4_ok, 1, chunk);
+		m->pol.hygiene = 1;
+		fs_run(m, pipe, NS(pipe));
+		assert_int_equal(m->fallbacks, 1);
+		assert_int_equal(m->legs[1].stored, 1);
+		expect_client(m,
+		    GREET6 EHLO6 "250 2.1.0 ok\r\n250 2.1.5 ok\r\n"
+		                 "553 5.1.2 " FQDN
+		                 " scoped address literals are not accepted "
+		                 "(RFC 3974 section 6)\r\n"
+		                 "250 2.1.5 ok\r\n354 go\r\n"
+		                 "250 2.0.0 queued as V4\r\n250 2.0.0 ok\r\n");
+	}
+}
+
 int
 main(void)
 {
@@ -858,6 +952,8 @@ main(void)
 	    cmocka_unit_test(test_replay_refused),
 	    cmocka_unit_test(test_once),
 	    cmocka_unit_test(test_crash_between_legs),
+	    cmocka_unit_test(test_second_message),
+	    cmocka_unit_test(test_at_data_with_local),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
