@@ -11,6 +11,8 @@
 #  - the same with "451 4.4.8" after the end of data
 #    (smtpd_end_of_data_restrictions), for a message large enough to be
 #    held in a spool file; the file leaves no trace;
+#  - a real Postfix as the client (it pipelines MAIL, RCPT, DATA) gets the
+#    same, and logs status=sent without a deferral;
 #  - without fallback_ipv4 the client gets the server's 4xx and nothing
 #    is delivered;
 #  - a server that demanded IPv4 is remembered: the next session goes over
@@ -111,6 +113,31 @@ check "rcpt: the gateway logs the fallback (server, code, phase)" \
     grep -qE "event=fallback_448 server=\[$S6_ADDR\]:25 code=421 phase=rcpt reply=\"421.x204.4.8.x20.*\" action=retry_ipv4 target=$S6_V4:25" <(log_since "$m")
 check "rcpt: ... and its outcome" \
     grep -qE "event=fallback_448_outcome server=$S6_V4:25 phase=rcpt code=250 outcome=accepted" <(log_since "$m")
+
+echo "# 1c: the same with a real Postfix as the client (it pipelines)"
+if lab_postfix_start c4 mta.example.net "relayhost = [$MX6_V4]:25
+default_transport = smtp
+relay_transport = smtp
+virtual_mailbox_domains =
+virtual_mailbox_maps ="; then
+	SENDLOG=${LAB_PF_DIR[c4]}/maillog
+	id=pf-$LAB_TAG m=$(log_mark) p=$(wc -l <"$SENDLOG")
+	ip netns exec "$NS_C4" swaks --server "$C4_ADDR" --port 25 \
+	    --helo mta.example.net --from a@example.net --to user@example.org \
+	    --header "X-Lab-Id: $id" --timeout 15 </dev/null >"$LAB_DIR/swaks-$id.out" 2>&1 ||
+		fail "postfix client: the sending Postfix took the message"
+	check "postfix client: the message reached the Maildir" wait_for 150 arrived "$id"
+	sleep 1
+	check "postfix client: exactly once" test "$(pfcount "$id")" -eq 1
+	check "postfix client: the sender logs status=sent, with no deferral" \
+	    bash -c "tail -n +$((p + 1)) '$SENDLOG' | grep -q 'status=sent' &&
+	        ! tail -n +$((p + 1)) '$SENDLOG' | grep -q 'status=deferred'"
+	check "postfix client: the gateway followed the refusal" \
+	    grep -q "event=fallback_448 server=\[$S6_ADDR\]:25 code=421 phase=rcpt" <(log_since "$m")
+	lab_postfix_stop c4
+else
+	fail "sending Postfix starts on c4"
+fi
 
 echo "# 1b: 421 4.4.8 at connection time (smtpd_delay_reject = no)"
 postconf -c "$PFDIR" -e "smtpd_delay_reject = no"
