@@ -7,16 +7,18 @@
 #  - a real Postfix whose access table answers "421 4.4.8" to the
 #    gateway's IPv6 address (at RCPT: smtpd_client_restrictions under the
 #    default smtpd_delay_reject) gets the message once, over IPv4, and the
-#    client sees one 250;
+#    client sees one 250; a real Postfix as the client (it pipelines MAIL,
+#    RCPT, DATA) logs status=sent without a deferral;
+#  - the same with the 421 at connection time (smtpd_delay_reject = no):
+#    the client's greeting is the IPv4 leg's;
 #  - the same with "451 4.4.8" after the end of data
 #    (smtpd_end_of_data_restrictions), for a message large enough to be
 #    held in a spool file; the file leaves no trace;
-#  - a real Postfix as the client (it pipelines MAIL, RCPT, DATA) gets the
-#    same, and logs status=sent without a deferral;
 #  - without fallback_ipv4 the client gets the server's 4xx and nothing
-#    is delivered;
+#    is delivered; with an IPv4 address that cannot be reached, a 421
+#    4.4.8 that carries the IPv6 server's words;
 #  - a server that demanded IPv4 is remembered: the next session goes over
-#    IPv4 at once;
+#    IPv4 at once; SIGUSR1 counts it all;
 #  - a scripted server that advertises IPV6-IPV4-FALLBACK gets the verb
 #    and answers 456 4.4.8 after DATA: the retry happens, the message
 #    arrives once, and the client never sees 456 nor the keyword;
