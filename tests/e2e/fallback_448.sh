@@ -202,9 +202,15 @@ check "nov4: nothing delivered" test "$(pfcount "$id")" -eq 0
 check "nov4: no fallback logged" bash -c "! grep -q event=fallback_448 <(tail -n +$((m + 1)) '$SMTP64D_LOG')"
 
 echo "# 3b: the IPv4 leg cannot be opened: a 4xx with the server's words"
-lab_smtp64d_stop
+# By reload, with a spool directory new to the daemon: made and swept.
+m=$(log_mark)
+SPOOL=$LAB_DIR/spool2
 gw_conf "$conf" 203.0.113.99 0 "connect_timeout_s = 5"
-lab_smtp64d_start "$conf" || { fail "smtp64d restart"; lab_summary; exit 1; }
+kill -HUP "$SMTP64D_PID"
+check "reload: ok" wait_for 50 bash -c "tail -n +$((m + 1)) '$SMTP64D_LOG' | grep -q 'event=reload result=ok'"
+check "reload: the new spool directory is made 0700 and swept" \
+    bash -c "test \"\$(stat -c %a '$SPOOL')\" = 700 &&
+        grep -q 'event=spool_sweep dir=$SPOOL removed=0' '$SMTP64D_LOG'"
 id=noconn-$LAB_TAG m=$(log_mark)
 send "$id"
 rc=$?
