@@ -773,6 +773,22 @@ pair_key(
 		}
 		return 1;
 	}
+	if (strcmp(name, "fallback_ipv4") == 0) {
+		const char *why;
+
+		if (!parse_source(p, name, value, AF_INET, &pp->opt.fallback4))
+			return 0;
+		if ((why = nat_scope_dest_refused(&pp->opt.fallback4)) !=
+		    NULL) {
+			perr(p, p->line,
+			    "fallback_ipv4: '%s' is not a host "
+			    "address (%s)",
+			    value, why);
+			pp->opt.fallback4.family = 0;
+			return 0;
+		}
+		return 1;
+	}
 	if (strcmp(name, "allow_clients") == 0)
 		return (pp->opt.acl = add_acl(p, name, value)) >= 0;
 	if (strcmp(name, "bare_line_endings") == 0)
@@ -1094,6 +1110,12 @@ gateway_key(struct parse *p, const char *name, const char *v)
 	        60000},
 	    {"dns_cache_max_s", offsetof(struct gw_config, dns_cache_max_s), 0,
 	        86400},
+	    {"fallback_remember_s",
+	        offsetof(struct gw_config, fallback_remember_s), 0, 604800},
+	    {"spool_memory_bytes",
+	        offsetof(struct gw_config, spool_memory_bytes), 0, 1U << 30},
+	    {"spool_max_bytes", offsetof(struct gw_config, spool_max_bytes), 1,
+	        4294967295UL},
 	};
 
 	if ((rc = uint_key(
@@ -1131,6 +1153,15 @@ gateway_key(struct parse *p, const char *name, const char *v)
 			return 0;
 		}
 		memcpy(c->dns_servers, v, strlen(v) + 1);
+	} else if (strcmp(name, "spool_dir") == 0) {
+		if (v[0] != '/' || strlen(v) >= sizeof(c->spool_dir)) {
+			perr(p, p->line,
+			    "spool_dir: '%s': want an absolute path shorter "
+			    "than %zu characters",
+			    v, sizeof(c->spool_dir));
+			return 0;
+		}
+		memcpy(c->spool_dir, v, strlen(v) + 1);
 	} else if (strcmp(name, "transparent") == 0) {
 		return parse_yesno(p, name, v, &c->transparent);
 	} else if (strcmp(name, "source_pairing") == 0) {
@@ -1253,6 +1284,10 @@ static const struct gw_config_key keys[] = {
     {"gateway", "dns_servers"},
     {"gateway", "dns_timeout_ms"},
     {"gateway", "dns_cache_max_s"},
+    {"gateway", "fallback_remember_s"},
+    {"gateway", "spool_dir"},
+    {"gateway", "spool_memory_bytes"},
+    {"gateway", "spool_max_bytes"},
     {"pair", "ipv4"},
     {"pair", "ipv6"},
     {"pair", "helo_name"},
@@ -1266,6 +1301,7 @@ static const struct gw_config_key keys[] = {
     {"pair", "bare_line_endings"},
     {"pair", "identity"},
     {"pair", "identity_required"},
+    {"pair", "fallback_ipv4"},
     {"pairs", "pair"},
     {"nat64", "prefix"},
     {"nat64", "allow_clients"},
@@ -1428,6 +1464,10 @@ gw_config_defaults(struct gw_config *c)
 	c->tls_fallback_remember_s = 3600;
 	c->dns_timeout_ms = 2000;
 	c->dns_cache_max_s = 3600;
+	c->fallback_remember_s = 3600;
+	memcpy(c->spool_dir, "/var/spool/smtp64", sizeof("/var/spool/smtp64"));
+	c->spool_memory_bytes = 1U << 20;
+	c->spool_max_bytes = 64U << 20;
 	c->packet.queue_max_packets = 4096;
 	c->packet.icmp_errors = 1;
 	c->packet.ipv4_mtu_bytes = NAT_XLAT_MTU4_DEFAULT;

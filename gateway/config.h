@@ -57,6 +57,9 @@ struct gw_pair_opt {
 	char *tls_name;         /* owned: tls.server_name */
 	int bare;               /* enum smtpfix_bare; -1: [gateway]'s */
 	struct gw_identity identity;
+	/* draft-martin-smtp-ipv6-to-ipv4-fallback §3: where the IPv6
+	 * server's mail goes over IPv4 when it asks; family 0: nowhere. */
+	struct nat_addr fallback4;
 };
 
 /* [packet]: everything but SMTP between paired addresses, translated
@@ -136,6 +139,14 @@ struct gw_config {
 	/* How long a server whose TLS failed (tls_upstream = opportunistic)
 	 * gets no STARTTLS; 0: never remembered. */
 	unsigned tls_fallback_remember_s;
+	/* IPv6-to-IPv4 fallback on 4.4.8 (draft-martin §3, Appendix A.3):
+	 * how long a server that asked for IPv4 gets IPv4 first (0: not
+	 * remembered), and where a message is held until a server's final
+	 * reply (gateway/spool.h). */
+	unsigned fallback_remember_s;
+	char spool_dir[256];         /* absolute */
+	unsigned spool_memory_bytes; /* in memory before a file */
+	unsigned spool_max_bytes;    /* a message held at most */
 	/* Cross-realm policy and source addresses (issue 6). */
 	int transparent; /* IP_TRANSPARENT listeners */
 	int source_pairing;

@@ -124,6 +124,22 @@ test_defaults(void **state)
 	assert_int_equal(c.data_end_timeout_s, 600);
 	/* A server whose TLS failed is remembered for an hour. */
 	assert_int_equal(c.tls_fallback_remember_s, 3600);
+	/* IPv6-to-IPv4 fallback: off per pair; its spool. */
+	assert_int_equal(c.pair_opt[0].fallback4.family, 0);
+	assert_int_equal(c.fallback_remember_s, 3600);
+	assert_string_equal(c.spool_dir, "/var/spool/smtp64");
+	assert_int_equal(c.spool_memory_bytes, 1U << 20);
+	assert_int_equal(c.spool_max_bytes, 64U << 20);
+	gw_config_free(&c);
+	assert_int_equal(load("[gateway]\nfqdn = a.example\n"
+	                      "spool_dir = /tmp/x\nspool_max_bytes = 1000\n"
+	                      "[pair x]\nipv4 = 192.0.2.1\nipv6 = 2001:db8::1\n"
+	                      "fallback_ipv4 = 203.0.113.25\n",
+	                     &c, err, sizeof(err)),
+	    0);
+	assert_int_equal(c.pair_opt[0].fallback4.family, AF_INET);
+	assert_string_equal(c.spool_dir, "/tmp/x");
+	assert_int_equal(c.spool_max_bytes, 1000);
 	gw_config_free(&c);
 	assert_int_equal(load("[gateway]\nfqdn = a.example\n"
 	                      "tls_fallback_remember_s = 0\n[pair x]\n"
@@ -169,6 +185,19 @@ test_bad(void **state)
 	        ":3: connect_timeout_s"},
 	    {"[gateway]\nfqdn = a.example\ntls_fallback_remember_s = 604801\n",
 	        ":3: tls_fallback_remember_s"},
+	    /* draft-martin §3: the IPv4 address of the same destination. */
+	    {"[gateway]\nfqdn = a.example\n[pair x]\nipv4 = 192.0.2.1\n"
+	     "ipv6 = 2001:db8::1\nfallback_ipv4 = 2001:db8::2\n",
+	        ":6: fallback_ipv4: '2001:db8::2' is not an IPv4"},
+	    {"[gateway]\nfqdn = a.example\n[pair x]\nipv4 = 192.0.2.1\n"
+	     "ipv6 = 2001:db8::1\nfallback_ipv4 = 224.0.0.1\n",
+	        ":6: fallback_ipv4: '224.0.0.1' is not a host"},
+	    {"[gateway]\nfqdn = a.example\nspool_dir = var/spool\n",
+	        ":3: spool_dir: 'var/spool': want an absolute path"},
+	    {"[gateway]\nfqdn = a.example\nspool_max_bytes = 0\n",
+	        ":3: spool_max_bytes"},
+	    {"[gateway]\nfqdn = a.example\nfallback_remember_s = 604801\n",
+	        ":3: fallback_remember_s"},
 	    {"[gateway]\nfqdn = a.example\nconnect_timeout_s = 5s\n",
 	        ":3: connect_timeout_s"},
 	    {"[gateway]\nfqdn = a.example\nbuffer_bytes = 100\n",

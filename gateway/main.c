@@ -25,6 +25,7 @@
 #include "gateway/log.h"
 #include "gateway/nfq.h"
 #include "gateway/session.h"
+#include "gateway/spool.h"
 #include "gateway/tls.h"
 
 #ifndef SMTP64_VERSION
@@ -355,6 +356,37 @@ stats_cb(struct ev_loop *loop, ev_signal *w, int revents)
 	}
 }
 
+/* 1 if a pair has fallback_ipv4 (draft-martin §3): a spool is needed. */
+static int
+uses_fallback(const struct gw_config *cfg)
+{
+	size_t i;
+
+	for (i = 0; i < cfg->pairs.n; i++)
+		if (cfg->pair_opt[i].fallback4.family != 0)
+			return 1;
+	return 0;
+}
+
+/*
+ * The spool of draft-martin fallbacks (gateway/spool.h), when a pair has
+ * fallback_ipv4: made 0700 if absent, and swept of what a crash left.
+ * 0, or -1 with err.
+ */
+static int
+spool_prepare(const struct gw_config *cfg, char *err, size_t errcap)
+{
+	int n;
+
+	if (!uses_fallback(cfg))
+		return 0;
+	if ((n = gw_spool_dir_prepare(cfg->spool_dir, err, errcap)) < 0)
+		return -1;
+	gw_log(n > 0 ? LOG_WARNING : LOG_INFO,
+	    "event=spool_sweep dir=%s removed=%d", cfg->spool_dir, n);
+	return 0;
+}
+
 /*
  * SIGHUP: the new file serves new sessions only if it validates whole;
  * sessions already running finish under the config they started with.
@@ -380,6 +412,16 @@ reload_cb(struct ev_loop *loop, ev_signal *w, int revents)
 	/* With workers the main process says it, once. */
 	if (running.workers <= 1)
 		warn_restart(cfg);
+	/* A spool directory new to this process is made and swept like at
+	 * start; one in use is left alone (its files have no names). */
+	if (uses_fallback(cfg) &&
+	    (!uses_fallback(ctx->cfg) ||
+	        strcmp(cfg->spool_dir, ctx->cfg->spool_dir) != 0) &&
+	    spool_prepare(cfg, err, sizeof(err)) != 0)
+		gw_log(LOG_ERR,
+		    "event=reload spool_error=\"%s\" "
+		    "note=messages_not_held_until_fixed%s",
+		    err, worker_tag);
 	packet_reload(loop, ctx->cfg, cfg);
 	gw_ctx_set_config(ctx, cfg);
 	if (!debug_flag)
@@ -714,6 +756,11 @@ main(int argc, char *argv[])
 			fprintf(stderr, "smtp64d: %s\n", err);
 			return 1;
 		}
+	}
+	/* gateway/spool.h: a crash's leftovers go before any session. */
+	if (spool_prepare(cfg, err, sizeof(err)) != 0) {
+		fprintf(stderr, "smtp64d: %s\n", err);
+		return 1;
 	}
 	if (!foreground && daemon(0, 0) != 0) {
 		perror("smtp64d: daemon");

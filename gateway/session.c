@@ -41,6 +41,7 @@
 #include "gateway/dns.h"
 #include "gateway/log.h"
 #include "gateway/session.h"
+#include "gateway/spool.h"
 #include "gateway/tls.h"
 #include "nat/addr.h"
 #include "nat/dest.h"
@@ -51,6 +52,7 @@
 #include "smtpfix/opener.h"
 #include "smtpfix/path.h"
 #include "smtpfix/refuse.h"
+#include "smtpfix/replay.h"
 #include "smtpfix/stream.h"
 
 #define PUMP_ROUNDS 64    /* steps per wake-up before yielding */
@@ -98,7 +100,16 @@ struct gw_session {
 	unsigned up_port;
 	/* Where to connect again after a failed upstream handshake. */
 	struct nat_addr up_dst, up_src;
-	uint32_t inl[3];    /* this message: bare CR, LF, NUL inlined */
+	uint32_t inl[3]; /* this message: bare CR, LF, NUL inlined */
+	/* IPv6-to-IPv4 fallback (draft-martin §3): the transaction's
+	 * record (NULL: no IPv4 target), the message held until a final
+	 * reply, and where the IPv4 leg goes. */
+	struct smtpfix_replay *rp; /* owned, its arena after it */
+	struct gw_spool spool;
+	struct gw_spool_opts spool_opts;
+	uint64_t spool_off; /* replaying: bytes of the spool sent */
+	unsigned spool_send : 1, spool_err : 1;
+	struct nat_addr fb_dst, fb_src;
 	const char *reason; /* how it ended */
 	struct nat_addr client;
 	/* Who connected, for servers that trust the gateway. */
@@ -181,13 +192,25 @@ gw_ctx_init(struct gw_ctx *ctx, struct ev_loop *loop, struct gw_config *cfg)
 	gw_tally_init(&ctx->clients);
 	gw_tally_init(&ctx->ups);
 	smtpfix_tlsmemo_init(&ctx->tls_failed);
+	smtpfix_tlsmemo_init(&ctx->v4_wanted);
 }
 
 void
 gw_ctx_log_stats(const struct gw_ctx *ctx)
 {
-	gw_log(LOG_INFO, "event=stats sessions=%u tls_fallbacks=%llu",
-	    ctx->nsessions, (unsigned long long)ctx->tls_fallbacks);
+	const struct gw_fallback_stats *f = &ctx->fb;
+
+	gw_log(LOG_INFO,
+	    "event=stats sessions=%u tls_fallbacks=%llu fallback_448=%llu "
+	    "fallback_448_accepted=%llu fallback_448_refused=%llu "
+	    "fallback_448_failed=%llu fallback_448_remembered=%llu "
+	    "fallback_spool_files=%llu fallback_spool_errors=%llu",
+	    ctx->nsessions, (unsigned long long)ctx->tls_fallbacks,
+	    (unsigned long long)f->started, (unsigned long long)f->accepted,
+	    (unsigned long long)f->refused, (unsigned long long)f->failed,
+	    (unsigned long long)f->remembered,
+	    (unsigned long long)f->spool_files,
+	    (unsigned long long)f->spool_errors);
 }
 
 void
@@ -525,6 +548,21 @@ log_step(struct gw_session *s, const struct smtpfix_step *st)
 		    "session=%08x event=reject verb=RCPT reason=other_server "
 		    "reply=452",
 		    s->id);
+	case SMTPFIX_EV_FALLBACK:
+		return; /* fallback_start logs it, with the server's words */
+	case SMTPFIX_EV_FALLBACK_FAILED:
+		s->ctx->fb.failed++;
+		gw_log(LOG_WARNING,
+		    "session=%08x event=fallback_448_outcome server=%s "
+		    "outcome=failed reason=replay_refused command=%s "
+		    "reply=421",
+		    s->id, s->up_name, st->detail != NULL ? st->detail : "?");
+		return;
+	case SMTPFIX_EV_FALLBACK_VERB:
+		gw_log(LOG_DEBUG,
+		    "session=%08x event=fallback_verb server=%s "
+		    "note=ipv6_ipv4_fallback_offered",
+		    s->id, s->up_name);
 		return;
 	case SMTPFIX_EV_REPLY_CODE:
 		gw_log(LOG_INFO,
@@ -622,6 +660,244 @@ upstream_fallback(struct gw_session *s, const char *why)
 	upstream_connect(s, &s->up_dst, &s->up_src);
 }
 
+/*
+ * ---- IPv6-to-IPv4 fallback on 4.4.8 -------------------------------------
+ * draft-martin-smtp-ipv6-to-ipv4-fallback §3: a server that refuses mail
+ * over IPv6 with 421/451 4.4.8 (or 456 4.4.8 after IPV6-IPV4-FALLBACK)
+ * asks for an immediate retry over IPv4.  smtpfix/replay.h records the
+ * transaction and smtpfix/stream.h decides; here the I/O: a new leg to
+ * the IPv4 address, and the message held (gateway/spool.h) from DATA's
+ * 354 until the reply to its end, to send it again.  The client is
+ * answered only by the server that decides: it never gets 250 for a
+ * message no server accepted, and a message is never sent to the IPv4
+ * server unless the IPv6 one refused it (its leg is reset first).
+ */
+#define REPLAY_ARENA 16384 /* command lines kept: MAIL, RCPTs, ... */
+
+/*
+ * Arms the fallback of a session whose upstream leg is IPv6: v4 is the
+ * same destination's IPv4 address (a pair's fallback_ipv4; in route mode
+ * an IPv4 host of the same or the next MX preference, §3.2 and Appendix
+ * A.3.1).  Call before the first step.  Returns 0, or -1 without memory
+ * (the session then relays a 4.4.8 as it is).
+ */
+static int
+fallback_arm(struct gw_session *s, const struct nat_addr *v4)
+{
+	const struct gw_config *cfg = s->cfg;
+	struct smtpfix_replay *rp;
+	uint32_t pair;
+
+	if ((rp = malloc(sizeof(*rp) + REPLAY_ARENA)) == NULL)
+		return -1;
+	smtpfix_replay_init(rp, (char *)(rp + 1), REPLAY_ARENA);
+	s->rp = rp;
+	s->fb_dst = *v4;
+	(void)nat_dest_source(
+	    &cfg->dest, &s->client, AF_INET, &s->fb_src, &pair);
+	s->spool_opts.dir = cfg->spool_dir;
+	s->spool_opts.mem_max = cfg->spool_memory_bytes;
+	s->spool_opts.total_max = cfg->spool_max_bytes;
+	gw_spool_init(&s->spool, &s->spool_opts);
+	smtpfix_stream_set_fallback(&s->fix, rp);
+	return 0;
+}
+
+static void
+fallback_free(struct gw_session *s)
+{
+	if (s->rp == NULL)
+		return;
+	gw_spool_clear(&s->spool);
+	free(s->rp);
+	s->rp = NULL;
+}
+
+/* Message bytes that went to the server, held for a replay.  A message
+ * that cannot be held (over spool_max_bytes, a full disk) is relayed
+ * all the same; only its fallback is lost (the 4.4.8 then reaches the
+ * client, whose queue retries). */
+static void
+fallback_hold(struct gw_session *s, const char *p, size_t n)
+{
+	int disk = gw_spool_on_disk(&s->spool);
+
+	if (s->spool_err || smtpfix_replay_broken(s->rp) != NULL)
+		return;
+	if (gw_spool_append(&s->spool, p, n) != 0) {
+		s->spool_err = 1;
+		s->ctx->fb.spool_errors++;
+		gw_log(LOG_WARNING,
+		    "session=%08x event=fallback_hold_failed held_bytes=%llu "
+		    "error=\"%s\" note=no_fallback_for_this_session",
+		    s->id, (unsigned long long)gw_spool_size(&s->spool),
+		    strerror(errno));
+		smtpfix_replay_break(s->rp, "spool");
+		gw_spool_clear(&s->spool);
+		return;
+	}
+	if (!disk && gw_spool_on_disk(&s->spool)) {
+		s->ctx->fb.spool_files++;
+		gw_log(LOG_DEBUG,
+		    "session=%08x event=fallback_hold to=file dir=%s", s->id,
+		    s->spool_opts.dir);
+	}
+}
+
+/* After each server reply: the held message goes once its outcome is
+ * known, and the outcome of a fallback is logged and counted. */
+static void
+fallback_after_reply(struct gw_session *s)
+{
+	unsigned code;
+
+	if (gw_spool_size(&s->spool) > 0 && !s->spool_send &&
+	    !smtpfix_replay_holds_message(s->rp))
+		gw_spool_clear(&s->spool);
+	if (!smtpfix_replay_outcome(s->rp, &code))
+		return;
+	if (code / 100 == 2 || code / 100 == 3)
+		s->ctx->fb.accepted++;
+	else
+		s->ctx->fb.refused++;
+	gw_log(LOG_INFO,
+	    "session=%08x event=fallback_448_outcome server=%s phase=%s "
+	    "code=%u outcome=%s",
+	    s->id, s->up_name,
+	    smtpfix_replay_class_name(
+	        (enum smtpfix_replay_class)s->rp->first_cls),
+	    code, code / 100 == 2 || code / 100 == 3 ? "accepted" : "refused");
+}
+
+/* ACT_FALLBACK: the IPv6 leg goes (reset: the server never sees a clean
+ * end of anything more), the server is remembered, the IPv4 leg opens. */
+static void
+fallback_start(struct gw_session *s, const struct smtpfix_step *st)
+{
+	struct gw_side *u = UP(s);
+	unsigned ttl = s->cfg->fallback_remember_s;
+	char why[SMTPFIX_REPLAY_WHY_MAX * 4 + 1], to[64];
+
+	s->ctx->fb.started++;
+	smtpfix_tlsmemo_note(&s->ctx->v4_wanted, s->up_name, strlen(s->up_name),
+	    (uint64_t)ev_now(s->ctx->loop), ttl);
+	addr_str(&s->fb_dst, s->cfg->upstream_port, to, sizeof(to));
+	gw_log(LOG_WARNING,
+	    "session=%08x event=fallback_448 server=%s code=%.3s "
+	    "phase=%s reply=\"%s\" action=retry_ipv4 target=%s "
+	    "held_bytes=%llu remember_s=%u fallbacks=%llu",
+	    s->id, s->up_name, s->rp->why_len >= 3 ? s->rp->why : "?",
+	    st->detail != NULL ? st->detail : "?",
+	    gw_log_escape(why, sizeof(why), s->rp->why, s->rp->why_len), to,
+	    (unsigned long long)gw_spool_size(&s->spool), ttl,
+	    (unsigned long long)s->ctx->fb.started);
+	upstream_close(s, 1);
+	u->in.len = u->in.off = 0;
+	u->out.len = u->out.off = 0;
+	u->eof = 0;
+	u->shut = 0;
+	(void)snprintf(s->up_name, sizeof(s->up_name), "%s", to);
+	s->up_dst = s->fb_dst;
+	s->up_src = s->fb_src;
+	upstream_connect(s, &s->fb_dst, &s->fb_src);
+}
+
+/* The IPv4 leg could not be opened: the client gets a 4xx that carries
+ * the IPv6 server's words, so its queue retries.  Returns 1 if it
+ * answered. */
+static int
+fallback_connect_failed(struct gw_session *s, const char *err)
+{
+	char text[400];
+	int n;
+
+	if (s->rp == NULL || !smtpfix_stream_fell_back(&s->fix))
+		return 0;
+	s->ctx->fb.failed++;
+	n = (int)s->rp->why_len;
+	if (n > 200)
+		n = 200;
+	(void)snprintf(text, sizeof(text),
+	    "retry over IPv4 failed (%s); the IPv6 server said: %.*s", err, n,
+	    s->rp->why);
+	say(s, "421 4.4.8", text);
+	gw_log(LOG_WARNING,
+	    "session=%08x event=fallback_448_outcome server=%s "
+	    "outcome=failed reason=connect error=\"%s\" reply=421",
+	    s->id, s->up_name, err);
+	return 1;
+}
+
+/* ACT_REPLAY_DATA: the held message goes to the new server, as room
+ * allows; no other c2s step runs until all of it is queued.  Returns 1 if
+ * anything moved. */
+static int
+fallback_send_held(struct gw_session *s)
+{
+	struct gw_buf *out = &UP(s)->out;
+	uint64_t total = gw_spool_size(&s->spool);
+	size_t room;
+	ssize_t n;
+
+	if (s->spool_off >= total) {
+		s->spool_send = 0;
+		gw_spool_clear(&s->spool);
+		return 1;
+	}
+	if (out->data == NULL && gw_buf_alloc(out, s->cfg->buffer_bytes) != 0)
+		return 0;
+	if ((room = gw_buf_room(out)) == 0)
+		return 0;
+	n = gw_spool_read(
+	    &s->spool, s->spool_off, out->data + out->off + out->len, room);
+	if (n <= 0) {
+		gw_log(LOG_ERR,
+		    "session=%08x event=fallback_448_outcome server=%s "
+		    "outcome=failed reason=spool_read error=\"%s\"",
+		    s->id, s->up_name, n < 0 ? strerror(errno) : "short");
+		s->ctx->fb.failed++;
+		say(s, "421 4.3.0", "cannot read the held message, try later");
+		begin_close(s, "fallback_spool", 1);
+		return 0;
+	}
+	out->len += (size_t)n;
+	s->spool_off += (uint64_t)n;
+	s->last = ev_now(s->ctx->loop);
+	return 1;
+}
+/*
+ * A new session whose upstream leg would be IPv6, with v4 for the same
+ * destination: a server that asked for IPv4 lately (Appendix A.3: such
+ * refusals persist) gets IPv4 at once, else the fallback is armed.
+ */
+static void
+fallback_session(struct gw_session *s, const struct nat_addr *v4)
+{
+	struct gw_ctx *ctx = s->ctx;
+	char to[64];
+	uint32_t pair;
+
+	if (smtpfix_tlsmemo_known(&ctx->v4_wanted, s->up_name,
+	        strlen(s->up_name), (uint64_t)ev_now(ctx->loop))) {
+		ctx->fb.remembered++;
+		addr_str(v4, s->cfg->upstream_port, to, sizeof(to));
+		gw_log(LOG_INFO,
+		    "session=%08x event=fallback_448_remembered server=%s "
+		    "action=ipv4_first target=%s",
+		    s->id, s->up_name, to);
+		s->up_dst = *v4;
+		(void)nat_dest_source(
+		    &s->cfg->dest, &s->client, AF_INET, &s->up_src, &pair);
+		(void)snprintf(s->up_name, sizeof(s->up_name), "%s", to);
+		return;
+	}
+	if (fallback_arm(s, v4) != 0)
+		gw_log(LOG_WARNING,
+		    "session=%08x event=fallback_unavailable reason=no_memory",
+		    s->id);
+}
+/* ---- end of IPv6-to-IPv4 fallback ------------------------------------ */
+
 /* Puts TLS on the upstream leg after the server's 220 to our STARTTLS. */
 static void
 upstream_tls_start(struct gw_session *s)
@@ -653,10 +929,17 @@ step(struct gw_session *s, enum gw_dir from)
 	struct smtpfix_step st;
 	size_t cap = s->cfg->buffer_bytes, len;
 	size_t room = out->data != NULL ? gw_buf_room(out) : cap;
+	int hold;
 
+	/* A replayed message goes whole before anything else upstream. */
+	if (from == GW_CLIENT && s->spool_send)
+		return fallback_send_held(s);
 	if (room < SMTPFIX_EMIT_MAX)
 		return 0;
 	len = in->len < room ? in->len : room;
+	hold = from == GW_CLIENT && s->rp != NULL &&
+	       !smtpfix_stream_fell_back(&s->fix) &&
+	       smtpfix_stream_wait(&s->fix) == SMTPFIX_WAIT_DATA;
 	if (from == GW_CLIENT)
 		smtpfix_c2s_step(
 		    &s->fix, in->data ? gw_buf_head(in) : "", len, &st);
@@ -722,7 +1005,23 @@ step(struct gw_session *s, enum gw_dir from)
 	case SMTPFIX_ACT_ROUTE_CHECK:
 		route_check_start(s);
 		break;
+	case SMTPFIX_ACT_FALLBACK:
+		/* draft-martin §3: nothing more of the IPv6 leg counts. */
+		st.consumed = 0;
+		fallback_start(s, &st);
+		break;
+	case SMTPFIX_ACT_REPLAY_DATA:
+		s->spool_send = 1;
+		s->spool_off = 0;
+		break;
 	}
+	if (hold &&
+	    (st.act == SMTPFIX_ACT_FORWARD || st.act == SMTPFIX_ACT_EMIT))
+		fallback_hold(s,
+		    st.act == SMTPFIX_ACT_FORWARD ? gw_buf_head(in) : st.emit,
+		    st.act == SMTPFIX_ACT_FORWARD ? st.consumed : st.emit_len);
+	if (from == GW_SERVER && s->rp != NULL)
+		fallback_after_reply(s);
 	if (st.consumed > 0)
 		gw_buf_drop(in, st.consumed);
 	if (st.act == SMTPFIX_ACT_CLOSE)
@@ -730,8 +1029,10 @@ step(struct gw_session *s, enum gw_dir from)
 		    st.event == SMTPFIX_EV_BAD_REPLY  ? "server_protocol_error"
 		    : st.event == SMTPFIX_EV_SYNC     ? "sync_violation"
 		    : st.event == SMTPFIX_EV_IDENTITY ? "identity_refused"
-		                                      : "refused",
-		    st.event == SMTPFIX_EV_SYNC);
+		    : st.event == SMTPFIX_EV_FALLBACK_FAILED ? "fallback_failed"
+		                                             : "refused",
+		    st.event == SMTPFIX_EV_SYNC ||
+		        st.event == SMTPFIX_EV_FALLBACK_FAILED);
 	s->last = ev_now(s->ctx->loop);
 	return 1;
 }
@@ -1014,6 +1315,10 @@ connect_failed(struct gw_session *s, int err)
 
 	if (route_connect_failed(s, err))
 		return;
+	if (fallback_connect_failed(s, strerror(err))) {
+		begin_close(s, "fallback_connect_failed", 0);
+		return;
+	}
 	/* Seed 002 / RFC 3463: 4.4.1 no answer from host, 4.4.2 bad
 	 * connection (here: refused or reset while connecting). */
 	if (err == ECONNREFUSED || err == ECONNRESET) {
@@ -1296,7 +1601,8 @@ session_update(struct gw_session *s)
 		begin_close(s, "client_closed", 0);
 	/* Client done sending and all of it passed on: half-close. */
 	if (relaying(s) && c->eof && !u->shut && u->fd >= 0 && !u->connecting &&
-	    !u->hs && u->out.len == 0 &&
+	    !u->hs && u->out.len == 0 && !s->spool_send &&
+	    !smtpfix_stream_fallback_busy(&s->fix) &&
 	    (c->in.len == 0 || wt == SMTPFIX_WAIT_COMMAND ||
 	        wt == SMTPFIX_WAIT_DATA || wt == SMTPFIX_WAIT_OPAQUE)) {
 		/* RFC 8446 §6.1: close_notify first on a TLS leg. */
@@ -1376,6 +1682,7 @@ session_end(struct gw_session *s)
 			gw_dns_cancel(s->rt->q);
 		free(s->rt);
 	}
+	fallback_free(s);
 	TAILQ_REMOVE(&s->ctx->sessions, s, entry);
 	s->ctx->nsessions--;
 	gw_config_release(s->cfg);
@@ -2222,7 +2529,10 @@ gw_session_start(struct gw_ctx *ctx, int cfd,
 	    smtpfix_identity_mode_name(s->id_mode));
 	s->up_dst = d.dst;
 	s->up_src = src;
-	upstream_connect(s, &d.dst, &src);
+	if (d.kind == NAT_DEST_PAIR && d.dst.family == AF_INET6 &&
+	    cfg->pair_opt[d.index].fallback4.family == AF_INET)
+		fallback_session(s, &cfg->pair_opt[d.index].fallback4);
+	upstream_connect(s, &s->up_dst, &s->up_src);
 	session_update(s);
 }
 

@@ -46,6 +46,20 @@ struct gw_ctx {
 	 * that config's dns_* keys (later changes need a restart). */
 	struct gw_dns *dns;
 	uint64_t routed; /* route-mode transactions handed to a server */
+	/* draft-martin-smtp-ipv6-to-ipv4-fallback, Appendix A.3: servers
+	 * that asked for IPv4 lately get it first (per process, bounded,
+	 * advisory: the same table type as tls_failed); and the counts of
+	 * fallbacks, by how they ended. */
+	struct smtpfix_tlsmemo v4_wanted;
+	struct gw_fallback_stats {
+		uint64_t started;      /* a 4.4.8 refusal followed */
+		uint64_t accepted;     /* the IPv4 server took the command */
+		uint64_t refused;      /* ...answered it otherwise */
+		uint64_t failed;       /* no IPv4 leg, or the replay failed */
+		uint64_t remembered;   /* sessions sent over IPv4 first */
+		uint64_t spool_files;  /* messages that outgrew memory */
+		uint64_t spool_errors; /* messages that could not be held */
+	} fb;
 };
 
 /* One log line with the session counters (SIGUSR1). */

@@ -225,3 +225,35 @@ gw_spool_sweep(const char *dir)
 	closedir(d);
 	return n;
 }
+
+int
+gw_spool_dir_prepare(const char *dir, char *err, size_t errcap)
+{
+	struct stat st;
+	int n;
+
+	if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
+		(void)snprintf(
+		    err, errcap, "spool_dir %s: %s", dir, strerror(errno));
+		return -1;
+	}
+	if (lstat(dir, &st) != 0) {
+		(void)snprintf(
+		    err, errcap, "spool_dir %s: %s", dir, strerror(errno));
+		return -1;
+	}
+	if (!S_ISDIR(st.st_mode) || st.st_uid != geteuid() ||
+	    (st.st_mode & 022) != 0) {
+		(void)snprintf(err, errcap,
+		    "spool_dir %s: not a directory of this user's that only "
+		    "it can write to",
+		    dir);
+		return -1;
+	}
+	if ((n = gw_spool_sweep(dir)) < 0) {
+		(void)snprintf(
+		    err, errcap, "spool_dir %s: %s", dir, strerror(errno));
+		return -1;
+	}
+	return n;
+}

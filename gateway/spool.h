@@ -68,4 +68,12 @@ void gw_spool_clear(struct gw_spool *s);
  */
 int gw_spool_sweep(const char *dir);
 
+/*
+ * Start-up: makes dir (mode 0700) if absent, and checks that it is a
+ * directory of this user's (never through a link) that no one else can
+ * write to; then sweeps it.  Returns how many leftovers were removed, or
+ * -1 with a message in err of capacity errcap.
+ */
+int gw_spool_dir_prepare(const char *dir, char *err, size_t errcap);
+
 #endif

@@ -6,11 +6,13 @@
  */
 #include <sys/stat.h>
 #include <sys/types.h>
+#include <sys/wait.h>
 
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -246,6 +248,77 @@ test_sweep(void **state)
 	assert_int_equal(gw_spool_sweep("/nonexistent-smtp64"), -1);
 }
 
+/*
+ * A crash between the two legs of a fallback: the process holding a
+ * message (past memory, in a file) dies before the outcome.  Nothing is
+ * left to deliver again: the file had no name from its first byte on, so
+ * the directory is as empty as before, and the client, which never got a
+ * final reply, keeps the message in its queue.
+ */
+static void
+test_crash_leaves_nothing(void **state)
+{
+	struct gw_spool_opts o = {dir, 1024, 1 << 20};
+	int status;
+	pid_t pid;
+
+	(void)state;
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		static char msg[64 * 1024];
+		struct gw_spool s;
+
+		fill(msg, sizeof(msg), 7);
+		gw_spool_init(&s, &o);
+		if (gw_spool_append(&s, msg, sizeof(msg)) != 0 ||
+		    !gw_spool_on_disk(&s))
+			_exit(2);
+		raise(SIGKILL); /* no clean-up of any kind */
+		_exit(3);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFSIGNALED(status));
+	assert_int_equal(WTERMSIG(status), SIGKILL);
+	assert_int_equal(entries(), 0);
+	assert_int_equal(gw_spool_sweep(dir), 0);
+}
+
+/* Start-up: the directory is made 0700, must be ours and writable by us
+ * alone, is never a link, and is swept. */
+static void
+test_dir_prepare(void **state)
+{
+	char sub[128], link[128], path[256], err[256];
+	int fd;
+
+	(void)state;
+	snprintf(sub, sizeof(sub), "%s/spool", dir);
+	assert_int_equal(gw_spool_dir_prepare(sub, err, sizeof(err)), 0);
+	{
+		struct stat st;
+
+		assert_int_equal(lstat(sub, &st), 0);
+		assert_true(S_ISDIR(st.st_mode));
+		assert_int_equal(st.st_mode & 0777, 0700);
+	}
+	snprintf(path, sizeof(path), "%s/smtp64-77-1.spool", sub);
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0600);
+	assert_true(fd >= 0);
+	close(fd);
+	assert_int_equal(gw_spool_dir_prepare(sub, err, sizeof(err)), 1);
+	/* A link to a directory is refused, never followed. */
+	snprintf(link, sizeof(link), "%s/link", dir);
+	assert_int_equal(symlink(sub, link), 0);
+	assert_int_equal(gw_spool_dir_prepare(link, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "not a directory"));
+	/* Others could plant files in a group- or world-writable one. */
+	assert_int_equal(chmod(sub, 0770), 0);
+	assert_int_equal(gw_spool_dir_prepare(sub, err, sizeof(err)), -1);
+	assert_int_equal(chmod(sub, 0700), 0);
+	unlink(link);
+}
+
 int
 main(void)
 {
@@ -256,6 +329,9 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_bounds, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_planted_link, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_sweep, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_crash_leaves_nothing, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_dir_prepare, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

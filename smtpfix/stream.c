@@ -13,6 +13,7 @@
 #include "smtpfix/identity.h"
 #include "smtpfix/line.h"
 #include "smtpfix/path.h"
+#include "smtpfix/replay.h"
 #include "smtpfix/stream.h"
 #include "smtpfix/tlspolicy.h"
 
@@ -37,6 +38,11 @@ enum smtpfix_kind {
 	KIND_XC_EHLO,    /* the gateway's EHLO before XCLIENT: its reply
 	                    gives the offer, and is not relayed */
 	KIND_XCLIENT,    /* the gateway's XCLIENT: its 220 is not relayed */
+	KIND_REPLAY,     /* a kept command sent again on the IPv4 leg
+	                    (smtpfix/replay.h): not relayed; local holds the
+	                    first digit of the reply it needs */
+	KIND_FB_VERB,    /* our IPV6-IPV4-FALLBACK (draft-martin §3.1): not
+	                    relayed */
 };
 
 /* Where XCLIENT stands on the current upstream transport
@@ -265,7 +271,7 @@ q_pop(struct smtpfix_stream *s)
 /* Callers check for room first (a command is parsed only when the queue
  * has room, and each parsed line pushes at most one entry). */
 static void
-q_push(
+q_push_raw(
     struct smtpfix_stream *s, enum smtpfix_kind kind, enum smtpfix_local local)
 {
 	struct smtpfix_pending *p;
@@ -276,6 +282,63 @@ q_push(
 	p->kind = (uint8_t)kind;
 	p->local = (uint8_t)local;
 	s->qlen++;
+}
+
+/* The record of smtpfix/replay.h mirrors the queue: the class of each
+ * kind, or RC_COUNT for what the record cannot replay. */
+static enum smtpfix_replay_class
+rec_class(enum smtpfix_kind kind)
+{
+	switch (kind) {
+	case KIND_GREETING:
+		return SMTPFIX_RC_GREETING;
+	case KIND_EHLO:
+	case KIND_HELO:
+		return SMTPFIX_RC_HELO;
+	case KIND_DATA:
+		return SMTPFIX_RC_DATA;
+	case KIND_DATA_END:
+		return SMTPFIX_RC_DATA_END;
+	case KIND_OTHER:
+	case KIND_QUIT:
+		return SMTPFIX_RC_OTHER;
+	case KIND_LOCAL:
+		return SMTPFIX_RC_LOCAL;
+	case KIND_EHLO_PROBE:
+	case KIND_FB_VERB:
+		return SMTPFIX_RC_OWN;
+	default: /* STARTTLS, AUTH, REGREET: not replayable */
+		return SMTPFIX_RC_COUNT;
+	}
+}
+
+static void
+q_push(
+    struct smtpfix_stream *s, enum smtpfix_kind kind, enum smtpfix_local local)
+{
+	enum smtpfix_replay_class c;
+
+	if (s->qlen >= SMTPFIX_QUEUE_LEN)
+		return;
+	q_push_raw(s, kind, local);
+	if (s->rp == NULL)
+		return;
+	if ((c = rec_class(kind)) == SMTPFIX_RC_COUNT) {
+		smtpfix_replay_break(
+		    s->rp, kind == KIND_AUTH ? "auth" : "starttls_upstream");
+		return;
+	}
+	smtpfix_replay_push(s->rp, c, (uint8_t)kind, (uint8_t)local);
+	if (kind != KIND_LOCAL)
+		s->rec_pushed = 1;
+}
+
+/* The reply to the queue head was consumed (code 0: one of ours). */
+static void
+rec_pop(struct smtpfix_stream *s, unsigned code)
+{
+	if (s->rp != NULL)
+		(void)smtpfix_replay_pop(s->rp, code);
 }
 
 static void
@@ -742,6 +805,8 @@ c2s_pregreet(struct smtpfix_stream *s, struct smtpfix_step *out)
 	out->detail = "client_spoke_first";
 	s->cmode = SMTPFIX_C_DEAD;
 	s->qhead = s->qlen = 0;
+	if (s->rp != NULL)
+		smtpfix_replay_break(s->rp, "pregreet");
 	q_local(s, LOCAL_PREGREET);
 }
 
@@ -1252,11 +1317,103 @@ bare:
 	q_local(s, LOCAL_SMUGGLE);
 }
 
+/* 1 while a reply of the server's is awaited. */
+static int
+q_server_owes(const struct smtpfix_stream *s)
+{
+	unsigned i;
+
+	for (i = 0; i < s->qlen; i++)
+		if (s->q[(s->qhead + i) % SMTPFIX_QUEUE_LEN].kind != KIND_LOCAL)
+			return 1;
+	return 0;
+}
+
+/*
+ * draft-martin §3: the replay on the IPv4 leg, one entry of the record a
+ * step, each command once the reply to the one before is in (the new
+ * server's PIPELINING is not known).  Returns 1 while the replay holds
+ * the c2s direction (*out set, maybe to NONE), 0 once it is done.
+ */
+static int
+c2s_replay(struct smtpfix_stream *s, struct smtpfix_step *out)
+{
+	const struct smtpfix_replay_ent *e;
+	const char *line;
+	size_t len;
+	unsigned guard;
+
+	/* Entries without a line (replies of ours, the greeting) go into
+	 * the queue at once; one a step for the others. */
+	for (guard = 0; guard <= SMTPFIX_REPLAY_ENTS; guard++) {
+		if (!smtpfix_replay_pending(s->rp)) {
+			s->fb_active = 0;
+			return 0;
+		}
+		if (q_server_owes(s) || s->qlen >= SMTPFIX_QUEUE_LEN)
+			return 1;
+		if ((e = smtpfix_replay_next(s->rp, &line, &len)) == NULL)
+			return 1;
+		switch (e->cls) {
+		case SMTPFIX_RC_LOCAL:
+			q_push_raw(s, KIND_LOCAL, (enum smtpfix_local)e->local);
+			continue;
+		case SMTPFIX_RC_GREETING:
+			if (e->quiet)
+				q_push_raw(
+				    s, KIND_REPLAY, (enum smtpfix_local)2);
+			else
+				q_push_raw(s, KIND_GREETING, LOCAL_NONE);
+			continue;
+		case SMTPFIX_RC_DATA_END:
+			q_push_raw(s, KIND_DATA_END, LOCAL_NONE);
+			out->act = SMTPFIX_ACT_REPLAY_DATA;
+			return 1;
+		default:
+			break;
+		}
+		if (e->quiet)
+			q_push_raw(s, KIND_REPLAY,
+			    (enum smtpfix_local)(
+			        e->cls == SMTPFIX_RC_DATA ? 3 : 2));
+		else
+			q_push_raw(s, (enum smtpfix_kind)e->tag,
+			    (enum smtpfix_local)e->local);
+		if (len == 0) /* unreachable: a command has its line */
+			continue;
+		out->act = SMTPFIX_ACT_EMIT;
+		out->emit = line;
+		out->emit_len = len;
+		return 1;
+	}
+	return 1;
+}
+
+/* draft-martin §3.1: the verb, once the server offered the keyword. */
+static int
+c2s_fb_verb(struct smtpfix_stream *s, struct smtpfix_step *out)
+{
+	static const char verb[] = "IPV6-IPV4-FALLBACK\r\n";
+
+	if (!s->fb_verb_due || !s->fb_armed || s->cmode != SMTPFIX_C_CMD ||
+	    s->sync != SYNC_NONE || s->qlen >= SMTPFIX_QUEUE_LEN)
+		return 0;
+	s->fb_verb_due = 0;
+	memcpy(out->buf, verb, sizeof(verb) - 1);
+	out->act = SMTPFIX_ACT_EMIT;
+	out->emit = out->buf;
+	out->emit_len = sizeof(verb) - 1;
+	out->event = SMTPFIX_EV_FALLBACK_VERB;
+	q_push(s, KIND_FB_VERB, LOCAL_NONE);
+	return 1;
+}
+
 void
 smtpfix_c2s_step(struct smtpfix_stream *s, const char *in, size_t len,
     struct smtpfix_step *out)
 {
 	size_t n;
+	int was_cmd;
 
 	step_reset(out);
 	/* RFC 2920 §3.1: bytes while held for a reply were sent early. */
@@ -1264,6 +1421,13 @@ smtpfix_c2s_step(struct smtpfix_stream *s, const char *in, size_t len,
 		s->early = 1;
 	if (s->tls_phase != TLSP_NONE)
 		return; /* the client's bytes wait for the handshake */
+	/* The client waits while a refusal is read and its replay runs. */
+	if (s->fb_swallow || (s->fb_active && c2s_replay(s, out)))
+		return;
+	if (s->rp != NULL && c2s_fb_verb(s, out))
+		return;
+	was_cmd = s->cmode == SMTPFIX_C_CMD;
+	s->rec_pushed = 0;
 	switch (s->cmode) {
 	case SMTPFIX_C_CMD:
 		c2s_cmd(s, in, len, out);
@@ -1302,6 +1466,14 @@ smtpfix_c2s_step(struct smtpfix_stream *s, const char *in, size_t len,
 	 * before its reply, whichever direction the caller steps next. */
 	if (s->sync != SYNC_NONE && out->consumed < len)
 		s->early = 1;
+	/* smtpfix/replay.h: the record keeps what went upstream. */
+	if (s->rp != NULL && was_cmd && s->rec_pushed) {
+		if (out->act == SMTPFIX_ACT_FORWARD)
+			smtpfix_replay_line(s->rp, in, out->consumed);
+		else if (out->act == SMTPFIX_ACT_EMIT)
+			smtpfix_replay_line(s->rp, out->emit, out->emit_len);
+	}
+	s->rec_pushed = 0;
 }
 
 /*
@@ -1346,7 +1518,14 @@ reply_parse(const char *line, size_t used, unsigned *code, int *final)
 static int
 ehlo_dropped(struct smtpfix_stream *s, const char *line, size_t used)
 {
-	switch (smtpfix_ehlo_keyword(line + 4, used >= 6 ? used - 6 : 0)) {
+	size_t n = used >= 6 ? used - 6 : 0, k;
+
+	/* draft-martin §3.1: the server can refuse one message with 456. */
+	for (k = 0; k < n && !smtpfix_is_wsp(line[4 + k]); k++)
+		continue;
+	if (smtpfix_word_eq(line + 4, k, "IPV6-IPV4-FALLBACK"))
+		s->fb_offered = 1;
+	switch (smtpfix_ehlo_keyword(line + 4, n)) {
 	case SMTPFIX_KW_STARTTLS:
 		s->srv_tls = 1;
 		return s->rdrop_tls;
@@ -1456,6 +1635,7 @@ reply_end(struct smtpfix_stream *s, unsigned code, struct smtpfix_step *out)
 {
 	struct smtpfix_pending *p;
 	enum smtpfix_kind kind;
+	unsigned need;
 
 	s->rfirst = 1;
 	s->rcode = 0;
@@ -1465,13 +1645,33 @@ reply_end(struct smtpfix_stream *s, unsigned code, struct smtpfix_step *out)
 	s->rbound = 0;
 	p = q_head(s);
 	kind = p != NULL ? (enum smtpfix_kind)p->kind : KIND_NONE;
+	need = p != NULL ? p->local : 0;
 	q_pop(s);
+	if (s->rp != NULL && kind != KIND_NONE) {
+		enum smtpfix_replay_class c = smtpfix_replay_pop(s->rp, code);
+
+		/* A kept command the new server refuses: the client was told
+		 * it was accepted, so nothing may go on without it. */
+		if (kind == KIND_REPLAY && code / 100 != need) {
+			s->fb_fail = 1;
+			s->fb_fail_cls = (uint8_t)c;
+		}
+	}
 	switch (kind) {
 	case KIND_GREETING:
 		s->hold = 0;
 		break;
 	case KIND_EHLO:
 		s->srv_known = code / 100 == 2;
+		/* draft-martin §3.1: the sender-SMTP answers the keyword with
+		 * the verb; the gateway does, when it can follow a 456. */
+		if (code / 100 == 2 && s->fb_offered && s->fb_armed &&
+		    s->rp != NULL)
+			s->fb_verb_due = 1;
+		s->fb_offered = 0;
+		break;
+	case KIND_FB_VERB:
+		s->fb_negotiated = code / 100 == 2;
 		break;
 	case KIND_HELO:
 		s->srv_known = 0; /* a HELO session: the offer is unknown */
@@ -1658,6 +1858,61 @@ s2c_recode(
 	out->event = SMTPFIX_EV_REPLY_CODE;
 }
 
+/*
+ * draft-martin §3: 1 if the first line in[0..used) of a reply (code) to
+ * the queue head asks for a retry over IPv4 and the session can follow
+ * it; the record is then rewound for the replay.
+ */
+static int
+fb_refusal(struct smtpfix_stream *s, const char *in, size_t used, unsigned code)
+{
+	if (s->rp == NULL || !s->fb_armed || !s->rbound || s->tls_server ||
+	    s->tls_phase != TLSP_NONE || s->cmode == SMTPFIX_C_OPAQUE)
+		return 0;
+	switch (s->rkind) {
+	case KIND_GREETING:
+	case KIND_EHLO:
+	case KIND_HELO:
+	case KIND_DATA:
+	case KIND_DATA_END:
+	case KIND_OTHER:
+		break;
+	default:
+		return 0;
+	}
+	if (!smtpfix_replay_is_448(in, used, code, s->fb_negotiated))
+		return 0;
+	return smtpfix_replay_rewind(s->rp, in, used) == 0;
+}
+
+/* The refusal is in whole: the old leg goes, with every reply it owed;
+ * the replay starts on the new one (c2s_replay). */
+static void
+fb_begin(struct smtpfix_stream *s, struct smtpfix_step *out)
+{
+	s->fb_swallow = 0;
+	s->fb_armed = 0;
+	s->fb_active = 1;
+	s->fb_done = 1;
+	s->fb_offered = 0;
+	s->fb_verb_due = 0;
+	s->fb_negotiated = 0;
+	s->srv_tls = 0;
+	s->srv_known = 0;
+	s->rcode = 0;
+	s->rfirst = 1;
+	s->rbound = 0;
+	s->rkind = KIND_NONE;
+	s->rfilter = 0;
+	s->rswallow = 0;
+	s->ehlo_tail = 0;
+	s->qhead = s->qlen = 0;
+	out->act = SMTPFIX_ACT_FALLBACK;
+	out->event = SMTPFIX_EV_FALLBACK;
+	out->detail = smtpfix_replay_class_name(
+	    (enum smtpfix_replay_class)s->rp->first_cls);
+}
+
 void
 smtpfix_s2c_step(struct smtpfix_stream *s, const char *in, size_t len,
     struct smtpfix_step *out)
@@ -1722,6 +1977,7 @@ smtpfix_s2c_step(struct smtpfix_stream *s, const char *in, size_t len,
 		}
 		if (s->rfirst || fatal) {
 			q_pop(s);
+			rec_pop(s, 0);
 			if (fatal) {
 				s2c_close(s, out, code_enh, text);
 				if (local == LOCAL_IDENTITY) {
@@ -1765,7 +2021,8 @@ smtpfix_s2c_step(struct smtpfix_stream *s, const char *in, size_t len,
 		/* RFC 5321 §4.3.2: 354 answers DATA and nothing else; a
 		 * server that sends it otherwise reads message data where
 		 * we relay commands. */
-		if (code == 354 && (p == NULL || p->kind != KIND_DATA))
+		if (code == 354 && (p == NULL || p->kind != KIND_DATA) &&
+		    !(p != NULL && p->kind == KIND_REPLAY && p->local == 3))
 			goto bad;
 		s->rbound = p != NULL;
 		s->rkind = p != NULL ? p->kind : KIND_NONE;
@@ -1779,6 +2036,7 @@ smtpfix_s2c_step(struct smtpfix_stream *s, const char *in, size_t len,
 			/* A new EHLO reply: the server's offer starts
 			 * over. */
 			s->srv_tls = 0;
+			s->fb_offered = 0;
 			e.drop_server = 0;
 			if (s->tls != NULL)
 				smtpfix_tlspolicy_ehlo(s->tls, &ts, &e);
@@ -1798,9 +2056,16 @@ smtpfix_s2c_step(struct smtpfix_stream *s, const char *in, size_t len,
 		    (s->rkind == KIND_STARTTLS && s->tls_ours &&
 		        (code == 220 || s->tls_fallback)) ||
 		    s->rkind == KIND_EHLO_PROBE || s->rkind == KIND_REGREET ||
-		    s->rkind == KIND_XC_EHLO || s->rkind == KIND_XCLIENT;
+		    s->rkind == KIND_XC_EHLO || s->rkind == KIND_XCLIENT ||
+		    s->rkind == KIND_REPLAY || s->rkind == KIND_FB_VERB;
 		if (s->rkind == KIND_XC_EHLO)
 			s->xc_mask = 0;
+		/* draft-martin §3: a refusal to be followed over IPv4 is
+		 * never relayed. */
+		if (fb_refusal(s, in, used, code)) {
+			s->fb_swallow = 1;
+			s->rswallow = 1;
+		}
 	} else if (code != s->rcode) {
 		/* RFC 5321 §4.2.1: every line of a reply has its code. */
 		goto bad;
@@ -1834,7 +2099,20 @@ smtpfix_s2c_step(struct smtpfix_stream *s, const char *in, size_t len,
 			return;
 		}
 		s->rswallow = 0;
+		if (s->fb_swallow) {
+			fb_begin(s, out);
+			return;
+		}
 		reply_end(s, code, out);
+		if (s->fb_fail) {
+			out->event = SMTPFIX_EV_FALLBACK_FAILED;
+			out->detail = smtpfix_replay_class_name(
+			    (enum smtpfix_replay_class)s->fb_fail_cls);
+			s2c_close(s, out, "421 4.4.8",
+			    "retry over IPv4 failed: the IPv4 server refused "
+			    "a command it needed, try again later");
+			out->consumed = used;
+		}
 		return;
 	}
 	if (s->rfilter) {
@@ -1888,6 +2166,8 @@ tls_reconnect(struct smtpfix_stream *s)
 	s->ehlo_tail = 0;
 	s->qhead = s->qlen = 0;
 	xc_restart(s, 1);
+	if (s->rp != NULL)
+		smtpfix_replay_break(s->rp, "tls_reconnect");
 	q_push(s, KIND_REGREET, LOCAL_NONE);
 }
 
@@ -1940,6 +2220,8 @@ smtpfix_stream_tls_done(struct smtpfix_stream *s, enum smtpfix_tls_result r)
 		s->dl_cr = 0;
 		s->dstate = DS_LINE;
 		s->qhead = s->qlen = 0;
+		if (s->rp != NULL)
+			smtpfix_replay_flush(s->rp);
 		s->rcode = 0;
 		s->rfirst = 1;
 		s->rbound = 0;
@@ -1957,6 +2239,42 @@ smtpfix_stream_tls_done(struct smtpfix_stream *s, enum smtpfix_tls_result r)
 		s->cmode = SMTPFIX_C_DEAD;
 		return 0;
 	}
+}
+
+void
+smtpfix_stream_set_fallback(struct smtpfix_stream *s, struct smtpfix_replay *rp)
+{
+	unsigned i;
+
+	s->rp = rp;
+	s->fb_armed = rp != NULL;
+	if (rp == NULL)
+		return;
+	/* The record starts as the queue is (the greeting awaited). */
+	for (i = 0; i < s->qlen; i++) {
+		const struct smtpfix_pending *p =
+		    &s->q[(s->qhead + i) % SMTPFIX_QUEUE_LEN];
+		enum smtpfix_replay_class c =
+		    rec_class((enum smtpfix_kind)p->kind);
+
+		if (c == SMTPFIX_RC_COUNT)
+			smtpfix_replay_break(rp, "late");
+		else
+			smtpfix_replay_push(rp, c, p->kind, p->local);
+	}
+}
+
+int
+smtpfix_stream_fell_back(const struct smtpfix_stream *s)
+{
+	return s->fb_done;
+}
+
+int
+smtpfix_stream_fallback_busy(const struct smtpfix_stream *s)
+{
+	return s->fb_swallow ||
+	       (s->fb_active && s->rp != NULL && smtpfix_replay_pending(s->rp));
 }
 
 void

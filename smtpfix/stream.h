@@ -111,6 +111,7 @@
 #include "smtpfix/helo.h"
 
 struct smtpfix_tlspolicy; /* smtpfix/tlspolicy.h */
+struct smtpfix_replay;    /* smtpfix/replay.h */
 
 /* RFC 5321 §4.5.3.1.4: 512 octets for a command line, CRLF included;
  * extensions (RFC 4954 §4 AUTH) need more, so the cap is a policy with
@@ -197,6 +198,15 @@ enum smtpfix_act {
 	                             every reply in); nothing consumed: close
 	                             the upstream leg and give the client's
 	                             input back to smtpfix/front.h */
+	SMTPFIX_ACT_FALLBACK,     /* s2c: in[0..consumed) ended a 4.4.8
+	                             refusal (not relayed): reset the upstream
+	                             connection, discard what it sent, and
+	                             connect to the IPv4 target; the next c2s
+	                             steps replay the transaction on it */
+	SMTPFIX_ACT_REPLAY_DATA,  /* c2s: consumed nothing; write the held
+	                             message (its bytes as relayed, the end
+	                             of data included) to the server before
+	                             any further c2s step */
 };
 
 /* What a step saw, for the gateway's log line (never message content). */
@@ -238,6 +248,13 @@ enum smtpfix_event {
 	                            with ACT_CLOSE, the identity was required */
 	SMTPFIX_EV_OTHER_SERVER, /* routed: a RCPT of another domain than
 	                            the transaction's got 452 4.5.3 */
+	SMTPFIX_EV_FALLBACK,     /* ACT_FALLBACK: detail names the phase
+	                            (smtpfix_replay_class_name) */
+	SMTPFIX_EV_FALLBACK_FAILED, /* the new server refused a replayed
+	                               command: 421 4.4.8 and close; detail
+	                               names it */
+	SMTPFIX_EV_FALLBACK_VERB,   /* IPV6-IPV4-FALLBACK sent upstream
+	                               (draft-martin §3.1) */
 };
 
 struct smtpfix_step {
@@ -344,6 +361,18 @@ struct smtpfix_stream {
 	uint8_t rcheck; /* enum smtpfix_rcheck (stream.c) */
 	const char *rdom;
 	size_t rdom_len;
+	/* IPv6-to-IPv4 fallback (draft-martin §3; smtpfix/replay.h). */
+	struct smtpfix_replay *rp; /* NULL: no fallback target */
+	uint8_t fb_armed;          /* a 4.4.8 may still be followed */
+	uint8_t fb_active;         /* replaying on the new leg */
+	uint8_t fb_done;           /* the one fallback took place */
+	uint8_t fb_swallow;        /* this reply is the refusal */
+	uint8_t fb_offered;        /* this EHLO reply lists the keyword */
+	uint8_t fb_verb_due;       /* IPV6-IPV4-FALLBACK goes up next */
+	uint8_t fb_negotiated;     /* ...and the server said 250 */
+	uint8_t fb_fail;           /* a quiet replayed command failed */
+	uint8_t fb_fail_cls;       /* its enum smtpfix_replay_class */
+	uint8_t rec_pushed;        /* this c2s step queued a command */
 };
 
 /* Prepares s for a new session; pol must outlive s.  The greeting is the
@@ -420,6 +449,42 @@ enum smtpfix_tls_result {
  */
 int smtpfix_stream_tls_done(
     struct smtpfix_stream *s, enum smtpfix_tls_result r);
+
+/*
+ * IPv6-to-IPv4 fallback (draft-martin-smtp-ipv6-to-ipv4-fallback §3): the
+ * upstream leg is IPv6 and the gateway has an IPv4 address for the same
+ * destination.  rp (initialised by the caller with smtpfix_replay_init,
+ * outliving s) records the transaction from now on; call before the first
+ * step.  Then:
+ *  - when the server's EHLO reply lists IPV6-IPV4-FALLBACK, the gateway
+ *    sends the verb (its reply is not relayed) and a 456 4.4.8 counts as
+ *    a refusal too; the keyword never reaches the client (smtpfix/ehlo.h);
+ *  - a reply 421 or 451 (or negotiated 456) with enhanced code 4.4.8 to
+ *    the greeting, HELO/EHLO, MAIL, RCPT, DATA, the end of data or another
+ *    command of a transaction is not relayed: an s2c step returns
+ *    ACT_FALLBACK, and the following c2s steps replay, one command at a
+ *    time, what the new server needs (its greeting, swallowed if the client
+ *    had one; the kept HELO/EHLO, MAIL, RCPTs and DATA, swallowed; then
+ *    every command still unanswered, relayed as usual; the message via
+ *    ACT_REPLAY_DATA).  Client input waits meanwhile.  A swallowed reply
+ *    that is not positive ends the session with 421 4.4.8
+ *    (EV_FALLBACK_FAILED): the client never learns of a recipient the new
+ *    server refused after the old one took it;
+ *  - only one fallback a session: on the new leg a 4.4.8 is relayed.
+ * Nothing is followed while the upstream leg is in TLS or the record is
+ * broken (smtpfix_replay_broken): the refusal is relayed as it is.
+ */
+void smtpfix_stream_set_fallback(
+    struct smtpfix_stream *s, struct smtpfix_replay *rp);
+
+/* 1 once a fallback took place in this session (the leg is the IPv4
+ * one). */
+int smtpfix_stream_fell_back(const struct smtpfix_stream *s);
+
+/* 1 while a refusal is being read or the replay still has commands to
+ * send: the upstream leg must not be half-closed yet, even if the client
+ * has finished. */
+int smtpfix_stream_fallback_busy(const struct smtpfix_stream *s);
 
 /* The server's TLS failed lately (the gateway remembers it): under
  * opportunistic, a client's STARTTLS gets TLS on its own leg only, and no

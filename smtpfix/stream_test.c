@@ -60,15 +60,13 @@ struct sim {
 	size_t srv_clear; /* srv bytes before TLS */
 	size_t cli_clear;
 	int aborted, closed, opaque;
+	int front;             /* ACT_FRONT seen (route mode) */
+	int route_same;        /* verdict given to ACT_ROUTE_CHECK */
+	int checks;            /* ACT_ROUTE_CHECK seen */
 	int tls_up, tls_cli;   /* ACT_TLS_UPSTREAM, ACT_TLS_CLIENT seen */
 	const char *detail;    /* of the last EV_STARTTLS */
 	const char *id_detail; /* of the last EV_IDENTITY */
 	struct smtpfix_identity id;
-	int front;           /* ACT_FRONT seen (route mode) */
-	int route_same;      /* verdict given to ACT_ROUTE_CHECK */
-	int checks;          /* ACT_ROUTE_CHECK seen */
-	int tls_up, tls_cli; /* ACT_TLS_UPSTREAM, ACT_TLS_CLIENT seen */
-	const char *detail;  /* of the last EV_STARTTLS */
 	unsigned events[32];
 	char helo_in[600], helo_out[600];
 	size_t helo_in_len, helo_out_len;
@@ -3343,181 +3341,182 @@ test_identity_proxy(void **state)
 	feed(m, 1, S(GREET));
 	feed(m, 0, S(XC_EHLO));
 	EXPECT_SRV(m, "EHLO " FQDN "\r\n");
-	*Route mode : the front answered EHLO and MAIL,
-	    the opener gave MAIL to *the server;
-	the relay takes the RCPTs.One transaction, one server *(RFC 5321 §3.3)
-	    : a recipient of another domain gets 452 4.5.3 and
-	      never * reaches the server;
-	the next MAIL goes back to the front,
-	    once every *reply of this transaction is in.* /
-	        static void test_routed(void **state)
-	{
-		static const struct seg segs[] = {
-		    C("RCPT TO:<a@example.org>\r\n"
-		      "RCPT TO:<b@example.com>\r\n"
-		      "RCPT TO:<c@EXAMPLE.ORG.>\r\n"
-		      "DATA\r\n"),
-		    SV("250 2.1.5 a\r\n250 2.1.5 c\r\n354 go\r\n"),
-		    C("Subject: x\r\n\r\nbody\r\n.\r\nMAIL "
-		      "FROM:<d@example.net>\r\n"),
-		    SV("250 2.0.0 queued\r\n"),
-		};
-		static const char srv[] = "RCPT TO:<a@example.org>\r\n"
-		                          "RCPT TO:<c@EXAMPLE.ORG.>\r\n"
-		                          "DATA\r\n"
-		                          "Subject: x\r\n\r\nbody\r\n.\r\n";
-		static const char cli[] =
-		    "250 2.1.5 a\r\n"
-		    "452 4.5.3 " FQDN
-		    " that domain goes to another server: send it "
-		    "again in a new transaction\r\n"
-		    "250 2.1.5 c\r\n354 go\r\n250 2.0.0 queued\r\n";
-		size_t chunk;
+}
 
-		(void)state;
-		for (chunk = 0; chunk < 8; chunk += 7) {
-			sim_init(&sim, SMTPFIX_HELO_ALWAYS);
-			smtpfix_stream_init_routed(
-			    &sim.s, &sim.pol, S("example.org"));
-			play(&sim, segs, NSEG(segs), chunk, (size_t)-1, 0);
-			expect_bytes("server", sim.srv, sim.srv_len, S(srv));
-			expect_bytes("client", sim.cli, sim.cli_len, S(cli));
-			assert_int_equal(
-			    sim.events[SMTPFIX_EV_OTHER_SERVER], 1);
-			assert_int_equal(sim.checks, 1);
-			assert_true(sim.front > 0);
-			/* The MAIL line stays for the front. */
-			assert_int_equal(sim.cin_len, 27);
-			assert_memory_equal(
-			    sim.cin, "MAIL FROM:<d@example.net>\r\n", 27);
-			assert_int_equal(
-			    smtpfix_stream_wait(&sim.s), SMTPFIX_WAIT_COMMAND);
-		}
-	}
+/*
+ * Route mode: the front answered EHLO and MAIL, the opener gave MAIL to
+ * the server; the relay takes the RCPTs.  One transaction, one server
+ * (RFC 5321 §3.3): a recipient of another domain gets 452 4.5.3 and never
+ * reaches the server; the next MAIL goes back to the front, once every
+ * reply of this transaction is in.
+ */
+static void
+test_routed(void **state)
+{
+	static const struct seg segs[] = {
+	    C("RCPT TO:<a@example.org>\r\n"
+	      "RCPT TO:<b@example.com>\r\n"
+	      "RCPT TO:<c@EXAMPLE.ORG.>\r\n"
+	      "DATA\r\n"),
+	    SV("250 2.1.5 a\r\n250 2.1.5 c\r\n354 go\r\n"),
+	    C("Subject: x\r\n\r\nbody\r\n.\r\nMAIL FROM:<d@example.net>\r\n"),
+	    SV("250 2.0.0 queued\r\n"),
+	};
+	static const char srv[] = "RCPT TO:<a@example.org>\r\n"
+	                          "RCPT TO:<c@EXAMPLE.ORG.>\r\n"
+	                          "DATA\r\n"
+	                          "Subject: x\r\n\r\nbody\r\n.\r\n";
+	static const char cli[] =
+	    "250 2.1.5 a\r\n"
+	    "452 4.5.3 " FQDN " that domain goes to another server: send it "
+	    "again in a new transaction\r\n"
+	    "250 2.1.5 c\r\n354 go\r\n250 2.0.0 queued\r\n";
+	size_t chunk;
 
-	/* A RCPT of another domain whose servers include this leg's joins the
-	 * transaction (the gateway's DNS says so). */
-	static void test_routed_same_server(void **state)
-	{
-		static const struct seg segs[] = {
-		    C("RCPT TO:<a@example.org>\r\nRCPT TO:<b@example.net>\r\n"),
-		    SV("250 2.1.5 a\r\n250 2.1.5 b\r\n"),
-		};
-		static const char srv[] = "RCPT TO:<a@example.org>\r\n"
-		                          "RCPT TO:<b@example.net>\r\n";
-
-		(void)state;
+	(void)state;
+	for (chunk = 0; chunk < 8; chunk += 7) {
 		sim_init(&sim, SMTPFIX_HELO_ALWAYS);
 		smtpfix_stream_init_routed(&sim.s, &sim.pol, S("example.org"));
-		sim.route_same = 1;
-		play(&sim, segs, NSEG(segs), 0, (size_t)-1, 0);
+		play(&sim, segs, NSEG(segs), chunk, (size_t)-1, 0);
 		expect_bytes("server", sim.srv, sim.srv_len, S(srv));
-		assert_int_equal(sim.checks, 1);
-		assert_int_equal(sim.events[SMTPFIX_EV_OTHER_SERVER], 0);
-	}
-
-	/* RSET ends the relay too, but only after the replies it follows; AUTH
-	 * was never offered. */
-	static void test_routed_rset(void **state)
-	{
-		static const struct seg segs[] = {
-		    C("RCPT TO:<a@example.org>\r\nAUTH PLAIN "
-		      "AGFAYg==\r\nRSET\r\n"),
-		};
-		static const char cli[] =
-		    "250 2.1.5 a\r\n"
-		    "502 5.5.1 " FQDN " command not implemented\r\n";
-
-		(void)state;
-		sim_init(&sim, SMTPFIX_HELO_ALWAYS);
-		smtpfix_stream_init_routed(&sim.s, &sim.pol, S("example.org"));
-		play(&sim, segs, NSEG(segs), 0, (size_t)-1, 0);
-		/* The RCPT's reply is still owed: RSET waits. */
-		assert_int_equal(sim.front, 0);
-		expect_bytes("server", sim.srv, sim.srv_len,
-		    S("RCPT TO:<a@example.org>\r\n"));
-		feed(&sim, 1, S("250 2.1.5 a\r\n"));
 		expect_bytes("client", sim.cli, sim.cli_len, S(cli));
+		assert_int_equal(sim.events[SMTPFIX_EV_OTHER_SERVER], 1);
+		assert_int_equal(sim.checks, 1);
 		assert_true(sim.front > 0);
-		assert_int_equal(sim.cin_len, 6);
+		/* The MAIL line stays for the front. */
+		assert_int_equal(sim.cin_len, 27);
+		assert_memory_equal(
+		    sim.cin, "MAIL FROM:<d@example.net>\r\n", 27);
+		assert_int_equal(
+		    smtpfix_stream_wait(&sim.s), SMTPFIX_WAIT_COMMAND);
 	}
+}
 
-	int main(void)
-	{
-		const struct CMUnitTest tests[] = {
-		    cmocka_unit_test(test_greeting_hold),
-		    cmocka_unit_test(test_greeting_554),
-		    cmocka_unit_test(test_helo_modes),
-		    cmocka_unit_test(test_helo_verb_case),
-		    cmocka_unit_test(test_pipeline_group),
-		    cmocka_unit_test(test_pipeline_local_order),
-		    cmocka_unit_test(test_data_then_mail),
-		    cmocka_unit_test(test_queue_full),
-		    cmocka_unit_test(test_data_refused),
-		    cmocka_unit_test(test_data_end_splits),
-		    cmocka_unit_test(test_data_transparency),
-		    cmocka_unit_test(test_data_large),
-		    cmocka_unit_test(test_smuggling),
-		    cmocka_unit_test(test_smuggle_dead),
-		    cmocka_unit_test(test_inline_exact),
-		    cmocka_unit_test(test_inline_smuggling),
-		    cmocka_unit_test(test_reject_endings),
-		    cmocka_unit_test(test_sync_data),
-		    cmocka_unit_test(test_sync_waits),
-		    cmocka_unit_test(test_sync_client_early),
-		    cmocka_unit_test(test_sync_starttls),
-		    cmocka_unit_test(test_sync_auth),
-		    cmocka_unit_test(test_bad_command_chars),
-		    cmocka_unit_test(test_too_long),
-		    cmocka_unit_test(test_bdat_refused),
-		    cmocka_unit_test(test_bdat_syntax),
-		    cmocka_unit_test(test_ehlo_filter),
-		    cmocka_unit_test(test_pregreet),
-		    cmocka_unit_test(test_tls_starttls_first),
-		    cmocka_unit_test(test_tls_upstream_fallback),
-		    cmocka_unit_test(test_tls_remembered),
-		    cmocka_unit_test(test_verbs_refused),
-		    cmocka_unit_test(test_reply_456),
-		    cmocka_unit_test(test_path_hygiene),
-		    cmocka_unit_test(test_ehlo_many_dropped),
-		    cmocka_unit_test(test_helo_reply_unfiltered),
-		    cmocka_unit_test(test_ehlo_reply_long_lines),
-		    cmocka_unit_test(test_starttls_opaque),
-		    cmocka_unit_test(test_starttls_multiline),
-		    cmocka_unit_test(test_starttls_refused),
-		    cmocka_unit_test(test_tls_ehlo_offer),
-		    cmocka_unit_test(test_tls_terminate),
-		    cmocka_unit_test(test_tls_multiline_220),
-		    cmocka_unit_test(test_tls_client_only),
-		    cmocka_unit_test(test_tls_server_refuses),
-		    cmocka_unit_test(test_tls_require_no_offer),
-		    cmocka_unit_test(test_tls_upstream_fail),
-		    cmocka_unit_test(test_tls_client_fail),
-		    cmocka_unit_test(test_tls_strip_and_syntax),
-		    cmocka_unit_test(test_tls_pipelined_ehlo),
-		    cmocka_unit_test(test_tls_passthrough_policy),
-		    cmocka_unit_test(test_auth_secret),
-		    cmocka_unit_test(test_auth_cancel),
-		    cmocka_unit_test(test_bad_reply),
-		    cmocka_unit_test(test_354_not_data),
-		    cmocka_unit_test(test_unsolicited),
-		    cmocka_unit_test(test_upstream_gone),
-		    cmocka_unit_test(test_wait),
-		    cmocka_unit_test(test_reply_fmt),
-		    cmocka_unit_test(test_verbs),
-		    cmocka_unit_test(test_data_wide),
-		    cmocka_unit_test(test_xclient_flow),
-		    cmocka_unit_test(test_xclient_attrs),
-		    cmocka_unit_test(test_xclient_not_accepted),
-		    cmocka_unit_test(test_xclient_required),
-		    cmocka_unit_test(test_xclient_client_forged),
-		    cmocka_unit_test(test_xclient_tls),
-		    cmocka_unit_test(test_xclient_reconnect),
-		    cmocka_unit_test(test_identity_proxy),
-		    cmocka_unit_test(test_routed),
-		    cmocka_unit_test(test_routed_rset),
-		    cmocka_unit_test(test_routed_same_server),
-		};
+/* A RCPT of another domain whose servers include this leg's joins the
+ * transaction (the gateway's DNS says so). */
+static void
+test_routed_same_server(void **state)
+{
+	static const struct seg segs[] = {
+	    C("RCPT TO:<a@example.org>\r\nRCPT TO:<b@example.net>\r\n"),
+	    SV("250 2.1.5 a\r\n250 2.1.5 b\r\n"),
+	};
+	static const char srv[] = "RCPT TO:<a@example.org>\r\n"
+	                          "RCPT TO:<b@example.net>\r\n";
 
-		return cmocka_run_group_tests(tests, NULL, NULL);
-	}
+	(void)state;
+	sim_init(&sim, SMTPFIX_HELO_ALWAYS);
+	smtpfix_stream_init_routed(&sim.s, &sim.pol, S("example.org"));
+	sim.route_same = 1;
+	play(&sim, segs, NSEG(segs), 0, (size_t)-1, 0);
+	expect_bytes("server", sim.srv, sim.srv_len, S(srv));
+	assert_int_equal(sim.checks, 1);
+	assert_int_equal(sim.events[SMTPFIX_EV_OTHER_SERVER], 0);
+}
+
+/* RSET ends the relay too, but only after the replies it follows; AUTH
+ * was never offered. */
+static void
+test_routed_rset(void **state)
+{
+	static const struct seg segs[] = {
+	    C("RCPT TO:<a@example.org>\r\nAUTH PLAIN AGFAYg==\r\nRSET\r\n"),
+	};
+	static const char cli[] =
+	    "250 2.1.5 a\r\n"
+	    "502 5.5.1 " FQDN " command not implemented\r\n";
+
+	(void)state;
+	sim_init(&sim, SMTPFIX_HELO_ALWAYS);
+	smtpfix_stream_init_routed(&sim.s, &sim.pol, S("example.org"));
+	play(&sim, segs, NSEG(segs), 0, (size_t)-1, 0);
+	/* The RCPT's reply is still owed: RSET waits. */
+	assert_int_equal(sim.front, 0);
+	expect_bytes(
+	    "server", sim.srv, sim.srv_len, S("RCPT TO:<a@example.org>\r\n"));
+	feed(&sim, 1, S("250 2.1.5 a\r\n"));
+	expect_bytes("client", sim.cli, sim.cli_len, S(cli));
+	assert_true(sim.front > 0);
+	assert_int_equal(sim.cin_len, 6);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_greeting_hold),
+	    cmocka_unit_test(test_greeting_554),
+	    cmocka_unit_test(test_helo_modes),
+	    cmocka_unit_test(test_helo_verb_case),
+	    cmocka_unit_test(test_pipeline_group),
+	    cmocka_unit_test(test_pipeline_local_order),
+	    cmocka_unit_test(test_data_then_mail),
+	    cmocka_unit_test(test_queue_full),
+	    cmocka_unit_test(test_data_refused),
+	    cmocka_unit_test(test_data_end_splits),
+	    cmocka_unit_test(test_data_transparency),
+	    cmocka_unit_test(test_data_large),
+	    cmocka_unit_test(test_smuggling),
+	    cmocka_unit_test(test_smuggle_dead),
+	    cmocka_unit_test(test_inline_exact),
+	    cmocka_unit_test(test_inline_smuggling),
+	    cmocka_unit_test(test_reject_endings),
+	    cmocka_unit_test(test_sync_data),
+	    cmocka_unit_test(test_sync_waits),
+	    cmocka_unit_test(test_sync_client_early),
+	    cmocka_unit_test(test_sync_starttls),
+	    cmocka_unit_test(test_sync_auth),
+	    cmocka_unit_test(test_bad_command_chars),
+	    cmocka_unit_test(test_too_long),
+	    cmocka_unit_test(test_bdat_refused),
+	    cmocka_unit_test(test_bdat_syntax),
+	    cmocka_unit_test(test_ehlo_filter),
+	    cmocka_unit_test(test_pregreet),
+	    cmocka_unit_test(test_tls_starttls_first),
+	    cmocka_unit_test(test_tls_upstream_fallback),
+	    cmocka_unit_test(test_tls_remembered),
+	    cmocka_unit_test(test_verbs_refused),
+	    cmocka_unit_test(test_reply_456),
+	    cmocka_unit_test(test_path_hygiene),
+	    cmocka_unit_test(test_ehlo_many_dropped),
+	    cmocka_unit_test(test_helo_reply_unfiltered),
+	    cmocka_unit_test(test_ehlo_reply_long_lines),
+	    cmocka_unit_test(test_starttls_opaque),
+	    cmocka_unit_test(test_starttls_multiline),
+	    cmocka_unit_test(test_starttls_refused),
+	    cmocka_unit_test(test_tls_ehlo_offer),
+	    cmocka_unit_test(test_tls_terminate),
+	    cmocka_unit_test(test_tls_multiline_220),
+	    cmocka_unit_test(test_tls_client_only),
+	    cmocka_unit_test(test_tls_server_refuses),
+	    cmocka_unit_test(test_tls_require_no_offer),
+	    cmocka_unit_test(test_tls_upstream_fail),
+	    cmocka_unit_test(test_tls_client_fail),
+	    cmocka_unit_test(test_tls_strip_and_syntax),
+	    cmocka_unit_test(test_tls_pipelined_ehlo),
+	    cmocka_unit_test(test_tls_passthrough_policy),
+	    cmocka_unit_test(test_auth_secret),
+	    cmocka_unit_test(test_auth_cancel),
+	    cmocka_unit_test(test_bad_reply),
+	    cmocka_unit_test(test_354_not_data),
+	    cmocka_unit_test(test_unsolicited),
+	    cmocka_unit_test(test_upstream_gone),
+	    cmocka_unit_test(test_wait),
+	    cmocka_unit_test(test_reply_fmt),
+	    cmocka_unit_test(test_verbs),
+	    cmocka_unit_test(test_data_wide),
+	    cmocka_unit_test(test_xclient_flow),
+	    cmocka_unit_test(test_xclient_attrs),
+	    cmocka_unit_test(test_xclient_not_accepted),
+	    cmocka_unit_test(test_xclient_required),
+	    cmocka_unit_test(test_xclient_client_forged),
+	    cmocka_unit_test(test_xclient_tls),
+	    cmocka_unit_test(test_xclient_reconnect),
+	    cmocka_unit_test(test_identity_proxy),
+	    cmocka_unit_test(test_routed),
+	    cmocka_unit_test(test_routed_rset),
+	    cmocka_unit_test(test_routed_same_server),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

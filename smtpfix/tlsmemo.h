@@ -6,6 +6,10 @@
  * it for a while).  Pure: a fixed table the caller owns (one per process),
  * no allocation, no clock (now is an argument).
  *
+ * The table knows nothing of TLS: the gateway keeps a second one for
+ * servers that asked for a retry over IPv4 (draft-martin-smtp-ipv6-to-
+ * ipv4-fallback, Appendix A.3: such refusals persist).
+ *
  * Keys are the caller's bytes (the gateway uses "[address]:port"); a key
  * longer than SMTPFIX_TLSMEMO_KEY_MAX is never stored.  The table holds at
  * most SMTPFIX_TLSMEMO_SLOTS entries: when the probed slots are full, the
