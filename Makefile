@@ -48,9 +48,14 @@ NFQ_LIBS	:= $(shell $(PKG_CONFIG) --libs libnetfilter_queue libmnl \
 CARES_CFLAGS	:= $(shell $(PKG_CONFIG) --cflags libcares 2>/dev/null)
 CARES_LIBS	:= $(shell $(PKG_CONFIG) --libs libcares 2>/dev/null || echo -lcares)
 
+# Privileges (gateway/privs.c): user =, the capabilities kept.
+CAPNG_CFLAGS	:= $(shell $(PKG_CONFIG) --cflags libcap-ng 2>/dev/null)
+CAPNG_LIBS	:= $(shell $(PKG_CONFIG) --libs libcap-ng 2>/dev/null || echo -lcap-ng)
+
 B		:= build
 ALL_CFLAGS	= $(STD) $(WARN) $(CFLAGS) -I. $(INIH_CFLAGS) $(CMOCKA_CFLAGS) \
-		  $(OPENSSL_CFLAGS) $(NFQ_CFLAGS) $(CARES_CFLAGS)
+		  $(OPENSSL_CFLAGS) $(NFQ_CFLAGS) $(CARES_CFLAGS) \
+		  $(CAPNG_CFLAGS)
 
 # Sources are discovered: <dir>/<name>_test.c is a cmocka unit test of
 # <dir>/<name>.c, <dir>/<name>_fuzz.c a libFuzzer target.
@@ -75,7 +80,8 @@ LAB_TOOL	:= $(B)/smtp64-lab
 LAB_FILES	:= tests/lab/lib.sh tests/lab/master.cf tests/lab/mkcert.sh \
 		   tests/lab/smtpchat.py tests/lab/demo.conf
 TESTS		:= $(patsubst %.c,$(B)/test/%,$(TEST_SRC))
-GW_LIBS		:= $(EV_LIBS) $(INIH_LIBS) $(OPENSSL_LIBS) $(NFQ_LIBS) $(CARES_LIBS)
+GW_LIBS		:= $(EV_LIBS) $(INIH_LIBS) $(OPENSSL_LIBS) $(NFQ_LIBS) $(CARES_LIBS) \
+		   $(CAPNG_LIBS)
 TOOL_LIBS	:= $(shell $(PKG_CONFIG) --libs libpcap 2>/dev/null || echo -lpcap)
 
 .PHONY: all check unit sanitize e2e demo fuzz bench install uninstall \

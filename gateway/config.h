@@ -100,6 +100,14 @@ struct gw_config {
 	/* How long a server whose TLS failed (tls_upstream = opportunistic)
 	 * gets no STARTTLS; 0: never remembered. */
 	unsigned tls_fallback_remember_s;
+	/* Operation: the account to run as once the sockets are open (""
+	 * keeps the one started with), how long SIGTERM lets sessions
+	 * finish, and the Prometheus endpoint (metrics_set 0: off). */
+	char user[GW_NAME_MAX];
+	char group[GW_NAME_MAX];
+	unsigned drain_timeout_s;
+	struct gw_listen metrics;
+	int metrics_set;
 	/* Cross-realm policy and source addresses (issue 6). */
 	int transparent; /* IP_TRANSPARENT listeners */
 	int source_pairing;
