@@ -107,6 +107,7 @@ gw_listener_open(struct gw_listener *gl, const struct gw_listen *l,
 		return -1;
 	}
 	gl->fd = fd;
+	gl->ctx = NULL; /* until gw_listener_start */
 	memcpy(&gl->local, &ss, sizeof(ss));
 	gl->fixed =
 	    !transparent && (l->addr.family == AF_INET
