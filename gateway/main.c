@@ -77,6 +77,13 @@ static struct {
 	unsigned workers;
 } running;
 
+/* Workers 1.. : their members of the listeners' SO_REUSEPORT groups,
+ * opened at start with the listeners (Linux admits to a group only
+ * sockets of the same owner: once privileges are dropped none could
+ * join).  Worker 0 uses the listeners themselves. */
+#define WORKERS_MAX 64
+static struct gw_listener wsock[WORKERS_MAX][GW_LISTEN_MAX];
+
 /* Appended to a worker's own log lines: "" or " worker=N". */
 static char worker_tag[24];
 
@@ -609,24 +616,20 @@ spawn(struct gw_config *cfg, struct gw_listener *listeners, size_t nlisten,
 		close(metrics_fd);
 		metrics_fd = -1;
 	}
-	/* Worker 0 accepts on the sockets opened at start; the others join
-	 * their SO_REUSEPORT groups with sockets of their own, for the same
-	 * addresses: those that run, whatever a reload put in cfg since. */
-	for (size_t i = 0; worker > 0 && i < nlisten; i++) {
-		struct gw_listener own;
-		char err[256];
-
-		if (gw_listener_open(&own, &running.listen[i],
-		        running.transparent, 1, err, sizeof(err)) != 0) {
-			gw_log(LOG_ERR,
-			    "event=worker_listen worker=%u "
-			    "error=\"%s\" note=sharing_the_first_socket",
-			    worker, err);
-			continue;
-		}
-		close(listeners[i].fd);
-		listeners[i] = own;
-	}
+	/* Each worker accepts on its own member of each SO_REUSEPORT
+	 * group, opened at start (the addresses that run, whatever a
+	 * reload put in cfg since) and kept by this process, so that a
+	 * restarted worker finds its socket, its place in the group (the
+	 * steering program's index) and the connections that queued
+	 * meanwhile.  It holds no other worker's socket: when it drains,
+	 * its own close must leave none of its group's members open. */
+	for (unsigned w = 0; w < running.workers; w++)
+		for (size_t i = 0; i < nlisten; i++)
+			if (w != worker)
+				close(w == 0 ? listeners[i].fd
+				             : wsock[w][i].fd);
+	for (size_t i = 0; worker > 0 && i < nlisten; i++)
+		listeners[i] = wsock[worker][i];
 	_exit(serve(cfg, listeners, nlisten, worker));
 }
 
@@ -762,8 +765,13 @@ supervise(struct gw_config *cfg, struct gw_listener *listeners, size_t nlisten)
 			/* The workers drain; this process's copies of the
 			 * sockets must go too, or the kernel keeps queueing
 			 * connections on them. */
-			for (i = 0; i < nlisten; i++)
+			for (i = 0; i < nlisten; i++) {
+				unsigned w;
+
 				gw_listener_stop(&listeners[i]);
+				for (w = 1; w < n; w++)
+					gw_listener_stop(&wsock[w][i]);
+			}
 			if (metrics_fd >= 0)
 				close(metrics_fd);
 			metrics_fd = -1;
@@ -937,6 +945,13 @@ main(int argc, char *argv[])
 			fprintf(stderr, "smtp64d: %s\n", err);
 			return 1;
 		}
+		for (unsigned w = 1; w < cfg->workers; w++)
+			if (gw_listener_open(&wsock[w][i], &cfg->listen[i],
+			        cfg->transparent, 1, err, sizeof(err)) != 0) {
+				fprintf(stderr, "smtp64d: worker %u: %s\n", w,
+				    err);
+				return 1;
+			}
 		/* One client, one worker: per-client limits and the loop
 		 * check then see all of a client's sessions. */
 		if (cfg->workers > 1 && gw_listener_steer(&listeners[i],

@@ -30,11 +30,10 @@ unsigned
 gw_privs_needed(const struct gw_config *cfg)
 {
 	unsigned set = 0;
-	size_t i;
 
-	for (i = 0; i < cfg->nlisten; i++)
-		if (cfg->listen[i].port < 1024)
-			set |= GW_PRIV_BIND;
+	/* No GW_PRIV_BIND: every listener is bound at start, workers'
+	 * too (main.c keeps them for a restarted worker), and a reload
+	 * binds nothing. */
 	if (cfg->transparent)
 		set |= GW_PRIV_ADMIN;
 	if (cfg->packet.enable)

@@ -15,10 +15,11 @@
 #define GW_PRIV_RAW 0x4   /* CAP_NET_RAW */
 
 /*
- * What cfg needs after start: BIND when a listener's port is below 1024
- * (a restarted worker binds again), ADMIN with transparent (IP_TRANSPARENT
- * on each upstream socket) or the packet path (NFQUEUE, bound again by a
- * reload), RAW with the packet path (its raw sockets).
+ * What cfg needs after start: ADMIN with transparent (IP_TRANSPARENT on
+ * upstream sockets) or the packet path (NFQUEUE, bound again by a reload
+ * or a restarted worker 0), RAW with the packet path (its raw sockets).
+ * Never BIND: every listening socket, workers' included, is bound at
+ * start and kept, and a reload binds nothing (it keeps the listeners).
  */
 unsigned gw_privs_needed(const struct gw_config *cfg);
 

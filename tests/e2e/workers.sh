@@ -164,20 +164,26 @@ held_by() {
 	    { if [ -n "${1:-}" ]; then grep "pid=$1,"; else cat; fi; } |
 	    awk '{print $4}' | sort -u | tr '\n' ' ' | sed 's/ $//'
 }
-# Worker 1 listens on sockets of its own (SO_REUSEPORT); worker 0 on the
-# main process's, so its lines name the main process too.
+# Worker 1 listens on sockets of its own (SO_REUSEPORT), which the main
+# process opened at start and keeps for a restart; worker 0 on the main
+# process's listeners.  own_worker: worker 1's PID (its last start line),
+# once it holds sockets that worker 0 does not.
 own_worker() {
-	local p
-	for p in $(workers); do
-		ip netns exec "$NS_GW" ss -Hltnp | grep "pid=$p," |
-		    grep -qv "pid=$sup," && { echo "$p"; return 0; }
-	done
-	return 1
+	local p w0
+	p=$(grep -o 'event=start .* worker=1 pid=[0-9]*' "$log2" | tail -n 1 |
+	    sed 's/.*pid=//')
+	w0=$(grep -o 'event=start .* worker=0 pid=[0-9]*' "$log2" | tail -n 1 |
+	    sed 's/.*pid=//')
+	[ -n "$p" ] && kill -0 "$p" 2>/dev/null || return 1
+	ip netns exec "$NS_GW" ss -Hltnp | grep "pid=$p," |
+	    grep -qv "pid=$w0," && echo "$p"
 }
 both_listening() { test "$(held_by)" = "$want" && own_worker; }
 wait_for 50 both_listening
 check "two listeners, in the main process and both workers" \
     test "$(held_by)" = "$want"
+check "two sockets in each SO_REUSEPORT group, one a worker" \
+    test "$(ip netns exec "$NS_GW" ss -Hltn | wc -l)" -eq 4
 w1=$(own_worker)
 check "worker 1 has its own sockets on both addresses" \
     test -n "$w1" -a "$(held_by "$w1")" = "$want"
