@@ -405,8 +405,7 @@ reload_cb(struct ev_loop *loop, ev_signal *w, int revents)
 
 	(void)revents;
 	if (notify_main)
-		(void)gw_notifyf("RELOADING=1\nMONOTONIC_USEC=%llu",
-		    (unsigned long long)(ev_time() * 1e6));
+		(void)gw_notify_reloading();
 	if ((cfg = gw_config_new(conf_path, err, sizeof(err))) != NULL &&
 	    gw_rlimit_raise(cfg->max_sessions, &nofile, err, sizeof(err)) !=
 	        0) {
@@ -643,7 +642,13 @@ sup_timer(void)
 	struct itimerval it;
 
 	memset(&it, 0, sizeof(it));
-	it.it_interval.tv_sec = it.it_value.tv_sec = 1;
+	it.it_interval.tv_sec = 1;
+	/* WATCHDOG=1 at least twice per WatchdogSec=. */
+	if (sup_wd_usec > 0 && sup_wd_usec < 2000000) {
+		it.it_interval.tv_sec = 0;
+		it.it_interval.tv_usec = (suseconds_t)(sup_wd_usec / 2);
+	}
+	it.it_value = it.it_interval;
 	(void)setitimer(ITIMER_REAL, &it, NULL);
 }
 
@@ -655,7 +660,7 @@ sup_tick(unsigned n)
 	ticks++;
 	if (sup_wd_usec > 0)
 		(void)gw_notify("WATCHDOG=1");
-	if (ticks % 5 == 0)
+	if (ticks % 5 == 0) /* about every 5 s (more with a short watchdog) */
 		(void)gw_notifyf("STATUS=workers=%u sessions=%llu", n,
 		    (unsigned long long)gw_metrics_open_total());
 }
@@ -738,8 +743,7 @@ supervise(struct gw_config *cfg, struct gw_listener *listeners, size_t nlisten)
 				if (pid[i] > 0)
 					kill(pid[i], sig);
 			if (sig == SIGHUP)
-				(void)gw_notifyf("RELOADING=1\nMONOTONIC_USEC=%llu",
-				    (unsigned long long)(ev_time() * 1e6));
+				(void)gw_notify_reloading();
 			if (sig == SIGHUP) {
 				char err[512];
 				struct gw_config *c2 =

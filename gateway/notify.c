@@ -93,6 +93,20 @@ gw_notifyf(const char *fmt, ...)
 	return gw_notify(text);
 }
 
+int
+gw_notify_reloading(void)
+{
+	struct timespec ts;
+
+	/* systemd.service(5), Type=notify-reload: MONOTONIC_USEC is
+	 * CLOCK_MONOTONIC when the reload began. */
+	if (clock_gettime(CLOCK_MONOTONIC, &ts) != 0)
+		return gw_notify("RELOADING=1");
+	return gw_notifyf("RELOADING=1\nMONOTONIC_USEC=%llu",
+	    (unsigned long long)ts.tv_sec * 1000000ULL +
+	        (unsigned long long)ts.tv_nsec / 1000ULL);
+}
+
 unsigned long long
 gw_notify_watchdog_usec(void)
 {

@@ -16,6 +16,8 @@ void gw_notify_init(void);
 int gw_notify(const char *text);
 /* printf form of gw_notify. */
 int gw_notifyf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* RELOADING=1 with MONOTONIC_USEC (a SIGHUP began). */
+int gw_notify_reloading(void);
 /* WatchdogSec= in microseconds, 0 when none was asked for. */
 unsigned long long gw_notify_watchdog_usec(void);
 /* If the manager asked for a watchdog (WatchdogSec=), sends WATCHDOG=1
