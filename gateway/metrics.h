@@ -38,7 +38,8 @@ enum gw_metric {
 	GW_M_MAX
 };
 
-/* Counters with labels, each label a static string of the caller. */
+/* Counters with labels: a name (up to 39 characters) and, for refusals,
+ * the reply code (its first 3 characters: "554 5.4.4" counts as 554). */
 enum gw_metric_family {
 	GW_MF_CLOSE = 0, /* reason */
 	GW_MF_REFUSE,    /* reason, code */
