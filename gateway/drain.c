@@ -28,8 +28,9 @@ timeout_cb(struct ev_loop *loop, ev_timer *w, int revents)
 
 	(void)revents;
 	if (d->told) {
-		gw_log(LOG_WARNING, "event=drain_done sessions=%u "
-		                    "note=closed_after_grace",
+		gw_log(LOG_WARNING,
+		    "event=drain_done sessions=%u "
+		    "note=closed_after_grace",
 		    d->ctx->nsessions);
 		ev_break(loop, EVBREAK_ALL);
 		return;
@@ -59,8 +60,8 @@ gw_drain_start(struct gw_drain *d, struct gw_ctx *ctx, struct gw_listener *l,
 	d->ctx = ctx;
 	for (i = 0; i < n; i++)
 		gw_listener_stop(&l[i]);
-	gw_log(LOG_INFO, "event=drain sessions=%u timeout_s=%u",
-	    ctx->nsessions, timeout_s);
+	gw_log(LOG_INFO, "event=drain sessions=%u timeout_s=%u", ctx->nsessions,
+	    timeout_s);
 	ev_timer_init(&d->poll, poll_cb, 0., POLL_S);
 	ev_timer_init(&d->timeout, timeout_cb, (double)timeout_s, 0.);
 	d->poll.data = d->timeout.data = d;

@@ -19,7 +19,7 @@
 #include "gateway/log.h"
 #include "gateway/metrics.h"
 
-#define ACCEPT_BATCH 64 /* per wake-up, so one listener can't starve */
+#define ACCEPT_BATCH 64   /* per wake-up, so one listener can't starve */
 #define ACCEPT_PAUSE_S 1. /* out of descriptors: retry after this */
 
 int

@@ -37,8 +37,8 @@ int gw_listener_open(struct gw_listener *gl, const struct gw_listen *l,
  * group: a connection goes to the socket numbered by a hash of the
  * client's address modulo n, so one client always meets one worker.
  * 0, or -1 with a message in err. */
-int gw_listener_steer(struct gw_listener *gl, unsigned n, char *err,
-    size_t errcap);
+int gw_listener_steer(
+    struct gw_listener *gl, unsigned n, char *err, size_t errcap);
 void gw_listener_start(struct gw_listener *gl, struct gw_ctx *ctx);
 /* Stops accepting and closes the socket (idempotent). */
 void gw_listener_stop(struct gw_listener *gl);

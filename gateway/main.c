@@ -435,8 +435,8 @@ reload_cb(struct ev_loop *loop, ev_signal *w, int revents)
 	    worker_tag);
 	log_certs(cfg);
 	if (notify_main)
-		(void)gw_notifyf("READY=1\nSTATUS=reloaded; sessions=%u",
-		    ctx->nsessions);
+		(void)gw_notifyf(
+		    "READY=1\nSTATUS=reloaded; sessions=%u", ctx->nsessions);
 }
 
 /* What a stopping serve() needs: its listeners and its drain. */
@@ -548,8 +548,8 @@ serve(struct gw_config *cfg, struct gw_listener *listeners, size_t nlisten,
 	if (worker == 0 && metrics_fd >= 0)
 		gw_metrics_serve(loop, metrics_fd);
 	if (notify_main) {
-		(void)gw_notifyf("READY=1\nMAINPID=%ld\nSTATUS=sessions=0",
-		    (long)getpid());
+		(void)gw_notifyf(
+		    "READY=1\nMAINPID=%ld\nSTATUS=sessions=0", (long)getpid());
 		gw_notify_watchdog(loop);
 		ev_timer_init(&status, status_cb, STATUS_S, STATUS_S);
 		status.data = &ctx;
@@ -625,8 +625,8 @@ spawn(struct gw_config *cfg, struct gw_listener *listeners, size_t nlisten,
 	for (unsigned w = 0; w < running.workers; w++)
 		for (size_t i = 0; i < nlisten; i++)
 			if (w != worker)
-				close(w == 0 ? listeners[i].fd
-				             : wsock[w][i].fd);
+				close(
+				    w == 0 ? listeners[i].fd : wsock[w][i].fd);
 	for (size_t i = 0; worker > 0 && i < nlisten; i++)
 		listeners[i] = wsock[worker][i];
 	_exit(serve(cfg, listeners, nlisten, worker));
@@ -710,8 +710,8 @@ supervise(struct gw_config *cfg, struct gw_listener *listeners, size_t nlisten)
 	}
 	gw_log(LOG_INFO, "event=start workers=%u version=%s pid=%ld", n,
 	    SMTP64_VERSION, (long)getpid());
-	(void)gw_notifyf("READY=1\nMAINPID=%ld\nSTATUS=workers=%u",
-	    (long)getpid(), n);
+	(void)gw_notifyf(
+	    "READY=1\nMAINPID=%ld\nSTATUS=workers=%u", (long)getpid(), n);
 	sup_timer();
 	while (alive > 0) {
 		sigsuspend(&orig);
@@ -876,7 +876,8 @@ main(int argc, char *argv[])
 		/* What an operator grants: the account, the capabilities
 		 * kept after start, the open-file limit. */
 		printf("%s: runs as %s%s%s, capabilities %s, open files %lu\n",
-		    conf, cfg->user[0] != '\0' ? cfg->user : "the starting user",
+		    conf,
+		    cfg->user[0] != '\0' ? cfg->user : "the starting user",
 		    cfg->group[0] != '\0' ? ":" : "", cfg->group,
 		    gw_privs_names(gw_privs_needed(cfg), caps, sizeof(caps)),
 		    gw_rlimit_need(cfg->max_sessions));
@@ -920,16 +921,14 @@ main(int argc, char *argv[])
 		}
 	}
 	if (gw_metrics_init(cfg->workers) != 0 ||
-	    (cfg->workers > 1 &&
-	        gw_uptable_init((size_t)cfg->max_sessions * cfg->workers) !=
-	            0)) {
-		fprintf(stderr, "smtp64d: shared memory: %s\n",
-		    strerror(errno));
+	    (cfg->workers > 1 && gw_uptable_init((size_t)cfg->max_sessions *
+	                                         cfg->workers) != 0)) {
+		fprintf(
+		    stderr, "smtp64d: shared memory: %s\n", strerror(errno));
 		return 1;
 	}
-	if (cfg->metrics_set &&
-	    (metrics_fd = gw_metrics_listen(&cfg->metrics, err, sizeof(err))) <
-	        0) {
+	if (cfg->metrics_set && (metrics_fd = gw_metrics_listen(
+	                             &cfg->metrics, err, sizeof(err))) < 0) {
 		fprintf(stderr, "smtp64d: %s\n", err);
 		return 1;
 	}
@@ -952,14 +951,15 @@ main(int argc, char *argv[])
 		for (unsigned w = 1; w < cfg->workers; w++)
 			if (gw_listener_open(&wsock[w][i], &cfg->listen[i],
 			        cfg->transparent, 1, err, sizeof(err)) != 0) {
-				fprintf(stderr, "smtp64d: worker %u: %s\n", w,
-				    err);
+				fprintf(
+				    stderr, "smtp64d: worker %u: %s\n", w, err);
 				return 1;
 			}
 		/* One client, one worker: per-client limits and the loop
 		 * check then see all of a client's sessions. */
-		if (cfg->workers > 1 && gw_listener_steer(&listeners[i],
-		                            cfg->workers, err, sizeof(err)) != 0)
+		if (cfg->workers > 1 &&
+		    gw_listener_steer(
+		        &listeners[i], cfg->workers, err, sizeof(err)) != 0)
 			gw_log(LOG_WARNING,
 			    "event=steer error=\"%s\" "
 			    "note=kernel_hash_per_connection",

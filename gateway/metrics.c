@@ -75,8 +75,8 @@ gw_metrics_worker(unsigned w)
 static void
 add(uint64_t *v, uint64_t n)
 {
-	__atomic_store_n(v, __atomic_load_n(v, __ATOMIC_RELAXED) + n,
-	    __ATOMIC_RELAXED);
+	__atomic_store_n(
+	    v, __atomic_load_n(v, __ATOMIC_RELAXED) + n, __ATOMIC_RELAXED);
 }
 
 static uint64_t
@@ -258,8 +258,7 @@ packet(struct out *o)
 	    "Packets not translated as such, by reason.");
 	for (r = 1; r < NAT_XLAT_R_MAX; r++)
 		put(o, "smtp64_packet_reasons_total{reason=\"%s\"} %llu\n",
-		    nat_xlat_reason_name(r),
-		    (unsigned long long)st.reason[r]);
+		    nat_xlat_reason_name(r), (unsigned long long)st.reason[r]);
 	head(o, "smtp64_packet_icmp_errors_total", "counter",
 	    "ICMP errors built by the packet path, sent or rate limited.");
 	put(o,
@@ -296,8 +295,8 @@ gw_metrics_render(char *dst, size_t cap)
 	    (unsigned long long)sum(GW_M_SESSIONS_OPENED));
 	head(&o, "smtp64_sessions_closed_total", "counter",
 	    "SMTP sessions ended, by close reason.");
-	labelled(&o, GW_MF_CLOSE, "smtp64_sessions_closed_total", "reason",
-	    NULL);
+	labelled(
+	    &o, GW_MF_CLOSE, "smtp64_sessions_closed_total", "reason", NULL);
 	head(&o, "smtp64_refusals_total", "counter",
 	    "Connections or sessions refused by the gateway, by reason and "
 	    "reply code.");
@@ -306,8 +305,7 @@ gw_metrics_render(char *dst, size_t cap)
 	    "Messages relayed (end of data seen).");
 	put(&o, "smtp64_messages_total %llu\n",
 	    (unsigned long long)sum(GW_M_MESSAGES));
-	head(&o, "smtp64_bytes_total", "counter",
-	    "Bytes read from each peer.");
+	head(&o, "smtp64_bytes_total", "counter", "Bytes read from each peer.");
 	put(&o,
 	    "smtp64_bytes_total{direction=\"client_to_server\"} %llu\n"
 	    "smtp64_bytes_total{direction=\"server_to_client\"} %llu\n",
@@ -346,15 +344,15 @@ gw_metrics_render(char *dst, size_t cap)
 	    "Time to connect to the server.");
 	for (i = 0; i < BUCKETS; i++) {
 		cum += hist[i];
-		put(&o, "smtp64_upstream_connect_seconds_bucket{le=\"%g\"} %llu\n",
+		put(&o,
+		    "smtp64_upstream_connect_seconds_bucket{le=\"%g\"} %llu\n",
 		    bucket_le[i], (unsigned long long)cum);
 	}
 	put(&o,
 	    "smtp64_upstream_connect_seconds_bucket{le=\"+Inf\"} %llu\n"
 	    "smtp64_upstream_connect_seconds_sum %.6f\n"
 	    "smtp64_upstream_connect_seconds_count %llu\n",
-	    (unsigned long long)hn, (double)hs / 1e6,
-	    (unsigned long long)hn);
+	    (unsigned long long)hn, (double)hs / 1e6, (unsigned long long)hn);
 	head(&o, "smtp64_config_reloads_total", "counter",
 	    "Configuration reloads by result (per process).");
 	put(&o,
@@ -453,8 +451,8 @@ answer(struct scraper *s)
 	if (strncmp(s->req, "GET /metrics ", 13) == 0 ||
 	    strncmp(s->req, "GET /metrics\r", 13) == 0) {
 		/* Leave room for the header in front. */
-		body = gw_metrics_render(s->out + sizeof(hdr), BODY_MAX -
-		                                                   sizeof(hdr));
+		body = gw_metrics_render(
+		    s->out + sizeof(hdr), BODY_MAX - sizeof(hdr));
 		if (body == 0)
 			status = "500 Internal Server Error";
 	} else if (strncmp(s->req, "GET ", 4) == 0)
@@ -564,8 +562,8 @@ gw_metrics_listen(const struct gw_listen *l, char *err, size_t errcap)
 		s6->sin6_port = htons((uint16_t)l->port);
 		sl = sizeof(*s6);
 	}
-	fd = socket(l->addr.family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
-	    0);
+	fd = socket(
+	    l->addr.family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0) {
 		(void)snprintf(err, errcap, "metrics_listen %s:%u: socket: %s",
 		    a, l->port, strerror(errno));

@@ -40,7 +40,8 @@ gw_notify_init(void)
 		memcpy(addr.sun_path, p, n);
 		if (p[0] == '@')
 			addr.sun_path[0] = '\0';
-		addrlen = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n);
+		addrlen =
+		    (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n);
 	}
 	w = getenv("WATCHDOG_USEC");
 	pid = getenv("WATCHDOG_PID");

@@ -51,10 +51,12 @@ gw_privs_names(unsigned set, char *dst, size_t cap)
 	for (i = 0; i < NCAPS; i++) {
 		if (!(set & caps[i].bit))
 			continue;
-		n = snprintf(dst + o, cap - o, "%s%s", o > 0 ? "," : "",
-		    caps[i].name);
-		if (n < 0 || (size_t)n >= cap - o)
+		n = snprintf(
+		    dst + o, cap - o, "%s%s", o > 0 ? "," : "", caps[i].name);
+		if (n < 0 || (size_t)n >= cap - o) {
+			dst[o] = '\0'; /* whole names only */
 			break;
+		}
 		o += (size_t)n;
 	}
 	if (o == 0)
@@ -159,13 +161,13 @@ gw_privs_drop(const struct gw_config *cfg, char *err, size_t errcap)
 	if (cfg->user[0] == '\0')
 		goto unprivileged;
 	if (lookup_user(cfg->user, &uid, &gid) != 0) {
-		(void)snprintf(err, errcap, "user = %s: no such user",
-		    cfg->user);
+		(void)snprintf(
+		    err, errcap, "user = %s: no such user", cfg->user);
 		return -1;
 	}
 	if (cfg->group[0] != '\0' && lookup_group(cfg->group, &gid) != 0) {
-		(void)snprintf(err, errcap, "group = %s: no such group",
-		    cfg->group);
+		(void)snprintf(
+		    err, errcap, "group = %s: no such group", cfg->group);
 		return -1;
 	}
 	if (geteuid() != 0) {

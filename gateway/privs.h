@@ -36,7 +36,8 @@ unsigned gw_privs_current(void);
  * setgid, setuid, keeping those capabilities, the bounding and ambient
  * sets cleared.  Without user: a process started unprivileged (file or
  * ambient capabilities, a sidecar) keeps only what it needs of what it
- * has; root stays root with every capability.  0, or -1 with a message in err (capacity errcap).
+ * has; root stays root with every capability.  0, or -1 with a message in err
+ * (capacity errcap).
  */
 int gw_privs_drop(const struct gw_config *cfg, char *err, size_t errcap);
 

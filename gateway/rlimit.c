@@ -39,8 +39,8 @@ gw_rlimit_raise(
 			    "(2 a session + %d): raise the hard limit "
 			    "(LimitNOFILE=, ulimit -Hn) or lower max_sessions",
 			    (unsigned long long)rl.rlim_cur,
-			    (unsigned long long)rl.rlim_max, max_sessions,
-			    need, GW_RLIMIT_RESERVE);
+			    (unsigned long long)rl.rlim_max, max_sessions, need,
+			    GW_RLIMIT_RESERVE);
 			return -1;
 		}
 		rl.rlim_cur = want.rlim_cur;

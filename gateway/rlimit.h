@@ -22,7 +22,7 @@ unsigned long gw_rlimit_need(unsigned max_sessions);
  * *now; -1 with a message in err (capacity errcap) that names both
  * numbers and what to change.
  */
-int gw_rlimit_raise(unsigned max_sessions, unsigned long *now, char *err,
-    size_t errcap);
+int gw_rlimit_raise(
+    unsigned max_sessions, unsigned long *now, char *err, size_t errcap);
 
 #endif

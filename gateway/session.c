@@ -73,8 +73,8 @@ struct gw_session {
 	    up_counted : 1;           /* up_local in ctx->ups */
 	struct nat_addr up_local;     /* our end of the upstream */
 	unsigned up_port;
-	size_t up_slot;   /* in the workers' shared table (uptable.h) */
-	ev_tstamp up_t0;  /* upstream connect began */
+	size_t up_slot;  /* in the workers' shared table (uptable.h) */
+	ev_tstamp up_t0; /* upstream connect began */
 	/* Where to connect again after a failed upstream handshake. */
 	struct nat_addr up_dst, up_src;
 	uint64_t c2s, s2c;  /* bytes read from each peer */
@@ -1537,7 +1537,7 @@ gw_session_start(struct gw_ctx *ctx, int cfd,
 	/* RFC 3463 X.4.6: a connection from one of our own upstream
 	 * sockets means a destination is the gateway itself. */
 	loop = gw_tally_get(&ctx->ups, &client, cport) > 0 ||
-	    gw_uptable_has(&client, cport);
+	       gw_uptable_has(&client, cport);
 	n = gw_tally_get(&ctx->clients, &client, 0);
 	if (loop) {
 		gw_log(LOG_ERR,
@@ -1555,7 +1555,8 @@ gw_session_start(struct gw_ctx *ctx, int cfd,
 		    "event=refuse client=%s local=%s "
 		    "reason=max_sessions_per_client",
 		    cs, lsb);
-		gw_metrics_label(GW_MF_REFUSE, "max_sessions_per_client", "421");
+		gw_metrics_label(
+		    GW_MF_REFUSE, "max_sessions_per_client", "421");
 		refuse(cfg, cfd, "421 4.7.0",
 		    "too many sessions from your "
 		    "address, try later");
