@@ -5,6 +5,7 @@
 #                   end-to-end tests in network namespaces (needs root)
 #   make demo       the lab: a v4-only MTA delivers to a v6-only MX
 #   make fuzz       libFuzzer targets, each for FUZZ_SECONDS
+#   make soak       a bounded load test (SOAK_SECONDS), not part of check
 #   make install    honours PREFIX and DESTDIR
 
 PREFIX		?= /usr/local
@@ -84,7 +85,7 @@ GW_LIBS		:= $(EV_LIBS) $(INIH_LIBS) $(OPENSSL_LIBS) $(NFQ_LIBS) $(CARES_LIBS) \
 		   $(CAPNG_LIBS)
 TOOL_LIBS	:= $(shell $(PKG_CONFIG) --libs libpcap 2>/dev/null || echo -lpcap)
 
-.PHONY: all check unit sanitize e2e demo fuzz bench install uninstall \
+.PHONY: all check unit sanitize e2e demo fuzz bench soak install uninstall \
 	clean lint fmt fmt-check deps test-deps FORCE
 all: $(SMTP64D) $(TOOLS) $(LAB_TOOL)
 
@@ -184,6 +185,13 @@ fuzz:
 bench:
 	@bash tools/install-deps bench
 	@bash tests/bench/run $(if $(QUICK),--quick)
+	@bash tests/bench/workers.sh $(if $(QUICK),--rounds 1)
+
+# A bounded load test (tests/soak/run; not part of make check):
+# SOAK_SECONDS of load (default 300, at most 1800).
+SOAK_SECONDS	?= 300
+soak: $(SMTP64D)
+	@bash tests/soak/run --seconds $(SOAK_SECONDS)
 
 lint:
 	@! grep -nE '\b(strcpy|strcat|sprintf|vsprintf|strncpy|gets|atoi)\(' \

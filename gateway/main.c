@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -471,6 +472,26 @@ stop_cb(struct ev_loop *loop, ev_signal *w, int revents)
 	    sv->ctx->cfg->drain_timeout_s);
 }
 
+/*
+ * Every TRIM_S: once the sessions are all gone after a busy spell, the
+ * heap's free pages go back to the kernel (malloc_trim(3)), so that RSS
+ * returns to its idle size instead of keeping the peak's.
+ */
+#define TRIM_S 10.
+static void
+trim_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct gw_ctx *ctx = w->data;
+	static uint32_t last_id;
+
+	(void)loop;
+	(void)revents;
+	if (ctx->nsessions == 0 && ctx->next_id != last_id) {
+		last_id = ctx->next_id;
+		(void)malloc_trim(0);
+	}
+}
+
 static void
 status_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
@@ -493,7 +514,7 @@ serve(struct gw_config *cfg, struct gw_listener *listeners, size_t nlisten,
 	struct serving sv;
 	struct ev_loop *loop;
 	ev_signal sigterm, sigint, sigquit, sighup, sigusr1;
-	ev_timer status;
+	ev_timer status, trim;
 	size_t i;
 
 	packet_owner = worker == 0;
@@ -547,6 +568,10 @@ serve(struct gw_config *cfg, struct gw_listener *listeners, size_t nlisten,
 	log_certs(cfg);
 	if (worker == 0 && metrics_fd >= 0)
 		gw_metrics_serve(loop, metrics_fd);
+	ev_timer_init(&trim, trim_cb, TRIM_S, TRIM_S);
+	trim.data = &ctx;
+	ev_timer_start(loop, &trim);
+	ev_unref(loop);
 	if (notify_main) {
 		(void)gw_notifyf(
 		    "READY=1\nMAINPID=%ld\nSTATUS=sessions=0", (long)getpid());
