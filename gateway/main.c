@@ -744,9 +744,12 @@ supervise(struct gw_config *cfg, struct gw_listener *listeners, size_t nlisten)
 			sup_alrm = 0;
 			sup_tick(n);
 		}
-		if (sup_quit && !sup_term) {
-			sup_term = SIGQUIT;
-			stopping = 1;
+		if (sup_quit == 1) {
+			/* Also during a drain: the workers stop at once. */
+			sup_quit = 2;
+			if (sup_term == 0)
+				sup_term = SIGQUIT;
+			stopping = 2;
 			gw_log(LOG_INFO, "event=stop signal=%d workers=%u",
 			    SIGQUIT, n);
 			for (i = 0; i < n; i++)

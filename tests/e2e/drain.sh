@@ -116,6 +116,31 @@ check "the idle session got 421 4.3.2 and was closed (exit $rc)" test "$rc" -eq 
 check "C exits after it" wait_gone "$C" 50
 check "C logged the timeout" grep -q 'event=drain_timeout sessions=1 reply=421' "$LAB_DIR/c.log"
 
+echo "# workers = 2: the main process passes SIGTERM on, each worker drains"
+lab_gw_conf "$conf" always "workers = 2
+drain_timeout_s = 20"
+start w
+W=$started
+wait_for 50 holds "$W"
+ip netns exec "$NS_C4" $CHAT --timeout=15 client "$MX6_V4" 25 'e:220' \
+    's:EHLO c.example.net\r\n' 'e:250' 's:MAIL FROM:<a@example.net>\r\n' \
+    'e:250' 's:RCPT TO:<user@example.org>\r\n' 'e:250' 's:DATA\r\n' \
+    'e:354' 's:Subject: drain-workers\r\n\r\nfirst part\r\n' 'w:3' \
+    's:second part\r\n.\r\n' 'e:250' 's:QUIT\r\n' 'e:221' \
+    >"$LAB_DIR/chat-w.out" 2>&1 &
+wchat=$!
+LAB_PIDS+=("$wchat")
+in_data_w() { grep -q 'first part' "$LAB_DIR/chat-w.out"; }
+wait_for 50 in_data_w
+kill -TERM "$W"
+check "every listening socket of the daemon is closed at once" \
+    wait_for 10 bash -c "! ip netns exec '$NS_GW' ss -Hltn | grep -q ':25 '"
+wait "$wchat"
+check "the open transaction finished through its worker (exit $?)" \
+    grep -q '^<< .250 2.0.0 Ok: queued' "$LAB_DIR/chat-w.out"
+check "... its message is in the Maildir" wait_for 100 has_mail drain-workers
+check "the daemon and its workers exit" wait_gone "$W" 50
+
 echo "# SIGQUIT and a second SIGTERM stop at once"
 for how in QUIT TERM2; do
 	start "d-$how"
