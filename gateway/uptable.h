@@ -11,6 +11,12 @@
  * published; a lookup scans a fixed window from the key's home slot.  A
  * full window leaves the connection out (the owning worker's own tally
  * still sees it).  Without gw_uptable_init every call does nothing.
+ *
+ * A socket is recorded once connect(2) has returned (its local port is
+ * known only then).  A returning connection that another worker accepts
+ * within those microseconds is not seen as a loop at that hop; it opens
+ * a session whose own upstream connection comes back from the same
+ * address, meets the same worker, and is caught there.
  */
 #ifndef GW_UPTABLE_H
 #define GW_UPTABLE_H
