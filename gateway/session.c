@@ -36,6 +36,7 @@
 #include "gateway/buf.h"
 #include "gateway/log.h"
 #include "gateway/metrics.h"
+#include "gateway/selfdst.h"
 #include "gateway/session.h"
 #include "gateway/tls.h"
 #include "gateway/uptable.h"
@@ -1601,6 +1602,12 @@ gw_session_start(struct gw_ctx *ctx, int cfd,
 		refusing(s, cs, lsb, "destination_not_host", "554 5.4.4",
 		    "no route: the destination is the gateway host, its "
 		    "link or no single host");
+		return;
+	}
+	/* RFC 3463 X.4.6: the destination is our own listener. */
+	if (gw_selfdst(cfg, &r.dst, cfg->upstream_port)) {
+		refusing(s, cs, lsb, "loop", "554 5.4.6",
+		    "routing loop: the gateway reached itself");
 		return;
 	}
 	if (r.bare >= 0)
