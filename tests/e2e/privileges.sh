@@ -6,6 +6,8 @@
 #    (every socket, a restarted worker's too, is bound before), nothing
 #    inheritable, ambient or in the bounding set; mail still flows and a
 #    reload still reads the file;
+#  - with [packet], CAP_NET_ADMIN and CAP_NET_RAW are kept, worker 0
+#    binds its NFQUEUE after the change, and a reload works;
 #  - smtp64d -t names the account and the capabilities a file needs
 #    (transparent: CAP_NET_ADMIN; [packet]: CAP_NET_ADMIN, CAP_NET_RAW);
 #  - started unprivileged with ambient capabilities (as a container
@@ -19,7 +21,8 @@ lab_init
 lab_topology c4 gw s6 || { fail "lab topology"; lab_summary; exit 1; }
 lab_postfix_start s6 || { fail "postfix on s6"; lab_summary; exit 1; }
 NONE=0000000000000000
-ADMIN=0000000000001000 # bit 12: CAP_NET_ADMIN
+ADMIN=0000000000001000     # bit 12: CAP_NET_ADMIN
+ADMIN_RAW=0000000000003000 # and bit 13: CAP_NET_RAW
 # status PID FIELD: the value(s) of FIELD in /proc/PID/status.
 status() {
 	awk -v f="$2:" '$1 == f {$1 = ""; sub(/^[ \t]+/, ""); sub(/[ \t]+$/, ""); print}' \
@@ -85,6 +88,26 @@ check "a killed worker comes back (on its socket, kept by the supervisor)" wait_
 check "... with the same ids and no capability" all_ok
 lab_swaks "$NS_C4" "$MX6_V4" '[IPv6:2001:db8::1]' p2 "$LAB_DIR/swaks-p2.out"
 check "a message is delivered through the workers" wait_for 100 delivered 2
+lab_smtp64d_stop
+
+echo "# the packet path as nobody: worker 0 binds NFQUEUE after the change"
+pconf=$LAB_DIR/pkt-nobody.conf
+lab_gw_conf "$pconf" always "user = nobody
+group = nogroup"
+printf '\n[packet]\nenable = yes\nqueue = 61\n' >>"$pconf"
+chmod 644 "$pconf"
+lab_smtp64d_start "$pconf" "$LAB_DIR/smtp64d-pkt.log" ||
+	{ fail "smtp64d start (packet path)"; lab_summary; exit 1; }
+check "the packet path started (event=packet_start queue=61)" \
+    wait_for 50 grep -q 'event=packet_start queue=61' "$LAB_DIR/smtp64d-pkt.log"
+if runs_as "$SMTP64D_PID" 65534 65534 $ADMIN_RAW; then
+	pass "runs as nobody with CAP_NET_ADMIN and CAP_NET_RAW only"
+else
+	fail "ids and capabilities with [packet]"; show "$SMTP64D_PID"
+fi
+kill -HUP "$SMTP64D_PID"
+check "a reload keeps the packet path (as nobody)" \
+    wait_for 50 grep -q 'event=reload result=ok' "$LAB_DIR/smtp64d-pkt.log"
 lab_smtp64d_stop
 
 echo "# smtp64d -t"
