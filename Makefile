@@ -5,6 +5,7 @@
 #                   end-to-end tests in network namespaces (needs root)
 #   make demo       the lab: a v4-only MTA delivers to a v6-only MX
 #   make fuzz       libFuzzer targets, each for FUZZ_SECONDS
+#   make soak       a bounded load test (SOAK_SECONDS), not part of check
 #   make install    honours PREFIX and DESTDIR
 
 PREFIX		?= /usr/local
@@ -48,6 +49,9 @@ NFQ_LIBS	:= $(shell $(PKG_CONFIG) --libs libnetfilter_queue libmnl \
 CARES_CFLAGS	:= $(shell $(PKG_CONFIG) --cflags libcares 2>/dev/null)
 CARES_LIBS	:= $(shell $(PKG_CONFIG) --libs libcares 2>/dev/null || echo -lcares)
 
+# Privileges (gateway/privs.c): user =, the capabilities kept.
+CAPNG_CFLAGS	:= $(shell $(PKG_CONFIG) --cflags libcap-ng 2>/dev/null)
+CAPNG_LIBS	:= $(shell $(PKG_CONFIG) --libs libcap-ng 2>/dev/null || echo -lcap-ng)
 # [packet] engine = bpf: the tc program (nat/bpf/xlat.bpf.c) is built
 # with clang's BPF target into an object that bpftool turns into a
 # skeleton header (the object inside it), which gateway/bpf.c loads with
@@ -63,7 +67,7 @@ BPF_CFLAGS	:= -target bpf -O2 -g -Wall -Wextra -I. -I$(BPF_ARCH_INC)
 B		:= build
 ALL_CFLAGS	= $(STD) $(WARN) $(CFLAGS) -I. -I$(B) $(INIH_CFLAGS) \
 		  $(CMOCKA_CFLAGS) $(OPENSSL_CFLAGS) $(NFQ_CFLAGS) \
-		  $(CARES_CFLAGS) $(LIBBPF_CFLAGS)
+		  $(CARES_CFLAGS) $(LIBBPF_CFLAGS) $(CAPNG_CFLAGS)
 
 # Sources are discovered: <dir>/<name>_test.c is a cmocka unit test of
 # <dir>/<name>.c, <dir>/<name>_fuzz.c a libFuzzer target.
@@ -89,12 +93,12 @@ LAB_FILES	:= tests/lab/lib.sh tests/lab/master.cf tests/lab/mkcert.sh \
 		   tests/lab/smtpchat.py tests/lab/demo.conf
 TESTS		:= $(patsubst %.c,$(B)/test/%,$(TEST_SRC))
 GW_LIBS		:= $(EV_LIBS) $(INIH_LIBS) $(OPENSSL_LIBS) $(NFQ_LIBS) \
-		   $(CARES_LIBS) $(LIBBPF_LIBS)
+		   $(CARES_LIBS) $(LIBBPF_LIBS) $(CAPNG_LIBS)
 BPF_OBJ		:= $(B)/bpf/xlat.bpf.o
 BPF_SKEL	:= $(B)/bpf/xlat.skel.h
 TOOL_LIBS	:= $(shell $(PKG_CONFIG) --libs libpcap 2>/dev/null || echo -lpcap)
 
-.PHONY: all check unit sanitize e2e demo fuzz bench install uninstall \
+.PHONY: all check unit sanitize e2e demo fuzz bench soak install uninstall \
 	clean lint fmt fmt-check deps test-deps FORCE
 all: $(SMTP64D) $(TOOLS) $(LAB_TOOL)
 
@@ -201,6 +205,13 @@ fuzz:
 bench:
 	@bash tools/install-deps bench
 	@bash tests/bench/run $(if $(QUICK),--quick)
+	@bash tests/bench/workers.sh $(if $(QUICK),--rounds 1)
+
+# A bounded load test (tests/soak/run; not part of make check):
+# SOAK_SECONDS of load (default 300, at most 1800).
+SOAK_SECONDS	?= 300
+soak: $(SMTP64D)
+	@bash tests/soak/run --seconds $(SOAK_SECONDS)
 
 lint:
 	@! grep -nE '\b(strcpy|strcat|sprintf|vsprintf|strncpy|gets|atoi)\(' \

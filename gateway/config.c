@@ -454,6 +454,56 @@ add_listen(struct parse *p, const char *v)
 	return 1;
 }
 
+/* user, group: a name or a number, checked against the account
+ * database when the daemon starts (gateway/privs.c), not here: -t may
+ * run where the account does not exist. */
+static int
+set_account(struct parse *p, const char *name, const char *v)
+{
+	char *dst = name[0] == 'u' ? p->cfg->user : p->cfg->group;
+	size_t n = strlen(v), i;
+
+	if (n == 0 || n >= GW_NAME_MAX) {
+		perr(p, p->line, "%s: want a name of 1..%d characters", name,
+		    GW_NAME_MAX - 1);
+		return 0;
+	}
+	for (i = 0; i < n; i++)
+		if (!(v[i] >= 'a' && v[i] <= 'z') &&
+		    !(v[i] >= 'A' && v[i] <= 'Z') &&
+		    !(v[i] >= '0' && v[i] <= '9') && v[i] != '_' &&
+		    v[i] != '-' && v[i] != '.') {
+			perr(p, p->line, "%s: '%s' is not an account name",
+			    name, v);
+			return 0;
+		}
+	memcpy(dst, v, n + 1);
+	return 1;
+}
+
+/* metrics_listen = ADDRESS:PORT: the Prometheus endpoint.  Loopback or
+ * another local address only in spirit; a port is required, since no
+ * port is the metrics port by default. */
+static int
+set_metrics(struct parse *p, const char *v)
+{
+	struct gw_config *c = p->cfg;
+	unsigned port = 0;
+
+	if (nat_addr_parse_port(v, strlen(v), 0, &c->metrics.addr, &port) !=
+	        0 ||
+	    port == 0) {
+		perr(p, p->line,
+		    "metrics_listen: '%s' is not ADDRESS:PORT (IPv6 as "
+		    "[ADDR]:PORT)",
+		    v);
+		return 0;
+	}
+	c->metrics.port = port;
+	c->metrics_set = 1;
+	return 1;
+}
+
 /* bare_line_endings, in [gateway] or [pair NAME]: RFC 5321 §2.3.8,
  * §4.1.1.4 (smtpfix/stream.h). */
 static int
@@ -1116,6 +1166,8 @@ gateway_key(struct parse *p, const char *name, const char *v)
 	        offsetof(struct gw_config, spool_memory_bytes), 0, 1U << 30},
 	    {"spool_max_bytes", offsetof(struct gw_config, spool_max_bytes), 1,
 	        4294967295UL},
+	    {"drain_timeout_s", offsetof(struct gw_config, drain_timeout_s), 0,
+	        86400},
 	};
 
 	if ((rc = uint_key(
@@ -1162,6 +1214,10 @@ gateway_key(struct parse *p, const char *name, const char *v)
 			return 0;
 		}
 		memcpy(c->spool_dir, v, strlen(v) + 1);
+	} else if (strcmp(name, "user") == 0 || strcmp(name, "group") == 0) {
+		return set_account(p, name, v);
+	} else if (strcmp(name, "metrics_listen") == 0) {
+		return set_metrics(p, v);
 	} else if (strcmp(name, "transparent") == 0) {
 		return parse_yesno(p, name, v, &c->transparent);
 	} else if (strcmp(name, "source_pairing") == 0) {
@@ -1288,6 +1344,10 @@ static const struct gw_config_key keys[] = {
     {"gateway", "spool_dir"},
     {"gateway", "spool_memory_bytes"},
     {"gateway", "spool_max_bytes"},
+    {"gateway", "user"},
+    {"gateway", "group"},
+    {"gateway", "drain_timeout_s"},
+    {"gateway", "metrics_listen"},
     {"pair", "ipv4"},
     {"pair", "ipv6"},
     {"pair", "helo_name"},
@@ -1468,6 +1528,7 @@ gw_config_defaults(struct gw_config *c)
 	memcpy(c->spool_dir, "/var/spool/smtp64", sizeof("/var/spool/smtp64"));
 	c->spool_memory_bytes = 1U << 20;
 	c->spool_max_bytes = 64U << 20;
+	c->drain_timeout_s = 30;
 	c->packet.queue_max_packets = 4096;
 	c->packet.icmp_errors = 1;
 	c->packet.ipv4_mtu_bytes = NAT_XLAT_MTU4_DEFAULT;

@@ -147,6 +147,14 @@ struct gw_config {
 	char spool_dir[256];         /* absolute */
 	unsigned spool_memory_bytes; /* in memory before a file */
 	unsigned spool_max_bytes;    /* a message held at most */
+	/* Operation: the account to run as once the sockets are open (""
+	 * keeps the one started with), how long SIGTERM lets sessions
+	 * finish, and the Prometheus endpoint (metrics_set 0: off). */
+	char user[GW_NAME_MAX];
+	char group[GW_NAME_MAX];
+	unsigned drain_timeout_s;
+	struct gw_listen metrics;
+	int metrics_set;
 	/* Cross-realm policy and source addresses (issue 6). */
 	int transparent; /* IP_TRANSPARENT listeners */
 	int source_pairing;

@@ -202,6 +202,15 @@ test_bad(void **state)
 	        ":3: connect_timeout_s"},
 	    {"[gateway]\nfqdn = a.example\nbuffer_bytes = 100\n",
 	        ":3: buffer_bytes"},
+	    {"[gateway]\nfqdn = a.example\nuser = a b\n",
+	        ":3: user: 'a b' is not an account name"},
+	    {"[gateway]\nfqdn = a.example\ngroup = \n", ":3: group: want"},
+	    {"[gateway]\nfqdn = a.example\nmetrics_listen = 127.0.0.1\n",
+	        ":3: metrics_listen: '127.0.0.1' is not ADDRESS:PORT"},
+	    {"[gateway]\nfqdn = a.example\nmetrics_listen = [::1]:0\n",
+	        ":3: metrics_listen"},
+	    {"[gateway]\nfqdn = a.example\ndrain_timeout_s = 86401\n",
+	        ":3: drain_timeout_s"},
 	    {"[gateway]\nfqdn = a.example\n[nonsense]\nx = 1\n",
 	        ":3: unknown section [nonsense]"},
 	    {"[gateway]\nfqdn = a.example\nthis line has no equals\n",
@@ -881,6 +890,36 @@ test_docs_keys(void **state)
 	gw_config_free(&c);
 }
 
+/* user, group, drain_timeout_s, metrics_listen: parsed, and defaults. */
+static void
+test_operations(void **state)
+{
+	struct gw_config c;
+	char err[512], a[64];
+
+	(void)state;
+	gw_config_defaults(&c);
+	assert_string_equal(c.user, "");
+	assert_int_equal(c.drain_timeout_s, 30);
+	assert_int_equal(c.metrics_set, 0);
+	assert_int_equal(load("[gateway]\nfqdn = gw.example.net\n"
+	                      "user = smtp64\ngroup = 65534\n"
+	                      "drain_timeout_s = 0\n"
+	                      "metrics_listen = [::1]:9425\n"
+	                      "[pair x]\nipv4 = 192.0.2.1\n"
+	                      "ipv6 = 2001:db8::1\n",
+	                     &c, err, sizeof(err)),
+	    0);
+	assert_string_equal(c.user, "smtp64");
+	assert_string_equal(c.group, "65534");
+	assert_int_equal(c.drain_timeout_s, 0);
+	assert_int_equal(c.metrics_set, 1);
+	assert_int_equal(c.metrics.port, 9425);
+	assert_int_equal(nat_addr_fmt(&c.metrics.addr, a, sizeof(a)) > 0, 1);
+	assert_string_equal(a, "::1");
+	gw_config_free(&c);
+}
+
 static void
 test_missing_file(void **state)
 {
@@ -1200,6 +1239,7 @@ main(void)
 	    cmocka_unit_test(test_nat64_only),
 	    cmocka_unit_test(test_packet),
 	    cmocka_unit_test(test_missing_file),
+	    cmocka_unit_test(test_operations),
 	    cmocka_unit_test(test_nul_and_control),
 	    cmocka_unit_test(test_long_line),
 	    cmocka_unit_test(test_not_a_file),

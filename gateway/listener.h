@@ -15,6 +15,7 @@
 
 struct gw_listener {
 	ev_io io;
+	ev_timer pause; /* accepting stopped: out of descriptors */
 	int fd;
 	struct gw_ctx *ctx;
 	char name[64]; /* "ADDR:PORT" for logs */
@@ -32,7 +33,14 @@ struct gw_listener {
  */
 int gw_listener_open(struct gw_listener *gl, const struct gw_listen *l,
     int transparent, int reuseport, char *err, size_t errcap);
+/* Attaches a SO_ATTACH_REUSEPORT_CBPF program to gl's SO_REUSEPORT
+ * group: a connection goes to the socket numbered by a hash of the
+ * client's address modulo n, so one client always meets one worker.
+ * 0, or -1 with a message in err. */
+int gw_listener_steer(
+    struct gw_listener *gl, unsigned n, char *err, size_t errcap);
 void gw_listener_start(struct gw_listener *gl, struct gw_ctx *ctx);
+/* Stops accepting and closes the socket (idempotent). */
 void gw_listener_stop(struct gw_listener *gl);
 
 #endif

@@ -4,12 +4,14 @@
 #include <sys/socket.h>
 
 #include <sys/file.h>
+#include <sys/time.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,12 +23,18 @@
 
 #include "gateway/bpf.h"
 #include "gateway/config.h"
+#include "gateway/drain.h"
 #include "gateway/listener.h"
 #include "gateway/log.h"
+#include "gateway/metrics.h"
 #include "gateway/nfq.h"
+#include "gateway/notify.h"
+#include "gateway/privs.h"
+#include "gateway/rlimit.h"
 #include "gateway/session.h"
 #include "gateway/spool.h"
 #include "gateway/tls.h"
+#include "gateway/uptable.h"
 
 #ifndef SMTP64_VERSION
 #define SMTP64_VERSION "0.1.0"
@@ -72,8 +80,25 @@ static struct {
 	unsigned workers;
 } running;
 
+/* Workers 1.. : their members of the listeners' SO_REUSEPORT groups,
+ * opened at start with the listeners (Linux admits to a group only
+ * sockets of the same owner: once privileges are dropped none could
+ * join).  Worker 0 uses the listeners themselves. */
+#define WORKERS_MAX 64
+static struct gw_listener wsock[WORKERS_MAX][GW_LISTEN_MAX];
+
 /* Appended to a worker's own log lines: "" or " worker=N". */
 static char worker_tag[24];
+
+/* metrics_listen's socket, opened at start (-1: off); worker 0 serves
+ * it.  Like the listeners, a reload does not move it. */
+static int metrics_fd = -1;
+
+/* The main process speaks to the service manager (NotifyAccess=main):
+ * the single process, or the supervisor of workers. */
+static int notify_main = 1;
+
+#define STATUS_S 5. /* STATUS= every so often */
 
 /* -p: the PID file, locked from before the first bind to the exit. */
 static char pid_path[PATH_CAP];
@@ -221,6 +246,20 @@ pidfile_remove(void)
 	 * removes it. */
 	if (pid_fd >= 0 && getpid() == pid_owner)
 		(void)unlink(pid_path);
+}
+
+/*
+ * A drain starts: the PID file goes now, so that a new daemon given the
+ * same -p can start while this one finishes its sessions.
+ */
+static void
+pidfile_release(void)
+{
+	if (pid_fd < 0)
+		return;
+	pidfile_remove();
+	close(pid_fd);
+	pid_fd = -1;
 }
 
 /* -p, once listening and detached: the PID of the process to signal,
@@ -401,12 +440,26 @@ reload_cb(struct ev_loop *loop, ev_signal *w, int revents)
 	struct gw_config *cfg;
 	char err[512];
 
+	unsigned long nofile;
+
 	(void)revents;
-	if ((cfg = gw_config_new(conf_path, err, sizeof(err))) == NULL) {
+	if (notify_main)
+		(void)gw_notify_reloading();
+	if ((cfg = gw_config_new(conf_path, err, sizeof(err))) != NULL &&
+	    gw_rlimit_raise(cfg->max_sessions, &nofile, err, sizeof(err)) !=
+	        0) {
+		gw_config_release(cfg);
+		cfg = NULL;
+	}
+	if (cfg == NULL) {
+		gw_metrics_count(GW_M_RELOAD_FAILED, 1);
 		gw_log(LOG_ERR,
 		    "event=reload result=failed error=\"%s\" "
 		    "note=old_config_kept%s",
 		    err, worker_tag);
+		if (notify_main)
+			(void)gw_notify("READY=1\nSTATUS=reload failed, old "
+			                "configuration kept");
 		return;
 	}
 	/* With workers the main process says it, once. */
@@ -426,17 +479,75 @@ reload_cb(struct ev_loop *loop, ev_signal *w, int revents)
 	gw_ctx_set_config(ctx, cfg);
 	if (!debug_flag)
 		gw_log_set_level(cfg->log_level);
+	gw_metrics_count(GW_M_RELOAD_OK, 1);
 	gw_log(LOG_INFO, "event=reload result=ok pairs=%zu%s", cfg->pairs.n,
 	    worker_tag);
 	log_certs(cfg);
+	if (notify_main)
+		(void)gw_notifyf(
+		    "READY=1\nSTATUS=reloaded; sessions=%u", ctx->nsessions);
 }
 
+/* What a stopping serve() needs: its listeners and its drain. */
+struct serving {
+	struct gw_ctx *ctx;
+	struct gw_listener *listeners;
+	size_t nlisten;
+	struct gw_drain drain;
+};
+
+/* SIGTERM, SIGINT: drain (a second one stops at once); SIGQUIT: stop. */
 static void
 stop_cb(struct ev_loop *loop, ev_signal *w, int revents)
 {
+	struct serving *sv = w->data;
+
 	(void)revents;
 	gw_log(LOG_INFO, "event=stop signal=%d%s", w->signum, worker_tag);
-	ev_break(loop, EVBREAK_ALL);
+	if (w->signum == SIGQUIT || sv->ctx->cfg->drain_timeout_s == 0) {
+		ev_break(loop, EVBREAK_ALL);
+		return;
+	}
+	if (!sv->drain.active) {
+		if (notify_main)
+			(void)gw_notifyf("STOPPING=1\nSTATUS=draining %u "
+			                 "sessions",
+			    sv->ctx->nsessions);
+		pidfile_release();
+		gw_metrics_stop(loop);
+	}
+	gw_drain_start(&sv->drain, sv->ctx, sv->listeners, sv->nlisten,
+	    sv->ctx->cfg->drain_timeout_s);
+}
+
+/*
+ * Every TRIM_S: once the sessions are all gone after a busy spell, the
+ * heap's free pages go back to the kernel (malloc_trim(3)), so that RSS
+ * returns to its idle size instead of keeping the peak's.
+ */
+#define TRIM_S 10.
+static void
+trim_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct gw_ctx *ctx = w->data;
+	static uint32_t last_id;
+
+	(void)loop;
+	(void)revents;
+	if (ctx->nsessions == 0 && ctx->next_id != last_id) {
+		last_id = ctx->next_id;
+		(void)malloc_trim(0);
+	}
+}
+
+static void
+status_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct gw_ctx *ctx = w->data;
+
+	(void)loop;
+	(void)revents;
+	(void)gw_notifyf("STATUS=sessions=%u", ctx->nsessions);
 }
 
 /*
@@ -448,11 +559,15 @@ serve(struct gw_config *cfg, struct gw_listener *listeners, size_t nlisten,
     unsigned worker)
 {
 	struct gw_ctx ctx;
+	struct serving sv;
 	struct ev_loop *loop;
-	ev_signal sigterm, sigint, sighup, sigusr1;
+	ev_signal sigterm, sigint, sigquit, sighup, sigusr1;
+	ev_timer status, trim;
 	size_t i;
 
 	packet_owner = worker == 0;
+	gw_metrics_worker(worker);
+	gw_uptable_owner(worker);
 	if (running.workers > 1)
 		(void)snprintf(
 		    worker_tag, sizeof(worker_tag), " worker=%u", worker);
@@ -468,8 +583,15 @@ serve(struct gw_config *cfg, struct gw_listener *listeners, size_t nlisten,
 		gw_log(LOG_INFO, "event=listen address=%s%s", listeners[i].name,
 		    worker_tag);
 	}
+	memset(&sv, 0, sizeof(sv));
+	sv.ctx = &ctx;
+	sv.listeners = listeners;
+	sv.nlisten = nlisten;
 	ev_signal_init(&sigterm, stop_cb, SIGTERM);
 	ev_signal_init(&sigint, stop_cb, SIGINT);
+	ev_signal_init(&sigquit, stop_cb, SIGQUIT);
+	sigterm.data = sigint.data = sigquit.data = &sv;
+	ev_signal_start(loop, &sigquit);
 	ev_signal_init(&sighup, reload_cb, SIGHUP);
 	sighup.data = &ctx;
 	ev_signal_init(&sigusr1, stats_cb, SIGUSR1);
@@ -492,9 +614,25 @@ serve(struct gw_config *cfg, struct gw_listener *listeners, size_t nlisten,
 	    cfg->pol.bare == SMTPFIX_BARE_INLINE ? "inline" : "reject",
 	    worker_tag, (long)getpid());
 	log_certs(cfg);
+	if (worker == 0 && metrics_fd >= 0)
+		gw_metrics_serve(loop, metrics_fd);
+	ev_timer_init(&trim, trim_cb, TRIM_S, TRIM_S);
+	trim.data = &ctx;
+	ev_timer_start(loop, &trim);
+	ev_unref(loop);
+	if (notify_main) {
+		(void)gw_notifyf(
+		    "READY=1\nMAINPID=%ld\nSTATUS=sessions=0", (long)getpid());
+		gw_notify_watchdog(loop);
+		ev_timer_init(&status, status_cb, STATUS_S, STATUS_S);
+		status.data = &ctx;
+		ev_timer_start(loop, &status);
+		ev_unref(loop);
+	}
 
 	ev_run(loop, 0);
 
+	gw_metrics_stop(loop);
 	packet_stop(loop, "exit");
 	for (i = 0; i < nlisten; i++)
 		gw_listener_stop(&listeners[i]);
@@ -503,13 +641,18 @@ serve(struct gw_config *cfg, struct gw_listener *listeners, size_t nlisten,
 	return 0;
 }
 
-static volatile sig_atomic_t sup_term, sup_hup, sup_usr1, sup_chld;
+static volatile sig_atomic_t sup_term, sup_hup, sup_usr1, sup_chld, sup_quit,
+    sup_alrm;
 
 static void
 sup_signal(int sig)
 {
 	if (sig == SIGTERM || sig == SIGINT)
-		sup_term = sig;
+		sup_term = sup_term == 0 ? sig : -sig; /* negative: again */
+	else if (sig == SIGQUIT)
+		sup_quit = 1;
+	else if (sig == SIGALRM)
+		sup_alrm = 1;
 	else if (sig == SIGHUP)
 		sup_hup = 1;
 	else if (sig == SIGUSR1)
@@ -532,26 +675,67 @@ spawn(struct gw_config *cfg, struct gw_listener *listeners, size_t nlisten,
 	signal(SIGHUP, SIG_DFL);
 	signal(SIGUSR1, SIG_DFL);
 	signal(SIGCHLD, SIG_DFL);
+	signal(SIGQUIT, SIG_DFL);
+	signal(SIGALRM, SIG_DFL);
 	sigprocmask(SIG_SETMASK, orig, NULL);
-	/* Worker 0 accepts on the sockets opened at start; the others join
-	 * their SO_REUSEPORT groups with sockets of their own, for the same
-	 * addresses: those that run, whatever a reload put in cfg since. */
-	for (size_t i = 0; worker > 0 && i < nlisten; i++) {
-		struct gw_listener own;
-		char err[256];
-
-		if (gw_listener_open(&own, &running.listen[i],
-		        running.transparent, 1, err, sizeof(err)) != 0) {
-			gw_log(LOG_ERR,
-			    "event=worker_listen worker=%u "
-			    "error=\"%s\" note=sharing_the_first_socket",
-			    worker, err);
-			continue;
-		}
-		close(listeners[i].fd);
-		listeners[i] = own;
+	notify_main = 0;
+	/* The lock stays the supervisor's alone, so that it can hand the
+	 * PID file on when it drains. */
+	if (pid_fd >= 0)
+		close(pid_fd);
+	pid_fd = -1;
+	if (worker != 0 && metrics_fd >= 0) {
+		close(metrics_fd);
+		metrics_fd = -1;
 	}
+	/* Each worker accepts on its own member of each SO_REUSEPORT
+	 * group, opened at start (the addresses that run, whatever a
+	 * reload put in cfg since) and kept by this process, so that a
+	 * restarted worker finds its socket, its place in the group (the
+	 * steering program's index) and the connections that queued
+	 * meanwhile.  It holds no other worker's socket: when it drains,
+	 * its own close must leave none of its group's members open. */
+	for (unsigned w = 0; w < running.workers; w++)
+		for (size_t i = 0; i < nlisten; i++)
+			if (w != worker)
+				close(
+				    w == 0 ? listeners[i].fd : wsock[w][i].fd);
+	for (size_t i = 0; worker > 0 && i < nlisten; i++)
+		listeners[i] = wsock[worker][i];
 	_exit(serve(cfg, listeners, nlisten, worker));
+}
+
+/* The supervisor's clock: SIGALRM every second drives the watchdog and
+ * STATUS=. */
+static unsigned long long sup_wd_usec;
+
+static void
+sup_timer(void)
+{
+	struct itimerval it;
+
+	memset(&it, 0, sizeof(it));
+	it.it_interval.tv_sec = 1;
+	/* WATCHDOG=1 at least twice per WatchdogSec=. */
+	if (sup_wd_usec > 0 && sup_wd_usec < 2000000) {
+		it.it_interval.tv_sec = 0;
+		it.it_interval.tv_usec = (suseconds_t)(sup_wd_usec / 2);
+	}
+	it.it_value = it.it_interval;
+	(void)setitimer(ITIMER_REAL, &it, NULL);
+}
+
+static void
+sup_tick(unsigned n)
+{
+	static unsigned ticks;
+
+	ticks++;
+	if (sup_wd_usec > 0)
+		(void)gw_notify("WATCHDOG=1");
+	if (ticks % 5 == 0) /* about every 5 s (more with a short watchdog) */
+		(void)gw_notifyf("STATUS=workers=%u sessions=%llu", n,
+		    (unsigned long long)gw_metrics_open_total());
 }
 
 /*
@@ -581,7 +765,11 @@ supervise(struct gw_config *cfg, struct gw_listener *listeners, size_t nlisten)
 	sigaction(SIGHUP, &sa, NULL);
 	sigaction(SIGUSR1, &sa, NULL);
 	sigaction(SIGCHLD, &sa, NULL);
+	sigaction(SIGQUIT, &sa, NULL);
+	sigaction(SIGALRM, &sa, NULL);
 	sigemptyset(&block);
+	sigaddset(&block, SIGQUIT);
+	sigaddset(&block, SIGALRM);
 	sigaddset(&block, SIGTERM);
 	sigaddset(&block, SIGINT);
 	sigaddset(&block, SIGHUP);
@@ -595,8 +783,34 @@ supervise(struct gw_config *cfg, struct gw_listener *listeners, size_t nlisten)
 	}
 	gw_log(LOG_INFO, "event=start workers=%u version=%s pid=%ld", n,
 	    SMTP64_VERSION, (long)getpid());
+	(void)gw_notifyf(
+	    "READY=1\nMAINPID=%ld\nSTATUS=workers=%u", (long)getpid(), n);
+	sup_timer();
 	while (alive > 0) {
 		sigsuspend(&orig);
+		if (sup_alrm) {
+			sup_alrm = 0;
+			sup_tick(n);
+		}
+		if (sup_quit == 1) {
+			/* Also during a drain: the workers stop at once. */
+			sup_quit = 2;
+			if (sup_term == 0)
+				sup_term = SIGQUIT;
+			stopping = 2;
+			gw_log(LOG_INFO, "event=stop signal=%d workers=%u",
+			    SIGQUIT, n);
+			for (i = 0; i < n; i++)
+				if (pid[i] > 0)
+					kill(pid[i], SIGQUIT);
+		}
+		if (sup_term < 0 && stopping == 1) {
+			/* A second SIGTERM: the workers stop at once. */
+			stopping = 2;
+			for (i = 0; i < n; i++)
+				if (pid[i] > 0)
+					kill(pid[i], SIGTERM);
+		}
 		if (sup_hup || sup_usr1) {
 			int sig = sup_hup ? SIGHUP : SIGUSR1;
 
@@ -604,6 +818,8 @@ supervise(struct gw_config *cfg, struct gw_listener *listeners, size_t nlisten)
 			for (i = 0; i < n; i++)
 				if (pid[i] > 0)
 					kill(pid[i], sig);
+			if (sig == SIGHUP)
+				(void)gw_notify_reloading();
 			if (sig == SIGHUP) {
 				char err[512];
 				struct gw_config *c2 =
@@ -618,12 +834,28 @@ supervise(struct gw_config *cfg, struct gw_listener *listeners, size_t nlisten)
 					gw_config_release(cfg);
 					cfg = c2;
 				}
+				(void)gw_notify("READY=1");
 			}
 		}
 		if (sup_term && !stopping) {
 			stopping = 1;
 			gw_log(LOG_INFO, "event=stop signal=%d workers=%u",
 			    (int)sup_term, n);
+			(void)gw_notify("STOPPING=1");
+			/* The workers drain; this process's copies of the
+			 * sockets must go too, or the kernel keeps queueing
+			 * connections on them. */
+			for (i = 0; i < nlisten; i++) {
+				unsigned w;
+
+				gw_listener_stop(&listeners[i]);
+				for (w = 1; w < n; w++)
+					gw_listener_stop(&wsock[w][i]);
+			}
+			if (metrics_fd >= 0)
+				close(metrics_fd);
+			metrics_fd = -1;
+			pidfile_release();
 			for (i = 0; i < n; i++)
 				if (pid[i] > 0)
 					kill(pid[i], SIGTERM);
@@ -639,6 +871,7 @@ supervise(struct gw_config *cfg, struct gw_listener *listeners, size_t nlisten)
 					continue;
 				pid[i] = 0;
 				alive--;
+				gw_uptable_forget(i);
 				if (sup_term)
 					continue;
 				gw_log(LOG_ERR,
@@ -710,10 +943,20 @@ main(int argc, char *argv[])
 			fprintf(stderr, "%s\n", err);
 			return 1;
 		}
+		char caps[128];
+
 		printf("%s: ok (%zu pairs, %zu listeners, %u worker%s%s)\n",
 		    conf, cfg->pairs.n, cfg->nlisten, cfg->workers,
 		    cfg->workers == 1 ? "" : "s",
 		    cfg->packet.enable ? ", packet path" : "");
+		/* What an operator grants: the account, the capabilities
+		 * kept after start, the open-file limit. */
+		printf("%s: runs as %s%s%s, capabilities %s, open files %lu\n",
+		    conf,
+		    cfg->user[0] != '\0' ? cfg->user : "the starting user",
+		    cfg->group[0] != '\0' ? ":" : "", cfg->group,
+		    gw_privs_names(gw_privs_needed(cfg), caps, sizeof(caps)),
+		    gw_rlimit_need(cfg->max_sessions));
 		gw_config_release(cfg);
 		return 0;
 	}
@@ -740,6 +983,31 @@ main(int argc, char *argv[])
 	}
 	gw_log_init(foreground, debug ? LOG_DEBUG : cfg->log_level);
 	signal(SIGPIPE, SIG_IGN);
+	gw_notify_init();
+	sup_wd_usec = gw_notify_watchdog_usec();
+	{
+		unsigned long nofile;
+
+		/* Before any privilege goes: raising the hard limit needs
+		 * CAP_SYS_RESOURCE. */
+		if (gw_rlimit_raise(
+		        cfg->max_sessions, &nofile, err, sizeof(err)) != 0) {
+			fprintf(stderr, "smtp64d: %s\n", err);
+			return 1;
+		}
+	}
+	if (gw_metrics_init(cfg->workers) != 0 ||
+	    (cfg->workers > 1 && gw_uptable_init((size_t)cfg->max_sessions *
+	                                         cfg->workers) != 0)) {
+		fprintf(
+		    stderr, "smtp64d: shared memory: %s\n", strerror(errno));
+		return 1;
+	}
+	if (cfg->metrics_set && (metrics_fd = gw_metrics_listen(
+	                             &cfg->metrics, err, sizeof(err))) < 0) {
+		fprintf(stderr, "smtp64d: %s\n", err);
+		return 1;
+	}
 
 	/* Bind before daemonising so that a port in use is reported on the
 	 * terminal and the exit status.  These stay for the process's
@@ -756,6 +1024,37 @@ main(int argc, char *argv[])
 			fprintf(stderr, "smtp64d: %s\n", err);
 			return 1;
 		}
+		for (unsigned w = 1; w < cfg->workers; w++)
+			if (gw_listener_open(&wsock[w][i], &cfg->listen[i],
+			        cfg->transparent, 1, err, sizeof(err)) != 0) {
+				fprintf(
+				    stderr, "smtp64d: worker %u: %s\n", w, err);
+				return 1;
+			}
+		/* One client, one worker: per-client limits and the loop
+		 * check then see all of a client's sessions. */
+		if (cfg->workers > 1 &&
+		    gw_listener_steer(
+		        &listeners[i], cfg->workers, err, sizeof(err)) != 0)
+			gw_log(LOG_WARNING,
+			    "event=steer error=\"%s\" "
+			    "note=kernel_hash_per_connection",
+			    err);
+	}
+	/* Every socket is open (the packet path's are opened by worker 0
+	 * with the capabilities kept for it): from here on, the configured
+	 * user and only the capabilities still needed. */
+	if (gw_privs_drop(cfg, err, sizeof(err)) != 0) {
+		fprintf(stderr, "smtp64d: %s\n", err);
+		return 1;
+	}
+	{
+		char caps[128];
+
+		gw_log(LOG_INFO,
+		    "event=privileges uid=%ld gid=%ld capabilities=%s",
+		    (long)getuid(), (long)getgid(),
+		    gw_privs_names(gw_privs_current(), caps, sizeof(caps)));
 	}
 	/* gateway/spool.h: a crash's leftovers go before any session. */
 	if (spool_prepare(cfg, err, sizeof(err)) != 0) {

@@ -40,9 +40,12 @@
 #include "gateway/buf.h"
 #include "gateway/dns.h"
 #include "gateway/log.h"
+#include "gateway/metrics.h"
+#include "gateway/selfdst.h"
 #include "gateway/session.h"
 #include "gateway/spool.h"
 #include "gateway/tls.h"
+#include "gateway/uptable.h"
 #include "nat/addr.h"
 #include "nat/dest.h"
 #include "nat/scope.h"
@@ -98,6 +101,8 @@ struct gw_session {
 	    up_counted : 1;           /* up_local in ctx->ups */
 	struct nat_addr up_local;     /* our end of the upstream */
 	unsigned up_port;
+	size_t up_slot;  /* in the workers' shared table (uptable.h) */
+	ev_tstamp up_t0; /* upstream connect began */
 	/* Where to connect again after a failed upstream handshake. */
 	struct nat_addr up_dst, up_src;
 	uint32_t inl[3]; /* this message: bare CR, LF, NUL inlined */
@@ -344,6 +349,8 @@ upstream_close(struct gw_session *s, int reset)
 		gw_tally_sub(&s->ctx->ups, &s->up_local, s->up_port);
 		s->up_counted = 0;
 	}
+	gw_uptable_del(s->up_slot);
+	s->up_slot = 0;
 	u->eof = 1;
 	u->out.len = 0;
 }
@@ -374,6 +381,7 @@ log_inline(struct gw_session *s, const struct smtpfix_step *st)
 		if (st->detail != NULL && strcmp(st->detail, names[k]) == 0)
 			break;
 	(*count[k])++;
+	gw_metrics_count(GW_M_INLINE_BARE_CR + k, 1);
 	if (s->inl[k] < UINT32_MAX)
 		s->inl[k]++;
 	if (s->inl[k] > 1 && !gw_log_enabled(LOG_DEBUG))
@@ -446,6 +454,8 @@ log_step(struct gw_session *s, const struct smtpfix_step *st)
 			    st->verb, st->secret ? " secret=yes" : "");
 		return;
 	case SMTPFIX_EV_HELO:
+		if (st->act == SMTPFIX_ACT_EMIT)
+			gw_metrics_count(GW_M_REWRITE_HELO, 1);
 		gw_log(LOG_INFO,
 		    "session=%08x event=helo verb=%s helo_in=%s "
 		    "helo_out=%s rewritten=%s",
@@ -596,6 +606,8 @@ log_tls(struct gw_session *s, const char *leg, const struct gw_tls_leg *l)
 {
 	char d[300];
 
+	gw_metrics_count(
+	    leg[0] == 'c' ? GW_M_TLS_CLIENT_OK : GW_M_TLS_SERVER_OK, 1);
 	gw_log(LOG_INFO, "session=%08x event=tls leg=%s %s", s->id, leg,
 	    gw_tls_describe(l, d, sizeof(d)));
 }
@@ -606,6 +618,8 @@ log_tls_failed(
 {
 	char e[200];
 
+	gw_metrics_count(
+	    leg[0] == 'c' ? GW_M_TLS_CLIENT_FAILED : GW_M_TLS_SERVER_FAILED, 1);
 	gw_log(LOG_WARNING,
 	    "session=%08x event=tls_failed leg=%s reason=%s "
 	    "error=\"%s\"",
@@ -645,6 +659,7 @@ upstream_fallback(struct gw_session *s, const char *why)
 	unsigned ttl = s->cfg->tls_fallback_remember_s;
 
 	s->ctx->tls_fallbacks++;
+	gw_metrics_count(GW_M_TLS_FALLBACK, 1);
 	smtpfix_tlsmemo_note(&s->ctx->tls_failed, s->up_name,
 	    strlen(s->up_name), (uint64_t)ev_now(s->ctx->loop), ttl);
 	gw_log(LOG_WARNING,
@@ -1362,6 +1377,7 @@ upstream_connected(struct gw_session *s)
 	}
 	u->connecting = 0;
 	s->last = ev_now(s->ctx->loop);
+	gw_metrics_connect(ev_time() - s->up_t0);
 	gw_log(LOG_DEBUG, "session=%08x event=connected", s->id);
 	if (s->rt != NULL && s->rt->phase == PH_CONNECT)
 		route_connected(s);
@@ -1685,6 +1701,12 @@ session_end(struct gw_session *s)
 	fallback_free(s);
 	TAILQ_REMOVE(&s->ctx->sessions, s, entry);
 	s->ctx->nsessions--;
+	gw_metrics_label(
+	    GW_MF_CLOSE, s->reason != NULL ? s->reason : "done", NULL);
+	gw_metrics_count(GW_M_BYTES_C2S, CL(s)->bytes);
+	gw_metrics_count(GW_M_BYTES_S2C, UP(s)->bytes);
+	gw_metrics_count(GW_M_MESSAGES, smtpfix_stream_messages(&s->fix));
+	gw_metrics_open(s->ctx->nsessions);
 	gw_config_release(s->cfg);
 	free(s);
 }
@@ -1722,6 +1744,7 @@ session_new(struct gw_ctx *ctx, int cfd, const struct nat_addr *client)
 	smtpfix_stream_init(&s->fix, &s->pol);
 	TAILQ_INSERT_TAIL(&ctx->sessions, s, entry);
 	ctx->nsessions++;
+	gw_metrics_open(ctx->nsessions);
 	ev_timer_init(&s->timer, timer_cb, 0., 1.);
 	s->timer.data = s;
 	return s;
@@ -1796,6 +1819,7 @@ upstream_connect(struct gw_session *s, const struct nat_addr *dst,
 	int on = 1, fd;
 
 	dl = addr_to_sa(dst, s->cfg->upstream_port, &ds);
+	s->up_t0 = ev_time();
 	fd = socket(dst->family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0) {
 		connect_failed(s, errno);
@@ -1837,6 +1861,7 @@ upstream_connect(struct gw_session *s, const struct nat_addr *dst,
 		sa_to_addr(&ls, &s->up_local, &s->up_port);
 		s->up_counted =
 		    gw_tally_add(&s->ctx->ups, &s->up_local, s->up_port) == 0;
+		s->up_slot = gw_uptable_add(&s->up_local, s->up_port);
 	}
 }
 
@@ -2352,6 +2377,7 @@ refusing(struct gw_session *s, const char *cs, const char *lsb, const char *why,
 	    s->id, cs, lsb, why, code_enh);
 	s->refusing = 1;
 	s->reason = why;
+	gw_metrics_label(GW_MF_REFUSE, why, code_enh);
 	say(s, code_enh, text);
 	session_update(s);
 }
@@ -2392,18 +2418,21 @@ gw_session_start(struct gw_ctx *ctx, int cfd,
 		    "event=refuse client=%s local=%s "
 		    "reason=max_sessions",
 		    cs, lsb);
+		gw_metrics_label(GW_MF_REFUSE, "max_sessions", "421");
 		refuse(cfg, cfd, "421 4.3.2", "too many sessions, try later");
 		return;
 	}
 	/* RFC 3463 X.4.6: a connection from one of our own upstream
 	 * sockets means a destination is the gateway itself. */
-	loop = gw_tally_get(&ctx->ups, &client, cport) > 0;
+	loop = gw_tally_get(&ctx->ups, &client, cport) > 0 ||
+	       gw_uptable_has(&client, cport);
 	n = gw_tally_get(&ctx->clients, &client, 0);
 	if (loop) {
 		gw_log(LOG_ERR,
 		    "event=refuse client=%s local=%s reason=loop "
 		    "note=a_destination_is_the_gateway_itself",
 		    cs, lsb);
+		gw_metrics_label(GW_MF_REFUSE, "loop", "554");
 		refuse(cfg, cfd, "554 5.4.6",
 		    "routing loop: the gateway "
 		    "reached itself");
@@ -2414,6 +2443,8 @@ gw_session_start(struct gw_ctx *ctx, int cfd,
 		    "event=refuse client=%s local=%s "
 		    "reason=max_sessions_per_client",
 		    cs, lsb);
+		gw_metrics_label(
+		    GW_MF_REFUSE, "max_sessions_per_client", "421");
 		refuse(cfg, cfd, "421 4.7.0",
 		    "too many sessions from your "
 		    "address, try later");
@@ -2424,6 +2455,7 @@ gw_session_start(struct gw_ctx *ctx, int cfd,
 		    "event=refuse client=%s local=%s "
 		    "reason=no_memory",
 		    cs, lsb);
+		gw_metrics_label(GW_MF_REFUSE, "no_memory", "421");
 		refuse(cfg, cfd, "421 4.3.0", "out of memory, try later");
 		return;
 	}
@@ -2472,6 +2504,12 @@ gw_session_start(struct gw_ctx *ctx, int cfd,
 		    s->tls != NULL ? "terminate" : "none");
 		session_update(s);
 		return;
+		/* RFC 3463 X.4.6: the destination is our own listener. */
+		if (gw_selfdst(cfg, &d.dst, cfg->upstream_port)) {
+			refusing(s, cs, lsb, "loop", "554 5.4.6",
+			    "routing loop: the gateway reached itself");
+			return;
+		}
 	}
 	idc = cfg->identity;
 	if (d.kind == NAT_DEST_PAIR) {
@@ -2527,6 +2565,7 @@ gw_session_start(struct gw_ctx *ctx, int cfd,
 	                         smtpfix_tlspolicy_mode(&s->tls->pol))
 	                   : "passthrough",
 	    smtpfix_identity_mode_name(s->id_mode));
+	gw_metrics_count(GW_M_SESSIONS_OPENED, 1);
 	s->up_dst = d.dst;
 	s->up_src = src;
 	if (d.kind == NAT_DEST_PAIR && d.dst.family == AF_INET6 &&
@@ -2549,6 +2588,31 @@ gw_session_log_stats(const struct gw_ctx *ctx, int level)
 	    (unsigned long long)st->inline_bare_lf,
 	    (unsigned long long)st->inline_nul,
 	    (unsigned long long)st->inline_messages);
+}
+
+/*
+ * A drain's end (RFC 5321 §3.8: a server that must shut down answers
+ * 421): each session still open is told "421 4.3.2" (unless its bytes
+ * are opaque, TLS the gateway does not terminate), its server leg is
+ * reset so no half transaction is delivered, and it closes once the
+ * reply is flushed.
+ */
+void
+gw_session_drain_close(struct gw_ctx *ctx)
+{
+	struct gw_session *s, *next;
+
+	for (s = TAILQ_FIRST(&ctx->sessions); s != NULL; s = next) {
+		/* session_update may free s. */
+		next = TAILQ_NEXT(s, entry);
+		if (s->closing)
+			continue;
+		if (!s->opaque)
+			say(s, "421 4.3.2", "service shutting down, try later");
+		gw_metrics_count(GW_M_DRAIN_421, 1);
+		begin_close(s, "drain_timeout", 1);
+		session_update(s);
+	}
 }
 
 void

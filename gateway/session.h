@@ -83,6 +83,10 @@ void gw_session_start(struct gw_ctx *ctx, int cfd,
 /* Logs ctx->stats as one line (event=smtp_stats). */
 void gw_session_log_stats(const struct gw_ctx *ctx, int level);
 
+/* A drain timed out: 421 4.3.2 to every session's client, then each
+ * closes once that is flushed (session_update's close grace). */
+void gw_session_drain_close(struct gw_ctx *ctx);
+
 /* Ends every session (shutdown). */
 void gw_session_close_all(struct gw_ctx *ctx);
 

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # e2e: the files in contrib/.
-#  - contrib/smtp64d.service passes `systemd-analyze verify` without a
+#  - contrib/smtp64d.service is Type=notify and hardened (no new
+#    privileges, a bounding set, a read-only system, AF_NETLINK for
+#    NFQUEUE), and passes `systemd-analyze verify` without a
 #    single warning (a copy whose ExecStart is the built binary: verify
 #    wants it to exist; the man pages it names are found in docs/), and
 #    the check does see a broken copy;
@@ -47,8 +49,8 @@ else
 		fail "systemd-analyze verify"
 		sed 's/^/    | /' "$tmp/verify.out"
 	fi
-	sed 's/^Type=exec/Type=exce/' "$tmp/smtp64d.service" >"$tmp/broken.service"
-	check "... and it speaks up on a broken copy (Type=exce)" \
+	sed 's/^Type=notify/Type=notfy/' "$tmp/smtp64d.service" >"$tmp/broken.service"
+	check "... and it speaks up on a broken copy (Type=notfy)" \
 	    bash -c "MANPATH='$tmp/man' systemd-analyze verify \
 	    '$tmp/broken.service' 2>&1 | grep -q 'service type'"
 fi
@@ -58,6 +60,13 @@ check "it checks the file before a start (-t)" \
     grep -qx 'ExecStartPre=/usr/local/sbin/smtp64d -t -c /usr/local/etc/smtp64/smtp64.conf' "$UNIT"
 check "reload is SIGHUP to the main process" \
     grep -qx 'ExecReload=/bin/kill -HUP $MAINPID' "$UNIT"
+check "Type=notify, from the main process only" \
+    bash -c "grep -qx 'Type=notify' '$UNIT' && grep -qx 'NotifyAccess=main' '$UNIT'"
+for k in NoNewPrivileges=yes CapabilityBoundingSet=CAP_NET_BIND_SERVICE \
+    ProtectSystem=strict PrivateTmp=yes 'TimeoutStopSec=60s' \
+    'RestrictAddressFamilies=AF_INET AF_INET6 AF_UNIX AF_NETLINK'; do
+	check "hardened: $k" grep -qx "$k" "$UNIT"
+done
 check "docs/operations.md points at contrib/smtp64d.service" \
     grep -q 'contrib/smtp64d.service' "$OPS"
 check "... and carries no copy of the unit" bash -c "! grep -q '^ExecStart=' '$OPS'"

@@ -51,7 +51,7 @@ else
 	fail "loop detection"; show loop
 fi
 check "loop logged once, not a storm of sessions" \
-    test "$(grep -c 'reason=loop' "$SMTP64D_LOG")" -eq 1
+    test "$(grep -c 'event=refuse .*reason=loop' "$SMTP64D_LOG")" -eq 1
 
 swaks_literal() { # rc of one delivery with a literal HELO through the gateway
 	ip netns exec "$NS_C4" swaks --server "$MX6_V4" --helo '[192.0.2.10]' \

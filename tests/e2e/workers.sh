@@ -2,46 +2,102 @@
 # e2e: workers = 2.  Two processes accept on the same sockets, each runs its
 # own sessions; the supervisor forwards SIGHUP, restarts a worker that
 # dies, and stops them all on SIGTERM.  Real Postfix behind (c4 -> gw ->
-# v6-only s6), every message must land.
+# v6-only s6), every message must land.  The kernel steers each client
+# address to one worker (SO_ATTACH_REUSEPORT_CBPF), so
+# max_sessions_per_client holds for the daemon, and a routing loop to the
+# gateway's own listener is refused before any connection.
 set -u
 . "$(dirname "$0")/../lab/lib.sh"
 
 lab_init
 lab_topology c4 gw s6 || { fail "lab topology"; lab_summary; exit 1; }
 lab_postfix_start s6 || { fail "postfix on s6"; lab_summary; exit 1; }
+# A second client address, and a pair whose both ends are the gateway's
+# own (a routing loop, as in refuse_reload.sh).
+C4_ADDR2=192.0.2.11
+lab_addr "$NS_C4" eth0 "$C4_ADDR2/24"
+lab_addr "$NS_GW" to-c4 192.0.2.41/24
+lab_addr "$NS_GW" to-s6 2001:db8::41/64
 conf=$LAB_DIR/gw.conf
-lab_gw_conf "$conf" always "workers = 2"
+write_conf() { # write_conf [EXTRA_GATEWAY_LINES]
+	lab_gw_conf "$conf" always "workers = 2${1:+
+$1}"
+	printf '\n[pair loop]\nipv4 = 192.0.2.41\nipv6 = 2001:db8::41\n' >>"$conf"
+}
+write_conf
 lab_smtp64d_start "$conf" || { fail "smtp64d start"; lab_summary; exit 1; }
 
 workers() { pgrep -P "$SMTP64D_PID" | sort; }
 count_workers() { workers | wc -l; }
 check "two worker processes under the supervisor" test "$(count_workers)" -eq 2
 
-send() { # send N TAG: N sessions at once, one message each
-	local i pids=()
-	for ((i = 1; i <= $1; i++)); do
+send() { # send N TAG [SWAKS-ARGS]: N sessions at once, one message each
+	local i pids=() n=$1 tag=$2
+	shift 2
+	for ((i = 1; i <= n; i++)); do
 		ip netns exec "$NS_C4" swaks --server "$MX6_V4" \
 		    --helo '[IPv6:2001:db8::1]' --from a@example.net \
-		    --to user@example.org --header "Subject: workers-$2-$i" \
-		    --timeout 10 >"$LAB_DIR/swaks-$2-$i.out" 2>&1 &
+		    --to user@example.org --header "Subject: workers-$tag-$i" \
+		    --timeout 10 "$@" >"$LAB_DIR/swaks-$tag-$i.out" 2>&1 &
 		pids+=($!)
 	done
 	# Only these: a bare wait would also wait for smtp64d.
 	wait "${pids[@]}"
 }
-# SO_REUSEPORT hashes each connection to one worker's socket: with 16
-# sessions, both workers serve some (all 16 on one: odds 2^-15).
-send 16 a
+# A classic BPF program on the SO_REUSEPORT group picks the worker from
+# the client's address (the IPv4 source modulo 2): 192.0.2.10 always
+# meets worker 0, 192.0.2.11 worker 1.
+send 8 a
+send 8 a2 --local-interface "$C4_ADDR2"
 delivered() { test "$(maildir_count s6)" -ge "$1"; }
 wait_for 100 delivered 16
 check "16 sessions through two workers: 16 messages in the Maildir" \
     test "$(maildir_count s6)" -eq 16
-check "session ids of both workers in the log (00xxxxxx and 01xxxxxx)" \
-    bash -c "grep -q 'session=00[0-9a-f]* event=open' '$SMTP64D_LOG' &&
-	grep -q 'session=01[0-9a-f]* event=open' '$SMTP64D_LOG'"
+# worker_of CLIENT: the worker numbers (top byte of the session id) that
+# opened sessions of CLIENT, one a line.
+worker_of() {
+	grep -o "session=[0-9a-f]\{2\}[0-9a-f]* event=open client=$1:" \
+	    "$SMTP64D_LOG" | cut -c9-10 | sort -u
+}
+check "all 8 sessions of $C4_ADDR on one worker (00)" \
+    test "$(worker_of "$C4_ADDR")" = 00
+check "all 8 sessions of $C4_ADDR2 on the other worker (01)" \
+    test "$(worker_of "$C4_ADDR2")" = 01
+
+# hold N: opens N connections from $C4_ADDR at once, holds them, and
+# prints each one's first reply code on a line.
+hold() {
+	ip netns exec "$NS_C4" python3 - "$MX6_V4" "$1" <<'PY'
+import socket, sys
+socks = []
+for _ in range(int(sys.argv[2])):
+    s = socket.create_connection((sys.argv[1], 25), timeout=5)
+    socks.append(s)
+for s in socks:
+    try:
+        print(s.recv(512)[:3].decode())
+    except OSError:
+        print("none")
+for s in socks:
+    s.close()
+PY
+}
+if lab_chat "$NS_C4" loop 192.0.2.41 'e:554 5.4.6' 's:QUIT\r\n' 'c'; then
+	pass "routing loop caught with workers = 2: 554 5.4.6"
+else
+	fail "routing loop with workers = 2"; lab_chat_show loop
+fi
+# The destination is the gateway's own listener: refused before any
+# connection is made, so no session comes back from the gateway's IPv6
+# side, whichever worker it would reach.
+check "... before connecting: no session opened from the gateway's IPv6 side" \
+    bash -c "grep -q 'event=refuse client=$C4_ADDR:[0-9]* local=192.0.2.41:25 reason=loop reply=554' '$SMTP64D_LOG' &&
+	! grep -q 'event=open client=\[2001:db8::' '$SMTP64D_LOG' &&
+	test \"\$(grep -c 'event=refuse .*reason=loop' '$SMTP64D_LOG')\" -eq 1"
 
 kill -HUP "$SMTP64D_PID"
-reloaded() { test "$(grep -c 'event=reload result=ok' "$SMTP64D_LOG")" -ge 2; }
+reloaded_n() { test "$(grep -c 'event=reload result=ok' "$SMTP64D_LOG")" -ge "$1"; }
+reloaded() { reloaded_n 2; }
 if wait_for 50 reloaded; then
 	pass "SIGHUP forwarded: both workers reloaded"
 else
@@ -63,6 +119,15 @@ send 4 b
 wait_for 100 delivered 20
 check "4 more messages after the restart: 20 in the Maildir" \
     test "$(maildir_count s6)" -eq 20
+
+# Without steering each worker would count its own share of the client's
+# sessions, and 6 could pass a limit of 3.
+write_conf "max_sessions_per_client = 3"
+kill -HUP "$SMTP64D_PID"
+wait_for 50 reloaded_n 4
+codes=$(hold 6 | sort | uniq -c | awk '{print $2 "x" $1}' | tr '\n' ' ')
+check "max_sessions_per_client = 3 holds across both workers: 3 x 220, 3 x 421 (got $codes)" \
+    test "$codes" = "220x3 421x3 "
 
 kids=$(workers)
 lab_smtp64d_stop
@@ -97,20 +162,26 @@ held_by() {
 	    { if [ -n "${1:-}" ]; then grep "pid=$1,"; else cat; fi; } |
 	    awk '{print $4}' | sort -u | tr '\n' ' ' | sed 's/ $//'
 }
-# Worker 1 listens on sockets of its own (SO_REUSEPORT); worker 0 on the
-# main process's, so its lines name the main process too.
+# Worker 1 listens on sockets of its own (SO_REUSEPORT), which the main
+# process opened at start and keeps for a restart; worker 0 on the main
+# process's listeners.  own_worker: worker 1's PID (its last start line),
+# once it holds sockets that worker 0 does not.
 own_worker() {
-	local p
-	for p in $(workers); do
-		ip netns exec "$NS_GW" ss -Hltnp | grep "pid=$p," |
-		    grep -qv "pid=$sup," && { echo "$p"; return 0; }
-	done
-	return 1
+	local p w0
+	p=$(grep -o 'event=start .* worker=1 pid=[0-9]*' "$log2" | tail -n 1 |
+	    sed 's/.*pid=//')
+	w0=$(grep -o 'event=start .* worker=0 pid=[0-9]*' "$log2" | tail -n 1 |
+	    sed 's/.*pid=//')
+	[ -n "$p" ] && kill -0 "$p" 2>/dev/null || return 1
+	ip netns exec "$NS_GW" ss -Hltnp | grep "pid=$p," |
+	    grep -qv "pid=$w0," && echo "$p"
 }
 both_listening() { test "$(held_by)" = "$want" && own_worker; }
 wait_for 50 both_listening
 check "two listeners, in the main process and both workers" \
     test "$(held_by)" = "$want"
+check "two sockets in each SO_REUSEPORT group, one a worker" \
+    test "$(ip netns exec "$NS_GW" ss -Hltn | wc -l)" -eq 4
 w1=$(own_worker)
 check "worker 1 has its own sockets on both addresses" \
     test -n "$w1" -a "$(held_by "$w1")" = "$want"

@@ -36,6 +36,8 @@ ss iproute2
 sysctl procps
 unshare util-linux
 flock util-linux
+setpriv util-linux
+prlimit util-linux
 timeout coreutils
 python3 python3
 openssl openssl
@@ -54,6 +56,8 @@ iperf3 iperf3
 clang clang
 clang-format clang-format
 scdoc scdoc
+promtool prometheus
+systemd-analyze systemd
 EOF
 
 # swaks prints one "=== X supported" or "*** X not available" line per
