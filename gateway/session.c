@@ -2504,12 +2504,12 @@ gw_session_start(struct gw_ctx *ctx, int cfd,
 		    s->tls != NULL ? "terminate" : "none");
 		session_update(s);
 		return;
-		/* RFC 3463 X.4.6: the destination is our own listener. */
-		if (gw_selfdst(cfg, &d.dst, cfg->upstream_port)) {
-			refusing(s, cs, lsb, "loop", "554 5.4.6",
-			    "routing loop: the gateway reached itself");
-			return;
-		}
+	}
+	/* RFC 3463 X.4.6: the destination is our own listener. */
+	if (gw_selfdst(cfg, &d.dst, cfg->upstream_port)) {
+		refusing(s, cs, lsb, "loop", "554 5.4.6",
+		    "routing loop: the gateway reached itself");
+		return;
 	}
 	idc = cfg->identity;
 	if (d.kind == NAT_DEST_PAIR) {
