@@ -31,26 +31,13 @@ gw_listener_open(struct gw_listener *gl, const struct gw_listen *l,
 	char a[INET6_ADDRSTRLEN];
 	int fd, on = 1;
 
-	memset(&ss, 0, sizeof(ss));
 	(void)nat_addr_fmt(&l->addr, a, sizeof(a));
-	if (l->addr.family == AF_INET) {
-		struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
-
-		s4->sin_family = AF_INET;
-		s4->sin_addr = l->addr.u.v4;
-		s4->sin_port = htons((uint16_t)l->port);
-		sl = sizeof(*s4);
+	sl = nat_addr_sockaddr(&l->addr, l->port, &ss);
+	if (l->addr.family == AF_INET)
 		(void)snprintf(gl->name, sizeof(gl->name), "%s:%u", a, l->port);
-	} else {
-		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
-
-		s6->sin6_family = AF_INET6;
-		s6->sin6_addr = l->addr.u.v6;
-		s6->sin6_port = htons((uint16_t)l->port);
-		sl = sizeof(*s6);
+	else
 		(void)snprintf(
 		    gl->name, sizeof(gl->name), "[%s]:%u", a, l->port);
-	}
 	fd = socket(
 	    l->addr.family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0) {

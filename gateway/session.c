@@ -254,27 +254,6 @@ sa_to_addr(
 	}
 }
 
-static socklen_t
-addr_to_sa(const struct nat_addr *a, unsigned port, struct sockaddr_storage *ss)
-{
-	memset(ss, 0, sizeof(*ss));
-	if (a->family == AF_INET) {
-		struct sockaddr_in *s4 = (void *)ss;
-
-		s4->sin_family = AF_INET;
-		s4->sin_addr = a->u.v4;
-		s4->sin_port = htons((uint16_t)port);
-		return sizeof(*s4);
-	} else {
-		struct sockaddr_in6 *s6 = (void *)ss;
-
-		s6->sin6_family = AF_INET6;
-		s6->sin6_addr = a->u.v6;
-		s6->sin6_port = htons((uint16_t)port);
-		return sizeof(*s6);
-	}
-}
-
 static void
 addr_str(const struct nat_addr *a, unsigned port, char *dst, size_t cap)
 {
@@ -1759,7 +1738,7 @@ static int
 bind_source(int fd, const struct nat_addr *src, int transparent)
 {
 	struct sockaddr_storage ss;
-	socklen_t sl = addr_to_sa(src, 0, &ss);
+	socklen_t sl = nat_addr_sockaddr(src, 0, &ss);
 	int on = 1;
 
 	if (src->family == AF_INET) {
@@ -1818,7 +1797,7 @@ upstream_connect(struct gw_session *s, const struct nat_addr *dst,
 	socklen_t dl, ll = sizeof(ls);
 	int on = 1, fd;
 
-	dl = addr_to_sa(dst, s->cfg->upstream_port, &ds);
+	dl = nat_addr_sockaddr(dst, s->cfg->upstream_port, &ds);
 	s->up_t0 = ev_time();
 	fd = socket(dst->family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0) {

@@ -197,3 +197,25 @@ nat_addr_eq(const struct nat_addr *a, const struct nat_addr *b)
 		return 0;
 	}
 }
+
+socklen_t
+nat_addr_sockaddr(
+    const struct nat_addr *a, unsigned port, struct sockaddr_storage *ss)
+{
+	memset(ss, 0, sizeof(*ss));
+	if (a->family == AF_INET) {
+		struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
+
+		s4->sin_family = AF_INET;
+		s4->sin_addr = a->u.v4;
+		s4->sin_port = htons((uint16_t)port);
+		return sizeof(*s4);
+	} else {
+		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
+
+		s6->sin6_family = AF_INET6;
+		s6->sin6_addr = a->u.v6;
+		s6->sin6_port = htons((uint16_t)port);
+		return sizeof(*s6);
+	}
+}

@@ -4,6 +4,8 @@
 #ifndef NAT_ADDR_H
 #define NAT_ADDR_H
 
+#include <sys/socket.h>
+
 #include <stddef.h>
 #include <netinet/in.h>
 
@@ -37,6 +39,11 @@ int nat_addr_parse_port(const char *s, size_t len, unsigned defport,
  * capacity cap (INET6_ADDRSTRLEN suffices); returns the length or -1
  * (then dst is "" if cap > 0). */
 int nat_addr_fmt(const struct nat_addr *a, char *dst, size_t cap);
+
+/* Fills ss with a:port (a sockaddr_in or sockaddr_in6, the rest zero)
+ * and returns its length for bind(2) or connect(2). */
+socklen_t nat_addr_sockaddr(
+    const struct nat_addr *a, unsigned port, struct sockaddr_storage *ss);
 
 /* 1 if equal (same family, AF_INET or AF_INET6, and bytes); else 0. */
 int nat_addr_eq(const struct nat_addr *a, const struct nat_addr *b);

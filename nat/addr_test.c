@@ -484,6 +484,30 @@ test_roundtrip(void **state)
 	}
 }
 
+/* A sockaddr for bind(2)/connect(2): family, address, port in network
+ * order, the length of the family's structure. */
+static void
+test_sockaddr(void **state)
+{
+	struct sockaddr_storage ss;
+	struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
+	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
+	struct nat_addr a;
+
+	(void)state;
+	assert_int_equal(nat_addr_parse("192.0.2.30", 10, &a), 0);
+	assert_int_equal(nat_addr_sockaddr(&a, 25, &ss), sizeof(*s4));
+	assert_int_equal(s4->sin_family, AF_INET);
+	assert_int_equal(ntohs(s4->sin_port), 25);
+	assert_memory_equal(&s4->sin_addr, &a.u.v4, 4);
+	assert_int_equal(nat_addr_parse("2001:db8::25", 12, &a), 0);
+	assert_int_equal(nat_addr_sockaddr(&a, 65535, &ss), sizeof(*s6));
+	assert_int_equal(s6->sin6_family, AF_INET6);
+	assert_int_equal(ntohs(s6->sin6_port), 65535);
+	assert_memory_equal(&s6->sin6_addr, &a.u.v6, 16);
+	assert_int_equal(s6->sin6_scope_id, 0);
+}
+
 int
 main(void)
 {
@@ -505,6 +529,7 @@ main(void)
 	    cmocka_unit_test(test_fmt_bad_family),
 	    cmocka_unit_test(test_eq),
 	    cmocka_unit_test(test_roundtrip),
+	    cmocka_unit_test(test_sockaddr),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1885,6 +1885,24 @@ fb_refusal(struct smtpfix_stream *s, const char *in, size_t used, unsigned code)
 	return smtpfix_replay_rewind(s->rp, in, used) == 0;
 }
 
+/* A new upstream connection replaces the old one: nothing the old
+ * server offered or owed counts (its replies, its EHLO offer, a reply
+ * half read); its greeting is awaited again. */
+static void
+new_upstream(struct smtpfix_stream *s)
+{
+	s->srv_tls = 0;
+	s->srv_known = 0;
+	s->rcode = 0;
+	s->rfirst = 1;
+	s->rbound = 0;
+	s->rkind = KIND_NONE;
+	s->rfilter = 0;
+	s->rswallow = 0;
+	s->ehlo_tail = 0;
+	s->qhead = s->qlen = 0;
+}
+
 /* The refusal is in whole: the old leg goes, with every reply it owed;
  * the replay starts on the new one (c2s_replay). */
 static void
@@ -1897,16 +1915,7 @@ fb_begin(struct smtpfix_stream *s, struct smtpfix_step *out)
 	s->fb_offered = 0;
 	s->fb_verb_due = 0;
 	s->fb_negotiated = 0;
-	s->srv_tls = 0;
-	s->srv_known = 0;
-	s->rcode = 0;
-	s->rfirst = 1;
-	s->rbound = 0;
-	s->rkind = KIND_NONE;
-	s->rfilter = 0;
-	s->rswallow = 0;
-	s->ehlo_tail = 0;
-	s->qhead = s->qlen = 0;
+	new_upstream(s);
 	out->act = SMTPFIX_ACT_FALLBACK;
 	out->event = SMTPFIX_EV_FALLBACK;
 	out->detail = smtpfix_replay_class_name(
@@ -2155,16 +2164,7 @@ static void
 tls_reconnect(struct smtpfix_stream *s)
 {
 	s->up_clear = 1;
-	s->srv_tls = 0;
-	s->srv_known = 0;
-	s->rcode = 0;
-	s->rfirst = 1;
-	s->rbound = 0;
-	s->rkind = KIND_NONE;
-	s->rfilter = 0;
-	s->rswallow = 0;
-	s->ehlo_tail = 0;
-	s->qhead = s->qlen = 0;
+	new_upstream(s);
 	xc_restart(s, 1);
 	if (s->rp != NULL)
 		smtpfix_replay_break(s->rp, "tls_reconnect");
