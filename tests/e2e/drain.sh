@@ -60,11 +60,12 @@ print("ok", ok, "failed", bad)
 PY
 probe=$!
 LAB_PIDS+=("$probe")
-# The transaction: its data arrives in two parts, 4 s apart.
+# The transaction: its data arrives in two parts, 10 s apart (long
+# enough that B's start and A's drain happen inside it on a loaded machine).
 ip netns exec "$NS_C4" $CHAT --timeout=15 client "$MX6_V4" 25 'e:220' \
     's:EHLO c.example.net\r\n' 'e:250' 's:MAIL FROM:<a@example.net>\r\n' \
     'e:250' 's:RCPT TO:<user@example.org>\r\n' 'e:250' 's:DATA\r\n' \
-    'e:354' 's:Subject: drain-open\r\n\r\nfirst part\r\n' 'w:4' \
+    'e:354' 's:Subject: drain-open\r\n\r\nfirst part\r\n' 'w:10' \
     's:second part\r\n.\r\n' 'e:250' 's:QUIT\r\n' 'e:221' \
     >"$LAB_DIR/chat-open.out" 2>&1 &
 open_pid=$!
