@@ -22,6 +22,26 @@ gw_buf_alloc(struct gw_buf *b, size_t cap)
 	return 0;
 }
 
+int
+gw_buf_grow(struct gw_buf *b, size_t cap)
+{
+	char *p;
+
+	if (b->data == NULL)
+		return gw_buf_alloc(b, cap);
+	if (cap <= b->cap)
+		return 0;
+	if (b->off > 0) {
+		memmove(b->data, b->data + b->off, b->len);
+		b->off = 0;
+	}
+	if ((p = realloc(b->data, cap)) == NULL)
+		return -1;
+	b->data = p;
+	b->cap = cap;
+	return 0;
+}
+
 void
 gw_buf_release(struct gw_buf *b)
 {

@@ -1,8 +1,9 @@
 /*
  * gateway/buf.h: a fixed-capacity byte buffer for one direction of a
  * session.  Linear with compaction rather than a ring, so that a parser
- * always sees an unread line as one contiguous span.  Nothing grows: when
- * it is full the session stops reading the peer that fills it.
+ * always sees an unread line as one contiguous span.  Nothing grows on its
+ * own: when it is full the session stops reading the peer that fills it
+ * (gw_buf_grow raises the bound only when the owner asks).
  */
 #ifndef GW_BUF_H
 #define GW_BUF_H
@@ -19,6 +20,9 @@ struct gw_buf {
 
 /* Allocates the storage lazily; 0 or -1 (ENOMEM). */
 int gw_buf_alloc(struct gw_buf *b, size_t cap);
+/* Raises the capacity to cap, keeping the bytes held (storage allocated
+ * if there was none); never shrinks.  0, or -1 (ENOMEM: b unchanged). */
+int gw_buf_grow(struct gw_buf *b, size_t cap);
 /* Returns the storage when the buffer is empty (idle sessions hold none). */
 void gw_buf_release(struct gw_buf *b);
 void gw_buf_free(struct gw_buf *b);

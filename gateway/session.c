@@ -62,6 +62,12 @@
 #define CLOSE_GRACE_S 10. /* flushing a last reply at most this long */
 #define DRAIN_MAX 64      /* reads when discarding pre-TLS bytes */
 #define ROUTE_TARGETS 16  /* addresses tried per recipient domain */
+/* A message's data, client to server, in steps of up to this many bytes:
+ * a quarter of the read(2)/send(2) calls and wake-ups per megabyte of
+ * 64 KiB steps, a sixteenth of 16 KiB ones. */
+#define DATA_BUF_BYTES (256 * 1024)
+/* Grown buffers a worker holds at once: 16 MiB, whatever stalls. */
+#define DATA_GROWN_MAX 64
 
 enum gw_dir {
 	GW_CLIENT = 0,
@@ -185,6 +191,51 @@ static int
 relaying(const struct gw_session *s)
 {
 	return s->rt == NULL || s->rt->phase == PH_RELAY;
+}
+
+/*
+ * 1 while a message's data flows from the client to the server.  The two
+ * buffers it passes through (the client's input, the server's output)
+ * then grow to DATA_BUF_BYTES once a read fills them (data_grow), and are
+ * kept between reads; after the data they are returned as soon as they are
+ * empty (session_update), so an idle session still holds none.  Small messages
+ * never fill buffer_bytes and never grow.
+ */
+static int
+data_flowing(const struct gw_session *s)
+{
+	return relaying(s) && !s->closing && s->rp == NULL &&
+	       smtpfix_stream_wait(&s->fix) == SMTPFIX_WAIT_DATA;
+}
+
+static size_t
+data_cap(const struct gw_session *s)
+{
+	return s->cfg->buffer_bytes > DATA_BUF_BYTES ? s->cfg->buffer_bytes
+	                                             : DATA_BUF_BYTES;
+}
+
+/* Grows b for a message's data, within the worker's budget; without the
+ * memory or the budget the smaller buffer does, in smaller steps. */
+static void
+data_grow(struct gw_session *s, struct gw_buf *b)
+{
+	if (b->cap >= data_cap(s) || s->ctx->data_grown >= DATA_GROWN_MAX)
+		return;
+	if (gw_buf_grow(b, data_cap(s)) == 0)
+		s->ctx->data_grown++;
+}
+
+/* Frees b's storage (with empty_only, only when it holds nothing), and
+ * gives a grown buffer back to the budget. */
+static void
+buf_return(struct gw_session *s, struct gw_buf *b, int empty_only)
+{
+	if (b->data == NULL || (empty_only && b->len > 0))
+		return;
+	if (b->cap > s->cfg->buffer_bytes)
+		s->ctx->data_grown--;
+	gw_buf_free(b);
 }
 
 void
@@ -921,13 +972,18 @@ step(struct gw_session *s, enum gw_dir from)
 	struct gw_buf *in = &s->side[from].in;
 	struct gw_buf *out = &s->side[!from].out;
 	struct smtpfix_step st;
-	size_t cap = s->cfg->buffer_bytes, len;
-	size_t room = out->data != NULL ? gw_buf_room(out) : cap;
+	size_t cap = s->cfg->buffer_bytes, len, room;
 	int hold;
 
 	/* A replayed message goes whole before anything else upstream. */
 	if (from == GW_CLIENT && s->spool_send)
 		return fallback_send_held(s);
+	/* Data that the server's buffer cannot take whole: a larger one
+	 * (data_flowing); without the memory, the smaller one will do. */
+	if (from == GW_CLIENT && out->data != NULL && out->cap < in->len &&
+	    data_flowing(s))
+		data_grow(s, out);
+	room = out->data != NULL ? gw_buf_room(out) : cap;
 	if (room < SMTPFIX_EMIT_MAX)
 		return 0;
 	len = in->len < room ? in->len : room;
@@ -1188,6 +1244,11 @@ side_read(struct gw_session *s, struct gw_side *d)
 	n = gw_tls_buf_read(&d->tls, &d->in);
 	if (n > 0) {
 		d->bytes += (uint64_t)n;
+		/* A message's data that fills the buffer: larger steps
+		 * (data_flowing); without the memory, the same ones. */
+		if (d->dir == GW_CLIENT && d->in.off + d->in.len == d->in.cap &&
+		    data_flowing(s))
+			data_grow(s, &d->in);
 	} else if (n == 0) {
 		d->eof = 1;
 		ev_io_stop(s->ctx->loop, &d->rd);
@@ -1560,7 +1621,7 @@ session_update(struct gw_session *s)
 	struct ev_loop *loop = s->ctx->loop;
 	struct gw_side *c = CL(s), *u = UP(s);
 	enum smtpfix_wait wt;
-	int i;
+	int i, flowing;
 
 	/* Try the writes now: usually the socket has room, saving a trip
 	 * through the loop. */
@@ -1626,11 +1687,14 @@ session_update(struct gw_session *s)
 	/* Return the storage of empty buffers: an idle session costs only
 	 * its struct.  Interest follows room (no storage yet counts as
 	 * room), and on a TLS leg what OpenSSL asks for. */
+	flowing = data_flowing(s);
 	for (i = 0; i < 2; i++) {
 		struct gw_side *d = &s->side[i];
 
-		gw_buf_release(&d->in);
-		gw_buf_release(&d->out);
+		if (!flowing || i == GW_SERVER)
+			buf_return(s, &d->in, 1);
+		if (!flowing || i == GW_CLIENT)
+			buf_return(s, &d->out, 1);
 		if (d->fd >= 0)
 			watch(s, d);
 	}
@@ -1667,8 +1731,8 @@ session_end(struct gw_session *s)
 		drain_client(s);
 	close(c->fd);
 	for (i = 0; i < 2; i++) {
-		gw_buf_free(&s->side[i].in);
-		gw_buf_free(&s->side[i].out);
+		buf_return(s, &s->side[i].in, 0);
+		buf_return(s, &s->side[i].out, 0);
 	}
 	if (s->counted)
 		gw_tally_sub(&s->ctx->clients, &s->client, 0);

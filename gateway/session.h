@@ -33,6 +33,7 @@ struct gw_ctx {
 	struct ev_loop *loop;
 	struct gw_config *cfg; /* current; held */
 	unsigned nsessions;
+	unsigned data_grown;     /* buffers grown for data (session.c) */
 	struct gw_tally clients; /* sessions per client address */
 	struct gw_tally ups;     /* our upstream local ends */
 	uint32_t next_id;

@@ -1022,6 +1022,45 @@ test_smuggle_dead(void **state)
 	assert_int_equal(m->s.cmode, SMTPFIX_C_DEAD);
 }
 
+/* Lines of "x" over n bytes, a CRLF every 40 bytes. */
+static size_t
+wide_head(char *dst, size_t n)
+{
+	size_t k;
+
+	for (k = 0; k < n; k++)
+		dst[k] = k % 40 == 38 ? '\r' : k % 40 == 39 ? '\n' : 'x';
+	if (n > 0 && dst[n - 1] == '\r') /* no bare CR of its own */
+		dst[n - 1] = 'x';
+	return n;
+}
+
+/* Long data, where the scanner passes clean 64-byte blocks at once: a bad
+ * byte, a stuffed dot and the end of data around each block's edges. */
+static void
+test_data_blocks(void **state)
+{
+	static const char pre[] = "MAIL FROM:<a@x>\r\nDATA\r\n";
+	static const char tail[] = "\r\n..y\r\n.\r\n";
+	static char head[200], want[300];
+	size_t n, i, hl;
+
+	(void)state;
+	for (n = 58; n <= 70; n++) {
+		hl = wide_head(head, n);
+		for (i = 0; i < NSEG(smuggles); i++)
+			smuggle_one(head, hl, smuggles[i].p, smuggles[i].len);
+	}
+	for (n = 56; n <= 136; n++) {
+		hl = wide_head(head, n);
+		memcpy(head + hl, tail, sizeof(tail) - 1);
+		hl += sizeof(tail) - 1;
+		memcpy(want, pre, sizeof(pre) - 1);
+		memcpy(want + sizeof(pre) - 1, head, hl);
+		data_exact(head, hl, want, sizeof(pre) - 1 + hl, 1);
+	}
+}
+
 /*
  * bare_line_endings = inline (RFC 5321 §2.3.8, §4.1.1.4): the bad byte
  * stays text of its line, the server gets CRLF-clean data that ends only
@@ -3458,6 +3497,7 @@ main(void)
 	    cmocka_unit_test(test_data_large),
 	    cmocka_unit_test(test_smuggling),
 	    cmocka_unit_test(test_smuggle_dead),
+	    cmocka_unit_test(test_data_blocks),
 	    cmocka_unit_test(test_inline_exact),
 	    cmocka_unit_test(test_inline_smuggling),
 	    cmocka_unit_test(test_reject_endings),

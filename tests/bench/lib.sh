@@ -198,12 +198,17 @@ relay_write_confs() {
 	mkdir -p "$CONF_DIR"
 	# workers: as many processes as HAProxy has threads (nbthread 2),
 	# when the binary has the key (run sets SMTP64D_WORKERS).
+	# max_sessions: smtp64d refuses to start unless the open-files limit
+	# holds two descriptors a session plus 64; W3 needs no more than
+	# 10000 sessions, so fit the limit rather than a fixed 20000.
+	local maxs=$((($(ulimit -n) - 64) / 2))
+	[ "$maxs" -gt 20000 ] && maxs=20000
 	cat >"$CONF_DIR/smtp64d.conf" <<EOF
 [gateway]
 fqdn = gw.example.net
 listen = $GW_PAIR_V4:25
-max_sessions = 20000
-max_sessions_per_client = 20000
+max_sessions = $maxs
+max_sessions_per_client = $maxs
 log_level = warning
 $([ "${SMTP64D_WORKERS:-1}" -gt 1 ] && printf 'workers = %s' "$SMTP64D_WORKERS")
 [pair mx6]
@@ -216,8 +221,8 @@ EOF
 [gateway]
 fqdn = gw.example.net
 listen = $GW_PAIR_V4:25
-max_sessions = 20000
-max_sessions_per_client = 20000
+max_sessions = $maxs
+max_sessions_per_client = $maxs
 log_level = warning
 dns_servers = 127.0.0.1:5353
 $([ "${SMTP64D_WORKERS:-1}" -gt 1 ] && printf 'workers = %s' "$SMTP64D_WORKERS")
