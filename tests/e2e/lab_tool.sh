@@ -194,7 +194,7 @@ check "one capture per leg (-r twice) gives the same pairs" \
 check "without the log, the config's pairs pair the legs" \
     bash -c "[ \$(grep -c '^pair=[0-9]* session=- paired_by=config ' '$T/conf.out') -eq 4 ]"
 ip netns exec "s64lab-$N1-gw" "$PCAP" -T -C "$labdir/smtp64.conf" \
-    -L "$labdir/smtp64d.log" -i any -c 2 >"$T/live.out" 2>"$T/live.err" &
+    -L "$labdir/smtp64d.log" -i any -c 2 -t 5 >"$T/live.out" 2>"$T/live.err" &
 live=$!
 wait_for 300 grep -q 'listening on any' "$T/live.err" ||
 	fail "smtp64-pcap -T -i any starts"
