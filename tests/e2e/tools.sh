@@ -96,7 +96,7 @@ lab_smtp64d_start "$conf" || { fail "smtp64d starts"; lab_summary; exit 1; }
 # packet is written at once.  Sets CAP_PID.
 CAP_PID=""
 tcpdump_start() {
-	lab_bg "$LAB_DIR/tcpdump-$1.log" "$NS_GW" tcpdump -n -U --immediate-mode -Z root -s 0 \
+	lab_bg "$LAB_DIR/tcpdump-$1.log" "$NS_GW" tcpdump -n -U --immediate-mode -B 16384 -Z root -s 0 \
 		-i "$2" -w "$LAB_DIR/$1.pcap" 'tcp port 25'
 	CAP_PID=$LAB_LAST_PID
 	wait_for 100 grep -q 'listening on' "$LAB_DIR/tcpdump-$1.log"
@@ -107,7 +107,7 @@ tcpdump_start eth to-c4 || fail "tcpdump -i to-c4 starts"
 pid_eth=$CAP_PID
 # "listening on" comes before a packet socket on "any" sees every
 # interface's traffic; a loaded machine lost the first session's packets.
-sleep 1
+sleep 3
 # The same analysis live, on the client link, for the two sessions.
 lab_bg "$LAB_DIR/live.out" "$NS_GW" "$PCAP" -i to-c4 -c 2
 pid_live=$LAB_LAST_PID
