@@ -374,8 +374,9 @@ pc_dlt_link(int dlt)
  * Output.
  */
 
+/* "addr:port" or "[addr]:port" of a captured endpoint into dst. */
 static void
-pc_addr_put(int family, const uint8_t *a, uint16_t port)
+pc_ep_text(int family, const uint8_t *a, uint16_t port, char *dst, size_t cap)
 {
 	struct nat_addr na;
 	char buf[INET6_ADDRSTRLEN];
@@ -388,10 +389,16 @@ pc_addr_put(int family, const uint8_t *a, uint16_t port)
 		memcpy(&na.u.v6, a, 16);
 	if (nat_addr_fmt(&na, buf, sizeof(buf)) < 0)
 		buf[0] = '\0';
-	if (family == AF_INET6)
-		printf("[%s]:%u", buf, port);
-	else
-		printf("%s:%u", buf, port);
+	snprintf(dst, cap, family == AF_INET6 ? "[%s]:%u" : "%s:%u", buf, port);
+}
+
+static void
+pc_addr_put(int family, const uint8_t *a, uint16_t port)
+{
+	char buf[INET6_ADDRSTRLEN + 8];
+
+	pc_ep_text(family, a, port, buf, sizeof(buf));
+	fputs(buf, stdout);
 }
 
 /* Peer bytes, escaped: never a blank, comma or control character in an
@@ -2052,23 +2059,6 @@ pc_json_str(const char *p, size_t n)
 			putchar(ch);
 	}
 	putchar('"');
-}
-
-static void
-pc_ep_text(int family, const uint8_t *a, uint16_t port, char *dst, size_t cap)
-{
-	struct nat_addr na;
-	char buf[INET6_ADDRSTRLEN];
-
-	memset(&na, 0, sizeof(na));
-	na.family = family;
-	if (family == AF_INET)
-		memcpy(&na.u.v4, a, 4);
-	else
-		memcpy(&na.u.v6, a, 16);
-	if (nat_addr_fmt(&na, buf, sizeof(buf)) < 0)
-		buf[0] = '\0';
-	snprintf(dst, cap, family == AF_INET6 ? "[%s]:%u" : "%s:%u", buf, port);
 }
 
 /* The first HELO/EHLO argument of a leg ("" if none). */
