@@ -171,6 +171,7 @@ accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 	struct gw_listener *gl = w->data;
 	int i;
 
+	(void)loop;
 	(void)revents;
 	for (i = 0; i < ACCEPT_BATCH; i++) {
 		struct sockaddr_storage peer;
@@ -186,22 +187,28 @@ accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 			/* EMFILE, ENFILE, ENOBUFS, ENOMEM: the connection
 			 * stays in the backlog and the socket stays
 			 * readable, so level-triggered polling would call
-			 * us again at once.  Stop watching it for a while,
-			 * saying so once per pause. */
-			gw_metrics_count(GW_M_ACCEPT_PAUSES, 1);
-			gw_log(LOG_WARNING,
-			    "event=accept_paused listener=%s error=\"%s\" "
-			    "pause_ms=%d",
-			    gl->name, strerror(errno),
-			    (int)(ACCEPT_PAUSE_S * 1000));
-			ev_io_stop(loop, &gl->io);
-			ev_timer_set(&gl->pause, ACCEPT_PAUSE_S, 0.);
-			ev_timer_start(loop, &gl->pause);
+			 * us again at once. */
+			gw_listener_pause(gl, errno, "accept");
 			return;
 		}
 		gw_session_start(
 		    gl->ctx, fd, &peer, gl->fixed ? &gl->local : NULL);
 	}
+}
+
+void
+gw_listener_pause(struct gw_listener *gl, int err, const char *cause)
+{
+	if (gl->ctx == NULL || gl->fd < 0 || ev_is_active(&gl->pause))
+		return;
+	gw_metrics_count(GW_M_ACCEPT_PAUSES, 1);
+	gw_log(LOG_WARNING,
+	    "event=accept_paused listener=%s cause=%s error=\"%s\" "
+	    "pause_ms=%d",
+	    gl->name, cause, strerror(err), (int)(ACCEPT_PAUSE_S * 1000));
+	ev_io_stop(gl->ctx->loop, &gl->io);
+	ev_timer_set(&gl->pause, ACCEPT_PAUSE_S, 0.);
+	ev_timer_start(gl->ctx->loop, &gl->pause);
 }
 
 void

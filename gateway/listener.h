@@ -40,6 +40,11 @@ int gw_listener_open(struct gw_listener *gl, const struct gw_listen *l,
 int gw_listener_steer(
     struct gw_listener *gl, unsigned n, char *err, size_t errcap);
 void gw_listener_start(struct gw_listener *gl, struct gw_ctx *ctx);
+/* Out of descriptors (err: EMFILE, ENFILE, ...), seen at cause
+ * ("accept", "upstream_socket"): stops accepting for a second, with one
+ * log line per pause, so that level-triggered polling does not spin on
+ * a backlog it cannot take and no session is accepted only to fail. */
+void gw_listener_pause(struct gw_listener *gl, int err, const char *cause);
 /* Stops accepting and closes the socket (idempotent). */
 void gw_listener_stop(struct gw_listener *gl);
 

@@ -578,6 +578,8 @@ serve(struct gw_config *cfg, struct gw_listener *listeners, size_t nlisten,
 	/* Session ids stay unique across workers: the worker number is the
 	 * top byte. */
 	ctx.next_id = (uint32_t)worker << 24;
+	ctx.listeners = listeners;
+	ctx.nlisten = nlisten;
 	for (i = 0; i < nlisten; i++) {
 		gw_listener_start(&listeners[i], &ctx);
 		gw_log(LOG_INFO, "event=listen address=%s%s", listeners[i].name,

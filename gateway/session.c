@@ -39,6 +39,7 @@
 
 #include "gateway/buf.h"
 #include "gateway/dns.h"
+#include "gateway/listener.h"
 #include "gateway/log.h"
 #include "gateway/metrics.h"
 #include "gateway/selfdst.h"
@@ -1865,7 +1866,23 @@ upstream_connect(struct gw_session *s, const struct nat_addr *dst,
 	s->up_t0 = ev_time();
 	fd = socket(dst->family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0) {
-		connect_failed(s, errno);
+		int e = errno;
+		size_t i;
+
+		if (e == EMFILE || e == ENFILE) {
+			/* The client's descriptor was the last one: accept
+			 * works and every session fails here, so the
+			 * listeners pause as they do when accept fails. */
+			for (i = 0; i < s->ctx->nlisten; i++)
+				gw_listener_pause(&s->ctx->listeners[i], e,
+				    "upstream_socket");
+			/* RFC 3463 X.3.2: system not accepting messages. */
+			say(s, "421 4.3.2",
+			    "gateway out of resources, try later");
+			begin_close(s, "no_descriptors", 0);
+			return;
+		}
+		connect_failed(s, e);
 		return;
 	}
 	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));

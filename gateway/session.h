@@ -28,9 +28,15 @@ struct gw_smtp_stats {
 	uint64_t inline_messages; /* messages relayed with any of them */
 };
 
+struct gw_listener;
+
 /* What all sessions share; owned by main. */
 struct gw_ctx {
 	struct ev_loop *loop;
+	/* This loop's listeners (main's array), paused when a session
+	 * runs out of descriptors. */
+	struct gw_listener *listeners;
+	size_t nlisten;
 	struct gw_config *cfg; /* current; held */
 	unsigned nsessions;
 	unsigned data_grown;     /* buffers grown for data (session.c) */
