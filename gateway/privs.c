@@ -23,6 +23,8 @@ static const struct {
     {GW_PRIV_BIND, CAP_NET_BIND_SERVICE, "cap_net_bind_service"},
     {GW_PRIV_ADMIN, CAP_NET_ADMIN, "cap_net_admin"},
     {GW_PRIV_RAW, CAP_NET_RAW, "cap_net_raw"},
+    {GW_PRIV_BPF, CAP_BPF, "cap_bpf"},
+    {GW_PRIV_PERFMON, CAP_PERFMON, "cap_perfmon"},
 };
 #define NCAPS (sizeof(caps) / sizeof(caps[0]))
 
@@ -38,6 +40,8 @@ gw_privs_needed(const struct gw_config *cfg)
 		set |= GW_PRIV_ADMIN;
 	if (cfg->packet.enable)
 		set |= GW_PRIV_ADMIN | GW_PRIV_RAW;
+	if (cfg->packet.enable && cfg->packet.engine == GW_PACKET_BPF)
+		set |= GW_PRIV_BPF | GW_PRIV_PERFMON;
 	return set;
 }
 

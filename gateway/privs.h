@@ -10,14 +10,19 @@
 #include "gateway/config.h"
 
 /* Capabilities a running daemon may still need, as a bit set. */
-#define GW_PRIV_BIND 0x1  /* CAP_NET_BIND_SERVICE */
-#define GW_PRIV_ADMIN 0x2 /* CAP_NET_ADMIN */
-#define GW_PRIV_RAW 0x4   /* CAP_NET_RAW */
+#define GW_PRIV_BIND 0x1     /* CAP_NET_BIND_SERVICE */
+#define GW_PRIV_ADMIN 0x2    /* CAP_NET_ADMIN */
+#define GW_PRIV_RAW 0x4      /* CAP_NET_RAW */
+#define GW_PRIV_BPF 0x8      /* CAP_BPF */
+#define GW_PRIV_PERFMON 0x10 /* CAP_PERFMON */
 
 /*
  * What cfg needs after start: ADMIN with transparent (IP_TRANSPARENT on
  * upstream sockets) or the packet path (NFQUEUE, bound again by a reload
- * or a restarted worker 0), RAW with the packet path (its raw sockets).
+ * or a restarted worker 0), RAW with the packet path (its raw sockets),
+ * BPF with engine = bpf (worker 0 loads the tc program and its maps after
+ * the change, and a restarted worker 0 again: capabilities(7) asks for
+ * CAP_BPF and CAP_NET_ADMIN to load a networking program).
  * Never BIND: every listening socket, workers' included, is bound at
  * start and kept, and a reload binds nothing (it keeps the listeners).
  */

@@ -38,6 +38,7 @@
 # fragments, spoofed) still answered or counted by the NFQUEUE path.
 set -u
 ENGINE=${PACKET_ENGINE:-nfqueue}
+USER_AS=${PACKET_USER:-}	# user = (packet_xlat_bpf.sh: nobody)
 here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=/dev/null
 . "$here/../lab/lib.sh"
@@ -94,6 +95,7 @@ write_conf() {
 	{
 		printf '[gateway]\nfqdn = gw.example.net\n'
 		printf 'listen = 0.0.0.0:25, [::]:25\n'
+		[ -z "$USER_AS" ] || printf 'user = %s\n' "$USER_AS"
 		printf '\n[pair mx6]\nipv4 = %s\nipv6 = %s\n' "$MX6_V4" "$S6_ADDR"
 		printf '\n[pair mx4]\nipv4 = %s\nipv6 = %s\n' "$S4_ADDR" "$MX4_V6"
 		printf '\n[pair c6]\nipv4 = %s\nipv6 = %s\n' "$C6_V4" "$C6_ADDR"
@@ -157,6 +159,16 @@ fi
 if [ "$ENGINE" = bpf ]; then
 	check "the tc program attached (event=packet_bpf result=ok)" \
 		wait_for 30 grep -q 'event=packet_bpf result=ok' "$XLAT_LOG"
+fi
+if [ -n "$USER_AS" ]; then
+	# /proc/PID/status: 65534 (nobody) four times over; effective
+	# capabilities NET_ADMIN (12), NET_RAW (13), PERFMON (38), BPF (39).
+	st() { awk -v f="$2:" '$1 == f {$1 = ""; sub(/^ /, ""); print}' "/proc/$1/status"; }
+	want_caps=0000000000003000
+	[ "$ENGINE" = bpf ] && want_caps=000000c000003000
+	check "runs as $USER_AS (uid $(st "$XLAT_PID" Uid)) with capabilities $want_caps only" \
+		test "$(st "$XLAT_PID" Uid)" = "65534 65534 65534 65534" \
+		-a "$(st "$XLAT_PID" CapEff)" = "$want_caps"
 fi
 
 # ------------------------------------------------------------ echo

@@ -7,7 +7,10 @@
 #    inheritable, ambient or in the bounding set; mail still flows and a
 #    reload still reads the file;
 #  - with [packet], CAP_NET_ADMIN and CAP_NET_RAW are kept, worker 0
-#    binds its NFQUEUE after the change, and a reload works;
+#    binds its NFQUEUE after the change, and a reload works; with
+#    engine = bpf CAP_BPF and CAP_PERFMON too: the tc program loads after
+#    the change (the verifier needs CAP_PERFMON for its packet arithmetic),
+#    a reload rewrites its maps, and it translates;
 #  - smtp64d -t names the account and the capabilities a file needs
 #    (transparent: CAP_NET_ADMIN; [packet]: CAP_NET_ADMIN, CAP_NET_RAW);
 #  - started unprivileged with ambient capabilities (as a container
@@ -23,6 +26,7 @@ lab_postfix_start s6 || { fail "postfix on s6"; lab_summary; exit 1; }
 NONE=0000000000000000
 ADMIN=0000000000001000     # bit 12: CAP_NET_ADMIN
 ADMIN_RAW=0000000000003000 # and bit 13: CAP_NET_RAW
+ADMIN_RAW_BPF=000000c000003000 # and bits 38, 39: CAP_PERFMON, CAP_BPF
 # status PID FIELD: the value(s) of FIELD in /proc/PID/status.
 status() {
 	awk -v f="$2:" '$1 == f {$1 = ""; sub(/^[ \t]+/, ""); sub(/[ \t]+$/, ""); print}' \
@@ -110,6 +114,37 @@ check "a reload keeps the packet path (as nobody)" \
     wait_for 50 grep -q 'event=reload result=ok' "$LAB_DIR/smtp64d-pkt.log"
 lab_smtp64d_stop
 
+echo "# the bpf engine as nobody: the tc program loads after the change"
+bconf=$LAB_DIR/bpf-nobody.conf
+lab_gw_conf "$bconf" always "user = nobody
+group = nogroup"
+printf '\n[packet]\nenable = yes\nqueue = 62\nengine = bpf\n' >>"$bconf"
+chmod 644 "$bconf"
+# bpf_fib_lookup needs forwarding on in gw (see packet_xlat.sh).
+lab_sysctl "$NS_GW" net.ipv4.ip_forward=1
+lab_sysctl "$NS_GW" net.ipv6.conf.all.forwarding=1
+blog=$LAB_DIR/smtp64d-bpf.log
+lab_smtp64d_start "$bconf" "$blog" ||
+	{ fail "smtp64d start (bpf engine)"; lab_summary; exit 1; }
+check "the tc program attached as nobody (event=packet_bpf result=ok)" \
+    wait_for 50 grep -q 'event=packet_bpf result=ok' "$blog"
+check "... and was not refused" bash -c "! grep -q 'event=packet_bpf result=refused' '$blog'" ||
+	grep -E 'event=(packet_bpf|libbpf)' "$blog" | head -n 5 | sed 's/^/    | /'
+if runs_as "$SMTP64D_PID" 65534 65534 $ADMIN_RAW_BPF; then
+	pass "runs as nobody with CAP_NET_ADMIN, CAP_NET_RAW, CAP_BPF and CAP_PERFMON only"
+else
+	fail "ids and capabilities with engine = bpf"; show "$SMTP64D_PID"
+fi
+kill -HUP "$SMTP64D_PID"
+check "a reload rewrites the maps (as nobody)" \
+    wait_for 50 grep -q 'event=reload result=ok' "$blog"
+check "... without refusal" bash -c "! grep -q 'result=refused' '$blog'"
+# That it translates as nobody is packet_xlat_bpf's part: that suite
+# runs the whole packet test with user = nobody.
+lab_smtp64d_stop
+lab_sysctl "$NS_GW" net.ipv4.ip_forward=0
+lab_sysctl "$NS_GW" net.ipv6.conf.all.forwarding=0
+
 echo "# smtp64d -t"
 out=$("$SMTP64D" -t -c "$conf" 2>&1)
 printf '    | %s\n' "$out"
@@ -119,6 +154,10 @@ check "-t names the account, no capability, the open files" \
 out=$("$SMTP64D" -t -c "$LAB_DIR/pkt.conf" 2>&1)
 check "-t with [packet]: CAP_NET_ADMIN and CAP_NET_RAW" \
     bash -c "printf '%s' \"\$1\" | grep -q 'capabilities cap_net_admin,cap_net_raw'" _ "$out"
+{ cat "$conf"; printf '\n[packet]\nenable = yes\nengine = bpf\n'; } >"$LAB_DIR/bpf.conf"
+out=$("$SMTP64D" -t -c "$LAB_DIR/bpf.conf" 2>&1)
+check "-t with engine = bpf: CAP_NET_ADMIN, CAP_NET_RAW, CAP_BPF, CAP_PERFMON" \
+    bash -c "printf '%s' \"\$1\" | grep -q 'capabilities cap_net_admin,cap_net_raw,cap_bpf,cap_perfmon'" _ "$out"
 
 echo "# started unprivileged with ambient capabilities"
 lab_gw_conf "$conf" always "transparent = yes"
