@@ -34,6 +34,16 @@ test_needed(void **state)
 	assert_string_equal(
 	    gw_privs_names(GW_PRIV_BIND | GW_PRIV_RAW, n, sizeof(n)),
 	    "cap_net_bind_service,cap_net_raw");
+	/* The bpf engine loads its program after the change: CAP_BPF, and
+	 * CAP_PERFMON for the verifier's packet arithmetic. */
+	c.packet.engine = GW_PACKET_BPF;
+	assert_int_equal(gw_privs_needed(&c),
+	    GW_PRIV_ADMIN | GW_PRIV_RAW | GW_PRIV_BPF | GW_PRIV_PERFMON);
+	assert_string_equal(gw_privs_names(gw_privs_needed(&c), n, sizeof(n)),
+	    "cap_net_admin,cap_net_raw,cap_bpf,cap_perfmon");
+	/* engine = bpf without the packet path needs nothing of it. */
+	c.packet.enable = 0;
+	assert_int_equal(gw_privs_needed(&c), 0);
 }
 
 /* A buffer too small for every name keeps whole names only. */
