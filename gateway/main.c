@@ -1043,6 +1043,14 @@ main(int argc, char *argv[])
 			    "note=kernel_hash_per_connection",
 			    err);
 	}
+	/* The spool directory, made as root, belongs to the user the daemon
+	 * becomes (spool_prepare then checks and sweeps it as that user). */
+	if (uses_fallback(cfg) &&
+	    gw_privs_own_dir(cfg, cfg->spool_dir, err, sizeof(err)) != 0) {
+		fprintf(
+		    stderr, "smtp64d: spool_dir %s: %s\n", cfg->spool_dir, err);
+		return 1;
+	}
 	/* Every socket is open (the packet path's are opened by worker 0
 	 * with the capabilities kept for it): from here on, the configured
 	 * user and only the capabilities still needed. */

@@ -1,6 +1,7 @@
 /*
  * gateway/privs.c: see privs.h.
  */
+#include <sys/stat.h>
 #include <sys/types.h>
 
 #include <errno.h>
@@ -151,6 +152,50 @@ gw_privs_current(void)
 	return set;
 }
 
+/* The ids user = and group = name; 0, or -1 with err. */
+static int
+target_ids(const struct gw_config *cfg, uid_t *uid, gid_t *gid, char *err,
+    size_t errcap)
+{
+	if (lookup_user(cfg->user, uid, gid) != 0) {
+		(void)snprintf(
+		    err, errcap, "user = %s: no such user", cfg->user);
+		return -1;
+	}
+	if (cfg->group[0] != '\0' && lookup_group(cfg->group, gid) != 0) {
+		(void)snprintf(
+		    err, errcap, "group = %s: no such group", cfg->group);
+		return -1;
+	}
+	return 0;
+}
+
+int
+gw_privs_own_dir(
+    const struct gw_config *cfg, const char *dir, char *err, size_t errcap)
+{
+	uid_t uid;
+	gid_t gid;
+
+	if (cfg->user[0] == '\0' || geteuid() != 0)
+		return 0;
+	if (target_ids(cfg, &uid, &gid, err, errcap) != 0)
+		return -1;
+	if (mkdir(dir, 0700) != 0) {
+		if (errno == EEXIST)
+			return 0;
+		(void)snprintf(err, errcap, "%s", strerror(errno));
+		return -1;
+	}
+	if (chown(dir, uid, gid) != 0) {
+		(void)snprintf(
+		    err, errcap, "chown to %s: %s", cfg->user, strerror(errno));
+		(void)rmdir(dir);
+		return -1;
+	}
+	return 0;
+}
+
 int
 gw_privs_drop(const struct gw_config *cfg, char *err, size_t errcap)
 {
@@ -164,16 +209,8 @@ gw_privs_drop(const struct gw_config *cfg, char *err, size_t errcap)
 		return 0;
 	if (cfg->user[0] == '\0')
 		goto unprivileged;
-	if (lookup_user(cfg->user, &uid, &gid) != 0) {
-		(void)snprintf(
-		    err, errcap, "user = %s: no such user", cfg->user);
+	if (target_ids(cfg, &uid, &gid, err, errcap) != 0)
 		return -1;
-	}
-	if (cfg->group[0] != '\0' && lookup_group(cfg->group, &gid) != 0) {
-		(void)snprintf(
-		    err, errcap, "group = %s: no such group", cfg->group);
-		return -1;
-	}
 	if (geteuid() != 0) {
 		if (geteuid() == uid && getegid() == gid)
 			goto unprivileged;

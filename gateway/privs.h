@@ -46,4 +46,13 @@ unsigned gw_privs_current(void);
  */
 int gw_privs_drop(const struct gw_config *cfg, char *err, size_t errcap);
 
+/*
+ * Before gw_privs_drop, as root with a user set: makes dir (0700) if it
+ * is absent and gives it to that user and group, so that the daemon can
+ * still write there once it is that user.  A directory that exists is
+ * left as it is (the caller's own checks judge it).  0, or -1 with err.
+ */
+int gw_privs_own_dir(
+    const struct gw_config *cfg, const char *dir, char *err, size_t errcap);
+
 #endif

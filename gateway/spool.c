@@ -246,8 +246,10 @@ gw_spool_dir_prepare(const char *dir, char *err, size_t errcap)
 	    (st.st_mode & 022) != 0) {
 		(void)snprintf(err, errcap,
 		    "spool_dir %s: not a directory of this user's that only "
-		    "it can write to",
-		    dir);
+		    "it can write to (owner uid %ld, mode %03o; running as "
+		    "uid %ld)",
+		    dir, (long)st.st_uid, (unsigned)(st.st_mode & 07777),
+		    (long)geteuid());
 		return -1;
 	}
 	if ((n = gw_spool_sweep(dir)) < 0) {

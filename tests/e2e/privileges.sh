@@ -114,6 +114,29 @@ check "a reload keeps the packet path (as nobody)" \
     wait_for 50 grep -q 'event=reload result=ok' "$LAB_DIR/smtp64d-pkt.log"
 lab_smtp64d_stop
 
+echo "# a fallback spool as nobody: made by root, given to nobody"
+sconf=$LAB_DIR/spool-nobody.conf
+spool=$LAB_DIR/spool-nobody
+lab_gw_conf "$sconf" always "user = nobody
+group = nogroup
+spool_dir = $spool"
+sed -i "/^\[pair mx6\]\$/a fallback_ipv4 = $S4_ADDR" "$sconf"
+chmod 644 "$sconf"
+lab_smtp64d_start "$sconf" "$LAB_DIR/smtp64d-spool.log" ||
+	{ fail "smtp64d start (spool as nobody)"; lab_summary; exit 1; }
+check "the spool directory is nobody's, mode 700 ($(stat -c '%u:%g %a' "$spool" 2>&1))" \
+    test "$(stat -c '%u:%g %a' "$spool")" = "65534:65534 700"
+check "the sweep ran as nobody (event=spool_sweep)" \
+    grep -q "event=spool_sweep dir=$spool removed=0" "$LAB_DIR/smtp64d-spool.log"
+lab_smtp64d_stop
+# One that exists and is root's stays root's: refused, saying why.
+rm -rf "$spool"
+mkdir -m 700 "$spool"
+out=$(ip netns exec "$NS_GW" "$SMTP64D" -f -c "$sconf" </dev/null 2>&1 | tail -n 1)
+printf '    | %s\n' "$out"
+check "a root-owned spool is refused with a message naming it" \
+    bash -c "printf '%s' \"\$1\" | grep -q 'spool_dir $spool: not a directory of this user'" _ "$out"
+
 echo "# the bpf engine as nobody: the tc program loads after the change"
 bconf=$LAB_DIR/bpf-nobody.conf
 lab_gw_conf "$bconf" always "user = nobody
