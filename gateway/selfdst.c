@@ -6,6 +6,7 @@
 #include <netinet/in.h>
 
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "gateway/selfdst.h"
@@ -69,6 +70,44 @@ is_local(const struct nat_addr *a)
 	return ok;
 }
 
+/*
+ * is_local costs three system calls (socket, bind, close) and a wildcard
+ * listener asks it for every session, though a host's addresses change
+ * rarely: the last answers are kept for LOCAL_CACHE_S.  An address added
+ * within that time and used as a destination at once is still caught as
+ * a loop when the connection comes back (gateway/uptable: our own
+ * upstream ends, across workers).
+ */
+#define LOCAL_CACHE_N 8
+#define LOCAL_CACHE_S 1
+static struct {
+	struct nat_addr a;
+	time_t t;
+	int local;
+} cache[LOCAL_CACHE_N];
+static unsigned cache_next;
+
+static int
+is_local_cached(const struct nat_addr *a)
+{
+	struct timespec ts;
+	size_t i;
+	int local;
+
+	if (clock_gettime(CLOCK_MONOTONIC_COARSE, &ts) != 0)
+		return is_local(a);
+	for (i = 0; i < LOCAL_CACHE_N; i++)
+		if (cache[i].a.family != 0 && nat_addr_eq(&cache[i].a, a) &&
+		    ts.tv_sec - cache[i].t < LOCAL_CACHE_S)
+			return cache[i].local;
+	local = is_local(a);
+	i = cache_next++ % LOCAL_CACHE_N;
+	cache[i].a = *a;
+	cache[i].t = ts.tv_sec;
+	cache[i].local = local;
+	return local;
+}
+
 int
 gw_selfdst(
     const struct gw_config *cfg, const struct nat_addr *dst, unsigned port)
@@ -77,5 +116,5 @@ gw_selfdst(
 
 	if (gw_selfdst_match(cfg->listen, cfg->nlisten, dst, port, &wild) < 0)
 		return 0;
-	return !wild || is_local(dst);
+	return !wild || is_local_cached(dst);
 }
