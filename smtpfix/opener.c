@@ -381,8 +381,8 @@ smtpfix_opener_in_tls(const struct smtpfix_opener *o)
 }
 
 void
-smtpfix_opener_set_xclient(struct smtpfix_opener *o,
-    const struct smtpfix_identity *id, int required)
+smtpfix_opener_set_xclient(
+    struct smtpfix_opener *o, const struct smtpfix_identity *id, int required)
 {
 	o->xc_id = id;
 	o->xc_required = id != NULL && required;

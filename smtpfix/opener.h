@@ -140,8 +140,8 @@ int smtpfix_opener_in_tls(const struct smtpfix_opener *o);
  * offer it, or refuses it, fails the leg ("451 4.7.0", why "identity");
  * otherwise the leg goes on as the gateway.
  */
-void smtpfix_opener_set_xclient(struct smtpfix_opener *o,
-    const struct smtpfix_identity *id, int required);
+void smtpfix_opener_set_xclient(
+    struct smtpfix_opener *o, const struct smtpfix_identity *id, int required);
 
 /* Where XCLIENT stands (after DONE or FAIL: its outcome). */
 enum smtpfix_opener_xc smtpfix_opener_xclient(const struct smtpfix_opener *o);

@@ -332,13 +332,15 @@ test_xclient(void **state)
 	smtpfix_opener_set_xclient(&o, &ident, 0);
 	assert_int_equal(smtpfix_opener_xclient(&o), SMTPFIX_OPENER_XC_PENDING);
 	RUN(&o, clear);
-	assert_int_equal(smtpfix_opener_xclient(&o), SMTPFIX_OPENER_XC_ACCEPTED);
+	assert_int_equal(
+	    smtpfix_opener_xclient(&o), SMTPFIX_OPENER_XC_ACCEPTED);
 	start(&o, SMTPFIX_OPENER_TLS_MAY);
 	smtpfix_opener_set_xclient(&o, &ident, 1);
 	RUN(&o, tls1);
 	smtpfix_opener_tls_done(&o, 1);
 	RUN(&o, tls2);
-	assert_int_equal(smtpfix_opener_xclient(&o), SMTPFIX_OPENER_XC_ACCEPTED);
+	assert_int_equal(
+	    smtpfix_opener_xclient(&o), SMTPFIX_OPENER_XC_ACCEPTED);
 }
 
 /* Not offered (or a HELO session), or refused: the leg goes on as the
@@ -354,8 +356,7 @@ test_xclient_not_taken(void **state)
 	};
 	static const struct row none_req[] = {
 	    {"220 mx\r\n", SMTPFIX_OPENER_SEND, "EHLO"},
-	    {"250-mx\r\n250 PIPELINING\r\n", SMTPFIX_OPENER_FAIL,
-	        "451 4.7.0 "},
+	    {"250-mx\r\n250 PIPELINING\r\n", SMTPFIX_OPENER_FAIL, "451 4.7.0 "},
 	};
 	static const struct row helo_req[] = {
 	    {"220 mx\r\n", SMTPFIX_OPENER_SEND, "EHLO"},
@@ -372,15 +373,13 @@ test_xclient_not_taken(void **state)
 	};
 	static const struct row refused_req[] = {
 	    {"220 mx\r\n", SMTPFIX_OPENER_SEND, "EHLO"},
-	    {"250-mx\r\n250 XCLIENT ADDR\r\n", SMTPFIX_OPENER_SEND,
-	        "XCLIENT"},
+	    {"250-mx\r\n250 XCLIENT ADDR\r\n", SMTPFIX_OPENER_SEND, "XCLIENT"},
 	    {"550 5.7.0 Error: insufficient authorization\r\n",
 	        SMTPFIX_OPENER_FAIL, "451 4.7.0 "},
 	};
 	static const struct row closed[] = {
 	    {"220 mx\r\n", SMTPFIX_OPENER_SEND, "EHLO"},
-	    {"250-mx\r\n250 XCLIENT ADDR\r\n", SMTPFIX_OPENER_SEND,
-	        "XCLIENT"},
+	    {"250-mx\r\n250 XCLIENT ADDR\r\n", SMTPFIX_OPENER_SEND, "XCLIENT"},
 	    {"421 4.3.0 bye\r\n", SMTPFIX_OPENER_FAIL, "451 4.4.2 "},
 	};
 	/* An offer of attributes none of which is known sends nothing. */
@@ -442,8 +441,7 @@ test_fallback_verb(void **state)
 	};
 	static const struct row no_verb[] = {
 	    {"220 mx\r\n", SMTPFIX_OPENER_SEND, "EHLO"},
-	    {"250-mx\r\n250 IPV6-IPV4-FALLBACK\r\n", SMTPFIX_OPENER_SEND,
-	        MAIL},
+	    {"250-mx\r\n250 IPV6-IPV4-FALLBACK\r\n", SMTPFIX_OPENER_SEND, MAIL},
 	    {"456 4.4.8 please retry\r\n", SMTPFIX_OPENER_FAIL,
 	        "451 4.4.8 please retry\r\n"},
 	};

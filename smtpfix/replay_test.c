@@ -1028,9 +1028,9 @@ test_routed(void **state)
 static void
 test_routed_456_not_negotiated(void **state)
 {
-	static const struct srv_script v6 = {GREET6, EHLO6X,
-	    "250 2.1.0 ok\r\n", "250 2.1.5 ok\r\n", "354 go\r\n", R456,
-	    "250 2.0.0 ok\r\n", "250 ok\r\n"};
+	static const struct srv_script v6 = {GREET6, EHLO6X, "250 2.1.0 ok\r\n",
+	    "250 2.1.5 ok\r\n", "354 go\r\n", R456, "250 2.0.0 ok\r\n",
+	    "250 ok\r\n"};
 	struct fsim *m = &fs;
 
 	(void)state;
