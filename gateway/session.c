@@ -49,6 +49,7 @@
 #include "gateway/uptable.h"
 #include "nat/addr.h"
 #include "nat/dest.h"
+#include "nat/fallback.h"
 #include "nat/scope.h"
 #include "smtpfix/identity.h"
 #include "smtpfix/front.h"
@@ -164,8 +165,16 @@ struct gw_routed {
 	char cdom[256]; /* a RCPT's other domain, being checked */
 	struct nat_mx_target t[ROUTE_TARGETS];
 	size_t nt, ti;   /* targets, the next to try */
+	size_t cur;      /* the target of the leg being opened or used */
 	int clear_retry; /* this target again, without STARTTLS */
-	char mail[];     /* the MAIL line, cmd_max bytes */
+	/* draft-martin §3 in route mode, one fallback a transaction: the
+	 * IPv4 target of the IPv6 one (nat/fallback.h, -1: none); fb_open:
+	 * the leg being opened is the IPv4 retry of a refusal the opener
+	 * met; fb_leg: ...of a refusal the relay met (ACT_FALLBACK), whose
+	 * transaction the stream replays once the opener is done. */
+	long fb_pick;
+	int fb_used, fb_open, fb_leg;
+	char mail[]; /* the MAIL line, cmd_max bytes */
 };
 
 #define CL(s) (&(s)->side[GW_CLIENT])
@@ -185,6 +194,7 @@ static void route_connected(struct gw_session *);
 static void route_upstream_tls_done(struct gw_session *, int);
 static void route_target_failed(
     struct gw_session *, const char *, size_t, const char *);
+static void route_connect_target(struct gw_session *, size_t);
 
 /* 1 while the stream machine relays (every pair session; a route-mode
  * session between its first RCPT and the end of its transaction). */
@@ -842,6 +852,15 @@ fallback_start(struct gw_session *s, const struct smtpfix_step *st)
 	u->out.len = u->out.off = 0;
 	u->eof = 0;
 	u->shut = 0;
+	if (s->rt != NULL && s->rt->fb_pick >= 0) {
+		/* Route mode: the opener opens the IPv4 leg (its greeting,
+		 * EHLO, STARTTLS and XCLIENT as configured, MAIL), then the
+		 * stream replays the rest (smtpfix_stream_fallback_opened). */
+		s->rt->fb_leg = 1;
+		s->rt->fb_used = 1;
+		route_connect_target(s, (size_t)s->rt->fb_pick);
+		return;
+	}
 	(void)snprintf(s->up_name, sizeof(s->up_name), "%s", to);
 	s->up_dst = s->fb_dst;
 	s->up_src = s->fb_src;
@@ -1980,9 +1999,9 @@ route_refuse(struct gw_session *s, enum nat_route_rc rc)
 	route_rcpt_reply(s, line, n);
 }
 
-/* The next target of the recipient's domain, RFC 3974 §3 steps 6-8. */
+/* Connects to target k of the recipient's domain. */
 static void
-route_connect_next(struct gw_session *s)
+route_connect_target(struct gw_session *s, size_t k)
 {
 	struct gw_routed *rt = s->rt;
 	struct gw_side *u = UP(s);
@@ -1990,17 +2009,10 @@ route_connect_next(struct gw_session *s)
 	char ssb[INET6_ADDRSTRLEN];
 	uint32_t pair;
 
-	if (rt->ti >= rt->nt) {
-		gw_log(LOG_WARNING,
-		    "session=%08x event=route_failed domain=%s "
-		    "reason=unreachable tried=%zu reply=451",
-		    s->id, rt->dom, rt->nt);
-		route_refuse(s, NAT_ROUTE_UNREACHABLE);
-		return;
-	}
-	if (rt->ti > 0 && !nat_addr_eq(&rt->t[rt->ti].addr, &s->up_dst))
+	if (!nat_addr_eq(&rt->t[k].addr, &s->up_dst))
 		rt->clear_retry = 0;
-	s->up_dst = rt->t[rt->ti++].addr;
+	rt->cur = k;
+	s->up_dst = rt->t[k].addr;
 	(void)nat_dest_source(
 	    &s->cfg->dest, &s->client, s->up_dst.family, &src, &pair);
 	s->up_src = src;
@@ -2012,8 +2024,9 @@ route_connect_next(struct gw_session *s)
 		(void)snprintf(ssb, sizeof(ssb), "auto");
 	gw_log(LOG_INFO,
 	    "session=%08x event=route_connect domain=%s dest=%s source=%s "
-	    "try=%zu/%zu",
-	    s->id, rt->dom, s->up_name, ssb, rt->ti, rt->nt);
+	    "try=%zu/%zu%s",
+	    s->id, rt->dom, s->up_name, ssb, rt->ti, rt->nt,
+	    rt->fb_open || rt->fb_leg ? " fallback=ipv4" : "");
 	u->in.len = u->in.off = 0;
 	u->out.len = u->out.off = 0;
 	u->eof = u->shut = 0;
@@ -2022,19 +2035,194 @@ route_connect_next(struct gw_session *s)
 	upstream_connect(s, &s->up_dst, &s->up_src);
 }
 
+/* The IPv4 target to retry on after target k (IPv6) asked for IPv4
+ * (draft-martin §3.2, Appendix A.3.1), or -1. */
+static long
+route_fallback_pick(const struct gw_session *s, size_t k)
+{
+	const struct gw_routed *rt = s->rt;
+
+	if (rt->fb_used || k >= rt->nt || rt->t[k].addr.family != AF_INET6)
+		return -1;
+	return nat_fallback_pick(rt->t, rt->nt, k);
+}
+
+/* The next target of the recipient's domain, RFC 3974 §3 steps 6-8; a
+ * server that asked for IPv4 lately gets its IPv4 peer at once
+ * (draft-martin Appendix A.3: such refusals persist). */
+static void
+route_connect_next(struct gw_session *s)
+{
+	struct gw_routed *rt = s->rt;
+	struct gw_ctx *ctx = s->ctx;
+	char name[64], to[64];
+	size_t k;
+	long v4;
+
+	if (rt->ti >= rt->nt) {
+		gw_log(LOG_WARNING,
+		    "session=%08x event=route_failed domain=%s "
+		    "reason=unreachable tried=%zu reply=451",
+		    s->id, rt->dom, rt->nt);
+		route_refuse(s, NAT_ROUTE_UNREACHABLE);
+		return;
+	}
+	k = rt->ti++;
+	addr_str(&rt->t[k].addr, s->cfg->upstream_port, name, sizeof(name));
+	if ((v4 = route_fallback_pick(s, k)) >= 0 &&
+	    smtpfix_tlsmemo_known(&ctx->v4_wanted, name, strlen(name),
+	        (uint64_t)ev_now(ctx->loop))) {
+		ctx->fb.remembered++;
+		addr_str(
+		    &rt->t[v4].addr, s->cfg->upstream_port, to, sizeof(to));
+		gw_log(LOG_INFO,
+		    "session=%08x event=fallback_448_remembered server=%s "
+		    "action=ipv4_first target=%s",
+		    s->id, name, to);
+		k = (size_t)v4;
+	}
+	route_connect_target(s, k);
+}
+
 /* A target failed while connecting: the next one.  1 if route mode took
  * the failure. */
 static int
 route_connect_failed(struct gw_session *s, int err)
 {
-	if (s->rt == NULL || s->rt->phase != PH_CONNECT)
+	struct gw_routed *rt = s->rt;
+
+	/* The relay's fallback leg: fallback_connect_failed answers. */
+	if (rt == NULL || rt->phase != PH_CONNECT || rt->fb_leg)
 		return 0;
 	gw_log(LOG_WARNING,
 	    "session=%08x event=connect_failed dest=%s error=\"%s\"", s->id,
 	    s->up_name, strerror(err));
+	if (rt->fb_open) {
+		rt->fb_open = 0;
+		s->ctx->fb.failed++;
+		gw_log(LOG_WARNING,
+		    "session=%08x event=fallback_448_outcome server=%s "
+		    "outcome=failed reason=connect error=\"%s\"",
+		    s->id, s->up_name, strerror(err));
+	}
 	upstream_close(s, 0);
 	route_connect_next(s);
 	return 1;
+}
+
+/* XCLIENT's outcome on a route leg, once (as log_identity does for a
+ * pair's): info when accepted, else a warning. */
+static void
+route_log_identity(struct gw_session *s, int failed)
+{
+	static const char *const names[] = {
+	    "NAME", "ADDR", "PORT", "PROTO", "HELO", "DESTADDR", "DESTPORT"};
+	const struct smtpfix_opener *o = &s->rt->op;
+	enum smtpfix_opener_xc xc = smtpfix_opener_xclient(o);
+	char attrs[80];
+	size_t n = 0, i;
+
+	if (xc == SMTPFIX_OPENER_XC_OFF || xc == SMTPFIX_OPENER_XC_PENDING)
+		return;
+	attrs[0] = '\0';
+	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		int k;
+
+		if (!(o->xc_mask & (1 << i)))
+			continue;
+		k = snprintf(attrs + n, sizeof(attrs) - n, "%s%s",
+		    n > 0 ? "," : "", names[i]);
+		if (k < 0 || (size_t)k >= sizeof(attrs) - n)
+			break;
+		n += (size_t)k;
+	}
+	gw_log(xc == SMTPFIX_OPENER_XC_ACCEPTED ? LOG_INFO : LOG_WARNING,
+	    "session=%08x event=identity mode=xclient result=%s attrs=%s "
+	    "dest=%s tls=%s action=%s",
+	    s->id,
+	    xc == SMTPFIX_OPENER_XC_ACCEPTED      ? "accepted"
+	    : xc == SMTPFIX_OPENER_XC_NOT_OFFERED ? "not_offered"
+	                                          : "refused",
+	    xc == SMTPFIX_OPENER_XC_ACCEPTED ? (n > 0 ? attrs : "-") : "-",
+	    s->up_name, smtpfix_opener_in_tls(o) ? "yes" : "no",
+	    xc == SMTPFIX_OPENER_XC_ACCEPTED ? "none"
+	    : failed                         ? "next_target"
+	                                     : "continue_as_gateway");
+}
+
+/*
+ * The opener met a refusal asking for IPv4 (draft-martin §3.2: 421 at
+ * the greeting, 451 to EHLO or MAIL, or a negotiated 456 to MAIL) on an
+ * IPv6 target: if the domain has an IPv4 host of the same or the next
+ * preference, the leg goes (reset), the server is remembered, and that
+ * host is opened at once.  1 if it did so.
+ */
+static int
+route_fallback_open(struct gw_session *s)
+{
+	struct gw_routed *rt = s->rt;
+	struct gw_ctx *ctx = s->ctx;
+	unsigned ttl = s->cfg->fallback_remember_s;
+	const char *line;
+	size_t len;
+	long v4;
+	char why[SMTPFIX_REPLAY_WHY_MAX * 4 + 1], to[64];
+
+	if (rt->fb_leg || rt->fb_open ||
+	    !smtpfix_opener_refusal_448(&rt->op, &line, &len))
+		return 0;
+	if ((v4 = route_fallback_pick(s, rt->cur)) < 0) {
+		gw_log(LOG_WARNING,
+		    "session=%08x event=fallback_448_unavailable server=%s "
+		    "code=%.3s phase=%s reason=%s",
+		    s->id, s->up_name, line,
+		    rt->op.why != NULL ? rt->op.why : "?",
+		    rt->fb_used ? "once_a_transaction" : "no_ipv4_target");
+		return 0;
+	}
+	ctx->fb.started++;
+	smtpfix_tlsmemo_note(&ctx->v4_wanted, s->up_name, strlen(s->up_name),
+	    (uint64_t)ev_now(ctx->loop), ttl);
+	addr_str(&rt->t[v4].addr, s->cfg->upstream_port, to, sizeof(to));
+	gw_log(LOG_WARNING,
+	    "session=%08x event=fallback_448 server=%s code=%.3s "
+	    "phase=%s reply=\"%s\" action=retry_ipv4 target=%s "
+	    "held_bytes=0 remember_s=%u fallbacks=%llu",
+	    s->id, s->up_name, line,
+	    rt->op.why == NULL                        ? "?"
+	    : strcmp(rt->op.why, "mail-refused") == 0 ? "mail"
+	                                              : rt->op.why,
+	    gw_log_escape(why, sizeof(why), line, len), to, ttl,
+	    (unsigned long long)ctx->fb.started);
+	rt->fb_used = 1;
+	rt->fb_open = 1;
+	upstream_close(s, 1);
+	route_connect_target(s, (size_t)v4);
+	return 1;
+}
+
+/* The relay's fallback leg could not be opened (its server refused a
+ * step, went away or timed out): the client, told nothing yet of the
+ * refusal, gets a 4xx with the IPv6 server's words, as a pair's does. */
+static void
+route_fallback_leg_failed(struct gw_session *s, const char *why)
+{
+	char text[400];
+	int n;
+
+	s->ctx->fb.failed++;
+	n = s->rp != NULL ? (int)s->rp->why_len : 0;
+	if (n > 200)
+		n = 200;
+	(void)snprintf(text, sizeof(text),
+	    "retry over IPv4 failed (%s); the IPv6 server said: %.*s", why, n,
+	    s->rp != NULL ? s->rp->why : "");
+	say(s, "421 4.4.8", text);
+	gw_log(LOG_WARNING,
+	    "session=%08x event=fallback_448_outcome server=%s "
+	    "outcome=failed reason=open step=%s reply=421",
+	    s->id, s->up_name, why);
+	begin_close(s, "fallback_failed", 0);
 }
 
 /*
@@ -2049,6 +2237,22 @@ route_target_failed(
 {
 	struct gw_routed *rt = s->rt;
 
+	if (rt->phase == PH_OPEN && strcmp(why, "identity") == 0)
+		route_log_identity(s, 1);
+	if (rt->fb_leg) {
+		route_fallback_leg_failed(s, why);
+		return;
+	}
+	if (rt->phase == PH_OPEN && route_fallback_open(s))
+		return;
+	if (rt->fb_open) {
+		rt->fb_open = 0;
+		s->ctx->fb.refused++;
+		gw_log(LOG_INFO,
+		    "session=%08x event=fallback_448_outcome server=%s "
+		    "phase=%s code=%.3s outcome=refused",
+		    s->id, s->up_name, why, reply);
+	}
 	upstream_close(s, 0);
 	if (len > 0 && reply[0] == '4' && strcmp(why, "mail-refused") != 0 &&
 	    rt->ti < rt->nt) {
@@ -2074,6 +2278,72 @@ route_connected(struct gw_session *s)
 	    m != NULL ? m : "", ml,
 	    rt->clear_retry ? SMTPFIX_OPENER_TLS_NO : rt->optls,
 	    s->cfg->pol.reply_max);
+	/* XCLIENT: the client's own HELO argument, as the front kept it. */
+	if (s->id_mode == SMTPFIX_ID_XCLIENT) {
+		s->ident.helo =
+		    smtpfix_front_helo(&rt->front, &s->ident.helo_len);
+		s->ident.esmtp = smtpfix_front_esmtp(&rt->front);
+		smtpfix_opener_set_xclient(&rt->op, &s->ident, s->id_required);
+	}
+	/* draft-martin §3.1: a 456 can be followed only with somewhere to
+	 * go over IPv4. */
+	rt->fb_pick = rt->fb_leg ? -1 : route_fallback_pick(s, rt->cur);
+	if (rt->fb_pick >= 0)
+		smtpfix_opener_set_fallback(&rt->op);
+}
+
+/*
+ * The server took MAIL on a leg the opener opened.  On the relay's
+ * fallback leg the stream goes on with its replay; otherwise it starts
+ * relaying from the client's RCPT, with the fallback armed when the leg
+ * is IPv6 and the domain has an IPv4 host to retry on: the record is
+ * seeded with the opener's EHLO and MAIL (smtpfix_replay_keep).
+ */
+static void
+route_open(struct gw_session *s)
+{
+	struct gw_routed *rt = s->rt;
+	const struct smtpfix_policy *pol = &s->cfg->pol;
+	char ehlo[600];
+	const char *m;
+	size_t ml;
+	int n;
+
+	route_log_identity(s, 0);
+	rt->phase = PH_RELAY;
+	if (rt->fb_leg) {
+		smtpfix_stream_fallback_opened(&s->fix);
+		return;
+	}
+	if (rt->fb_open) {
+		rt->fb_open = 0;
+		s->ctx->fb.accepted++;
+		gw_log(LOG_INFO,
+		    "session=%08x event=fallback_448_outcome server=%s "
+		    "phase=mail code=%u outcome=accepted",
+		    s->id, s->up_name, rt->op.last);
+	}
+	smtpfix_stream_init_routed(&s->fix, &s->pol, rt->dom, rt->dom_len);
+	fallback_free(s);
+	s->spool_send = s->spool_err = 0;
+	s->spool_off = 0;
+	if (rt->fb_pick < 0)
+		return;
+	m = smtpfix_front_mail(&rt->front, &ml);
+	n = snprintf(
+	    ehlo, sizeof(ehlo), "EHLO %.*s\r\n", (int)pol->fqdn_len, pol->fqdn);
+	if (m == NULL || n <= 0 || (size_t)n >= sizeof(ehlo) ||
+	    fallback_arm(s, &rt->t[rt->fb_pick].addr) != 0) {
+		gw_log(LOG_WARNING,
+		    "session=%08x event=fallback_unavailable reason=no_memory",
+		    s->id);
+		rt->fb_pick = -1;
+		return;
+	}
+	smtpfix_replay_keep(s->rp, SMTPFIX_RC_HELO, ehlo, (size_t)n);
+	smtpfix_replay_keep(s->rp, SMTPFIX_RC_MAIL, m, ml);
+	if (smtpfix_opener_fallback_negotiated(&rt->op))
+		smtpfix_stream_set_fallback_negotiated(&s->fix);
 }
 
 /*
@@ -2086,7 +2356,9 @@ route_upstream_tls_done(struct gw_session *s, int ok)
 {
 	struct gw_routed *rt = s->rt;
 
-	if (ok || rt->optls != SMTPFIX_OPENER_TLS_MAY || rt->clear_retry) {
+	/* A fallback's IPv4 leg is opened once, as the policy says. */
+	if (ok || rt->optls != SMTPFIX_OPENER_TLS_MAY || rt->clear_retry ||
+	    rt->fb_leg || rt->fb_open) {
 		smtpfix_opener_tls_done(&rt->op, ok);
 		return;
 	}
@@ -2097,8 +2369,7 @@ route_upstream_tls_done(struct gw_session *s, int ok)
 	    s->id, s->up_name);
 	upstream_close(s, 1);
 	rt->clear_retry = 1;
-	rt->ti--; /* the same address again */
-	route_connect_next(s);
+	route_connect_target(s, rt->cur); /* the same address again */
 }
 
 /* The opener asked for TLS on the upstream leg (RFC 3207 §4). */
@@ -2143,6 +2414,8 @@ route_dns_cb(void *arg, const struct nat_mx_answer *ans)
 	    rt->dom, rt->dom_len, ans, seed, rt->t, ROUTE_TARGETS, &rt->nt);
 	rt->ti = 0;
 	rt->clear_retry = 0;
+	rt->fb_used = rt->fb_open = rt->fb_leg = 0;
+	rt->fb_pick = -1;
 	gw_log(LOG_INFO,
 	    "session=%08x event=route domain=%s result=%s targets=%zu", s->id,
 	    rt->dom, nat_dest_route_name(rc), rt->nt);
@@ -2269,6 +2542,10 @@ route_to_front(struct gw_session *s)
 	upstream_close(s, 0);
 	smtpfix_front_reset(&s->rt->front);
 	s->rt->phase = PH_FRONT;
+	/* The transaction's record and held message go with it. */
+	fallback_free(s);
+	s->spool_send = s->spool_err = 0;
+	s->rt->fb_used = s->rt->fb_open = s->rt->fb_leg = 0;
 }
 
 /* Route mode outside the relay: the front's dialogue with the client,
@@ -2361,16 +2638,18 @@ pump_route(struct gw_session *s)
 			case SMTPFIX_OPENER_DONE:
 				/* RFC 5321 §3.3: the server took MAIL; the
 				 * client's RCPT is next, relayed. */
-				smtpfix_stream_init_routed(
-				    &s->fix, &s->pol, rt->dom, rt->dom_len);
-				rt->phase = PH_RELAY;
-				s->ctx->routed++;
+				if (!rt->fb_leg)
+					s->ctx->routed++;
 				gw_log(LOG_INFO,
 				    "session=%08x event=route_open domain=%s "
-				    "dest=%s tls=%s",
+				    "dest=%s tls=%s identity=%s%s",
 				    s->id, rt->dom, s->up_name,
 				    smtpfix_opener_in_tls(&rt->op) ? "yes"
-				                                   : "no");
+				                                   : "no",
+				    smtpfix_identity_mode_name(s->id_mode),
+				    rt->fb_leg ? " fallback=ipv4 action=replay"
+				               : "");
+				route_open(s);
 				return;
 			case SMTPFIX_OPENER_FAIL:
 				route_target_failed(s, st.emit, st.emit_len,
@@ -2400,6 +2679,7 @@ route_start(struct gw_session *s, size_t route, const struct nat_addr *local)
 	s->rt = rt;
 	rt->route = route;
 	rt->phase = PH_FRONT;
+	rt->fb_pick = -1;
 	rt->local_family = local->family;
 	rt->fpol.fqdn = cfg->pol.fqdn;
 	rt->fpol.fqdn_len = cfg->pol.fqdn_len;
@@ -2552,16 +2832,28 @@ gw_session_start(struct gw_ctx *ctx, int cfd,
 		return;
 	}
 	if (d.kind == NAT_DEST_ROUTE) {
+		const struct gw_identity *rid = &cfg->routes[d.index].identity;
+
 		if (route_start(s, d.index, &local) != 0) {
 			refusing(s, cs, lsb, "no_memory", "421 4.3.0",
 			    "out of memory, try later");
 			return;
 		}
+		/* The route's identity keys, else [gateway]'s: a PROXY
+		 * header on every upstream connection (upstream_connect),
+		 * XCLIENT through the opener (route_connected). */
+		idc = cfg->identity;
+		if (rid->mode >= 0)
+			idc.mode = rid->mode;
+		if (rid->required >= 0)
+			idc.required = rid->required;
+		session_identity(s, &idc, &client, cport, &local, lport);
 		gw_log(LOG_INFO,
 		    "session=%08x event=open client=%s local=%s via=route:%s "
-		    "tls=%s",
+		    "tls=%s identity=%s",
 		    s->id, cs, lsb, cfg->routes[d.index].name,
-		    s->tls != NULL ? "terminate" : "none");
+		    s->tls != NULL ? "terminate" : "none",
+		    smtpfix_identity_mode_name(s->id_mode));
 		session_update(s);
 		return;
 	}

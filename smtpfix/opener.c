@@ -251,6 +251,7 @@ step(struct smtpfix_opener *o, const char *in, size_t len,
 		return 0; /* NONE: more lines of this reply */
 	}
 	o->code = 0;
+	o->last = code;
 	if (code >= 400)
 		note_448(o, in, used, code);
 	if (o->r448 && o->st != SMTPFIX_OP_MAIL)

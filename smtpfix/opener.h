@@ -82,6 +82,7 @@ struct smtpfix_opener {
 	enum smtpfix_opener_state st;
 	size_t reply_max; /* reply line cap */
 	unsigned code;    /* code of the reply being read, 0 between */
+	unsigned last;    /* code of the last whole reply read */
 	int offers_tls;   /* the EHLO reply listed STARTTLS */
 	int in_tls;       /* the upstream leg is in TLS */
 	const char *why;  /* FAIL: the step, static, for the log */
