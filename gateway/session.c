@@ -64,6 +64,7 @@
 #define CLOSE_GRACE_S 10. /* flushing a last reply at most this long */
 #define DRAIN_MAX 64      /* reads when discarding pre-TLS bytes */
 #define ROUTE_TARGETS 16  /* addresses tried per recipient domain */
+#define ROUTE_FB_TARGETS 8 /* IPv4 addresses kept for a 4.4.8 retry */
 /* A message's data, client to server, in steps of up to this many bytes:
  * a quarter of the read(2)/send(2) calls and wake-ups per megabyte of
  * 64 KiB steps, a sixteenth of 16 KiB ones. */
@@ -163,8 +164,12 @@ struct gw_routed {
 	char dom[256];          /* the transaction's domain, lower case */
 	size_t dom_len;
 	char cdom[256]; /* a RCPT's other domain, being checked */
-	struct nat_mx_target t[ROUTE_TARGETS];
+	/* The targets to try, [0, nt), in the family the route translates
+	 * into; after them, [nt, nt + n4), the domain's IPv4 addresses for
+	 * a 4.4.8 retry when those are IPv6 (draft-martin §3.2). */
+	struct nat_mx_target t[ROUTE_TARGETS + ROUTE_FB_TARGETS];
 	size_t nt, ti;   /* targets, the next to try */
+	size_t n4;       /* IPv4 addresses after the targets */
 	size_t cur;      /* the target of the leg being opened or used */
 	int clear_retry; /* this target again, without STARTTLS */
 	/* draft-martin §3 in route mode, one fallback a transaction: the
@@ -2044,7 +2049,7 @@ route_fallback_pick(const struct gw_session *s, size_t k)
 
 	if (rt->fb_used || k >= rt->nt || rt->t[k].addr.family != AF_INET6)
 		return -1;
-	return nat_fallback_pick(rt->t, rt->nt, k);
+	return nat_fallback_pick(rt->t, rt->nt + rt->n4, k);
 }
 
 /* The next target of the recipient's domain, RFC 3974 §3 steps 6-8; a
@@ -2412,13 +2417,23 @@ route_dns_cb(void *arg, const struct nat_mx_answer *ans)
 	seed = s->id * 2654435761u ^ (uint32_t)(ev_now(s->ctx->loop) * 1e6);
 	rc = nat_dest_route(&s->cfg->dest_route[rt->route], rt->local_family,
 	    rt->dom, rt->dom_len, ans, seed, rt->t, ROUTE_TARGETS, &rt->nt);
+	/* An IPv4 client's mail leaves over IPv6; the domain's IPv4 hosts
+	 * (never the gateway's own addresses) are kept only for a server
+	 * that refuses it over IPv6 with 4.4.8 (draft-martin §3.2). */
+	rt->n4 = 0;
+	if (rc == NAT_ROUTE_OK && rt->local_family == AF_INET &&
+	    nat_dest_route(&s->cfg->dest_route[rt->route], AF_INET6, rt->dom,
+	        rt->dom_len, ans, seed, rt->t + rt->nt, ROUTE_FB_TARGETS,
+	        &rt->n4) != NAT_ROUTE_OK)
+		rt->n4 = 0;
 	rt->ti = 0;
 	rt->clear_retry = 0;
 	rt->fb_used = rt->fb_open = rt->fb_leg = 0;
 	rt->fb_pick = -1;
 	gw_log(LOG_INFO,
-	    "session=%08x event=route domain=%s result=%s targets=%zu", s->id,
-	    rt->dom, nat_dest_route_name(rc), rt->nt);
+	    "session=%08x event=route domain=%s result=%s targets=%zu "
+	    "ipv4_for_fallback=%zu",
+	    s->id, rt->dom, nat_dest_route_name(rc), rt->nt, rt->n4);
 	if (rc != NAT_ROUTE_OK)
 		route_refuse(s, rc);
 	else
