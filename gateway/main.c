@@ -415,8 +415,8 @@ uses_fallback(const struct gw_config *cfg)
 
 /*
  * The spool of draft-martin fallbacks (gateway/spool.h), when a pair has
- * fallback_ipv4 or a route an IPv4 address: made 0700 if absent, and swept of what a crash left.
- * 0, or -1 with err.
+ * fallback_ipv4 or a route an IPv4 address: made 0700 if absent, and swept of
+ * what a crash left. 0, or -1 with err.
  */
 static int
 spool_prepare(const struct gw_config *cfg, char *err, size_t errcap)

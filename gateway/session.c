@@ -60,10 +60,10 @@
 #include "smtpfix/replay.h"
 #include "smtpfix/stream.h"
 
-#define PUMP_ROUNDS 64    /* steps per wake-up before yielding */
-#define CLOSE_GRACE_S 10. /* flushing a last reply at most this long */
-#define DRAIN_MAX 64      /* reads when discarding pre-TLS bytes */
-#define ROUTE_TARGETS 16  /* addresses tried per recipient domain */
+#define PUMP_ROUNDS 64     /* steps per wake-up before yielding */
+#define CLOSE_GRACE_S 10.  /* flushing a last reply at most this long */
+#define DRAIN_MAX 64       /* reads when discarding pre-TLS bytes */
+#define ROUTE_TARGETS 16   /* addresses tried per recipient domain */
 #define ROUTE_FB_TARGETS 8 /* IPv4 addresses kept for a 4.4.8 retry */
 /* A message's data, client to server, in steps of up to this many bytes:
  * a quarter of the read(2)/send(2) calls and wake-ups per megabyte of
@@ -2133,7 +2133,7 @@ route_log_identity(struct gw_session *s, int failed)
 	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
 		int k;
 
-		if (!(o->xc_mask & (1 << i)))
+		if (!(smtpfix_opener_xclient_sent(o) & (1 << i)))
 			continue;
 		k = snprintf(attrs + n, sizeof(attrs) - n, "%s%s",
 		    n > 0 ? "," : "", names[i]);
@@ -2283,12 +2283,23 @@ route_connected(struct gw_session *s)
 	    m != NULL ? m : "", ml,
 	    rt->clear_retry ? SMTPFIX_OPENER_TLS_NO : rt->optls,
 	    s->cfg->pol.reply_max);
-	/* XCLIENT: the client's own HELO argument, as the front kept it. */
+	/* XCLIENT: the client's own HELO argument, as the front kept it
+	 * (said in EHLO too once XCLIENT with ADDR was accepted). */
 	if (s->id_mode == SMTPFIX_ID_XCLIENT) {
 		s->ident.helo =
 		    smtpfix_front_helo(&rt->front, &s->ident.helo_len);
 		s->ident.esmtp = smtpfix_front_esmtp(&rt->front);
 		smtpfix_opener_set_xclient(&rt->op, &s->ident, s->id_required);
+	} else if (s->id_mode == SMTPFIX_ID_PROXY_V1 ||
+	           s->id_mode == SMTPFIX_ID_PROXY_V2) {
+		/* The header told the server who connected: the client's
+		 * own HELO is said, for the server to judge (pair mode
+		 * relays it the same way). */
+		const char *h;
+		size_t hl;
+
+		h = smtpfix_front_helo(&rt->front, &hl);
+		smtpfix_opener_set_client_helo(&rt->op, h, hl);
 	}
 	/* draft-martin §3.1: a 456 can be followed only with somewhere to
 	 * go over IPv4. */

@@ -49,8 +49,11 @@ fail(struct smtpfix_opener *o, struct smtpfix_opener_step *s, const char *reply,
 static int
 send_ehlo(struct smtpfix_opener *o, struct smtpfix_opener_step *s, int ehlo)
 {
+	/* Once the server knows who connected, the client's own name. */
+	int own = o->cl_known && o->cl_helo_len > 0;
 	int n = snprintf(s->buf, sizeof(s->buf), "%s %.*s\r\n",
-	    ehlo ? "EHLO" : "HELO", (int)o->fqdn_len, o->fqdn);
+	    ehlo ? "EHLO" : "HELO", (int)(own ? o->cl_helo_len : o->fqdn_len),
+	    own ? o->cl_helo : o->fqdn);
 
 	o->st = ehlo ? SMTPFIX_OP_EHLO : SMTPFIX_OP_HELO;
 	o->offers_tls = 0;
@@ -157,6 +160,7 @@ after_ehlo(struct smtpfix_opener *o, struct smtpfix_opener_step *s)
 		                          o->xc_mask, s->buf, sizeof(s->buf))
 		                    : 0;
 		if (n > 0) {
+			o->xc_sent = o->xc_mask;
 			o->st = SMTPFIX_OP_XCLIENT;
 			s->act = SMTPFIX_OPENER_SEND;
 			s->emit = s->buf;
@@ -320,6 +324,8 @@ step(struct smtpfix_opener *o, const char *in, size_t len,
 		 * client (here the gateway) says EHLO again. */
 		if (code == 220) {
 			o->xc = SMTPFIX_OPENER_XC_ACCEPTED;
+			if (o->xc_sent & SMTPFIX_XC_ADDR)
+				o->cl_known = 1;
 			return send_ehlo(o, s, 1);
 		}
 		o->xc = SMTPFIX_OPENER_XC_REFUSED;
@@ -388,6 +394,28 @@ smtpfix_opener_set_xclient(
 	o->xc_id = id;
 	o->xc_required = id != NULL && required;
 	o->xc = id != NULL ? SMTPFIX_OPENER_XC_PENDING : SMTPFIX_OPENER_XC_OFF;
+	if (id != NULL && id->helo != NULL &&
+	    smtpfix_identity_helo_ok(id->helo, id->helo_len)) {
+		o->cl_helo = id->helo;
+		o->cl_helo_len = id->helo_len;
+	}
+}
+
+void
+smtpfix_opener_set_client_helo(
+    struct smtpfix_opener *o, const char *helo, size_t len)
+{
+	o->cl_known = 1;
+	if (helo != NULL && smtpfix_identity_helo_ok(helo, len)) {
+		o->cl_helo = helo;
+		o->cl_helo_len = len;
+	}
+}
+
+int
+smtpfix_opener_xclient_sent(const struct smtpfix_opener *o)
+{
+	return o->xc_sent;
 }
 
 enum smtpfix_opener_xc

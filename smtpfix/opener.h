@@ -90,7 +90,13 @@ struct smtpfix_opener {
 	const struct smtpfix_identity *xc_id; /* NULL: off */
 	int xc_required;
 	int xc_mask; /* attributes the last EHLO reply offered */
+	int xc_sent; /* attributes XCLIENT carried */
 	enum smtpfix_opener_xc xc;
+	/* The client's own HELO argument, said in EHLO once the server
+	 * knows the client's address (cl_known). */
+	const char *cl_helo;
+	size_t cl_helo_len;
+	int cl_known;
 	/* IPV6-IPV4-FALLBACK (smtpfix_opener_set_fallback). */
 	int fb_want;       /* say the verb when offered */
 	int fb_offered;    /* the last EHLO reply lists the keyword */
@@ -143,6 +149,21 @@ int smtpfix_opener_in_tls(const struct smtpfix_opener *o);
  */
 void smtpfix_opener_set_xclient(
     struct smtpfix_opener *o, const struct smtpfix_identity *id, int required);
+
+/*
+ * The server knows the client's address from a PROXY header written
+ * before the greeting: every EHLO of the opener says the client's own
+ * HELO argument helo[0..len) (a word smtpfix_identity_helo_ok accepts;
+ * it must outlive o), so that the server judges it against that address,
+ * as it does for a pair's session.  With XCLIENT the same holds once an
+ * XCLIENT carrying ADDR was accepted (the argument comes from its id).
+ * A NULL or unfit argument leaves the gateway's name.
+ */
+void smtpfix_opener_set_client_helo(
+    struct smtpfix_opener *o, const char *helo, size_t len);
+
+/* The XCLIENT attributes sent (SMTPFIX_XC_* bits), for the log. */
+int smtpfix_opener_xclient_sent(const struct smtpfix_opener *o);
 
 /* Where XCLIENT stands (after DONE or FAIL: its outcome). */
 enum smtpfix_opener_xc smtpfix_opener_xclient(const struct smtpfix_opener *o);

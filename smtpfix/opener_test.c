@@ -306,7 +306,9 @@ test_xclient(void **state)
 	        SMTPFIX_OPENER_SEND,
 	        "XCLIENT NAME=[UNAVAILABLE] ADDR=192.0.2.10 PORT=4242 "
 	        "HELO=client.example\r\n"},
-	    {"220 mx ESMTP\r\n", SMTPFIX_OPENER_SEND, "EHLO " FQDN "\r\n"},
+	    /* The server knows the client's address: its own name. */
+	    {"220 mx ESMTP\r\n", SMTPFIX_OPENER_SEND,
+	        "EHLO client.example\r\n"},
 	    {"250-mx\r\n250 XCLIENT NAME ADDR PORT HELO\r\n",
 	        SMTPFIX_OPENER_SEND, MAIL},
 	    {"250 2.1.0 Ok\r\n", SMTPFIX_OPENER_DONE, NULL},
@@ -529,6 +531,45 @@ test_refusal_448(void **state)
 	assert_false(smtpfix_opener_refusal_448(&o, &line, &len));
 }
 
+/* A PROXY header told the server who connected: every EHLO says the
+ * client's own HELO argument; one XCLIENT may not carry is left out. */
+static void
+test_client_helo(void **state)
+{
+	struct smtpfix_opener o;
+	static const struct row own[] = {
+	    {"220 mx\r\n", SMTPFIX_OPENER_SEND, "EHLO client.example\r\n"},
+	    {"502 no\r\n", SMTPFIX_OPENER_SEND, "HELO client.example\r\n"},
+	    {"250 mx\r\n", SMTPFIX_OPENER_SEND, MAIL},
+	};
+	static const struct row gw[] = {
+	    {"220 mx\r\n", SMTPFIX_OPENER_SEND, "EHLO " FQDN "\r\n"},
+	};
+	/* XCLIENT without ADDR: the server does not know the address. */
+	static const struct row noaddr[] = {
+	    {"220 mx\r\n", SMTPFIX_OPENER_SEND, "EHLO " FQDN "\r\n"},
+	    {"250-mx\r\n250 XCLIENT HELO\r\n", SMTPFIX_OPENER_SEND,
+	        "XCLIENT HELO=client.example\r\n"},
+	    {"220 mx\r\n", SMTPFIX_OPENER_SEND, "EHLO " FQDN "\r\n"},
+	};
+
+	(void)state;
+	ident_init();
+	start(&o, SMTPFIX_OPENER_TLS_NO);
+	smtpfix_opener_set_client_helo(&o, "client.example", 14);
+	RUN(&o, own);
+	start(&o, SMTPFIX_OPENER_TLS_NO);
+	smtpfix_opener_set_client_helo(&o, "a b", 3);
+	RUN(&o, gw);
+	start(&o, SMTPFIX_OPENER_TLS_NO);
+	smtpfix_opener_set_client_helo(&o, NULL, 0);
+	RUN(&o, gw);
+	start(&o, SMTPFIX_OPENER_TLS_NO);
+	smtpfix_opener_set_xclient(&o, &ident, 0);
+	RUN(&o, noaddr);
+	assert_int_equal(smtpfix_opener_xclient_sent(&o), SMTPFIX_XC_HELO);
+}
+
 int
 main(void)
 {
@@ -543,6 +584,7 @@ main(void)
 	    cmocka_unit_test(test_xclient_not_taken),
 	    cmocka_unit_test(test_fallback_verb),
 	    cmocka_unit_test(test_refusal_448),
+	    cmocka_unit_test(test_client_helo),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
