@@ -2242,8 +2242,9 @@ route_target_failed(
 {
 	struct gw_routed *rt = s->rt;
 
-	if (rt->phase == PH_OPEN && strcmp(why, "identity") == 0)
-		route_log_identity(s, 1);
+	/* XCLIENT's outcome, if it was decided before the leg failed. */
+	if (rt->phase == PH_OPEN)
+		route_log_identity(s, strcmp(why, "identity") == 0);
 	if (rt->fb_leg) {
 		route_fallback_leg_failed(s, why);
 		return;

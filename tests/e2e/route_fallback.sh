@@ -21,7 +21,9 @@
 #    next preference: the message arrives once, over IPv4, the client
 #    sees one 250; log lines name server, code, phase and outcome;
 #  - fallback_remember_s: the next transaction goes to the IPv4 host at
-#    once; SIGUSR1 counts it all.
+#    once; SIGUSR1 counts it all;
+#  - with identity = xclient the IPv4 leg, opened like any route leg,
+#    states the client's address too (Postfix's Received: names it).
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=/dev/null
@@ -240,6 +242,30 @@ check "mem: no IPv6 connection for it (Postfix's log)" \
 kill -USR1 "$SMTP64D_PID"
 check "counted: SIGUSR1 logs one fallback (accepted) and one remembered" \
 	wait_for 30 grep -qE 'event=stats .*fallback_448=1 fallback_448_accepted=1 fallback_448_refused=0 fallback_448_failed=0 fallback_448_remembered=1' "$SMTP64D_LOG"
+
+echo "# 6: identity = xclient: the IPv4 leg states the client's identity too"
+lab_smtp64d_stop
+gw_conf 0
+printf 'identity = xclient\n' >>"$conf"
+lab_smtp64d_start "$conf" || { fail "smtp64d restart"; lab_summary; exit 1; }
+postconf -c "$PFDIR" -e "smtpd_authorized_xclient_hosts = [$GW6]/128, $GW4/32"
+r=$(lab_pf_reloads "${LAB_PF_DIR[srv]}/maillog")
+ip netns exec "$(ns s)" postfix -c "$PFDIR" reload >/dev/null 2>&1
+check "xclient: Postfix reloaded" wait_for 50 lab_pf_reloaded "${LAB_PF_DIR[srv]}/maillog" "$r"
+sleep 1
+id=xc-$LAB_TAG m=$(log_mark)
+send "$id" p.example && pass "xclient: swaks succeeded" ||
+	{ fail "xclient: swaks succeeded"; tail -n 20 "$LAB_DIR/swaks-$id.out"; }
+check "xclient: the message reached the Maildir" wait_for 100 arrived "$id"
+check "xclient: the IPv6 server refused at its greeting" \
+	grep -qE "event=fallback_448 server=\[$S6\]:25 code=421 phase=greeting" <(log_since "$m")
+check "xclient: XCLIENT accepted on the IPv4 leg" \
+	grep -q "event=identity mode=xclient result=accepted .*dest=$S4:25" <(log_since "$m")
+f=$(grep -rlF -- "X-Lab-Id: $id" "$(maildir_dir srv p.example)"/new 2>/dev/null | head -n 1)
+rcv=$(received_header "${f:-/dev/null}")
+echo "    $rcv"
+check "xclient: Received: names the client ($C4)" grep -qF "[$C4])" <<<"$rcv"
+check "xclient: Received: does not name the gateway" test -z "$(grep -F "$GW4" <<<"$rcv")"
 
 check "daemon survived everything" kill -0 "$SMTP64D_PID"
 if [ "$FAIL" -gt 0 ]; then
