@@ -15,6 +15,8 @@
 #    456, 4.4.8 or the keyword;
 #  - a domain whose MX set has no IPv4 host: no verb, the server's
 #    451 4.4.8 reaches the client as a temporary failure, nothing stored;
+#    one whose IPv4 host cannot be reached: 421 4.4.8 with the IPv6
+#    server's words, nothing stored;
 #  - a real Postfix whose access table answers 421 4.4.8 to the gateway's
 #    IPv6 address, at RCPT (the relay's refusal) and at connection time
 #    (smtpd_delay_reject = no, the opener's), with the IPv4 host at the
@@ -32,6 +34,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 ROUTE4=192.0.2.40 DNS4=192.0.2.53 C4=192.0.2.10
 S6=2001:db8:a::25 S4=203.0.113.25       # the server's two addresses
 GW6=2001:db8:a::1 GW4=203.0.113.1       # the gateway's ends of its link
+DEAD4=203.0.113.99                      # on that link, no host
 
 lab_init
 NS_GW=$(lab_nsname gw)
@@ -65,7 +68,9 @@ if ! lab_dnsmasq_start gw "$DNS4" --local=/example/ --local-ttl=300 \
 	--host-record=mx6.f.example,$S6 --host-record=mx4.f.example,$S4 \
 	--mx-host=p.example,mx6.p.example,10 --mx-host=p.example,mx4.p.example,20 \
 	--host-record=mx6.p.example,$S6 --host-record=mx4.p.example,$S4 \
-	--mx-host=n.example,mx6.n.example,10 --host-record=mx6.n.example,$S6; then
+	--mx-host=n.example,mx6.n.example,10 --host-record=mx6.n.example,$S6 \
+	--mx-host=u.example,mx6.u.example,10 --mx-host=u.example,mx4.u.example,10 \
+	--host-record=mx6.u.example,$S6 --host-record=mx4.u.example,$DEAD4; then
 	fail "dnsmasq starts"
 	lab_summary
 	exit 1
@@ -89,7 +94,7 @@ spool_memory_bytes = 4096
 
 [route tunnel]
 address = $ROUTE4
-domains = f.example, n.example, p.example
+domains = f.example, n.example, p.example, u.example
 EOF
 }
 gw_conf 0
@@ -166,6 +171,18 @@ check "nov4: nothing stored" test "$(grep -c 'event=stored' "$LAB_DIR/fbmx.log")
 check "nov4: no verb said (the gateway could not follow a 456)" \
 	test "$(grep -c 'event=verb' "$LAB_DIR/fbmx.log")" -eq 1
 check "nov4: no fallback, and why" bash -c "! tail -n +$((m + 1)) '$SMTP64D_LOG' | grep -q 'event=fallback_448 '"
+
+echo "# 2b: the IPv4 host cannot be reached: 421 4.4.8 with the server's words"
+id=dead-$LAB_TAG m=$(log_mark) stored=$(grep -c 'event=stored' "$LAB_DIR/fbmx.log")
+send "$id" u.example
+rc=$?
+check "dead: swaks reports a failure" test "$rc" -ne 0
+check "dead: the client got 421 4.4.8 naming the IPv6 server's refusal" \
+	grep -q '421 4.4.8 gw.example.net retry over IPv4 failed (.*); the IPv6 server said: 456 4.4.8' "$LAB_DIR/swaks-$id.out"
+check "dead: the outcome is logged as failed" \
+	grep -q "event=fallback_448_outcome server=$DEAD4:25 outcome=failed reason=connect" <(log_since "$m")
+sleep 1
+check "dead: nothing stored" test "$(grep -c 'event=stored' "$LAB_DIR/fbmx.log")" -eq "$stored"
 lab_kill "$FBMX_PID"
 
 echo "# 3: a real Postfix, 421 4.4.8 to the gateway's IPv6 address at RCPT"
