@@ -438,17 +438,38 @@ log_inline(struct gw_session *s, const struct smtpfix_step *st)
 	    (unsigned long long)smtpfix_stream_messages(&s->fix) + 1);
 }
 
+/* The XCLIENT attributes of mask (SMTPFIX_XC_* bits) as "NAME,ADDR,...",
+ * or "-" when none, for the log. */
+static const char *
+xclient_attrs(int mask, char *dst, size_t cap)
+{
+	static const char *const names[] = {
+	    "NAME", "ADDR", "PORT", "PROTO", "HELO", "DESTADDR", "DESTPORT"};
+	size_t n = 0, i;
+
+	dst[0] = '\0';
+	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		int k;
+
+		if (!(mask & (1 << i)))
+			continue;
+		k = snprintf(
+		    dst + n, cap - n, "%s%s", n > 0 ? "," : "", names[i]);
+		if (k < 0 || (size_t)k >= cap - n)
+			break;
+		n += (size_t)k;
+	}
+	return n > 0 ? dst : "-";
+}
+
 /* XCLIENT's progress at debug; its outcome once per transport, at
  * info when accepted, else warning (the server judges the gateway). */
 static void
 log_identity(struct gw_session *s, const struct smtpfix_step *st)
 {
-	static const char *const names[] = {
-	    "NAME", "ADDR", "PORT", "PROTO", "HELO", "DESTADDR", "DESTPORT"};
 	const char *d = st->detail != NULL ? st->detail : "?";
 	int mask = smtpfix_stream_xclient_mask(&s->fix);
 	char attrs[80];
-	size_t n = 0, i;
 
 	if (strcmp(d, "accepted") != 0 && strcmp(d, "not_offered") != 0 &&
 	    strcmp(d, "refused") != 0 && strcmp(d, "required") != 0) {
@@ -457,18 +478,6 @@ log_identity(struct gw_session *s, const struct smtpfix_step *st)
 		    "step=%s",
 		    s->id, d);
 		return;
-	}
-	attrs[0] = '\0';
-	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
-		int k;
-
-		if (!(mask & (1 << i)))
-			continue;
-		k = snprintf(attrs + n, sizeof(attrs) - n, "%s%s",
-		    n > 0 ? "," : "", names[i]);
-		if (k < 0 || (size_t)k >= sizeof(attrs) - n)
-			break;
-		n += (size_t)k;
 	}
 	if (strcmp(d, "required") == 0) {
 		gw_log(LOG_WARNING,
@@ -480,7 +489,7 @@ log_identity(struct gw_session *s, const struct smtpfix_step *st)
 	gw_log(strcmp(d, "accepted") == 0 ? LOG_INFO : LOG_WARNING,
 	    "session=%08x event=identity mode=xclient result=%s attrs=%s "
 	    "tls=%s action=%s",
-	    s->id, d, n > 0 ? attrs : "-",
+	    s->id, d, xclient_attrs(mask, attrs, sizeof(attrs)),
 	    smtpfix_stream_tls_server(&s->fix) ? "yes" : "no",
 	    strcmp(d, "accepted") == 0 ? "none"
 	    : s->id_required           ? "close"
@@ -2120,27 +2129,12 @@ route_connect_failed(struct gw_session *s, int err)
 static void
 route_log_identity(struct gw_session *s, int failed)
 {
-	static const char *const names[] = {
-	    "NAME", "ADDR", "PORT", "PROTO", "HELO", "DESTADDR", "DESTPORT"};
 	const struct smtpfix_opener *o = &s->rt->op;
 	enum smtpfix_opener_xc xc = smtpfix_opener_xclient(o);
 	char attrs[80];
-	size_t n = 0, i;
 
 	if (xc == SMTPFIX_OPENER_XC_OFF || xc == SMTPFIX_OPENER_XC_PENDING)
 		return;
-	attrs[0] = '\0';
-	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
-		int k;
-
-		if (!(smtpfix_opener_xclient_sent(o) & (1 << i)))
-			continue;
-		k = snprintf(attrs + n, sizeof(attrs) - n, "%s%s",
-		    n > 0 ? "," : "", names[i]);
-		if (k < 0 || (size_t)k >= sizeof(attrs) - n)
-			break;
-		n += (size_t)k;
-	}
 	gw_log(xc == SMTPFIX_OPENER_XC_ACCEPTED ? LOG_INFO : LOG_WARNING,
 	    "session=%08x event=identity mode=xclient result=%s attrs=%s "
 	    "dest=%s tls=%s action=%s",
@@ -2148,7 +2142,7 @@ route_log_identity(struct gw_session *s, int failed)
 	    xc == SMTPFIX_OPENER_XC_ACCEPTED      ? "accepted"
 	    : xc == SMTPFIX_OPENER_XC_NOT_OFFERED ? "not_offered"
 	                                          : "refused",
-	    xc == SMTPFIX_OPENER_XC_ACCEPTED ? (n > 0 ? attrs : "-") : "-",
+	    xclient_attrs(smtpfix_opener_xclient_sent(o), attrs, sizeof(attrs)),
 	    s->up_name, smtpfix_opener_in_tls(o) ? "yes" : "no",
 	    xc == SMTPFIX_OPENER_XC_ACCEPTED ? "none"
 	    : failed                         ? "next_target"
