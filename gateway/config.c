@@ -177,6 +177,7 @@ route_section(struct parse *p, const char *rest)
 	memset(r, 0, sizeof(*r));
 	r->line = p->line;
 	r->clients.flags = NAT_ACL_NONE;
+	r->identity.mode = r->identity.required = -1;
 	if (section_name(p, rest, r->name, sizeof(r->name)) == 0)
 		p->route_section = p->line;
 }
@@ -606,8 +607,8 @@ parse_yesno(struct parse *p, const char *name, const char *v, int *out)
 }
 
 /*
- * identity and identity_required, in [gateway], [pair NAME] or [nat64
- * NAME].  Returns 1 if set, 0 on error, -1 if NAME is neither.
+ * identity and identity_required, in [gateway], [pair NAME], [nat64
+ * NAME] or [route NAME].  Returns 1 if set, 0 on error, -1 if NAME is neither.
  */
 static int
 identity_key(
@@ -953,7 +954,8 @@ route_domains(struct parse *p, struct gw_route *r, const char *v)
 }
 
 /* [route NAME]: address, domains, serve_published, smarthost,
- * allow_clients, size_max_bytes and the TLS keys. */
+ * allow_clients, size_max_bytes, identity, identity_required and the TLS
+ * keys. */
 static int
 route_key(
     struct parse *p, const char *section, const char *name, const char *value)
@@ -1011,6 +1013,8 @@ route_key(
 		r->size_max = n;
 		return 1;
 	}
+	if ((rc = identity_key(p, name, value, &r->identity)) >= 0)
+		return rc;
 	if (strcmp(name, "tls_server_name") != 0 &&
 	    (rc = tls_key(p, &p->rtls[c->nroutes - 1], 0, name, value)) >= 0)
 		return rc;
@@ -1380,6 +1384,8 @@ static const struct gw_config_key keys[] = {
     {"route", "tls_key_file"},
     {"route", "tls_upstream"},
     {"route", "tls_ca_file"},
+    {"route", "identity"},
+    {"route", "identity_required"},
     {"packet", "enable"},
     {"packet", "queue"},
     {"packet", "queue_max_packets"},

@@ -114,6 +114,7 @@ struct gw_route {
 	int clients_set;
 	unsigned long long size_max; /* size_max_bytes; RFC 1870 SIZE */
 	struct gw_tls_sel tls;       /* client leg (cert), upstream */
+	struct gw_identity identity; /* -1: [gateway]'s */
 };
 
 struct gw_config {

@@ -1188,6 +1188,12 @@ test_route(void **state)
 	    {"[route t]\naddress = 192.0.2.40\ndomains = a.example\n"
 	     "tls_server_name = mx.example\n",
 	        ":8: unknown key 'tls_server_name' in [route t]"},
+	    {"[route t]\naddress = 192.0.2.40\ndomains = a.example\n"
+	     "identity = xforward\n",
+	        ":8: identity: 'xforward': want xclient"},
+	    {"[route t]\naddress = 192.0.2.40\ndomains = a.example\n"
+	     "identity_required = maybe\n",
+	        ":8: identity_required: 'maybe'"},
 	};
 	struct gw_config c;
 	char text[1024], err[512];
@@ -1197,7 +1203,8 @@ test_route(void **state)
 	(void)snprintf(text, sizeof(text),
 	    "%s[route tunnel]\naddress = 192.0.2.40\naddress = 2001:db8::40\n"
 	    "serve_published = yes\ndomains = example.org, .example.com\n"
-	    "size_max_bytes = 1000000\n"
+	    "size_max_bytes = 1000000\nidentity = proxy-v1\n"
+	    "identity_required = yes\n"
 	    "[route smart]\naddress = 2001:db8:1::40\nsmarthost = yes\n"
 	    "allow_clients = 2001:db8:1::/64\n",
 	    head);
@@ -1207,6 +1214,11 @@ test_route(void **state)
 	assert_int_equal(c.routes[0].ndomains, 2);
 	assert_string_equal(c.routes[0].domains[1], ".example.com");
 	assert_int_equal(c.routes[0].size_max, 1000000);
+	/* identity: the route's own, or -1 ([gateway]'s). */
+	assert_int_equal(c.routes[0].identity.mode, SMTPFIX_ID_PROXY_V1);
+	assert_int_equal(c.routes[0].identity.required, 1);
+	assert_int_equal(c.routes[1].identity.mode, -1);
+	assert_int_equal(c.routes[1].identity.required, -1);
 	assert_int_equal(c.dest.nroutes, 2);
 	assert_int_equal(c.dest_route[1].smarthost, 1);
 	assert_non_null(c.dest_route[1].clients);

@@ -395,22 +395,28 @@ stats_cb(struct ev_loop *loop, ev_signal *w, int revents)
 	}
 }
 
-/* 1 if a pair has fallback_ipv4 (draft-martin §3): a spool is needed. */
+/* 1 if a pair has fallback_ipv4, or a [route] has an IPv4 address (its
+ * mail leaves over IPv6, and the domain's IPv4 hosts take a refusal's
+ * retry): draft-martin §3, a spool is needed. */
 static int
 uses_fallback(const struct gw_config *cfg)
 {
-	size_t i;
+	size_t i, k;
 
 	for (i = 0; i < cfg->pairs.n; i++)
 		if (cfg->pair_opt[i].fallback4.family != 0)
 			return 1;
+	for (i = 0; i < cfg->nroutes; i++)
+		for (k = 0; k < cfg->routes[i].naddrs; k++)
+			if (cfg->routes[i].addrs[k].family == AF_INET)
+				return 1;
 	return 0;
 }
 
 /*
  * The spool of draft-martin fallbacks (gateway/spool.h), when a pair has
- * fallback_ipv4: made 0700 if absent, and swept of what a crash left.
- * 0, or -1 with err.
+ * fallback_ipv4 or a route an IPv4 address: made 0700 if absent, and swept of
+ * what a crash left. 0, or -1 with err.
  */
 static int
 spool_prepare(const struct gw_config *cfg, char *err, size_t errcap)

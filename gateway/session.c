@@ -49,6 +49,7 @@
 #include "gateway/uptable.h"
 #include "nat/addr.h"
 #include "nat/dest.h"
+#include "nat/fallback.h"
 #include "nat/scope.h"
 #include "smtpfix/identity.h"
 #include "smtpfix/front.h"
@@ -59,10 +60,11 @@
 #include "smtpfix/replay.h"
 #include "smtpfix/stream.h"
 
-#define PUMP_ROUNDS 64    /* steps per wake-up before yielding */
-#define CLOSE_GRACE_S 10. /* flushing a last reply at most this long */
-#define DRAIN_MAX 64      /* reads when discarding pre-TLS bytes */
-#define ROUTE_TARGETS 16  /* addresses tried per recipient domain */
+#define PUMP_ROUNDS 64     /* steps per wake-up before yielding */
+#define CLOSE_GRACE_S 10.  /* flushing a last reply at most this long */
+#define DRAIN_MAX 64       /* reads when discarding pre-TLS bytes */
+#define ROUTE_TARGETS 16   /* addresses tried per recipient domain */
+#define ROUTE_FB_TARGETS 8 /* IPv4 addresses kept for a 4.4.8 retry */
 /* A message's data, client to server, in steps of up to this many bytes:
  * a quarter of the read(2)/send(2) calls and wake-ups per megabyte of
  * 64 KiB steps, a sixteenth of 16 KiB ones. */
@@ -162,10 +164,22 @@ struct gw_routed {
 	char dom[256];          /* the transaction's domain, lower case */
 	size_t dom_len;
 	char cdom[256]; /* a RCPT's other domain, being checked */
-	struct nat_mx_target t[ROUTE_TARGETS];
+	/* The targets to try, [0, nt), in the family the route translates
+	 * into; after them, [nt, nt + n4), the domain's IPv4 addresses for
+	 * a 4.4.8 retry when those are IPv6 (draft-martin §3.2). */
+	struct nat_mx_target t[ROUTE_TARGETS + ROUTE_FB_TARGETS];
 	size_t nt, ti;   /* targets, the next to try */
+	size_t n4;       /* IPv4 addresses after the targets */
+	size_t cur;      /* the target of the leg being opened or used */
 	int clear_retry; /* this target again, without STARTTLS */
-	char mail[];     /* the MAIL line, cmd_max bytes */
+	/* draft-martin §3 in route mode, one fallback a transaction: the
+	 * IPv4 target of the IPv6 one (nat/fallback.h, -1: none); fb_open:
+	 * the leg being opened is the IPv4 retry of a refusal the opener
+	 * met; fb_leg: ...of a refusal the relay met (ACT_FALLBACK), whose
+	 * transaction the stream replays once the opener is done. */
+	long fb_pick;
+	int fb_used, fb_open, fb_leg;
+	char mail[]; /* the MAIL line, cmd_max bytes */
 };
 
 #define CL(s) (&(s)->side[GW_CLIENT])
@@ -185,6 +199,7 @@ static void route_connected(struct gw_session *);
 static void route_upstream_tls_done(struct gw_session *, int);
 static void route_target_failed(
     struct gw_session *, const char *, size_t, const char *);
+static void route_connect_target(struct gw_session *, size_t);
 
 /* 1 while the stream machine relays (every pair session; a route-mode
  * session between its first RCPT and the end of its transaction). */
@@ -423,17 +438,38 @@ log_inline(struct gw_session *s, const struct smtpfix_step *st)
 	    (unsigned long long)smtpfix_stream_messages(&s->fix) + 1);
 }
 
+/* The XCLIENT attributes of mask (SMTPFIX_XC_* bits) as "NAME,ADDR,...",
+ * or "-" when none, for the log. */
+static const char *
+xclient_attrs(int mask, char *dst, size_t cap)
+{
+	static const char *const names[] = {
+	    "NAME", "ADDR", "PORT", "PROTO", "HELO", "DESTADDR", "DESTPORT"};
+	size_t n = 0, i;
+
+	dst[0] = '\0';
+	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		int k;
+
+		if (!(mask & (1 << i)))
+			continue;
+		k = snprintf(
+		    dst + n, cap - n, "%s%s", n > 0 ? "," : "", names[i]);
+		if (k < 0 || (size_t)k >= cap - n)
+			break;
+		n += (size_t)k;
+	}
+	return n > 0 ? dst : "-";
+}
+
 /* XCLIENT's progress at debug; its outcome once per transport, at
  * info when accepted, else warning (the server judges the gateway). */
 static void
 log_identity(struct gw_session *s, const struct smtpfix_step *st)
 {
-	static const char *const names[] = {
-	    "NAME", "ADDR", "PORT", "PROTO", "HELO", "DESTADDR", "DESTPORT"};
 	const char *d = st->detail != NULL ? st->detail : "?";
 	int mask = smtpfix_stream_xclient_mask(&s->fix);
 	char attrs[80];
-	size_t n = 0, i;
 
 	if (strcmp(d, "accepted") != 0 && strcmp(d, "not_offered") != 0 &&
 	    strcmp(d, "refused") != 0 && strcmp(d, "required") != 0) {
@@ -442,18 +478,6 @@ log_identity(struct gw_session *s, const struct smtpfix_step *st)
 		    "step=%s",
 		    s->id, d);
 		return;
-	}
-	attrs[0] = '\0';
-	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
-		int k;
-
-		if (!(mask & (1 << i)))
-			continue;
-		k = snprintf(attrs + n, sizeof(attrs) - n, "%s%s",
-		    n > 0 ? "," : "", names[i]);
-		if (k < 0 || (size_t)k >= sizeof(attrs) - n)
-			break;
-		n += (size_t)k;
 	}
 	if (strcmp(d, "required") == 0) {
 		gw_log(LOG_WARNING,
@@ -465,7 +489,7 @@ log_identity(struct gw_session *s, const struct smtpfix_step *st)
 	gw_log(strcmp(d, "accepted") == 0 ? LOG_INFO : LOG_WARNING,
 	    "session=%08x event=identity mode=xclient result=%s attrs=%s "
 	    "tls=%s action=%s",
-	    s->id, d, n > 0 ? attrs : "-",
+	    s->id, d, xclient_attrs(mask, attrs, sizeof(attrs)),
 	    smtpfix_stream_tls_server(&s->fix) ? "yes" : "no",
 	    strcmp(d, "accepted") == 0 ? "none"
 	    : s->id_required           ? "close"
@@ -842,6 +866,15 @@ fallback_start(struct gw_session *s, const struct smtpfix_step *st)
 	u->out.len = u->out.off = 0;
 	u->eof = 0;
 	u->shut = 0;
+	if (s->rt != NULL && s->rt->fb_pick >= 0) {
+		/* Route mode: the opener opens the IPv4 leg (its greeting,
+		 * EHLO, STARTTLS and XCLIENT as configured, MAIL), then the
+		 * stream replays the rest (smtpfix_stream_fallback_opened). */
+		s->rt->fb_leg = 1;
+		s->rt->fb_used = 1;
+		route_connect_target(s, (size_t)s->rt->fb_pick);
+		return;
+	}
 	(void)snprintf(s->up_name, sizeof(s->up_name), "%s", to);
 	s->up_dst = s->fb_dst;
 	s->up_src = s->fb_src;
@@ -1980,9 +2013,9 @@ route_refuse(struct gw_session *s, enum nat_route_rc rc)
 	route_rcpt_reply(s, line, n);
 }
 
-/* The next target of the recipient's domain, RFC 3974 §3 steps 6-8. */
+/* Connects to target k of the recipient's domain. */
 static void
-route_connect_next(struct gw_session *s)
+route_connect_target(struct gw_session *s, size_t k)
 {
 	struct gw_routed *rt = s->rt;
 	struct gw_side *u = UP(s);
@@ -1990,17 +2023,10 @@ route_connect_next(struct gw_session *s)
 	char ssb[INET6_ADDRSTRLEN];
 	uint32_t pair;
 
-	if (rt->ti >= rt->nt) {
-		gw_log(LOG_WARNING,
-		    "session=%08x event=route_failed domain=%s "
-		    "reason=unreachable tried=%zu reply=451",
-		    s->id, rt->dom, rt->nt);
-		route_refuse(s, NAT_ROUTE_UNREACHABLE);
-		return;
-	}
-	if (rt->ti > 0 && !nat_addr_eq(&rt->t[rt->ti].addr, &s->up_dst))
+	if (!nat_addr_eq(&rt->t[k].addr, &s->up_dst))
 		rt->clear_retry = 0;
-	s->up_dst = rt->t[rt->ti++].addr;
+	rt->cur = k;
+	s->up_dst = rt->t[k].addr;
 	(void)nat_dest_source(
 	    &s->cfg->dest, &s->client, s->up_dst.family, &src, &pair);
 	s->up_src = src;
@@ -2012,8 +2038,9 @@ route_connect_next(struct gw_session *s)
 		(void)snprintf(ssb, sizeof(ssb), "auto");
 	gw_log(LOG_INFO,
 	    "session=%08x event=route_connect domain=%s dest=%s source=%s "
-	    "try=%zu/%zu",
-	    s->id, rt->dom, s->up_name, ssb, rt->ti, rt->nt);
+	    "try=%zu/%zu%s",
+	    s->id, rt->dom, s->up_name, ssb, rt->ti, rt->nt,
+	    rt->fb_open || rt->fb_leg ? " fallback=ipv4" : "");
 	u->in.len = u->in.off = 0;
 	u->out.len = u->out.off = 0;
 	u->eof = u->shut = 0;
@@ -2022,19 +2049,179 @@ route_connect_next(struct gw_session *s)
 	upstream_connect(s, &s->up_dst, &s->up_src);
 }
 
+/* The IPv4 target to retry on after target k (IPv6) asked for IPv4
+ * (draft-martin §3.2, Appendix A.3.1), or -1. */
+static long
+route_fallback_pick(const struct gw_session *s, size_t k)
+{
+	const struct gw_routed *rt = s->rt;
+
+	if (rt->fb_used || k >= rt->nt || rt->t[k].addr.family != AF_INET6)
+		return -1;
+	return nat_fallback_pick(rt->t, rt->nt + rt->n4, k);
+}
+
+/* The next target of the recipient's domain, RFC 3974 §3 steps 6-8; a
+ * server that asked for IPv4 lately gets its IPv4 peer at once
+ * (draft-martin Appendix A.3: such refusals persist). */
+static void
+route_connect_next(struct gw_session *s)
+{
+	struct gw_routed *rt = s->rt;
+	struct gw_ctx *ctx = s->ctx;
+	char name[64], to[64];
+	size_t k;
+	long v4;
+
+	if (rt->ti >= rt->nt) {
+		gw_log(LOG_WARNING,
+		    "session=%08x event=route_failed domain=%s "
+		    "reason=unreachable tried=%zu reply=451",
+		    s->id, rt->dom, rt->nt);
+		route_refuse(s, NAT_ROUTE_UNREACHABLE);
+		return;
+	}
+	k = rt->ti++;
+	addr_str(&rt->t[k].addr, s->cfg->upstream_port, name, sizeof(name));
+	if ((v4 = route_fallback_pick(s, k)) >= 0 &&
+	    smtpfix_tlsmemo_known(&ctx->v4_wanted, name, strlen(name),
+	        (uint64_t)ev_now(ctx->loop))) {
+		ctx->fb.remembered++;
+		addr_str(
+		    &rt->t[v4].addr, s->cfg->upstream_port, to, sizeof(to));
+		gw_log(LOG_INFO,
+		    "session=%08x event=fallback_448_remembered server=%s "
+		    "action=ipv4_first target=%s",
+		    s->id, name, to);
+		k = (size_t)v4;
+	}
+	route_connect_target(s, k);
+}
+
 /* A target failed while connecting: the next one.  1 if route mode took
  * the failure. */
 static int
 route_connect_failed(struct gw_session *s, int err)
 {
-	if (s->rt == NULL || s->rt->phase != PH_CONNECT)
+	struct gw_routed *rt = s->rt;
+
+	/* The relay's fallback leg: fallback_connect_failed answers. */
+	if (rt == NULL || rt->phase != PH_CONNECT || rt->fb_leg)
 		return 0;
 	gw_log(LOG_WARNING,
 	    "session=%08x event=connect_failed dest=%s error=\"%s\"", s->id,
 	    s->up_name, strerror(err));
+	if (rt->fb_open) {
+		rt->fb_open = 0;
+		s->ctx->fb.failed++;
+		gw_log(LOG_WARNING,
+		    "session=%08x event=fallback_448_outcome server=%s "
+		    "outcome=failed reason=connect error=\"%s\"",
+		    s->id, s->up_name, strerror(err));
+	}
 	upstream_close(s, 0);
 	route_connect_next(s);
 	return 1;
+}
+
+/* XCLIENT's outcome on a route leg, once (as log_identity does for a
+ * pair's): info when accepted, else a warning. */
+static void
+route_log_identity(struct gw_session *s, int failed)
+{
+	const struct smtpfix_opener *o = &s->rt->op;
+	enum smtpfix_opener_xc xc = smtpfix_opener_xclient(o);
+	char attrs[80];
+
+	if (xc == SMTPFIX_OPENER_XC_OFF || xc == SMTPFIX_OPENER_XC_PENDING)
+		return;
+	gw_log(xc == SMTPFIX_OPENER_XC_ACCEPTED ? LOG_INFO : LOG_WARNING,
+	    "session=%08x event=identity mode=xclient result=%s attrs=%s "
+	    "dest=%s tls=%s action=%s",
+	    s->id,
+	    xc == SMTPFIX_OPENER_XC_ACCEPTED      ? "accepted"
+	    : xc == SMTPFIX_OPENER_XC_NOT_OFFERED ? "not_offered"
+	                                          : "refused",
+	    xclient_attrs(smtpfix_opener_xclient_sent(o), attrs, sizeof(attrs)),
+	    s->up_name, smtpfix_opener_in_tls(o) ? "yes" : "no",
+	    xc == SMTPFIX_OPENER_XC_ACCEPTED ? "none"
+	    : failed                         ? "next_target"
+	                                     : "continue_as_gateway");
+}
+
+/*
+ * The opener met a refusal asking for IPv4 (draft-martin §3.2: 421 at
+ * the greeting, 451 to EHLO or MAIL, or a negotiated 456 to MAIL) on an
+ * IPv6 target: if the domain has an IPv4 host of the same or the next
+ * preference, the leg goes (reset), the server is remembered, and that
+ * host is opened at once.  1 if it did so.
+ */
+static int
+route_fallback_open(struct gw_session *s)
+{
+	struct gw_routed *rt = s->rt;
+	struct gw_ctx *ctx = s->ctx;
+	unsigned ttl = s->cfg->fallback_remember_s;
+	const char *line;
+	size_t len;
+	long v4;
+	char why[SMTPFIX_REPLAY_WHY_MAX * 4 + 1], to[64];
+
+	if (rt->fb_leg || rt->fb_open ||
+	    !smtpfix_opener_refusal_448(&rt->op, &line, &len))
+		return 0;
+	if ((v4 = route_fallback_pick(s, rt->cur)) < 0) {
+		gw_log(LOG_WARNING,
+		    "session=%08x event=fallback_448_unavailable server=%s "
+		    "code=%.3s phase=%s reason=%s",
+		    s->id, s->up_name, line,
+		    rt->op.why != NULL ? rt->op.why : "?",
+		    rt->fb_used ? "once_a_transaction" : "no_ipv4_target");
+		return 0;
+	}
+	ctx->fb.started++;
+	smtpfix_tlsmemo_note(&ctx->v4_wanted, s->up_name, strlen(s->up_name),
+	    (uint64_t)ev_now(ctx->loop), ttl);
+	addr_str(&rt->t[v4].addr, s->cfg->upstream_port, to, sizeof(to));
+	gw_log(LOG_WARNING,
+	    "session=%08x event=fallback_448 server=%s code=%.3s "
+	    "phase=%s reply=\"%s\" action=retry_ipv4 target=%s "
+	    "held_bytes=0 remember_s=%u fallbacks=%llu",
+	    s->id, s->up_name, line,
+	    rt->op.why == NULL                        ? "?"
+	    : strcmp(rt->op.why, "mail-refused") == 0 ? "mail"
+	                                              : rt->op.why,
+	    gw_log_escape(why, sizeof(why), line, len), to, ttl,
+	    (unsigned long long)ctx->fb.started);
+	rt->fb_used = 1;
+	rt->fb_open = 1;
+	upstream_close(s, 1);
+	route_connect_target(s, (size_t)v4);
+	return 1;
+}
+
+/* The relay's fallback leg could not be opened (its server refused a
+ * step, went away or timed out): the client, told nothing yet of the
+ * refusal, gets a 4xx with the IPv6 server's words, as a pair's does. */
+static void
+route_fallback_leg_failed(struct gw_session *s, const char *why)
+{
+	char text[400];
+	int n;
+
+	s->ctx->fb.failed++;
+	n = s->rp != NULL ? (int)s->rp->why_len : 0;
+	if (n > 200)
+		n = 200;
+	(void)snprintf(text, sizeof(text),
+	    "retry over IPv4 failed (%s); the IPv6 server said: %.*s", why, n,
+	    s->rp != NULL ? s->rp->why : "");
+	say(s, "421 4.4.8", text);
+	gw_log(LOG_WARNING,
+	    "session=%08x event=fallback_448_outcome server=%s "
+	    "outcome=failed reason=open step=%s reply=421",
+	    s->id, s->up_name, why);
+	begin_close(s, "fallback_failed", 0);
 }
 
 /*
@@ -2049,6 +2236,23 @@ route_target_failed(
 {
 	struct gw_routed *rt = s->rt;
 
+	/* XCLIENT's outcome, if it was decided before the leg failed. */
+	if (rt->phase == PH_OPEN)
+		route_log_identity(s, strcmp(why, "identity") == 0);
+	if (rt->fb_leg) {
+		route_fallback_leg_failed(s, why);
+		return;
+	}
+	if (rt->phase == PH_OPEN && route_fallback_open(s))
+		return;
+	if (rt->fb_open) {
+		rt->fb_open = 0;
+		s->ctx->fb.refused++;
+		gw_log(LOG_INFO,
+		    "session=%08x event=fallback_448_outcome server=%s "
+		    "phase=%s code=%.3s outcome=refused",
+		    s->id, s->up_name, why, reply);
+	}
 	upstream_close(s, 0);
 	if (len > 0 && reply[0] == '4' && strcmp(why, "mail-refused") != 0 &&
 	    rt->ti < rt->nt) {
@@ -2074,6 +2278,83 @@ route_connected(struct gw_session *s)
 	    m != NULL ? m : "", ml,
 	    rt->clear_retry ? SMTPFIX_OPENER_TLS_NO : rt->optls,
 	    s->cfg->pol.reply_max);
+	/* XCLIENT: the client's own HELO argument, as the front kept it
+	 * (said in EHLO too once XCLIENT with ADDR was accepted). */
+	if (s->id_mode == SMTPFIX_ID_XCLIENT) {
+		s->ident.helo =
+		    smtpfix_front_helo(&rt->front, &s->ident.helo_len);
+		s->ident.esmtp = smtpfix_front_esmtp(&rt->front);
+		smtpfix_opener_set_xclient(&rt->op, &s->ident, s->id_required);
+	} else if (s->id_mode == SMTPFIX_ID_PROXY_V1 ||
+	           s->id_mode == SMTPFIX_ID_PROXY_V2) {
+		/* The header told the server who connected: the client's
+		 * own HELO is said, for the server to judge (pair mode
+		 * relays it the same way). */
+		const char *h;
+		size_t hl;
+
+		h = smtpfix_front_helo(&rt->front, &hl);
+		smtpfix_opener_set_client_helo(&rt->op, h, hl);
+	}
+	/* draft-martin §3.1: a 456 can be followed only with somewhere to
+	 * go over IPv4. */
+	rt->fb_pick = rt->fb_leg ? -1 : route_fallback_pick(s, rt->cur);
+	if (rt->fb_pick >= 0)
+		smtpfix_opener_set_fallback(&rt->op);
+}
+
+/*
+ * The server took MAIL on a leg the opener opened.  On the relay's
+ * fallback leg the stream goes on with its replay; otherwise it starts
+ * relaying from the client's RCPT, with the fallback armed when the leg
+ * is IPv6 and the domain has an IPv4 host to retry on: the record is
+ * seeded with the opener's EHLO and MAIL (smtpfix_replay_keep).
+ */
+static void
+route_open(struct gw_session *s)
+{
+	struct gw_routed *rt = s->rt;
+	const struct smtpfix_policy *pol = &s->cfg->pol;
+	char ehlo[600];
+	const char *m;
+	size_t ml;
+	int n;
+
+	route_log_identity(s, 0);
+	rt->phase = PH_RELAY;
+	if (rt->fb_leg) {
+		smtpfix_stream_fallback_opened(&s->fix);
+		return;
+	}
+	if (rt->fb_open) {
+		rt->fb_open = 0;
+		s->ctx->fb.accepted++;
+		gw_log(LOG_INFO,
+		    "session=%08x event=fallback_448_outcome server=%s "
+		    "phase=mail code=%u outcome=accepted",
+		    s->id, s->up_name, rt->op.last);
+	}
+	smtpfix_stream_init_routed(&s->fix, &s->pol, rt->dom, rt->dom_len);
+	fallback_free(s);
+	s->spool_send = s->spool_err = 0;
+	s->spool_off = 0;
+	if (rt->fb_pick < 0)
+		return;
+	m = smtpfix_front_mail(&rt->front, &ml);
+	n = snprintf(
+	    ehlo, sizeof(ehlo), "EHLO %.*s\r\n", (int)pol->fqdn_len, pol->fqdn);
+	if (m == NULL || n <= 0 || (size_t)n >= sizeof(ehlo) ||
+	    fallback_arm(s, &rt->t[rt->fb_pick].addr) != 0) {
+		gw_log(LOG_WARNING,
+		    "session=%08x event=fallback_unavailable reason=no_memory",
+		    s->id);
+		rt->fb_pick = -1;
+		return;
+	}
+	smtpfix_replay_keep(s->rp, SMTPFIX_RC_HELO, ehlo, (size_t)n);
+	smtpfix_replay_keep(s->rp, SMTPFIX_RC_MAIL, m, ml);
+	if (smtpfix_opener_fallback_negotiated(&rt->op))
+		smtpfix_stream_set_fallback_negotiated(&s->fix);
 }
 
 /*
@@ -2086,7 +2367,9 @@ route_upstream_tls_done(struct gw_session *s, int ok)
 {
 	struct gw_routed *rt = s->rt;
 
-	if (ok || rt->optls != SMTPFIX_OPENER_TLS_MAY || rt->clear_retry) {
+	/* A fallback's IPv4 leg is opened once, as the policy says. */
+	if (ok || rt->optls != SMTPFIX_OPENER_TLS_MAY || rt->clear_retry ||
+	    rt->fb_leg || rt->fb_open) {
 		smtpfix_opener_tls_done(&rt->op, ok);
 		return;
 	}
@@ -2097,8 +2380,7 @@ route_upstream_tls_done(struct gw_session *s, int ok)
 	    s->id, s->up_name);
 	upstream_close(s, 1);
 	rt->clear_retry = 1;
-	rt->ti--; /* the same address again */
-	route_connect_next(s);
+	route_connect_target(s, rt->cur); /* the same address again */
 }
 
 /* The opener asked for TLS on the upstream leg (RFC 3207 §4). */
@@ -2141,11 +2423,23 @@ route_dns_cb(void *arg, const struct nat_mx_answer *ans)
 	seed = s->id * 2654435761u ^ (uint32_t)(ev_now(s->ctx->loop) * 1e6);
 	rc = nat_dest_route(&s->cfg->dest_route[rt->route], rt->local_family,
 	    rt->dom, rt->dom_len, ans, seed, rt->t, ROUTE_TARGETS, &rt->nt);
+	/* An IPv4 client's mail leaves over IPv6; the domain's IPv4 hosts
+	 * (never the gateway's own addresses) are kept only for a server
+	 * that refuses it over IPv6 with 4.4.8 (draft-martin §3.2). */
+	rt->n4 = 0;
+	if (rc == NAT_ROUTE_OK && rt->local_family == AF_INET &&
+	    nat_dest_route(&s->cfg->dest_route[rt->route], AF_INET6, rt->dom,
+	        rt->dom_len, ans, seed, rt->t + rt->nt, ROUTE_FB_TARGETS,
+	        &rt->n4) != NAT_ROUTE_OK)
+		rt->n4 = 0;
 	rt->ti = 0;
 	rt->clear_retry = 0;
+	rt->fb_used = rt->fb_open = rt->fb_leg = 0;
+	rt->fb_pick = -1;
 	gw_log(LOG_INFO,
-	    "session=%08x event=route domain=%s result=%s targets=%zu", s->id,
-	    rt->dom, nat_dest_route_name(rc), rt->nt);
+	    "session=%08x event=route domain=%s result=%s targets=%zu "
+	    "ipv4_for_fallback=%zu",
+	    s->id, rt->dom, nat_dest_route_name(rc), rt->nt, rt->n4);
 	if (rc != NAT_ROUTE_OK)
 		route_refuse(s, rc);
 	else
@@ -2269,6 +2563,10 @@ route_to_front(struct gw_session *s)
 	upstream_close(s, 0);
 	smtpfix_front_reset(&s->rt->front);
 	s->rt->phase = PH_FRONT;
+	/* The transaction's record and held message go with it. */
+	fallback_free(s);
+	s->spool_send = s->spool_err = 0;
+	s->rt->fb_used = s->rt->fb_open = s->rt->fb_leg = 0;
 }
 
 /* Route mode outside the relay: the front's dialogue with the client,
@@ -2361,16 +2659,18 @@ pump_route(struct gw_session *s)
 			case SMTPFIX_OPENER_DONE:
 				/* RFC 5321 §3.3: the server took MAIL; the
 				 * client's RCPT is next, relayed. */
-				smtpfix_stream_init_routed(
-				    &s->fix, &s->pol, rt->dom, rt->dom_len);
-				rt->phase = PH_RELAY;
-				s->ctx->routed++;
+				if (!rt->fb_leg)
+					s->ctx->routed++;
 				gw_log(LOG_INFO,
 				    "session=%08x event=route_open domain=%s "
-				    "dest=%s tls=%s",
+				    "dest=%s tls=%s identity=%s%s",
 				    s->id, rt->dom, s->up_name,
 				    smtpfix_opener_in_tls(&rt->op) ? "yes"
-				                                   : "no");
+				                                   : "no",
+				    smtpfix_identity_mode_name(s->id_mode),
+				    rt->fb_leg ? " fallback=ipv4 action=replay"
+				               : "");
+				route_open(s);
 				return;
 			case SMTPFIX_OPENER_FAIL:
 				route_target_failed(s, st.emit, st.emit_len,
@@ -2400,6 +2700,7 @@ route_start(struct gw_session *s, size_t route, const struct nat_addr *local)
 	s->rt = rt;
 	rt->route = route;
 	rt->phase = PH_FRONT;
+	rt->fb_pick = -1;
 	rt->local_family = local->family;
 	rt->fpol.fqdn = cfg->pol.fqdn;
 	rt->fpol.fqdn_len = cfg->pol.fqdn_len;
@@ -2552,16 +2853,28 @@ gw_session_start(struct gw_ctx *ctx, int cfd,
 		return;
 	}
 	if (d.kind == NAT_DEST_ROUTE) {
+		const struct gw_identity *rid = &cfg->routes[d.index].identity;
+
 		if (route_start(s, d.index, &local) != 0) {
 			refusing(s, cs, lsb, "no_memory", "421 4.3.0",
 			    "out of memory, try later");
 			return;
 		}
+		/* The route's identity keys, else [gateway]'s: a PROXY
+		 * header on every upstream connection (upstream_connect),
+		 * XCLIENT through the opener (route_connected). */
+		idc = cfg->identity;
+		if (rid->mode >= 0)
+			idc.mode = rid->mode;
+		if (rid->required >= 0)
+			idc.required = rid->required;
+		session_identity(s, &idc, &client, cport, &local, lport);
 		gw_log(LOG_INFO,
 		    "session=%08x event=open client=%s local=%s via=route:%s "
-		    "tls=%s",
+		    "tls=%s identity=%s",
 		    s->id, cs, lsb, cfg->routes[d.index].name,
-		    s->tls != NULL ? "terminate" : "none");
+		    s->tls != NULL ? "terminate" : "none",
+		    smtpfix_identity_mode_name(s->id_mode));
 		session_update(s);
 		return;
 	}

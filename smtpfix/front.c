@@ -10,6 +10,7 @@
 #include "smtpfix/chars.h"
 #include "smtpfix/front.h"
 #include "smtpfix/helo.h"
+#include "smtpfix/identity.h"
 #include "smtpfix/path.h"
 
 /* Static replies, RFC 5321 §4.2 codes with RFC 3463 enhanced codes. */
@@ -296,6 +297,12 @@ step(struct smtpfix_front *f, const char *in, size_t len,
 		/* RFC 5321 §4.1.4: EHLO or HELO also resets the state. */
 		f->mail_len = 0;
 		f->helo = h.ehlo ? 2 : 1;
+		f->helo_len = 0;
+		if (smtpfix_identity_helo_ok(h.arg.p, h.arg.len) &&
+		    h.arg.len <= sizeof(f->helo_arg)) {
+			memcpy(f->helo_arg, h.arg.p, h.arg.len);
+			f->helo_len = (uint8_t)h.arg.len;
+		}
 		if (!h.ehlo) {
 			int n = snprintf(o->buf, sizeof(o->buf), "250 %.*s\r\n",
 			    (int)f->pol->fqdn_len, f->pol->fqdn);
@@ -367,6 +374,7 @@ smtpfix_front_tls_done(struct smtpfix_front *f, int ok)
 	}
 	f->tls = 1;
 	f->helo = 0;
+	f->helo_len = 0;
 	f->mail_len = 0;
 }
 
@@ -375,6 +383,13 @@ smtpfix_front_mail(const struct smtpfix_front *f, size_t *len)
 {
 	*len = f->mail_len;
 	return f->mail_len ? f->mail : NULL;
+}
+
+const char *
+smtpfix_front_helo(const struct smtpfix_front *f, size_t *len)
+{
+	*len = f->helo != 0 ? f->helo_len : 0;
+	return *len > 0 ? f->helo_arg : NULL;
 }
 
 int

@@ -79,6 +79,11 @@ struct smtpfix_front {
 	uint8_t helo;    /* 0 none, 1 HELO, 2 EHLO */
 	uint8_t tls;     /* client leg in TLS */
 	uint8_t closed;
+	/* The client's HELO/EHLO argument, for XCLIENT's HELO attribute
+	 * (smtpfix/identity.h); kept only when it may be passed on
+	 * (smtpfix_identity_helo_ok), else empty. */
+	uint8_t helo_len;
+	char helo_arg[255];
 };
 
 /*
@@ -113,6 +118,12 @@ const char *smtpfix_front_mail(const struct smtpfix_front *f, size_t *len);
 /* 1 once the client said EHLO (not HELO): the relay may pass ESMTP
  * parameters. */
 int smtpfix_front_esmtp(const struct smtpfix_front *f);
+
+/* The client's HELO/EHLO argument as sent, when it is one XCLIENT may
+ * pass on (1 to 255 printable octets, no blanks); NULL and *len 0 if
+ * none was given since the greeting (or the TLS handshake), or it was
+ * not such a word. */
+const char *smtpfix_front_helo(const struct smtpfix_front *f, size_t *len);
 
 /* A transaction ended (its data was answered, or the relay saw RSET):
  * the next MAIL is the front's again. */

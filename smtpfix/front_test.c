@@ -359,6 +359,37 @@ test_bdat_and_quit(void **state)
 	assert_int_equal(say(&f, "QUIT\r\n", "221 2.0.0"), SMTPFIX_FRONT_CLOSE);
 }
 
+/* XCLIENT's HELO attribute: the client's own argument, kept when it is a
+ * plain word, forgotten after the TLS handshake (RFC 3207 §4.2). */
+static void
+test_helo_kept(void **state)
+{
+	struct smtpfix_front f;
+	const char *h;
+	size_t n;
+
+	(void)state;
+	start(&f, &pol_full);
+	assert_null(smtpfix_front_helo(&f, &n));
+	assert_int_equal(n, 0);
+	say(&f, "EHLO client.example\r\n", "250-");
+	h = smtpfix_front_helo(&f, &n);
+	assert_int_equal(n, 14);
+	assert_memory_equal(h, "client.example", 14);
+	say(&f, "HELO [192.0.2.10]\r\n", "250 ");
+	h = smtpfix_front_helo(&f, &n);
+	assert_int_equal(n, 12);
+	assert_memory_equal(h, "[192.0.2.10]", 12);
+	/* Not a word XCLIENT may carry: none. */
+	say(&f, "EHLO a\x01b\r\n", "250-");
+	assert_null(smtpfix_front_helo(&f, &n));
+	say(&f, "EHLO c\r\n", "250-");
+	assert_non_null(smtpfix_front_helo(&f, &n));
+	say(&f, "STARTTLS\r\n", "220 2.0.0");
+	smtpfix_front_tls_done(&f, 1);
+	assert_null(smtpfix_front_helo(&f, &n));
+}
+
 int
 main(void)
 {
@@ -373,6 +404,7 @@ main(void)
 	    cmocka_unit_test(test_starttls),
 	    cmocka_unit_test(test_pipelined_group),
 	    cmocka_unit_test(test_bdat_and_quit),
+	    cmocka_unit_test(test_helo_kept),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -262,6 +262,30 @@ smtpfix_replay_keep(struct smtpfix_replay *r, enum smtpfix_replay_class cls,
 }
 
 void
+smtpfix_replay_opened(struct smtpfix_replay *r)
+{
+	unsigned i = 0;
+
+	while (i < r->n) {
+		struct smtpfix_replay_ent *e = &r->e[i];
+
+		if (e->st != SMTPFIX_RS_UNSENT || !e->quiet) {
+			i++;
+			continue;
+		}
+		if (e->cls == SMTPFIX_RC_GREETING) {
+			drop(r, i);
+			continue;
+		}
+		if (e->cls == SMTPFIX_RC_HELO || e->cls == SMTPFIX_RC_MAIL) {
+			e->st = SMTPFIX_RS_KEPT;
+			e->quiet = 0;
+		}
+		i++;
+	}
+}
+
+void
 smtpfix_replay_flush(struct smtpfix_replay *r)
 {
 	unsigned i = 0;

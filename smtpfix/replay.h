@@ -141,6 +141,15 @@ enum smtpfix_replay_class smtpfix_replay_pop(
 void smtpfix_replay_keep(struct smtpfix_replay *r,
     enum smtpfix_replay_class cls, const char *line, size_t len);
 
+/*
+ * Route mode after a rewind: the new leg's opener (smtpfix/opener.h) has
+ * had the server's greeting and said its own EHLO and the MAIL itself, so
+ * the unsent quiet greeting goes, and the unsent quiet HELO and MAIL
+ * entries are KEPT again without being sent twice; the replay goes on
+ * with what follows them (the RCPTs, DATA, the message).
+ */
+void smtpfix_replay_opened(struct smtpfix_replay *r);
+
 /* Drops every outstanding entry, keeps the kept ones (the client's leg
  * starts over after its own TLS handshake, RFC 3207 §4.2). */
 void smtpfix_replay_flush(struct smtpfix_replay *r);

@@ -311,6 +311,7 @@ struct fsim {
 	char held[BUFMAX]; /* the message as the gateway holds it */
 	size_t held_len;
 	int closed, fallbacks, failed;
+	int routed; /* route mode: an opener says EHLO and MAIL */
 	size_t chunk;
 };
 
@@ -483,6 +484,12 @@ fs_s2c(struct fsim *m)
 		m->fallbacks++;
 		m->leg = 1;
 		m->sin_len = m->sout_len = 0;
+		if (m->routed) {
+			/* Route mode: the opener had the new leg's greeting
+			 * and said EHLO and MAIL (both answered 2xx). */
+			smtpfix_stream_fallback_opened(&m->s);
+			return 1;
+		}
 		put(m->sout, &m->sout_len, m->script[1]->greeting,
 		    strlen(m->script[1]->greeting));
 		return 1;
@@ -530,7 +537,7 @@ static void
 fs_run(struct fsim *m, const struct cstep *cs, size_t ncs)
 {
 	size_t next = 0, k, rounds;
-	unsigned want = 1; /* the greeting */
+	unsigned want = m->routed ? 0 : 1; /* the greeting */
 	const char *pend = NULL;
 	size_t pend_len = 0;
 
@@ -934,6 +941,147 @@ test_at_data_with_local(void **state)
 	}
 }
 
+/* ----------------------------------------------------------- route mode */
+
+/* Route mode: the front answered EHLO and MAIL, the opener said EHLO and
+ * MAIL to the IPv6 server (seeding the record), and the stream relays
+ * from the first RCPT (gateway/session.c, route_open). */
+static void
+fs_init_routed(struct fsim *m, const struct srv_script *v6,
+    const struct srv_script *v4, int negotiated, size_t chunk)
+{
+	memset(m, 0, sizeof(*m));
+	m->pol.fqdn = FQDN;
+	m->pol.fqdn_len = sizeof(FQDN) - 1;
+	m->pol.helo = SMTPFIX_HELO_ALWAYS;
+	m->pol.cmd_max = 512;
+	m->pol.reply_max = 512;
+	m->script[0] = v6;
+	m->script[1] = v4;
+	m->chunk = chunk;
+	m->routed = 1;
+	smtpfix_stream_init_routed(&m->s, &m->pol, "example.org", 11);
+	smtpfix_replay_init(&fs_rec, fs_arena, sizeof(fs_arena));
+	m->rp = &fs_rec;
+	smtpfix_replay_keep(m->rp, SMTPFIX_RC_HELO, S("EHLO " FQDN "\r\n"));
+	smtpfix_replay_keep(
+	    m->rp, SMTPFIX_RC_MAIL, S("MAIL FROM:<a@example.net>\r\n"));
+	smtpfix_stream_set_fallback(&m->s, m->rp);
+	if (negotiated)
+		smtpfix_stream_set_fallback_negotiated(&m->s);
+}
+
+static const struct cstep routed_session[] = {
+    {"RCPT TO:<b@example.org>\r\nRCPT TO:<c@example.org>\r\nDATA\r\n", 3},
+    {"Subject: t\r\n\r\nline one\r\n..dot\r\n.\r\n", 1},
+    {"QUIT\r\n", 1},
+};
+
+#define ROUTED_V4_IN                                                           \
+	"RCPT TO:<b@example.org>\r\nRCPT TO:<c@example.org>\r\nDATA\r\n"       \
+	"Subject: t\r\n\r\nline one\r\n..dot\r\n.\r\nQUIT\r\n"
+#define ROUTED_CLIENT                                                          \
+	"250 2.1.5 ok\r\n250 2.1.5 ok\r\n354 go\r\n"                           \
+	"250 2.0.0 queued as V4\r\n250 2.0.0 ok\r\n"
+
+/* Route mode, draft-martin §3 at every point the relay sees: 421 4.4.8
+ * to a RCPT, 451 4.4.8 after the end of data, 456 4.4.8 once the opener
+ * negotiated the verb.  The IPv4 leg's opener said EHLO and MAIL, so
+ * the replay starts with the RCPTs (nothing twice), the message arrives
+ * once, and the client sees one outcome, never the refusal. */
+static void
+test_routed(void **state)
+{
+	static const struct srv_script v6_rcpt = {GREET6, EHLO6,
+	    "250 2.1.0 ok\r\n", R448C, "354 go\r\n", "250 2.0.0 V6\r\n",
+	    "250 2.0.0 ok\r\n", "250 ok\r\n"};
+	static const struct srv_script v6_end = {GREET6, EHLO6,
+	    "250 2.1.0 ok\r\n", "250 2.1.5 ok\r\n", "354 go\r\n", R448,
+	    "250 2.0.0 ok\r\n", "250 ok\r\n"};
+	static const struct srv_script v6_456 = {GREET6, EHLO6X,
+	    "250 2.1.0 ok\r\n", "250 2.1.5 ok\r\n", "354 go\r\n", R456,
+	    "250 2.0.0 ok\r\n", "250 ok\r\n"};
+	const struct srv_script *v6[] = {&v6_rcpt, &v6_end, &v6_456};
+	struct fsim *m = &fs;
+	size_t chunk, k;
+
+	(void)state;
+	for (k = 0; k < 3; k++)
+		for (chunk = 1; chunk <= 80; chunk += 1 + k) {
+			fs_init_routed(m, v6[k], &v4_ok, k == 2, chunk);
+			fs_run(m, routed_session, NS(routed_session));
+			assert_int_equal(m->fallbacks, 1);
+			assert_int_equal(m->legs[0].stored, 0);
+			assert_int_equal(m->legs[1].stored, 1);
+			if (m->legs[1].in_len != strlen(ROUTED_V4_IN) ||
+			    memcmp(m->legs[1].in, ROUTED_V4_IN,
+			        m->legs[1].in_len) != 0)
+				fail_msg("leg1 got:\n%.*s",
+				    (int)m->legs[1].in_len, m->legs[1].in);
+			expect_client(m, ROUTED_CLIENT);
+			assert_false(smtpfix_replay_holds_message(m->rp));
+		}
+}
+
+/* Route mode, 456 without the verb (the opener did not negotiate it):
+ * not followed, and the client sees 451 (never 456). */
+static void
+test_routed_456_not_negotiated(void **state)
+{
+	static const struct srv_script v6 = {GREET6, EHLO6X, "250 2.1.0 ok\r\n",
+	    "250 2.1.5 ok\r\n", "354 go\r\n", R456, "250 2.0.0 ok\r\n",
+	    "250 ok\r\n"};
+	struct fsim *m = &fs;
+
+	(void)state;
+	fs_init_routed(m, &v6, &v4_ok, 0, 7);
+	fs_run(m, routed_session, NS(routed_session));
+	assert_int_equal(m->fallbacks, 0);
+	expect_client(m, "250 2.1.5 ok\r\n250 2.1.5 ok\r\n354 go\r\n"
+	                 "451 4.4.8 please retry immediately the message "
+	                 "over IPv4\r\n250 2.0.0 ok\r\n");
+}
+
+/* smtpfix_replay_opened: the greeting goes, EHLO and MAIL are kept
+ * without being sent, the rest is replayed as planned. */
+static void
+test_opened(void **state)
+{
+	struct smtpfix_replay *r = &rec;
+	const struct smtpfix_replay_ent *e;
+	const char *line;
+	size_t len;
+
+	(void)state;
+	smtpfix_replay_init(r, arena, sizeof(arena));
+	smtpfix_replay_keep(r, SMTPFIX_RC_HELO, S("EHLO gw.example.net\r\n"));
+	smtpfix_replay_keep(
+	    r, SMTPFIX_RC_MAIL, S("MAIL FROM:<a@example.net>\r\n"));
+	rec_cmd(r, SMTPFIX_RC_OTHER, "RCPT TO:<b@example.org>\r\n");
+	assert_int_equal(smtpfix_replay_pop(r, 250), SMTPFIX_RC_RCPT);
+	rec_cmd(r, SMTPFIX_RC_OTHER, "DATA\r\n");
+	assert_int_equal(smtpfix_replay_pop(r, 354), SMTPFIX_RC_DATA);
+	smtpfix_replay_push(r, SMTPFIX_RC_DATA_END, 0, 0);
+	assert_int_equal(smtpfix_replay_rewind(r, S("451 4.4.8 v4\r\n")), 0);
+	smtpfix_replay_opened(r);
+	e = smtpfix_replay_next(r, &line, &len);
+	assert_int_equal(e->cls, SMTPFIX_RC_RCPT);
+	assert_true(e->quiet);
+	e = smtpfix_replay_next(r, &line, &len);
+	assert_int_equal(e->cls, SMTPFIX_RC_DATA);
+	e = smtpfix_replay_next(r, &line, &len);
+	assert_int_equal(e->cls, SMTPFIX_RC_DATA_END);
+	assert_false(e->quiet);
+	assert_null(smtpfix_replay_next(r, &line, &len));
+	/* The RCPT's 250 keeps it, after the MAIL kept again. */
+	assert_int_equal(smtpfix_replay_pop(r, 250), SMTPFIX_RC_RCPT);
+	assert_int_equal(r->e[0].cls, SMTPFIX_RC_HELO);
+	assert_int_equal(r->e[0].st, SMTPFIX_RS_KEPT);
+	assert_int_equal(r->e[1].cls, SMTPFIX_RC_MAIL);
+	assert_int_equal(r->e[1].st, SMTPFIX_RS_KEPT);
+	assert_int_equal(r->e[2].st, SMTPFIX_RS_KEPT);
+}
+
 int
 main(void)
 {
@@ -954,6 +1102,9 @@ main(void)
 	    cmocka_unit_test(test_crash_between_legs),
 	    cmocka_unit_test(test_second_message),
 	    cmocka_unit_test(test_at_data_with_local),
+	    cmocka_unit_test(test_routed),
+	    cmocka_unit_test(test_routed_456_not_negotiated),
+	    cmocka_unit_test(test_opened),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -2342,6 +2342,20 @@ smtpfix_stream_set_fallback(struct smtpfix_stream *s, struct smtpfix_replay *rp)
 	}
 }
 
+void
+smtpfix_stream_set_fallback_negotiated(struct smtpfix_stream *s)
+{
+	if (s->rp != NULL && s->fb_armed)
+		s->fb_negotiated = 1;
+}
+
+void
+smtpfix_stream_fallback_opened(struct smtpfix_stream *s)
+{
+	if (s->rp != NULL && s->fb_active)
+		smtpfix_replay_opened(s->rp);
+}
+
 int
 smtpfix_stream_fell_back(const struct smtpfix_stream *s)
 {

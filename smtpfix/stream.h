@@ -477,6 +477,21 @@ int smtpfix_stream_tls_done(
 void smtpfix_stream_set_fallback(
     struct smtpfix_stream *s, struct smtpfix_replay *rp);
 
+/* Route mode: the opener (smtpfix/opener.h) said IPV6-IPV4-FALLBACK on
+ * this leg and the server accepted it (draft-martin §3.1): a 456 4.4.8
+ * is followed too.  Call after smtpfix_stream_set_fallback. */
+void smtpfix_stream_set_fallback_negotiated(struct smtpfix_stream *s);
+
+/*
+ * Route mode after ACT_FALLBACK: the gateway opened the IPv4 leg with
+ * smtpfix/opener.h, which had the greeting and said its EHLO (XCLIENT,
+ * STARTTLS as configured) and the MAIL itself, so those are not replayed
+ * (smtpfix_replay_opened); the next c2s steps replay what followed MAIL:
+ * the RCPTs, DATA and the message.  Seed the record with the first leg's
+ * EHLO and MAIL (smtpfix_replay_keep) when arming the fallback.
+ */
+void smtpfix_stream_fallback_opened(struct smtpfix_stream *s);
+
 /* 1 once a fallback took place in this session (the leg is the IPv4
  * one). */
 int smtpfix_stream_fell_back(const struct smtpfix_stream *s);
