@@ -316,6 +316,24 @@ rec_class(enum smtpfix_kind kind)
 	}
 }
 
+/* Why a kind that cannot be replayed ends the record: the word the
+ * fallback's log line gives. */
+static const char *
+rec_break_reason(enum smtpfix_kind kind)
+{
+	switch (kind) {
+	case KIND_AUTH:
+		return "auth";
+	case KIND_XC_EHLO:
+	case KIND_XCLIENT:
+		return "xclient";
+	case KIND_REGREET:
+		return "tls_fallback";
+	default:
+		return "starttls_upstream";
+	}
+}
+
 static void
 q_push(
     struct smtpfix_stream *s, enum smtpfix_kind kind, enum smtpfix_local local)
@@ -328,8 +346,7 @@ q_push(
 	if (s->rp == NULL)
 		return;
 	if ((c = rec_class(kind)) == SMTPFIX_RC_COUNT) {
-		smtpfix_replay_break(
-		    s->rp, kind == KIND_AUTH ? "auth" : "starttls_upstream");
+		smtpfix_replay_break(s->rp, rec_break_reason(kind));
 		return;
 	}
 	smtpfix_replay_push(s->rp, c, (uint8_t)kind, (uint8_t)local);
