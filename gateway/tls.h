@@ -23,8 +23,10 @@
  * the alternative to old TLS is clear text.
  * Renegotiation and compression are off.  Sessions resume: the server
  * side keeps a bounded session cache and issues tickets (RFC 5077,
- * RFC 8446 §4.6.1); the client side keeps the last session of each
- * upstream address in a fixed-size table.
+ * RFC 8446 §4.6.1); the client side keeps the last sessions of each
+ * upstream destination (address, server name and client context) in a
+ * fixed-size table and reuses them until they expire or the server stops
+ * resuming them (docs/design.md, "Upstream TLS session reuse").
  */
 #ifndef GW_TLS_H
 #define GW_TLS_H
@@ -32,7 +34,8 @@
 #include <stddef.h>
 #include <sys/types.h>
 
-struct ssl_st; /* OpenSSL's SSL */
+struct ssl_st;         /* OpenSSL's SSL */
+struct ssl_session_st; /* OpenSSL's SSL_SESSION */
 struct gw_tls;
 struct gw_tls_client;
 
@@ -63,6 +66,9 @@ struct gw_tls_leg {
 	struct gw_tls_client *cli; /* upstream: context and session cache */
 	const char *peer;          /* upstream: cache key, with the name */
 	const char *name;          /* upstream: SNI and name checked */
+	struct ssl_session_st *offered; /* upstream: the cached session
+	                                   offered, until the handshake
+	                                   ends (a reference) */
 };
 
 /* Creates an empty set of contexts; NULL with a message in err. */

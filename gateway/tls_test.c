@@ -450,23 +450,42 @@ test_sni(void **state)
 	gw_tls_free(t);
 }
 
-/* Connects once to the same upstream; returns 1 if it resumed. */
+/*
+ * Connects once to the same upstream: the client side from t, the server
+ * side from srv (another struct gw_tls has other ticket keys, like
+ * another server).  tickets >= 0: how many tickets the server issues
+ * (RFC 8446 §4.6.1; OpenSSL's default is 2 after a full handshake, 1
+ * after a resumed one; Postfix 3.7 issues none after a resumed one).
+ * life_s > 0: the ticket lifetime it states.  Returns 1 if it resumed.
+ */
 static int
-one_session(struct gw_tls *t, int cli, const char *name, const char *peer)
+session_with(struct gw_tls *t, struct gw_tls *srv, int tickets, long life_s,
+    int cli, const char *name, const char *peer)
 {
 	struct pair p;
 	enum gw_tls_rc b;
 	char err[256], d[256], buf[8];
+	SSL_CTX *sctx;
+	long old_life = 0;
 	int resumed;
 
 	pair_open(&p);
-	assert_int_equal(gw_tls_leg_accept(&p.srv, t, 0, err, sizeof(err)), 0);
+	assert_int_equal(
+	    gw_tls_leg_accept(&p.srv, srv, 0, err, sizeof(err)), 0);
+	if (tickets >= 0)
+		assert_int_equal(
+		    SSL_set_num_tickets(p.srv.ssl, (size_t)tickets), 1);
+	sctx = SSL_get_SSL_CTX(p.srv.ssl);
+	if (life_s > 0)
+		old_life = SSL_CTX_set_timeout(sctx, life_s);
 	assert_int_equal(
 	    gw_tls_leg_connect(&p.cli, t, cli, name, peer, err, sizeof(err)),
 	    0);
 	if (handshake(&p, &b, err, sizeof(err)) != GW_TLS_OK)
 		fail_msg("handshake: %s", err);
 	assert_int_equal(b, GW_TLS_OK);
+	if (life_s > 0)
+		(void)SSL_CTX_set_timeout(sctx, old_life);
 	/* TLS 1.3 tickets arrive after the handshake (RFC 8446 §4.6.1):
 	 * the client reads them with the first data. */
 	assert_int_equal(gw_tls_write(&p.srv, "220 x\r\n", 7), 7);
@@ -479,6 +498,57 @@ one_session(struct gw_tls *t, int cli, const char *name, const char *peer)
 	gw_tls_shutdown(&p.srv);
 	pair_close(&p);
 	return resumed;
+}
+
+/* Connects once to the same upstream; returns 1 if it resumed. */
+static int
+one_session(struct gw_tls *t, int cli, const char *name, const char *peer)
+{
+	return session_with(t, t, -1, 0, cli, name, peer);
+}
+
+/*
+ * A server that issues tickets after a full handshake only (Postfix 3.7):
+ * the session is reused, so every later connection resumes; a server
+ * that does not resume it (other ticket keys) gets a full handshake and
+ * its new ticket replaces the refused one; a ticket past the lifetime
+ * the server stated is never offered.
+ */
+static void
+test_ticket_reuse(void **state)
+{
+	static const char *const peer = "[2001:db8::25]:25";
+	struct gw_tls *t, *other;
+	char err[256];
+	int i;
+
+	(void)state;
+	t = gw_tls_new(err, sizeof(err));
+	other = gw_tls_new(err, sizeof(err));
+	add(t, "gw");
+	add(other, "gw");
+	gw_tls_add_client(t, 0, 0, NULL, err, sizeof(err));
+	/* One ticket after the full handshake, none after. */
+	assert_int_equal(session_with(t, t, 1, 0, 0, NULL, peer), 0);
+	for (i = 0; i < 6; i++)
+		if (session_with(t, t, 0, 0, 0, NULL, peer) != 1)
+			fail_msg("session %d after the first did not resume",
+			    i + 1);
+	/* Another server behind the same address: full handshake, its
+	 * ticket is kept, ours dropped; then it resumes. */
+	assert_int_equal(session_with(t, other, 1, 0, 0, NULL, peer), 0);
+	assert_int_equal(session_with(t, other, 0, 0, 0, NULL, peer), 1);
+	assert_int_equal(session_with(t, other, 0, 0, 0, NULL, peer), 1);
+	/* RFC 8446 §4.6.1: a ticket is not used past its lifetime. */
+	assert_int_equal(
+	    session_with(t, t, 1, 1, 0, NULL, "198.51.100.25:25"), 0);
+	assert_int_equal(
+	    session_with(t, t, 0, 0, 0, NULL, "198.51.100.25:25"), 1);
+	(void)sleep(2);
+	assert_int_equal(
+	    session_with(t, t, 0, 0, 0, NULL, "198.51.100.25:25"), 0);
+	gw_tls_free(other);
+	gw_tls_free(t);
 }
 
 static void
@@ -761,6 +831,7 @@ main(void)
 	    cmocka_unit_test(test_buf_io),
 	    cmocka_unit_test(test_sni),
 	    cmocka_unit_test(test_resumption),
+	    cmocka_unit_test(test_ticket_reuse),
 	    cmocka_unit_test(test_verify),
 	    cmocka_unit_test(test_garbage),
 	    cmocka_unit_test(test_versions),
