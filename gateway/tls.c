@@ -46,6 +46,8 @@ struct gw_tls_cert {
 	SSL_CTX *ctx;
 	char cert_file[PATH_CAP];
 	char key_file[PATH_CAP];
+	char cert2_file[PATH_CAP]; /* "" when none */
+	char key2_file[PATH_CAP];
 };
 
 #define KEY_MAX 320 /* "[address]:port/server.name" */
@@ -239,17 +241,68 @@ accept_any_cb(int ok, X509_STORE_CTX *store)
 	return 1;
 }
 
+/* Loads one certificate chain and its key into ctx; 0, or -1 with err. */
+static int
+load_pair(SSL_CTX *ctx, const char *cert_file, const char *key_file,
+    char *err, size_t errcap)
+{
+	if (SSL_CTX_use_certificate_chain_file(ctx, cert_file) != 1) {
+		ssl_err(err, errcap, cert_file, "cannot load the certificate");
+		return -1;
+	}
+	if (SSL_CTX_use_PrivateKey_file(ctx, key_file, SSL_FILETYPE_PEM) != 1) {
+		ssl_err(err, errcap, key_file, "cannot load the private key");
+		return -1;
+	}
+	/* Checks the key of the certificate just loaded. */
+	if (SSL_CTX_check_private_key(ctx) != 1) {
+		ssl_err(err, errcap, key_file,
+		    "the key does not match the certificate");
+		return -1;
+	}
+	return 0;
+}
+
+/* The key type of ctx's current certificate (EVP_PKEY_RSA, ...). */
+static int
+cert_type(SSL_CTX *ctx)
+{
+	X509 *x = SSL_CTX_get0_certificate(ctx);
+	EVP_PKEY *k = x != NULL ? X509_get0_pubkey(x) : NULL;
+
+	return k != NULL ? EVP_PKEY_get_base_id(k) : 0;
+}
+
 int
 gw_tls_add_cert(struct gw_tls *t, const char *cert_file, const char *key_file,
     char *err, size_t errcap)
 {
+	return gw_tls_add_cert_pair(
+	    t, cert_file, key_file, NULL, NULL, err, errcap);
+}
+
+int
+gw_tls_add_cert_pair(struct gw_tls *t, const char *cert_file,
+    const char *key_file, const char *cert2_file, const char *key2_file,
+    char *err, size_t errcap)
+{
 	struct gw_tls_cert *c, *nc;
+	const char *c2 = cert2_file != NULL ? cert2_file : "";
+	const char *k2 = key2_file != NULL ? key2_file : "";
 	SSL_CTX *ctx;
 	size_t i;
+	int type1;
 
+	if ((c2[0] == '\0') != (k2[0] == '\0')) {
+		(void)snprintf(err, errcap, "tls: a second certificate needs "
+		                            "its key, and the reverse");
+		return -1;
+	}
 	for (i = 0; i < t->ncert; i++)
 		if (strcmp(t->cert[i].cert_file, cert_file) == 0 &&
-		    strcmp(t->cert[i].key_file, key_file) == 0)
+		    strcmp(t->cert[i].key_file, key_file) == 0 &&
+		    strcmp(t->cert[i].cert2_file, c2) == 0 &&
+		    strcmp(t->cert[i].key2_file, k2) == 0)
 			return (int)i;
 	if (t->ncert >= INT_MAX) {
 		(void)snprintf(err, errcap, "tls: too many certificates");
@@ -264,7 +317,9 @@ gw_tls_add_cert(struct gw_tls *t, const char *cert_file, const char *key_file,
 	c = &t->cert[t->ncert];
 	memset(c, 0, sizeof(*c));
 	if (copy_path(c->cert_file, cert_file) != 0 ||
-	    copy_path(c->key_file, key_file) != 0) {
+	    copy_path(c->key_file, key_file) != 0 ||
+	    copy_path(c->cert2_file, c2) != 0 ||
+	    copy_path(c->key2_file, k2) != 0) {
 		(void)snprintf(err, errcap, "%s: path too long", cert_file);
 		return -1;
 	}
@@ -277,18 +332,27 @@ gw_tls_add_cert(struct gw_tls *t, const char *cert_file, const char *key_file,
 		ssl_err(err, errcap, "tls", "cannot set the protocol versions");
 		goto fail;
 	}
-	if (SSL_CTX_use_certificate_chain_file(ctx, cert_file) != 1) {
-		ssl_err(err, errcap, cert_file, "cannot load the certificate");
+	if (load_pair(ctx, cert_file, key_file, err, errcap) != 0)
 		goto fail;
-	}
-	if (SSL_CTX_use_PrivateKey_file(ctx, key_file, SSL_FILETYPE_PEM) != 1) {
-		ssl_err(err, errcap, key_file, "cannot load the private key");
-		goto fail;
-	}
-	if (SSL_CTX_check_private_key(ctx) != 1) {
-		ssl_err(err, errcap, key_file,
-		    "the key does not match the certificate");
-		goto fail;
+	type1 = cert_type(ctx);
+	if (c2[0] != '\0') {
+		if (load_pair(ctx, c2, k2, err, errcap) != 0)
+			goto fail;
+		/* OpenSSL keeps one certificate per key type: a second of
+		 * the same type would silently replace the first. */
+		if (cert_type(ctx) == type1) {
+			(void)snprintf(err, errcap,
+			    "%s: same key type as %s (want ECDSA beside RSA)",
+			    c2, cert_file);
+			goto fail;
+		}
+		/* A current certificate for the log and the SNI match
+		 * (OpenSSL's first slot: RSA before ECDSA; both should
+		 * carry the same names). */
+		if (SSL_CTX_set_current_cert(ctx, SSL_CERT_SET_FIRST) != 1) {
+			ssl_err(err, errcap, "tls", "no certificate");
+			goto fail;
+		}
 	}
 	/* RFC 3207 §4.1 leaves client certificates optional; we request one
 	 * only to tell in the log whether the client offered one. */

@@ -86,6 +86,18 @@ int gw_tls_add_cert(struct gw_tls *t, const char *cert_file,
     const char *key_file, char *err, size_t errcap);
 
 /*
+ * The same with a second pair cert2_file/key2_file (NULL: none) of
+ * another key type in the same context (ECDSA beside RSA): OpenSSL
+ * answers each client with the one its signature algorithms accept
+ * (RFC 8446 §4.2.3, RFC 5246 §7.4.1.4.1), the first when both do.  Two
+ * pairs of the same key type are refused (the second would replace the
+ * first).
+ */
+int gw_tls_add_cert_pair(struct gw_tls *t, const char *cert_file,
+    const char *key_file, const char *cert2_file, const char *key2_file,
+    char *err, size_t errcap);
+
+/*
  * A client context for upstream legs: verify = 0 checks nothing (RFC 7435
  * opportunistic TLS, as MTAs do); verify = 1 checks the chain against
  * ca_file (PEM; NULL: OpenSSL's default store) and, per leg, the server
