@@ -23,7 +23,10 @@
 #    legs; the time from the client's STARTTLS to its 220 and of a whole
 #    session (tests/lab/starttls_time.py, medians of 10 sessions, two
 #    interleaved rounds) is printed for opportunistic (side by side) and
-#    require (in series), and the 220 comes sooner side by side.
+#    require (in series), and the 220 comes sooner side by side;
+#  - an RSA and an ECDSA certificate on the listener (tls_cert2_file): a
+#    client that accepts only RSA signatures and one that accepts only
+#    ECDSA both deliver a message, each shown the certificate it accepts.
 set -u
 . "$(dirname "$0")/../lab/lib.sh"
 HELO='[IPv6:2001:db8::1]'
@@ -191,5 +194,42 @@ rsess=$(med "$(field require-1 session_ms)" "$(field require-2 session_ms)")
 echo "    STARTTLS to 220: side by side ${o220} ms, in series ${r220} ms; session: ${osess} ms, ${rsess} ms"
 check "timed: the client's 220 comes sooner side by side (${o220} < ${r220} ms)" \
     awk -v a="$o220" -v b="$r220" 'BEGIN { exit !(a > 0 && b > 0 && a < b) }'
+
+echo "# 5: RSA and ECDSA certificates side by side on the listener"
+check "an RSA certificate for gw.example.net" lab_tls_leaf_rsa gwrsa gw.example.net
+lab_gw_conf_tls "$conf" terminate "" "tls_cert2_file = $CRT/gw.crt
+tls_key2_file = $CRT/gw.key"
+sed -i "s|^tls_cert_file = .*|tls_cert_file = $CRT/gwrsa.crt|; s|^tls_key_file = .*|tls_key_file = $CRT/gwrsa.key|" "$conf"
+check "two certificates: reload accepted" gw_reload ok
+# only SIGALGS TAG: one message with openssl s_client restricted to
+# SIGALGS (-nocommands: RCPT and QUIT are not s_client commands).
+only() {
+	{
+		sleep 1
+		printf 'EHLO client.example.net\r\n'
+		sleep 0.3
+		printf 'MAIL FROM:<a@example.net>\r\n'
+		sleep 0.3
+		printf 'RCPT TO:<user@example.org>\r\n'
+		sleep 0.3
+		printf 'DATA\r\n'
+		sleep 0.3
+		printf 'X-Lab-Id: %s-%s\r\n\r\nhello\r\n.\r\n' "$2" "$LAB_TAG"
+		sleep 0.5
+		printf 'QUIT\r\n'
+		sleep 0.5
+	} | ip netns exec "$NS_C4" timeout 20 openssl s_client -starttls smtp \
+	    -connect "$MX6_V4:25" -sigalgs "$1" -nocommands -ign_eof \
+	    >"$LAB_DIR/only-$2.out" 2>&1
+	delivered "$2-$LAB_TAG"
+}
+check "RSA-only client (rsa_pss_rsae, rsa_pkcs1): message delivered" \
+    only 'RSA-PSS+SHA256:RSA+SHA256' rsa
+check "RSA-only client: shown the RSA certificate (2048 bit)" \
+    grep -q 'Server public key is 2048 bit' "$LAB_DIR/only-rsa.out"
+check "ECDSA-only client (ecdsa_secp256r1_sha256): message delivered" \
+    only 'ECDSA+SHA256' ecdsa
+check "ECDSA-only client: shown the ECDSA certificate (256 bit)" \
+    grep -q 'Server public key is 256 bit' "$LAB_DIR/only-ecdsa.out"
 
 lab_summary
