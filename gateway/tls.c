@@ -898,6 +898,12 @@ gw_tls_buf_write(struct gw_tls_leg *l, struct gw_buf *b)
 }
 
 int
+gw_tls_resumed(const struct gw_tls_leg *l)
+{
+	return l->ssl != NULL && l->done && SSL_session_reused(l->ssl);
+}
+
+int
 gw_tls_pending(const struct gw_tls_leg *l)
 {
 	/* Records read from the socket but not yet returned count too. */

@@ -163,6 +163,9 @@ struct gw_buf;
 ssize_t gw_tls_buf_read(struct gw_tls_leg *l, struct gw_buf *b);
 ssize_t gw_tls_buf_write(struct gw_tls_leg *l, struct gw_buf *b);
 
+/* 1 if the leg's completed handshake resumed a session. */
+int gw_tls_resumed(const struct gw_tls_leg *l);
+
 /* 1 if decrypted bytes wait inside the SSL object: a read will return
  * them even though the socket will not signal readability. */
 int gw_tls_pending(const struct gw_tls_leg *l);

@@ -73,6 +73,16 @@ show() {
 	printf '    --- %s\n' "$1"
 	sed 's/^/    | /' "$2" | tail -n "${3:-25}"
 }
+# metric NAME_AND_LABELS: its value from smtp64d's /metrics.
+metric() {
+	ip netns exec "$NS_GW" python3 -c '
+import sys, urllib.request
+body = urllib.request.urlopen("http://%s/metrics" % sys.argv[1], timeout=5).read().decode()
+for line in body.splitlines():
+    if line.startswith(sys.argv[2] + " "):
+        print(line.split()[-1])
+' "$MET" "$1"
+}
 # pf_set "KEY = VALUE": changes the running Postfix and waits for its reload.
 pf_set() {
 	local n
@@ -94,7 +104,8 @@ series() {
 }
 
 echo "# 1: opportunistic: sessions 2..$N resume upstream"
-lab_gw_conf_tls "$conf" terminate
+MET=127.0.0.1:9125
+lab_gw_conf_tls "$conf" terminate "" "metrics_listen = $MET"
 lab_smtp64d_start "$conf" || { fail "smtp64d start"; lab_summary; exit 1; }
 m=$(log_mark) p=$(pf_mark)
 check "Postfix logs session resumption (smtpd_tls_loglevel = 2)" \
@@ -110,13 +121,18 @@ pfull=$(pf_since "$p" | count 'TLS connection established from')
 echo "    Postfix: reused=$pres established=$pfull"
 check "opportunistic: Postfix logs $((N - 1)) resumed of $N TLS connections (reusing $pres, established $pfull)" \
     test "$pres" -eq $((N - 1)) -a "$pfull" -eq "$N"
+mres=$(metric 'smtp64_tls_resumed_total{leg="server"}')
+mok=$(metric 'smtp64_tls_handshakes_total{leg="server",result="ok"}')
+echo "    counters: server handshakes ok=$mok resumed=$mres"
+check "opportunistic: the counters say $((N - 1)) of $N upstream handshakes resumed (got $mres of $mok)" \
+    test "$mres" = $((N - 1)) -a "$mok" = "$N"
 check "opportunistic: the client's STARTTLS ran beside the upstream one" \
     grep -q 'event=starttls mode=terminate upstream=opportunistic action=upstream_parallel' <(log_since "$m")
 
 echo "# 2: verify: the same, each resumed leg verified"
 lab_gw_conf_tls "$conf" terminate "tls_upstream = verify
 tls_ca_file = $CRT/ca.crt
-tls_server_name = mx6.example.org"
+tls_server_name = mx6.example.org" "metrics_listen = $MET"
 check "verify: reload accepted" gw_reload ok
 m=$(log_mark) p=$(pf_mark)
 check "verify: $N sessions delivered over TLS" series ver
@@ -131,7 +147,7 @@ check "verify: Postfix logs $((N - 1)) reused TLS connections (got $pres)" \
     test "$pres" -eq $((N - 1))
 
 echo "# 3: require with a session cached: a refused or failed upstream TLS stops the mail"
-lab_gw_conf_tls "$conf" terminate "tls_upstream = require"
+lab_gw_conf_tls "$conf" terminate "tls_upstream = require" "metrics_listen = $MET"
 check "require: reload accepted" gw_reload ok
 check "require: 2 sessions delivered (a session is cached)" series req 2
 check "require: Postfix stops offering STARTTLS" \
@@ -173,7 +189,7 @@ check "require: the refused session was dropped: 1 full handshake, then 2 resume
 echo "# 4: the client's 220: side by side (opportunistic) against in series (require)"
 # timed MODE ROUND: 10 timed sessions under tls_upstream = MODE.
 timed() {
-	lab_gw_conf_tls "$conf" terminate "tls_upstream = $1"
+	lab_gw_conf_tls "$conf" terminate "tls_upstream = $1" "metrics_listen = $MET"
 	gw_reload ok || return 1
 	ip netns exec "$NS_C4" timeout 120 python3 "$LAB_LIB_DIR/starttls_time.py" \
 	    "$MX6_V4" 25 10 "$HELO" >"$LAB_DIR/timed-$1-$2.out" 2>&1
@@ -198,7 +214,8 @@ check "timed: the client's 220 comes sooner side by side (${o220} < ${r220} ms)"
 echo "# 5: RSA and ECDSA certificates side by side on the listener"
 check "an RSA certificate for gw.example.net" lab_tls_leaf_rsa gwrsa gw.example.net
 lab_gw_conf_tls "$conf" terminate "" "tls_cert2_file = $CRT/gw.crt
-tls_key2_file = $CRT/gw.key"
+tls_key2_file = $CRT/gw.key
+metrics_listen = $MET"
 sed -i "s|^tls_cert_file = .*|tls_cert_file = $CRT/gwrsa.crt|; s|^tls_key_file = .*|tls_key_file = $CRT/gwrsa.key|" "$conf"
 check "two certificates: reload accepted" gw_reload ok
 # only SIGALGS TAG: one message with openssl s_client restricted to
