@@ -243,8 +243,8 @@ accept_any_cb(int ok, X509_STORE_CTX *store)
 
 /* Loads one certificate chain and its key into ctx; 0, or -1 with err. */
 static int
-load_pair(SSL_CTX *ctx, const char *cert_file, const char *key_file,
-    char *err, size_t errcap)
+load_pair(SSL_CTX *ctx, const char *cert_file, const char *key_file, char *err,
+    size_t errcap)
 {
 	if (SSL_CTX_use_certificate_chain_file(ctx, cert_file) != 1) {
 		ssl_err(err, errcap, cert_file, "cannot load the certificate");
@@ -294,8 +294,9 @@ gw_tls_add_cert_pair(struct gw_tls *t, const char *cert_file,
 	int type1;
 
 	if ((c2[0] == '\0') != (k2[0] == '\0')) {
-		(void)snprintf(err, errcap, "tls: a second certificate needs "
-		                            "its key, and the reverse");
+		(void)snprintf(err, errcap,
+		    "tls: a second certificate needs "
+		    "its key, and the reverse");
 		return -1;
 	}
 	for (i = 0; i < t->ncert; i++)

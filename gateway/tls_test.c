@@ -537,8 +537,8 @@ test_ticket_reuse(void **state)
 	assert_int_equal(session_with(t, t, 1, 0, 0, NULL, peer), 0);
 	for (i = 0; i < 6; i++)
 		if (session_with(t, t, 0, 0, 0, NULL, peer) != 1)
-			fail_msg("session %d after the first did not resume",
-			    i + 1);
+			fail_msg(
+			    "session %d after the first did not resume", i + 1);
 	/* Another server behind the same address: full handshake, its
 	 * ticket is kept, ours dropped; then it resumes. */
 	assert_int_equal(session_with(t, other, 1, 0, 0, NULL, peer), 0);

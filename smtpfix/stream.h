@@ -337,13 +337,6 @@ struct smtpfix_stream {
 	uint8_t tls_server;   /* server leg in TLS */
 	uint8_t tls_ours;     /* the pending STARTTLS is the gateway's */
 	uint8_t tls_fallback; /* refused upstream: client leg only */
-	/* STARTTLS side by side (smtpfix_tlspolicy_parallel): the client's
-	 * 220 goes out at once and its handshake runs while the upstream
-	 * STARTTLS, handshake or clear reconnection goes on. */
-	uint8_t tls_par;     /* the upstream leg is not settled yet: the
-	                        client's commands wait */
-	uint8_t tls_par_220; /* our 220 is due (next s2c step) */
-	uint8_t cli_hs;      /* that client handshake is running */
 	uint8_t srv_tls;      /* the last EHLO reply offered STARTTLS */
 	uint8_t srv_known;    /* srv_tls comes from an EHLO reply of this
 	                         server session (else EHLO is sent first) */
@@ -352,6 +345,14 @@ struct smtpfix_stream {
 	uint8_t rdrop_tls;    /* this EHLO reply loses its STARTTLS */
 	uint8_t rswallow;     /* this reply is not relayed */
 	uint8_t ehlo_tail;    /* our STARTTLS line still ends the reply */
+
+	/* STARTTLS side by side (smtpfix_tlspolicy_parallel): the client's
+	 * 220 goes out at once and its handshake runs while the upstream
+	 * STARTTLS, handshake or clear reconnection goes on. */
+	uint8_t tls_par;     /* the upstream leg is not settled yet: the
+	                        client's commands wait */
+	uint8_t tls_par_220; /* our 220 is due (next s2c step) */
+	uint8_t cli_hs;      /* that client handshake is running */
 	/* RFC 2920 §3.1: held after a command whose reply the client must
 	 * wait for (enum smtpfix_sync in stream.c), and whether client
 	 * bytes arrived meanwhile. */

@@ -2451,12 +2451,11 @@ test_tls_parallel(void **state)
 		m->srv_len = m->cli_len = 0;
 		if (order == 0) {
 			/* The client first: its EHLO waits. */
-			smtpfix_stream_tls_done(
-			    &m->s, SMTPFIX_TLSR_CLIENT_OK);
+			smtpfix_stream_tls_done(&m->s, SMTPFIX_TLSR_CLIENT_OK);
 			feed(m, 0, S(EHLO_LIT));
 			assert_int_equal(m->srv_len, 0);
-			assert_int_equal(smtpfix_stream_wait(&m->s),
-			    SMTPFIX_WAIT_REPLY);
+			assert_int_equal(
+			    smtpfix_stream_wait(&m->s), SMTPFIX_WAIT_REPLY);
 		}
 		feed(m, 1, S("220 2.0.0 Ready\r\n"));
 		assert_int_equal(m->tls_up, 1);
@@ -2468,10 +2467,9 @@ test_tls_parallel(void **state)
 			 * client's handshake is over. */
 			pump(m);
 			assert_int_equal(m->cli_len, 0);
-			assert_int_equal(smtpfix_stream_wait(&m->s),
-			    SMTPFIX_WAIT_HANDSHAKE);
-			smtpfix_stream_tls_done(
-			    &m->s, SMTPFIX_TLSR_CLIENT_OK);
+			assert_int_equal(
+			    smtpfix_stream_wait(&m->s), SMTPFIX_WAIT_HANDSHAKE);
+			smtpfix_stream_tls_done(&m->s, SMTPFIX_TLSR_CLIENT_OK);
 			feed(m, 0, S(EHLO_LIT));
 		}
 		pump(m);

@@ -38,6 +38,11 @@
 #
 #   SMTP64D=... bash tests/bench/w7.sh [--quick] [--rounds N]
 #                                      [--tsv FILE] [--meta FILE] [--keep]
+#                                      [--perf CONFIG]
+#
+# --perf CONFIG: instead of the rounds, one rate cell of CONFIG with
+# resumed client handshakes while `perf record -g` samples the middle's
+# processes; prints where the time went (by library, by symbol).
 #
 # Needs root; namespaces are made and removed here (tests/lab/lib.sh),
 # documentation addresses only, no veth end in the root namespace; every
@@ -47,7 +52,7 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
 . "$ROOT/tests/lab/lib.sh"
 
-ROUNDS=2 QUICK=0 TSV="" META=""
+ROUNDS=2 QUICK=0 TSV="" META="" PERF=""
 while [ $# -gt 0 ]; do
 	case $1 in
 	--quick) QUICK=1 ;;
@@ -55,7 +60,8 @@ while [ $# -gt 0 ]; do
 	--tsv) TSV=${2:-}; shift ;;
 	--meta) META=${2:-}; shift ;;
 	--keep) export LAB_KEEP=1 ;;
-	-h|--help) sed -n '2,44p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+	--perf) PERF=${2:-}; shift ;;
+	-h|--help) sed -n '2,50p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 	*) echo "w7: unknown argument $1" >&2; exit 2 ;;
 	esac
 	shift
@@ -310,6 +316,27 @@ cell() {
 	row "$rd" "$cfg" "lat_$mode" "$(field "$out" median_ms)" ms ok
 	printf '  %-20s %-7s latency: %s\n' "$cfg" "$mode" "$out"
 }
+
+if [ -n "$PERF" ]; then
+	command -v perf >/dev/null 2>&1 || { echo "w7: perf missing" >&2; exit 1; }
+	start "$PERF" || { echo "w7: $PERF did not start" >&2; exit 1; }
+	[ -n "$MID_PID" ] || { echo "w7: no middle to sample in $PERF" >&2; exit 1; }
+	load "$PERF" -n 200 -c "$PROCS" -r >/dev/null 2>&1 # warm: sessions cached
+	pids=$(printf '%s,' "$MID_PID" $(python3 "$HERE/bench.py" descendants "$MID_PID"))
+	perf record -q -g -o "$W/perf.data" -p "${pids%,}" >"$W/perf.out" 2>&1 &
+	ppid=$!
+	LAB_PIDS+=("$ppid")
+	sleep 1
+	load "$PERF" -n "$N" -c "$PROCS" -r
+	kill -INT "$ppid"
+	wait "$ppid"
+	perf report -i "$W/perf.data" --no-children --sort dso --stdio 2>/dev/null |
+	    grep -v '^#' | grep . | head -n 12
+	perf report -i "$W/perf.data" --no-children --sort dso,symbol --stdio \
+	    -g none 2>/dev/null | grep -v '^#' | grep . | head -n 40
+	stop
+	exit 0
+fi
 
 meta "W7" "$N STARTTLS sessions per rate cell ($PROCS client processes), $LAT_N per latency cell (one process); $ROUNDS round(s); Postfix $(postconf -d -h mail_version 2>/dev/null) with RSA-2048 as the server; nginx $(nginx -v 2>&1 | sed 's/.*nginx\///'), $(haproxy -v 2>&1 | head -n1 | sed 's/ - https.*//')"
 echo "W7: ${CONFIGS[*]}; $ROUNDS round(s), $N sessions a rate cell, $LAT_N a latency cell"
