@@ -80,6 +80,8 @@ fi
 PROCS=8
 CONFIGS=(direct smtp64d-terminate smtp64d-term-ecdsa smtp64d-passthrough
 	nginx-mail haproxy)
+# W7_CONFIGS="a b": only these (an A/B of two builds, for one).
+[ -z "${W7_CONFIGS:-}" ] || read -r -a CONFIGS <<<"$W7_CONFIGS"
 
 for p in nginx haproxy postfix; do
 	command -v "$p" >/dev/null 2>&1 ||
