@@ -40,6 +40,10 @@
 #                                      [--tsv FILE] [--meta FILE] [--keep]
 #                                      [--perf CONFIG]
 #
+# W7_CONFIGS="CFG ..." runs only those configurations (an A/B of two
+# builds, say); W7_LOG_LEVEL=info lets an older binary without
+# smtp64_tls_resumed_total have its upstream resumption counted from its
+# log (at a CPU cost).
 # --perf CONFIG: instead of the rounds, one rate cell of CONFIG with
 # resumed client handshakes while `perf record -g` samples the middle's
 # processes; prints where the time went (by library, by symbol).
