@@ -39,6 +39,7 @@ struct tls_raw {
 	int mode;           /* smtpfix_tls_mode, -1 */
 	int upstream;       /* smtpfix_tls_upstream, -1 */
 	char *cert, *key;   /* owned; NULL: unset */
+	char *cert2, *key2; /* a second pair of another key type */
 	char *ca, *name;    /* owned; NULL: unset */
 	unsigned cert_line; /* of the cert or key key */
 };
@@ -688,6 +689,8 @@ tls_raw_free(struct tls_raw *t)
 {
 	free(t->cert);
 	free(t->key);
+	free(t->cert2);
+	free(t->key2);
 	free(t->ca);
 	free(t->name);
 	t->cert = t->key = t->ca = t->name = NULL;
@@ -750,6 +753,8 @@ tls_key(struct parse *p, struct tls_raw *t, int pair, const char *name,
 	 * against the working directory with -f: refused, never guessed. */
 	if ((strcmp(name, "tls_cert_file") == 0 ||
 	        strcmp(name, "tls_key_file") == 0 ||
+	        strcmp(name, "tls_cert2_file") == 0 ||
+	        strcmp(name, "tls_key2_file") == 0 ||
 	        strcmp(name, "tls_ca_file") == 0) &&
 	    *v != '\0' && *v != '/') {
 		perr(p, p->line,
@@ -762,6 +767,12 @@ tls_key(struct parse *p, struct tls_raw *t, int pair, const char *name,
 	    strcmp(name, "tls_key_file") == 0) {
 		t->cert_line = p->line;
 		return set_str(p, name, v, name[4] == 'c' ? &t->cert : &t->key);
+	}
+	if (strcmp(name, "tls_cert2_file") == 0 ||
+	    strcmp(name, "tls_key2_file") == 0) {
+		t->cert_line = p->line;
+		return set_str(
+		    p, name, v, name[4] == 'c' ? &t->cert2 : &t->key2);
 	}
 	if (strcmp(name, "tls_ca_file") == 0)
 		return set_str(p, name, v, &t->ca);
@@ -1335,6 +1346,8 @@ static const struct gw_config_key keys[] = {
     {"gateway", "tls"},
     {"gateway", "tls_cert_file"},
     {"gateway", "tls_key_file"},
+    {"gateway", "tls_cert2_file"},
+    {"gateway", "tls_key2_file"},
     {"gateway", "tls_upstream"},
     {"gateway", "tls_ca_file"},
     {"gateway", "bare_line_endings"},
@@ -1359,6 +1372,8 @@ static const struct gw_config_key keys[] = {
     {"pair", "tls"},
     {"pair", "tls_cert_file"},
     {"pair", "tls_key_file"},
+    {"pair", "tls_cert2_file"},
+    {"pair", "tls_key2_file"},
     {"pair", "tls_upstream"},
     {"pair", "tls_ca_file"},
     {"pair", "tls_server_name"},
@@ -1382,6 +1397,8 @@ static const struct gw_config_key keys[] = {
     {"route", "tls"},
     {"route", "tls_cert_file"},
     {"route", "tls_key_file"},
+    {"route", "tls_cert2_file"},
+    {"route", "tls_key2_file"},
     {"route", "tls_upstream"},
     {"route", "tls_ca_file"},
     {"route", "identity"},
@@ -1860,6 +1877,16 @@ resolve_tls(struct parse *p, const struct tls_raw *pr, unsigned line,
 		    "together");
 		return -1;
 	}
+	/* The second pair comes with the first, from the same section. */
+	if ((src->cert2 == NULL) != (src->key2 == NULL) ||
+	    (src->cert2 != NULL && src->cert == NULL) ||
+	    (pr != NULL && pr != src && pr->cert2 != NULL)) {
+		perr(p, src->cert_line,
+		    "tls_cert2_file and tls_key2_file go together, "
+		    "beside tls_cert_file and tls_key_file of the same "
+		    "section");
+		return -1;
+	}
 	mode = pr != NULL && pr->mode >= 0 ? pr->mode
 	       : g->mode >= 0
 	           ? g->mode
@@ -1894,8 +1921,8 @@ resolve_tls(struct parse *p, const struct tls_raw *pr, unsigned line,
 		perr(p, line, "%s", e);
 		return -1;
 	}
-	if ((sel->cert = gw_tls_add_cert(
-	         c->tls, src->cert, src->key, e, sizeof(e))) < 0) {
+	if ((sel->cert = gw_tls_add_cert_pair(c->tls, src->cert, src->key,
+	         src->cert2, src->key2, e, sizeof(e))) < 0) {
 		perr(p, src->cert_line, "%s", e);
 		return -1;
 	}

@@ -1136,6 +1136,20 @@ test_tls_bad(void **state)
 	        ":4: tls_key_file: './gw.key' is a relative path"},
 	    {"", "tls_ca_file = certs/ca.crt\n",
 	        ":7: tls_ca_file: 'certs/ca.crt' is a relative path"},
+	    /* A second pair: with its key, beside a first pair of the same
+	     * section, of another key type. */
+	    {"tls_cert_file = %D/gw.crt\ntls_key_file = %D/gw.key\n"
+	     "tls_cert2_file = %D/mx.crt\n",
+	        "", ":5: tls_cert2_file and tls_key2_file go together"},
+	    {"tls_cert_file = %D/gw.crt\ntls_key_file = %D/gw.key\n",
+	        "tls_cert2_file = %D/mx.crt\ntls_key2_file = %D/mx.key\n",
+	        "beside tls_cert_file and tls_key_file of the same section"},
+	    {"tls_cert_file = %D/gw.crt\ntls_key_file = %D/gw.key\n"
+	     "tls_cert2_file = %D/mx.crt\ntls_key2_file = %D/mx.key\n",
+	        "", "same key type"},
+	    {"tls_cert_file = %D/gw.crt\ntls_key_file = %D/gw.key\n"
+	     "tls_cert2_file = mx.crt\ntls_key2_file = %D/mx.key\n",
+	        "", ":5: tls_cert2_file: 'mx.crt' is a relative path"},
 	};
 	struct gw_config c;
 	char err[512];

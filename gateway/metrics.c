@@ -336,6 +336,14 @@ gw_metrics_render(char *dst, size_t cap)
 	    (unsigned long long)sum(GW_M_TLS_CLIENT_FAILED),
 	    (unsigned long long)sum(GW_M_TLS_SERVER_OK),
 	    (unsigned long long)sum(GW_M_TLS_SERVER_FAILED));
+	head(&o, "smtp64_tls_resumed_total", "counter",
+	    "Of those that succeeded, handshakes that resumed a session "
+	    "(RFC 8446 §2.2), by leg.");
+	put(&o,
+	    "smtp64_tls_resumed_total{leg=\"client\"} %llu\n"
+	    "smtp64_tls_resumed_total{leg=\"server\"} %llu\n",
+	    (unsigned long long)sum(GW_M_TLS_CLIENT_RESUMED),
+	    (unsigned long long)sum(GW_M_TLS_SERVER_RESUMED));
 	head(&o, "smtp64_tls_fallbacks_total", "counter",
 	    "Sessions whose upstream fell back to clear text (RFC 7435).");
 	put(&o, "smtp64_tls_fallbacks_total %llu\n",

@@ -34,6 +34,8 @@ enum gw_metric {
 	GW_M_TLS_SERVER_OK,
 	GW_M_TLS_SERVER_FAILED,
 	GW_M_TLS_FALLBACK,
+	GW_M_TLS_CLIENT_RESUMED, /* of the _OK ones, resumed sessions */
+	GW_M_TLS_SERVER_RESUMED,
 	GW_M_DRAIN_421, /* sessions told 421 4.3.2 when a drain ended */
 	GW_M_MAX
 };

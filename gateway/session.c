@@ -663,6 +663,10 @@ log_tls(struct gw_session *s, const char *leg, const struct gw_tls_leg *l)
 
 	gw_metrics_count(
 	    leg[0] == 'c' ? GW_M_TLS_CLIENT_OK : GW_M_TLS_SERVER_OK, 1);
+	if (gw_tls_resumed(l))
+		gw_metrics_count(leg[0] == 'c' ? GW_M_TLS_CLIENT_RESUMED
+		                               : GW_M_TLS_SERVER_RESUMED,
+		    1);
 	gw_log(LOG_INFO, "session=%08x event=tls leg=%s %s", s->id, leg,
 	    gw_tls_describe(l, d, sizeof(d)));
 }

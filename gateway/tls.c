@@ -26,12 +26,18 @@
 /* Server-side session cache (TLS 1.2 clients without tickets): bounded
  * so that a flood of handshakes cannot grow it. */
 #define SCACHE_MAX 4096
-/* Client-side cache: the last sessions of each upstream address, in a
- * fixed table (a collision replaces the older entry).  Two per address:
- * a TLS 1.3 server sends two tickets after a full handshake (OpenSSL's
- * default), and each is used once (RFC 8446 §C.4). */
+/* Client-side cache: the last sessions of each upstream destination, in
+ * a fixed table (a collision replaces the older entry).  Two per
+ * destination: the newest is offered, the other is kept in case the
+ * newest is refused.  A session is reused until it expires (its ticket
+ * lifetime, RFC 8446 §4.6.1, or the server's certificate), or until a
+ * server does not resume it; see resume_from for why a TLS 1.3 ticket
+ * may be offered more than once here. */
 #define CCACHE_SLOTS 256
 #define CCACHE_DEPTH 2
+/* RFC 8446 §4.6.1: "Clients MUST NOT cache tickets for longer than 7
+ * days, regardless of the ticket_lifetime"; the same cap for TLS 1.2. */
+#define CCACHE_MAX_AGE_S (7L * 24 * 3600)
 /* What the gateway says its TLS session IDs belong to (RFC 5246 §7.4.1.2
  * sessions are resumed only within the same context). */
 #define SID_CTX "smtp64d"
@@ -40,6 +46,8 @@ struct gw_tls_cert {
 	SSL_CTX *ctx;
 	char cert_file[PATH_CAP];
 	char key_file[PATH_CAP];
+	char cert2_file[PATH_CAP]; /* "" when none */
+	char key2_file[PATH_CAP];
 };
 
 #define KEY_MAX 320 /* "[address]:port/server.name" */
@@ -233,17 +241,69 @@ accept_any_cb(int ok, X509_STORE_CTX *store)
 	return 1;
 }
 
+/* Loads one certificate chain and its key into ctx; 0, or -1 with err. */
+static int
+load_pair(SSL_CTX *ctx, const char *cert_file, const char *key_file, char *err,
+    size_t errcap)
+{
+	if (SSL_CTX_use_certificate_chain_file(ctx, cert_file) != 1) {
+		ssl_err(err, errcap, cert_file, "cannot load the certificate");
+		return -1;
+	}
+	if (SSL_CTX_use_PrivateKey_file(ctx, key_file, SSL_FILETYPE_PEM) != 1) {
+		ssl_err(err, errcap, key_file, "cannot load the private key");
+		return -1;
+	}
+	/* Checks the key of the certificate just loaded. */
+	if (SSL_CTX_check_private_key(ctx) != 1) {
+		ssl_err(err, errcap, key_file,
+		    "the key does not match the certificate");
+		return -1;
+	}
+	return 0;
+}
+
+/* The key type of ctx's current certificate (EVP_PKEY_RSA, ...). */
+static int
+cert_type(SSL_CTX *ctx)
+{
+	X509 *x = SSL_CTX_get0_certificate(ctx);
+	EVP_PKEY *k = x != NULL ? X509_get0_pubkey(x) : NULL;
+
+	return k != NULL ? EVP_PKEY_get_base_id(k) : 0;
+}
+
 int
 gw_tls_add_cert(struct gw_tls *t, const char *cert_file, const char *key_file,
     char *err, size_t errcap)
 {
+	return gw_tls_add_cert_pair(
+	    t, cert_file, key_file, NULL, NULL, err, errcap);
+}
+
+int
+gw_tls_add_cert_pair(struct gw_tls *t, const char *cert_file,
+    const char *key_file, const char *cert2_file, const char *key2_file,
+    char *err, size_t errcap)
+{
 	struct gw_tls_cert *c, *nc;
+	const char *c2 = cert2_file != NULL ? cert2_file : "";
+	const char *k2 = key2_file != NULL ? key2_file : "";
 	SSL_CTX *ctx;
 	size_t i;
+	int type1;
 
+	if ((c2[0] == '\0') != (k2[0] == '\0')) {
+		(void)snprintf(err, errcap,
+		    "tls: a second certificate needs "
+		    "its key, and the reverse");
+		return -1;
+	}
 	for (i = 0; i < t->ncert; i++)
 		if (strcmp(t->cert[i].cert_file, cert_file) == 0 &&
-		    strcmp(t->cert[i].key_file, key_file) == 0)
+		    strcmp(t->cert[i].key_file, key_file) == 0 &&
+		    strcmp(t->cert[i].cert2_file, c2) == 0 &&
+		    strcmp(t->cert[i].key2_file, k2) == 0)
 			return (int)i;
 	if (t->ncert >= INT_MAX) {
 		(void)snprintf(err, errcap, "tls: too many certificates");
@@ -258,7 +318,9 @@ gw_tls_add_cert(struct gw_tls *t, const char *cert_file, const char *key_file,
 	c = &t->cert[t->ncert];
 	memset(c, 0, sizeof(*c));
 	if (copy_path(c->cert_file, cert_file) != 0 ||
-	    copy_path(c->key_file, key_file) != 0) {
+	    copy_path(c->key_file, key_file) != 0 ||
+	    copy_path(c->cert2_file, c2) != 0 ||
+	    copy_path(c->key2_file, k2) != 0) {
 		(void)snprintf(err, errcap, "%s: path too long", cert_file);
 		return -1;
 	}
@@ -271,18 +333,27 @@ gw_tls_add_cert(struct gw_tls *t, const char *cert_file, const char *key_file,
 		ssl_err(err, errcap, "tls", "cannot set the protocol versions");
 		goto fail;
 	}
-	if (SSL_CTX_use_certificate_chain_file(ctx, cert_file) != 1) {
-		ssl_err(err, errcap, cert_file, "cannot load the certificate");
+	if (load_pair(ctx, cert_file, key_file, err, errcap) != 0)
 		goto fail;
-	}
-	if (SSL_CTX_use_PrivateKey_file(ctx, key_file, SSL_FILETYPE_PEM) != 1) {
-		ssl_err(err, errcap, key_file, "cannot load the private key");
-		goto fail;
-	}
-	if (SSL_CTX_check_private_key(ctx) != 1) {
-		ssl_err(err, errcap, key_file,
-		    "the key does not match the certificate");
-		goto fail;
+	type1 = cert_type(ctx);
+	if (c2[0] != '\0') {
+		if (load_pair(ctx, c2, k2, err, errcap) != 0)
+			goto fail;
+		/* OpenSSL keeps one certificate per key type: a second of
+		 * the same type would silently replace the first. */
+		if (cert_type(ctx) == type1) {
+			(void)snprintf(err, errcap,
+			    "%s: same key type as %s (want ECDSA beside RSA)",
+			    c2, cert_file);
+			goto fail;
+		}
+		/* A current certificate for the log and the SNI match
+		 * (OpenSSL's first slot: RSA before ECDSA; both should
+		 * carry the same names). */
+		if (SSL_CTX_set_current_cert(ctx, SSL_CERT_SET_FIRST) != 1) {
+			ssl_err(err, errcap, "tls", "no certificate");
+			goto fail;
+		}
 	}
 	/* RFC 3207 §4.1 leaves client certificates optional; we request one
 	 * only to tell in the log whether the client offered one. */
@@ -354,6 +425,9 @@ new_session_cb(SSL *ssl, SSL_SESSION *sess)
 	if (l->verify && SSL_get_verify_result(ssl) != X509_V_OK)
 		return 0;
 	s = &l->cli->slot[key_slot(key, n)];
+	for (k = 0; k < CCACHE_DEPTH; k++)
+		if (s->sess[k] == sess)
+			return 0; /* already kept */
 	if (s->keylen != n || memcmp(s->key, key, n) != 0) {
 		/* Another address had this slot: its sessions go. */
 		for (k = 0; k < CCACHE_DEPTH; k++) {
@@ -527,30 +601,109 @@ gw_tls_leg_accept(
 }
 
 /*
- * Offers the newest usable session of slot s.  A TLS 1.3 ticket leaves the
- * cache as it is used (RFC 8446 §C.4: clients should not reuse a ticket,
- * and servers may refuse a second use); a TLS 1.2 session may resume
- * many connections (RFC 5246 §7.4.1.2).
+ * 1 if sess may still be offered at now: resumable, younger than the
+ * lifetime the server gave (RFC 8446 §4.6.1 ticket_lifetime, which
+ * OpenSSL keeps as the session's timeout; at most 7 days) and, when the
+ * server authenticated with a certificate, not older than that
+ * certificate's end: a resumed session inherits the authentication of
+ * its full handshake (RFC 8446 §2.2), which must not outlive the
+ * certificate it rested on.
  */
-static void
-resume_from(SSL *ssl, struct ccache_slot *s)
+static int
+sess_fresh(SSL_SESSION *sess, time_t now)
 {
-	SSL_SESSION *sess;
-	size_t k, j;
+	long born = (long)SSL_SESSION_get_time(sess);
+	long life = (long)SSL_SESSION_get_timeout(sess);
+	X509 *x;
 
-	for (k = 0; k < CCACHE_DEPTH; k++) {
-		sess = s->sess[k];
-		if (sess == NULL || !SSL_SESSION_is_resumable(sess))
+	if (!SSL_SESSION_is_resumable(sess))
+		return 0;
+	if (life <= 0 || life > CCACHE_MAX_AGE_S)
+		life = CCACHE_MAX_AGE_S;
+	if ((long)now < born || (long)now - born >= life)
+		return 0;
+	x = SSL_SESSION_get0_peer(sess);
+	return x == NULL || X509_cmp_time(X509_get0_notAfter(x), &now) > 0;
+}
+
+/* Removes entry k of slot s (its reference goes), keeping the order. */
+static void
+slot_drop(struct ccache_slot *s, size_t k)
+{
+	size_t j;
+
+	SSL_SESSION_free(s->sess[k]);
+	for (j = k; j + 1 < CCACHE_DEPTH; j++)
+		s->sess[j] = s->sess[j + 1];
+	s->sess[CCACHE_DEPTH - 1] = NULL;
+}
+
+/*
+ * Offers the newest fresh session of slot s, and keeps it there: it is
+ * offered again to the next connection unless a newer one arrives or the
+ * server does not resume it (gw_tls_handshake then forgets it).
+ *
+ * Reusing a TLS 1.3 ticket departs from RFC 8446 §C.4 ("Clients SHOULD
+ * NOT reuse a ticket for multiple connections"), on purpose: its reason
+ * is that a reused ticket, sent in clear in the ClientHello, lets a
+ * passive observer link connections to one client.  Here the client is
+ * the gateway, already linked by its source address and by the EHLO it
+ * sends in clear before STARTTLS (RFC 3207 §4), to a server it names by
+ * address and SNI; the ticket tells the observer nothing new.  Without
+ * reuse, a server that sends no new ticket after a resumed handshake
+ * (Postfix 3.7) gets a full handshake every other session.  What reuse
+ * does not weaken: each resumed handshake still runs a fresh (EC)DHE
+ * exchange (OpenSSL offers psk_dhe_ke only, RFC 8446 §4.2.9), so one
+ * session's keys do not open another's; we send no early data, so the
+ * replay risk of RFC 8446 §8 does not arise; and a server that refuses a
+ * second use (single-use tickets, §8.1) just runs a full handshake,
+ * after which the session it refused is dropped.
+ */
+static SSL_SESSION *
+resume_from(SSL *ssl, struct ccache_slot *s, time_t now)
+{
+	SSL_SESSION *sess, *dup;
+	size_t k = 0;
+
+	while (k < CCACHE_DEPTH && (sess = s->sess[k]) != NULL) {
+		if (!sess_fresh(sess, now)) {
+			slot_drop(s, k);
 			continue;
-		(void)SSL_set_session(ssl, sess);
-		if (SSL_SESSION_get_protocol_version(sess) >= TLS1_3_VERSION) {
-			SSL_SESSION_free(sess);
-			for (j = k; j + 1 < CCACHE_DEPTH; j++)
-				s->sess[j] = s->sess[j + 1];
-			s->sess[CCACHE_DEPTH - 1] = NULL;
 		}
-		return;
+		/* A copy: at the end of a TLS 1.3 handshake OpenSSL marks
+		 * the session it used not resumable (its advice of single
+		 * use); the cached one stays intact. */
+		if ((dup = SSL_SESSION_dup(sess)) == NULL)
+			return NULL;
+		k = SSL_set_session(ssl, dup) == 1;
+		SSL_SESSION_free(dup);
+		return k ? sess : NULL;
 	}
+	return NULL;
+}
+
+/* The session leg l offered did not resume (or its handshake failed):
+ * it is no longer offered. */
+static void
+offer_forget(struct gw_tls_leg *l)
+{
+	struct ccache_slot *s;
+	char key[KEY_MAX];
+	size_t k, n;
+
+	if (l->offered == NULL)
+		return;
+	if (l->cli != NULL && (n = leg_key(l, key)) > 0) {
+		s = &l->cli->slot[key_slot(key, n)];
+		if (s->keylen == n && memcmp(s->key, key, n) == 0)
+			for (k = 0; k < CCACHE_DEPTH; k++)
+				if (s->sess[k] == l->offered) {
+					slot_drop(s, k);
+					break;
+				}
+	}
+	SSL_SESSION_free(l->offered);
+	l->offered = NULL;
 }
 
 int
@@ -605,8 +758,9 @@ gw_tls_leg_connect(struct gw_tls_leg *l, struct gw_tls *t, int cli,
 	l->name = server_name;
 	if ((n = leg_key(l, key)) > 0) {
 		s = &c->slot[key_slot(key, n)];
-		if (s->keylen == n && memcmp(s->key, key, n) == 0)
-			resume_from(ssl, s);
+		if (s->keylen == n && memcmp(s->key, key, n) == 0 &&
+		    (l->offered = resume_from(ssl, s, time(NULL))) != NULL)
+			(void)SSL_SESSION_up_ref(l->offered);
 	}
 	return 0;
 }
@@ -618,6 +772,8 @@ gw_tls_leg_free(struct gw_tls_leg *l)
 		SSL_set_ex_data(l->ssl, leg_index, NULL);
 		SSL_free(l->ssl);
 	}
+	SSL_SESSION_free(l->offered);
+	l->offered = NULL;
 	l->ssl = NULL;
 	l->cli = NULL;
 	l->peer = l->name = NULL;
@@ -743,6 +899,12 @@ gw_tls_buf_write(struct gw_tls_leg *l, struct gw_buf *b)
 }
 
 int
+gw_tls_resumed(const struct gw_tls_leg *l)
+{
+	return l->ssl != NULL && l->done && SSL_session_reused(l->ssl);
+}
+
+int
 gw_tls_pending(const struct gw_tls_leg *l)
 {
 	/* Records read from the socket but not yet returned count too. */
@@ -767,6 +929,10 @@ gw_tls_handshake(struct gw_tls_leg *l, char *err, size_t errcap)
 	if (r == 1) {
 		l->done = 1;
 		l->hs_want = GW_TLS_WANT_NONE;
+		if (l->offered != NULL && !SSL_session_reused(l->ssl))
+			offer_forget(l); /* refused: a full handshake ran */
+		SSL_SESSION_free(l->offered);
+		l->offered = NULL;
 		return GW_TLS_OK;
 	}
 	e = errno;
@@ -794,12 +960,14 @@ gw_tls_handshake(struct gw_tls_leg *l, char *err, size_t errcap)
 			    "certificate verify failed: %s",
 			    X509_verify_cert_error_string(vr));
 			l->hs_want = GW_TLS_WANT_NONE;
+			offer_forget(l);
 			return GW_TLS_FAIL_VERIFY;
 		}
 		ssl_err(err, errcap, NULL, "handshake failed");
 		break;
 	}
 	l->hs_want = GW_TLS_WANT_NONE;
+	offer_forget(l);
 	return GW_TLS_FAIL;
 }
 

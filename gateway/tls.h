@@ -23,8 +23,10 @@
  * the alternative to old TLS is clear text.
  * Renegotiation and compression are off.  Sessions resume: the server
  * side keeps a bounded session cache and issues tickets (RFC 5077,
- * RFC 8446 §4.6.1); the client side keeps the last session of each
- * upstream address in a fixed-size table.
+ * RFC 8446 §4.6.1); the client side keeps the last sessions of each
+ * upstream destination (address, server name and client context) in a
+ * fixed-size table and reuses them until they expire or the server stops
+ * resuming them (docs/design.md, "Upstream TLS session reuse").
  */
 #ifndef GW_TLS_H
 #define GW_TLS_H
@@ -32,7 +34,8 @@
 #include <stddef.h>
 #include <sys/types.h>
 
-struct ssl_st; /* OpenSSL's SSL */
+struct ssl_st;         /* OpenSSL's SSL */
+struct ssl_session_st; /* OpenSSL's SSL_SESSION */
 struct gw_tls;
 struct gw_tls_client;
 
@@ -63,6 +66,9 @@ struct gw_tls_leg {
 	struct gw_tls_client *cli; /* upstream: context and session cache */
 	const char *peer;          /* upstream: cache key, with the name */
 	const char *name;          /* upstream: SNI and name checked */
+	struct ssl_session_st *offered; /* upstream: the cached session
+	                                   offered, until the handshake
+	                                   ends (a reference) */
 };
 
 /* Creates an empty set of contexts; NULL with a message in err. */
@@ -78,6 +84,18 @@ void gw_tls_free(struct gw_tls *t);
  */
 int gw_tls_add_cert(struct gw_tls *t, const char *cert_file,
     const char *key_file, char *err, size_t errcap);
+
+/*
+ * The same with a second pair cert2_file/key2_file (NULL: none) of
+ * another key type in the same context (ECDSA beside RSA): OpenSSL
+ * answers each client with the one its signature algorithms accept
+ * (RFC 8446 §4.2.3, RFC 5246 §7.4.1.4.1), the first when both do.  Two
+ * pairs of the same key type are refused (the second would replace the
+ * first).
+ */
+int gw_tls_add_cert_pair(struct gw_tls *t, const char *cert_file,
+    const char *key_file, const char *cert2_file, const char *key2_file,
+    char *err, size_t errcap);
 
 /*
  * A client context for upstream legs: verify = 0 checks nothing (RFC 7435
@@ -144,6 +162,9 @@ ssize_t gw_tls_write(struct gw_tls_leg *l, const void *buf, size_t n);
 struct gw_buf;
 ssize_t gw_tls_buf_read(struct gw_tls_leg *l, struct gw_buf *b);
 ssize_t gw_tls_buf_write(struct gw_tls_leg *l, struct gw_buf *b);
+
+/* 1 if the leg's completed handshake resumed a session. */
+int gw_tls_resumed(const struct gw_tls_leg *l);
 
 /* 1 if decrypted bytes wait inside the SSL object: a read will return
  * them even though the socket will not signal readability. */

@@ -34,6 +34,7 @@ struct pem {
 	const char *name; /* file stem */
 	const char *cn;
 	const char *san; /* "DNS:a,DNS:b"; NULL for the CA */
+	int rsa;         /* RSA-2048 instead of P-256 */
 };
 
 static EVP_PKEY *ca_key;
@@ -58,7 +59,8 @@ add_ext(X509 *x, X509 *issuer, int nid, const char *value)
 	X509_EXTENSION_free(e);
 }
 
-/* Makes a P-256 key and a certificate signed by the CA (or itself). */
+/* Makes a P-256 (or RSA) key and a certificate signed by the CA (or
+ * itself). */
 static void
 make_cert(const struct pem *p, long serial)
 {
@@ -67,7 +69,7 @@ make_cert(const struct pem *p, long serial)
 	X509 *x;
 	FILE *fp;
 
-	key = EVP_EC_gen("P-256");
+	key = p->rsa ? EVP_RSA_gen(2048) : EVP_EC_gen("P-256");
 	assert_non_null(key);
 	x = X509_new();
 	assert_non_null(x);
@@ -113,10 +115,12 @@ static int
 setup(void **state)
 {
 	static const struct pem pems[] = {
-	    {"ca", "smtp64 test CA", NULL},
-	    {"gw", "gw.example.net", "DNS:gw.example.net"},
-	    {"other", "mx.example.org", "DNS:mx.example.org,DNS:*.example.org"},
-	    {"gw2", "gw.example.net", "DNS:gw.example.net"},
+	    {"ca", "smtp64 test CA", NULL, 0},
+	    {"gw", "gw.example.net", "DNS:gw.example.net", 0},
+	    {"other", "mx.example.org", "DNS:mx.example.org,DNS:*.example.org",
+	        0},
+	    {"gw2", "gw.example.net", "DNS:gw.example.net", 0},
+	    {"gwrsa", "gw.example.net", "DNS:gw.example.net", 1},
 	};
 	size_t i;
 
@@ -132,12 +136,13 @@ setup(void **state)
 static int
 teardown(void **state)
 {
-	static const char *const stems[] = {"ca", "gw", "other", "gw2"};
+	static const char *const stems[] = {
+	    "ca", "gw", "other", "gw2", "gwrsa"};
 	char p[128];
 	size_t i;
 
 	(void)state;
-	for (i = 0; i < 4; i++) {
+	for (i = 0; i < sizeof(stems) / sizeof(stems[0]); i++) {
 		path(p, sizeof(p), stems[i], "key");
 		unlink(p);
 		path(p, sizeof(p), stems[i], "crt");
@@ -450,23 +455,42 @@ test_sni(void **state)
 	gw_tls_free(t);
 }
 
-/* Connects once to the same upstream; returns 1 if it resumed. */
+/*
+ * Connects once to the same upstream: the client side from t, the server
+ * side from srv (another struct gw_tls has other ticket keys, like
+ * another server).  tickets >= 0: how many tickets the server issues
+ * (RFC 8446 §4.6.1; OpenSSL's default is 2 after a full handshake, 1
+ * after a resumed one; Postfix 3.7 issues none after a resumed one).
+ * life_s > 0: the ticket lifetime it states.  Returns 1 if it resumed.
+ */
 static int
-one_session(struct gw_tls *t, int cli, const char *name, const char *peer)
+session_with(struct gw_tls *t, struct gw_tls *srv, int tickets, long life_s,
+    int cli, const char *name, const char *peer)
 {
 	struct pair p;
 	enum gw_tls_rc b;
 	char err[256], d[256], buf[8];
+	SSL_CTX *sctx;
+	long old_life = 0;
 	int resumed;
 
 	pair_open(&p);
-	assert_int_equal(gw_tls_leg_accept(&p.srv, t, 0, err, sizeof(err)), 0);
+	assert_int_equal(
+	    gw_tls_leg_accept(&p.srv, srv, 0, err, sizeof(err)), 0);
+	if (tickets >= 0)
+		assert_int_equal(
+		    SSL_set_num_tickets(p.srv.ssl, (size_t)tickets), 1);
+	sctx = SSL_get_SSL_CTX(p.srv.ssl);
+	if (life_s > 0)
+		old_life = SSL_CTX_set_timeout(sctx, life_s);
 	assert_int_equal(
 	    gw_tls_leg_connect(&p.cli, t, cli, name, peer, err, sizeof(err)),
 	    0);
 	if (handshake(&p, &b, err, sizeof(err)) != GW_TLS_OK)
 		fail_msg("handshake: %s", err);
 	assert_int_equal(b, GW_TLS_OK);
+	if (life_s > 0)
+		(void)SSL_CTX_set_timeout(sctx, old_life);
 	/* TLS 1.3 tickets arrive after the handshake (RFC 8446 §4.6.1):
 	 * the client reads them with the first data. */
 	assert_int_equal(gw_tls_write(&p.srv, "220 x\r\n", 7), 7);
@@ -479,6 +503,57 @@ one_session(struct gw_tls *t, int cli, const char *name, const char *peer)
 	gw_tls_shutdown(&p.srv);
 	pair_close(&p);
 	return resumed;
+}
+
+/* Connects once to the same upstream; returns 1 if it resumed. */
+static int
+one_session(struct gw_tls *t, int cli, const char *name, const char *peer)
+{
+	return session_with(t, t, -1, 0, cli, name, peer);
+}
+
+/*
+ * A server that issues tickets after a full handshake only (Postfix 3.7):
+ * the session is reused, so every later connection resumes; a server
+ * that does not resume it (other ticket keys) gets a full handshake and
+ * its new ticket replaces the refused one; a ticket past the lifetime
+ * the server stated is never offered.
+ */
+static void
+test_ticket_reuse(void **state)
+{
+	static const char *const peer = "[2001:db8::25]:25";
+	struct gw_tls *t, *other;
+	char err[256];
+	int i;
+
+	(void)state;
+	t = gw_tls_new(err, sizeof(err));
+	other = gw_tls_new(err, sizeof(err));
+	add(t, "gw");
+	add(other, "gw");
+	gw_tls_add_client(t, 0, 0, NULL, err, sizeof(err));
+	/* One ticket after the full handshake, none after. */
+	assert_int_equal(session_with(t, t, 1, 0, 0, NULL, peer), 0);
+	for (i = 0; i < 6; i++)
+		if (session_with(t, t, 0, 0, 0, NULL, peer) != 1)
+			fail_msg(
+			    "session %d after the first did not resume", i + 1);
+	/* Another server behind the same address: full handshake, its
+	 * ticket is kept, ours dropped; then it resumes. */
+	assert_int_equal(session_with(t, other, 1, 0, 0, NULL, peer), 0);
+	assert_int_equal(session_with(t, other, 0, 0, 0, NULL, peer), 1);
+	assert_int_equal(session_with(t, other, 0, 0, 0, NULL, peer), 1);
+	/* RFC 8446 §4.6.1: a ticket is not used past its lifetime. */
+	assert_int_equal(
+	    session_with(t, t, 1, 1, 0, NULL, "198.51.100.25:25"), 0);
+	assert_int_equal(
+	    session_with(t, t, 0, 0, 0, NULL, "198.51.100.25:25"), 1);
+	(void)sleep(2);
+	assert_int_equal(
+	    session_with(t, t, 0, 0, 0, NULL, "198.51.100.25:25"), 0);
+	gw_tls_free(other);
+	gw_tls_free(t);
 }
 
 static void
@@ -512,6 +587,74 @@ test_resumption(void **state)
 	    one_session(t, 0, "gw.example.net", "[2001:db8::25]:25"), 1);
 	gw_tls_free(t);
 	gw_tls_free(NULL);
+}
+
+/* The key type of the certificate a client restricted to sigalgs (NULL:
+ * OpenSSL's default list) gets from certificate 0 of t. */
+static int
+served_type(struct gw_tls *t, const char *sigalgs)
+{
+	struct pair p;
+	enum gw_tls_rc b;
+	char err[256];
+	X509 *x;
+	int type;
+
+	pair_open(&p);
+	assert_int_equal(gw_tls_leg_accept(&p.srv, t, 0, err, sizeof(err)), 0);
+	assert_int_equal(
+	    gw_tls_leg_connect(&p.cli, t, 0, NULL, NULL, err, sizeof(err)), 0);
+	if (sigalgs != NULL)
+		assert_int_equal(SSL_set1_sigalgs_list(p.cli.ssl, sigalgs), 1);
+	if (handshake(&p, &b, err, sizeof(err)) != GW_TLS_OK)
+		fail_msg("handshake (%s): %s", sigalgs ? sigalgs : "-", err);
+	x = SSL_get0_peer_certificate(p.cli.ssl);
+	assert_non_null(x);
+	type = EVP_PKEY_get_base_id(X509_get0_pubkey(x));
+	pair_close(&p);
+	return type;
+}
+
+/*
+ * An RSA and an ECDSA certificate side by side (RFC 8446 §4.2.3): a client
+ * that accepts only RSA signatures gets the RSA one, one that accepts
+ * only ECDSA the ECDSA one; two of one key type are refused.
+ */
+static void
+test_two_certs(void **state)
+{
+	char c1[128], k1[128], c2[128], k2[128], err[256];
+	struct gw_tls *t;
+	int idx;
+
+	(void)state;
+	path(c1, sizeof(c1), "gwrsa", "crt");
+	path(k1, sizeof(k1), "gwrsa", "key");
+	path(c2, sizeof(c2), "gw", "crt");
+	path(k2, sizeof(k2), "gw", "key");
+	t = gw_tls_new(err, sizeof(err));
+	idx = gw_tls_add_cert_pair(t, c1, k1, c2, k2, err, sizeof(err));
+	if (idx != 0)
+		fail_msg("two certificates: %s", err);
+	/* Loaded once: the same four files give the same context. */
+	assert_int_equal(
+	    gw_tls_add_cert_pair(t, c1, k1, c2, k2, err, sizeof(err)), 0);
+	assert_int_equal(gw_tls_add_cert(t, c1, k1, err, sizeof(err)), 1);
+	assert_int_equal(gw_tls_add_client(t, 0, 0, NULL, err, sizeof(err)), 0);
+	assert_int_equal(
+	    served_type(t, "RSA-PSS+SHA256:RSA+SHA256"), EVP_PKEY_RSA);
+	assert_int_equal(served_type(t, "ECDSA+SHA256"), EVP_PKEY_EC);
+	/* OpenSSL's own list starts with ECDSA. */
+	assert_int_equal(served_type(t, NULL), EVP_PKEY_EC);
+	/* Same key type twice; a certificate without its key. */
+	path(c1, sizeof(c1), "gw2", "crt");
+	path(k1, sizeof(k1), "gw2", "key");
+	assert_int_equal(
+	    gw_tls_add_cert_pair(t, c1, k1, c2, k2, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "same key type"));
+	assert_int_equal(
+	    gw_tls_add_cert_pair(t, c1, k1, c2, NULL, err, sizeof(err)), -1);
+	gw_tls_free(t);
 }
 
 static void
@@ -761,6 +904,8 @@ main(void)
 	    cmocka_unit_test(test_buf_io),
 	    cmocka_unit_test(test_sni),
 	    cmocka_unit_test(test_resumption),
+	    cmocka_unit_test(test_ticket_reuse),
+	    cmocka_unit_test(test_two_certs),
 	    cmocka_unit_test(test_verify),
 	    cmocka_unit_test(test_garbage),
 	    cmocka_unit_test(test_versions),

@@ -388,6 +388,18 @@ release(struct smtpfix_stream *s)
 	s->early = 0;
 }
 
+/* Side by side STARTTLS: the upstream leg is settled (in TLS, refused and
+ * still clear, or reconnected in clear), so the client's commands inside
+ * its TLS may go up.  RFC 3207 §4.2: the server forgets what it offered
+ * (a new EHLO asks again). */
+static void
+par_settle(struct smtpfix_stream *s)
+{
+	s->tls_par = 0;
+	s->srv_tls = 0;
+	s->srv_known = 0;
+}
+
 /* 1 if the reply code (0: a reply of ours) to the held command finds
  * client bytes that were sent before it.  RFC 4954 §4: an AUTH with an
  * initial response may be followed at once if it completes in one round
@@ -765,6 +777,13 @@ c2s_starttls(struct smtpfix_stream *s, const char *in, size_t used, size_t vend,
 		/* The client's own line goes up: it is a valid STARTTLS. */
 		s->tls_ours = 1;
 		q_push(s, KIND_STARTTLS, LOCAL_NONE);
+		if (smtpfix_tlspolicy_parallel(s->tls)) {
+			/* Every upstream outcome leaves the client in TLS:
+			 * its 220 need not wait for the server's. */
+			s->tls_par = 1;
+			s->tls_par_220 = 1;
+			out->detail = "upstream_parallel";
+		}
 		return;
 	case SMTPFIX_TLSA_CLIENT_ONLY:
 		out->act = SMTPFIX_ACT_DISCARD;
@@ -1514,8 +1533,8 @@ smtpfix_c2s_step(struct smtpfix_stream *s, const char *in, size_t len,
 	/* RFC 2920 §3.1: bytes while held for a reply were sent early. */
 	if (s->sync != SYNC_NONE && len > 0)
 		s->early = 1;
-	if (s->tls_phase != TLSP_NONE)
-		return; /* the client's bytes wait for the handshake */
+	if (s->tls_phase != TLSP_NONE || s->cli_hs || s->tls_par)
+		return; /* the client's bytes wait for the handshakes */
 	/* The client waits while a refusal is read and its replay runs. */
 	if (s->fb_swallow || (s->fb_active && c2s_replay(s, out)))
 		return;
@@ -1801,7 +1820,10 @@ reply_end(struct smtpfix_stream *s, unsigned code, struct smtpfix_step *out)
 		out->event = SMTPFIX_EV_STARTTLS;
 		if (code == 220) {
 			out->detail = "fallback_clear_upstream";
-			q_local(s, LOCAL_TLS_READY);
+			if (s->tls_par)
+				par_settle(s);
+			else
+				q_local(s, LOCAL_TLS_READY);
 			break;
 		}
 		out->detail = "fallback_refused";
@@ -1834,7 +1856,10 @@ reply_end(struct smtpfix_stream *s, unsigned code, struct smtpfix_step *out)
 			} else if (s->tls_fallback) {
 				s->tls_fallback = 0;
 				out->detail = "server_refused_client_only";
-				q_local(s, LOCAL_TLS_READY);
+				if (s->tls_par)
+					par_settle(s);
+				else
+					q_local(s, LOCAL_TLS_READY);
 			} else
 				release(s); /* its refusal was relayed */
 			break;
@@ -1962,7 +1987,8 @@ static int
 fb_refusal(struct smtpfix_stream *s, const char *in, size_t used, unsigned code)
 {
 	if (s->rp == NULL || !s->fb_armed || !s->rbound || s->tls_server ||
-	    s->tls_phase != TLSP_NONE || s->cmode == SMTPFIX_C_OPAQUE)
+	    s->tls_phase != TLSP_NONE || s->tls_par ||
+	    s->cmode == SMTPFIX_C_OPAQUE)
 		return 0;
 	switch (s->rkind) {
 	case KIND_GREETING:
@@ -2046,6 +2072,22 @@ smtpfix_s2c_step(struct smtpfix_stream *s, const char *in, size_t len,
 		reply_end(s, code, out);
 		return;
 	}
+	if (s->tls_par_220) {
+		/* RFC 3207 §4: our 220 to the client's STARTTLS, while the
+		 * same STARTTLS goes upstream (smtpfix_tlspolicy_parallel). */
+		s->tls_par_220 = 0;
+		if (sync_broken(s, 0)) {
+			sync_close(s, out);
+			return;
+		}
+		emit_local(s, out, local_replies[LOCAL_TLS_READY].code_enh,
+		    local_replies[LOCAL_TLS_READY].text);
+		out->act = SMTPFIX_ACT_TLS_CLIENT;
+		s->cli_hs = 1;
+		s->sync = SYNC_NONE;
+		s->early = 0;
+		return;
+	}
 	if (s->tls_phase != TLSP_NONE)
 		return; /* the server's bytes wait for the handshake */
 	if (s->cmode == SMTPFIX_C_OPAQUE) {
@@ -2059,6 +2101,8 @@ smtpfix_s2c_step(struct smtpfix_stream *s, const char *in, size_t len,
 	/* RFC 2920 §3.1: replies in command order, ours included; never
 	 * inside a multi-line reply, unless ours ends the session. */
 	p = q_head(s);
+	if (p != NULL && p->kind == KIND_LOCAL && s->cli_hs)
+		return; /* ours go out once the client is in TLS */
 	if (p != NULL && p->kind == KIND_LOCAL) {
 		unsigned local = p->local < LOCAL_COUNT ? p->local : 0;
 		const char *code_enh, *text;
@@ -2279,7 +2323,10 @@ smtpfix_stream_tls_done(struct smtpfix_stream *s, enum smtpfix_tls_result r)
 		s->tls_server = 1;
 		/* RFC 3207 §4.2: the server forgets what it learned. */
 		xc_restart(s, 0);
-		q_local(s, LOCAL_TLS_READY);
+		if (s->tls_par)
+			par_settle(s);
+		else
+			q_local(s, LOCAL_TLS_READY);
 		return 0;
 	case SMTPFIX_TLSR_UP_FAIL:
 	case SMTPFIX_TLSR_UP_VERIFY:
@@ -2301,22 +2348,31 @@ smtpfix_stream_tls_done(struct smtpfix_stream *s, enum smtpfix_tls_result r)
 		q_local(s, LOCAL_TLS_REPLY);
 		return 0;
 	case SMTPFIX_TLSR_CLIENT_OK:
-		if (s->tls_phase != TLSP_CLIENT)
+		if (s->tls_phase != TLSP_CLIENT && !s->cli_hs)
 			return 0;
 		/* RFC 3207 §4.2: "the SMTP protocol is reset to the initial
 		 * state (the state in SMTP after a server issues a 220
 		 * service ready greeting)"; no new greeting is sent, and
 		 * nothing learned before counts. */
-		s->tls_phase = TLSP_NONE;
 		s->tls_client = 1;
 		s->cmode = SMTPFIX_C_CMD;
 		release(s);
 		s->secret_next = 0;
 		s->dl_cr = 0;
 		s->dstate = DS_LINE;
-		s->qhead = s->qlen = 0;
 		if (s->rp != NULL)
 			smtpfix_replay_flush(s->rp);
+		if (s->cli_hs) {
+			/* Side by side: the upstream leg keeps its queue
+			 * and the reply it may be reading (par_settle
+			 * resets what the server knew). */
+			s->cli_hs = 0;
+			s->srv_tls = 0;
+			s->srv_known = 0;
+			return 0;
+		}
+		s->tls_phase = TLSP_NONE;
+		s->qhead = s->qlen = 0;
 		s->rcode = 0;
 		s->rfirst = 1;
 		s->rbound = 0;
@@ -2451,6 +2507,8 @@ smtpfix_stream_wait(const struct smtpfix_stream *s)
 
 	if (s->cmode == SMTPFIX_C_OPAQUE)
 		return SMTPFIX_WAIT_OPAQUE;
+	if (s->cli_hs)
+		return SMTPFIX_WAIT_HANDSHAKE;
 	/* Upstream handshake: the client still waits for its reply. */
 	if (s->tls_phase == TLSP_UP)
 		return SMTPFIX_WAIT_REPLY;

@@ -65,7 +65,12 @@
  *    (not relayed) the gateway runs the upstream handshake
  *    (ACT_TLS_UPSTREAM); then, or at once when the client leg alone is
  *    to be encrypted, the client gets "220 2.0.0" and the gateway runs the
- *    client handshake (ACT_TLS_CLIENT).  The gateway reports each outcome
+ *    client handshake (ACT_TLS_CLIENT).  Where every upstream outcome
+ *    leaves the client in TLS (smtpfix_tlspolicy_parallel: opportunistic)
+ *    the client gets its 220 at once instead, the two handshakes run side
+ *    by side, and the client's first command inside TLS waits until the
+ *    upstream leg is settled (in TLS, refused and clear, or reconnected in
+ *    clear).  The gateway reports each outcome
  *    with smtpfix_stream_tls_done.  Nothing either side sent before its
  *    handshake is relayed after it (RFC 3207 §4, the CVE-2011-0411 and
  *    CVE-2021-38371 classes), and once the client leg is up the session
@@ -340,6 +345,14 @@ struct smtpfix_stream {
 	uint8_t rdrop_tls;    /* this EHLO reply loses its STARTTLS */
 	uint8_t rswallow;     /* this reply is not relayed */
 	uint8_t ehlo_tail;    /* our STARTTLS line still ends the reply */
+
+	/* STARTTLS side by side (smtpfix_tlspolicy_parallel): the client's
+	 * 220 goes out at once and its handshake runs while the upstream
+	 * STARTTLS, handshake or clear reconnection goes on. */
+	uint8_t tls_par;     /* the upstream leg is not settled yet: the
+	                        client's commands wait */
+	uint8_t tls_par_220; /* our 220 is due (next s2c step) */
+	uint8_t cli_hs;      /* that client handshake is running */
 	/* RFC 2920 §3.1: held after a command whose reply the client must
 	 * wait for (enum smtpfix_sync in stream.c), and whether client
 	 * bytes arrived meanwhile. */

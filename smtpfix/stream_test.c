@@ -2048,7 +2048,8 @@ test_tls_ehlo_offer(void **state)
 	    "250-mx\r\n250 STARTTLS\r\n");
 }
 
-/* The whole dance: both legs, the post-TLS EHLO rewritten. */
+/* The whole dance: both legs, the post-TLS EHLO rewritten.  Require: the
+ * upstream leg first, then the client's 220 (in series). */
 static void
 tls_terminate_flow(size_t chunk)
 {
@@ -2057,7 +2058,7 @@ tls_terminate_flow(size_t chunk)
 	struct sim *m = &sim;
 	struct seg seg;
 
-	sim_init_tls(m, TE, OPP);
+	sim_init_tls(m, TE, REQ);
 	feed(m, 1, S(GREET));
 	feed(m, 0, S(EHLO_LIT));
 	EXPECT_SRV(m, EHLO_GW);
@@ -2190,7 +2191,7 @@ test_tls_starttls_first(void **state)
 
 	(void)state;
 	for (chunk = 0; chunk < 8; chunk++) {
-		sim_init_tls(m, TE, OPP);
+		sim_init_tls(m, TE, REQ);
 		feed(m, 1, S(GREET));
 		m->cli_len = 0;
 		feed(m, 0, S("STARTTLS\r\n"));
@@ -2362,8 +2363,9 @@ test_tls_upstream_fail(void **state)
 }
 
 /* RFC 7435 §1: under opportunistic, a failed upstream handshake is not
- * the end: the gateway connects again, in clear text, the client still
- * gets its TLS, and its EHLO inside TLS goes to the new connection. */
+ * the end: the gateway connects again, in clear text, the client keeps
+ * the TLS it got at once, and its EHLO inside TLS goes to the new
+ * connection. */
 static void
 test_tls_upstream_fallback(void **state)
 {
@@ -2373,6 +2375,9 @@ test_tls_upstream_fallback(void **state)
 	open_tls(m, TE, OPP, S("250-mx\r\n250 STARTTLS\r\n"));
 	feed(m, 0, S("STARTTLS\r\n"));
 	EXPECT_SRV(m, "STARTTLS\r\n");
+	EXPECT_CLI(m, R220TLS);
+	assert_int_equal(m->tls_cli, 1);
+	m->cli_len = 0;
 	feed(m, 1, S("220 go\r\n"));
 	assert_int_equal(m->tls_up, 1);
 	assert_int_equal(
@@ -2382,18 +2387,19 @@ test_tls_upstream_fallback(void **state)
 	m->srv_len = 0;
 	pump(m);
 	assert_int_equal(m->cli_len, 0);
-	assert_int_equal(smtpfix_stream_wait(&m->s), SMTPFIX_WAIT_GREETING);
-	/* The new greeting is not relayed: the client is owed a 220. */
-	feed(m, 1, S("220-mx.example.org ESMTP\r\n220 again\r\n"));
-	EXPECT_CLI(m, R220TLS);
-	assert_string_equal(m->detail, "fallback_clear_upstream");
-	assert_int_equal(m->tls_cli, 1);
+	assert_int_equal(smtpfix_stream_wait(&m->s), SMTPFIX_WAIT_HANDSHAKE);
 	smtpfix_stream_tls_done(&m->s, SMTPFIX_TLSR_CLIENT_OK);
-	assert_int_equal(smtpfix_stream_tls_server(&m->s), 0);
-	assert_int_equal(m->srv_len, 0);
-	m->cli_len = 0;
+	assert_int_equal(smtpfix_stream_wait(&m->s), SMTPFIX_WAIT_GREETING);
+	/* The client's EHLO waits for the new connection's greeting. */
 	feed(m, 0, S(EHLO_LIT));
+	assert_int_equal(m->srv_len, 0);
+	/* The new greeting is not relayed: the client had its 220. */
+	feed(m, 1, S("220-mx.example.org ESMTP\r\n220 again\r\n"));
+	assert_string_equal(m->detail, "fallback_clear_upstream");
+	assert_int_equal(smtpfix_stream_tls_server(&m->s), 0);
+	pump(m);
 	EXPECT_SRV(m, EHLO_GW);
+	assert_int_equal(m->cli_len, 0);
 	/* The server's STARTTLS is not offered again (RFC 3207 §4.2). */
 	feed(m, 1, S("250-mx\r\n250-STARTTLS\r\n250 8BITMIME\r\n"));
 	EXPECT_CLI(m, "250-mx\r\n250 8BITMIME\r\n");
@@ -2402,19 +2408,110 @@ test_tls_upstream_fallback(void **state)
 	EXPECT_SRV(m, EHLO_GW "MAIL FROM:<a@example.net>\r\n");
 	assert_false(m->closed);
 
-	/* The new connection is refused: the client, still in clear text,
-	 * is told why, and the session ends. */
+	/* The new connection is refused: the client is told why, inside
+	 * its TLS once its handshake is over, and the session ends. */
 	open_tls(m, TE, OPP, S("250-mx\r\n250 STARTTLS\r\n"));
 	feed(m, 0, S("STARTTLS\r\n"));
+	m->cli_len = 0;
 	feed(m, 1, S("220 go\r\n"));
 	assert_int_equal(
 	    smtpfix_stream_tls_done(&m->s, SMTPFIX_TLSR_UP_FAIL), 1);
 	m->sin_len = 0;
 	feed(m, 1, S("554 5.7.1 go away\r\n"));
+	assert_int_equal(m->cli_len, 0);
+	smtpfix_stream_tls_done(&m->s, SMTPFIX_TLSR_CLIENT_OK);
+	pump(m);
 	assert_true(m->closed);
-	assert_int_equal(m->tls_cli, 0);
 	EXPECT_CLI(m, "421 4.7.0 " FQDN " TLS with the server failed and it "
 	              "refused a new connection, try again later\r\n");
+}
+
+/*
+ * Side by side (opportunistic, smtpfix_tlspolicy_parallel): the client's
+ * 220 goes out with the STARTTLS upstream, and its first command inside
+ * TLS waits until the upstream leg is settled, whichever handshake ends
+ * first; a server that refuses leaves a clear upstream, the client in
+ * TLS; bytes pipelined behind STARTTLS still close the session.
+ */
+static void
+test_tls_parallel(void **state)
+{
+	struct sim *m = &sim;
+	int order;
+
+	(void)state;
+	for (order = 0; order < 2; order++) {
+		open_tls(m, TE, OPP, S("250-mx\r\n250 STARTTLS\r\n"));
+		feed(m, 0, S("STARTTLS\r\n"));
+		EXPECT_SRV(m, "STARTTLS\r\n");
+		EXPECT_CLI(m, R220TLS);
+		assert_string_equal(m->detail, "upstream_parallel");
+		assert_int_equal(m->tls_cli, 1);
+		assert_int_equal(m->tls_up, 0);
+		m->srv_len = m->cli_len = 0;
+		if (order == 0) {
+			/* The client first: its EHLO waits. */
+			smtpfix_stream_tls_done(&m->s, SMTPFIX_TLSR_CLIENT_OK);
+			feed(m, 0, S(EHLO_LIT));
+			assert_int_equal(m->srv_len, 0);
+			assert_int_equal(
+			    smtpfix_stream_wait(&m->s), SMTPFIX_WAIT_REPLY);
+		}
+		feed(m, 1, S("220 2.0.0 Ready\r\n"));
+		assert_int_equal(m->tls_up, 1);
+		assert_int_equal(m->cli_len, 0);
+		smtpfix_stream_tls_done(&m->s, SMTPFIX_TLSR_UP_OK);
+		assert_int_equal(smtpfix_stream_tls_server(&m->s), 1);
+		if (order == 1) {
+			/* The server first: nothing moves until the
+			 * client's handshake is over. */
+			pump(m);
+			assert_int_equal(m->cli_len, 0);
+			assert_int_equal(
+			    smtpfix_stream_wait(&m->s), SMTPFIX_WAIT_HANDSHAKE);
+			smtpfix_stream_tls_done(&m->s, SMTPFIX_TLSR_CLIENT_OK);
+			feed(m, 0, S(EHLO_LIT));
+		}
+		pump(m);
+		assert_int_equal(smtpfix_stream_tls_client(&m->s), 1);
+		EXPECT_SRV(m, EHLO_GW);
+		feed(m, 1, S("250-mx\r\n250 8BITMIME\r\n"));
+		EXPECT_CLI(m, "250-mx\r\n250 8BITMIME\r\n");
+		assert_false(m->closed);
+	}
+
+	/* Refused upstream: the client keeps TLS, the upstream is clear,
+	 * the refusal is not relayed. */
+	open_tls(m, TE, OPP, S("250-mx\r\n250 STARTTLS\r\n"));
+	feed(m, 0, S("STARTTLS\r\n"));
+	m->srv_len = m->cli_len = 0;
+	feed(m, 1, S("454 4.7.0 not now\r\n"));
+	assert_string_equal(m->detail, "server_refused_client_only");
+	assert_int_equal(m->cli_len, 0);
+	smtpfix_stream_tls_done(&m->s, SMTPFIX_TLSR_CLIENT_OK);
+	feed(m, 0, S(EHLO_LIT));
+	EXPECT_SRV(m, EHLO_GW);
+	assert_int_equal(smtpfix_stream_tls_server(&m->s), 0);
+	feed(m, 1, S("250-mx\r\n250-STARTTLS\r\n250 8BITMIME\r\n"));
+	EXPECT_CLI(m, "250-mx\r\n250 8BITMIME\r\n");
+
+	/* RFC 2920 §3.1: a command pipelined behind STARTTLS (the
+	 * CVE-2011-0411 class): 554 in clear, nothing relayed. */
+	open_tls(m, TE, OPP, S("250-mx\r\n250 STARTTLS\r\n"));
+	m->srv_len = m->cli_len = 0;
+	feed(m, 0, S("STARTTLS\r\nMAIL FROM:<evil@x>\r\n"));
+	EXPECT_CLI(m, R554SYNC);
+	assert_int_equal(m->tls_cli, 0);
+	assert_true(m->closed);
+	assert_null(find_mem(m->srv, m->srv_len, S("evil")));
+
+	/* Require and verify stay in series. */
+	open_tls(m, TE, REQ, S("250-mx\r\n250 STARTTLS\r\n"));
+	m->cli_len = 0;
+	feed(m, 0, S("STARTTLS\r\n"));
+	assert_string_equal(m->detail, "upstream");
+	assert_int_equal(m->cli_len, 0);
+	assert_int_equal(m->tls_cli, 0);
 }
 
 /* A server remembered for a failed handshake: no STARTTLS upstream under
@@ -2487,7 +2584,7 @@ test_tls_strip_and_syntax(void **state)
 	assert_int_equal(m->srv_len, 0);
 	assert_true(m->closed);
 
-	open_tls(m, TE, OPP, S("250-mx\r\n250 STARTTLS\r\n"));
+	open_tls(m, TE, REQ, S("250-mx\r\n250 STARTTLS\r\n"));
 	feed(m, 0, S("STARTTLS now\r\n"));
 	EXPECT_CLI(
 	    m, "501 5.5.4 " FQDN " Syntax error (no parameters allowed)\r\n");
@@ -2570,11 +2667,12 @@ test_sync_starttls(void **state)
 	assert_false(m->opaque);
 	sync_splits(refused, NSEG(refused), SMTPFIX_BARE_REJECT,
 	    S("STARTTLS\r\n"), S(R554SYNC));
-	/* Terminate, upstream in TLS too: caught at our 220. */
+	/* Terminate, upstream in TLS too: caught at our 220 (require: in
+	 * series; side by side in test_tls_parallel). */
 	for (chunk = 0; chunk < 12; chunk++) {
 		struct seg seg;
 
-		open_tls(m, TE, OPP, S("250-mx\r\n250 STARTTLS\r\n"));
+		open_tls(m, TE, REQ, S("250-mx\r\n250 STARTTLS\r\n"));
 		seg = (struct seg){0, S("STARTTLS\r\nMAIL FROM:<evil@x>\r\n")};
 		play(m, &seg, 1, chunk, (size_t)-1, 0);
 		EXPECT_SRV(m, "STARTTLS\r\n");
@@ -3339,6 +3437,8 @@ test_xclient_reconnect(void **state)
 	feed(m, 0, S(XC_EHLO));
 	feed(m, 1, S(XC_OFFER XC_220 "250-mx\r\n250 STARTTLS\r\n"));
 	feed(m, 0, S("STARTTLS\r\n"));
+	/* Opportunistic: the client's 220 at once, side by side. */
+	assert_int_equal(m->tls_cli, 1);
 	feed(m, 1, S("220 2.0.0 Ready\r\n"));
 	assert_int_equal(m->tls_up, 1);
 	assert_int_equal(
@@ -3346,7 +3446,7 @@ test_xclient_reconnect(void **state)
 	m->srv_len = m->cli_len = 0;
 	m->sin_len = 0;
 	feed(m, 1, S(GREET));
-	EXPECT_CLI(m, R220TLS);
+	assert_int_equal(m->cli_len, 0);
 	smtpfix_stream_tls_done(&m->s, SMTPFIX_TLSR_CLIENT_OK);
 	m->cli_len = 0;
 	feed(m, 0, S(XC_EHLO));
@@ -3514,6 +3614,7 @@ main(void)
 	    cmocka_unit_test(test_pregreet),
 	    cmocka_unit_test(test_tls_starttls_first),
 	    cmocka_unit_test(test_tls_upstream_fallback),
+	    cmocka_unit_test(test_tls_parallel),
 	    cmocka_unit_test(test_tls_remembered),
 	    cmocka_unit_test(test_verbs_refused),
 	    cmocka_unit_test(test_reply_456),

@@ -176,6 +176,20 @@ smtpfix_tlspolicy_upstream_fail(const struct smtpfix_tlspolicy *pol,
 	}
 }
 
+int
+smtpfix_tlspolicy_parallel(const struct smtpfix_tlspolicy *pol)
+{
+	struct smtpfix_tls_decision refused, failed;
+
+	if (smtpfix_tlspolicy_mode(pol) != SMTPFIX_TLS_TERMINATE ||
+	    pol->upstream == SMTPFIX_TLSUP_VERIFY)
+		return 0;
+	smtpfix_tlspolicy_upstream_fail(pol, SMTPFIX_TLSF_REFUSED, &refused);
+	smtpfix_tlspolicy_upstream_fail(pol, SMTPFIX_TLSF_HANDSHAKE, &failed);
+	return refused.act == SMTPFIX_TLSA_CLIENT_ONLY &&
+	       failed.act == SMTPFIX_TLSA_RECONNECT;
+}
+
 const char *
 smtpfix_tlspolicy_mode_name(enum smtpfix_tls_mode m)
 {

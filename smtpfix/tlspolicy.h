@@ -128,6 +128,18 @@ enum smtpfix_tls_fail {
 void smtpfix_tlspolicy_upstream_fail(const struct smtpfix_tlspolicy *pol,
     enum smtpfix_tls_fail why, struct smtpfix_tls_decision *out);
 
+/*
+ * 1 if the client may get its 220 to STARTTLS at once, its handshake
+ * running beside the upstream STARTTLS and handshake (no round trip to
+ * the server on the client's path): only when no outcome of the
+ * upstream leg needs a word to the client in clear text, i.e. a refusal
+ * leaves the client in TLS over a clear upstream and a failed handshake
+ * reconnects in clear (opportunistic).  Under require and verify the
+ * upstream outcome is known before the client's 220, so a refusal is
+ * said before anything of the client's is encrypted (RFC 3207 §4).
+ */
+int smtpfix_tlspolicy_parallel(const struct smtpfix_tlspolicy *pol);
+
 /* Names for configuration and logs ("terminate", "opportunistic"...);
  * static strings.  The parsers return 0 and set *out, or -1. */
 const char *smtpfix_tlspolicy_mode_name(enum smtpfix_tls_mode m);

@@ -340,6 +340,29 @@ test_upstream_fail(void **state)
 		assert_int_equal(((unsigned *)seen)[i], 1);
 }
 
+/* Side by side only where every upstream outcome leaves the client in
+ * TLS: terminate with a certificate, opportunistic upstream. */
+static void
+test_parallel(void **state)
+{
+	struct smtpfix_tlspolicy pol;
+	unsigned mode, up, cert;
+	int want;
+
+	(void)state;
+	for (mode = 0; mode < 3; mode++)
+		for (up = 0; up < 3; up++)
+			for (cert = 0; cert < 2; cert++) {
+				pol.mode = (enum smtpfix_tls_mode)mode;
+				pol.upstream = (enum smtpfix_tls_upstream)up;
+				pol.have_cert = (int)cert;
+				want = mode == TE && up == OPP && cert == 1;
+				if (smtpfix_tlspolicy_parallel(&pol) != want)
+					fail_msg("mode %u upstream %u cert %u",
+					    mode, up, cert);
+			}
+}
+
 /* A server remembered for a failed handshake: opportunistic gives the
  * client its TLS over clear text upstream; require and verify still try
  * (and refuse when it fails). */
@@ -455,6 +478,7 @@ main(void)
 	    cmocka_unit_test(test_table_complete),
 	    cmocka_unit_test(test_ehlo),
 	    cmocka_unit_test(test_starttls),
+	    cmocka_unit_test(test_parallel),
 	    cmocka_unit_test(test_upstream_fail),
 	    cmocka_unit_test(test_fail_texts_differ),
 	    cmocka_unit_test(test_remembered),

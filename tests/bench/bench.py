@@ -231,6 +231,80 @@ class Cell:
         return statistics.median(self.vals) if self.vals else None
 
 
+# W7 (tests/bench/w7.sh): STARTTLS sessions.
+W7_CONFIGS = ["direct", "smtp64d-terminate", "smtp64d-term-ecdsa",
+              "smtp64d-passthrough", "nginx-mail", "haproxy"]
+
+
+def w7_table(rows):
+    """The W7 table and the issue's three targets, as markdown lines."""
+    cells = {}
+    for r in rows:
+        if r["workload"] != "W7":
+            continue
+        cells.setdefault((r["config"], r["metric"]), Cell()).add(r)
+
+    def get(c, m):
+        return cells.get((c, m))
+
+    def med(c, m):
+        x = get(c, m)
+        return x.med if x is not None and x.ok else None
+
+    out = []
+    out.append("| middle | client handshakes | sessions/s | CPU of the "
+               "middle, ms/session | client leg resumed | upstream leg "
+               "resumed | session latency, ms (1 client) | added vs "
+               "direct, ms | load client CPU, ms/session |")
+    out.append("|---|---|---|---|---|---|---|---|---|")
+    for c in W7_CONFIGS:
+        for mode in ("full", "resumed"):
+            if get(c, "rate_" + mode) is None:
+                continue
+            up = get(c, "upstream_resumed_" + mode)
+            if up is None:
+                ups = ("end to end" if c in ("haproxy",
+                                             "smtp64d-passthrough")
+                       else "clear text" if c == "nginx-mail" else "–")
+            else:
+                ups = cellstr(up, 1) + " %"
+            lat = med(c, "lat_" + mode)
+            d = med("direct", "lat_" + mode)
+            add = None if lat is None or d is None or c == "direct" \
+                else lat - d
+            out.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
+                c, mode, cellstr(get(c, "rate_" + mode), 0),
+                "–" if c == "direct" else cellstr(get(c, "cpu_" + mode), 2),
+                cellstr(get(c, "client_resumed_" + mode), 1) + " %",
+                ups, cellstr(get(c, "lat_" + mode), 2),
+                fmt(add, 2) if add is not None else "–",
+                cellstr(get(c, "client_cpu_" + mode), 2)))
+    out.append("")
+    out.append("Targets of issue 22 (medians):")
+    out.append("")
+    for mode in ("full", "resumed"):
+        t = med("smtp64d-terminate", "cpu_" + mode)
+        n = med("nginx-mail", "cpu_" + mode)
+        out.append("- terminate CPU per session vs nginx mail, %s client "
+                   "handshakes: %s (%s vs %s ms; target ≤ 1.00x)" % (
+                       mode, rstr(ratio(t, n)), fmt(t, 2), fmt(n, 2)))
+    for mode in ("full", "resumed"):
+        u = med("smtp64d-terminate", "upstream_resumed_" + mode)
+        out.append("- upstream sessions resumed, terminate, %s client "
+                   "handshakes: %s %% (target ≥ 95 %%)" % (mode, fmt(u, 1)))
+    for mode in ("full", "resumed"):
+        d = med("direct", "lat_" + mode)
+        t = med("smtp64d-terminate", "lat_" + mode)
+        p = med("smtp64d-passthrough", "lat_" + mode)
+        if None in (d, t, p):
+            out.append("- added latency, %s: –" % mode)
+            continue
+        out.append("- added latency per session, %s client handshakes: "
+                   "terminate %+.2f ms, passthrough %+.2f ms, difference "
+                   "%+.2f ms (target ≤ 1 ms)" % (mode, t - d, p - d, t - p))
+    return out
+
+
 def fmt(x, nd=None):
     if x is None:
         return "–"
@@ -661,6 +735,16 @@ def cmd_report(a):
     else:
         out.append("Not run (W6 not among the workloads).")
     out.append("")
+    out.append("### W7 STARTTLS sessions (tests/bench/w7.sh)")
+    out.append("")
+    if any(r["workload"] == "W7" for r in rows):
+        if md.get("W7"):
+            out.append("%s." % md["W7"])
+            out.append("")
+        out += w7_table(rows)
+    else:
+        out.append("Not run (W7 not among the workloads).")
+    out.append("")
     fails = [(k, c) for k, c in sorted(rep.cells.items()) if c.failed]
     if fails:
         out.append("### Failed cells")
@@ -741,6 +825,7 @@ def main():
     sub.add_parser("sinkcount").add_argument("file")
     sub.add_parser("pfdelay").add_argument("file")
     sub.add_parser("rtt").add_argument("file")
+    sub.add_parser("w7").add_argument("file")
     r = sub.add_parser("report")
     r.add_argument("--tsv", required=True)
     r.add_argument("--meta")
@@ -762,6 +847,8 @@ def main():
         print(pfdelay(a.file))
     elif a.cmd == "rtt":
         cmd_rtt(a.file)
+    elif a.cmd == "w7":
+        print("\n".join(w7_table(load_rows(a.file))))
     elif a.cmd == "report":
         cmd_report(a)
     return 0

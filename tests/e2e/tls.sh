@@ -18,8 +18,10 @@
 #    offered and the clear-text session is rewritten and delivered;
 #  - the certificate is reloaded on SIGHUP (new sessions see the new one),
 #    and a reload with a broken key keeps the old one;
-#  - against a scripted server with TLS: bytes the client pipelines after
-#    STARTTLS and bytes the server pipelines after its 220 are dropped
+#  - against a scripted server with TLS, with the upstream leg first
+#    (require) and side by side with the client's (opportunistic): bytes
+#    the client pipelines after STARTTLS and bytes the server pipelines
+#    after its 220 are dropped
 #    (CVE-2011-0411 and CVE-2021-38371 classes); a client that sends clear
 #    text after the 220 is disconnected with no clear-text reply; require
 #    with a failed upstream handshake gives 421 4.7.0 naming it; require
@@ -269,6 +271,12 @@ H="s:EHLO $HELO\r\n"
 POST="l:EHLO\x20gw.example.net s:250-mx.example.org\r\n250\x208BITMIME\r\n l:QUIT s:221\x20bye\r\n"
 CPOST=("$H" 'e:250' 's:QUIT\r\n' 'e:221')
 
+# Under require the upstream leg comes first (in series); under
+# opportunistic the client's 220 goes with the upstream STARTTLS (side by
+# side).  The pipelining and handshake scenes run in both.
+lab_gw_conf_tls "$conf" terminate "tls_upstream = require"
+check "in series (require): reload accepted" gw_reload ok
+
 # A synchronisation error (RFC 2920 §3.1): found when the client's 220
 # is due, after the upstream handshake; 554 5.5.0, both legs closed.
 if scene inj_cli "$G $ET l:STARTTLS s:220\x20go\x20ahead\r\n $TS c" \
@@ -301,6 +309,39 @@ else
 	fail "client handshake failure"
 fi
 check "client handshake failure logged" \
+    grep -q 'event=tls_failed leg=client' <(log_since "$m")
+
+lab_gw_conf_tls "$conf" terminate
+check "side by side (opportunistic): reload accepted" gw_reload ok
+# The 554 comes at once (the client's 220 is due at once); the server may
+# or may not see the STARTTLS line before the gateway closes: it only
+# waits for the close.
+if scene inj_cli_par "$G $ET c" \
+    'e:220' "$H" 'e:250' 's:STARTTLS\r\nMAIL FROM:<injected@example.net>\r\n' \
+    'e:554 5.5.0' 'c'; then
+	pass "inject, side by side: client bytes pipelined after STARTTLS: 554 5.5.0, closed"
+else
+	fail "inject, side by side: client bytes pipelined after STARTTLS"
+fi
+check "inject, side by side: the injected MAIL never reached the server" \
+    bash -c "! grep -q injected '$LAB_DIR/srv-inj_cli_par.out'"
+if scene inj_srv_par "$G $ET l:STARTTLS s:220\x20go\x20ahead\r\n250\x20INJECTED\r\n $TS $POST" \
+    'e:220' "$H" 'e:250' 's:STARTTLS\r\n' 'e:220' 't' "${CPOST[@]}"; then
+	pass "inject, side by side: server bytes after its 220 dropped, then TLS both legs"
+else
+	fail "inject, side by side: server bytes after its 220"
+fi
+check "inject, side by side: the client never saw the injected reply" \
+    bash -c "! grep -q INJECTED '$LAB_DIR/cli-inj_srv_par.out'"
+m=$(log_mark)
+if scene badcli_par "$G $ET c" \
+    'e:220' "$H" 'e:250' 's:STARTTLS\r\n' 'e:220' \
+    's:EHLO [IPv6:2001:db8::1]\r\n' 'N'; then
+	pass "side by side: client handshake fails: closed, no clear-text reply"
+else
+	fail "side by side: client handshake failure"
+fi
+check "side by side: client handshake failure logged" \
     grep -q 'event=tls_failed leg=client' <(log_since "$m")
 
 if scene cli_only "$G $EN l:EHLO\x20gw.example.net s:250\x20ok\r\n l:QUIT s:221\x20bye\r\n" \

@@ -731,6 +731,12 @@ lab_tls_leaf() {
 	    leaf "$1" "$2"
 }
 
+# lab_tls_leaf_rsa NAME CN: the same with an RSA-2048 key.
+lab_tls_leaf_rsa() {
+	MKCERT_KEY=rsa bash "$LAB_LIB_DIR/mkcert.sh" "$LAB_TLS_DIR" \
+	    leaf "$1" "$2"
+}
+
 # lab_pf_tls_settings: the main.cf lines that make a lab Postfix offer
 # STARTTLS with mx.crt (smtpd_tls_loglevel 1 logs "... TLS connection
 # established from ...: TLSv1.3 with cipher ..."; the Received header

@@ -11,9 +11,10 @@
 #       one more certificate NAME.crt/NAME.key signed by DIR's CA (which
 #       must exist), with CN and the DNS names given (default: CN);
 #       MKCERT_OU=TEXT adds an OU to the subject (to tell two
-#       certificates for one name apart, as in a reload test).
+#       certificates for one name apart, as in a reload test);
+#       MKCERT_KEY=rsa makes an RSA-2048 key instead.
 #
-# Keys are ECDSA P-256; certificates are valid for two days.  Private keys
+# Keys are ECDSA P-256 (unless MKCERT_KEY=rsa); certificates are valid for two days.  Private keys
 # are mode 600; everything is for tests only.
 set -eu
 
@@ -25,8 +26,14 @@ dir=$1
 shift
 mkdir -p "$dir"
 
-# key FILE: a fresh P-256 private key.
+# key FILE: a fresh P-256 private key (RSA-2048 with MKCERT_KEY=rsa).
 key() {
+	if [ "${MKCERT_KEY:-ec}" = rsa ]; then
+		(umask 077 && openssl genpkey -algorithm RSA \
+		    -pkeyopt rsa_keygen_bits:2048 -out "$1" 2>/dev/null) ||
+			die "cannot make key $1"
+		return
+	fi
 	(umask 077 && openssl genpkey -algorithm EC \
 	    -pkeyopt ec_paramgen_curve:P-256 -out "$1" 2>/dev/null) ||
 		die "cannot make key $1"
