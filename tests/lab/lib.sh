@@ -376,19 +376,24 @@ lab_scene() {
 # default /etc/postfix/main.cf (created if absent), under a lock so that
 # parallel runs do not lose each other's entries.  Entries of earlier runs
 # whose directory no longer exists are pruned.
+# Several folders may be given at once (one read and one write of the
+# file for all of them).
 lab_pf_altdir() {
-	local op=$1 dir=$2
+	local op=$1
+	shift
 	(
 		flock -w 10 9 || { lab_err "cannot lock $LAB_LOCK"; exit 1; }
 		[ -e "$LAB_MAIN_CF" ] || : >"$LAB_MAIN_CF"
-		local cur d new=()
+		local cur d x new=()
 		cur=$(postconf -c /etc/postfix -h alternate_config_directories 2>/dev/null)
 		for d in ${cur//,/ }; do
-			[ "$d" = "$dir" ] && continue
+			for x in "$@"; do
+				[ "$d" = "$x" ] && continue 2
+			done
 			case $d in /tmp/smtp64-lab.*) [ -d "$d" ] || continue ;; esac
 			new+=("$d")
 		done
-		[ "$op" = add ] && new+=("$dir")
+		[ "$op" = add ] && new+=("$@")
 		if [ ${#new[@]} -eq 0 ]; then
 			postconf -c /etc/postfix -X alternate_config_directories
 		else
@@ -496,8 +501,10 @@ EOF
 		lab_err "lab_postfix_at: bad main.cf settings: ${sets[*]}"
 		return 1
 	fi
-	lab_pf_altdir add "$dir" || return 1
+	# LAB_PF_ALT_LATER=1: the caller lists the folder itself, with
+	# others (lab_pf_altdir add DIR...), before starting the instance.
 	LAB_PF_ALT+=("$dir")
+	[ "${LAB_PF_ALT_LATER:-0}" = 1 ] || lab_pf_altdir add "$dir"
 }
 
 # lab_postfix_start_bg NAME: `postfix start` of a prepared instance, its
@@ -721,9 +728,7 @@ lab_cleanup() {
 	for ns in "${LAB_NS[@]}"; do
 		ip netns del "$ns" 2>/dev/null
 	done
-	for name in "${LAB_PF_ALT[@]}"; do
-		lab_pf_altdir del "$name"
-	done
+	[ ${#LAB_PF_ALT[@]} -eq 0 ] || lab_pf_altdir del "${LAB_PF_ALT[@]}"
 	# Newest first, so /etc/netns itself (if this run made it) comes last
 	# and is removed only when empty.
 	for ((i = ${#LAB_NETNS_ETC[@]} - 1; i >= 0; i--)); do
