@@ -450,18 +450,25 @@ f7=$(delivered_file "$T/send-side.out")
 check "... Postfix in the same namespace got it over IPv6, HELO rewritten" \
     grep -qE '^Received: from gw\.example\.net \(unknown \[IPv6:2001:db8::25\]\)' "$f7"
 
-echo "# down: $N3 .. $N7"
+echo "# down: $N3 .. $N7, at once"
+declare -A lpids=() ldirs=() downs=()
 for n in "$N3" "$N4" "$N5" "$N6" "$N7"; do
-	pids=$(lab_pids "$n" | tr -s ' \n' ' ')
-	dir=$(lab_dir "$n")
-	"$LAB" --name "$n" down >/dev/null 2>&1
+	lpids[$n]=$(lab_pids "$n" | tr -s ' \n' ' ')
+	ldirs[$n]=$(lab_dir "$n")
+	"$LAB" --name "$n" down >"$T/down-$n.out" 2>&1 &
+	downs[$n]=$!
+done
+for n in "$N3" "$N4" "$N5" "$N6" "$N7"; do
+	wait "${downs[$n]}"
 	check "down of $n exits 0" test $? -eq 0
 	# shellcheck disable=SC2086
-	if gone "$n" "$dir" $pids; then
+	if gone "$n" "${ldirs[$n]}" ${lpids[$n]}; then
 		pass "nothing of $n is left"
 	else
 		fail "nothing of $n is left"
 	fi
 done
+check "no Postfix folder of any lab of this run is still listed in main.cf" \
+    bash -c "! postconf -c /etc/postfix -h alternate_config_directories 2>/dev/null | grep -q 'smtp64-lab.s64lab-e$(printf '%x' "$$" | cut -c1-10)'"
 
 lab_summary
