@@ -17,7 +17,8 @@
 #    started, no temporary folder, no state, no Postfix config entry;
 #  - the other topologies: tunnel (route mode: send to each of four
 #    domains lands on that domain's MX, two IPv6-only behind one IPv4
-#    address, two IPv4-only behind one IPv6 address); helo_rewrite = off
+#    address, two IPv4-only behind one IPv6 address; trace pairs them by
+#    timing); helo_rewrite = off
 #    (a user's --config) in front of the strict MX, which refuses the
 #    literal so that the sender bounces, and in front of an --lax MX,
 #    which takes it; edge-router (TPROXY); sidecar.
@@ -354,7 +355,7 @@ ipv6 = 2001:db8::25
 EOF
 echo "# up: $N3 tunnel, $N4 rewrite off + strict, $N5 rewrite off + --lax, $N6 edge-router, $N7 sidecar"
 ups=()
-"$LAB" --name "$N3" up --topology tunnel --no-capture >"$T/up3.out" 2>&1 &
+"$LAB" --name "$N3" up --topology tunnel >"$T/up3.out" 2>&1 &
 ups+=($!)
 "$LAB" --name "$N4" up --config "$T/off.conf" --no-capture >"$T/up4.out" 2>&1 &
 ups+=($!)
@@ -408,6 +409,11 @@ for s in sa sb sc sd; do
 	n=$(find "$d3/postfix-$s/mail" -type f -path '*/new/*' | wc -l)
 	check "tunnel: $s holds exactly one message (got $n)" test "$n" -eq 1
 done
+"$LAB" --name "$N3" trace >"$T/trace3.out" 2>&1
+check "tunnel: trace pairs the four route sessions (by timing), both HELOs shown" \
+    grep -q '^trace: sessions=8 pairs=4 unpaired=0 helo_rewritten=4 ' "$T/trace3.out"
+check "... c4's session to 192.0.2.40 beside the gateway's to a.example.org's MX" \
+    grep -qE '^pair=1 session=- paired_by=timing client=192\.0\.2\.10:[0-9]+>192\.0\.2\.40:25 .*upstream=\[2001:db8:a::1\]:[0-9]+>\[2001:db8:a::25\]:25 .*helo_client=\[IPv6:2001:db8::1\] helo_upstream=gw\.example\.net' "$T/trace3.out"
 
 echo "# helo_rewrite = off, strict MX: the MX refuses the literal, c4's Postfix bounces"
 "$LAB" --name "$N4" send >"$T/send-off.out" 2>&1
