@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# tests/lab/demo.sh (make demo): a v4-only MTA delivers to a v6-only MX with
-# strict HELO checks, through smtp64d, in a lab built by smtp64-lab: the
-# SMTP transcript, the gateway's log and the delivered message's Received
+# tests/lab/demo.sh (make demo): a v4-only MTA (Postfix) delivers to a
+# v6-only MX (Postfix with strict HELO checks) through smtp64d, in a lab
+# built by smtp64-lab: the sender's log (MX lookup, relay through the
+# gateway), the gateway's log and the delivered message's Received
 # header; then the same with STARTTLS (a throwaway certificate, the
 # gateway terminating TLS on both legs and rewriting the EHLO sent inside
 # TLS); then both legs of each session side by side (smtp64-lab trace).
@@ -54,12 +55,15 @@ echo "    mynetworks = $(postconf -c "$pf/etc" -h mynetworks) (the gateway is no
 say "smtp64d runs in gw with $CONF"
 grep -vE '^[[:space:]]*([#;]|$)' "$CONF" | sed "s|$LAB_DIR|\$LAB_DIR|" | indent
 
-say "A v4-only MTA in c4 sends mail over IPv4 to 192.0.2.30 with HELO $HELO"
-echo "    (that HELO is an address literal: this MX refuses it from any direct client)"
+say "A v4-only MTA, Postfix on c4, relays a message for user@example.org with HELO $HELO"
+echo "    (smtp_helo_name = $HELO: an address literal, which this MX refuses from any direct"
+echo "    client; its MX lookup in the lab DNS finds mx6.example.org, A 192.0.2.30: the gateway)"
 out=$(lab send --helo "$HELO" 2>&1)
 rc=$?
 indent <<<"$out"
 [ "$rc" -eq 0 ] || die "smtp64-lab send exited $rc: the message was not accepted"
+grep -qE 'postfix/smtp\[[0-9]+\]: .*relay=mx6\.example\.org\[192\.0\.2\.30\]:25, .*status=sent' <<<"$out" ||
+	die "Postfix on c4 did not relay through 192.0.2.30"
 found=$(sed -n 's/^send: delivered on s6: //p' <<<"$out")
 
 say "For contrast: the same HELO sent straight to the MX (from gw, over IPv6)"
@@ -98,19 +102,19 @@ echo "    (gw.crt for the gateway, mx.crt for Postfix, both from a CA made for t
 echo "    Postfix on s6 offers STARTTLS (smtpd_tls_security_level = $(postconf -c "$pf/etc" -h smtpd_tls_security_level));"
 echo "    smtp64d has tls_cert_file, so tls = terminate (the default with a certificate)."
 
-say "The v4-only MTA sends again, now with --tls and the same HELO $HELO"
+say "The v4-only MTA sends again, now with STARTTLS (smtp_tls_security_level = encrypt)"
 mark=$(lab logs gw | wc -l)
 pfmark=$(wc -l <"$pf/maillog")
 out=$(lab send --tls --helo "$HELO" 2>&1)
 rc=$?
 indent <<<"$out"
 [ "$rc" -eq 0 ] || die "smtp64-lab send --tls exited $rc: the message was not accepted"
-grep -q '^  === TLS peer DN=.*CN=gw.example.net' <<<"$out" ||
-	die "swaks did not see the gateway's certificate"
+grep -qE 'Trusted TLS connection established to mx6\.example\.org\[192\.0\.2\.30\]:25' <<<"$out" ||
+	die "Postfix on c4 did not make TLS with the gateway"
 found=$(sed -n 's/^send: delivered on s6: //p' <<<"$out")
 echo
-echo "    The client's TLS session ends at the gateway (its certificate, gw.example.net);"
-echo "    the EHLO it sent inside TLS (the \"<~\" lines) is the one rewritten below."
+echo "    The sender's TLS session ends at the gateway (its certificate, gw.example.net, from"
+echo "    the lab's CA: \"Trusted\"); the EHLO it sent inside TLS is the one rewritten below."
 
 say "What smtp64d logged for the TLS session"
 lab logs gw | tail -n "+$((mark + 1))" | indent
@@ -146,6 +150,6 @@ say "Cleaning up: smtp64-lab --name $NAME down"
 lab down | indent
 trap - EXIT
 echo
-echo "demo: OK: a v4-only MTA delivered to a v6-only MX with strict HELO checks through smtp64d,"
+echo "demo: OK: a v4-only Postfix delivered to a v6-only Postfix with strict HELO checks through smtp64d,"
 echo "demo: OK: in clear text and with STARTTLS terminated on both legs"
 exit 0
