@@ -2646,7 +2646,11 @@ main(int argc, char **argv)
 
 	/* Packets in time order across the sources (two files of the two
 	 * legs merge into one timeline). */
-	while (!pc_stop) {
+	/* -c counts sessions however they end: by FIN or RST in a packet,
+	 * or idle (-t) while a live capture sees nothing, which is checked
+	 * here too (a leg whose FIN the capture missed ended that way and
+	 * the loop waited for a packet that never came). */
+	while (!pc_stop && !(c->o.count > 0 && c->ended >= c->o.count)) {
 		sc = NULL;
 		for (i = 0; i < nsrc; i++) {
 			if (pc_src_fill(&src[i]) != 0)
@@ -2670,8 +2674,6 @@ main(int argc, char **argv)
 		c->link = sc->link;
 		pc_packet(c, sc->h, sc->data);
 		sc->h = NULL;
-		if (c->o.count > 0 && c->ended >= c->o.count)
-			break;
 	}
 	while (!TAILQ_EMPTY(&c->lru))
 		pc_finish(c, TAILQ_FIRST(&c->lru), "open");
