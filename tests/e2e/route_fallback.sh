@@ -37,20 +37,8 @@ GW6=2001:db8:a::1 GW4=203.0.113.1       # the gateway's ends of its link
 DEAD4=203.0.113.99                      # on that link, no host
 
 lab_init
-NS_GW=$(lab_nsname gw)
-for n in gw c4 s; do
-	lab_ns "$n" || { fail "namespace $n"; lab_summary; exit 1; }
-done
 ns() { lab_nsname "$1"; }
-lab_sysctl "$NS_GW" net.ipv4.ip_forward=0
-lab_sysctl "$NS_GW" net.ipv6.conf.all.forwarding=0
-lab_sysctl "$(ns c4)" net.ipv6.conf.all.disable_ipv6=1
-if ! lab_link "$NS_GW" to-c4 "$(ns c4)" eth0 ||
-	! lab_addr "$NS_GW" to-c4 192.0.2.1/24 ||
-	! lab_addr "$NS_GW" to-c4 $ROUTE4/24 ||
-	! lab_addr "$NS_GW" to-c4 $DNS4/24 ||
-	! lab_addr "$(ns c4)" eth0 $C4/24 ||
-	! lab_route "$(ns c4)" default via 192.0.2.1 ||
+if ! lab_route_front "$ROUTE4" "$DNS4" "$C4" s ||
 	! lab_link "$NS_GW" to-s "$(ns s)" eth0 ||
 	! lab_addr "$NS_GW" to-s $GW6/64 || ! lab_addr "$NS_GW" to-s $GW4/24 ||
 	! lab_addr "$(ns s)" eth0 $S6/64 || ! lab_addr "$(ns s)" eth0 $S4/24; then

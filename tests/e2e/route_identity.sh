@@ -26,20 +26,8 @@ ROUTE4=192.0.2.40 DNS4=192.0.2.53 C4=192.0.2.10
 SA=2001:db8:a::25 GW6=2001:db8:a::1
 
 lab_init
-NS_GW=$(lab_nsname gw)
-for n in gw c4 sa; do
-	lab_ns "$n" || { fail "namespace $n"; lab_summary; exit 1; }
-done
 ns() { lab_nsname "$1"; }
-lab_sysctl "$NS_GW" net.ipv4.ip_forward=0
-lab_sysctl "$NS_GW" net.ipv6.conf.all.forwarding=0
-lab_sysctl "$(ns c4)" net.ipv6.conf.all.disable_ipv6=1
-if ! lab_link "$NS_GW" to-c4 "$(ns c4)" eth0 ||
-	! lab_addr "$NS_GW" to-c4 192.0.2.1/24 ||
-	! lab_addr "$NS_GW" to-c4 $ROUTE4/24 ||
-	! lab_addr "$NS_GW" to-c4 $DNS4/24 ||
-	! lab_addr "$(ns c4)" eth0 $C4/24 ||
-	! lab_route "$(ns c4)" default via 192.0.2.1 ||
+if ! lab_route_front "$ROUTE4" "$DNS4" "$C4" sa ||
 	! lab_link "$NS_GW" to-sa "$(ns sa)" eth0 ||
 	! lab_addr "$NS_GW" to-sa $GW6/64 || ! lab_addr "$(ns sa)" eth0 $SA/64; then
 	fail "links and addresses"

@@ -165,6 +165,30 @@ lab_route() {
 #   c6 2001:db8:1::10 --- 2001:db8:1::1, 2001:db8:1::25 [gw]
 #                                       [gw] 198.51.100.1 --- 198.51.100.25 s4
 #
+# lab_route_front ROUTE4 DNS4 C4 NS...: the front of a route-mode lab:
+# namespaces gw, c4 and each NS; IP forwarding off in gw; c4 IPv4-only on
+# a link to gw, which holds 192.0.2.1 (c4's default route), ROUTE4 (the
+# route's address) and DNS4 (the lab DNS).  Sets NS_GW; the caller links
+# its servers.  0, or 1 with a message.
+lab_route_front() {
+	local route4=$1 dns4=$2 c4=$3 n nsc
+	shift 3
+	NS_GW=$(lab_nsname gw)
+	for n in gw c4 "$@"; do
+		lab_ns "$n" || return 1
+	done
+	nsc=$(lab_nsname c4)
+	lab_sysctl "$NS_GW" net.ipv4.ip_forward=0
+	lab_sysctl "$NS_GW" net.ipv6.conf.all.forwarding=0
+	lab_sysctl "$nsc" net.ipv6.conf.all.disable_ipv6=1
+	lab_link "$NS_GW" to-c4 "$nsc" eth0 &&
+	    lab_addr "$NS_GW" to-c4 192.0.2.1/24 &&
+	    lab_addr "$NS_GW" to-c4 "$route4/24" &&
+	    lab_addr "$NS_GW" to-c4 "$dns4/24" &&
+	    lab_addr "$nsc" eth0 "$c4/24" &&
+	    lab_route "$nsc" default via 192.0.2.1
+}
+
 # The gateway relays at the application level: IP forwarding stays off on
 # gw, so no packet is ever routed between the families or the links.
 lab_topology() {
