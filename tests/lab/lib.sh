@@ -686,8 +686,10 @@ lab_resolver() {
 	local ns dir
 	ns=$(lab_nsname "$1")
 	dir=/etc/netns/$ns
-	if [ ! -d /etc/netns ]; then
-		mkdir /etc/netns || return 1
+	# Labs come up side by side: another may make /etc/netns between a
+	# test and a mkdir, or remove it (empty) as it goes.  mkdir alone
+	# says who made it; -p makes the folder whatever happened meanwhile.
+	if mkdir /etc/netns 2>/dev/null; then
 		LAB_NETNS_ETC+=(/etc/netns)
 	fi
 	mkdir -p "$dir" || return 1
