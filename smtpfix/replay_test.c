@@ -327,9 +327,11 @@ put(char *dst, size_t *dlen, const char *p, size_t n)
 	*dlen += n;
 }
 
+/* What both kinds of session share: the policy, the two servers' scripts
+ * and the chunk size. */
 static void
-fs_init(struct fsim *m, const struct srv_script *v6,
-    const struct srv_script *v4, int fallback, size_t chunk)
+fs_setup(struct fsim *m, const struct srv_script *v6,
+    const struct srv_script *v4, size_t chunk)
 {
 	memset(m, 0, sizeof(*m));
 	m->pol.fqdn = FQDN;
@@ -340,6 +342,13 @@ fs_init(struct fsim *m, const struct srv_script *v6,
 	m->script[0] = v6;
 	m->script[1] = v4;
 	m->chunk = chunk;
+}
+
+static void
+fs_init(struct fsim *m, const struct srv_script *v6,
+    const struct srv_script *v4, int fallback, size_t chunk)
+{
+	fs_setup(m, v6, v4, chunk);
 	smtpfix_stream_init(&m->s, &m->pol);
 	if (fallback) {
 		smtpfix_replay_init(&fs_rec, fs_arena, sizeof(fs_arena));
@@ -950,15 +959,7 @@ static void
 fs_init_routed(struct fsim *m, const struct srv_script *v6,
     const struct srv_script *v4, int negotiated, size_t chunk)
 {
-	memset(m, 0, sizeof(*m));
-	m->pol.fqdn = FQDN;
-	m->pol.fqdn_len = sizeof(FQDN) - 1;
-	m->pol.helo = SMTPFIX_HELO_ALWAYS;
-	m->pol.cmd_max = 512;
-	m->pol.reply_max = 512;
-	m->script[0] = v6;
-	m->script[1] = v4;
-	m->chunk = chunk;
+	fs_setup(m, v6, v4, chunk);
 	m->routed = 1;
 	smtpfix_stream_init_routed(&m->s, &m->pol, "example.org", 11);
 	smtpfix_replay_init(&fs_rec, fs_arena, sizeof(fs_arena));

@@ -33,21 +33,8 @@ set -u
 . "$(dirname "$0")/../lab/lib.sh"
 HELO='[IPv6:2001:db8::1]'
 
-lab_init
-lab_topology c4 gw s6 || { fail "lab topology"; lab_summary; exit 1; }
-lab_tls_certs || { fail "certificates"; lab_summary; exit 1; }
-if ! lab_postfix_start_tls s6 mx6.example.org; then
-	fail "Postfix with STARTTLS starts on s6"
-	lab_dump_logs
-	lab_summary
-	exit 1
-fi
-pass "Postfix with STARTTLS (smtpd_tls_security_level = may) starts on s6"
-MAILLOG=${LAB_PF_DIR[s6]}/maillog
-conf=$LAB_DIR/gw.conf
-CRT=$LAB_TLS_DIR
-
 . "$LAB_LIB_DIR/tls_helpers.sh"
+tls_lab_up "Postfix with STARTTLS (smtpd_tls_security_level = may) starts on s6"
 show() {
 	printf '    --- %s\n' "$1"
 	sed 's/^/    | /' "$2" | tail -n "${3:-25}"

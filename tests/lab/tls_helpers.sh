@@ -1,8 +1,27 @@
 # tests/lab/tls_helpers.sh: what the TLS suites (tls.sh, tls_reuse.sh)
-# share, sourced after lab/lib.sh once the lab is up.  Uses HELO (the
+# share, sourced after lab/lib.sh; tls_lab_up brings their lab up.  Uses HELO (the
 # client's EHLO argument), MAILLOG (s6's Postfix log), NS_C4 and MX6_V4,
 # SMTP64D_LOG and SMTP64D_PID.
 # shellcheck shell=bash
+
+# tls_lab_up PASS-TEXT: the TLS suites' lab: c4, gw, s6 with certificates
+# and a Postfix offering STARTTLS on s6 (PASS-TEXT names it); exits the
+# suite when any of it fails.  Sets MAILLOG, conf and CRT.
+tls_lab_up() {
+	lab_init
+	lab_topology c4 gw s6 || { fail "lab topology"; lab_summary; exit 1; }
+	lab_tls_certs || { fail "certificates"; lab_summary; exit 1; }
+	if ! lab_postfix_start_tls s6 mx6.example.org; then
+		fail "Postfix with STARTTLS starts on s6"
+		lab_dump_logs
+		lab_summary
+		exit 1
+	fi
+	pass "$1"
+	MAILLOG=${LAB_PF_DIR[s6]}/maillog
+	conf=$LAB_DIR/gw.conf
+	CRT=$LAB_TLS_DIR
+}
 
 # tsw ID OUT [SWAKS ARGS]: one transaction from c4 through the gateway.
 tsw() {
