@@ -47,6 +47,8 @@
 # --perf CONFIG: instead of the rounds, one rate cell of CONFIG with
 # resumed client handshakes while `perf record -g` samples the middle's
 # processes; prints where the time went (by library, by symbol).
+# --strace CONFIG: likewise under `strace -c -f`, with full and then
+# resumed client handshakes; prints the middle's system calls per session.
 #
 # Needs root; namespaces are made and removed here (tests/lab/lib.sh),
 # documentation addresses only, no veth end in the root namespace; every
@@ -56,7 +58,7 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
 . "$ROOT/tests/lab/lib.sh"
 
-ROUNDS=2 QUICK=0 TSV="" META="" PERF=""
+ROUNDS=2 QUICK=0 TSV="" META="" PERF="" STRACE=""
 # W7_LOG_LEVEL=info: for a binary without smtp64_tls_resumed_total (an
 # older one, to compare), the upstream resumption is counted from its
 # log instead (the log lines cost CPU: say so beside such figures).
@@ -69,6 +71,7 @@ while [ $# -gt 0 ]; do
 	--meta) META=${2:-}; shift ;;
 	--keep) export LAB_KEEP=1 ;;
 	--perf) PERF=${2:-}; shift ;;
+	--strace) STRACE=${2:-}; shift ;;
 	-h|--help) sed -n '2,50p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 	*) echo "w7: unknown argument $1" >&2; exit 2 ;;
 	esac
@@ -352,6 +355,36 @@ if [ -n "$PERF" ]; then
 	perf report -i "$W/perf.data" --no-children --sort dso,symbol --stdio \
 	    -g none 2>/dev/null | grep -v '^#' | grep . | head -n 40
 	stop
+	exit 0
+fi
+
+if [ -n "$STRACE" ]; then
+	command -v strace >/dev/null 2>&1 || { echo "w7: strace missing" >&2; exit 1; }
+	for mode in full resumed; do
+		r=()
+		[ "$mode" = resumed ] && r=(-r)
+		start "$STRACE" || { echo "w7: $STRACE did not start" >&2; exit 1; }
+		[ -n "$MID_PID" ] || { echo "w7: no middle to trace in $STRACE" >&2; exit 1; }
+		load "$STRACE" -n 200 -c "$PROCS" "${r[@]}" >/dev/null 2>&1 # warm
+		sargs=()
+		for p in $MID_PID $(python3 "$HERE/bench.py" descendants "$MID_PID"); do
+			sargs+=(-p "$p")
+		done
+		strace -c -f -o "$W/strace-$mode.txt" "${sargs[@]}" 2>/dev/null &
+		spid=$!
+		LAB_PIDS+=("$spid")
+		sleep 1
+		out=$(load "$STRACE" -n "$N" -c "$PROCS" "${r[@]}")
+		ok=$(field "$out" ok)
+		kill -INT "$spid"
+		wait "$spid"
+		echo "# $STRACE, $mode client handshakes: system calls per session ($ok sessions)"
+		awk -v n="$ok" '$1 ~ /^[0-9.]+$/ && NF >= 5 {
+			calls = $4; name = $NF
+			if (name == "total") { printf "  %-16s %7.1f\n", "total", calls / n; next }
+			printf "  %-16s %7.1f\n", name, calls / n }' "$W/strace-$mode.txt"
+		stop
+	done
 	exit 0
 fi
 
