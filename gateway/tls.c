@@ -109,8 +109,8 @@ copy_path(char *dst, const char *src)
 	return 0;
 }
 
-#define TLS13_SUITES \
-	"TLS_AES_128_GCM_SHA256:TLS_CHACHA20_POLY1305_SHA256:" \
+#define TLS13_SUITES                                                           \
+	"TLS_AES_128_GCM_SHA256:TLS_CHACHA20_POLY1305_SHA256:"                 \
 	"TLS_AES_256_GCM_SHA384"
 
 /* Settings both kinds of context share. */
