@@ -4,6 +4,8 @@
 #include <sys/socket.h>
 
 #include <sys/file.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
 #include <sys/time.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -899,6 +901,31 @@ supervise(struct gw_config *cfg, struct gw_listener *listeners, size_t nlisten)
 	return 0;
 }
 
+/*
+ * Descriptors the starter left open (a shell's, a test harness's) are not
+ * the daemon's: they count against the open-files limit that max_sessions
+ * is checked against, change which descriptor numbers the daemon gets,
+ * and would keep someone else's pipe or socket open for the daemon's
+ * lifetime.  0-2 stay: stderr is the log until the daemon detaches.
+ */
+static void
+close_inherited(void)
+{
+	struct rlimit rl;
+	long fd, top = 65536;
+
+#ifdef SYS_close_range
+	if (syscall(SYS_close_range, 3U, ~0U, 0U) == 0)
+		return;
+#endif
+	/* Kernels before 5.9: one by one, up to the limit. */
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 &&
+	    rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < (rlim_t)top)
+		top = (long)rl.rlim_cur;
+	for (fd = 3; fd < top; fd++)
+		(void)close((int)fd);
+}
+
 int
 main(int argc, char *argv[])
 {
@@ -968,6 +995,7 @@ main(int argc, char *argv[])
 		gw_config_release(cfg);
 		return 0;
 	}
+	close_inherited();
 	/* Every reload reads this name, from / once detached. */
 	if (abs_path(conf, conf_path, sizeof(conf_path)) != 0) {
 		fprintf(stderr, "smtp64d: %s: %s\n", conf, strerror(errno));

@@ -11,7 +11,8 @@
 #    is taken over; SIGTERM removes it; with workers, a worker that ends
 #    leaves it alone;
 #  - a reload that changes listen and workers keeps the running ones and
-#    says so, once per reload, compared with what runs.
+#    says so, once per reload, compared with what runs;
+#  - a descriptor the starter left open (fd 7 here) is not kept.
 # Without syslog in the lab, what the daemon does is observed from the
 # outside: the replies it gives, ss, and the PID file.
 set -u
@@ -47,15 +48,18 @@ mkdir -p "$LAB_DIR/etc" "$LAB_DIR/elsewhere" "$LAB_DIR/run"
 write_conf "$LAB_DIR/etc/gw.conf" gw-a.example.net
 
 echo "# daemon mode, relative -c, SIGHUP"
+: >"$LAB_DIR/inherited.marker"
 (cd "$LAB_DIR/elsewhere" &&
     ip netns exec "$NS_GW" "$SMTP64D" -c ../etc/gw.conf </dev/null \
-    >"$LAB_DIR/start1.out" 2>&1)
+    7<"$LAB_DIR/inherited.marker" >"$LAB_DIR/start1.out" 2>&1)
 check "smtp64d -c ../etc/gw.conf detaches with exit 0" test $? -eq 0
 wait_for 50 listening
 d=$(holder)
 remember "$d"
 check "the detached daemon listens on $GW_C4_ADDR:25 (pid ${d:-none})" \
     test -n "$d"
+check "... and does not keep the descriptor its starter left open" \
+    bash -c "[ -d /proc/${d:-0}/fd ] && ! ls -l /proc/${d:-0}/fd | grep -q inherited.marker"
 if greets before gw-a.example.net; then
 	pass "before the reload: 554 5.4.4 gw-a.example.net"
 else
