@@ -1953,12 +1953,17 @@ upstream_connect(struct gw_session *s, const struct nat_addr *dst,
 		connect_failed(s, e);
 		return;
 	}
-	/* Our own end, to recognise it if it ever comes back to us. */
+	/* Our own end, to recognise it if it ever comes back to us.  The
+	 * loop check asks both tables, so an end the workers' shared table
+	 * holds needs no copy in this worker's tally: only one that table
+	 * left out (none with one worker, a full window) is counted here,
+	 * which spares every session of a worker a tally slot. */
 	if (getsockname(fd, (struct sockaddr *)&ls, &ll) == 0) {
 		sa_to_addr(&ls, &s->up_local, &s->up_port);
-		s->up_counted =
-		    gw_tally_add(&s->ctx->ups, &s->up_local, s->up_port) == 0;
 		s->up_slot = gw_uptable_add(&s->up_local, s->up_port);
+		if (s->up_slot == 0)
+			s->up_counted = gw_tally_add(&s->ctx->ups,
+			                    &s->up_local, s->up_port) == 0;
 	}
 }
 
