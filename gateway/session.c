@@ -80,12 +80,12 @@ enum gw_dir {
 /* One peer of a session: the client's side or the server's. */
 struct gw_side {
 	struct gw_session *s;
-	int fd;                /* -1: not open (the server's, at times) */
 	struct gw_tls_leg tls; /* clear text, or TLS the gateway runs */
 	struct gw_buf in;      /* read from this peer, not yet parsed */
 	struct gw_buf out;     /* parsed, to write to this peer */
 	ev_io rd, wr;          /* data: this side */
 	uint64_t bytes;        /* read from this peer */
+	int fd;                /* -1: not open (the server's, at times) */
 	unsigned dir : 1,      /* enum gw_dir */
 	    eof : 1,           /* nothing more to read from this peer */
 	    shut : 1,          /* our write end is shut */
