@@ -81,10 +81,10 @@ static int leg_index = -1;
  * until the handshake ends.  One allocation with the copy of peer. */
 struct gw_tls_up {
 	struct gw_tls_client *cli;
-	const char *name; /* SNI and name checked; the caller's */
+	const char *name;               /* SNI and name checked; the caller's */
 	struct ssl_session_st *offered; /* a reference, until the handshake
 	                                   ends */
-	int verify;   /* the certificate must verify */
+	int verify;                     /* the certificate must verify */
 	int has_peer; /* peer keys the cache (else not cached) */
 	char peer[];  /* the upstream address, a copy */
 };

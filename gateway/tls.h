@@ -67,15 +67,15 @@ struct gw_tls_up;
  * inserts no padding.
  */
 struct gw_tls_leg {
-	struct ssl_st *ssl;    /* NULL: clear text */
-	struct gw_tls_up *up;  /* owned; NULL unless we are the TLS client
-	                          (upstream) */
+	struct ssl_st *ssl;   /* NULL: clear text */
+	struct gw_tls_up *up; /* owned; NULL unless we are the TLS client
+	                         (upstream) */
 	int fd;
-	uint8_t rd_want;       /* enum gw_tls_want: the last read returned
-	                          EAGAIN */
-	uint8_t wr_want;       /* ...the last write returned EAGAIN */
-	uint8_t hs_want;       /* ...the handshake waits for this */
-	uint8_t done;          /* handshake complete */
+	uint8_t rd_want; /* enum gw_tls_want: the last read returned
+	                    EAGAIN */
+	uint8_t wr_want; /* ...the last write returned EAGAIN */
+	uint8_t hs_want; /* ...the handshake waits for this */
+	uint8_t done;    /* handshake complete */
 };
 
 /* Creates an empty set of contexts; NULL with a message in err. */

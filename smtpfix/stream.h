@@ -340,10 +340,10 @@ struct smtpfix_stream {
 	/* DATA scanner: bytes of CRLF "." CRLF matched so far (the line
 	 * start after DATA's own CRLF counts as already matched CRLF). */
 	uint8_t dstate;
-	uint8_t rfirst;  /* next line starts a reply */
-	uint8_t rbound;  /* reply answers the queue head */
-	uint8_t rkind;   /* kind of that head */
-	uint8_t rfilter; /* 2xx to EHLO: filtered */
+	uint8_t rfirst;       /* next line starts a reply */
+	uint8_t rbound;       /* reply answers the queue head */
+	uint8_t rkind;        /* kind of that head */
+	uint8_t rfilter;      /* 2xx to EHLO: filtered */
 	uint8_t tls_phase;    /* a handshake of ours in progress */
 	uint8_t tls_close;    /* LOCAL_TLS_REPLY ends the session */
 	uint8_t tls_client;   /* client leg in TLS */
