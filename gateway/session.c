@@ -30,6 +30,7 @@
 #include <netinet/tcp.h>
 
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -79,7 +80,6 @@ enum gw_dir {
 
 /* One peer of a session: the client's side or the server's. */
 struct gw_side {
-	struct gw_session *s;
 	struct gw_tls_leg tls; /* clear text, or TLS the gateway runs */
 	struct gw_buf in;      /* read from this peer, not yet parsed */
 	struct gw_buf out;     /* parsed, to write to this peer */
@@ -204,6 +204,14 @@ struct gw_routed {
 };
 
 #define CL(s) (&(s)->side[GW_CLIENT])
+/* The session a side belongs to: side[d->dir] of it (a side keeps no
+ * pointer back, as every session has two). */
+static struct gw_session *
+side_session(struct gw_side *d)
+{
+	return (struct gw_session *)((char *)(d - d->dir) -
+	                             offsetof(struct gw_session, side));
+}
 /* RFC 3463 X.4.2: the connection broke while the leg was being opened. */
 #define S_ROUTE_LOST "451 4.4.2 The destination server did not answer\r\n"
 #define UP(s) (&(s)->side[GW_SERVER])
@@ -1436,7 +1444,7 @@ static void
 side_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
 	struct gw_side *d = w->data;
-	struct gw_session *s = d->s;
+	struct gw_session *s = side_session(d);
 
 	(void)loop;
 	(void)revents;
@@ -1519,7 +1527,7 @@ static void
 side_write_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
 	struct gw_side *d = w->data;
-	struct gw_session *s = d->s;
+	struct gw_session *s = side_session(d);
 
 	(void)loop;
 	(void)revents;
@@ -1853,7 +1861,6 @@ side_init(struct gw_session *s, enum gw_dir dir, int fd)
 {
 	struct gw_side *d = &s->side[dir];
 
-	d->s = s;
 	d->dir = dir;
 	d->fd = fd;
 	gw_tls_leg_init(&d->tls, fd);
