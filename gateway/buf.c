@@ -15,9 +15,13 @@ gw_buf_alloc(struct gw_buf *b, size_t cap)
 {
 	if (b->data != NULL)
 		return 0;
+	if (cap > GW_BUF_MAX) {
+		errno = ENOMEM;
+		return -1;
+	}
 	if ((b->data = malloc(cap)) == NULL)
 		return -1;
-	b->cap = cap;
+	b->cap = (uint32_t)cap;
 	b->off = b->len = 0;
 	return 0;
 }
@@ -31,6 +35,10 @@ gw_buf_grow(struct gw_buf *b, size_t cap)
 		return gw_buf_alloc(b, cap);
 	if (cap <= b->cap)
 		return 0;
+	if (cap > GW_BUF_MAX) {
+		errno = ENOMEM;
+		return -1;
+	}
 	if (b->off > 0) {
 		memmove(b->data, b->data + b->off, b->len);
 		b->off = 0;
@@ -38,7 +46,7 @@ gw_buf_grow(struct gw_buf *b, size_t cap)
 	if ((p = realloc(b->data, cap)) == NULL)
 		return -1;
 	b->data = p;
-	b->cap = cap;
+	b->cap = (uint32_t)cap;
 	return 0;
 }
 

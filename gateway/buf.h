@@ -9,16 +9,24 @@
 #define GW_BUF_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
+/* Every side of every session holds two: sizes are kept in 32 bits
+ * (GW_BUF_MAX), which also leaves the struct without padding. */
 struct gw_buf {
-	char *data; /* owned; NULL until first needed */
-	size_t cap; /* capacity once allocated */
-	size_t off; /* first unread byte */
-	size_t len; /* unread bytes from off */
+	char *data;   /* owned; NULL until first needed */
+	uint32_t cap; /* capacity once allocated */
+	uint32_t off; /* first unread byte */
+	uint32_t len; /* unread bytes from off */
 };
 
-/* Allocates the storage lazily; 0 or -1 (ENOMEM). */
+/* The largest capacity: far above buffer_bytes' limit (config.c) and a
+ * message's data steps (session.c). */
+#define GW_BUF_MAX UINT32_MAX
+
+/* Allocates the storage lazily; 0 or -1 (ENOMEM, also for a cap over
+ * GW_BUF_MAX). */
 int gw_buf_alloc(struct gw_buf *b, size_t cap);
 /* Raises the capacity to cap, keeping the bytes held (storage allocated
  * if there was none); never shrinks.  0, or -1 (ENOMEM: b unchanged). */

@@ -30,6 +30,7 @@
 #include <netinet/tcp.h>
 
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -79,13 +80,12 @@ enum gw_dir {
 
 /* One peer of a session: the client's side or the server's. */
 struct gw_side {
-	struct gw_session *s;
-	int fd;                /* -1: not open (the server's, at times) */
 	struct gw_tls_leg tls; /* clear text, or TLS the gateway runs */
 	struct gw_buf in;      /* read from this peer, not yet parsed */
 	struct gw_buf out;     /* parsed, to write to this peer */
 	ev_io rd, wr;          /* data: this side */
 	uint64_t bytes;        /* read from this peer */
+	int fd;                /* -1: not open (the server's, at times) */
 	unsigned dir : 1,      /* enum gw_dir */
 	    eof : 1,           /* nothing more to read from this peer */
 	    shut : 1,          /* our write end is shut */
@@ -95,45 +95,66 @@ struct gw_side {
 	    connecting : 1;    /* connect(2) in progress */
 };
 
+/*
+ * One per client connection, held for as long as it lasts: most of a
+ * gateway's sessions are idle at any moment, so what only some sessions
+ * use lives outside, allocated on first use and freed with the session
+ * (session_end): the TLS state of an upstream leg (gateway/tls.c), the
+ * IPv6-to-IPv4 fallback (struct gw_fallback), the client's identity
+ * (with identity configured), route mode (struct gw_routed).  Fields
+ * are ordered so the compiler inserts no padding.
+ */
 struct gw_session {
 	TAILQ_ENTRY(gw_session) entry;
 	struct gw_ctx *ctx;
-	struct gw_config *cfg; /* held until the end */
-	uint32_t id;
+	struct gw_config *cfg;  /* held until the end */
 	struct gw_side side[2]; /* by enum gw_dir */
 	ev_timer timer;
 	ev_tstamp start, last;
-	unsigned closing : 1, opaque : 1, told : 1, refusing : 1;
+	ev_tstamp up_t0;              /* upstream connect began */
 	const struct gw_tls_sel *tls; /* pair's, in cfg */
-	char up_name[64];             /* "[a]:port" */
-	unsigned ncmds;               /* refusing: commands seen */
-	unsigned counted : 1,         /* in ctx->clients */
-	    up_counted : 1;           /* up_local in ctx->ups */
-	struct nat_addr up_local;     /* our end of the upstream */
-	unsigned up_port;
-	size_t up_slot;  /* in the workers' shared table (uptable.h) */
-	ev_tstamp up_t0; /* upstream connect began */
-	/* Where to connect again after a failed upstream handshake. */
-	struct nat_addr up_dst, up_src;
-	uint32_t inl[3]; /* this message: bare CR, LF, NUL inlined */
-	/* IPv6-to-IPv4 fallback (draft-martin §3): the transaction's
-	 * record (NULL: no IPv4 target), the message held until a final
-	 * reply, and where the IPv4 leg goes. */
-	struct smtpfix_replay *rp; /* owned, its arena after it */
-	struct gw_spool spool;
-	struct gw_spool_opts spool_opts;
-	uint64_t spool_off; /* replaying: bytes of the spool sent */
-	unsigned spool_send : 1, spool_err : 1;
-	struct nat_addr fb_dst, fb_src;
+	size_t up_slot;     /* in the workers' shared table (uptable.h) */
 	const char *reason; /* how it ended */
-	struct nat_addr client;
-	/* Who connected, for servers that trust the gateway. */
-	struct smtpfix_identity ident;
-	enum smtpfix_identity_mode id_mode;
-	int id_required;
-	struct smtpfix_policy pol; /* cfg's, HELO name per pair */
+	/* IPv6-to-IPv4 fallback: NULL without an IPv4 target. */
+	struct gw_fallback *fb;
+	/* Who connected, for servers that trust the gateway: owned, NULL
+	 * when the server is not told (identity off). */
+	struct smtpfix_identity *ident;
 	struct gw_routed *rt;      /* route mode; NULL for pairs */
+	struct smtpfix_policy pol; /* cfg's, HELO name per pair */
+	/* The upstream leg's destination (its name in logs and memos is
+	 * up_name's) and source, kept to connect again after a failed
+	 * upstream handshake. */
+	struct nat_addr up_dst, up_src;
+	struct nat_addr up_local; /* our end of the upstream */
+	struct nat_addr client;
+	unsigned up_port;
+	uint32_t id;
+	uint32_t inl[3]; /* this message: bare CR, LF, NUL inlined */
+	unsigned ncmds;  /* refusing: commands seen */
+	enum smtpfix_identity_mode id_mode;
+	unsigned closing : 1, opaque : 1, told : 1, refusing : 1,
+	    counted : 1,           /* in ctx->clients */
+	    up_counted : 1,        /* up_local in ctx->ups */
+	    id_required : 1;       /* identity_required */
 	struct smtpfix_stream fix; /* last: the largest part */
+};
+
+/*
+ * IPv6-to-IPv4 fallback (draft-martin §3) of a session whose upstream
+ * leg has an IPv4 target: the transaction's record, the message held
+ * until a final reply, and where the IPv4 leg goes.  One allocation
+ * (fallback_arm), the record's arena after it; fallback_free.
+ */
+struct gw_fallback {
+	struct gw_spool spool;
+	struct gw_spool_opts spool_opts; /* spool's */
+	uint64_t spool_off;              /* replaying: bytes of the spool
+	                                    sent */
+	struct nat_addr dst, src;
+	unsigned spool_send : 1, spool_err : 1;
+	struct smtpfix_replay rp;
+	char arena[]; /* rp's, REPLAY_ARENA bytes */
 };
 
 /*
@@ -184,6 +205,14 @@ struct gw_routed {
 };
 
 #define CL(s) (&(s)->side[GW_CLIENT])
+/* The session a side belongs to: side[d->dir] of it (a side keeps no
+ * pointer back, as every session has two). */
+static struct gw_session *
+side_session(struct gw_side *d)
+{
+	return (struct gw_session *)((char *)(d - d->dir) -
+	                             offsetof(struct gw_session, side));
+}
 /* RFC 3463 X.4.2: the connection broke while the leg was being opened. */
 #define S_ROUTE_LOST "451 4.4.2 The destination server did not answer\r\n"
 #define UP(s) (&(s)->side[GW_SERVER])
@@ -221,7 +250,7 @@ relaying(const struct gw_session *s)
 static int
 data_flowing(const struct gw_session *s)
 {
-	return relaying(s) && !s->closing && s->rp == NULL &&
+	return relaying(s) && !s->closing && s->fb == NULL &&
 	       smtpfix_stream_wait(&s->fix) == SMTPFIX_WAIT_DATA;
 }
 
@@ -333,6 +362,22 @@ addr_str(const struct nat_addr *a, unsigned port, char *dst, size_t cap)
 		(void)snprintf(dst, cap, "[%s]:%u", t, port);
 	else
 		(void)snprintf(dst, cap, "%s:%u", t, port);
+}
+
+#define UP_NAME_MAX 64
+
+/* The upstream destination as logs and the servers' memos (tlsmemo) name
+ * it, "[2001:db8::25]:25", or "" while a route-mode session has none,
+ * into dst of UP_NAME_MAX bytes; returns dst.  Formatted from up_dst when
+ * needed rather than kept in every session. */
+static const char *
+up_name(const struct gw_session *s, char *dst)
+{
+	if (s->up_dst.family == 0)
+		dst[0] = '\0';
+	else
+		addr_str(&s->up_dst, s->cfg->upstream_port, dst, UP_NAME_MAX);
+	return dst;
 }
 
 /*
@@ -501,6 +546,7 @@ log_identity(struct gw_session *s, const struct smtpfix_step *st)
 static void
 log_step(struct gw_session *s, const struct smtpfix_step *st)
 {
+	char un[UP_NAME_MAX];
 	char in[160], out[300];
 
 	switch (st->event) {
@@ -623,13 +669,14 @@ log_step(struct gw_session *s, const struct smtpfix_step *st)
 		    "session=%08x event=fallback_448_outcome server=%s "
 		    "outcome=failed reason=replay_refused command=%s "
 		    "reply=421",
-		    s->id, s->up_name, st->detail != NULL ? st->detail : "?");
+		    s->id, up_name(s, un),
+		    st->detail != NULL ? st->detail : "?");
 		return;
 	case SMTPFIX_EV_FALLBACK_VERB:
 		gw_log(LOG_DEBUG,
 		    "session=%08x event=fallback_verb server=%s "
 		    "note=ipv6_ipv4_fallback_offered",
-		    s->id, s->up_name);
+		    s->id, up_name(s, un));
 		return;
 	case SMTPFIX_EV_REPLY_CODE:
 		gw_log(LOG_INFO,
@@ -718,16 +765,17 @@ upstream_fallback(struct gw_session *s, const char *why)
 {
 	struct gw_side *u = UP(s);
 	unsigned ttl = s->cfg->tls_fallback_remember_s;
+	char un[UP_NAME_MAX];
 
 	s->ctx->tls_fallbacks++;
 	gw_metrics_count(GW_M_TLS_FALLBACK, 1);
-	smtpfix_tlsmemo_note(&s->ctx->tls_failed, s->up_name,
-	    strlen(s->up_name), (uint64_t)ev_now(s->ctx->loop), ttl);
+	(void)up_name(s, un);
+	smtpfix_tlsmemo_note(&s->ctx->tls_failed, un, strlen(un),
+	    (uint64_t)ev_now(s->ctx->loop), ttl);
 	gw_log(LOG_WARNING,
 	    "session=%08x event=tls_fallback leg=server dest=%s reason=%s "
 	    "action=reconnect_clear remember_s=%u fallbacks=%llu",
-	    s->id, s->up_name, why, ttl,
-	    (unsigned long long)s->ctx->tls_fallbacks);
+	    s->id, un, why, ttl, (unsigned long long)s->ctx->tls_fallbacks);
 	upstream_close(s, 1);
 	u->in.len = u->in.off = 0;
 	u->out.len = u->out.off = 0;
@@ -761,32 +809,35 @@ static int
 fallback_arm(struct gw_session *s, const struct nat_addr *v4)
 {
 	const struct gw_config *cfg = s->cfg;
-	struct smtpfix_replay *rp;
+	struct gw_fallback *fb;
 	uint32_t pair;
 
-	if ((rp = malloc(sizeof(*rp) + REPLAY_ARENA)) == NULL)
+	if ((fb = malloc(sizeof(*fb) + REPLAY_ARENA)) == NULL)
 		return -1;
-	smtpfix_replay_init(rp, (char *)(rp + 1), REPLAY_ARENA);
-	s->rp = rp;
-	s->fb_dst = *v4;
-	(void)nat_dest_source(
-	    &cfg->dest, &s->client, AF_INET, &s->fb_src, &pair);
-	s->spool_opts.dir = cfg->spool_dir;
-	s->spool_opts.mem_max = cfg->spool_memory_bytes;
-	s->spool_opts.total_max = cfg->spool_max_bytes;
-	gw_spool_init(&s->spool, &s->spool_opts);
-	smtpfix_stream_set_fallback(&s->fix, rp);
+	/* The arena is the record's to fill: only the rest starts zero. */
+	memset(fb, 0, sizeof(*fb));
+	smtpfix_replay_init(&fb->rp, fb->arena, REPLAY_ARENA);
+	fb->dst = *v4;
+	(void)nat_dest_source(&cfg->dest, &s->client, AF_INET, &fb->src, &pair);
+	fb->spool_opts.dir = cfg->spool_dir;
+	fb->spool_opts.mem_max = cfg->spool_memory_bytes;
+	fb->spool_opts.total_max = cfg->spool_max_bytes;
+	gw_spool_init(&fb->spool, &fb->spool_opts);
+	s->fb = fb;
+	smtpfix_stream_set_fallback(&s->fix, &fb->rp);
 	return 0;
 }
 
+/* Frees the fallback block and what it holds (the spool's memory or
+ * file): at the end of a session, or of a route-mode transaction. */
 static void
 fallback_free(struct gw_session *s)
 {
-	if (s->rp == NULL)
+	if (s->fb == NULL)
 		return;
-	gw_spool_clear(&s->spool);
-	free(s->rp);
-	s->rp = NULL;
+	gw_spool_clear(&s->fb->spool);
+	free(s->fb);
+	s->fb = NULL;
 }
 
 /* Message bytes that went to the server, held for a replay.  A message
@@ -796,27 +847,28 @@ fallback_free(struct gw_session *s)
 static void
 fallback_hold(struct gw_session *s, const char *p, size_t n)
 {
-	int disk = gw_spool_on_disk(&s->spool);
+	struct gw_fallback *fb = s->fb;
+	int disk = gw_spool_on_disk(&fb->spool);
 
-	if (s->spool_err || smtpfix_replay_broken(s->rp) != NULL)
+	if (fb->spool_err || smtpfix_replay_broken(&fb->rp) != NULL)
 		return;
-	if (gw_spool_append(&s->spool, p, n) != 0) {
-		s->spool_err = 1;
+	if (gw_spool_append(&fb->spool, p, n) != 0) {
+		fb->spool_err = 1;
 		s->ctx->fb.spool_errors++;
 		gw_log(LOG_WARNING,
 		    "session=%08x event=fallback_hold_failed held_bytes=%llu "
 		    "error=\"%s\" note=no_fallback_for_this_session",
-		    s->id, (unsigned long long)gw_spool_size(&s->spool),
+		    s->id, (unsigned long long)gw_spool_size(&fb->spool),
 		    strerror(errno));
-		smtpfix_replay_break(s->rp, "spool");
-		gw_spool_clear(&s->spool);
+		smtpfix_replay_break(&fb->rp, "spool");
+		gw_spool_clear(&fb->spool);
 		return;
 	}
-	if (!disk && gw_spool_on_disk(&s->spool)) {
+	if (!disk && gw_spool_on_disk(&fb->spool)) {
 		s->ctx->fb.spool_files++;
 		gw_log(LOG_DEBUG,
 		    "session=%08x event=fallback_hold to=file dir=%s", s->id,
-		    s->spool_opts.dir);
+		    fb->spool_opts.dir);
 	}
 }
 
@@ -825,12 +877,14 @@ fallback_hold(struct gw_session *s, const char *p, size_t n)
 static void
 fallback_after_reply(struct gw_session *s)
 {
+	struct gw_fallback *fb = s->fb;
+	char un[UP_NAME_MAX];
 	unsigned code;
 
-	if (gw_spool_size(&s->spool) > 0 && !s->spool_send &&
-	    !smtpfix_replay_holds_message(s->rp))
-		gw_spool_clear(&s->spool);
-	if (!smtpfix_replay_outcome(s->rp, &code))
+	if (gw_spool_size(&fb->spool) > 0 && !fb->spool_send &&
+	    !smtpfix_replay_holds_message(&fb->rp))
+		gw_spool_clear(&fb->spool);
+	if (!smtpfix_replay_outcome(&fb->rp, &code))
 		return;
 	if (code / 100 == 2 || code / 100 == 3)
 		s->ctx->fb.accepted++;
@@ -839,9 +893,9 @@ fallback_after_reply(struct gw_session *s)
 	gw_log(LOG_INFO,
 	    "session=%08x event=fallback_448_outcome server=%s phase=%s "
 	    "code=%u outcome=%s",
-	    s->id, s->up_name,
+	    s->id, up_name(s, un),
 	    smtpfix_replay_class_name(
-	        (enum smtpfix_replay_class)s->rp->first_cls),
+	        (enum smtpfix_replay_class)fb->rp.first_cls),
 	    code, code / 100 == 2 || code / 100 == 3 ? "accepted" : "refused");
 }
 
@@ -851,21 +905,23 @@ static void
 fallback_start(struct gw_session *s, const struct smtpfix_step *st)
 {
 	struct gw_side *u = UP(s);
+	struct gw_fallback *fb = s->fb;
 	unsigned ttl = s->cfg->fallback_remember_s;
-	char why[SMTPFIX_REPLAY_WHY_MAX * 4 + 1], to[64];
+	char why[SMTPFIX_REPLAY_WHY_MAX * 4 + 1], to[64], un[UP_NAME_MAX];
 
 	s->ctx->fb.started++;
-	smtpfix_tlsmemo_note(&s->ctx->v4_wanted, s->up_name, strlen(s->up_name),
+	(void)up_name(s, un);
+	smtpfix_tlsmemo_note(&s->ctx->v4_wanted, un, strlen(un),
 	    (uint64_t)ev_now(s->ctx->loop), ttl);
-	addr_str(&s->fb_dst, s->cfg->upstream_port, to, sizeof(to));
+	addr_str(&fb->dst, s->cfg->upstream_port, to, sizeof(to));
 	gw_log(LOG_WARNING,
 	    "session=%08x event=fallback_448 server=%s code=%.3s "
 	    "phase=%s reply=\"%s\" action=retry_ipv4 target=%s "
 	    "held_bytes=%llu remember_s=%u fallbacks=%llu",
-	    s->id, s->up_name, s->rp->why_len >= 3 ? s->rp->why : "?",
+	    s->id, un, fb->rp.why_len >= 3 ? fb->rp.why : "?",
 	    st->detail != NULL ? st->detail : "?",
-	    gw_log_escape(why, sizeof(why), s->rp->why, s->rp->why_len), to,
-	    (unsigned long long)gw_spool_size(&s->spool), ttl,
+	    gw_log_escape(why, sizeof(why), fb->rp.why, fb->rp.why_len), to,
+	    (unsigned long long)gw_spool_size(&fb->spool), ttl,
 	    (unsigned long long)s->ctx->fb.started);
 	upstream_close(s, 1);
 	u->in.len = u->in.off = 0;
@@ -881,10 +937,9 @@ fallback_start(struct gw_session *s, const struct smtpfix_step *st)
 		route_connect_target(s, (size_t)s->rt->fb_pick);
 		return;
 	}
-	(void)snprintf(s->up_name, sizeof(s->up_name), "%s", to);
-	s->up_dst = s->fb_dst;
-	s->up_src = s->fb_src;
-	upstream_connect(s, &s->fb_dst, &s->fb_src);
+	s->up_dst = fb->dst;
+	s->up_src = fb->src;
+	upstream_connect(s, &s->up_dst, &s->up_src);
 }
 
 /* The IPv4 leg could not be opened: the client gets a 4xx that carries
@@ -893,23 +948,23 @@ fallback_start(struct gw_session *s, const struct smtpfix_step *st)
 static int
 fallback_connect_failed(struct gw_session *s, const char *err)
 {
-	char text[400];
+	char text[400], un[UP_NAME_MAX];
 	int n;
 
-	if (s->rp == NULL || !smtpfix_stream_fell_back(&s->fix))
+	if (s->fb == NULL || !smtpfix_stream_fell_back(&s->fix))
 		return 0;
 	s->ctx->fb.failed++;
-	n = (int)s->rp->why_len;
+	n = (int)s->fb->rp.why_len;
 	if (n > 200)
 		n = 200;
 	(void)snprintf(text, sizeof(text),
 	    "retry over IPv4 failed (%s); the IPv6 server said: %.*s", err, n,
-	    s->rp->why);
+	    s->fb->rp.why);
 	say(s, "421 4.4.8", text);
 	gw_log(LOG_WARNING,
 	    "session=%08x event=fallback_448_outcome server=%s "
 	    "outcome=failed reason=connect error=\"%s\" reply=421",
-	    s->id, s->up_name, err);
+	    s->id, up_name(s, un), err);
 	return 1;
 }
 
@@ -920,13 +975,15 @@ static int
 fallback_send_held(struct gw_session *s)
 {
 	struct gw_buf *out = &UP(s)->out;
-	uint64_t total = gw_spool_size(&s->spool);
+	struct gw_fallback *fb = s->fb;
+	uint64_t total = gw_spool_size(&fb->spool);
+	char un[UP_NAME_MAX];
 	size_t room;
 	ssize_t n;
 
-	if (s->spool_off >= total) {
-		s->spool_send = 0;
-		gw_spool_clear(&s->spool);
+	if (fb->spool_off >= total) {
+		fb->spool_send = 0;
+		gw_spool_clear(&fb->spool);
 		return 1;
 	}
 	if (out->data == NULL && gw_buf_alloc(out, s->cfg->buffer_bytes) != 0)
@@ -934,19 +991,19 @@ fallback_send_held(struct gw_session *s)
 	if ((room = gw_buf_room(out)) == 0)
 		return 0;
 	n = gw_spool_read(
-	    &s->spool, s->spool_off, out->data + out->off + out->len, room);
+	    &fb->spool, fb->spool_off, out->data + out->off + out->len, room);
 	if (n <= 0) {
 		gw_log(LOG_ERR,
 		    "session=%08x event=fallback_448_outcome server=%s "
 		    "outcome=failed reason=spool_read error=\"%s\"",
-		    s->id, s->up_name, n < 0 ? strerror(errno) : "short");
+		    s->id, up_name(s, un), n < 0 ? strerror(errno) : "short");
 		s->ctx->fb.failed++;
 		say(s, "421 4.3.0", "cannot read the held message, try later");
 		begin_close(s, "fallback_spool", 1);
 		return 0;
 	}
 	out->len += (size_t)n;
-	s->spool_off += (uint64_t)n;
+	fb->spool_off += (uint64_t)n;
 	s->last = ev_now(s->ctx->loop);
 	return 1;
 }
@@ -959,21 +1016,21 @@ static void
 fallback_session(struct gw_session *s, const struct nat_addr *v4)
 {
 	struct gw_ctx *ctx = s->ctx;
-	char to[64];
+	char to[64], un[UP_NAME_MAX];
 	uint32_t pair;
 
-	if (smtpfix_tlsmemo_known(&ctx->v4_wanted, s->up_name,
-	        strlen(s->up_name), (uint64_t)ev_now(ctx->loop))) {
+	(void)up_name(s, un);
+	if (smtpfix_tlsmemo_known(
+	        &ctx->v4_wanted, un, strlen(un), (uint64_t)ev_now(ctx->loop))) {
 		ctx->fb.remembered++;
 		addr_str(v4, s->cfg->upstream_port, to, sizeof(to));
 		gw_log(LOG_INFO,
 		    "session=%08x event=fallback_448_remembered server=%s "
 		    "action=ipv4_first target=%s",
-		    s->id, s->up_name, to);
+		    s->id, un, to);
 		s->up_dst = *v4;
 		(void)nat_dest_source(
 		    &s->cfg->dest, &s->client, AF_INET, &s->up_src, &pair);
-		(void)snprintf(s->up_name, sizeof(s->up_name), "%s", to);
 		return;
 	}
 	if (fallback_arm(s, v4) != 0)
@@ -988,11 +1045,11 @@ static void
 upstream_tls_start(struct gw_session *s)
 {
 	struct gw_side *u = UP(s);
-	char err[300];
+	char err[300], un[UP_NAME_MAX];
 
 	if (s->tls == NULL || s->cfg->tls == NULL ||
 	    gw_tls_leg_connect(&u->tls, s->cfg->tls, s->tls->cli,
-	        s->tls->server_name, s->up_name, err, sizeof(err)) != 0) {
+	        s->tls->server_name, up_name(s, un), err, sizeof(err)) != 0) {
 		if (s->tls == NULL || s->cfg->tls == NULL)
 			(void)snprintf(err, sizeof(err), "no TLS context");
 		log_tls_failed(s, "server", "setup", err);
@@ -1017,7 +1074,7 @@ step(struct gw_session *s, enum gw_dir from)
 	int hold;
 
 	/* A replayed message goes whole before anything else upstream. */
-	if (from == GW_CLIENT && s->spool_send)
+	if (from == GW_CLIENT && s->fb != NULL && s->fb->spool_send)
 		return fallback_send_held(s);
 	/* Data that the server's buffer cannot take whole: a larger one
 	 * (data_flowing); without the memory, the smaller one will do. */
@@ -1028,7 +1085,7 @@ step(struct gw_session *s, enum gw_dir from)
 	if (room < SMTPFIX_EMIT_MAX)
 		return 0;
 	len = in->len < room ? in->len : room;
-	hold = from == GW_CLIENT && s->rp != NULL &&
+	hold = from == GW_CLIENT && s->fb != NULL &&
 	       !smtpfix_stream_fell_back(&s->fix) &&
 	       smtpfix_stream_wait(&s->fix) == SMTPFIX_WAIT_DATA;
 	if (from == GW_CLIENT)
@@ -1102,8 +1159,11 @@ step(struct gw_session *s, enum gw_dir from)
 		fallback_start(s, &st);
 		break;
 	case SMTPFIX_ACT_REPLAY_DATA:
-		s->spool_send = 1;
-		s->spool_off = 0;
+		/* Only a stream with a record (fallback_arm) replays. */
+		if (s->fb != NULL) {
+			s->fb->spool_send = 1;
+			s->fb->spool_off = 0;
+		}
 		break;
 	}
 	if (hold &&
@@ -1111,7 +1171,7 @@ step(struct gw_session *s, enum gw_dir from)
 		fallback_hold(s,
 		    st.act == SMTPFIX_ACT_FORWARD ? gw_buf_head(in) : st.emit,
 		    st.act == SMTPFIX_ACT_FORWARD ? st.consumed : st.emit_len);
-	if (from == GW_SERVER && s->rp != NULL)
+	if (from == GW_SERVER && s->fb != NULL)
 		fallback_after_reply(s);
 	if (st.consumed > 0)
 		gw_buf_drop(in, st.consumed);
@@ -1387,7 +1447,7 @@ static void
 side_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
 	struct gw_side *d = w->data;
-	struct gw_session *s = d->s;
+	struct gw_session *s = side_session(d);
 
 	(void)loop;
 	(void)revents;
@@ -1470,7 +1530,7 @@ static void
 side_write_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
 	struct gw_side *d = w->data;
-	struct gw_session *s = d->s;
+	struct gw_session *s = side_session(d);
 
 	(void)loop;
 	(void)revents;
@@ -1527,6 +1587,7 @@ current_timeout(const struct gw_session *s)
 static void
 timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
+	char un[UP_NAME_MAX];
 	struct gw_session *s = w->data;
 	ev_tstamp left;
 
@@ -1549,7 +1610,7 @@ timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 		gw_log(LOG_WARNING,
 		    "session=%08x event=route_open_failed dest=%s "
 		    "reason=server_timeout",
-		    s->id, s->up_name);
+		    s->id, up_name(s, un));
 		route_target_failed(s, S_ROUTE_LOST, sizeof(S_ROUTE_LOST) - 1,
 		    "server_timeout");
 	} else if (!relaying(s)) {
@@ -1659,6 +1720,7 @@ client_tls_start(struct gw_session *s)
 static void
 session_update(struct gw_session *s)
 {
+	char un[UP_NAME_MAX];
 	struct ev_loop *loop = s->ctx->loop;
 	struct gw_side *c = CL(s), *u = UP(s);
 	enum smtpfix_wait wt;
@@ -1697,7 +1759,7 @@ session_update(struct gw_session *s)
 		gw_log(LOG_WARNING,
 		    "session=%08x event=route_open_failed dest=%s "
 		    "reason=server_closed",
-		    s->id, s->up_name);
+		    s->id, up_name(s, un));
 		route_target_failed(
 		    s, S_ROUTE_LOST, sizeof(S_ROUTE_LOST) - 1, "server_closed");
 		pump(s);
@@ -1707,7 +1769,8 @@ session_update(struct gw_session *s)
 		begin_close(s, "client_closed", 0);
 	/* Client done sending and all of it passed on: half-close. */
 	if (relaying(s) && c->eof && !u->shut && u->fd >= 0 && !u->connecting &&
-	    !u->hs && u->out.len == 0 && !s->spool_send &&
+	    !u->hs && u->out.len == 0 &&
+	    (s->fb == NULL || !s->fb->spool_send) &&
 	    !smtpfix_stream_fallback_busy(&s->fix) &&
 	    (c->in.len == 0 || wt == SMTPFIX_WAIT_COMMAND ||
 	        wt == SMTPFIX_WAIT_DATA || wt == SMTPFIX_WAIT_OPAQUE)) {
@@ -1792,6 +1855,7 @@ session_end(struct gw_session *s)
 		free(s->rt);
 	}
 	fallback_free(s);
+	free(s->ident);
 	TAILQ_REMOVE(&s->ctx->sessions, s, entry);
 	s->ctx->nsessions--;
 	gw_metrics_label(
@@ -1809,7 +1873,6 @@ side_init(struct gw_session *s, enum gw_dir dir, int fd)
 {
 	struct gw_side *d = &s->side[dir];
 
-	d->s = s;
 	d->dir = dir;
 	d->fd = fd;
 	gw_tls_leg_init(&d->tls, fd);
@@ -1888,8 +1951,8 @@ proxy_header(struct gw_session *s)
 	    s->id_mode != SMTPFIX_ID_PROXY_V2)
 		return 0;
 	n = s->id_mode == SMTPFIX_ID_PROXY_V1
-	        ? smtpfix_proxy_v1(&s->ident, (char *)h, sizeof(h))
-	        : smtpfix_proxy_v2(&s->ident, h, sizeof(h));
+	        ? smtpfix_proxy_v1(s->ident, (char *)h, sizeof(h))
+	        : smtpfix_proxy_v2(s->ident, h, sizeof(h));
 	if (n == 0 || gw_buf_alloc(out, s->cfg->buffer_bytes) != 0 ||
 	    gw_buf_room(out) < n) {
 		gw_log(LOG_ERR,
@@ -1965,33 +2028,43 @@ upstream_connect(struct gw_session *s, const struct nat_addr *dst,
 		connect_failed(s, e);
 		return;
 	}
-	/* Our own end, to recognise it if it ever comes back to us. */
+	/* Our own end, to recognise it if it ever comes back to us.  The
+	 * loop check asks both tables, so an end the workers' shared table
+	 * holds needs no copy in this worker's tally: only one that table
+	 * left out (none with one worker, a full window) is counted here,
+	 * which spares every session of a worker a tally slot. */
 	if (getsockname(fd, (struct sockaddr *)&ls, &ll) == 0) {
 		sa_to_addr(&ls, &s->up_local, &s->up_port);
-		s->up_counted =
-		    gw_tally_add(&s->ctx->ups, &s->up_local, s->up_port) == 0;
 		s->up_slot = gw_uptable_add(&s->up_local, s->up_port);
+		if (s->up_slot == 0)
+			s->up_counted = gw_tally_add(&s->ctx->ups, &s->up_local,
+			                    s->up_port) == 0;
 	}
 }
 
 /* The client's identity as the gateway saw it: its address and port and
  * the address it reached (one socket: one family), for XCLIENT or a
- * PROXY header, as the section says. */
-static void
+ * PROXY header, as the section says.  Kept (s->ident, freed in
+ * session_end) only when the server is told.  0, or -1 without memory. */
+static int
 session_identity(struct gw_session *s, const struct gw_identity *idc,
     const struct nat_addr *client, unsigned cport, const struct nat_addr *local,
     unsigned lport)
 {
-	memset(&s->ident, 0, sizeof(s->ident));
-	s->ident.client = *client;
-	s->ident.client_port = cport;
-	s->ident.dest = *local;
-	s->ident.dest_port = lport;
 	s->id_mode = idc->mode > 0 ? (enum smtpfix_identity_mode)idc->mode
 	                           : SMTPFIX_ID_NONE;
 	s->id_required = idc->required > 0;
+	if (s->id_mode != SMTPFIX_ID_NONE) {
+		if ((s->ident = calloc(1, sizeof(*s->ident))) == NULL)
+			return -1;
+		s->ident->client = *client;
+		s->ident->client_port = cport;
+		s->ident->dest = *local;
+		s->ident->dest_port = lport;
+	}
 	smtpfix_stream_set_identity(
-	    &s->fix, (int)s->id_mode, &s->ident, idc->required > 0);
+	    &s->fix, (int)s->id_mode, s->ident, idc->required > 0);
+	return 0;
 }
 
 /*
@@ -2033,6 +2106,7 @@ route_refuse(struct gw_session *s, enum nat_route_rc rc)
 static void
 route_connect_target(struct gw_session *s, size_t k)
 {
+	char un[UP_NAME_MAX];
 	struct gw_routed *rt = s->rt;
 	struct gw_side *u = UP(s);
 	struct nat_addr src;
@@ -2046,8 +2120,6 @@ route_connect_target(struct gw_session *s, size_t k)
 	(void)nat_dest_source(
 	    &s->cfg->dest, &s->client, s->up_dst.family, &src, &pair);
 	s->up_src = src;
-	addr_str(
-	    &s->up_dst, s->cfg->upstream_port, s->up_name, sizeof(s->up_name));
 	if (src.family != 0)
 		(void)nat_addr_fmt(&src, ssb, sizeof(ssb));
 	else
@@ -2055,7 +2127,7 @@ route_connect_target(struct gw_session *s, size_t k)
 	gw_log(LOG_INFO,
 	    "session=%08x event=route_connect domain=%s dest=%s source=%s "
 	    "try=%zu/%zu%s",
-	    s->id, rt->dom, s->up_name, ssb, rt->ti, rt->nt,
+	    s->id, rt->dom, up_name(s, un), ssb, rt->ti, rt->nt,
 	    rt->fb_open || rt->fb_leg ? " fallback=ipv4" : "");
 	u->in.len = u->in.off = 0;
 	u->out.len = u->out.off = 0;
@@ -2119,6 +2191,7 @@ route_connect_next(struct gw_session *s)
 static int
 route_connect_failed(struct gw_session *s, int err)
 {
+	char un[UP_NAME_MAX];
 	struct gw_routed *rt = s->rt;
 
 	/* The relay's fallback leg: fallback_connect_failed answers. */
@@ -2126,14 +2199,14 @@ route_connect_failed(struct gw_session *s, int err)
 		return 0;
 	gw_log(LOG_WARNING,
 	    "session=%08x event=connect_failed dest=%s error=\"%s\"", s->id,
-	    s->up_name, strerror(err));
+	    up_name(s, un), strerror(err));
 	if (rt->fb_open) {
 		rt->fb_open = 0;
 		s->ctx->fb.failed++;
 		gw_log(LOG_WARNING,
 		    "session=%08x event=fallback_448_outcome server=%s "
 		    "outcome=failed reason=connect error=\"%s\"",
-		    s->id, s->up_name, strerror(err));
+		    s->id, up_name(s, un), strerror(err));
 	}
 	upstream_close(s, 0);
 	route_connect_next(s);
@@ -2145,6 +2218,7 @@ route_connect_failed(struct gw_session *s, int err)
 static void
 route_log_identity(struct gw_session *s, int failed)
 {
+	char un[UP_NAME_MAX];
 	const struct smtpfix_opener *o = &s->rt->op;
 	enum smtpfix_opener_xc xc = smtpfix_opener_xclient(o);
 	char attrs[80];
@@ -2159,7 +2233,7 @@ route_log_identity(struct gw_session *s, int failed)
 	    : xc == SMTPFIX_OPENER_XC_NOT_OFFERED ? "not_offered"
 	                                          : "refused",
 	    xclient_attrs(smtpfix_opener_xclient_sent(o), attrs, sizeof(attrs)),
-	    s->up_name, smtpfix_opener_in_tls(o) ? "yes" : "no",
+	    up_name(s, un), smtpfix_opener_in_tls(o) ? "yes" : "no",
 	    xc == SMTPFIX_OPENER_XC_ACCEPTED ? "none"
 	    : failed                         ? "next_target"
 	                                     : "continue_as_gateway");
@@ -2175,6 +2249,7 @@ route_log_identity(struct gw_session *s, int failed)
 static int
 route_fallback_open(struct gw_session *s)
 {
+	char un[UP_NAME_MAX];
 	struct gw_routed *rt = s->rt;
 	struct gw_ctx *ctx = s->ctx;
 	unsigned ttl = s->cfg->fallback_remember_s;
@@ -2190,20 +2265,21 @@ route_fallback_open(struct gw_session *s)
 		gw_log(LOG_WARNING,
 		    "session=%08x event=fallback_448_unavailable server=%s "
 		    "code=%.3s phase=%s reason=%s",
-		    s->id, s->up_name, line,
+		    s->id, up_name(s, un), line,
 		    rt->op.why != NULL ? rt->op.why : "?",
 		    rt->fb_used ? "once_a_transaction" : "no_ipv4_target");
 		return 0;
 	}
 	ctx->fb.started++;
-	smtpfix_tlsmemo_note(&ctx->v4_wanted, s->up_name, strlen(s->up_name),
-	    (uint64_t)ev_now(ctx->loop), ttl);
+	(void)up_name(s, un);
+	smtpfix_tlsmemo_note(
+	    &ctx->v4_wanted, un, strlen(un), (uint64_t)ev_now(ctx->loop), ttl);
 	addr_str(&rt->t[v4].addr, s->cfg->upstream_port, to, sizeof(to));
 	gw_log(LOG_WARNING,
 	    "session=%08x event=fallback_448 server=%s code=%.3s "
 	    "phase=%s reply=\"%s\" action=retry_ipv4 target=%s "
 	    "held_bytes=0 remember_s=%u fallbacks=%llu",
-	    s->id, s->up_name, line,
+	    s->id, up_name(s, un), line,
 	    rt->op.why == NULL                        ? "?"
 	    : strcmp(rt->op.why, "mail-refused") == 0 ? "mail"
 	                                              : rt->op.why,
@@ -2222,21 +2298,22 @@ route_fallback_open(struct gw_session *s)
 static void
 route_fallback_leg_failed(struct gw_session *s, const char *why)
 {
+	char un[UP_NAME_MAX];
 	char text[400];
 	int n;
 
 	s->ctx->fb.failed++;
-	n = s->rp != NULL ? (int)s->rp->why_len : 0;
+	n = s->fb != NULL ? (int)s->fb->rp.why_len : 0;
 	if (n > 200)
 		n = 200;
 	(void)snprintf(text, sizeof(text),
 	    "retry over IPv4 failed (%s); the IPv6 server said: %.*s", why, n,
-	    s->rp != NULL ? s->rp->why : "");
+	    s->fb != NULL ? s->fb->rp.why : "");
 	say(s, "421 4.4.8", text);
 	gw_log(LOG_WARNING,
 	    "session=%08x event=fallback_448_outcome server=%s "
 	    "outcome=failed reason=open step=%s reply=421",
-	    s->id, s->up_name, why);
+	    s->id, up_name(s, un), why);
 	begin_close(s, "fallback_failed", 0);
 }
 
@@ -2250,6 +2327,7 @@ static void
 route_target_failed(
     struct gw_session *s, const char *reply, size_t len, const char *why)
 {
+	char un[UP_NAME_MAX];
 	struct gw_routed *rt = s->rt;
 
 	/* XCLIENT's outcome, if it was decided before the leg failed. */
@@ -2267,7 +2345,7 @@ route_target_failed(
 		gw_log(LOG_INFO,
 		    "session=%08x event=fallback_448_outcome server=%s "
 		    "phase=%s code=%.3s outcome=refused",
-		    s->id, s->up_name, why, reply);
+		    s->id, up_name(s, un), why, reply);
 	}
 	upstream_close(s, 0);
 	if (len > 0 && reply[0] == '4' && strcmp(why, "mail-refused") != 0 &&
@@ -2278,7 +2356,7 @@ route_target_failed(
 	gw_log(LOG_INFO,
 	    "session=%08x event=route_failed domain=%s dest=%s reason=%s "
 	    "reply=%.3s",
-	    s->id, rt->dom, s->up_name, why, reply);
+	    s->id, rt->dom, up_name(s, un), why, reply);
 	route_rcpt_reply(s, reply, len);
 }
 
@@ -2297,10 +2375,10 @@ route_connected(struct gw_session *s)
 	/* XCLIENT: the client's own HELO argument, as the front kept it
 	 * (said in EHLO too once XCLIENT with ADDR was accepted). */
 	if (s->id_mode == SMTPFIX_ID_XCLIENT) {
-		s->ident.helo =
-		    smtpfix_front_helo(&rt->front, &s->ident.helo_len);
-		s->ident.esmtp = smtpfix_front_esmtp(&rt->front);
-		smtpfix_opener_set_xclient(&rt->op, &s->ident, s->id_required);
+		s->ident->helo =
+		    smtpfix_front_helo(&rt->front, &s->ident->helo_len);
+		s->ident->esmtp = smtpfix_front_esmtp(&rt->front);
+		smtpfix_opener_set_xclient(&rt->op, s->ident, s->id_required);
 	} else if (s->id_mode == SMTPFIX_ID_PROXY_V1 ||
 	           s->id_mode == SMTPFIX_ID_PROXY_V2) {
 		/* The header told the server who connected: the client's
@@ -2329,6 +2407,7 @@ route_connected(struct gw_session *s)
 static void
 route_open(struct gw_session *s)
 {
+	char un[UP_NAME_MAX];
 	struct gw_routed *rt = s->rt;
 	const struct smtpfix_policy *pol = &s->cfg->pol;
 	char ehlo[600];
@@ -2348,12 +2427,10 @@ route_open(struct gw_session *s)
 		gw_log(LOG_INFO,
 		    "session=%08x event=fallback_448_outcome server=%s "
 		    "phase=mail code=%u outcome=accepted",
-		    s->id, s->up_name, rt->op.last);
+		    s->id, up_name(s, un), rt->op.last);
 	}
 	smtpfix_stream_init_routed(&s->fix, &s->pol, rt->dom, rt->dom_len);
 	fallback_free(s);
-	s->spool_send = s->spool_err = 0;
-	s->spool_off = 0;
 	if (rt->fb_pick < 0)
 		return;
 	m = smtpfix_front_mail(&rt->front, &ml);
@@ -2367,8 +2444,8 @@ route_open(struct gw_session *s)
 		rt->fb_pick = -1;
 		return;
 	}
-	smtpfix_replay_keep(s->rp, SMTPFIX_RC_HELO, ehlo, (size_t)n);
-	smtpfix_replay_keep(s->rp, SMTPFIX_RC_MAIL, m, ml);
+	smtpfix_replay_keep(&s->fb->rp, SMTPFIX_RC_HELO, ehlo, (size_t)n);
+	smtpfix_replay_keep(&s->fb->rp, SMTPFIX_RC_MAIL, m, ml);
 	if (smtpfix_opener_fallback_negotiated(&rt->op))
 		smtpfix_stream_set_fallback_negotiated(&s->fix);
 }
@@ -2381,6 +2458,7 @@ route_open(struct gw_session *s)
 static void
 route_upstream_tls_done(struct gw_session *s, int ok)
 {
+	char un[UP_NAME_MAX];
 	struct gw_routed *rt = s->rt;
 
 	/* A fallback's IPv4 leg is opened once, as the policy says. */
@@ -2393,7 +2471,7 @@ route_upstream_tls_done(struct gw_session *s, int ok)
 	gw_log(LOG_WARNING,
 	    "session=%08x event=tls_fallback leg=server dest=%s "
 	    "action=reconnect_clear",
-	    s->id, s->up_name);
+	    s->id, up_name(s, un));
 	upstream_close(s, 1);
 	rt->clear_retry = 1;
 	route_connect_target(s, rt->cur); /* the same address again */
@@ -2403,14 +2481,15 @@ route_upstream_tls_done(struct gw_session *s, int ok)
 static void
 route_upstream_tls(struct gw_session *s)
 {
+	char un[UP_NAME_MAX];
 	const struct gw_tls_sel *sel = &s->cfg->routes[s->rt->route].tls;
 	struct gw_side *u = UP(s);
 	char err[300];
 
 	u->in.len = u->in.off = 0;
 	if (s->cfg->tls == NULL || sel->cli < 0 ||
-	    gw_tls_leg_connect(&u->tls, s->cfg->tls, sel->cli, NULL, s->up_name,
-	        err, sizeof(err)) != 0) {
+	    gw_tls_leg_connect(&u->tls, s->cfg->tls, sel->cli, NULL,
+	        up_name(s, un), err, sizeof(err)) != 0) {
 		if (s->cfg->tls == NULL || sel->cli < 0)
 			(void)snprintf(err, sizeof(err), "no TLS context");
 		log_tls_failed(s, "server", "setup", err);
@@ -2582,7 +2661,6 @@ route_to_front(struct gw_session *s)
 	s->rt->phase = PH_FRONT;
 	/* The transaction's record and held message go with it. */
 	fallback_free(s);
-	s->spool_send = s->spool_err = 0;
 	s->rt->fb_used = s->rt->fb_open = s->rt->fb_leg = 0;
 }
 
@@ -2591,6 +2669,7 @@ route_to_front(struct gw_session *s)
 static void
 pump_route(struct gw_session *s)
 {
+	char un[UP_NAME_MAX];
 	struct gw_routed *rt = s->rt;
 	struct gw_side *c = CL(s), *u = UP(s);
 	int i;
@@ -2681,7 +2760,7 @@ pump_route(struct gw_session *s)
 				gw_log(LOG_INFO,
 				    "session=%08x event=route_open domain=%s "
 				    "dest=%s tls=%s identity=%s%s",
-				    s->id, rt->dom, s->up_name,
+				    s->id, rt->dom, up_name(s, un),
 				    smtpfix_opener_in_tls(&rt->op) ? "yes"
 				                                   : "no",
 				    smtpfix_identity_mode_name(s->id_mode),
@@ -2885,7 +2964,12 @@ gw_session_start(struct gw_ctx *ctx, int cfd,
 			idc.mode = rid->mode;
 		if (rid->required >= 0)
 			idc.required = rid->required;
-		session_identity(s, &idc, &client, cport, &local, lport);
+		if (session_identity(s, &idc, &client, cport, &local, lport) !=
+		    0) {
+			refusing(s, cs, lsb, "no_memory", "421 4.3.0",
+			    "out of memory, try later");
+			return;
+		}
 		gw_log(LOG_INFO,
 		    "session=%08x event=open client=%s local=%s via=route:%s "
 		    "tls=%s identity=%s",
@@ -2922,14 +3006,19 @@ gw_session_start(struct gw_ctx *ctx, int cfd,
 		idc.mode = idp->mode;
 	if (idp->required >= 0)
 		idc.required = idp->required;
-	session_identity(s, &idc, &client, cport, &local, lport);
+	if (session_identity(s, &idc, &client, cport, &local, lport) != 0) {
+		refusing(s, cs, lsb, "no_memory", "421 4.3.0",
+		    "out of memory, try later");
+		return;
+	}
 	if (nat_dest_source(&cfg->dest, &client, d.dst.family, &src, &pair) &&
 	    cfg->pair_opt[pair].helo_name != NULL) {
 		s->pol.fqdn = cfg->pair_opt[pair].helo_name;
 		s->pol.fqdn_len = strlen(s->pol.fqdn);
 	}
 	addr_str(&d.dst, cfg->upstream_port, dsb, sizeof(dsb));
-	(void)snprintf(s->up_name, sizeof(s->up_name), "%s", dsb);
+	s->up_dst = d.dst;
+	s->up_src = src;
 	/* The pair's STARTTLS policy (terminate needs its contexts). */
 	s->tls = tls;
 	if (s->tls != NULL &&
@@ -2939,9 +3028,8 @@ gw_session_start(struct gw_ctx *ctx, int cfd,
 		s->tls = NULL;
 	/* RFC 7435 §1: a server whose TLS failed lately gets clear text at
 	 * once (the policy decides whether that applies). */
-	if (s->tls != NULL &&
-	    smtpfix_tlsmemo_known(&ctx->tls_failed, s->up_name,
-	        strlen(s->up_name), (uint64_t)ev_now(ctx->loop)))
+	if (s->tls != NULL && smtpfix_tlsmemo_known(&ctx->tls_failed, dsb,
+	                          strlen(dsb), (uint64_t)ev_now(ctx->loop)))
 		smtpfix_stream_set_upstream_clear(&s->fix);
 	if (src.family != 0)
 		(void)nat_addr_fmt(&src, ssb, sizeof(ssb));
@@ -2956,8 +3044,6 @@ gw_session_start(struct gw_ctx *ctx, int cfd,
 	                   : "passthrough",
 	    smtpfix_identity_mode_name(s->id_mode));
 	gw_metrics_count(GW_M_SESSIONS_OPENED, 1);
-	s->up_dst = d.dst;
-	s->up_src = src;
 	if (d.kind == NAT_DEST_PAIR && d.dst.family == AF_INET6 &&
 	    cfg->pair_opt[d.index].fallback4.family == AF_INET)
 		fallback_session(s, &cfg->pair_opt[d.index].fallback4);

@@ -76,6 +76,19 @@ struct gw_tls {
 /* The leg of an SSL object, for the new-session callback. */
 static int leg_index = -1;
 
+/* An upstream leg's own state (tls.h): the client context and session
+ * cache it uses, the names that key that cache, and the session offered
+ * until the handshake ends.  One allocation with the copy of peer. */
+struct gw_tls_up {
+	struct gw_tls_client *cli;
+	const char *name;               /* SNI and name checked; the caller's */
+	struct ssl_session_st *offered; /* a reference, until the handshake
+	                                   ends */
+	int verify;                     /* the certificate must verify */
+	int has_peer; /* peer keys the cache (else not cached) */
+	char peer[];  /* the upstream address, a copy */
+};
+
 /* First error of OpenSSL's queue (or fallback) into err; clears it. */
 static void
 ssl_err(char *err, size_t errcap, const char *what, const char *fallback)
@@ -421,14 +434,14 @@ key_slot(const char *key, size_t len)
 /* The cache key of an upstream leg into key[KEY_MAX]; its length, or 0
  * when the leg is not cached. */
 static size_t
-leg_key(const struct gw_tls_leg *l, char *key)
+leg_key(const struct gw_tls_up *u, char *key)
 {
 	int n;
 
-	if (l->peer == NULL)
+	if (!u->has_peer)
 		return 0;
 	n = snprintf(
-	    key, KEY_MAX, "%s/%s", l->peer, l->name != NULL ? l->name : "");
+	    key, KEY_MAX, "%s/%s", u->peer, u->name != NULL ? u->name : "");
 	return n > 0 && n < KEY_MAX ? (size_t)n : 0;
 }
 
@@ -440,16 +453,16 @@ leg_key(const struct gw_tls_leg *l, char *key)
 static int
 new_session_cb(SSL *ssl, SSL_SESSION *sess)
 {
-	struct gw_tls_leg *l = SSL_get_ex_data(ssl, leg_index);
+	struct gw_tls_up *u = SSL_get_ex_data(ssl, leg_index);
 	struct ccache_slot *s;
 	char key[KEY_MAX];
 	size_t k, n;
 
-	if (l == NULL || l->cli == NULL || (n = leg_key(l, key)) == 0)
+	if (u == NULL || u->cli == NULL || (n = leg_key(u, key)) == 0)
 		return 0;
-	if (l->verify && SSL_get_verify_result(ssl) != X509_V_OK)
+	if (u->verify && SSL_get_verify_result(ssl) != X509_V_OK)
 		return 0;
-	s = &l->cli->slot[key_slot(key, n)];
+	s = &u->cli->slot[key_slot(key, n)];
 	for (k = 0; k < CCACHE_DEPTH; k++)
 		if (s->sess[k] == sess)
 			return 0; /* already kept */
@@ -619,7 +632,6 @@ gw_tls_leg_accept(
 	}
 	SSL_set_accept_state(ssl);
 	l->ssl = ssl;
-	l->is_client = 0;
 	l->done = 0;
 	l->hs_want = GW_TLS_WANT_READ; /* the ClientHello comes first */
 	return 0;
@@ -712,23 +724,24 @@ resume_from(SSL *ssl, struct ccache_slot *s, time_t now)
 static void
 offer_forget(struct gw_tls_leg *l)
 {
+	struct gw_tls_up *u = l->up;
 	struct ccache_slot *s;
 	char key[KEY_MAX];
 	size_t k, n;
 
-	if (l->offered == NULL)
+	if (u == NULL || u->offered == NULL)
 		return;
-	if (l->cli != NULL && (n = leg_key(l, key)) > 0) {
-		s = &l->cli->slot[key_slot(key, n)];
+	if (u->cli != NULL && (n = leg_key(u, key)) > 0) {
+		s = &u->cli->slot[key_slot(key, n)];
 		if (s->keylen == n && memcmp(s->key, key, n) == 0)
 			for (k = 0; k < CCACHE_DEPTH; k++)
-				if (s->sess[k] == l->offered) {
+				if (s->sess[k] == u->offered) {
 					slot_drop(s, k);
 					break;
 				}
 	}
-	SSL_SESSION_free(l->offered);
-	l->offered = NULL;
+	SSL_SESSION_free(u->offered);
+	u->offered = NULL;
 }
 
 int
@@ -737,9 +750,10 @@ gw_tls_leg_connect(struct gw_tls_leg *l, struct gw_tls *t, int cli,
 {
 	struct gw_tls_client *c;
 	struct ccache_slot *s;
+	struct gw_tls_up *u;
 	char key[KEY_MAX];
 	SSL *ssl;
-	size_t n;
+	size_t n, plen = peer != NULL ? strlen(peer) + 1 : 1;
 
 	if (l->ssl != NULL || cli < 0 || (size_t)cli >= t->ncli) {
 		(void)snprintf(err, errcap, "tls: no such client context");
@@ -752,10 +766,21 @@ gw_tls_leg_connect(struct gw_tls_leg *l, struct gw_tls *t, int cli,
 		(void)snprintf(err, errcap, "tls: verify needs a server name");
 		return -1;
 	}
+	if ((u = calloc(1, sizeof(*u) + plen)) == NULL) {
+		(void)snprintf(err, errcap, "tls: out of memory");
+		return -1;
+	}
+	u->cli = c;
+	u->name = server_name;
+	u->verify = c->verify;
+	u->has_peer = peer != NULL;
+	if (peer != NULL)
+		memcpy(u->peer, peer, plen);
 	ERR_clear_error();
 	if ((ssl = SSL_new(c->ctx)) == NULL || SSL_set_fd(ssl, l->fd) != 1) {
 		ssl_err(err, errcap, "tls", "cannot create a session");
 		SSL_free(ssl);
+		free(u);
 		return -1;
 	}
 	if (server_name != NULL && server_name[0] != '\0') {
@@ -764,28 +789,26 @@ gw_tls_leg_connect(struct gw_tls_leg *l, struct gw_tls *t, int cli,
 		    (c->verify && SSL_set1_host(ssl, server_name) != 1)) {
 			ssl_err(err, errcap, server_name, "bad server name");
 			SSL_free(ssl);
+			free(u);
 			return -1;
 		}
 	}
-	if (SSL_set_ex_data(ssl, leg_index, l) != 1) {
+	if (SSL_set_ex_data(ssl, leg_index, u) != 1) {
 		ssl_err(err, errcap, "tls", "cannot attach the leg");
 		SSL_free(ssl);
+		free(u);
 		return -1;
 	}
 	SSL_set_connect_state(ssl);
 	l->ssl = ssl;
-	l->is_client = 1;
+	l->up = u;
 	l->done = 0;
-	l->verify = c->verify;
-	l->cli = c;
 	l->hs_want = GW_TLS_WANT_WRITE; /* the ClientHello goes first */
-	l->peer = peer;
-	l->name = server_name;
-	if ((n = leg_key(l, key)) > 0) {
+	if ((n = leg_key(u, key)) > 0) {
 		s = &c->slot[key_slot(key, n)];
 		if (s->keylen == n && memcmp(s->key, key, n) == 0 &&
-		    (l->offered = resume_from(ssl, s, time(NULL))) != NULL)
-			(void)SSL_SESSION_up_ref(l->offered);
+		    (u->offered = resume_from(ssl, s, time(NULL))) != NULL)
+			(void)SSL_SESSION_up_ref(u->offered);
 	}
 	return 0;
 }
@@ -797,11 +820,12 @@ gw_tls_leg_free(struct gw_tls_leg *l)
 		SSL_set_ex_data(l->ssl, leg_index, NULL);
 		SSL_free(l->ssl);
 	}
-	SSL_SESSION_free(l->offered);
-	l->offered = NULL;
+	if (l->up != NULL) {
+		SSL_SESSION_free(l->up->offered);
+		free(l->up);
+	}
+	l->up = NULL;
 	l->ssl = NULL;
-	l->cli = NULL;
-	l->peer = l->name = NULL;
 	l->done = 0;
 	l->rd_want = l->wr_want = l->hs_want = GW_TLS_WANT_NONE;
 }
@@ -809,7 +833,7 @@ gw_tls_leg_free(struct gw_tls_leg *l)
 /* Maps SSL_get_error to errno and *want; returns -1 (or 0 at the end of
  * the stream).  what: the SSL_* call's return value. */
 static ssize_t
-io_error(struct gw_tls_leg *l, int r, enum gw_tls_want *want)
+io_error(struct gw_tls_leg *l, int r, uint8_t *want)
 {
 	int e = errno;
 
@@ -954,10 +978,13 @@ gw_tls_handshake(struct gw_tls_leg *l, char *err, size_t errcap)
 	if (r == 1) {
 		l->done = 1;
 		l->hs_want = GW_TLS_WANT_NONE;
-		if (l->offered != NULL && !SSL_session_reused(l->ssl))
-			offer_forget(l); /* refused: a full handshake ran */
-		SSL_SESSION_free(l->offered);
-		l->offered = NULL;
+		if (l->up != NULL && l->up->offered != NULL) {
+			if (!SSL_session_reused(l->ssl))
+				offer_forget(l); /* refused: a full handshake
+				                    ran */
+			SSL_SESSION_free(l->up->offered);
+			l->up->offered = NULL;
+		}
 		return GW_TLS_OK;
 	}
 	e = errno;
@@ -979,7 +1006,7 @@ gw_tls_handshake(struct gw_tls_leg *l, char *err, size_t errcap)
 		break;
 	default:
 		vr = SSL_get_verify_result(l->ssl);
-		if (l->is_client && l->verify && vr != X509_V_OK) {
+		if (l->up != NULL && l->up->verify && vr != X509_V_OK) {
 			ERR_clear_error();
 			(void)snprintf(err, errcap,
 			    "certificate verify failed: %s",
@@ -1021,8 +1048,8 @@ gw_tls_describe(const struct gw_tls_leg *l, char *dst, size_t cap)
 		(void)snprintf(dst, cap, "tls=no");
 		return dst;
 	}
-	if (l->is_client)
-		verify = !l->verify ? " verify=none"
+	if (l->up != NULL)
+		verify = !l->up->verify ? " verify=none"
 		         : SSL_get_verify_result(l->ssl) == X509_V_OK
 		             ? " verify=ok"
 		             : " verify=failed";
@@ -1031,7 +1058,7 @@ gw_tls_describe(const struct gw_tls_leg *l, char *dst, size_t cap)
 	    SSL_CIPHER_get_name(SSL_get_current_cipher(l->ssl)),
 	    SSL_session_reused(l->ssl) ? "yes" : "no",
 	    SSL_get0_peer_certificate(l->ssl) != NULL ? "yes" : "no", verify);
-	if (!l->is_client && n > 0 && (size_t)n < cap &&
+	if (l->up == NULL && n > 0 && (size_t)n < cap &&
 	    (sni = SSL_get_servername(l->ssl, TLSEXT_NAMETYPE_host_name)) !=
 	        NULL) {
 		gw_log_escape(esc, sizeof(esc), sni, strlen(sni));

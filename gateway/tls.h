@@ -32,6 +32,7 @@
 #define GW_TLS_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 struct ssl_st;         /* OpenSSL's SSL */
@@ -54,21 +55,27 @@ enum gw_tls_rc {
 	                            verify (client side, verify mode) */
 };
 
+/* What only an upstream leg in TLS needs (its context, the names that
+ * key its session cache, the session offered): tls.c's, allocated by
+ * gw_tls_leg_connect, so a clear-text leg and a client's TLS leg do not
+ * carry it. */
+struct gw_tls_up;
+
+/*
+ * Every side of every session embeds one leg, mostly in clear text: the
+ * leg is kept to what both kinds of leg use, ordered so the compiler
+ * inserts no padding.
+ */
 struct gw_tls_leg {
+	struct ssl_st *ssl;   /* NULL: clear text */
+	struct gw_tls_up *up; /* owned; NULL unless we are the TLS client
+	                         (upstream) */
 	int fd;
-	struct ssl_st *ssl;        /* NULL: clear text */
-	enum gw_tls_want rd_want;  /* the last read returned EAGAIN */
-	enum gw_tls_want wr_want;  /* the last write returned EAGAIN */
-	enum gw_tls_want hs_want;  /* the handshake waits for this */
-	int is_client;             /* we are the TLS client (upstream) */
-	int done;                  /* handshake complete */
-	int verify;                /* upstream: the certificate must verify */
-	struct gw_tls_client *cli; /* upstream: context and session cache */
-	const char *peer;          /* upstream: cache key, with the name */
-	const char *name;          /* upstream: SNI and name checked */
-	struct ssl_session_st *offered; /* upstream: the cached session
-	                                   offered, until the handshake
-	                                   ends (a reference) */
+	uint8_t rd_want; /* enum gw_tls_want: the last read returned
+	                    EAGAIN */
+	uint8_t wr_want; /* ...the last write returned EAGAIN */
+	uint8_t hs_want; /* ...the handshake waits for this */
+	uint8_t done;    /* handshake complete */
 };
 
 /* Creates an empty set of contexts; NULL with a message in err. */
@@ -133,13 +140,15 @@ int gw_tls_leg_accept(
  * context cli.  server_name (may be NULL) is sent as SNI and, in a verify
  * context, must match the certificate (RFC 6125).  peer names the upstream
  * address ("[2001:db8::25]:25"); with server_name it keys the session
- * cache (NULL: no cache).  0, or -1 with err.  t, server_name and peer
- * must outlive the leg (the caller's session holds them).
+ * cache (NULL: no cache).  The leg keeps a copy of peer; t and
+ * server_name must outlive the leg (the caller's session holds them).
+ * 0, or -1 with err (also when memory runs out).
  */
 int gw_tls_leg_connect(struct gw_tls_leg *l, struct gw_tls *t, int cli,
     const char *server_name, const char *peer, char *err, size_t errcap);
 
-/* Frees the SSL object, if any (the socket stays open: the caller's). */
+/* Frees the SSL object and the upstream state, if any (the socket stays
+ * open: the caller's); the leg is clear text again. */
 void gw_tls_leg_free(struct gw_tls_leg *l);
 
 /* One step of the handshake; see enum gw_tls_rc.  On failure err says

@@ -21,6 +21,9 @@
 #include "smtpfix/stream.h"
 #include "smtpfix/tlspolicy.h"
 
+/* struct smtpfix_stream keeps queue indices and lengths in 16 bits. */
+_Static_assert(SMTPFIX_QUEUE_LEN <= UINT16_MAX, "queue index width");
+
 /* What an entry of the reply queue waits for (struct smtpfix_pending). */
 enum smtpfix_kind {
 	KIND_NONE = 0,
@@ -1542,7 +1545,7 @@ smtpfix_c2s_step(struct smtpfix_stream *s, const char *in, size_t len,
 		return;
 	was_cmd = s->cmode == SMTPFIX_C_CMD;
 	s->rec_pushed = 0;
-	switch (s->cmode) {
+	switch ((enum smtpfix_cmode)s->cmode) {
 	case SMTPFIX_C_CMD:
 		c2s_cmd(s, in, len, out);
 		break;

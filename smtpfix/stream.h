@@ -301,36 +301,49 @@ struct smtpfix_pending { /* one expected reply */
 
 /*
  * The whole state of one session.  The caller owns it (embed it in the
- * session object); smtpfix_stream_init fills it.  About 400 bytes.  All
- * fields are private to stream.c.
+ * session object); smtpfix_stream_init fills it.  About 400 bytes, most
+ * of them the reply queue; every idle session holds one, so the fields
+ * are as small as their values allow (flags and small enums in a byte,
+ * reply codes and queue indices in 16 bits) and ordered pointers first,
+ * so the compiler inserts no padding.  All fields are private to
+ * stream.c.
  */
 struct smtpfix_stream {
 	const struct smtpfix_policy *pol;
-	enum smtpfix_cmode cmode;
-	int hold;        /* c2s waits for a reply */
-	int secret_next; /* next line answers a 334 */
-	int closed;      /* CLOSE returned: all done */
-	int quit_ok;     /* QUIT answered 221 */
-	int qfull_told;  /* EV_QUEUE_FULL reported */
-	int dl_cr;       /* discarded line: CR last */
-	/* DATA scanner: bytes of CRLF "." CRLF matched so far (the line
-	 * start after DATA's own CRLF counts as already matched CRLF). */
-	unsigned dstate;
-	uint64_t bdat_left; /* octets of a refused chunk */
-	/* Reply queue: ring of outstanding replies, head answered next. */
-	struct smtpfix_pending q[SMTPFIX_QUEUE_LEN];
-	unsigned qhead, qlen;
-	/* Server side: inside a multi-line reply? (its code, or 0) */
-	unsigned rcode;
-	int rfirst;        /* next line starts a reply */
-	int rbound;        /* reply answers the queue head */
-	unsigned rkind;    /* kind of that head */
-	int rfilter;       /* 2xx to EHLO: filtered */
-	uint64_t messages; /* DATA ends relayed */
 	/* STARTTLS handled by the gateway (terminate, strip). */
 	const struct smtpfix_tlspolicy *tls; /* NULL: passthrough */
 	const char *tls_code; /* LOCAL_TLS_REPLY: what to answer */
 	const char *tls_text;
+	/* Client identity (smtpfix_stream_set_identity); xc_id is what
+	 * XCLIENT states, NULL when it is off. */
+	const struct smtpfix_identity *xc_id;
+	/* Route mode (smtpfix_stream_init_routed): the domain whose servers
+	 * this upstream leg reaches; the caller's storage. */
+	const char *rdom;
+	size_t rdom_len;
+	/* IPv6-to-IPv4 fallback (draft-martin §3; smtpfix/replay.h). */
+	struct smtpfix_replay *rp; /* NULL: no fallback target */
+	uint64_t bdat_left;        /* octets of a refused chunk */
+	uint64_t messages;         /* DATA ends relayed */
+	/* Reply queue: ring of outstanding replies, head answered next. */
+	struct smtpfix_pending q[SMTPFIX_QUEUE_LEN];
+	uint16_t qhead, qlen;
+	/* Server side: inside a multi-line reply? (its code, or 0) */
+	uint16_t rcode;
+	uint8_t cmode;       /* enum smtpfix_cmode */
+	uint8_t hold;        /* c2s waits for a reply */
+	uint8_t secret_next; /* next line answers a 334 */
+	uint8_t closed;      /* CLOSE returned: all done */
+	uint8_t quit_ok;     /* QUIT answered 221 */
+	uint8_t qfull_told;  /* EV_QUEUE_FULL reported */
+	uint8_t dl_cr;       /* discarded line: CR last */
+	/* DATA scanner: bytes of CRLF "." CRLF matched so far (the line
+	 * start after DATA's own CRLF counts as already matched CRLF). */
+	uint8_t dstate;
+	uint8_t rfirst;       /* next line starts a reply */
+	uint8_t rbound;       /* reply answers the queue head */
+	uint8_t rkind;        /* kind of that head */
+	uint8_t rfilter;      /* 2xx to EHLO: filtered */
 	uint8_t tls_phase;    /* a handshake of ours in progress */
 	uint8_t tls_close;    /* LOCAL_TLS_REPLY ends the session */
 	uint8_t tls_client;   /* client leg in TLS */
@@ -359,33 +372,24 @@ struct smtpfix_stream {
 	uint8_t sync;
 	uint8_t sync_ir; /* that AUTH carried an initial response */
 	uint8_t early;
-	/* Client identity (smtpfix_stream_set_identity); xc_id is what
-	 * XCLIENT states, NULL when it is off. */
-	const struct smtpfix_identity *xc_id;
 	uint8_t xc_required; /* not accepted: 421 and close */
 	uint8_t xc_phase;    /* enum smtpfix_xc_phase (stream.c) */
 	uint8_t xc_mask;     /* attributes offered, then sent */
 	uint8_t xc_ok;       /* accepted on this upstream connection */
 	uint8_t id_known;    /* the server knows the client's address */
 	uint8_t id_proxy;    /* a PROXY header precedes every connection */
-	/* Route mode (smtpfix_stream_init_routed): the domain whose servers
-	 * this upstream leg reaches; the caller's storage. */
 	uint8_t routed;
-	uint8_t rcheck; /* enum smtpfix_rcheck (stream.c) */
-	const char *rdom;
-	size_t rdom_len;
-	/* IPv6-to-IPv4 fallback (draft-martin §3; smtpfix/replay.h). */
-	struct smtpfix_replay *rp; /* NULL: no fallback target */
-	uint8_t fb_armed;          /* a 4.4.8 may still be followed */
-	uint8_t fb_active;         /* replaying on the new leg */
-	uint8_t fb_done;           /* the one fallback took place */
-	uint8_t fb_swallow;        /* this reply is the refusal */
-	uint8_t fb_offered;        /* this EHLO reply lists the keyword */
-	uint8_t fb_verb_due;       /* IPV6-IPV4-FALLBACK goes up next */
-	uint8_t fb_negotiated;     /* ...and the server said 250 */
-	uint8_t fb_fail;           /* a quiet replayed command failed */
-	uint8_t fb_fail_cls;       /* its enum smtpfix_replay_class */
-	uint8_t rec_pushed;        /* this c2s step queued a command */
+	uint8_t rcheck;        /* enum smtpfix_rcheck (stream.c) */
+	uint8_t fb_armed;      /* a 4.4.8 may still be followed */
+	uint8_t fb_active;     /* replaying on the new leg */
+	uint8_t fb_done;       /* the one fallback took place */
+	uint8_t fb_swallow;    /* this reply is the refusal */
+	uint8_t fb_offered;    /* this EHLO reply lists the keyword */
+	uint8_t fb_verb_due;   /* IPV6-IPV4-FALLBACK goes up next */
+	uint8_t fb_negotiated; /* ...and the server said 250 */
+	uint8_t fb_fail;       /* a quiet replayed command failed */
+	uint8_t fb_fail_cls;   /* its enum smtpfix_replay_class */
+	uint8_t rec_pushed;    /* this c2s step queued a command */
 };
 
 /* Prepares s for a new session; pol must outlive s.  The greeting is the
