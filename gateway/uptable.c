@@ -32,7 +32,11 @@ gw_uptable_init(size_t sessions)
 	size_t n = 256;
 	void *p;
 
-	while (n < sessions * 2 && n < SLOTS_MAX)
+	/* At most two thirds full when every session has its upstream:
+	 * the 64-slot window then all but never fills, and no more pages
+	 * than that (every one gets touched: the hash spreads the entries)
+	 * count against the memory an idle session costs. */
+	while (n < sessions + sessions / 2 && n < SLOTS_MAX)
 		n *= 2;
 	p = mmap(NULL, n * sizeof(struct slot), PROT_READ | PROT_WRITE,
 	    MAP_SHARED | MAP_ANONYMOUS, -1, 0);
