@@ -91,7 +91,6 @@ struct gw_side {
 	    shut : 1,          /* our write end is shut */
 	    hs : 1,            /* TLS handshake running */
 	    hs_wait : 1,       /* our 220 to STARTTLS first, then TLS */
-	    hs_kick : 1,       /* our ClientHello is due: send it now */
 	    connecting : 1;    /* connect(2) in progress */
 };
 
@@ -434,7 +433,6 @@ upstream_close(struct gw_session *s, int reset)
 		gw_tls_shutdown(&u->tls);
 	gw_tls_leg_free(&u->tls);
 	u->hs = 0;
-	u->hs_kick = 0;
 	u->connecting = 0;
 	close(u->fd);
 	u->fd = -1;
@@ -1060,7 +1058,6 @@ upstream_tls_start(struct gw_session *s)
 		return;
 	}
 	u->hs = 1;
-	u->hs_kick = 1;
 }
 
 /* One step from side `from` to the other; returns 1 if anything moved. */
@@ -1741,15 +1738,6 @@ session_update(struct gw_session *s)
 	if (c->hs_wait && c->out.len == 0 && !s->closing &&
 	    client_tls_start(s) != 0)
 		return;
-	/* The upstream ClientHello goes out now rather than after a trip
-	 * through the loop for writability (the socket has room): under
-	 * STARTTLS side by side the server then works on it while the
-	 * client's own handshake runs here. */
-	if (u->hs && u->hs_kick && !s->closing) {
-		u->hs_kick = 0;
-		if (side_handshake(s, u) != 0)
-			return;
-	}
 
 	wt = smtpfix_stream_wait(&s->fix);
 	/* Route mode: a server that went away while its leg was being
@@ -2497,7 +2485,6 @@ route_upstream_tls(struct gw_session *s)
 		return;
 	}
 	u->hs = 1;
-	u->hs_kick = 1;
 }
 
 /* The recipient's domain is known: authorise it, choose its servers. */

@@ -41,7 +41,8 @@
 #                                      [--perf CONFIG]
 #
 # W7_CONFIGS="CFG ..." runs only those configurations (an A/B of two
-# builds, say); W7_LOG_LEVEL=info lets an older binary without
+# builds, say); W7_N and W7_LAT_N set the sessions of a rate and a
+# latency cell; W7_LOG_LEVEL=info lets an older binary without
 # smtp64_tls_resumed_total have its upstream resumption counted from its
 # log (at a CPU cost).
 # --perf CONFIG: instead of the rounds, one rate cell of CONFIG with
@@ -84,6 +85,10 @@ if [ "$QUICK" -eq 1 ]; then
 else
 	N=1000 LAT_N=80
 fi
+# W7_N, W7_LAT_N: other cell sizes (an A/B of latency wants more
+# sessions a latency cell than a run of make bench can spend).
+N=${W7_N:-$N} LAT_N=${W7_LAT_N:-$LAT_N}
+case $N$LAT_N in *[!0-9]*) echo "w7: W7_N and W7_LAT_N are counts" >&2; exit 2 ;; esac
 PROCS=8
 CONFIGS=(direct smtp64d-terminate smtp64d-term-ecdsa smtp64d-passthrough
 	nginx-mail haproxy)
