@@ -199,7 +199,7 @@ sleep 1
 check "rcpt: exactly once" test "$(pfcount "$id")" -eq 1
 check "rcpt: the client saw one 250 for its message" \
 	test "$(grep -c '^<-  250 .*queued as' "$LAB_DIR/swaks-$id.out")" -eq 1
-check "rcpt: the client never saw the 421" bash -c "! grep -q '4.4.8' '$LAB_DIR/swaks-$id.out'"
+check "rcpt: the client never saw the 421" bash -c "! grep -qF '4.4.8' '$LAB_DIR/swaks-$id.out'"
 check "rcpt: Postfix refused the IPv6 leg with 421 4.4.8" \
 	grep -q "NOQUEUE: reject: RCPT from .*\[$GW6\]: 421 4.4.8" <(lab_pf_since srv "$p")
 f=$(grep -rlF -- "X-Lab-Id: $id" "$(maildir_dir srv p.example)"/new 2>/dev/null | head -n 1)
@@ -224,7 +224,7 @@ send "$id" p.example && pass "greeting: swaks succeeded" ||
 check "greeting: the message reached the Maildir" wait_for 100 arrived "$id"
 sleep 1
 check "greeting: exactly once" test "$(pfcount "$id")" -eq 1
-check "greeting: no 4.4.8 reached the client" bash -c "! grep -q '4.4.8' '$LAB_DIR/swaks-$id.out'"
+check "greeting: no 4.4.8 reached the client" bash -c "! grep -qF '4.4.8' '$LAB_DIR/swaks-$id.out'"
 check "greeting: the gateway logs code=421 phase=greeting" \
 	grep -qE "event=fallback_448 server=\[$S6\]:25 code=421 phase=greeting .*target=$S4:25" <(log_since "$m")
 check "greeting: the IPv4 host took MAIL" \
