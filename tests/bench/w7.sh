@@ -230,6 +230,12 @@ EOF
 mk_confs
 
 MID_PID="" MID_LOG=""
+# mid_pids: the middle's process and its descendants, one a line.
+mid_pids() {
+	echo "$MID_PID"
+	python3 "$HERE/bench.py" descendants "$MID_PID" | tr ' ' '\n' | grep .
+	return 0
+}
 # start CFG: starts the middle of CFG in gw (none for direct); checks that
 # 192.0.2.30:25 is held by that very process.
 start() {
@@ -254,7 +260,7 @@ start() {
 		;;
 	esac
 	local pids
-	pids=" $MID_PID $(python3 "$HERE/bench.py" descendants "$MID_PID") "
+	pids=" $(mid_pids | tr '\n' ' ') "
 	ip netns exec "$NS_GW" ss -Hltnp "sport = :25" | grep -o 'pid=[0-9]*' |
 	    cut -d= -f2 | while read -r p; do
 		case $pids in *" $p "*) ;; *) echo "w7: port 25 held by $p, not $1" >&2; exit 1 ;; esac
@@ -347,8 +353,8 @@ if [ -n "$PERF" ]; then
 	start "$PERF" || { echo "w7: $PERF did not start" >&2; exit 1; }
 	[ -n "$MID_PID" ] || { echo "w7: no middle to sample in $PERF" >&2; exit 1; }
 	load "$PERF" -n 200 -c "$PROCS" -r >/dev/null 2>&1 # warm: sessions cached
-	pids=$(printf '%s,' "$MID_PID" $(python3 "$HERE/bench.py" descendants "$MID_PID"))
-	perf record -q -g -o "$W/perf.data" -p "${pids%,}" >"$W/perf.out" 2>&1 &
+	pids=$(mid_pids | paste -sd,)
+	perf record -q -g -o "$W/perf.data" -p "$pids" >"$W/perf.out" 2>&1 &
 	ppid=$!
 	LAB_PIDS+=("$ppid")
 	sleep 1
@@ -372,7 +378,7 @@ if [ -n "$STRACE" ]; then
 		[ -n "$MID_PID" ] || { echo "w7: no middle to trace in $STRACE" >&2; exit 1; }
 		load "$STRACE" -n 200 -c "$PROCS" "${r[@]}" >/dev/null 2>&1 # warm
 		sargs=()
-		for p in $MID_PID $(python3 "$HERE/bench.py" descendants "$MID_PID"); do
+		for p in $(mid_pids); do
 			sargs+=(-p "$p")
 		done
 		strace -c -f -o "$W/strace-$mode.txt" "${sargs[@]}" 2>/dev/null &
